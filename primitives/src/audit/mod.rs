@@ -1,0 +1,232 @@
+//! The audit record: every transfer's sender, receivers, amounts and asset, encrypted to the
+//! designated auditor inside the proof (DESIGN §3, "the audit record").
+//!
+//! `E = e·G`, `S = e·PK`, `(p_0..p_3) = Poseidon_AuditPad(S.x, S.y)` squeezed to four elements, and
+//! `c_i = m_i + p_i` for the plaintext elements `m = (sender apk, receiver_0 apk, receiver_1 apk,
+//! asset·2^128 + value_1·2^64 + value_0)`. The circuit proves this relation for the same values it
+//! spends and creates, so the record cannot lie. The auditor computes `S = sk·E` and subtracts the
+//! pads; [`disclosure`] lets it prove to anyone that it did so honestly.
+
+#[cfg(feature = "r1cs")]
+pub mod constraints;
+pub mod disclosure;
+
+use crate::encoding::EncodingError;
+use crate::note::{Amount, AssetId};
+use crate::poseidon::{self, Domain};
+use crate::Fr;
+use ark_ec::{AffineRepr, CurveGroup};
+use ark_ed_on_bls12_381::{EdwardsAffine, Fr as JubjubScalar};
+use ark_ff::{BigInteger, Field, PrimeField, UniformRand, Zero};
+
+/// Number of field elements in an audit plaintext and ciphertext.
+pub const AUDIT_ELEMENTS: usize = 4;
+
+/// The auditor's secret view key.
+#[derive(Clone)]
+pub struct AuditSecretKey(pub JubjubScalar);
+
+impl Drop for AuditSecretKey {
+    fn drop(&mut self) {
+        self.0 = JubjubScalar::zero();
+    }
+}
+
+/// The auditor's public key, registered by governance and a public input of every transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditPublicKey(pub EdwardsAffine);
+
+impl AuditSecretKey {
+    /// A fresh random key.
+    pub fn random(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) -> Self {
+        loop {
+            let k = JubjubScalar::rand(rng);
+            if !k.is_zero() {
+                return Self(k);
+            }
+        }
+    }
+
+    /// The public key `sk·G`.
+    pub fn public_key(&self) -> AuditPublicKey {
+        AuditPublicKey((EdwardsAffine::generator() * self.0).into_affine())
+    }
+
+    /// The shared point `S = sk·E` of a record.
+    pub fn shared_point(&self, record: &AuditRecord) -> EdwardsAffine {
+        (record.epk * self.0).into_affine()
+    }
+
+    /// Decrypts a record designated to this key. A record for another key yields
+    /// [`AuditError::NotForThisKey`] (its packed element is out of range) with overwhelming
+    /// probability.
+    pub fn decrypt(&self, record: &AuditRecord) -> Result<AuditPlaintext, AuditError> {
+        decrypt_with_shared_point(&self.shared_point(record), record)
+    }
+}
+
+impl AuditPublicKey {
+    /// 32-byte compressed encoding.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        crate::encoding::point_to_bytes(&self.0)
+    }
+
+    /// Decodes and validates (on curve, prime-order subgroup, not the identity).
+    pub fn from_bytes(b: &[u8]) -> Result<Self, EncodingError> {
+        let p = crate::encoding::point_from_bytes("auditor public key", b)?;
+        if p.is_zero() {
+            return Err(EncodingError::InvalidPoint("auditor public key"));
+        }
+        Ok(Self(p))
+    }
+}
+
+/// What the auditor learns of one transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditPlaintext {
+    /// Owner tag of the sender (both inputs belong to it).
+    pub sender: Fr,
+    /// Owner tags of the two outputs' receivers.
+    pub receivers: [Fr; 2],
+    /// Values of the two outputs.
+    pub values: [Amount; 2],
+    /// The asset moved.
+    pub asset: AssetId,
+}
+
+impl AuditPlaintext {
+    /// The four plaintext field elements.
+    pub fn to_elements(&self) -> [Fr; AUDIT_ELEMENTS] {
+        [
+            self.sender,
+            self.receivers[0],
+            self.receivers[1],
+            pack_audit_amounts(self.asset, self.values),
+        ]
+    }
+
+    /// Reads plaintext elements back; fails if the packed element is not below 2^192.
+    pub fn from_elements(m: &[Fr; AUDIT_ELEMENTS]) -> Result<Self, AuditError> {
+        let bytes = m[3].into_bigint().to_bytes_le();
+        if bytes[24..].iter().any(|&b| b != 0) {
+            return Err(AuditError::NotForThisKey);
+        }
+        let limb =
+            |i: usize| u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        Ok(Self {
+            sender: m[0],
+            receivers: [m[1], m[2]],
+            values: [Amount(limb(0)), Amount(limb(1))],
+            asset: AssetId(limb(2)),
+        })
+    }
+}
+
+/// `asset·2^128 + value_1·2^64 + value_0`.
+pub fn pack_audit_amounts(asset: AssetId, values: [Amount; 2]) -> Fr {
+    let low = ((values[1].0 as u128) << 64) | values[0].0 as u128;
+    Fr::from(asset.0) * Fr::from(2u64).pow([128u64]) + Fr::from(low)
+}
+
+/// An encrypted audit record, as published in a transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Ephemeral point `E = e·G`.
+    pub epk: EdwardsAffine,
+    /// `c_i = m_i + pad_i`.
+    pub ciphertext: [Fr; AUDIT_ELEMENTS],
+}
+
+/// Audit decryption and disclosure failures.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The record does not decrypt to a well-formed plaintext under this key.
+    #[error("this audit record is not designated to this auditor key")]
+    NotForThisKey,
+    /// A disclosure's proof does not verify.
+    #[error("the disclosure proof is invalid: {0}")]
+    InvalidDisclosure(&'static str),
+    /// A disclosure's published plaintext differs from what its shared point decrypts.
+    #[error("the disclosed plaintext does not match the record")]
+    PlaintextMismatch,
+    /// Malformed bytes.
+    #[error(transparent)]
+    Encoding(#[from] EncodingError),
+}
+
+/// The four pads derived from the shared point.
+pub fn audit_pads(shared: &EdwardsAffine) -> [Fr; AUDIT_ELEMENTS] {
+    poseidon::hash_to_rate(Domain::AuditPad, &[shared.x, shared.y])
+}
+
+/// Encrypts `plaintext` to `pk` with ephemeral scalar `e` (the circuit's witness).
+pub fn encrypt(pk: &AuditPublicKey, plaintext: &AuditPlaintext, e: &JubjubScalar) -> AuditRecord {
+    let epk = (EdwardsAffine::generator() * e).into_affine();
+    let shared = (pk.0 * e).into_affine();
+    let pads = audit_pads(&shared);
+    let m = plaintext.to_elements();
+    AuditRecord {
+        epk,
+        ciphertext: std::array::from_fn(|i| m[i] + pads[i]),
+    }
+}
+
+/// Decrypts a record given its shared point (from the secret key, or from a verified disclosure).
+pub fn decrypt_with_shared_point(
+    shared: &EdwardsAffine,
+    record: &AuditRecord,
+) -> Result<AuditPlaintext, AuditError> {
+    let pads = audit_pads(shared);
+    let m: [Fr; AUDIT_ELEMENTS] = std::array::from_fn(|i| record.ciphertext[i] - pads[i]);
+    AuditPlaintext::from_elements(&m)
+}
+
+/// The bits of `e` the circuit decomposes it into (little-endian, [`JubjubScalar`]'s bit size).
+pub fn scalar_bits_le(e: &JubjubScalar) -> Vec<bool> {
+    let mut bits = e.into_bigint().to_bits_le();
+    bits.truncate(JubjubScalar::MODULUS_BIT_SIZE as usize);
+    bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::OsRng;
+
+    fn plaintext() -> AuditPlaintext {
+        AuditPlaintext {
+            sender: Fr::from(11u64),
+            receivers: [Fr::from(12u64), Fr::from(13u64)],
+            values: [Amount(250), Amount(u64::MAX)],
+            asset: AssetId(u64::MAX - 1),
+        }
+    }
+
+    #[test]
+    fn designated_auditor_decrypts_others_do_not() {
+        let sk = AuditSecretKey::random(&mut OsRng);
+        let other = AuditSecretKey::random(&mut OsRng);
+        let e = JubjubScalar::rand(&mut OsRng);
+        let rec = encrypt(&sk.public_key(), &plaintext(), &e);
+        assert_eq!(sk.decrypt(&rec).unwrap(), plaintext());
+        assert_eq!(other.decrypt(&rec), Err(AuditError::NotForThisKey));
+    }
+
+    #[test]
+    fn packing_roundtrip_extremes() {
+        for p in [
+            plaintext(),
+            AuditPlaintext {
+                values: [Amount(0); 2],
+                asset: AssetId(0),
+                ..plaintext()
+            },
+        ] {
+            assert_eq!(AuditPlaintext::from_elements(&p.to_elements()).unwrap(), p);
+        }
+        let mut m = plaintext().to_elements();
+        m[3] += Fr::from(2u64).pow([192u64]);
+        assert!(AuditPlaintext::from_elements(&m).is_err());
+    }
+}

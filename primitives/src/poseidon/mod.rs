@@ -1,0 +1,256 @@
+//! Poseidon over the BLS12-381 scalar field, the one hash used inside the transfer circuit.
+//!
+//! One permutation serves every use: width 5 (rate 4, capacity 1), S-box `x^5`, 8 full rounds and
+//! 60 partial rounds — the round numbers the Poseidon paper (Grassi et al., USENIX Security 2021,
+//! Table 2 for a 255-bit prime field, `t = 5`, `alpha = 5`) gives for 128-bit security. The round
+//! constants and the MDS matrix come from the paper's Grain LFSR, generated with
+//! `ark-crypto-primitives`' own routine; a digest of every constant is pinned in
+//! [`PARAMETERS_DIGEST`] and checked when the parameters are first built, so a change in that
+//! routine can never silently change our hash.
+//!
+//! Width 5 is chosen for the 4-ary commitment tree: one permutation hashes one tree node (four
+//! children), where a binary tree with width 3 needs two permutations of 81 S-boxes for the same
+//! two levels (see ARCHITECTURE.md for the measurement).
+//!
+//! Every use has its own [`Domain`]: the capacity element starts as `domain << 8 | input_len`, so
+//! hashes for different purposes or of different lengths never collide by construction.
+
+#[cfg(feature = "r1cs")]
+pub mod constraints;
+
+use crate::Fr;
+use ark_ff::{Field, PrimeField};
+use std::sync::OnceLock;
+
+/// Width of the permutation state.
+pub const WIDTH: usize = 5;
+/// Number of field elements absorbed per permutation.
+pub const RATE: usize = 4;
+/// Full rounds (half before, half after the partial rounds).
+pub const FULL_ROUNDS: usize = 8;
+/// Partial rounds (S-box on the first state element only).
+pub const PARTIAL_ROUNDS: usize = 60;
+/// The S-box exponent.
+pub const ALPHA: u64 = 5;
+
+/// blake3 digest of the round constants followed by the MDS matrix, each element as 32
+/// little-endian bytes. Recomputed and compared when the parameters are first built.
+pub const PARAMETERS_DIGEST: &str =
+    "a0ce4adaf649bdffc0d55d91e8820ab56cfbf93b887d80fd457bc90b668899bb";
+
+/// The purposes Poseidon is used for. Each has its own domain-separation tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u64)]
+pub enum Domain {
+    /// Owner tag `apk = H(ask, nk)`.
+    OwnerTag = 1,
+    /// Note commitment `cm = H(asset‖value, apk, rho, rcm)`.
+    NoteCommitment = 2,
+    /// Nullifier `nf = H(nk, rho)`.
+    Nullifier = 3,
+    /// Commitment-tree node, `H(child_0, child_1, child_2, child_3)`.
+    MerkleNode = 4,
+    /// `rho` of the first output, `H(nf_0, nf_1)`.
+    Rho0 = 5,
+    /// `rho` of the second output, `H(nf_0, nf_1)`.
+    Rho1 = 6,
+    /// The audit record's pads, squeezed from the shared point `(S.x, S.y)`.
+    AuditPad = 7,
+    /// The empty leaf of the commitment tree (hash of nothing).
+    EmptyLeaf = 8,
+}
+
+impl Domain {
+    /// The capacity element that starts a hash of `len` inputs in this domain.
+    pub fn tag(self, len: usize) -> Fr {
+        Fr::from(((self as u64) << 8) | (len as u64 & 0xff))
+    }
+}
+
+/// Round constants (`ark[round][i]`) and MDS matrix (`mds[i][j]`).
+pub struct Parameters {
+    /// Round constants, one row of [`WIDTH`] per round.
+    pub ark: Vec<[Fr; WIDTH]>,
+    /// The MDS matrix.
+    pub mds: [[Fr; WIDTH]; WIDTH],
+}
+
+/// The pinned parameters, generated on first use and checked against [`PARAMETERS_DIGEST`].
+pub fn parameters() -> &'static Parameters {
+    static PARAMS: OnceLock<Parameters> = OnceLock::new();
+    PARAMS.get_or_init(|| {
+        let params = generate_parameters();
+        let digest = parameters_digest(&params);
+        assert_eq!(
+            digest, PARAMETERS_DIGEST,
+            "Poseidon parameters differ from the pinned ones: the generator changed"
+        );
+        params
+    })
+}
+
+fn generate_parameters() -> Parameters {
+    let (ark, mds) = ark_crypto_primitives::sponge::poseidon::find_poseidon_ark_and_mds::<Fr>(
+        Fr::MODULUS_BIT_SIZE as u64,
+        RATE,
+        FULL_ROUNDS as u64,
+        PARTIAL_ROUNDS as u64,
+        0,
+    );
+    let row = |v: &Vec<Fr>| -> [Fr; WIDTH] { std::array::from_fn(|i| v[i]) };
+    Parameters {
+        ark: ark.iter().map(row).collect(),
+        mds: std::array::from_fn(|i| row(&mds[i])),
+    }
+}
+
+/// blake3 over every round constant, then every MDS entry, as 32-byte little-endian integers.
+pub fn parameters_digest(params: &Parameters) -> String {
+    let mut h = blake3::Hasher::new();
+    for x in params
+        .ark
+        .iter()
+        .flatten()
+        .chain(params.mds.iter().flatten())
+    {
+        h.update(&crate::encoding::fr_to_bytes(x));
+    }
+    h.finalize().to_hex().to_string()
+}
+
+/// Applies the Poseidon permutation to `state` in place.
+pub fn permute(state: &mut [Fr; WIDTH]) {
+    let p = parameters();
+    let half = FULL_ROUNDS / 2;
+    for (round, ark) in p.ark.iter().enumerate() {
+        for (s, c) in state.iter_mut().zip(ark) {
+            *s += c;
+        }
+        if round < half || round >= half + PARTIAL_ROUNDS {
+            for s in state.iter_mut() {
+                *s = sbox(*s);
+            }
+        } else {
+            state[0] = sbox(state[0]);
+        }
+        let old = *state;
+        for (i, s) in state.iter_mut().enumerate() {
+            *s = p.mds[i]
+                .iter()
+                .zip(old.iter())
+                .fold(Fr::from(0u64), |acc, (m, x)| acc + *m * x);
+        }
+    }
+}
+
+fn sbox(x: Fr) -> Fr {
+    let x2 = x.square();
+    x2.square() * x
+}
+
+/// The sponge state after absorbing `inputs` in `domain` (capacity = domain tag, inputs added to
+/// the rate part [`RATE`] at a time, one permutation after each chunk).
+fn absorb(domain: Domain, inputs: &[Fr]) -> [Fr; WIDTH] {
+    let mut state = [Fr::from(0u64); WIDTH];
+    state[0] = domain.tag(inputs.len());
+    if inputs.is_empty() {
+        permute(&mut state);
+    }
+    for chunk in inputs.chunks(RATE) {
+        for (s, x) in state[1..].iter_mut().zip(chunk) {
+            *s += x;
+        }
+        permute(&mut state);
+    }
+    state
+}
+
+/// Fixed-length hash of `inputs` in `domain`: one field element.
+///
+/// At most 255 inputs (the length is part of the domain tag).
+pub fn hash(domain: Domain, inputs: &[Fr]) -> Fr {
+    debug_assert!(inputs.len() < 256);
+    absorb(domain, inputs)[1]
+}
+
+/// Hash of `inputs` in `domain` squeezed to [`RATE`] field elements (one permutation's rate).
+pub fn hash_to_rate(domain: Domain, inputs: &[Fr]) -> [Fr; RATE] {
+    let state = absorb(domain, inputs);
+    [state[1], state[2], state[3], state[4]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_crypto_primitives::sponge::poseidon::{PoseidonConfig, PoseidonSponge};
+    use ark_crypto_primitives::sponge::CryptographicSponge;
+
+    #[test]
+    fn parameters_match_pinned_digest() {
+        let params = generate_parameters();
+        assert_eq!(params.ark.len(), FULL_ROUNDS + PARTIAL_ROUNDS);
+        assert_eq!(parameters_digest(&params), PARAMETERS_DIGEST);
+    }
+
+    /// Our permutation is the one `ark-crypto-primitives`' Poseidon sponge applies.
+    #[test]
+    fn permutation_matches_arkworks_sponge() {
+        let p = parameters();
+        let config = PoseidonConfig::new(
+            FULL_ROUNDS,
+            PARTIAL_ROUNDS,
+            ALPHA,
+            p.mds.iter().map(|r| r.to_vec()).collect(),
+            p.ark.iter().map(|r| r.to_vec()).collect(),
+            RATE,
+            1,
+        );
+        let inputs: Vec<Fr> = (1..=4u64).map(Fr::from).collect();
+        // The sponge starts from the all-zero state and adds inputs to the rate part; it squeezes
+        // from the rate part after one permutation: the same as our hash with a zero capacity.
+        let mut sponge = PoseidonSponge::new(&config);
+        sponge.absorb(&inputs);
+        let out: Vec<Fr> = sponge.squeeze_field_elements(1);
+        let mut state = [Fr::from(0u64); WIDTH];
+        state[1..].copy_from_slice(&inputs);
+        permute(&mut state);
+        assert_eq!(out[0], state[1]);
+    }
+
+    #[test]
+    fn domains_separate() {
+        let x = [Fr::from(7u64), Fr::from(9u64)];
+        assert_ne!(hash(Domain::Nullifier, &x), hash(Domain::OwnerTag, &x));
+        assert_ne!(
+            hash(Domain::Nullifier, &x),
+            hash(Domain::Nullifier, &x[..1])
+        );
+        // A trailing zero is not the same as a shorter input.
+        let y = [Fr::from(7u64), Fr::from(9u64), Fr::from(0u64)];
+        assert_ne!(hash(Domain::Nullifier, &x), hash(Domain::Nullifier, &y));
+    }
+
+    /// Test vectors: pinned outputs, so any change to the hash is noticed.
+    #[test]
+    fn test_vectors() {
+        let v = |d, n: u64| {
+            let inputs: Vec<Fr> = (0..n).map(Fr::from).collect();
+            crate::encoding::fr_to_hex(&hash(d, &inputs))
+        };
+        let got = [
+            v(Domain::MerkleNode, 4),
+            v(Domain::NoteCommitment, 4),
+            v(Domain::OwnerTag, 2),
+            v(Domain::EmptyLeaf, 0),
+            v(Domain::Rho0, 6),
+        ];
+        let want = [
+            "692a5161cfa0a172c65b3d61dfe158de87051050839a3e2fc8af5727b3b13f2b",
+            "75d5d44d9ecfba5ac6fa51a5e223be671871cc436c7c9bba4d188fd498380431",
+            "cd116b8f3477d009fad6044412961d2e4ec53c5486d1b72e6691c19ed725f437",
+            "50b67ee5c9960ebf7342eaebe7f2634a8763b1a980056f3f8c5f92065d2d692e",
+            "4d1bf3d95b6c9d9bf68fcce343f3bd5722667403511ffe72a8e9b0480529530b",
+        ];
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,456 @@
+//! Transactions: the shielded bundle every kind shares, its canonical byte encoding, its public
+//! inputs and the transaction binding (DESIGN §4).
+//!
+//! Encoding (all integers little-endian, every field fixed-size, so every transaction of a kind has
+//! one length): `version:u8 ‖ kind:u8 ‖ bundle ‖ kind-specific tail`. The bundle is
+//! `anchor ‖ nf_0 ‖ nf_1 ‖ cm_0 ‖ cm_1 ‖ value_in:u64 ‖ value_out:u64 ‖ asset:u64 ‖ auditor(32) ‖
+//! E(32) ‖ c_0..c_3 ‖ output_0 ‖ output_1 ‖ expiry_height:u64 ‖ proof(192)`. The tail is empty for a
+//! transfer, `issuer(32) ‖ signature(64)` for a mint and `issuer(32)` for a redeem.
+//!
+//! `tx_binding` hashes every field that is not already a public input — version, kind, expiry,
+//! both outputs' ciphertexts and, for mint and redeem, the issuer — into a field element that is a
+//! public input of the proof, so none of them can be changed under a valid proof (MUST rule 2).
+
+use crate::audit::{AuditPublicKey, AuditRecord, AUDIT_ELEMENTS};
+use crate::encoding::{fr_to_bytes, point_to_bytes, EncodingError, Reader};
+use crate::encryption::{NoteCiphertext, NOTE_CIPHERTEXT_BYTES};
+use crate::note::{Amount, AssetId};
+use crate::Fr;
+use ark_bls12_381::Bls12_381;
+use ark_ff::PrimeField;
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+
+/// The transaction format version this code reads and writes.
+pub const TX_VERSION: u8 = 1;
+/// A compressed Groth16 proof: `A` (48) ‖ `B` (96) ‖ `C` (48).
+pub const PROOF_BYTES: usize = 192;
+/// Number of public inputs of the transfer statement.
+pub const NUM_PUBLIC_INPUTS: usize = 17;
+/// Encoded length of a bundle.
+pub const BUNDLE_BYTES: usize =
+    5 * 32 + 3 * 8 + 32 + 32 + AUDIT_ELEMENTS * 32 + 2 * NOTE_CIPHERTEXT_BYTES + 8 + PROOF_BYTES;
+/// Encoded length of a transfer.
+pub const TRANSFER_BYTES: usize = 2 + BUNDLE_BYTES;
+/// Encoded length of a mint.
+pub const MINT_BYTES: usize = TRANSFER_BYTES + 32 + 64;
+/// Encoded length of a redeem.
+pub const REDEEM_BYTES: usize = TRANSFER_BYTES + 32;
+/// No transaction is longer than this.
+pub const MAX_TX_BYTES: usize = MINT_BYTES;
+
+/// A Groth16 proof in its canonical compressed form.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Proof(pub [u8; PROOF_BYTES]);
+
+impl std::fmt::Debug for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Proof({}…)", crate::encoding::hex_encode(&self.0[..8]))
+    }
+}
+
+impl Proof {
+    /// Compresses an arkworks proof.
+    pub fn from_ark(p: &ark_groth16::Proof<Bls12_381>) -> Self {
+        let mut out = [0u8; PROOF_BYTES];
+        p.serialize_compressed(&mut out[..])
+            .expect("a compressed proof is 192 bytes");
+        Self(out)
+    }
+
+    /// Decompresses, checking every point is on its curve and in the prime-order subgroup.
+    pub fn to_ark(&self) -> Result<ark_groth16::Proof<Bls12_381>, EncodingError> {
+        ark_groth16::Proof::deserialize_with_mode(&self.0[..], Compress::Yes, Validate::Yes)
+            .map_err(|_| EncodingError::InvalidPoint("proof"))
+    }
+}
+
+/// What kind of transaction a bundle belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum TxKind {
+    /// Shielded transfer: no public value.
+    Transfer = 0,
+    /// Issuer-signed: public value in, shielded notes out.
+    Mint = 1,
+    /// Public value out to an issuer, authorized by the proof.
+    Redeem = 2,
+}
+
+impl TxKind {
+    fn from_u8(b: u8) -> Result<Self, EncodingError> {
+        match b {
+            0 => Ok(Self::Transfer),
+            1 => Ok(Self::Mint),
+            2 => Ok(Self::Redeem),
+            v => Err(EncodingError::Unknown {
+                what: "transaction kind",
+                value: v as u64,
+            }),
+        }
+    }
+}
+
+/// The part every transaction kind shares: one proven 2-in-2-out statement and its ciphertexts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShieldedBundle {
+    /// A recent root of the commitment tree.
+    pub anchor: Fr,
+    /// Nullifiers of the two inputs.
+    pub nullifiers: [Fr; 2],
+    /// Commitments of the two outputs.
+    pub commitments: [Fr; 2],
+    /// Public value entering (mint).
+    pub value_in: Amount,
+    /// Public value leaving (redeem).
+    pub value_out: Amount,
+    /// The asset of the public values (zero when both are zero).
+    pub asset: AssetId,
+    /// The auditor the record is encrypted to.
+    pub auditor: AuditPublicKey,
+    /// The encrypted audit record.
+    pub audit: AuditRecord,
+    /// The outputs' note ciphertexts.
+    pub outputs: [NoteCiphertext; 2],
+    /// Last block height at which this may be included.
+    pub expiry_height: u64,
+    /// The proof.
+    pub proof: Proof,
+}
+
+/// Who authorizes a mint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IssuerAuth {
+    /// The issuer's Ed25519 public key.
+    pub issuer: [u8; 32],
+    /// Ed25519 signature over [`Transaction::sighash`].
+    pub signature: [u8; 64],
+}
+
+/// A transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transaction {
+    /// A shielded transfer.
+    Transfer(ShieldedBundle),
+    /// An issuer's mint.
+    Mint {
+        /// The proven bundle (`value_in` > 0).
+        bundle: ShieldedBundle,
+        /// The issuer's signature.
+        auth: IssuerAuth,
+    },
+    /// A redemption to an issuer.
+    Redeem {
+        /// The proven bundle (`value_out` > 0).
+        bundle: ShieldedBundle,
+        /// The issuer receiving the public value.
+        issuer: [u8; 32],
+    },
+}
+
+/// The values the proof is checked against, in the circuit's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferPublic {
+    /// Commitment-tree root the inputs are proven under.
+    pub anchor: Fr,
+    /// Input nullifiers.
+    pub nullifiers: [Fr; 2],
+    /// Output commitments.
+    pub commitments: [Fr; 2],
+    /// Public value in.
+    pub value_in: Amount,
+    /// Public value out.
+    pub value_out: Amount,
+    /// Asset of the public values.
+    pub asset: AssetId,
+    /// Auditor key.
+    pub auditor: AuditPublicKey,
+    /// Audit record.
+    pub audit: AuditRecord,
+    /// Hash of everything else in the transaction.
+    pub binding: Fr,
+}
+
+impl TransferPublic {
+    /// The public inputs, in the order the circuit allocates them:
+    /// anchor, nf_0, nf_1, cm_0, cm_1, value_in, value_out, asset, PK.x, PK.y, E.x, E.y, c_0..c_3,
+    /// binding.
+    pub fn to_field_elements(&self) -> Vec<Fr> {
+        let mut v = Vec::with_capacity(NUM_PUBLIC_INPUTS);
+        v.push(self.anchor);
+        v.extend_from_slice(&self.nullifiers);
+        v.extend_from_slice(&self.commitments);
+        v.push(Fr::from(self.value_in.0));
+        v.push(Fr::from(self.value_out.0));
+        v.push(Fr::from(self.asset.0));
+        v.push(self.auditor.0.x);
+        v.push(self.auditor.0.y);
+        v.push(self.audit.epk.x);
+        v.push(self.audit.epk.y);
+        v.extend_from_slice(&self.audit.ciphertext);
+        v.push(self.binding);
+        debug_assert_eq!(v.len(), NUM_PUBLIC_INPUTS);
+        v
+    }
+}
+
+/// The non-public fields the proof binds.
+#[derive(Clone, Copy, Debug)]
+pub struct BindingFields<'a> {
+    /// Transaction kind.
+    pub kind: TxKind,
+    /// Expiry height.
+    pub expiry_height: u64,
+    /// Output ciphertexts.
+    pub outputs: &'a [NoteCiphertext; 2],
+    /// Issuer, for mint and redeem.
+    pub issuer: Option<&'a [u8; 32]>,
+}
+
+/// `tx_binding`: a field element hashing every transaction field that is not a public input.
+pub fn tx_binding(f: &BindingFields<'_>) -> Fr {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 transaction binding v1");
+    h.update(&[TX_VERSION, f.kind as u8]);
+    h.update(&f.expiry_height.to_le_bytes());
+    for o in f.outputs {
+        h.update(&o.to_bytes());
+    }
+    match f.issuer {
+        Some(i) => h.update(&[1]).update(i),
+        None => h.update(&[0]),
+    };
+    let mut wide = [0u8; 64];
+    h.finalize_xof().fill(&mut wide);
+    Fr::from_le_bytes_mod_order(&wide)
+}
+
+/// Why a transaction's shape is wrong for its kind.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShapeError {
+    /// A transfer carried public value.
+    #[error("a transfer carries no public value and no public asset")]
+    TransferWithPublicValue,
+    /// A mint must bring value in and take none out.
+    #[error("a mint must have value_in > 0 and value_out = 0")]
+    MintValues,
+    /// A redeem must take value out and bring none in.
+    #[error("a redeem must have value_out > 0 and value_in = 0")]
+    RedeemValues,
+    /// The two nullifiers are equal (an input spent twice in one transaction).
+    #[error("the two inputs have the same nullifier")]
+    DuplicateNullifier,
+}
+
+impl Transaction {
+    /// Kind.
+    pub fn kind(&self) -> TxKind {
+        match self {
+            Self::Transfer(_) => TxKind::Transfer,
+            Self::Mint { .. } => TxKind::Mint,
+            Self::Redeem { .. } => TxKind::Redeem,
+        }
+    }
+
+    /// The shielded bundle.
+    pub fn bundle(&self) -> &ShieldedBundle {
+        match self {
+            Self::Transfer(b) | Self::Mint { bundle: b, .. } | Self::Redeem { bundle: b, .. } => b,
+        }
+    }
+
+    /// The issuer named by a mint or redeem.
+    pub fn issuer(&self) -> Option<&[u8; 32]> {
+        match self {
+            Self::Transfer(_) => None,
+            Self::Mint { auth, .. } => Some(&auth.issuer),
+            Self::Redeem { issuer, .. } => Some(issuer),
+        }
+    }
+
+    /// Checks what can be checked without state or proof: public values fit the kind, the
+    /// nullifiers differ.
+    pub fn check_shape(&self) -> Result<(), ShapeError> {
+        let b = self.bundle();
+        match self.kind() {
+            TxKind::Transfer if b.value_in.0 != 0 || b.value_out.0 != 0 || b.asset.0 != 0 => {
+                return Err(ShapeError::TransferWithPublicValue)
+            }
+            TxKind::Mint if b.value_in.0 == 0 || b.value_out.0 != 0 => {
+                return Err(ShapeError::MintValues)
+            }
+            TxKind::Redeem if b.value_out.0 == 0 || b.value_in.0 != 0 => {
+                return Err(ShapeError::RedeemValues)
+            }
+            _ => {}
+        }
+        if b.nullifiers[0] == b.nullifiers[1] {
+            return Err(ShapeError::DuplicateNullifier);
+        }
+        Ok(())
+    }
+
+    /// The proof's public inputs, with the binding recomputed from this transaction's fields.
+    pub fn public_inputs(&self) -> TransferPublic {
+        let b = self.bundle();
+        TransferPublic {
+            anchor: b.anchor,
+            nullifiers: b.nullifiers,
+            commitments: b.commitments,
+            value_in: b.value_in,
+            value_out: b.value_out,
+            asset: b.asset,
+            auditor: b.auditor,
+            audit: b.audit,
+            binding: tx_binding(&BindingFields {
+                kind: self.kind(),
+                expiry_height: b.expiry_height,
+                outputs: &b.outputs,
+                issuer: self.issuer(),
+            }),
+        }
+    }
+
+    /// The canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.unsigned_bytes();
+        if let Self::Mint { auth, .. } = self {
+            out.extend_from_slice(&auth.signature);
+        }
+        out
+    }
+
+    /// The encoding without a mint's signature.
+    fn unsigned_bytes(&self) -> Vec<u8> {
+        let b = self.bundle();
+        let mut out = Vec::with_capacity(MAX_TX_BYTES);
+        out.push(TX_VERSION);
+        out.push(self.kind() as u8);
+        out.extend_from_slice(&fr_to_bytes(&b.anchor));
+        for x in b.nullifiers.iter().chain(&b.commitments) {
+            out.extend_from_slice(&fr_to_bytes(x));
+        }
+        out.extend_from_slice(&b.value_in.0.to_le_bytes());
+        out.extend_from_slice(&b.value_out.0.to_le_bytes());
+        out.extend_from_slice(&b.asset.0.to_le_bytes());
+        out.extend_from_slice(&b.auditor.to_bytes());
+        out.extend_from_slice(&point_to_bytes(&b.audit.epk));
+        for c in &b.audit.ciphertext {
+            out.extend_from_slice(&fr_to_bytes(c));
+        }
+        for o in &b.outputs {
+            out.extend_from_slice(&o.to_bytes());
+        }
+        out.extend_from_slice(&b.expiry_height.to_le_bytes());
+        out.extend_from_slice(&b.proof.0);
+        if let Some(issuer) = self.issuer() {
+            out.extend_from_slice(issuer);
+        }
+        out
+    }
+
+    /// What an issuer signs to authorize a mint: everything but the signature.
+    pub fn sighash(&self) -> [u8; 32] {
+        blake3::derive_key("shoji 2026 issuer signature v1", &self.unsigned_bytes())
+    }
+
+    /// The transaction id: blake3 of the whole encoding.
+    pub fn id(&self) -> TxId {
+        TxId(*blake3::hash(&self.to_bytes()).as_bytes())
+    }
+
+    /// Strict decoding: exact length for the kind, canonical field elements, points on the curve
+    /// and in the prime-order subgroup (the proof's points are checked by [`Proof::to_ark`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
+        if bytes.len() > MAX_TX_BYTES {
+            return Err(EncodingError::Length {
+                what: "transaction",
+                expected: MAX_TX_BYTES,
+                got: bytes.len(),
+            });
+        }
+        let mut r = Reader::new("transaction", bytes);
+        let version = r.u8()?;
+        if version != TX_VERSION {
+            return Err(EncodingError::Unknown {
+                what: "transaction version",
+                value: version as u64,
+            });
+        }
+        let kind = TxKind::from_u8(r.u8()?)?;
+        let expected = match kind {
+            TxKind::Transfer => TRANSFER_BYTES,
+            TxKind::Mint => MINT_BYTES,
+            TxKind::Redeem => REDEEM_BYTES,
+        };
+        if bytes.len() != expected {
+            return Err(EncodingError::Length {
+                what: "transaction",
+                expected,
+                got: bytes.len(),
+            });
+        }
+        let anchor = r.fr("anchor")?;
+        let nullifiers = [r.fr("nullifier")?, r.fr("nullifier")?];
+        let commitments = [r.fr("commitment")?, r.fr("commitment")?];
+        let value_in = Amount(r.u64()?);
+        let value_out = Amount(r.u64()?);
+        let asset = AssetId(r.u64()?);
+        let auditor = AuditPublicKey::from_bytes(r.take(32)?)?;
+        let epk = r.point("audit ephemeral key")?;
+        let mut ciphertext = [Fr::from(0u64); AUDIT_ELEMENTS];
+        for c in ciphertext.iter_mut() {
+            *c = r.fr("audit ciphertext")?;
+        }
+        let out0 = NoteCiphertext::from_bytes(&r.array()?);
+        let out1 = NoteCiphertext::from_bytes(&r.array()?);
+        let expiry_height = r.u64()?;
+        let proof = Proof(r.array()?);
+        let bundle = ShieldedBundle {
+            anchor,
+            nullifiers,
+            commitments,
+            value_in,
+            value_out,
+            asset,
+            auditor,
+            audit: AuditRecord { epk, ciphertext },
+            outputs: [out0, out1],
+            expiry_height,
+            proof,
+        };
+        let tx = match kind {
+            TxKind::Transfer => Self::Transfer(bundle),
+            TxKind::Mint => Self::Mint {
+                bundle,
+                auth: IssuerAuth {
+                    issuer: r.array()?,
+                    signature: r.array()?,
+                },
+            },
+            TxKind::Redeem => Self::Redeem {
+                bundle,
+                issuer: r.array()?,
+            },
+        };
+        r.finish()?;
+        Ok(tx)
+    }
+}
+
+/// A transaction id.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct TxId(pub [u8; 32]);
+
+impl std::fmt::Display for TxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::encoding::hex_encode(&self.0))
+    }
+}
+
+impl std::fmt::Debug for TxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TxId({self})")
+    }
+}
