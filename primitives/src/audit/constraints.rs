@@ -8,7 +8,6 @@ use crate::poseidon::{constraints as poseidon, Domain};
 use crate::Fr;
 use ark_ec::AffineRepr;
 use ark_ed_on_bls12_381::{constraints::EdwardsVar, EdwardsAffine, EdwardsProjective};
-use ark_ff::PrimeField;
 use ark_r1cs_std::{boolean::Boolean, fields::fp::FpVar, groups::CurveVar};
 use ark_relations::gr1cs::SynthesisError;
 use std::sync::OnceLock;
@@ -18,7 +17,7 @@ fn generator_powers() -> &'static Vec<EdwardsProjective> {
     static POWERS: OnceLock<Vec<EdwardsProjective>> = OnceLock::new();
     POWERS.get_or_init(|| {
         let mut p = EdwardsAffine::generator().into_group();
-        (0..ark_ed_on_bls12_381::Fr::MODULUS_BIT_SIZE)
+        (0..super::SCALAR_BITS)
             .map(|_| {
                 let cur = p;
                 p = p + p;

@@ -182,10 +182,13 @@ pub fn decrypt_with_shared_point(
     AuditPlaintext::from_elements(&m)
 }
 
-/// The bits of `e` the circuit decomposes it into (little-endian, [`JubjubScalar`]'s bit size).
+/// Number of bits of a Jubjub scalar (the audit exponent's length in the circuit).
+pub const SCALAR_BITS: usize = JubjubScalar::MODULUS_BIT_SIZE as usize;
+
+/// The bits of `e` the circuit decomposes it into (little-endian, [`SCALAR_BITS`] of them).
 pub fn scalar_bits_le(e: &JubjubScalar) -> Vec<bool> {
     let mut bits = e.into_bigint().to_bits_le();
-    bits.truncate(JubjubScalar::MODULUS_BIT_SIZE as usize);
+    bits.truncate(SCALAR_BITS);
     bits
 }
 

@@ -1,4 +1,4 @@
-//! Gadgets for [`super`]: 64-bit values, commitments, nullifiers, owner tags and output `rho`.
+//! Gadgets for [`super`]: 64-bit values, commitments, nullifiers and owner tags.
 
 use crate::poseidon::{constraints as poseidon, Domain};
 use crate::Fr;
@@ -61,12 +61,6 @@ pub fn owner_tag(ask: &FpVar<Fr>, nk: &FpVar<Fr>) -> Result<FpVar<Fr>, Synthesis
     poseidon::hash(Domain::OwnerTag, &[ask.clone(), nk.clone()])
 }
 
-/// The gadget of [`super::output_rho`].
-pub fn output_rho(nullifiers: &[FpVar<Fr>; 2], j: usize) -> Result<FpVar<Fr>, SynthesisError> {
-    let domain = if j == 0 { Domain::Rho0 } else { Domain::Rho1 };
-    poseidon::hash(domain, nullifiers)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,11 +97,6 @@ mod tests {
                 owner_tag(&w(ask), &nkv).unwrap().value().unwrap(),
                 crate::keys::owner_tag(&ask, &nk)
             );
-            let nfs = [Fr::rand(&mut rng), Fr::rand(&mut rng)];
-            for j in 0..2 {
-                let r = output_rho(&[w(nfs[0]), w(nfs[1])], j).unwrap();
-                assert_eq!(r.value().unwrap(), crate::note::output_rho(&nfs, j));
-            }
             assert!(cs.is_satisfied().unwrap());
         }
     }

@@ -108,10 +108,11 @@ pub fn nullifier(nk: &Fr, rho: &Fr) -> Fr {
     poseidon::hash(Domain::Nullifier, &[*nk, *rho])
 }
 
-/// `rho` of output `j` (0 or 1): `H_Rho_j(nf_0, nf_1)`. Unique whenever the nullifiers are.
+/// `rho` of output `j` (0 or 1): the nullifier of input `j`. Nullifiers are unique on the
+/// ledger (the validators refuse a repeated one, and the two of a transaction differ), so output
+/// `rho`s are unique too, and two notes can never share a nullifier (no "faerie gold").
 pub fn output_rho(nullifiers: &[Fr; 2], j: usize) -> Fr {
-    let domain = if j == 0 { Domain::Rho0 } else { Domain::Rho1 };
-    poseidon::hash(domain, nullifiers)
+    nullifiers[j]
 }
 
 #[cfg(test)]

@@ -50,14 +50,10 @@ pub enum Domain {
     Nullifier = 3,
     /// Commitment-tree node, `H(child_0, child_1, child_2, child_3)`.
     MerkleNode = 4,
-    /// `rho` of the first output, `H(nf_0, nf_1)`.
-    Rho0 = 5,
-    /// `rho` of the second output, `H(nf_0, nf_1)`.
-    Rho1 = 6,
     /// The audit record's pads, squeezed from the shared point `(S.x, S.y)`.
-    AuditPad = 7,
+    AuditPad = 5,
     /// The empty leaf of the commitment tree (hash of nothing).
-    EmptyLeaf = 8,
+    EmptyLeaf = 6,
 }
 
 impl Domain {
@@ -242,13 +238,13 @@ mod tests {
             v(Domain::NoteCommitment, 4),
             v(Domain::OwnerTag, 2),
             v(Domain::EmptyLeaf, 0),
-            v(Domain::Rho0, 6),
+            v(Domain::AuditPad, 6),
         ];
         let want = [
             "692a5161cfa0a172c65b3d61dfe158de87051050839a3e2fc8af5727b3b13f2b",
             "75d5d44d9ecfba5ac6fa51a5e223be671871cc436c7c9bba4d188fd498380431",
             "cd116b8f3477d009fad6044412961d2e4ec53c5486d1b72e6691c19ed725f437",
-            "50b67ee5c9960ebf7342eaebe7f2634a8763b1a980056f3f8c5f92065d2d692e",
+            "6d804572a6752555c65319ed762a5c03f550b914190180e92881e0fa3839c156",
             "4d1bf3d95b6c9d9bf68fcce343f3bd5722667403511ffe72a8e9b0480529530b",
         ];
         assert_eq!(got, want);
