@@ -1,1 +1,155 @@
-//! placeholder
+//! Parameters of the transfer circuit.
+//!
+//! The verifying key a node uses is pinned: its compressed bytes must have exactly
+//! [`DEV_VK_BYTES`] bytes and the blake3 hash [`DEV_VK_HASH`] (size first, then hash, as
+//! `zcash_proofs` checks its parameter files). Anything else is refused with an error that names
+//! the file. Production parameters will come from a multi-party ceremony; their hash will be pinned
+//! the same way.
+//!
+//! With the `setup` feature, [`dev`] generates the **insecure development parameters** from a fixed
+//! seed (anyone can recompute the toxic waste: never use them for real value) and caches them on
+//! disk, so setup runs once per machine.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(feature = "setup")]
+pub mod dev;
+
+use ark_bls12_381::Bls12_381;
+use ark_groth16::{PreparedVerifyingKey, VerifyingKey};
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+use std::path::{Path, PathBuf};
+
+/// Length of the development verifying key, compressed.
+pub const DEV_VK_BYTES: usize = 1208;
+/// blake3 of the development verifying key, compressed.
+pub const DEV_VK_HASH: &str = "32081c5f58778cc2d06e776e1d5e28e35eb1b9212cc1868ee081b2eb7684e7fa";
+/// Length of the development proving key as cached (uncompressed).
+pub const DEV_PK_BYTES: usize = 11363664;
+/// blake3 of the development proving key as cached (uncompressed).
+pub const DEV_PK_HASH: &str = "84396b16849404b834728949c33d1fa337b80f9bf6fdc7ef186b8c5bf8962710";
+
+/// Why parameters were refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamsError {
+    /// The file could not be read or written.
+    #[error("parameter file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file has the wrong size.
+    #[error("parameter file {path} has {got} bytes, expected {expected}: it is not the pinned parameter set (delete it to regenerate development parameters)")]
+    Size {
+        /// The file.
+        path: PathBuf,
+        /// Expected size.
+        expected: usize,
+        /// Actual size.
+        got: usize,
+    },
+    /// The file's hash differs from the pinned one.
+    #[error("parameter file {path} has hash {got}, expected {expected}: it is not the pinned parameter set (delete it to regenerate development parameters)")]
+    Hash {
+        /// The file.
+        path: PathBuf,
+        /// Pinned hash.
+        expected: String,
+        /// Actual hash.
+        got: String,
+    },
+    /// The bytes are not a valid key.
+    #[error("parameter file {path} is malformed: {reason}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Setup failed.
+    #[error("parameter generation failed: {0}")]
+    Setup(String),
+}
+
+/// Checks `bytes` against a pinned size and hash, naming `path` in the error.
+pub fn check_pinned(path: &Path, bytes: &[u8], size: usize, hash: &str) -> Result<(), ParamsError> {
+    if bytes.len() != size {
+        return Err(ParamsError::Size {
+            path: path.into(),
+            expected: size,
+            got: bytes.len(),
+        });
+    }
+    let got = blake3::hash(bytes).to_hex().to_string();
+    if got != hash {
+        return Err(ParamsError::Hash {
+            path: path.into(),
+            expected: hash.into(),
+            got,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes a compressed verifying key that matches the pinned development key, validating every
+/// point, and checks it has one input slot per public input.
+pub fn verifying_key_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<VerifyingKey<Bls12_381>, ParamsError> {
+    check_pinned(path, bytes, DEV_VK_BYTES, DEV_VK_HASH)?;
+    let vk = VerifyingKey::<Bls12_381>::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes)
+        .map_err(|e| ParamsError::Malformed {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+    if vk.gamma_abc_g1.len() != shoji_primitives::tx::NUM_PUBLIC_INPUTS + 1 {
+        return Err(ParamsError::Malformed {
+            path: path.into(),
+            reason: "wrong number of public inputs".into(),
+        });
+    }
+    Ok(vk)
+}
+
+/// Reads and checks a verifying-key file.
+pub fn load_verifying_key(path: &Path) -> Result<PreparedVerifyingKey<Bls12_381>, ParamsError> {
+    let bytes = std::fs::read(path).map_err(|source| ParamsError::Io {
+        path: path.into(),
+        source,
+    })?;
+    Ok(ark_groth16::prepare_verifying_key(
+        &verifying_key_from_bytes(path, &bytes)?,
+    ))
+}
+
+/// The compressed encoding of a verifying key.
+pub fn verifying_key_to_bytes(vk: &VerifyingKey<Bls12_381>) -> Vec<u8> {
+    let mut out = Vec::new();
+    vk.serialize_compressed(&mut out)
+        .expect("serializing to a Vec cannot fail");
+    out
+}
+
+/// Where parameters are cached: `$SHOJI_PARAMS_DIR`, else `$XDG_CACHE_HOME/shoji`, else
+/// `$HOME/.cache/shoji`, else a `shoji-params` folder in the system's temporary directory.
+pub fn default_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SHOJI_PARAMS_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("shoji");
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".cache").join("shoji");
+    }
+    std::env::temp_dir().join("shoji-params")
+}
+
+/// File name of the cached verifying key.
+pub const VK_FILE: &str = "transfer-v1-insecure-dev.vk";
+/// File name of the cached proving key.
+pub const PK_FILE: &str = "transfer-v1-insecure-dev.pk";

@@ -1,1 +1,423 @@
-//! placeholder
+//! Building and proving transactions.
+//!
+//! [`TransferBuilder`] collects the notes to spend (with their paths), the payments to make and,
+//! for mints and redeems, the public amount; [`TransferBuilder::build`] pads to two inputs and two
+//! outputs with zero-value dummies, returns change to the sender, encrypts every output and
+//! computes the transaction binding. The result, an [`UnprovenTransaction`], holds secrets and
+//! cannot be serialized; only [`UnprovenTransaction::prove`] turns it into a
+//! [`ProvenTransaction`], and only that yields a [`Transaction`] (directly, or after the issuer's
+//! signature for a mint).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod fixtures;
+mod groth16;
+
+pub use groth16::{ProveTimings, Prover};
+
+use ark_ed_on_bls12_381::Fr as JubjubScalar;
+use ark_ff::UniformRand;
+use shoji_circuits::{InputWitness, OutputWitness, TransferCircuit, TransferPrivate};
+use shoji_primitives::audit::{self, AuditPublicKey};
+use shoji_primitives::encryption::{encrypt_note, Memo};
+use shoji_primitives::keys::{Address, SpendingKeys};
+use shoji_primitives::note::{Amount, AssetId, Note};
+use shoji_primitives::tree::MerklePath;
+use shoji_primitives::tx::{
+    tx_binding, BindingFields, IssuerAuth, Proof, ShieldedBundle, Transaction, TransferPublic,
+    TxKind,
+};
+use shoji_primitives::Fr;
+
+/// A note the sender owns, with its path to the anchor the transaction will name.
+#[derive(Clone, Debug)]
+pub struct SpendableNote {
+    /// The note.
+    pub note: Note,
+    /// Its authentication path (must lead to the builder's anchor).
+    pub path: MerklePath,
+}
+
+/// Why a transaction could not be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// More than two notes to spend.
+    #[error("a transaction spends at most two notes")]
+    TooManyInputs,
+    /// More than two outputs (counting change).
+    #[error("a transaction has at most two outputs, counting change")]
+    TooManyOutputs,
+    /// A note of another asset.
+    #[error("note of asset {got} cannot be spent in a transaction of asset {expected}")]
+    AssetMismatch {
+        /// The transaction's asset.
+        expected: u64,
+        /// The note's asset.
+        got: u64,
+    },
+    /// A note owned by someone else.
+    #[error("note is not owned by this wallet")]
+    NotOwned,
+    /// A path that does not lead from the note to the anchor.
+    #[error("note's path does not lead to the transaction's anchor")]
+    WrongPath,
+    /// Outputs exceed inputs.
+    #[error("insufficient funds: inputs {available}, outputs {needed}")]
+    InsufficientFunds {
+        /// Inputs plus public value in.
+        available: u128,
+        /// Outputs plus public value out.
+        needed: u128,
+    },
+    /// A zero amount where value is required.
+    #[error("amount must be greater than zero")]
+    ZeroAmount,
+    /// A mint must be signed by its issuer.
+    #[error("a mint must be finished with the issuer's signature")]
+    NeedsIssuerSignature,
+    /// Only mints are signed.
+    #[error("only a mint carries an issuer signature")]
+    NotAMint,
+}
+
+/// Why proving failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProveError {
+    /// The constraint system rejected the witness (a bug in the builder, or bad inputs).
+    #[error("the statement does not hold; no valid proof exists for it")]
+    Unsatisfied,
+    /// Synthesis failed.
+    #[error("constraint synthesis failed: {0}")]
+    Synthesis(String),
+}
+
+/// Collects a transaction's inputs and outputs.
+pub struct TransferBuilder<'a> {
+    keys: &'a SpendingKeys,
+    kind: TxKind,
+    asset: AssetId,
+    anchor: Fr,
+    auditor: AuditPublicKey,
+    value_in: Amount,
+    value_out: Amount,
+    issuer: Option<[u8; 32]>,
+    expiry_height: u64,
+    inputs: Vec<SpendableNote>,
+    outputs: Vec<(Address, Amount, Memo)>,
+}
+
+impl<'a> TransferBuilder<'a> {
+    fn new(
+        keys: &'a SpendingKeys,
+        kind: TxKind,
+        asset: AssetId,
+        anchor: Fr,
+        auditor: AuditPublicKey,
+    ) -> Self {
+        Self {
+            keys,
+            kind,
+            asset,
+            anchor,
+            auditor,
+            value_in: Amount(0),
+            value_out: Amount(0),
+            issuer: None,
+            expiry_height: u64::MAX,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// A shielded transfer of `asset` spending notes under `anchor`.
+    pub fn transfer(
+        keys: &'a SpendingKeys,
+        asset: AssetId,
+        anchor: Fr,
+        auditor: AuditPublicKey,
+    ) -> Self {
+        Self::new(keys, TxKind::Transfer, asset, anchor, auditor)
+    }
+
+    /// A mint of `amount` of `asset` by the issuer `issuer` (its Ed25519 public key), paid out
+    /// with [`TransferBuilder::pay`]. `keys` is the minting wallet (it owns the dummy inputs).
+    pub fn mint(
+        keys: &'a SpendingKeys,
+        asset: AssetId,
+        amount: Amount,
+        anchor: Fr,
+        auditor: AuditPublicKey,
+        issuer: [u8; 32],
+    ) -> Self {
+        let mut b = Self::new(keys, TxKind::Mint, asset, anchor, auditor);
+        b.value_in = amount;
+        b.issuer = Some(issuer);
+        b
+    }
+
+    /// A redemption of `amount` of `asset` to `issuer`, spending notes under `anchor`.
+    pub fn redeem(
+        keys: &'a SpendingKeys,
+        asset: AssetId,
+        amount: Amount,
+        anchor: Fr,
+        auditor: AuditPublicKey,
+        issuer: [u8; 32],
+    ) -> Self {
+        let mut b = Self::new(keys, TxKind::Redeem, asset, anchor, auditor);
+        b.value_out = amount;
+        b.issuer = Some(issuer);
+        b
+    }
+
+    /// Spends `note` (owned by this wallet, of the transaction's asset, with a path to the anchor).
+    pub fn spend(&mut self, note: SpendableNote) -> Result<&mut Self, BuildError> {
+        if self.inputs.len() == 2 {
+            return Err(BuildError::TooManyInputs);
+        }
+        if note.note.asset != self.asset {
+            return Err(BuildError::AssetMismatch {
+                expected: self.asset.0,
+                got: note.note.asset.0,
+            });
+        }
+        if note.note.owner != self.keys.apk {
+            return Err(BuildError::NotOwned);
+        }
+        if note.note.value.0 > 0 && note.path.root(note.note.commitment()) != self.anchor {
+            return Err(BuildError::WrongPath);
+        }
+        self.inputs.push(note);
+        Ok(self)
+    }
+
+    /// Pays `value` to `to` with `memo`.
+    pub fn pay(&mut self, to: Address, value: Amount, memo: Memo) -> Result<&mut Self, BuildError> {
+        if self.outputs.len() == 2 {
+            return Err(BuildError::TooManyOutputs);
+        }
+        if value.0 == 0 {
+            return Err(BuildError::ZeroAmount);
+        }
+        self.outputs.push((to, value, memo));
+        Ok(self)
+    }
+
+    /// The last height at which the transaction may be included.
+    pub fn expiry_height(&mut self, height: u64) -> &mut Self {
+        self.expiry_height = height;
+        self
+    }
+
+    /// Pads, returns change, encrypts and binds. Consumes the builder.
+    pub fn build(
+        self,
+        rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+    ) -> Result<UnprovenTransaction, BuildError> {
+        if matches!(self.kind, TxKind::Mint | TxKind::Redeem)
+            && self.value_in.0 == 0
+            && self.value_out.0 == 0
+        {
+            return Err(BuildError::ZeroAmount);
+        }
+        let available: u128 = self
+            .inputs
+            .iter()
+            .map(|n| n.note.value.0 as u128)
+            .sum::<u128>()
+            + self.value_in.0 as u128;
+        let needed: u128 =
+            self.outputs.iter().map(|o| o.1 .0 as u128).sum::<u128>() + self.value_out.0 as u128;
+        if available < needed {
+            return Err(BuildError::InsufficientFunds { available, needed });
+        }
+        let me = self.keys.address();
+        let mut outputs = self.outputs;
+        let change = available - needed;
+        if change > 0 {
+            if outputs.len() == 2 {
+                return Err(BuildError::TooManyOutputs);
+            }
+            // Both sides are sums of at most three u64s, and the outputs fit: change fits in u64
+            // unless the inputs alone overflow it, which the circuit would reject anyway.
+            let change = u64::try_from(change).map_err(|_| BuildError::TooManyOutputs)?;
+            outputs.push((me, Amount(change), Memo::empty()));
+        }
+        while outputs.len() < 2 {
+            outputs.push((me, Amount(0), Memo::empty()));
+        }
+        let mut inputs: Vec<InputWitness> = self
+            .inputs
+            .iter()
+            .map(|n| InputWitness {
+                note: n.note,
+                path: n.path.clone(),
+            })
+            .collect();
+        while inputs.len() < 2 {
+            inputs.push(InputWitness {
+                note: Note::dummy(self.asset, self.keys.apk, rng),
+                path: MerklePath::dummy(),
+            });
+        }
+        let outs: [OutputWitness; 2] = std::array::from_fn(|j| OutputWitness {
+            owner: outputs[j].0.apk,
+            value: outputs[j].1,
+            rcm: Fr::rand(rng),
+        });
+        let private = TransferPrivate {
+            ask: self.keys.ask,
+            nk: self.keys.nk,
+            asset: self.asset,
+            inputs: [inputs[0].clone(), inputs[1].clone()],
+            outputs: outs,
+            audit_e: JubjubScalar::rand(rng),
+        };
+        let nullifiers = private.nullifiers();
+        let notes = private.output_notes();
+        let ciphertexts = [0, 1]
+            .map(|j| encrypt_note(&notes[j], &outputs[j].2, &outputs[j].0, &self.keys.ovk, rng));
+        let binding = tx_binding(&BindingFields {
+            kind: self.kind,
+            expiry_height: self.expiry_height,
+            outputs: &ciphertexts,
+            issuer: self.issuer.as_ref(),
+        });
+        let public_asset = if self.kind == TxKind::Transfer {
+            AssetId(0)
+        } else {
+            self.asset
+        };
+        let public = TransferPublic {
+            anchor: self.anchor,
+            nullifiers,
+            commitments: [notes[0].commitment(), notes[1].commitment()],
+            value_in: self.value_in,
+            value_out: self.value_out,
+            asset: public_asset,
+            auditor: self.auditor,
+            audit: audit::encrypt(&self.auditor, &private.audit_plaintext(), &private.audit_e),
+            binding,
+        };
+        Ok(UnprovenTransaction {
+            kind: self.kind,
+            issuer: self.issuer,
+            expiry_height: self.expiry_height,
+            ciphertexts,
+            public,
+            private,
+            recipients: [outputs[0].0, outputs[1].0],
+        })
+    }
+}
+
+/// A fully built transaction without its proof. Holds the sender's keys: it cannot be serialized.
+pub struct UnprovenTransaction {
+    kind: TxKind,
+    issuer: Option<[u8; 32]>,
+    expiry_height: u64,
+    ciphertexts: [shoji_primitives::encryption::NoteCiphertext; 2],
+    public: TransferPublic,
+    private: TransferPrivate,
+    recipients: [Address; 2],
+}
+
+impl UnprovenTransaction {
+    /// The output notes this transaction creates (for the sender's records).
+    pub fn output_notes(&self) -> [Note; 2] {
+        self.private.output_notes()
+    }
+
+    /// The public inputs the proof will be checked against.
+    pub fn public(&self) -> &TransferPublic {
+        &self.public
+    }
+
+    /// The circuit for this statement (for tests and benchmarks of the constraint system).
+    pub fn circuit(&self) -> TransferCircuit {
+        TransferCircuit::new(self.public, self.private.clone())
+    }
+
+    /// Proves the statement and checks the proof before returning it.
+    pub fn prove(
+        self,
+        prover: &Prover,
+        rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+    ) -> Result<ProvenTransaction, ProveError> {
+        let (proof, _) = prover.prove(self.circuit(), rng)?;
+        Ok(self.with_proof(Proof::from_ark(&proof)))
+    }
+
+    fn with_proof(self, proof: Proof) -> ProvenTransaction {
+        let p = &self.public;
+        ProvenTransaction {
+            kind: self.kind,
+            issuer: self.issuer,
+            output_notes: self.private.output_notes(),
+            recipients: self.recipients,
+            bundle: ShieldedBundle {
+                anchor: p.anchor,
+                nullifiers: p.nullifiers,
+                commitments: p.commitments,
+                value_in: p.value_in,
+                value_out: p.value_out,
+                asset: p.asset,
+                auditor: p.auditor,
+                audit: p.audit,
+                outputs: self.ciphertexts,
+                expiry_height: self.expiry_height,
+                proof,
+            },
+        }
+    }
+}
+
+/// A proven transaction, ready to encode (after the issuer's signature, for a mint).
+#[derive(Clone, Debug)]
+pub struct ProvenTransaction {
+    kind: TxKind,
+    issuer: Option<[u8; 32]>,
+    bundle: ShieldedBundle,
+    /// The notes this transaction created, in output order.
+    pub output_notes: [Note; 2],
+    /// Who each output went to.
+    pub recipients: [Address; 2],
+}
+
+impl ProvenTransaction {
+    /// The transaction (transfers and redeems).
+    pub fn into_transaction(self) -> Result<Transaction, BuildError> {
+        match (self.kind, self.issuer) {
+            (TxKind::Transfer, _) => Ok(Transaction::Transfer(self.bundle)),
+            (TxKind::Redeem, Some(issuer)) => Ok(Transaction::Redeem {
+                bundle: self.bundle,
+                issuer,
+            }),
+            _ => Err(BuildError::NeedsIssuerSignature),
+        }
+    }
+
+    /// Signs a mint with the issuer's key (whose public half the builder was given).
+    pub fn sign_mint(
+        self,
+        issuer_key: &ed25519_dalek::SigningKey,
+    ) -> Result<Transaction, BuildError> {
+        let (TxKind::Mint, Some(issuer)) = (self.kind, self.issuer) else {
+            return Err(BuildError::NotAMint);
+        };
+        let mut tx = Transaction::Mint {
+            bundle: self.bundle,
+            auth: IssuerAuth {
+                issuer,
+                signature: [0; 64],
+            },
+        };
+        let sig = ed25519_dalek::Signer::sign(issuer_key, &tx.sighash()).to_bytes();
+        if let Transaction::Mint { auth, .. } = &mut tx {
+            auth.signature = sig;
+        }
+        Ok(tx)
+    }
+}
