@@ -161,7 +161,7 @@ impl ConstraintSynthesizer<Fr> for TransferCircuit {
 
         // (2, 3) Inputs.
         let mut sum_in = value_in.clone();
-        for i in 0..2 {
+        for (i, nf) in nf_pub.iter().enumerate() {
             let value =
                 U64Var::new_witness(cs.clone(), || get(private, |w| w.inputs[i].note.value.0))?;
             let rho = witness(&|w| w.inputs[i].note.rho)?;
@@ -174,7 +174,7 @@ impl ConstraintSynthesizer<Fr> for TransferCircuit {
             let root = path.root(&cm)?;
             // The path must reach the anchor unless the note is worth nothing.
             (&root - &anchor).mul_equals(&value.value, &FpVar::zero())?;
-            note_gadget::nullifier(&nk, &rho)?.enforce_equal(&nf_pub[i])?;
+            note_gadget::nullifier(&nk, &rho)?.enforce_equal(nf)?;
             sum_in += &value.value;
         }
 

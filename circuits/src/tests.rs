@@ -438,6 +438,14 @@ fn auditor_key_swapped_rejected() {
 fn auditor_reads_the_truth() {
     let w = world();
     let (public, private) = valid(&w);
+    assert_eq!(
+        public.audit,
+        audit::encrypt(
+            &public.auditor,
+            &private.audit_plaintext(),
+            &private.audit_e
+        )
+    );
     let pt = w.auditor.decrypt(&public.audit).unwrap();
     assert_eq!(pt.sender, w.sender.apk);
     assert_eq!(pt.values, [Amount(250), Amount(750)]);

@@ -117,7 +117,7 @@ pub fn hex_decode(what: &'static str, s: &str) -> Result<Vec<u8>, EncodingError>
         _ => None,
     };
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(EncodingError::Invalid("hex string has an odd length"));
     }
     b.chunks(2)

@@ -421,3 +421,107 @@ impl ProvenTransaction {
         Ok(tx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{Scenario, ASSET};
+    use ark_std::rand::SeedableRng;
+
+    fn rng() -> rand_chacha::ChaCha20Rng {
+        rand_chacha::ChaCha20Rng::seed_from_u64(11)
+    }
+
+    #[test]
+    fn builder_refuses_bad_requests() {
+        let mut rng = rng();
+        let s = Scenario::new(&mut rng);
+        let auditor = s.auditor.public_key();
+        let root = s.frontier.root();
+        let to = s.receiver.address();
+
+        let mut b = TransferBuilder::transfer(&s.sender, ASSET, root, auditor);
+        b.spend(s.spendable(0)).unwrap();
+        b.pay(to, Amount(601), Memo::empty()).unwrap();
+        assert_eq!(
+            b.build(&mut rng).err(),
+            Some(BuildError::InsufficientFunds {
+                available: 600,
+                needed: 601
+            })
+        );
+
+        let mut b = TransferBuilder::transfer(&s.sender, ASSET, root, auditor);
+        b.spend(s.spendable(0)).unwrap();
+        b.pay(to, Amount(100), Memo::empty()).unwrap();
+        b.pay(to, Amount(100), Memo::empty()).unwrap();
+        assert!(matches!(
+            b.pay(to, Amount(1), Memo::empty()),
+            Err(BuildError::TooManyOutputs)
+        ));
+        // Two payments and change would need three outputs.
+        assert_eq!(b.build(&mut rng).err(), Some(BuildError::TooManyOutputs));
+
+        let mut b = TransferBuilder::transfer(&s.sender, AssetId(2), root, auditor);
+        assert_eq!(
+            b.spend(s.spendable(0)).err(),
+            Some(BuildError::AssetMismatch {
+                expected: 2,
+                got: 1
+            })
+        );
+        assert!(matches!(
+            b.pay(to, Amount(0), Memo::empty()),
+            Err(BuildError::ZeroAmount)
+        ));
+
+        let mut b = TransferBuilder::transfer(&s.receiver, ASSET, root, auditor);
+        assert_eq!(b.spend(s.spendable(0)).err(), Some(BuildError::NotOwned));
+
+        let mut b = TransferBuilder::transfer(&s.sender, ASSET, root + Fr::from(1u64), auditor);
+        assert_eq!(b.spend(s.spendable(0)).err(), Some(BuildError::WrongPath));
+
+        let mut b = TransferBuilder::transfer(&s.sender, ASSET, root, auditor);
+        b.spend(s.spendable(0)).unwrap();
+        b.spend(s.spendable(1)).unwrap();
+        assert!(matches!(
+            b.spend(s.spendable(1)),
+            Err(BuildError::TooManyInputs)
+        ));
+    }
+
+    /// An unsatisfiable statement yields an error, not an invalid proof.
+    #[test]
+    fn unsatisfied_statement_is_an_error() {
+        let mut rng = rng();
+        let s = Scenario::new(&mut rng);
+        let unproven = s.transfer(250, &mut rng);
+        let mut circuit = unproven.circuit();
+        if let Some(p) = circuit.public.as_mut() {
+            p.nullifiers[0] += Fr::from(1u64);
+        }
+        let prover = Prover::dev().unwrap();
+        assert!(matches!(
+            prover.prove(circuit, &mut rng),
+            Err(ProveError::Unsatisfied)
+        ));
+    }
+
+    /// The built transaction pays the requested amounts and returns change.
+    #[test]
+    fn change_and_padding() {
+        let mut rng = rng();
+        let s = Scenario::new(&mut rng);
+        let u = s.transfer(250, &mut rng);
+        let notes = u.output_notes();
+        assert_eq!(notes[0].value, Amount(250));
+        assert_eq!(notes[0].owner, s.receiver.apk);
+        assert_eq!(notes[1].value, Amount(750));
+        assert_eq!(notes[1].owner, s.sender.apk);
+        let m = s.mint(1000, &mut rng);
+        assert_eq!(m.output_notes()[1].value, Amount(0));
+        assert_eq!(m.public().value_in, Amount(1000));
+        assert_eq!(m.public().asset, ASSET);
+        assert_eq!(u.public().asset, AssetId(0));
+    }
+}

@@ -20,6 +20,9 @@ use shoji_primitives::encoding::EncodingError;
 use shoji_primitives::tx::{ShapeError, Transaction};
 use std::path::Path;
 
+mod fixed_base;
+use fixed_base::FixedBaseTables;
+
 /// A proof did not verify, or was checked against the wrong number of inputs.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -58,6 +61,7 @@ pub enum TxError {
 /// A prepared verifying key and what batching needs besides it.
 pub struct Verifier {
     pvk: PreparedVerifyingKey<Bls12_381>,
+    input_tables: FixedBaseTables,
     gamma_g2_neg: <Bls12_381 as Pairing>::G2Prepared,
     delta_g2_neg: <Bls12_381 as Pairing>::G2Prepared,
     beta_g2: <Bls12_381 as Pairing>::G2Prepared,
@@ -79,6 +83,7 @@ impl Verifier {
             gamma_g2_neg: (-vk.gamma_g2.into_group()).into_affine().into(),
             delta_g2_neg: (-vk.delta_g2.into_group()).into_affine().into(),
             beta_g2: vk.beta_g2.into(),
+            input_tables: FixedBaseTables::new(&vk.gamma_abc_g1),
             pvk,
         }
     }
@@ -113,13 +118,22 @@ impl Verifier {
         inputs: &[Fr],
     ) -> Result<(), VerificationError> {
         self.check_input_count(inputs)?;
-        let ok = ark_groth16::Groth16::<Bls12_381>::verify_proof(&self.pvk, proof, inputs)
-            .map_err(|_| VerificationError::InvalidProof)?;
+        let prepared = self.prepare_inputs(&[Fr::one()], inputs);
+        let ok = ark_groth16::Groth16::<Bls12_381>::verify_proof_with_prepared_inputs(
+            &self.pvk, proof, &prepared,
+        )
+        .map_err(|_| VerificationError::InvalidProof)?;
         if ok {
             Ok(())
         } else {
             Err(VerificationError::InvalidProof)
         }
+    }
+
+    /// `c_0·γ_abc[0] + Σ c_j·γ_abc[j]` with `c = first ‖ rest`, from the precomputed tables.
+    fn prepare_inputs(&self, first: &[Fr], rest: &[Fr]) -> G1Projective {
+        let scalars: Vec<Fr> = first.iter().chain(rest).copied().collect();
+        self.input_tables.msm(&scalars)
     }
 
     /// Stateless validation of one transaction: shape, issuer signature (mint), proof.
@@ -235,7 +249,7 @@ impl Verifier {
                 *c += *ri * x;
             }
         }
-        let ic = G1Projective::msm(&vk.gamma_abc_g1, &coeffs).expect("equal lengths");
+        let ic = self.input_tables.msm(&coeffs);
         let cs: Vec<G1Affine> = batch.iter().map(|b| b.proof.c).collect();
         let c = G1Projective::msm(&cs, &r).expect("equal lengths");
         let r_sum: Fr = r.iter().sum();

@@ -1,0 +1,55 @@
+//! `shoji-bench`: measures Shoji and prints one JSON line per measurement.
+//!
+//! ```text
+//! shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
+//! ```
+
+use anyhow::{bail, Context};
+use shoji_benches::zk::{self, ZkOptions};
+
+fn usage() -> ! {
+    eprintln!("usage: shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]");
+    std::process::exit(2)
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let Some(cmd) = args.next() else { usage() };
+    match cmd.as_str() {
+        "zk" => {
+            let mut opts = ZkOptions {
+                proofs: 10,
+                verifies: 50,
+                batches: 5,
+            };
+            let mut json = false;
+            while let Some(a) = args.next() {
+                let mut num = |name: &str| -> anyhow::Result<usize> {
+                    args.next()
+                        .with_context(|| format!("{name} needs a number"))?
+                        .parse()
+                        .with_context(|| format!("{name} needs a number"))
+                };
+                match a.as_str() {
+                    "--json" => json = true,
+                    "--proofs" => opts.proofs = num("--proofs")?.max(1),
+                    "--verifies" => opts.verifies = num("--verifies")?.max(1),
+                    "--batches" => opts.batches = num("--batches")?.max(1),
+                    other => bail!("unknown option {other}"),
+                }
+            }
+            eprintln!(
+                "measuring: {} proofs, {} verifications, {} batches of 64 ...",
+                opts.proofs, opts.verifies, opts.batches
+            );
+            let out = zk::run(&opts)?;
+            if json {
+                println!("{out}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
+            Ok(())
+        }
+        _ => usage(),
+    }
+}

@@ -1,0 +1,250 @@
+//! The ledger state and its transition function (DESIGN §4, "stateful" validation).
+//!
+//! [`Ledger::apply_block`] takes a committed block's transactions in order, with the results of
+//! their stateless checks, and applies the valid ones: anchor is a recent root, nullifiers are
+//! unseen (including earlier in the same block), the auditor key is the one in force, the issuer
+//! of a mint or redeem is registered for the asset, the transaction has not expired. An invalid
+//! transaction is marked invalid with its reason — deterministically, so every validator reaches
+//! the same state — and does not stall the block.
+//!
+//! No I/O: the node persists what this returns.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use shoji_primitives::audit::AuditPublicKey;
+use shoji_primitives::encoding::fr_to_bytes;
+use shoji_primitives::note::AssetId;
+use shoji_primitives::tree::{Frontier, TreeError};
+use shoji_primitives::tx::{Transaction, TxKind};
+use shoji_primitives::Fr;
+use shoji_verifier::TxError;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Why a transaction in a block was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Stateless validation failed.
+    #[error("{0}")]
+    Stateless(String),
+    /// The anchor is not one of the recent roots.
+    #[error("unknown or expired anchor")]
+    UnknownAnchor,
+    /// A nullifier was already spent (possibly earlier in this block).
+    #[error("double spend: nullifier already revealed")]
+    DoubleSpend,
+    /// The audit record is for another key than the one in force.
+    #[error("audit record is not encrypted to the auditor key in force")]
+    WrongAuditor,
+    /// The issuer is not registered for the asset.
+    #[error("issuer is not registered for asset {0}")]
+    UnauthorizedIssuer(u64),
+    /// The transaction expired before this block.
+    #[error("transaction expired at height {0}")]
+    Expired(u64),
+    /// The commitment tree has no room.
+    #[error("commitment tree is full")]
+    TreeFull,
+}
+
+/// What happened to one transaction of a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxOutcome {
+    /// Applied; its two commitments are leaves `first_leaf` and `first_leaf + 1`.
+    Applied {
+        /// Position of the first output commitment.
+        first_leaf: u64,
+    },
+    /// Not applied.
+    Rejected(Rejection),
+}
+
+/// The result of applying one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockOutcome {
+    /// Height of the block.
+    pub height: u64,
+    /// One outcome per transaction, in block order.
+    pub outcomes: Vec<TxOutcome>,
+    /// Commitment-tree root after the block (a new valid anchor).
+    pub tree_root: Fr,
+    /// Digest of the whole ledger state after the block.
+    pub state_root: [u8; 32],
+}
+
+/// Ledger parameters fixed at genesis.
+#[derive(Clone, Debug)]
+pub struct LedgerConfig {
+    /// How many recent block roots are accepted as anchors.
+    pub anchor_window_blocks: usize,
+    /// The auditor key in force.
+    pub auditor: AuditPublicKey,
+    /// Registered issuers (Ed25519 public keys) and the assets each may mint and redeem.
+    pub issuers: BTreeMap<[u8; 32], BTreeSet<AssetId>>,
+}
+
+/// The ledger state: commitment tree, spent nullifiers, recent roots.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    config: LedgerConfig,
+    height: u64,
+    frontier: Frontier,
+    nullifiers: BTreeSet<[u8; 32]>,
+    /// Roots of the last blocks, oldest first, with a count of each for O(log n) lookup.
+    recent_roots: VecDeque<Fr>,
+    root_counts: BTreeMap<[u8; 32], usize>,
+    /// Running hash of every nullifier in order of revelation.
+    nullifier_chain: [u8; 32],
+}
+
+impl Ledger {
+    /// The state at genesis (height 0, empty tree; its root is the first anchor).
+    pub fn genesis(config: LedgerConfig) -> Self {
+        let mut l = Self {
+            config,
+            height: 0,
+            frontier: Frontier::new(),
+            nullifiers: BTreeSet::new(),
+            recent_roots: VecDeque::new(),
+            root_counts: BTreeMap::new(),
+            nullifier_chain: [0; 32],
+        };
+        l.remember_root(l.frontier.root());
+        l
+    }
+
+    /// Height of the last applied block (0 at genesis).
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// The commitment tree's frontier.
+    pub fn frontier(&self) -> &Frontier {
+        &self.frontier
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &LedgerConfig {
+        &self.config
+    }
+
+    /// Whether `nf` has been revealed.
+    pub fn is_spent(&self, nf: &Fr) -> bool {
+        self.nullifiers.contains(&fr_to_bytes(nf))
+    }
+
+    /// Whether `root` is an acceptable anchor now.
+    pub fn is_recent_root(&self, root: &Fr) -> bool {
+        self.root_counts.contains_key(&fr_to_bytes(root))
+    }
+
+    fn remember_root(&mut self, root: Fr) {
+        self.recent_roots.push_back(root);
+        *self.root_counts.entry(fr_to_bytes(&root)).or_default() += 1;
+        while self.recent_roots.len() > self.config.anchor_window_blocks.max(1) {
+            if let Some(old) = self.recent_roots.pop_front() {
+                let key = fr_to_bytes(&old);
+                if let Some(c) = self.root_counts.get_mut(&key) {
+                    *c -= 1;
+                    if *c == 0 {
+                        self.root_counts.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The stateful checks of one transaction against the current state (and the nullifiers of
+    /// earlier transactions of the same block, already inserted).
+    fn check(&self, tx: &Transaction, height: u64) -> Result<(), Rejection> {
+        let b = tx.bundle();
+        if b.expiry_height < height {
+            return Err(Rejection::Expired(b.expiry_height));
+        }
+        if !self.is_recent_root(&b.anchor) {
+            return Err(Rejection::UnknownAnchor);
+        }
+        if b.nullifiers.iter().any(|nf| self.is_spent(nf)) {
+            return Err(Rejection::DoubleSpend);
+        }
+        if b.auditor != self.config.auditor {
+            return Err(Rejection::WrongAuditor);
+        }
+        if matches!(tx.kind(), TxKind::Mint | TxKind::Redeem) {
+            let allowed = tx
+                .issuer()
+                .and_then(|i| self.config.issuers.get(i))
+                .is_some_and(|assets| assets.contains(&b.asset));
+            if !allowed {
+                return Err(Rejection::UnauthorizedIssuer(b.asset.0));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a committed block. `stateless[i]` is the result of stateless validation of
+    /// `txs[i]` (from [`shoji_verifier::Verifier::verify_transactions`]); lengths must match.
+    pub fn apply_block(
+        &mut self,
+        txs: &[Transaction],
+        stateless: &[Result<(), TxError>],
+    ) -> BlockOutcome {
+        let height = self.height + 1;
+        let mut outcomes = Vec::with_capacity(txs.len());
+        for (i, tx) in txs.iter().enumerate() {
+            let outcome = match stateless.get(i) {
+                Some(Err(e)) => TxOutcome::Rejected(Rejection::Stateless(e.to_string())),
+                None => TxOutcome::Rejected(Rejection::Stateless("not verified".into())),
+                Some(Ok(())) => match self.check(tx, height).and_then(|()| self.apply(tx)) {
+                    Ok(first_leaf) => TxOutcome::Applied { first_leaf },
+                    Err(r) => TxOutcome::Rejected(r),
+                },
+            };
+            outcomes.push(outcome);
+        }
+        self.height = height;
+        let tree_root = self.frontier.root();
+        self.remember_root(tree_root);
+        BlockOutcome {
+            height,
+            outcomes,
+            tree_root,
+            state_root: self.state_root(),
+        }
+    }
+
+    fn apply(&mut self, tx: &Transaction) -> Result<u64, Rejection> {
+        let b = tx.bundle();
+        if self.frontier.size() + 2 > shoji_primitives::tree::CAPACITY {
+            return Err(Rejection::TreeFull);
+        }
+        for nf in &b.nullifiers {
+            let bytes = fr_to_bytes(nf);
+            self.nullifiers.insert(bytes);
+            let mut h = blake3::Hasher::new_derive_key("shoji 2026 nullifier chain v1");
+            h.update(&self.nullifier_chain);
+            h.update(&bytes);
+            self.nullifier_chain = *h.finalize().as_bytes();
+        }
+        let first_leaf = self.frontier.size();
+        for cm in &b.commitments {
+            self.frontier
+                .append(*cm)
+                .map_err(|_: TreeError| Rejection::TreeFull)?;
+        }
+        Ok(first_leaf)
+    }
+
+    /// Digest of the state: height, tree size and root, and the chain of revealed nullifiers.
+    pub fn state_root(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v1");
+        h.update(&self.height.to_le_bytes());
+        h.update(&self.frontier.size().to_le_bytes());
+        h.update(&fr_to_bytes(&self.frontier.root()));
+        h.update(&self.nullifier_chain);
+        *h.finalize().as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests;
