@@ -11,11 +11,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use shoji_primitives::audit::AuditPublicKey;
+use shoji_primitives::audit::{AuditPublicKey, AuditRecord};
 use shoji_primitives::encoding::fr_to_bytes;
+use shoji_primitives::encryption::NoteCiphertext;
 use shoji_primitives::note::AssetId;
 use shoji_primitives::tree::{Frontier, TreeError};
-use shoji_primitives::tx::{Transaction, TxKind};
+use shoji_primitives::tx::{Transaction, TxId, TxKind};
 use shoji_primitives::Fr;
 use shoji_verifier::TxError;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -59,6 +60,52 @@ pub enum TxOutcome {
     Rejected(Rejection),
 }
 
+/// What wallets and auditors need of one applied transaction, in tree order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactTx {
+    /// The transaction id.
+    pub txid: TxId,
+    /// Its kind.
+    pub kind: TxKind,
+    /// Revealed nullifiers.
+    pub nullifiers: [Fr; 2],
+    /// New commitments (leaves `first_leaf` and `first_leaf + 1`).
+    pub commitments: [Fr; 2],
+    /// The outputs' ciphertexts.
+    pub outputs: [NoteCiphertext; 2],
+    /// The auditor the record is designated to.
+    pub auditor: AuditPublicKey,
+    /// The audit record.
+    pub audit: AuditRecord,
+}
+
+impl CompactTx {
+    /// The compact form of `tx`.
+    pub fn of(tx: &Transaction) -> Self {
+        let b = tx.bundle();
+        Self {
+            txid: tx.id(),
+            kind: tx.kind(),
+            nullifiers: b.nullifiers,
+            commitments: b.commitments,
+            outputs: b.outputs,
+            auditor: b.auditor,
+            audit: b.audit,
+        }
+    }
+}
+
+/// An applied block as wallets scan it: its applied transactions only, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactBlock {
+    /// Height.
+    pub height: u64,
+    /// Applied transactions, in block order.
+    pub txs: Vec<CompactTx>,
+    /// Tree root after the block.
+    pub tree_root: Fr,
+}
+
 /// The result of applying one block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockOutcome {
@@ -70,6 +117,8 @@ pub struct BlockOutcome {
     pub tree_root: Fr,
     /// Digest of the whole ledger state after the block.
     pub state_root: [u8; 32],
+    /// The block as wallets and auditors scan it.
+    pub compact: CompactBlock,
 }
 
 /// Ledger parameters fixed at genesis.
@@ -191,12 +240,16 @@ impl Ledger {
     ) -> BlockOutcome {
         let height = self.height + 1;
         let mut outcomes = Vec::with_capacity(txs.len());
+        let mut compact = Vec::new();
         for (i, tx) in txs.iter().enumerate() {
             let outcome = match stateless.get(i) {
                 Some(Err(e)) => TxOutcome::Rejected(Rejection::Stateless(e.to_string())),
                 None => TxOutcome::Rejected(Rejection::Stateless("not verified".into())),
                 Some(Ok(())) => match self.check(tx, height).and_then(|()| self.apply(tx)) {
-                    Ok(first_leaf) => TxOutcome::Applied { first_leaf },
+                    Ok(first_leaf) => {
+                        compact.push(CompactTx::of(tx));
+                        TxOutcome::Applied { first_leaf }
+                    }
                     Err(r) => TxOutcome::Rejected(r),
                 },
             };
@@ -210,6 +263,11 @@ impl Ledger {
             outcomes,
             tree_root,
             state_root: self.state_root(),
+            compact: CompactBlock {
+                height,
+                txs: compact,
+                tree_root,
+            },
         }
     }
 
