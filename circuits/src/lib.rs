@@ -19,7 +19,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use ark_ed_on_bls12_381::{constraints::EdwardsVar, Fr as JubjubScalar};
+use ark_ed_on_bls12_381::constraints::EdwardsVar;
 use ark_ff::Field;
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
@@ -67,7 +67,7 @@ pub struct TransferPrivate {
     /// The two outputs.
     pub outputs: [OutputWitness; 2],
     /// The audit record's ephemeral exponent.
-    pub audit_e: JubjubScalar,
+    pub audit_e: audit::AuditEphemeral,
 }
 
 impl TransferPrivate {
@@ -198,8 +198,8 @@ impl ConstraintSynthesizer<Fr> for TransferCircuit {
         sum_in.enforce_equal(&sum_out)?;
 
         // (6) The audit record.
-        let e_bits_native = private.as_ref().map(|w| audit::scalar_bits_le(&w.audit_e));
-        let e_bits = (0..audit::SCALAR_BITS)
+        let e_bits_native = private.as_ref().map(|w| w.audit_e.bits());
+        let e_bits = (0..audit::EPHEMERAL_BITS)
             .map(|i| Boolean::new_witness(cs.clone(), || get(&e_bits_native, |b| b[i])))
             .collect::<Result<Vec<_>, _>>()?;
         let packed_amounts = &asset.value * Fr::from(2u64).pow([128u64])

@@ -2,8 +2,8 @@
 //! hashes every time it is loaded.
 
 use crate::{
-    check_pinned, default_dir, verifying_key_from_bytes, verifying_key_to_bytes, ParamsError,
-    PK_FILE, VK_FILE,
+    check_pinned, default_dir, pk_file, verifying_key_from_bytes, verifying_key_to_bytes, vk_file,
+    ParamsError,
 };
 use crate::{DEV_PK_BYTES, DEV_PK_HASH};
 use ark_bls12_381::Bls12_381;
@@ -72,7 +72,7 @@ pub fn load_or_generate(dir: &Path) -> Result<Parameters, ParamsError> {
     let lock = File::create(&lock_path).map_err(io(&lock_path))?;
     lock.lock().map_err(io(&lock_path))?;
 
-    let (vk_path, pk_path) = (dir.join(VK_FILE), dir.join(PK_FILE));
+    let (vk_path, pk_path) = (dir.join(vk_file()), dir.join(pk_file()));
     if !vk_path.exists() || !pk_path.exists() {
         let params = generate()?;
         write_atomic(&pk_path, &pk_to_bytes(&params.pk))?;
@@ -110,7 +110,7 @@ pub fn parameters() -> Result<&'static Parameters, ParamsError> {
 
 /// The path of the cached verifying key in the default directory.
 pub fn verifying_key_path() -> PathBuf {
-    default_dir().join(VK_FILE)
+    default_dir().join(vk_file())
 }
 
 #[cfg(test)]
@@ -135,14 +135,14 @@ mod tests {
 
         let dir = std::env::temp_dir().join(format!("shoji-params-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(VK_FILE), &vk_bytes).unwrap();
+        fs::write(dir.join(vk_file()), &vk_bytes).unwrap();
         let mut pk = pk_to_bytes(&params.pk);
         let n = pk.len();
         pk[n / 2] ^= 1;
-        fs::write(dir.join(PK_FILE), &pk).unwrap();
+        fs::write(dir.join(pk_file()), &pk).unwrap();
         let err = load_or_generate(&dir).err().unwrap();
         assert!(matches!(err, ParamsError::Hash { .. }), "{err}");
-        assert!(err.to_string().contains(PK_FILE));
+        assert!(err.to_string().contains(&pk_file()));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

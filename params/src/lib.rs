@@ -23,11 +23,11 @@ use std::path::{Path, PathBuf};
 /// Length of the development verifying key, compressed.
 pub const DEV_VK_BYTES: usize = 1208;
 /// blake3 of the development verifying key, compressed.
-pub const DEV_VK_HASH: &str = "32081c5f58778cc2d06e776e1d5e28e35eb1b9212cc1868ee081b2eb7684e7fa";
+pub const DEV_VK_HASH: &str = "9ecde6cc0597d37635d1c1005fc6f53d0adb838e22cc0f89df78f88d4a57af93";
 /// Length of the development proving key as cached (uncompressed).
-pub const DEV_PK_BYTES: usize = 11363664;
+pub const DEV_PK_BYTES: usize = 9306000;
 /// blake3 of the development proving key as cached (uncompressed).
-pub const DEV_PK_HASH: &str = "84396b16849404b834728949c33d1fa337b80f9bf6fdc7ef186b8c5bf8962710";
+pub const DEV_PK_HASH: &str = "0cddaca16691eb80b07655c2d7cefaff03eae1c0eded657a256469ce524eb38e";
 
 /// Why parameters were refused.
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +149,13 @@ pub fn default_dir() -> PathBuf {
     std::env::temp_dir().join("shoji-params")
 }
 
-/// File name of the cached verifying key.
-pub const VK_FILE: &str = "transfer-v1-insecure-dev.vk";
-/// File name of the cached proving key.
-pub const PK_FILE: &str = "transfer-v1-insecure-dev.pk";
+/// File name of the cached verifying key. It names the pinned hash, so a circuit change
+/// regenerates into new files instead of tripping over the old ones.
+pub fn vk_file() -> String {
+    format!("transfer-insecure-dev-{}.vk", &DEV_VK_HASH[..16])
+}
+
+/// File name of the cached proving key (see [`vk_file`]).
+pub fn pk_file() -> String {
+    format!("transfer-insecure-dev-{}.pk", &DEV_VK_HASH[..16])
+}

@@ -15,7 +15,6 @@ mod groth16;
 
 pub use groth16::{ProveTimings, Prover};
 
-use ark_ed_on_bls12_381::Fr as JubjubScalar;
 use ark_ff::UniformRand;
 use shoji_circuits::{InputWitness, OutputWitness, TransferCircuit, TransferPrivate};
 use shoji_primitives::audit::{self, AuditPublicKey};
@@ -273,7 +272,7 @@ impl<'a> TransferBuilder<'a> {
             asset: self.asset,
             inputs: [inputs[0].clone(), inputs[1].clone()],
             outputs: outs,
-            audit_e: JubjubScalar::rand(rng),
+            audit_e: audit::AuditEphemeral::random(rng),
         };
         let nullifiers = private.nullifiers();
         let notes = private.output_notes();

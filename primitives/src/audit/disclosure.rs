@@ -184,7 +184,11 @@ mod tests {
             values: [Amount(100), Amount(900)],
             asset: AssetId(1),
         };
-        let rec = super::super::encrypt(&sk.public_key(), &pt, &JubjubScalar::rand(&mut OsRng));
+        let rec = super::super::encrypt(
+            &sk.public_key(),
+            &pt,
+            &super::super::AuditEphemeral::random(&mut OsRng),
+        );
         (sk, rec, pt)
     }
 

@@ -17,7 +17,7 @@ use crate::poseidon::{self, Domain};
 use crate::Fr;
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ed_on_bls12_381::{EdwardsAffine, Fr as JubjubScalar};
-use ark_ff::{BigInteger, Field, PrimeField, UniformRand, Zero};
+use ark_ff::{AdditiveGroup, BigInteger, Field, PrimeField, UniformRand, Zero};
 
 /// Number of field elements in an audit plaintext and ciphertext.
 pub const AUDIT_ELEMENTS: usize = 4;
@@ -160,10 +160,15 @@ pub fn audit_pads(shared: &EdwardsAffine) -> [Fr; AUDIT_ELEMENTS] {
     poseidon::hash_to_rate(Domain::AuditPad, &[shared.x, shared.y])
 }
 
-/// Encrypts `plaintext` to `pk` with ephemeral scalar `e` (the circuit's witness).
-pub fn encrypt(pk: &AuditPublicKey, plaintext: &AuditPlaintext, e: &JubjubScalar) -> AuditRecord {
-    let epk = (EdwardsAffine::generator() * e).into_affine();
-    let shared = (pk.0 * e).into_affine();
+/// Encrypts `plaintext` to `pk` under the ephemeral exponent `eph` (the circuit's witness).
+pub fn encrypt(
+    pk: &AuditPublicKey,
+    plaintext: &AuditPlaintext,
+    eph: &AuditEphemeral,
+) -> AuditRecord {
+    let k = eph.exponent();
+    let epk = (EdwardsAffine::generator() * k).into_affine();
+    let shared = (pk.0 * k).into_affine();
     let pads = audit_pads(&shared);
     let m = plaintext.to_elements();
     AuditRecord {
@@ -182,14 +187,59 @@ pub fn decrypt_with_shared_point(
     AuditPlaintext::from_elements(&m)
 }
 
-/// Number of bits of a Jubjub scalar (the audit exponent's length in the circuit).
-pub const SCALAR_BITS: usize = JubjubScalar::MODULUS_BIT_SIZE as usize;
+/// Number of random bits of the audit record's ephemeral exponent.
+pub const EPHEMERAL_BITS: usize = 252;
 
-/// The bits of `e` the circuit decomposes it into (little-endian, [`SCALAR_BITS`] of them).
-pub fn scalar_bits_le(e: &JubjubScalar) -> Vec<bool> {
-    let mut bits = e.into_bigint().to_bits_le();
-    bits.truncate(SCALAR_BITS);
-    bits
+/// The audit record's ephemeral exponent.
+///
+/// It is drawn as [`EPHEMERAL_BITS`] random bits `b_i`, and the exponent is the signed-binary
+/// number `k = Σ (2·b_i − 1)·2^i` (reduced modulo the Jubjub group order). Signed digits let the
+/// circuit multiply the auditor's key two bits at a time by `±P` or `±3P` with a conditional
+/// negation instead of a four-way table (see `constraints.rs`). `k` takes 2^252 equally likely odd
+/// values, so reduced modulo the order (about 2^251.9) its min-entropy is above 251 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditEphemeral {
+    limbs: [u64; 4],
+}
+
+impl AuditEphemeral {
+    /// Fresh random bits.
+    pub fn random(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) -> Self {
+        let mut limbs = [0u64; 4];
+        for l in limbs.iter_mut() {
+            *l = rng.next_u64();
+        }
+        limbs[3] &= (1u64 << (EPHEMERAL_BITS - 192)) - 1;
+        Self { limbs }
+    }
+
+    /// The ephemeral with the given bits (at most [`EPHEMERAL_BITS`]; missing ones are zero).
+    pub fn from_bits(bits: &[bool]) -> Self {
+        let mut limbs = [0u64; 4];
+        for (i, b) in bits.iter().take(EPHEMERAL_BITS).enumerate() {
+            limbs[i / 64] |= (*b as u64) << (i % 64);
+        }
+        Self { limbs }
+    }
+
+    /// The bits `b_0 .. b_251`.
+    pub fn bits(&self) -> Vec<bool> {
+        (0..EPHEMERAL_BITS)
+            .map(|i| (self.limbs[i / 64] >> (i % 64)) & 1 == 1)
+            .collect()
+    }
+
+    /// The exponent `k = 2·B − (2^252 − 1)` where `B = Σ b_i·2^i`.
+    pub fn exponent(&self) -> JubjubScalar {
+        let mut bytes = [0u8; 32];
+        for (i, l) in self.limbs.iter().enumerate() {
+            bytes[8 * i..8 * i + 8].copy_from_slice(&l.to_le_bytes());
+        }
+        let b = JubjubScalar::from_le_bytes_mod_order(&bytes);
+        let all_ones =
+            JubjubScalar::from(2u64).pow([EPHEMERAL_BITS as u64]) - JubjubScalar::from(1u64);
+        b.double() - all_ones
+    }
 }
 
 #[cfg(test)]
@@ -210,10 +260,33 @@ mod tests {
     fn designated_auditor_decrypts_others_do_not() {
         let sk = AuditSecretKey::random(&mut OsRng);
         let other = AuditSecretKey::random(&mut OsRng);
-        let e = JubjubScalar::rand(&mut OsRng);
-        let rec = encrypt(&sk.public_key(), &plaintext(), &e);
+        let rec = encrypt(
+            &sk.public_key(),
+            &plaintext(),
+            &AuditEphemeral::random(&mut OsRng),
+        );
         assert_eq!(sk.decrypt(&rec).unwrap(), plaintext());
         assert_eq!(other.decrypt(&rec), Err(AuditError::NotForThisKey));
+    }
+
+    /// The exponent is the signed-binary value of the bits.
+    #[test]
+    fn ephemeral_exponent() {
+        let eph = AuditEphemeral::random(&mut OsRng);
+        let bits = eph.bits();
+        assert_eq!(bits.len(), EPHEMERAL_BITS);
+        let mut k = JubjubScalar::from(0u64);
+        let mut pow = JubjubScalar::from(1u64);
+        for b in bits {
+            k += if b { pow } else { -pow };
+            pow.double_in_place();
+        }
+        assert_eq!(k, eph.exponent());
+        let zero = AuditEphemeral { limbs: [0; 4] };
+        assert_eq!(
+            zero.exponent(),
+            -(JubjubScalar::from(2u64).pow([252u64]) - JubjubScalar::from(1u64))
+        );
     }
 
     #[test]
