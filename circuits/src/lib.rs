@@ -127,8 +127,23 @@ fn get<T, U>(v: &Option<T>, f: impl FnOnce(&T) -> U) -> Result<U, SynthesisError
     v.as_ref().map(f).ok_or(SynthesisError::AssignmentMissing)
 }
 
+/// Variables of one synthesis that tests reach for.
+#[derive(Clone, Debug, Default)]
+pub struct Handles {
+    /// The 64 bits of each output value, little-endian.
+    pub output_value_bits: Vec<Vec<ark_relations::gr1cs::Variable>>,
+}
+
 impl ConstraintSynthesizer<Fr> for TransferCircuit {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
+        self.synthesize(cs).map(|_| ())
+    }
+}
+
+impl TransferCircuit {
+    /// Generates the constraints and returns handles to some of the variables.
+    pub fn synthesize(self, cs: ConstraintSystemRef<Fr>) -> Result<Handles, SynthesisError> {
+        let mut handles = Handles::default();
         let (public, private) = (&self.public, &self.private);
         let input =
             |f: &dyn Fn(&TransferPublic) -> Fr| FpVar::new_input(cs.clone(), || get(public, f));
@@ -190,6 +205,16 @@ impl ConstraintSynthesizer<Fr> for TransferCircuit {
             note_gadget::note_commitment(&packed, &owner, &nf_pub[j], &rcm)?
                 .enforce_equal(&cm_pub[j])?;
             sum_out += &value.value;
+            handles.output_value_bits.push(
+                value
+                    .bits
+                    .iter()
+                    .map(|b| match b {
+                        Boolean::Var(v) => v.variable(),
+                        Boolean::Constant(_) => ark_relations::gr1cs::Variable::Zero,
+                    })
+                    .collect(),
+            );
             out_values.push(value.value);
             out_owners.push(owner);
         }
@@ -220,7 +245,7 @@ impl ConstraintSynthesizer<Fr> for TransferCircuit {
 
         // (7) tx_binding appears in a constraint (MUST rule 1).
         let _ = binding.square()?;
-        Ok(())
+        Ok(handles)
     }
 }
 

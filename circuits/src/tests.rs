@@ -303,25 +303,36 @@ fn imbalance_by_one_rejected() {
 }
 
 /// The field wrap-around attempt: an output "bit" that is not a bit would let an output exceed
-/// 2^64 (or be negative). Its boolean constraint fails even when everything else is consistent.
+/// 2^64 (or be negative). Setting bit 0 of output 0 to 2 must violate that bit's boolean
+/// constraint `(1 − b)·b = 0` specifically.
 #[test]
 fn value_beyond_64_bits_rejected() {
-    use ark_relations::gr1cs::Variable;
+    use shoji_primitives::r1cs_testing::{satisfied_with, violated_rows};
     let w = world();
     let (public, private) = valid(&w);
     let cs = ConstraintSystem::<Fr>::new_ref();
-    TransferCircuit::new(public, private)
-        .generate_constraints(cs.clone())
+    let handles = TransferCircuit::new(public, private)
+        .synthesize(cs.clone())
         .unwrap();
-    assert!(shoji_primitives::r1cs_testing::satisfied_with(&cs, &[]));
-    // Any witness variable holding a boolean: changing one to 2 breaks its boolean constraint.
-    // (The exact variable does not matter: every bit of every value is constrained the same way.)
-    let witnesses = cs.witness_assignment().unwrap();
-    let idx = witnesses.iter().position(|v| *v == Fr::from(1u64)).unwrap();
-    assert!(!shoji_primitives::r1cs_testing::satisfied_with(
-        &cs,
-        &[(Variable::witness(idx), Fr::from(2u64))]
-    ));
+    assert!(satisfied_with(&cs, &[]));
+    let bit = handles.output_value_bits[0][0];
+    let violated = violated_rows(&cs, &[(bit, Fr::from(2u64))]);
+    assert!(!violated.is_empty());
+    let boolean_row = violated.iter().any(|(a, b, c)| {
+        let idx = |v: ark_relations::gr1cs::Variable| {
+            let n = cs.num_instance_variables();
+            n + v.index().unwrap()
+        };
+        let i = idx(bit);
+        c.is_empty()
+            && b == &vec![(Fr::from(1u64), i)]
+            && a.contains(&(Fr::from(1u64), 0))
+            && a.contains(&(-Fr::from(1u64), i))
+    });
+    assert!(
+        boolean_row,
+        "the bit's boolean constraint must be among the violated ones"
+    );
 }
 
 #[test]

@@ -8,9 +8,18 @@
 use crate::Fr;
 use ark_relations::gr1cs::{ConstraintSystemRef, Variable, R1CS_PREDICATE_LABEL};
 
+/// A constraint row: `(A, B, C)` as sparse `(coefficient, column)` lists; column 0 is the constant
+/// one, then instance variables, then witnesses.
+pub type Row = (Vec<(Fr, usize)>, Vec<(Fr, usize)>, Vec<(Fr, usize)>);
+
 /// Whether every R1CS constraint of `cs` holds after replacing each listed variable's value.
 /// Finalizes `cs` (inlines its linear combinations).
 pub fn satisfied_with(cs: &ConstraintSystemRef<Fr>, changes: &[(Variable, Fr)]) -> bool {
+    violated_rows(cs, changes).is_empty()
+}
+
+/// The R1CS rows of `cs` that fail after replacing each listed variable's value.
+pub fn violated_rows(cs: &ConstraintSystemRef<Fr>, changes: &[(Variable, Fr)]) -> Vec<Row> {
     cs.finalize();
     let matrices = cs.to_matrices().expect("matrices");
     let m = &matrices[R1CS_PREDICATE_LABEL];
@@ -26,5 +35,7 @@ pub fn satisfied_with(cs: &ConstraintSystemRef<Fr>, changes: &[(Variable, Fr)]) 
     m[0].iter()
         .zip(&m[1])
         .zip(&m[2])
-        .all(|((a, b), c)| eval(a) * eval(b) == eval(c))
+        .filter(|((a, b), c)| eval(a) * eval(b) != eval(c))
+        .map(|((a, b), c)| (a.clone(), b.clone(), c.clone()))
+        .collect()
 }
