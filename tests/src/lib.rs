@@ -11,7 +11,7 @@ use shoji_auditor::{Auditor, Payment};
 use shoji_ledger::{Ledger, LedgerConfig, TxOutcome};
 use shoji_primitives::audit::AuditSecretKey;
 use shoji_primitives::encryption::Memo;
-use shoji_primitives::keys::WalletSeed;
+use shoji_primitives::keys::{Address, WalletSeed};
 use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tx::Transaction;
 use shoji_prover::{Prover, TransferBuilder};
@@ -36,9 +36,14 @@ pub struct StoryOutcome {
     pub tampered_disclosure_rejected: bool,
     /// An auditor key that is not designated decrypted nothing.
     pub other_auditor_entries: usize,
+    /// Every committed transaction, encoded: what any observer of the chain holds.
+    pub chain_bytes: Vec<Vec<u8>>,
+    /// The participants (name, address).
+    pub participants: Vec<(String, Address)>,
 }
 
 struct World {
+    chain: Vec<Vec<u8>>,
     prover: Prover,
     verifier: Verifier,
     ledger: Ledger,
@@ -108,6 +113,7 @@ pub fn run_story(log: &mut dyn FnMut(String)) -> anyhow::Result<StoryOutcome> {
         auditor.name(w.address().apk, n);
     }
     let mut world = World {
+        chain: Vec::new(),
         prover,
         verifier,
         ledger: Ledger::genesis(config),
@@ -205,5 +211,11 @@ pub fn run_story(log: &mut dyn FnMut(String)) -> anyhow::Result<StoryOutcome> {
         disclosure_verified,
         tampered_disclosure_rejected,
         other_auditor_entries: world.bystander.entries().len(),
+        participants: world
+            .wallets
+            .iter()
+            .map(|(n, w)| (n.clone(), w.address()))
+            .collect(),
+        chain_bytes: world.chain,
     })
 }
