@@ -1,0 +1,41 @@
+//! A sans-IO PBFT consensus core for the Shoji permissioned payments ledger.
+//!
+//! The [`Replica`] implements Castro–Liskov Practical Byzantine Fault Tolerance for
+//! `n = 3f + 1` validators as a pure state machine: it performs no I/O, reads no clock,
+//! spawns no threads and draws no randomness. The host feeds it inputs
+//! ([`Replica::on_message`], [`Replica::on_timer`], [`Replica::on_client_request`],
+//! [`Replica::on_block_executed`], [`Replica::on_state_transfer`]) and carries out the
+//! returned [`Action`]s in order: persisting state, sending messages, arming timers,
+//! delivering committed blocks.
+//!
+//! Committed blocks carry a [`CommitCertificate`] that anyone holding the
+//! [`ValidatorSet`] can check with [`verify_commit_certificate`].
+//!
+//! See `DESIGN.md` for the message flow, the persistence rules and the invariants.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod certificate;
+mod error;
+mod message;
+mod persist;
+mod replica;
+mod types;
+
+pub use certificate::{
+    verify_commit_certificate, CheckpointCertificate, CommitCertificate, PreparedCertificate,
+};
+pub use error::Error;
+pub use message::{
+    CheckpointVote, Message, NewView, PrePrepare, SignedMessage, SignedPrePrepare,
+    SignedViewChange, ViewChange, Vote, SIGNING_DOMAIN,
+};
+pub use persist::{PersistDelta, PersistedState};
+pub use replica::{Action, Replica, TimerKind};
+pub use types::{
+    Block, BlockHash, Config, Height, ReplicaId, StateRoot, TxHash, ValidatorSet, View,
+};
+
+/// Re-export of the signature crate used for keys, so hosts use the same version.
+pub use ed25519_dalek;

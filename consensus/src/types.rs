@@ -1,0 +1,269 @@
+//! Basic identifiers, blocks, the validator set and the replica configuration.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use crate::certificate::CheckpointCertificate;
+use crate::error::Error;
+
+/// A view number. The leader of view `v` is the `v mod n`-th member of the validator set.
+pub type View = u64;
+
+/// A block height. Heights are PBFT sequence numbers; the first block has height 1.
+pub type Height = u64;
+
+/// Identifier of a validator (replica).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+pub struct ReplicaId(pub u16);
+
+impl fmt::Display for ReplicaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "r{}", self.0)
+    }
+}
+
+/// A 32-byte blake3 digest of a block's canonical encoding.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+pub struct BlockHash(pub [u8; 32]);
+
+impl BlockHash {
+    /// The hash the first block (height 1) links to.
+    pub const GENESIS: BlockHash = BlockHash([0u8; 32]);
+}
+
+/// A 32-byte blake3 digest of one transaction's bytes (used for de-duplication).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+pub struct TxHash(pub [u8; 32]);
+
+impl TxHash {
+    /// Hashes opaque transaction bytes.
+    pub fn of(tx: &[u8]) -> TxHash {
+        let mut h = blake3::Hasher::new();
+        h.update(b"shoji.tx.v1");
+        h.update(tx);
+        TxHash(*h.finalize().as_bytes())
+    }
+}
+
+/// The application state root reported by the host after executing a block.
+pub type StateRoot = [u8; 32];
+
+/// A block of opaque transactions at one height.
+///
+/// `view` and `proposer` record the view in which the block was *first* proposed; a
+/// block re-proposed by a later leader after a view change keeps them, so its hash
+/// (and any signature over it) is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// Height (PBFT sequence number) of this block.
+    pub height: Height,
+    /// Hash of the block at `height - 1` ([`BlockHash::GENESIS`] for height 1).
+    pub prev_hash: BlockHash,
+    /// View in which the block was first proposed.
+    pub view: View,
+    /// Replica that first proposed the block.
+    pub proposer: ReplicaId,
+    /// Opaque transactions, in execution order.
+    pub transactions: Vec<Vec<u8>>,
+}
+
+impl Block {
+    /// Domain separation tag for block hashing.
+    const HASH_DOMAIN: &'static [u8] = b"shoji.block.v1";
+
+    /// blake3 over the domain tag and the canonical postcard encoding of the block.
+    pub fn hash(&self) -> BlockHash {
+        let mut h = blake3::Hasher::new();
+        h.update(Self::HASH_DOMAIN);
+        // Encoding a `Block` into a Vec cannot fail (no maps, no unsupported types).
+        let bytes = postcard::to_allocvec(self).unwrap_or_default();
+        h.update(&bytes);
+        BlockHash(*h.finalize().as_bytes())
+    }
+
+    /// The empty ("null request") block a new leader proposes for a gap after a view change.
+    pub fn null(height: Height, prev_hash: BlockHash, view: View, proposer: ReplicaId) -> Block {
+        Block {
+            height,
+            prev_hash,
+            view,
+            proposer,
+            transactions: Vec::new(),
+        }
+    }
+}
+
+/// The set of validators of one epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorSet {
+    /// Epoch number; part of every signed message, so signatures never cross epochs.
+    pub epoch: u64,
+    /// Members and their Ed25519 verifying keys. Iteration order (by id) defines leader order.
+    pub members: BTreeMap<ReplicaId, VerifyingKey>,
+}
+
+impl ValidatorSet {
+    /// Creates a validator set, rejecting an empty one.
+    pub fn new(epoch: u64, members: BTreeMap<ReplicaId, VerifyingKey>) -> Result<Self, Error> {
+        if members.is_empty() {
+            return Err(Error::InvalidConfig("validator set is empty".into()));
+        }
+        Ok(ValidatorSet { epoch, members })
+    }
+
+    /// Number of validators `n`.
+    pub fn n(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Maximum number of Byzantine validators tolerated: `f = floor((n - 1) / 3)`.
+    pub fn f(&self) -> usize {
+        self.n().saturating_sub(1) / 3
+    }
+
+    /// Size of a quorum certificate: `n - f`, which is `2f + 1` when `n = 3f + 1`.
+    /// Any two quorums intersect in at least `f + 1` validators, i.e. in an honest one.
+    pub fn quorum(&self) -> usize {
+        self.n() - self.f()
+    }
+
+    /// `f + 1`: any set this large contains at least one honest validator.
+    pub fn weak_quorum(&self) -> usize {
+        self.f() + 1
+    }
+
+    /// Whether `id` is a member.
+    pub fn contains(&self, id: ReplicaId) -> bool {
+        self.members.contains_key(&id)
+    }
+
+    /// Verifying key of a member.
+    pub fn key(&self, id: ReplicaId) -> Option<&VerifyingKey> {
+        self.members.get(&id)
+    }
+
+    /// Leader of `view`: the `(view mod n)`-th member in id order.
+    pub fn leader(&self, view: View) -> ReplicaId {
+        let n = self.n().max(1) as u64;
+        let idx = (view % n) as usize;
+        self.members.keys().nth(idx).copied().unwrap_or_default()
+    }
+
+    /// Member whose verifying key equals `key`, if any.
+    pub fn id_of(&self, key: &VerifyingKey) -> Option<ReplicaId> {
+        self.members
+            .iter()
+            .find(|(_, k)| *k == key)
+            .map(|(id, _)| *id)
+    }
+}
+
+/// Static configuration of a replica. All limits are enforced on untrusted input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Validators of the current epoch.
+    pub validators: ValidatorSet,
+    /// Trusted checkpoint the epoch starts from: [`CheckpointCertificate::genesis`] for the
+    /// first epoch, the last stable checkpoint of the previous epoch otherwise.
+    pub start_checkpoint: CheckpointCertificate,
+    /// Checkpoint interval `K`: a checkpoint is taken at every height divisible by it.
+    pub checkpoint_interval: u64,
+    /// Log window `L` (high watermark = low watermark + L); must be a multiple of `K`.
+    pub window_size: u64,
+    /// Maximum number of blocks a leader keeps proposed but not yet committed.
+    pub max_blocks_in_flight: u64,
+    /// Maximum number of transactions in one block.
+    pub max_batch_txs: usize,
+    /// Maximum size of one transaction in bytes.
+    pub max_tx_bytes: usize,
+    /// Maximum number of client transactions waiting to be ordered.
+    pub max_pending_requests: usize,
+    /// Number of recent heights whose transactions are remembered to reject duplicates.
+    pub dedup_window_blocks: u64,
+    /// Initial view-change timeout.
+    pub view_timeout_ms: u64,
+    /// Cap for the doubling view-change timeout.
+    pub view_timeout_ms_max: u64,
+    /// Interval at which unacknowledged own messages are re-sent.
+    pub retransmit_ms: u64,
+    /// How long to wait for a state-transfer reply before asking another peer.
+    pub state_transfer_timeout_ms: u64,
+    /// Maximum encoded size of one [`crate::SignedMessage`].
+    pub max_message_bytes: usize,
+    /// Maximum number of blocks accepted in one state-transfer batch.
+    pub max_state_transfer_blocks: usize,
+}
+
+impl Config {
+    /// A configuration with reasonable defaults for `validators`.
+    pub fn new(validators: ValidatorSet) -> Config {
+        Config {
+            validators,
+            start_checkpoint: CheckpointCertificate::genesis(),
+            checkpoint_interval: 8,
+            window_size: 16,
+            max_blocks_in_flight: 4,
+            max_batch_txs: 64,
+            max_tx_bytes: 64 * 1024,
+            max_pending_requests: 10_000,
+            dedup_window_blocks: 1024,
+            view_timeout_ms: 1_000,
+            view_timeout_ms_max: 16_000,
+            retransmit_ms: 400,
+            state_transfer_timeout_ms: 1_000,
+            max_message_bytes: 8 * 1024 * 1024,
+            max_state_transfer_blocks: 64,
+        }
+    }
+
+    /// Checks internal consistency of the configuration.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: &str| Err(Error::InvalidConfig(m.into()));
+        if self.validators.n() == 0 {
+            return bad("validator set is empty");
+        }
+        if self.validators.n() > u16::MAX as usize {
+            return bad("too many validators");
+        }
+        if self.checkpoint_interval == 0 {
+            return bad("checkpoint_interval must be positive");
+        }
+        if self.window_size < self.checkpoint_interval
+            || !self.window_size.is_multiple_of(self.checkpoint_interval)
+        {
+            return bad("window_size must be a positive multiple of checkpoint_interval");
+        }
+        if self.max_blocks_in_flight == 0 || self.max_blocks_in_flight > self.window_size {
+            return bad("max_blocks_in_flight must be in 1..=window_size");
+        }
+        if self.max_batch_txs == 0 || self.max_tx_bytes == 0 || self.max_pending_requests == 0 {
+            return bad("batch, transaction and pending limits must be positive");
+        }
+        if self.view_timeout_ms == 0 || self.view_timeout_ms_max < self.view_timeout_ms {
+            return bad("view_timeout_ms must be positive and at most view_timeout_ms_max");
+        }
+        if self.retransmit_ms == 0 || self.state_transfer_timeout_ms == 0 {
+            return bad("timer intervals must be positive");
+        }
+        if !self
+            .start_checkpoint
+            .height
+            .is_multiple_of(self.checkpoint_interval)
+        {
+            return bad("start_checkpoint must be at a checkpoint height");
+        }
+        if self.max_state_transfer_blocks == 0 {
+            return bad("max_state_transfer_blocks must be positive");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,373 @@
+//! Unit tests of the public API: quorum math, certificates, encoding, configuration.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use shoji_consensus::ed25519_dalek::{Signature, SigningKey};
+use shoji_consensus::{
+    verify_commit_certificate, Action, Block, BlockHash, CommitCertificate, Config, Error, Message,
+    PersistDelta, PersistedState, PrePrepare, Replica, ReplicaId, SignedMessage, ValidatorSet,
+    Vote,
+};
+
+fn keys(n: usize, seed: u64) -> Vec<SigningKey> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| SigningKey::generate(&mut rng)).collect()
+}
+
+fn set(keys: &[SigningKey]) -> ValidatorSet {
+    let members = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (ReplicaId(i as u16), k.verifying_key()))
+        .collect();
+    ValidatorSet::new(0, members).expect("set")
+}
+
+fn block() -> Block {
+    Block {
+        height: 5,
+        prev_hash: BlockHash([3; 32]),
+        view: 2,
+        proposer: ReplicaId(2),
+        transactions: vec![b"pay alice 10".to_vec(), b"pay bob 20".to_vec()],
+    }
+}
+
+fn commit_sig(keys: &[SigningKey], vs: &ValidatorSet, i: usize, view: u64, b: &Block) -> Signature {
+    let msg = Message::Commit(Vote {
+        view,
+        height: b.height,
+        block_hash: b.hash(),
+    });
+    SignedMessage::sign(vs.epoch, ReplicaId(i as u16), msg, &keys[i]).signature
+}
+
+fn cert(keys: &[SigningKey], vs: &ValidatorSet, signers: &[usize], b: &Block) -> CommitCertificate {
+    CommitCertificate {
+        view: 2,
+        signatures: signers
+            .iter()
+            .map(|&i| (ReplicaId(i as u16), commit_sig(keys, vs, i, 2, b)))
+            .collect(),
+    }
+}
+
+#[test]
+fn quorum_math() {
+    for n in 1..=40usize {
+        let ks = keys(n, n as u64);
+        let vs = set(&ks);
+        let f = (n - 1) / 3;
+        assert_eq!(vs.f(), f);
+        assert_eq!(vs.quorum(), n - f);
+        assert_eq!(vs.weak_quorum(), f + 1);
+        // Two quorums intersect in at least f + 1 replicas, hence in an honest one.
+        assert!(2 * vs.quorum() > n + f, "n = {n}");
+        // A quorum of honest replicas exists when f replicas are faulty.
+        assert!(vs.quorum() <= n - f);
+        if n % 3 == 1 {
+            assert_eq!(vs.quorum(), 2 * f + 1);
+        }
+    }
+    let vs = set(&keys(4, 1));
+    let leaders: Vec<u16> = (0..8).map(|v| vs.leader(v).0).collect();
+    assert_eq!(leaders, vec![0, 1, 2, 3, 0, 1, 2, 3]);
+}
+
+#[test]
+fn commit_certificate_accepts_a_valid_quorum() {
+    let ks = keys(4, 2);
+    let vs = set(&ks);
+    let b = block();
+    verify_commit_certificate(&vs, &b, &cert(&ks, &vs, &[0, 1, 2], &b)).expect("valid");
+    verify_commit_certificate(&vs, &b, &cert(&ks, &vs, &[0, 1, 2, 3], &b)).expect("valid");
+}
+
+#[test]
+fn commit_certificate_rejects_a_flipped_byte() {
+    let ks = keys(4, 3);
+    let vs = set(&ks);
+    let b = block();
+    let c = cert(&ks, &vs, &[0, 1, 3], &b);
+    // A flipped byte in the block.
+    let mut tampered = b.clone();
+    tampered.transactions[0][0] ^= 1;
+    assert!(verify_commit_certificate(&vs, &tampered, &c).is_err());
+    // A flipped byte in a signature.
+    for k in [0usize, 31, 63] {
+        let mut c2 = c.clone();
+        let mut sig = c2.signatures[1].1.to_bytes();
+        sig[k] ^= 0x80;
+        c2.signatures[1].1 = Signature::from_bytes(&sig);
+        assert!(verify_commit_certificate(&vs, &b, &c2).is_err());
+    }
+    // A different view.
+    let mut c3 = c.clone();
+    c3.view = 3;
+    assert!(verify_commit_certificate(&vs, &b, &c3).is_err());
+    // A different epoch.
+    let mut vs2 = vs.clone();
+    vs2.epoch = 1;
+    assert!(verify_commit_certificate(&vs2, &b, &c).is_err());
+}
+
+#[test]
+fn commit_certificate_rejects_duplicate_signers_and_too_few() {
+    let ks = keys(4, 4);
+    let vs = set(&ks);
+    let b = block();
+    let good = cert(&ks, &vs, &[0, 1, 2], &b);
+    let mut dup = good.clone();
+    dup.signatures[2] = dup.signatures[1];
+    assert!(matches!(
+        verify_commit_certificate(&vs, &b, &dup),
+        Err(Error::InvalidCertificate(_))
+    ));
+    let mut few = good.clone();
+    few.signatures.pop();
+    assert!(verify_commit_certificate(&vs, &b, &few).is_err());
+    let mut unordered = good.clone();
+    unordered.signatures.swap(0, 2);
+    assert!(verify_commit_certificate(&vs, &b, &unordered).is_err());
+    // A signature by a non-member.
+    let outsider = keys(5, 99).pop().expect("key");
+    let mut foreign = good.clone();
+    let msg = Message::Commit(Vote {
+        view: 2,
+        height: b.height,
+        block_hash: b.hash(),
+    });
+    foreign.signatures.push((
+        ReplicaId(9),
+        SignedMessage::sign(0, ReplicaId(9), msg, &outsider).signature,
+    ));
+    assert!(verify_commit_certificate(&vs, &b, &foreign).is_err());
+    // A signature moved to another signer's slot.
+    let mut swapped = good;
+    swapped.signatures[0].1 = swapped.signatures[1].1;
+    assert!(verify_commit_certificate(&vs, &b, &swapped).is_err());
+}
+
+#[test]
+fn block_hash_is_canonical() {
+    let b = block();
+    assert_eq!(b.hash(), block().hash());
+    let mut b2 = b.clone();
+    b2.view += 1;
+    assert_ne!(b.hash(), b2.hash());
+    let mut b3 = b.clone();
+    b3.transactions.swap(0, 1);
+    assert_ne!(b.hash(), b3.hash());
+}
+
+#[test]
+fn signed_message_round_trip_and_verification() {
+    let ks = keys(4, 5);
+    let vs = set(&ks);
+    let msg = SignedMessage::sign(
+        0,
+        ReplicaId(1),
+        Message::PrePrepare(PrePrepare {
+            view: 1,
+            block: block(),
+        }),
+        &ks[1],
+    );
+    let bytes = msg.encode();
+    let back = SignedMessage::decode(&bytes, 1 << 20).expect("decode");
+    assert_eq!(back, msg);
+    back.verify(&vs).expect("valid signature");
+    // Impersonation fails.
+    let mut forged = back.clone();
+    forged.from = ReplicaId(2);
+    assert!(matches!(forged.verify(&vs), Err(Error::BadSignature(_))));
+    // Size limit and trailing bytes.
+    assert!(matches!(
+        SignedMessage::decode(&bytes, bytes.len() - 1),
+        Err(Error::TooLarge { .. })
+    ));
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(SignedMessage::decode(&longer, 1 << 20).is_err());
+}
+
+#[test]
+fn decode_never_panics_on_arbitrary_bytes() {
+    let ks = keys(4, 6);
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let samples: Vec<Vec<u8>> = vec![
+        SignedMessage::sign(0, ReplicaId(0), Message::Request(vec![1, 2, 3]), &ks[0]).encode(),
+        SignedMessage::sign(
+            0,
+            ReplicaId(1),
+            Message::PrePrepare(PrePrepare {
+                view: 4,
+                block: block(),
+            }),
+            &ks[1],
+        )
+        .encode(),
+    ];
+    for round in 0..200_000u32 {
+        let bytes: Vec<u8> = if round % 2 == 0 {
+            let len = rng.gen_range(0..256);
+            (0..len).map(|_| rng.gen()).collect()
+        } else {
+            // Mutate a valid encoding: flips, truncations, insertions.
+            let mut b = samples[(round as usize / 2) % samples.len()].clone();
+            for _ in 0..rng.gen_range(1..4) {
+                match rng.gen_range(0..3) {
+                    0 if !b.is_empty() => {
+                        let i = rng.gen_range(0..b.len());
+                        b[i] = rng.gen();
+                    }
+                    1 if !b.is_empty() => {
+                        let i = rng.gen_range(0..b.len());
+                        b.truncate(i);
+                    }
+                    _ => {
+                        let i = rng.gen_range(0..=b.len());
+                        b.insert(i, rng.gen());
+                    }
+                }
+            }
+            b
+        };
+        let _ = SignedMessage::decode(&bytes, 1 << 16);
+    }
+    // Huge length prefixes must not allocate unboundedly or panic.
+    let mut huge = vec![0u8, 0];
+    huge.extend([0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert!(SignedMessage::decode(&huge, 1 << 16).is_err());
+}
+
+#[test]
+fn replica_survives_garbage_input() {
+    let ks = keys(4, 7);
+    let vs = set(&ks);
+    let mut r = Replica::new(Config::new(vs), ks[1].clone(), None).expect("replica");
+    r.start();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for _ in 0..2_000 {
+        let len = rng.gen_range(0..300);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        let from = ReplicaId(rng.gen_range(0..6));
+        let actions = r.on_message_bytes(from, &bytes);
+        assert!(actions
+            .iter()
+            .all(|a| !matches!(a, Action::Commit { .. } | Action::Broadcast { .. })));
+    }
+    assert!(r.rejected_count() > 0);
+}
+
+#[test]
+fn replica_rejects_foreign_key_and_bad_config() {
+    let ks = keys(4, 8);
+    let vs = set(&ks);
+    let outsider = keys(1, 1234).pop().expect("key");
+    assert!(matches!(
+        Replica::new(Config::new(vs.clone()), outsider, None),
+        Err(Error::NotAMember)
+    ));
+    let mut c = Config::new(vs.clone());
+    c.window_size = c.checkpoint_interval + 1;
+    assert!(matches!(
+        Replica::new(c, ks[0].clone(), None),
+        Err(Error::InvalidConfig(_))
+    ));
+    assert!(ValidatorSet::new(0, BTreeMap::new()).is_err());
+}
+
+#[test]
+fn leader_persists_before_it_broadcasts() {
+    let ks = keys(4, 9);
+    let vs = set(&ks);
+    let mut r = Replica::new(Config::new(vs), ks[0].clone(), None).expect("replica");
+    r.start();
+    let actions = r.on_client_request(b"tx".to_vec());
+    let persist = actions
+        .iter()
+        .position(|a| matches!(a, Action::Persist(PersistDelta::PrePrepare(_))))
+        .expect("persisted pre-prepare");
+    let send = actions
+        .iter()
+        .position(|a| matches!(a, Action::Broadcast { msg } if matches!(msg.message, Message::PrePrepare(_))))
+        .expect("broadcast pre-prepare");
+    assert!(persist < send);
+    // The persisted state round-trips through its encoding.
+    let mut ps = PersistedState::genesis();
+    for a in &actions {
+        if let Action::Persist(d) = a {
+            ps.apply(d);
+        }
+    }
+    assert_eq!(PersistedState::decode(&ps.encode()).expect("decode"), ps);
+    // A replica restarted from it does not propose a different block at height 1.
+    let mut r2 = Replica::new(Config::new(set(&ks)), ks[0].clone(), Some(ps)).expect("restart");
+    r2.start();
+    let again = r2.on_client_request(b"other tx".to_vec());
+    for a in &again {
+        if let Action::Broadcast { msg } = a {
+            if let Message::PrePrepare(pp) = &msg.message {
+                assert_ne!(pp.block.height, 1, "height 1 was already proposed");
+            }
+        }
+    }
+}
+
+#[test]
+fn validator_set_change_takes_effect_at_a_checkpoint_boundary() {
+    let ks = keys(1, 10);
+    let vs = set(&ks);
+    let cfg = Config::new(vs.clone());
+    let (k, window) = (cfg.checkpoint_interval, cfg.window_size);
+    let mut r = Replica::new(cfg, ks[0].clone(), None).expect("replica");
+    r.start();
+    let next = {
+        let mut n = set(&keys(4, 11));
+        n.epoch = 1;
+        n
+    };
+    let mut queue: Vec<Action> = Vec::new();
+    let mut committed = Vec::new();
+    let mut epoch_change = None;
+    for t in 0..(3 * window) {
+        queue.extend(r.on_client_request(format!("tx{t}").into_bytes()));
+        while !queue.is_empty() {
+            let a = queue.remove(0);
+            match a {
+                Action::Commit { block, certificate } => {
+                    verify_commit_certificate(&vs, &block, &certificate).expect("cert");
+                    let h = block.height;
+                    committed.push(h);
+                    // Block 3 decides the membership change.
+                    let change = (h == 3).then(|| next.clone());
+                    queue.extend(r.on_block_executed(h, [h as u8; 32], change));
+                }
+                Action::EpochChange {
+                    activation_height,
+                    checkpoint,
+                    next_validators,
+                } => epoch_change = Some((activation_height, checkpoint, next_validators)),
+                _ => {}
+            }
+        }
+    }
+    let activation = k + window; // round_up(3, K) + window
+    let (h, cp, nv) = epoch_change.expect("epoch change announced");
+    assert_eq!(h, activation);
+    assert_eq!(cp.height, activation);
+    assert_eq!(nv, next);
+    assert_eq!(
+        committed.iter().max().copied(),
+        Some(activation),
+        "no block above the boundary"
+    );
+    assert_eq!(r.scheduled_epoch_change().map(|(h, _)| h), Some(activation));
+    // The next epoch starts from that checkpoint.
+    let mut next_cfg = Config::new(next);
+    next_cfg.start_checkpoint = cp;
+    next_cfg.validate().expect("next epoch config");
+}
