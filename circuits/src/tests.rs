@@ -105,6 +105,18 @@ fn public_for(
     }
 }
 
+/// Public inputs of an honest transfer (no public value) for `private` in `w`.
+fn transfer_public(w: &World, private: &TransferPrivate) -> TransferPublic {
+    public_for(
+        private,
+        w.frontier.root(),
+        w.auditor.public_key(),
+        0,
+        0,
+        AssetId(0),
+    )
+}
+
 /// Alice pays 250 of her 1000 to a receiver, 750 back to herself.
 fn valid(w: &World) -> (TransferPublic, TransferPrivate) {
     let receiver = SpendingKeys::from_seed(&WalletSeed([3; 32]));
@@ -127,14 +139,7 @@ fn valid(w: &World) -> (TransferPublic, TransferPrivate) {
         ],
         audit_e: audit::AuditEphemeral::random(&mut OsRng),
     };
-    let public = public_for(
-        &private,
-        w.frontier.root(),
-        w.auditor.public_key(),
-        0,
-        0,
-        AssetId(0),
-    );
+    let public = transfer_public(&w, &private);
     (public, private)
 }
 
@@ -273,14 +278,7 @@ fn inputs_of_two_owners_rejected() {
     let (_, mut private) = valid(&w);
     private.inputs[1] = w.input(&w.stranger_note);
     private.outputs[1].value = Amount(600 + 50 - 250);
-    let public = public_for(
-        &private,
-        w.frontier.root(),
-        w.auditor.public_key(),
-        0,
-        0,
-        AssetId(0),
-    );
+    let public = transfer_public(&w, &private);
     assert!(!satisfied(&public, &private));
 }
 
@@ -290,14 +288,7 @@ fn imbalance_by_one_rejected() {
     for delta in [1i64, -1] {
         let (_, mut private) = valid(&w);
         private.outputs[1].value = Amount((750 + delta) as u64);
-        let public = public_for(
-            &private,
-            w.frontier.root(),
-            w.auditor.public_key(),
-            0,
-            0,
-            AssetId(0),
-        );
+        let public = transfer_public(&w, &private);
         assert!(!satisfied(&public, &private), "delta {delta}");
     }
 }
@@ -341,14 +332,7 @@ fn mixed_assets_rejected() {
     let (_, mut private) = valid(&w);
     private.inputs[1] = w.input(&w.other_asset_note);
     private.outputs[1].value = Amount(600 + 70 - 250);
-    let public = public_for(
-        &private,
-        w.frontier.root(),
-        w.auditor.public_key(),
-        0,
-        0,
-        AssetId(0),
-    );
+    let public = transfer_public(&w, &private);
     assert!(!satisfied(&public, &private));
 }
 
@@ -364,26 +348,12 @@ fn dummy_input_with_value_rejected() {
         },
         path: MerklePath::dummy(),
     };
-    let public = public_for(
-        &private,
-        w.frontier.root(),
-        w.auditor.public_key(),
-        0,
-        0,
-        AssetId(0),
-    );
+    let public = transfer_public(&w, &private);
     assert!(!satisfied(&public, &private));
     // The same with value zero is a valid dummy (and the outputs shrink accordingly).
     private.inputs[1].note.value = Amount(0);
     private.outputs[1].value = Amount(350);
-    let public = public_for(
-        &private,
-        w.frontier.root(),
-        w.auditor.public_key(),
-        0,
-        0,
-        AssetId(0),
-    );
+    let public = transfer_public(&w, &private);
     assert!(satisfied(&public, &private));
 }
 

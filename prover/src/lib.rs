@@ -150,10 +150,7 @@ impl<'a> TransferBuilder<'a> {
         auditor: AuditPublicKey,
         issuer: [u8; 32],
     ) -> Self {
-        let mut b = Self::new(keys, TxKind::Mint, asset, anchor, auditor);
-        b.value_in = amount;
-        b.issuer = Some(issuer);
-        b
+        Self::at_boundary(keys, TxKind::Mint, asset, anchor, auditor, issuer, amount)
     }
 
     /// A redemption of `amount` of `asset` to `issuer`, spending notes under `anchor`.
@@ -165,8 +162,25 @@ impl<'a> TransferBuilder<'a> {
         auditor: AuditPublicKey,
         issuer: [u8; 32],
     ) -> Self {
-        let mut b = Self::new(keys, TxKind::Redeem, asset, anchor, auditor);
-        b.value_out = amount;
+        Self::at_boundary(keys, TxKind::Redeem, asset, anchor, auditor, issuer, amount)
+    }
+
+    /// A mint or redeem: public `amount` in (mint) or out (redeem), with its issuer.
+    fn at_boundary(
+        keys: &'a SpendingKeys,
+        kind: TxKind,
+        asset: AssetId,
+        anchor: Fr,
+        auditor: AuditPublicKey,
+        issuer: [u8; 32],
+        amount: Amount,
+    ) -> Self {
+        let mut b = Self::new(keys, kind, asset, anchor, auditor);
+        if kind == TxKind::Mint {
+            b.value_in = amount;
+        } else {
+            b.value_out = amount;
+        }
         b.issuer = Some(issuer);
         b
     }
