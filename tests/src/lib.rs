@@ -6,6 +6,8 @@
 //! blocks. What this does not have yet is the network: there is one ledger, not four validators.
 #![forbid(unsafe_code)]
 
+pub mod fuzz;
+
 use anyhow::{ensure, Context};
 use shoji_auditor::{Auditor, Payment};
 use shoji_ledger::{Ledger, LedgerConfig, TxOutcome};
