@@ -53,8 +53,8 @@ pub struct OutputWitness {
     pub rcm: Fr,
 }
 
-/// Everything the prover knows and the verifier does not.
-#[derive(Clone, Debug)]
+/// Everything the prover knows and the verifier does not. Its `Debug` output is redacted.
+#[derive(Clone)]
 pub struct TransferPrivate {
     /// Sender's spending key.
     pub ask: Fr,
@@ -68,6 +68,12 @@ pub struct TransferPrivate {
     pub outputs: [OutputWitness; 2],
     /// The audit record's ephemeral exponent.
     pub audit_e: audit::AuditEphemeral,
+}
+
+impl std::fmt::Debug for TransferPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TransferPrivate(<secret>)")
+    }
 }
 
 impl TransferPrivate {

@@ -139,7 +139,7 @@ fn valid(w: &World) -> (TransferPublic, TransferPrivate) {
         ],
         audit_e: audit::AuditEphemeral::random(&mut OsRng),
     };
-    let public = transfer_public(&w, &private);
+    let public = transfer_public(w, &private);
     (public, private)
 }
 

@@ -121,6 +121,96 @@ pub struct BlockOutcome {
     pub compact: CompactBlock,
 }
 
+/// The ledger state without the nullifier set: what storage rewrites after every block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerHead {
+    /// Height of the last applied block (0 at genesis).
+    pub height: u64,
+    /// The commitment tree's frontier.
+    pub frontier: Frontier,
+    /// Roots of the last blocks, oldest first (the genesis root counts as height 0); the last
+    /// one is `frontier.root()`.
+    pub recent_roots: Vec<Fr>,
+    /// Running hash of every revealed nullifier, in order of revelation.
+    pub nullifier_chain: [u8; 32],
+}
+
+impl LedgerHead {
+    /// The head of [`Ledger::genesis`].
+    pub fn genesis() -> Self {
+        let frontier = Frontier::new();
+        LedgerHead {
+            height: 0,
+            recent_roots: vec![frontier.root()],
+            frontier,
+            nullifier_chain: [0; 32],
+        }
+    }
+
+    /// The state root of a ledger with this head.
+    pub fn state_root(&self) -> [u8; 32] {
+        state_root(
+            self.height,
+            self.frontier.size(),
+            &self.frontier.root(),
+            &self.nullifier_chain,
+        )
+    }
+}
+
+/// Everything needed to rebuild a ledger, given its configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerSnapshot {
+    /// The per-block part.
+    pub head: LedgerHead,
+    /// Every revealed nullifier (canonical 32-byte encodings).
+    pub nullifiers: BTreeSet<[u8; 32]>,
+}
+
+/// Why a snapshot cannot be restored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// No recent roots.
+    #[error("snapshot has no recent roots")]
+    NoRoots,
+    /// More recent roots than the window keeps.
+    #[error("snapshot has {got} recent roots, the window keeps {window}")]
+    TooManyRoots {
+        /// Given.
+        got: usize,
+        /// The configured window.
+        window: usize,
+    },
+    /// The last recent root is not the frontier's root.
+    #[error("the last recent root is not the tree's root")]
+    RootMismatch,
+}
+
+/// The state root: blake3 (derived key "shoji 2026 state root v1") over height and tree size
+/// (u64 little-endian), tree root and nullifier chain.
+pub fn state_root(
+    height: u64,
+    tree_size: u64,
+    tree_root: &Fr,
+    nullifier_chain: &[u8; 32],
+) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v1");
+    h.update(&height.to_le_bytes());
+    h.update(&tree_size.to_le_bytes());
+    h.update(&fr_to_bytes(tree_root));
+    h.update(nullifier_chain);
+    *h.finalize().as_bytes()
+}
+
+/// One step of the nullifier chain: the chain after revealing `nf`.
+pub fn chain_nullifier(chain: &[u8; 32], nf: &[u8; 32]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 nullifier chain v1");
+    h.update(chain);
+    h.update(nf);
+    *h.finalize().as_bytes()
+}
+
 /// Ledger parameters fixed at genesis.
 #[derive(Clone, Debug)]
 pub struct LedgerConfig {
@@ -279,10 +369,7 @@ impl Ledger {
         for nf in &b.nullifiers {
             let bytes = fr_to_bytes(nf);
             self.nullifiers.insert(bytes);
-            let mut h = blake3::Hasher::new_derive_key("shoji 2026 nullifier chain v1");
-            h.update(&self.nullifier_chain);
-            h.update(&bytes);
-            self.nullifier_chain = *h.finalize().as_bytes();
+            self.nullifier_chain = chain_nullifier(&self.nullifier_chain, &bytes);
         }
         let first_leaf = self.frontier.size();
         for cm in &b.commitments {
@@ -295,12 +382,53 @@ impl Ledger {
 
     /// Digest of the state: height, tree size and root, and the chain of revealed nullifiers.
     pub fn state_root(&self) -> [u8; 32] {
-        let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v1");
-        h.update(&self.height.to_le_bytes());
-        h.update(&self.frontier.size().to_le_bytes());
-        h.update(&fr_to_bytes(&self.frontier.root()));
-        h.update(&self.nullifier_chain);
-        *h.finalize().as_bytes()
+        state_root(
+            self.height,
+            self.frontier.size(),
+            &self.frontier.root(),
+            &self.nullifier_chain,
+        )
+    }
+
+    /// The head: everything but the nullifier set.
+    pub fn head(&self) -> LedgerHead {
+        LedgerHead {
+            height: self.height,
+            frontier: self.frontier.clone(),
+            recent_roots: self.recent_roots.iter().copied().collect(),
+            nullifier_chain: self.nullifier_chain,
+        }
+    }
+
+    /// Rebuilds a ledger from its configuration and a snapshot.
+    pub fn restore(config: LedgerConfig, snapshot: LedgerSnapshot) -> Result<Self, RestoreError> {
+        let LedgerSnapshot { head, nullifiers } = snapshot;
+        let window = config.anchor_window_blocks.max(1);
+        if head.recent_roots.is_empty() {
+            return Err(RestoreError::NoRoots);
+        }
+        if head.recent_roots.len() > window {
+            return Err(RestoreError::TooManyRoots {
+                got: head.recent_roots.len(),
+                window,
+            });
+        }
+        if head.recent_roots.last() != Some(&head.frontier.root()) {
+            return Err(RestoreError::RootMismatch);
+        }
+        let mut l = Self {
+            config,
+            height: head.height,
+            frontier: head.frontier,
+            nullifiers,
+            recent_roots: VecDeque::new(),
+            root_counts: BTreeMap::new(),
+            nullifier_chain: head.nullifier_chain,
+        };
+        for r in head.recent_roots {
+            l.remember_root(r);
+        }
+        Ok(l)
     }
 }
 

@@ -156,3 +156,41 @@ fn deterministic_state_root() {
     assert_eq!(ra.state_root, rb.state_root);
     assert_ne!(ra.state_root, rc.state_root);
 }
+
+/// A ledger restored from its head and nullifiers continues exactly like the original.
+#[test]
+fn snapshot_and_restore() {
+    let mut a = ledger();
+    assert_eq!(a.head(), LedgerHead::genesis());
+    let root = a.frontier().root();
+    let t1 = with_bundle(&transfer(), |x| x.anchor = root);
+    a.apply_block(&[t1], &ok(1));
+    a.apply_block(&[], &[]);
+    let snap = LedgerSnapshot {
+        head: a.head(),
+        nullifiers: a.nullifiers.clone(),
+    };
+    assert_eq!(snap.head.state_root(), a.state_root());
+    let mut b = Ledger::restore(a.config().clone(), snap.clone()).unwrap();
+    assert_eq!(b.state_root(), a.state_root());
+    let t2 = with_bundle(&t1, |x| x.nullifiers = [Fr::from(3u64), Fr::from(4u64)]);
+    let replay = with_bundle(&t1, |x| x.anchor = root);
+    let (oa, ob) = (
+        a.apply_block(&[t2, replay], &ok(2)),
+        b.apply_block(&[t2, replay], &ok(2)),
+    );
+    assert_eq!(oa, ob);
+    assert_eq!(oa.outcomes[1], TxOutcome::Rejected(Rejection::DoubleSpend));
+    let mut bad = snap.clone();
+    bad.head.recent_roots.clear();
+    assert_eq!(
+        Ledger::restore(a.config().clone(), bad).err(),
+        Some(RestoreError::NoRoots)
+    );
+    let mut bad = snap;
+    *bad.head.recent_roots.last_mut().unwrap() = Fr::from(1u64);
+    assert_eq!(
+        Ledger::restore(a.config().clone(), bad).err(),
+        Some(RestoreError::RootMismatch)
+    );
+}

@@ -1,0 +1,1003 @@
+//! The validator's storage layer: one redb database per node.
+//!
+//! The node hosts a [`shoji_consensus::Replica`] and a [`shoji_ledger::Ledger`]; this crate
+//! keeps what both need across crashes and what clients read:
+//!
+//! - [`Store::commit_block`] writes everything one committed block changes — the block and its
+//!   commit certificate, its transactions with their outcomes, the new nullifiers and
+//!   commitments, the new frontier, recent roots and ledger metadata, and the consensus
+//!   persisted state with [`PersistedState::record_commit`] applied — in **one** redb write
+//!   transaction, so a crash leaves the node at height `h` or `h + 1`, never in between.
+//! - [`Store::persist_consensus`] durably applies the replica's `Persist` deltas; the host
+//!   calls it before sending the messages they justify. Every write transaction commits with
+//!   redb's default durability (`Immediate`: synced to disk before the call returns).
+//! - [`Store::load`] reads everything back on start and checks that it agrees with itself.
+//! - Read APIs serve clients: blocks and certificates, transactions, compact blocks, the anchor.
+//!
+//! The ledger cannot yet be rebuilt from storage; [`snapshot`] says what is stored for it and
+//! proposes the two ledger methods the store needs ([`SnapshotLedger`]).
+//!
+//! # Tables
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | `"schema_version"` | u32 LE ([`SCHEMA_VERSION`]) |
+//! | `ledger` | `"height"`, `"nullifier_chain"`, `"frontier"`, `"recent_roots"` | latest ledger head |
+//! | `consensus` | `"persisted_state"` | [`PersistedState::encode`] |
+//! | `blocks` | height | block and commit certificate (postcard) |
+//! | `height_info` | height | tree root, state root, tree size, nullifier count, nullifier chain, applied txids |
+//! | `transactions` | txid | height, index, outcome, transaction bytes |
+//! | `nullifiers` | nullifier (32 bytes) | height revealed |
+//! | `commitments` | leaf index | commitment |
+//! | `checkpoints` | height | stable checkpoint certificate |
+//! | `validator_sets` | epoch | validator set |
+//!
+//! Every value but the schema version starts with a format-version byte; integers are
+//! little-endian (see `codec`). Keys are redb's native `u64` (little-endian) or raw bytes.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod codec;
+mod error;
+pub mod snapshot;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
+use shoji_consensus::{
+    Block, BlockHash, CheckpointCertificate, CommitCertificate, PersistDelta, PersistedState,
+    ValidatorSet,
+};
+use shoji_ledger::{BlockOutcome, CompactBlock, CompactTx, TxOutcome};
+use shoji_primitives::encoding::fr_to_bytes;
+use shoji_primitives::tree::{Frontier, DEPTH};
+use shoji_primitives::tx::{Transaction, TxId};
+use shoji_primitives::Fr;
+
+use codec::HeightInfo;
+use error::Ctx;
+
+pub use error::StoreError;
+pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
+
+/// Schema version of the database layout; checked on open.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &str = "schema_version";
+const K_HEIGHT: &str = "height";
+const K_CHAIN: &str = "nullifier_chain";
+const K_FRONTIER: &str = "frontier";
+const K_ROOTS: &str = "recent_roots";
+const K_PERSISTED: &str = "persisted_state";
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const LEDGER: TableDefinition<&str, &[u8]> = TableDefinition::new("ledger");
+const CONSENSUS: TableDefinition<&str, &[u8]> = TableDefinition::new("consensus");
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+const HEIGHTS: TableDefinition<u64, &[u8]> = TableDefinition::new("height_info");
+const TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("transactions");
+const NULLIFIERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nullifiers");
+const COMMITMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("commitments");
+const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
+const VALIDATORS: TableDefinition<u64, &[u8]> = TableDefinition::new("validator_sets");
+
+/// What happened to a stored transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredOutcome {
+    /// Applied; its commitments are leaves `first_leaf` and `first_leaf + 1`.
+    Applied {
+        /// Position of the first output commitment.
+        first_leaf: u64,
+    },
+    /// Not applied, with the ledger's reason in words.
+    Rejected(String),
+}
+
+impl From<&TxOutcome> for StoredOutcome {
+    fn from(o: &TxOutcome) -> Self {
+        match o {
+            TxOutcome::Applied { first_leaf } => StoredOutcome::Applied {
+                first_leaf: *first_leaf,
+            },
+            TxOutcome::Rejected(r) => StoredOutcome::Rejected(r.to_string()),
+        }
+    }
+}
+
+/// A transaction as stored: where it was committed and what happened to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredTx {
+    /// The transaction.
+    pub tx: Transaction,
+    /// Height of the block that carried it.
+    pub height: u64,
+    /// Its index among the block's decoded transactions.
+    pub index: u32,
+    /// Its outcome.
+    pub outcome: StoredOutcome,
+}
+
+/// Everything one committed and executed block changes; the input of [`Store::commit_block`].
+#[derive(Clone, Copy, Debug)]
+pub struct CommittedBlock<'a> {
+    /// The committed block (from `Action::Commit`).
+    pub block: &'a Block,
+    /// Its commit certificate.
+    pub certificate: &'a CommitCertificate,
+    /// The block's transactions as handed to `Ledger::apply_block`, in order (entries of
+    /// `block.transactions` that do not decode are kept only in the block).
+    pub transactions: &'a [Transaction],
+    /// What `Ledger::apply_block` returned for them.
+    pub outcome: &'a BlockOutcome,
+    /// The ledger head after the block ([`SnapshotLedger::head`]).
+    pub ledger: &'a LedgerHead,
+}
+
+/// The commitment tree as clients see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TreeState {
+    /// Height of the last committed block.
+    pub height: u64,
+    /// The current root: the newest valid anchor.
+    pub anchor: Fr,
+    /// Number of commitments in the tree.
+    pub size: u64,
+}
+
+/// What [`Store::load`] reads back on start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovered {
+    /// Height of the last committed block (0 if none).
+    pub height: u64,
+    /// The ledger's state root at that height.
+    pub state_root: [u8; 32],
+    /// What rebuilds the ledger ([`Recovered::restore_ledger`]).
+    pub ledger: LedgerSnapshot,
+    /// The replica's persisted state (genesis if none was stored yet).
+    pub consensus: PersistedState,
+}
+
+impl Recovered {
+    /// Rebuilds the ledger from the snapshot and checks its state root against the stored one.
+    pub fn restore_ledger<L: SnapshotLedger>(
+        &self,
+        config: shoji_ledger::LedgerConfig,
+    ) -> Result<L, StoreError> {
+        let ledger = L::restore(config, self.ledger.clone()).map_err(StoreError::Restore)?;
+        let root = ledger.head().state_root();
+        if root != self.state_root {
+            return Err(StoreError::Restore(format!(
+                "restored ledger has state root {} but the store recorded {} at height {}",
+                hex(&root),
+                hex(&self.state_root),
+                self.height
+            )));
+        }
+        Ok(ledger)
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    shoji_primitives::encoding::hex_encode(b)
+}
+
+fn corrupt(table: &'static str, key: impl Into<String>) -> impl FnOnce(String) -> StoreError {
+    let key = key.into();
+    move |reason| StoreError::Corrupt { table, key, reason }
+}
+
+fn invalid(msg: String) -> StoreError {
+    StoreError::InvalidInput(msg)
+}
+
+/// Reads a value of a string-keyed table as owned bytes.
+fn get_str<T: ReadableTable<&'static str, &'static [u8]>>(
+    t: &T,
+    table: &'static str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(t.get(key)
+        .ctx(|| format!("reading `{key}` from table `{table}`"))?
+        .map(|g| g.value().to_vec()))
+}
+
+/// Reads a value of a height-keyed table as owned bytes.
+fn get_u64<T: ReadableTable<u64, &'static [u8]>>(
+    t: &T,
+    table: &'static str,
+    key: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(t.get(key)
+        .ctx(|| format!("reading key {key} from table `{table}`"))?
+        .map(|g| g.value().to_vec()))
+}
+
+/// Reads a value of a byte-keyed table as owned bytes.
+fn get_bytes<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    t: &T,
+    table: &'static str,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(t.get(key)
+        .ctx(|| format!("reading key {} from table `{table}`", hex(key)))?
+        .map(|g| g.value().to_vec()))
+}
+
+fn last_key<T: ReadableTable<u64, &'static [u8]>>(
+    t: &T,
+    table: &'static str,
+) -> Result<Option<u64>, StoreError> {
+    Ok(t.last()
+        .ctx(|| format!("reading the last key of table `{table}`"))?
+        .map(|(k, _)| k.value()))
+}
+
+fn read_block<T: ReadableTable<u64, &'static [u8]>>(
+    t: &T,
+    height: u64,
+) -> Result<Option<(Block, CommitCertificate)>, StoreError> {
+    let Some(v) = get_u64(t, "blocks", height)? else {
+        return Ok(None);
+    };
+    let (block, cert) =
+        codec::decode_block(&v).map_err(corrupt("blocks", format!("height {height}")))?;
+    if block.height != height {
+        return Err(StoreError::Corrupt {
+            table: "blocks",
+            key: format!("height {height}"),
+            reason: format!("the stored block has height {}", block.height),
+        });
+    }
+    Ok(Some((block, cert)))
+}
+
+fn read_info<T: ReadableTable<u64, &'static [u8]>>(
+    t: &T,
+    height: u64,
+) -> Result<Option<HeightInfo>, StoreError> {
+    get_u64(t, "height_info", height)?
+        .map(|v| codec::decode_info(&v).map_err(corrupt("height_info", format!("height {height}"))))
+        .transpose()
+}
+
+fn read_consensus<T: ReadableTable<&'static str, &'static [u8]>>(
+    t: &T,
+) -> Result<Option<PersistedState>, StoreError> {
+    get_str(t, "consensus", K_PERSISTED)?
+        .map(|v| codec::decode_consensus(&v).map_err(corrupt("consensus", K_PERSISTED)))
+        .transpose()
+}
+
+fn read_tx<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    t: &T,
+    id: &TxId,
+) -> Result<Option<StoredTx>, StoreError> {
+    get_bytes(t, "transactions", &id.0)?
+        .map(|v| codec::decode_tx(&v).map_err(corrupt("transactions", format!("txid {id}"))))
+        .transpose()
+}
+
+/// The ledger head as stored in the `ledger` table (genesis when nothing is stored).
+fn read_head<T: ReadableTable<&'static str, &'static [u8]>>(
+    t: &T,
+) -> Result<LedgerHead, StoreError> {
+    let Some(h) = get_str(t, "ledger", K_HEIGHT)? else {
+        return Ok(LedgerHead::genesis());
+    };
+    let height = codec::decode_u64(&h).map_err(corrupt("ledger", K_HEIGHT))?;
+    let need = |key: &'static str| -> Result<Vec<u8>, StoreError> {
+        get_str(t, "ledger", key)?.ok_or_else(|| {
+            StoreError::Inconsistent(format!(
+                "table `ledger` has a height ({height}) but no `{key}`"
+            ))
+        })
+    };
+    let nullifier_chain =
+        codec::decode_hash(&need(K_CHAIN)?).map_err(corrupt("ledger", K_CHAIN))?;
+    let frontier =
+        codec::decode_frontier(&need(K_FRONTIER)?).map_err(corrupt("ledger", K_FRONTIER))?;
+    let recent_roots = codec::decode_roots(&need(K_ROOTS)?).map_err(corrupt("ledger", K_ROOTS))?;
+    Ok(LedgerHead {
+        height,
+        frontier,
+        recent_roots,
+        nullifier_chain,
+    })
+}
+
+/// The validator's database.
+pub struct Store {
+    db: Database,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database at `path`, creating it (and every table) if it does not exist, and
+    /// checks its schema version.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        let db =
+            Database::create(path).ctx(|| format!("opening the database {}", path.display()))?;
+        Self::init(db)
+    }
+
+    /// Opens a database on any redb storage backend (an in-memory one for tests and tools).
+    pub fn open_backend(backend: impl redb::StorageBackend) -> Result<Store, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(backend)
+            .ctx(|| "opening the database on its backend".to_string())?;
+        Self::init(db)
+    }
+
+    fn init(db: Database) -> Result<Store, StoreError> {
+        let txn = db
+            .begin_write()
+            .ctx(|| "starting the schema check".to_string())?;
+        let has_tables = txn
+            .list_tables()
+            .ctx(|| "listing tables".to_string())?
+            .next()
+            .is_some();
+        {
+            let mut meta = txn
+                .open_table(META)
+                .ctx(|| "opening table `meta`".to_string())?;
+            match get_str(&meta, "meta", SCHEMA_KEY)? {
+                Some(v) => {
+                    let found = <[u8; 4]>::try_from(v.as_slice())
+                        .map(u32::from_le_bytes)
+                        .map_err(|_| StoreError::Corrupt {
+                            table: "meta",
+                            key: SCHEMA_KEY.into(),
+                            reason: format!("{} bytes, expected 4", v.len()),
+                        })?;
+                    if found != SCHEMA_VERSION {
+                        return Err(StoreError::SchemaVersion {
+                            found,
+                            expected: SCHEMA_VERSION,
+                        });
+                    }
+                }
+                None if has_tables => return Err(StoreError::MissingSchemaVersion),
+                None => {
+                    meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes()[..])
+                        .ctx(|| "writing the schema version".to_string())?;
+                }
+            }
+        }
+        for def in [LEDGER, CONSENSUS] {
+            txn.open_table(def)
+                .ctx(|| format!("creating table `{}`", def.name()))?;
+        }
+        for def in [BLOCKS, HEIGHTS, COMMITMENTS, CHECKPOINTS, VALIDATORS] {
+            txn.open_table(def)
+                .ctx(|| format!("creating table `{}`", def.name()))?;
+        }
+        for def in [TXS, NULLIFIERS] {
+            txn.open_table(def)
+                .ctx(|| format!("creating table `{}`", def.name()))?;
+        }
+        txn.commit()
+            .ctx(|| "committing the schema check".to_string())?;
+        Ok(Store { db })
+    }
+
+    fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        self.db
+            .begin_read()
+            .ctx(|| "starting a read transaction".to_string())
+    }
+
+    fn write(&self, what: &str) -> Result<redb::WriteTransaction, StoreError> {
+        self.db
+            .begin_write()
+            .ctx(|| format!("starting the write transaction for {what}"))
+    }
+
+    /// Stores one committed, executed block and everything it changed, in one write
+    /// transaction; applies [`PersistedState::record_commit`] to the stored consensus state in
+    /// that same transaction and returns the new state (the host replaces its copy with it).
+    ///
+    /// Refuses (writing nothing) a block that is not the next height, does not link to the
+    /// stored previous block, or whose outcome and ledger head disagree with each other or
+    /// with the stored state.
+    pub fn commit_block(&self, c: &CommittedBlock<'_>) -> Result<PersistedState, StoreError> {
+        let h = c.block.height;
+        if c.outcome.height != h || c.ledger.height != h {
+            return Err(invalid(format!(
+                "block height {h}, outcome height {}, ledger height {}",
+                c.outcome.height, c.ledger.height
+            )));
+        }
+        if c.transactions.len() != c.outcome.outcomes.len() {
+            return Err(invalid(format!(
+                "block {h}: {} transactions but {} outcomes",
+                c.transactions.len(),
+                c.outcome.outcomes.len()
+            )));
+        }
+        // The decoded transactions are the block's, in order (undecodable entries skipped).
+        let mut raw = c.block.transactions.iter();
+        for (i, tx) in c.transactions.iter().enumerate() {
+            let bytes = tx.to_bytes();
+            if !raw.any(|r| *r == bytes) {
+                return Err(invalid(format!(
+                    "block {h}: transaction {i} is not in the block (or out of order)"
+                )));
+            }
+        }
+        let tree_root = c.ledger.frontier.root();
+        if tree_root != c.outcome.tree_root || c.ledger.recent_roots.last() != Some(&tree_root) {
+            return Err(invalid(format!(
+                "block {h}: the ledger head's frontier root is not the outcome's tree root and the last recent root"
+            )));
+        }
+        let state_root = c.ledger.state_root();
+        if state_root != c.outcome.state_root {
+            return Err(invalid(format!(
+                "block {h}: the ledger head's state root {} is not the outcome's {}",
+                hex(&state_root),
+                hex(&c.outcome.state_root)
+            )));
+        }
+        let block_bytes = codec::encode_block(c.block, c.certificate)
+            .map_err(|e| invalid(format!("block {h}: {e}")))?;
+
+        let txn = self.write(&format!("block {h}"))?;
+        let consensus = {
+            let open = |name: &str| format!("opening table `{name}` to commit block {h}");
+            let mut ledger = txn.open_table(LEDGER).ctx(|| open("ledger"))?;
+            let mut blocks = txn.open_table(BLOCKS).ctx(|| open("blocks"))?;
+            let mut heights = txn.open_table(HEIGHTS).ctx(|| open("height_info"))?;
+            let mut txs = txn.open_table(TXS).ctx(|| open("transactions"))?;
+            let mut nullifiers = txn.open_table(NULLIFIERS).ctx(|| open("nullifiers"))?;
+            let mut commitments = txn.open_table(COMMITMENTS).ctx(|| open("commitments"))?;
+            let mut consensus_t = txn.open_table(CONSENSUS).ctx(|| open("consensus"))?;
+
+            // Where the store stands.
+            let prev = read_head(&ledger)?;
+            if h != prev.height + 1 {
+                return Err(invalid(format!(
+                    "block {h} does not follow the stored height {}",
+                    prev.height
+                )));
+            }
+            let prev_hash = match read_block(&blocks, prev.height)? {
+                Some((b, _)) => b.hash(),
+                None if prev.height == 0 => BlockHash::GENESIS,
+                None => {
+                    return Err(StoreError::Inconsistent(format!(
+                        "block {} is missing",
+                        prev.height
+                    )))
+                }
+            };
+            if c.block.prev_hash != prev_hash {
+                return Err(invalid(format!(
+                    "block {h} does not link to the stored block {}",
+                    prev.height
+                )));
+            }
+            let prev_count = match read_info(&heights, prev.height)? {
+                Some(i) => i.nullifier_count,
+                None => 0,
+            };
+
+            // The block's effects, checked against the ledger head.
+            let mut size = prev.frontier.size();
+            let mut chain = prev.nullifier_chain;
+            let mut applied = Vec::new();
+            let mut count = prev_count;
+            let height_value = codec::u64_value(h);
+            for (i, (tx, outcome)) in c.transactions.iter().zip(&c.outcome.outcomes).enumerate() {
+                let id = tx.id();
+                if let TxOutcome::Applied { first_leaf } = outcome {
+                    if *first_leaf != size {
+                        return Err(invalid(format!(
+                            "block {h}, transaction {i}: first leaf {first_leaf}, expected {size}"
+                        )));
+                    }
+                    let b = tx.bundle();
+                    for nf in &b.nullifiers {
+                        let nf = fr_to_bytes(nf);
+                        chain = chain_nullifier(&chain, &nf);
+                        let old = nullifiers
+                            .insert(&nf[..], &height_value[..])
+                            .ctx(|| format!("writing a nullifier of block {h}"))?;
+                        if old.is_some() {
+                            return Err(invalid(format!(
+                                "block {h}, transaction {i}: nullifier {} is already stored",
+                                hex(&nf)
+                            )));
+                        }
+                        count += 1;
+                    }
+                    for cm in &b.commitments {
+                        let mut w = codec::Writer::new();
+                        w.fr(cm);
+                        commitments
+                            .insert(size, &w.0[..])
+                            .ctx(|| format!("writing commitment {size} of block {h}"))?;
+                        size += 1;
+                    }
+                    applied.push(id);
+                }
+                // A transaction already applied keeps its record; otherwise the latest wins.
+                let keep = matches!(
+                    read_tx(&txs, &id)?,
+                    Some(StoredTx {
+                        outcome: StoredOutcome::Applied { .. },
+                        ..
+                    })
+                );
+                if !keep {
+                    let rec = codec::encode_tx(&StoredTx {
+                        tx: *tx,
+                        height: h,
+                        index: i as u32,
+                        outcome: outcome.into(),
+                    });
+                    txs.insert(&id.0[..], &rec[..])
+                        .ctx(|| format!("writing transaction {id} of block {h}"))?;
+                }
+            }
+            if size != c.ledger.frontier.size() {
+                return Err(invalid(format!(
+                    "block {h}: outcomes append up to leaf {size} but the frontier has {} leaves",
+                    c.ledger.frontier.size()
+                )));
+            }
+            if chain != c.ledger.nullifier_chain {
+                return Err(invalid(format!(
+                    "block {h}: the ledger head's nullifier chain does not extend the stored one by the block's nullifiers"
+                )));
+            }
+
+            blocks
+                .insert(h, &block_bytes[..])
+                .ctx(|| format!("writing block {h}"))?;
+            let info = HeightInfo {
+                tree_root,
+                state_root,
+                tree_size: size,
+                nullifier_count: count,
+                nullifier_chain: chain,
+                applied,
+            };
+            heights
+                .insert(h, &codec::encode_info(&info)[..])
+                .ctx(|| format!("writing the metadata of height {h}"))?;
+            for (key, value) in [
+                (K_HEIGHT, codec::u64_value(h)),
+                (K_CHAIN, codec::hash_value(&chain)),
+                (K_FRONTIER, codec::encode_frontier(&c.ledger.frontier)),
+                (K_ROOTS, codec::encode_roots(&c.ledger.recent_roots)),
+            ] {
+                ledger
+                    .insert(key, &value[..])
+                    .ctx(|| format!("writing `{key}` of table `ledger` at height {h}"))?;
+            }
+            let mut consensus =
+                read_consensus(&consensus_t)?.unwrap_or_else(PersistedState::genesis);
+            consensus.record_commit(c.block);
+            consensus_t
+                .insert(K_PERSISTED, &codec::encode_consensus(&consensus)[..])
+                .ctx(|| format!("writing the consensus state at height {h}"))?;
+            consensus
+        };
+        txn.commit().ctx(|| format!("committing block {h}"))?;
+        Ok(consensus)
+    }
+
+    /// Durably applies the replica's `Persist` deltas, in order, to the stored consensus state
+    /// (genesis if none) in one write transaction, and returns the new state. A
+    /// `StableCheckpoint` delta also stores its certificate in the checkpoints table.
+    pub fn persist_consensus(&self, deltas: &[PersistDelta]) -> Result<PersistedState, StoreError> {
+        let txn = self.write("consensus deltas")?;
+        let state = {
+            let mut t = txn
+                .open_table(CONSENSUS)
+                .ctx(|| "opening table `consensus`".to_string())?;
+            let mut state = read_consensus(&t)?.unwrap_or_else(PersistedState::genesis);
+            for d in deltas {
+                state.apply(d);
+                if let PersistDelta::StableCheckpoint(cert) = d {
+                    let v = codec::encode_checkpoint(cert)
+                        .map_err(|e| invalid(format!("checkpoint {}: {e}", cert.height)))?;
+                    let mut cp = txn
+                        .open_table(CHECKPOINTS)
+                        .ctx(|| "opening table `checkpoints`".to_string())?;
+                    cp.insert(cert.height, &v[..])
+                        .ctx(|| format!("writing checkpoint {}", cert.height))?;
+                }
+            }
+            t.insert(K_PERSISTED, &codec::encode_consensus(&state)[..])
+                .ctx(|| "writing the consensus state".to_string())?;
+            state
+        };
+        txn.commit()
+            .ctx(|| "committing consensus deltas".to_string())?;
+        Ok(state)
+    }
+
+    /// Replaces the stored consensus state (e.g. after state transfer).
+    pub fn store_consensus_state(&self, state: &PersistedState) -> Result<(), StoreError> {
+        let txn = self.write("the consensus state")?;
+        {
+            let mut t = txn
+                .open_table(CONSENSUS)
+                .ctx(|| "opening table `consensus`".to_string())?;
+            t.insert(K_PERSISTED, &codec::encode_consensus(state)[..])
+                .ctx(|| "writing the consensus state".to_string())?;
+        }
+        txn.commit()
+            .ctx(|| "committing the consensus state".to_string())
+    }
+
+    /// The stored consensus state, if any.
+    pub fn consensus_state(&self) -> Result<Option<PersistedState>, StoreError> {
+        let r = self.read()?;
+        let t = r
+            .open_table(CONSENSUS)
+            .ctx(|| "opening table `consensus`".to_string())?;
+        read_consensus(&t)
+    }
+
+    /// Stores the validator set of its epoch (replacing any stored for that epoch).
+    pub fn put_validator_set(&self, set: &ValidatorSet) -> Result<(), StoreError> {
+        let txn = self.write("a validator set")?;
+        {
+            let mut t = txn
+                .open_table(VALIDATORS)
+                .ctx(|| "opening table `validator_sets`".to_string())?;
+            t.insert(set.epoch, &codec::encode_validators(set)[..])
+                .ctx(|| format!("writing the validator set of epoch {}", set.epoch))?;
+        }
+        txn.commit()
+            .ctx(|| format!("committing the validator set of epoch {}", set.epoch))
+    }
+
+    /// The validator set of `epoch`.
+    pub fn validator_set(&self, epoch: u64) -> Result<Option<ValidatorSet>, StoreError> {
+        let r = self.read()?;
+        let t = r
+            .open_table(VALIDATORS)
+            .ctx(|| "opening table `validator_sets`".to_string())?;
+        let Some(v) = get_u64(&t, "validator_sets", epoch)? else {
+            return Ok(None);
+        };
+        let set = codec::decode_validators(&v)
+            .map_err(corrupt("validator_sets", format!("epoch {epoch}")))?;
+        if set.epoch != epoch {
+            return Err(StoreError::Corrupt {
+                table: "validator_sets",
+                key: format!("epoch {epoch}"),
+                reason: format!("the stored set is for epoch {}", set.epoch),
+            });
+        }
+        Ok(Some(set))
+    }
+
+    /// The stable checkpoint certificate stored at `height`.
+    pub fn checkpoint(&self, height: u64) -> Result<Option<CheckpointCertificate>, StoreError> {
+        let r = self.read()?;
+        let t = r
+            .open_table(CHECKPOINTS)
+            .ctx(|| "opening table `checkpoints`".to_string())?;
+        get_u64(&t, "checkpoints", height)?
+            .map(|v| {
+                codec::decode_checkpoint(&v)
+                    .map_err(corrupt("checkpoints", format!("height {height}")))
+            })
+            .transpose()
+    }
+
+    /// Reads everything back on start. `None` for a fresh database (no block, no consensus
+    /// state). Checks that the stored pieces agree: the last block, the height metadata and the
+    /// ledger head are at the same height; the frontier holds as many leaves as there are
+    /// stored commitments and has the recorded root; the nullifier set has the recorded size;
+    /// the recent roots are the recorded roots of the last heights; the state root recomputed
+    /// from the head is the recorded one; the consensus state's last commit is the last block.
+    pub fn load(&self) -> Result<Option<Recovered>, StoreError> {
+        let r = self.read()?;
+        let open = |name: &str| format!("opening table `{name}` to load");
+        let ledger = r.open_table(LEDGER).ctx(|| open("ledger"))?;
+        let blocks = r.open_table(BLOCKS).ctx(|| open("blocks"))?;
+        let heights = r.open_table(HEIGHTS).ctx(|| open("height_info"))?;
+        let nullifiers = r.open_table(NULLIFIERS).ctx(|| open("nullifiers"))?;
+        let commitments = r.open_table(COMMITMENTS).ctx(|| open("commitments"))?;
+        let consensus_t = r.open_table(CONSENSUS).ctx(|| open("consensus"))?;
+
+        let head = read_head(&ledger)?;
+        let consensus = read_consensus(&consensus_t)?;
+        let h = head.height;
+        let last_block = last_key(&blocks, "blocks")?;
+        let last_info = last_key(&heights, "height_info")?;
+        if h == 0 && consensus.is_none() && last_block.is_none() && last_info.is_none() {
+            return Ok(None);
+        }
+        let inconsistent = |m: String| Err(StoreError::Inconsistent(m));
+        if last_block.unwrap_or(0) != h || last_info.unwrap_or(0) != h {
+            return inconsistent(format!(
+                "ledger height {h}, last block {last_block:?}, last height metadata {last_info:?}"
+            ));
+        }
+        let n_blocks = blocks.len().ctx(|| "counting blocks".to_string())?;
+        if n_blocks != h {
+            return inconsistent(format!("{n_blocks} blocks stored for height {h}"));
+        }
+        let n_commitments = commitments
+            .len()
+            .ctx(|| "counting commitments".to_string())?;
+        let size = head.frontier.size();
+        if n_commitments != size {
+            return inconsistent(format!(
+                "the frontier has {size} leaves but {n_commitments} commitments are stored"
+            ));
+        }
+        let last_leaf = commitments
+            .last()
+            .ctx(|| "reading the last key of table `commitments`".to_string())?
+            .map(|(k, _)| k.value());
+        if last_leaf != size.checked_sub(1) {
+            return inconsistent(format!(
+                "the frontier has {size} leaves but the last stored commitment is {last_leaf:?}"
+            ));
+        }
+        if size > 0 && size % 4 != 0 {
+            // The last stored commitment is the frontier's last leaf.
+            let v = get_u64(&commitments, "commitments", size - 1)?.ok_or_else(|| {
+                StoreError::Inconsistent(format!("commitment {} is missing", size - 1))
+            })?;
+            let cm = decode_commitment(&v, size - 1)?;
+            if head.frontier.levels()[0].last() != Some(&cm) {
+                return inconsistent(format!(
+                    "commitment {} is not the frontier's last leaf",
+                    size - 1
+                ));
+            }
+        }
+        let root = head.frontier.root();
+        let state_root = head.state_root();
+        let mut nullifier_count = 0;
+        if h > 0 {
+            let info = read_info(&heights, h)?
+                .ok_or_else(|| StoreError::Inconsistent(format!("no metadata for height {h}")))?;
+            if info.tree_size != size || info.tree_root != root {
+                return inconsistent(format!(
+                    "height {h}: recorded tree size {} and root differ from the frontier's ({size})",
+                    info.tree_size
+                ));
+            }
+            if info.nullifier_chain != head.nullifier_chain {
+                return inconsistent(format!(
+                    "height {h}: recorded nullifier chain differs from the ledger's"
+                ));
+            }
+            if info.state_root != state_root {
+                return inconsistent(format!(
+                    "height {h}: recorded state root {} but the stored ledger state gives {}",
+                    hex(&info.state_root),
+                    hex(&state_root)
+                ));
+            }
+            nullifier_count = info.nullifier_count;
+        }
+        // Recent roots: the last one is the frontier's; each is the root recorded at its height.
+        let n_roots = head.recent_roots.len() as u64;
+        if n_roots == 0 || n_roots > h + 1 || head.recent_roots.last() != Some(&root) {
+            return inconsistent(format!(
+                "{n_roots} recent roots at height {h}, or the last is not the frontier root"
+            ));
+        }
+        for (i, rr) in head.recent_roots.iter().enumerate() {
+            let at = h + 1 - n_roots + i as u64;
+            let expected = if at == 0 {
+                Frontier::new().root()
+            } else {
+                read_info(&heights, at)?
+                    .ok_or_else(|| {
+                        StoreError::Inconsistent(format!("no metadata for height {at}"))
+                    })?
+                    .tree_root
+            };
+            if *rr != expected {
+                return inconsistent(format!(
+                    "recent root {i} is not the tree root recorded at height {at}"
+                ));
+            }
+        }
+        let mut set = BTreeSet::new();
+        for item in nullifiers
+            .iter()
+            .ctx(|| "reading table `nullifiers`".to_string())?
+        {
+            let (k, v) = item.ctx(|| "reading table `nullifiers`".to_string())?;
+            let key: [u8; 32] = k.value().try_into().map_err(|_| StoreError::Corrupt {
+                table: "nullifiers",
+                key: hex(k.value()),
+                reason: "key is not 32 bytes".into(),
+            })?;
+            let at = codec::decode_u64(v.value()).map_err(corrupt("nullifiers", hex(&key)))?;
+            if at == 0 || at > h {
+                return inconsistent(format!(
+                    "nullifier {} revealed at height {at}, beyond {h}",
+                    hex(&key)
+                ));
+            }
+            set.insert(key);
+        }
+        if set.len() as u64 != nullifier_count {
+            return inconsistent(format!(
+                "{} nullifiers stored, {nullifier_count} recorded at height {h}",
+                set.len()
+            ));
+        }
+        let consensus = consensus.unwrap_or_else(PersistedState::genesis);
+        let last_hash = match read_block(&blocks, h)? {
+            Some((b, _)) => b.hash(),
+            None if h == 0 => BlockHash::GENESIS,
+            None => return inconsistent(format!("block {h} is missing")),
+        };
+        if consensus.last_committed != h || consensus.last_committed_hash != last_hash {
+            return inconsistent(format!(
+                "the consensus state's last commit is height {} but the last stored block is {h} (or its hash differs)",
+                consensus.last_committed
+            ));
+        }
+        if h == 0 && head != LedgerHead::genesis() {
+            return inconsistent("the ledger head at height 0 is not genesis".into());
+        }
+        Ok(Some(Recovered {
+            height: h,
+            state_root,
+            ledger: LedgerSnapshot {
+                head,
+                nullifiers: set,
+            },
+            consensus,
+        }))
+    }
+
+    /// Height of the last committed block (0 if none).
+    pub fn height(&self) -> Result<u64, StoreError> {
+        let r = self.read()?;
+        let t = r
+            .open_table(LEDGER)
+            .ctx(|| "opening table `ledger`".to_string())?;
+        match get_str(&t, "ledger", K_HEIGHT)? {
+            Some(v) => codec::decode_u64(&v).map_err(corrupt("ledger", K_HEIGHT)),
+            None => Ok(0),
+        }
+    }
+
+    /// The block committed at `height` and its commit certificate.
+    pub fn block(&self, height: u64) -> Result<Option<(Block, CommitCertificate)>, StoreError> {
+        let r = self.read()?;
+        let t = r
+            .open_table(BLOCKS)
+            .ctx(|| "opening table `blocks`".to_string())?;
+        read_block(&t, height)
+    }
+
+    /// A committed transaction: its block height, index and outcome. A transaction included
+    /// more than once reports its applied inclusion if there is one, else its latest.
+    pub fn transaction(&self, id: &TxId) -> Result<Option<StoredTx>, StoreError> {
+        let r = self.read()?;
+        let t = r
+            .open_table(TXS)
+            .ctx(|| "opening table `transactions`".to_string())?;
+        read_tx(&t, id)
+    }
+
+    /// The block at `height` as wallets scan it (applied transactions, in order).
+    pub fn compact_block(&self, height: u64) -> Result<Option<CompactBlock>, StoreError> {
+        let r = self.read()?;
+        let heights = r
+            .open_table(HEIGHTS)
+            .ctx(|| "opening table `height_info`".to_string())?;
+        let txs = r
+            .open_table(TXS)
+            .ctx(|| "opening table `transactions`".to_string())?;
+        let Some(info) = read_info(&heights, height)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(info.applied.len());
+        for id in &info.applied {
+            let rec = read_tx(&txs, id)?.ok_or_else(|| {
+                StoreError::Inconsistent(format!(
+                    "transaction {id} applied at height {height} is not stored"
+                ))
+            })?;
+            if rec.height != height {
+                return Err(StoreError::Inconsistent(format!(
+                    "transaction {id} listed at height {height} is recorded at {}",
+                    rec.height
+                )));
+            }
+            out.push(CompactTx::of(&rec.tx));
+        }
+        Ok(Some(CompactBlock {
+            height,
+            txs: out,
+            tree_root: info.tree_root,
+        }))
+    }
+
+    /// The ledger's state root recorded at `height` (`None` above the last height or at 0).
+    pub fn state_root(&self, height: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        let r = self.read()?;
+        let t = r
+            .open_table(HEIGHTS)
+            .ctx(|| "opening table `height_info`".to_string())?;
+        Ok(read_info(&t, height)?.map(|i| i.state_root))
+    }
+
+    /// The current anchor (tree root) and tree size.
+    pub fn tree_state(&self) -> Result<TreeState, StoreError> {
+        let r = self.read()?;
+        let ledger = r
+            .open_table(LEDGER)
+            .ctx(|| "opening table `ledger`".to_string())?;
+        let heights = r
+            .open_table(HEIGHTS)
+            .ctx(|| "opening table `height_info`".to_string())?;
+        let head = read_head(&ledger)?;
+        let anchor = match read_info(&heights, head.height)? {
+            Some(i) => i.tree_root,
+            None => empty_tree_root(),
+        };
+        Ok(TreeState {
+            height: head.height,
+            anchor,
+            size: head.frontier.size(),
+        })
+    }
+
+    /// The commitment at leaf `index`.
+    pub fn commitment(&self, index: u64) -> Result<Option<Fr>, StoreError> {
+        let r = self.read()?;
+        let t = r
+            .open_table(COMMITMENTS)
+            .ctx(|| "opening table `commitments`".to_string())?;
+        get_u64(&t, "commitments", index)?
+            .map(|v| decode_commitment(&v, index))
+            .transpose()
+    }
+
+    /// The height at which nullifier `nf` was revealed, if it was.
+    pub fn nullifier_height(&self, nf: &Fr) -> Result<Option<u64>, StoreError> {
+        let r = self.read()?;
+        let t = r
+            .open_table(NULLIFIERS)
+            .ctx(|| "opening table `nullifiers`".to_string())?;
+        let key = fr_to_bytes(nf);
+        get_bytes(&t, "nullifiers", &key)?
+            .map(|v| codec::decode_u64(&v).map_err(corrupt("nullifiers", hex(&key))))
+            .transpose()
+    }
+}
+
+fn empty_tree_root() -> Fr {
+    shoji_primitives::tree::empty_roots()[DEPTH]
+}
+
+fn decode_commitment(v: &[u8], index: u64) -> Result<Fr, StoreError> {
+    let mut r = codec::Reader::new(v).map_err(corrupt("commitments", format!("leaf {index}")))?;
+    let cm = r
+        .fr("commitment")
+        .and_then(|cm| r.finish().map(|()| cm))
+        .map_err(corrupt("commitments", format!("leaf {index}")))?;
+    Ok(cm)
+}
+
+#[cfg(test)]
+mod tests;

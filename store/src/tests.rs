@@ -1,0 +1,868 @@
+//! Round trips, crash consistency, corruption and schema checks, with transactions taken from
+//! the verifier's stored vectors and edited field by field (no proving).
+
+use super::*;
+use shoji_consensus::ed25519_dalek::{Signature, SigningKey};
+use shoji_consensus::{ReplicaId, SignedMessage};
+use shoji_ledger::{Ledger, LedgerConfig, Rejection};
+use shoji_primitives::encoding::hex_decode;
+use shoji_primitives::tx::ShieldedBundle;
+use shoji_verifier::TxError;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+const WINDOW: usize = 3;
+
+fn stored(hex: &str) -> Transaction {
+    Transaction::from_bytes(&hex_decode("vector", hex.trim()).unwrap()).unwrap()
+}
+
+fn transfer() -> Transaction {
+    stored(include_str!("../../verifier/testdata/transfer-v1.hex"))
+}
+
+fn mint() -> Transaction {
+    stored(include_str!("../../verifier/testdata/mint-v1.hex"))
+}
+
+fn with_bundle(tx: &Transaction, f: impl FnOnce(&mut ShieldedBundle)) -> Transaction {
+    let mut tx = *tx;
+    match &mut tx {
+        Transaction::Transfer(b)
+        | Transaction::Mint { bundle: b, .. }
+        | Transaction::Redeem { bundle: b, .. } => f(b),
+    }
+    tx
+}
+
+fn config() -> LedgerConfig {
+    let m = mint();
+    let mut issuers = BTreeMap::new();
+    issuers.insert(*m.issuer().unwrap(), BTreeSet::from([m.bundle().asset]));
+    LedgerConfig {
+        anchor_window_blocks: WINDOW,
+        auditor: m.bundle().auditor,
+        issuers,
+    }
+}
+
+fn ok(n: usize) -> Vec<Result<(), TxError>> {
+    (0..n).map(|_| Ok(())).collect()
+}
+
+/// Stand-in for the ledger API proposed in [`crate::snapshot`]: the real ledger for
+/// `apply_block`, plus the head and nullifier set it would report, mirrored from its outcomes
+/// (checked against the real state root after every block).
+struct Standin {
+    ledger: Option<Ledger>,
+    head: LedgerHead,
+    nullifiers: BTreeSet<[u8; 32]>,
+}
+
+impl Standin {
+    fn genesis() -> Self {
+        Standin {
+            ledger: Some(Ledger::genesis(config())),
+            head: LedgerHead::genesis(),
+            nullifiers: BTreeSet::new(),
+        }
+    }
+
+    fn apply(&mut self, txs: &[Transaction]) -> BlockOutcome {
+        let ledger = self.ledger.as_mut().expect("a live ledger");
+        let out = ledger.apply_block(txs, &ok(txs.len()));
+        for (tx, o) in txs.iter().zip(&out.outcomes) {
+            if matches!(o, TxOutcome::Applied { .. }) {
+                for nf in &tx.bundle().nullifiers {
+                    let nf = fr_to_bytes(nf);
+                    self.head.nullifier_chain = chain_nullifier(&self.head.nullifier_chain, &nf);
+                    self.nullifiers.insert(nf);
+                }
+            }
+        }
+        self.head.height = out.height;
+        self.head.frontier = ledger.frontier().clone();
+        self.head.recent_roots.push(out.tree_root);
+        while self.head.recent_roots.len() > WINDOW {
+            self.head.recent_roots.remove(0);
+        }
+        assert_eq!(self.head.state_root(), ledger.state_root());
+        assert_eq!(self.head.state_root(), out.state_root);
+        out
+    }
+
+    fn root(&self) -> Fr {
+        self.head.frontier.root()
+    }
+}
+
+impl SnapshotLedger for Standin {
+    fn head(&self) -> LedgerHead {
+        self.head.clone()
+    }
+
+    fn restore(config: LedgerConfig, s: LedgerSnapshot) -> Result<Self, String> {
+        let n = s.head.recent_roots.len();
+        if n == 0 || n > config.anchor_window_blocks.max(1) {
+            return Err(format!("{n} recent roots"));
+        }
+        if s.head.recent_roots.last() != Some(&s.head.frontier.root()) {
+            return Err("last recent root is not the frontier root".into());
+        }
+        Ok(Standin {
+            ledger: None,
+            head: s.head,
+            nullifiers: s.nullifiers,
+        })
+    }
+}
+
+fn cert(view: u64) -> CommitCertificate {
+    CommitCertificate {
+        view,
+        signatures: vec![(ReplicaId(0), Signature::from_bytes(&[7; 64]))],
+    }
+}
+
+/// A host: the stand-in ledger, the expected consensus state and the last block hash.
+struct Host {
+    ledger: Standin,
+    consensus: PersistedState,
+    prev: BlockHash,
+    outcomes: Vec<(Block, CommitCertificate, BlockOutcome, Vec<Transaction>)>,
+}
+
+impl Host {
+    fn new() -> Self {
+        Host {
+            ledger: Standin::genesis(),
+            consensus: PersistedState::genesis(),
+            prev: BlockHash::GENESIS,
+            outcomes: Vec::new(),
+        }
+    }
+
+    fn block(&self, txs: &[Transaction]) -> Block {
+        Block {
+            height: self.ledger.head.height + 1,
+            prev_hash: self.prev,
+            view: 0,
+            proposer: ReplicaId(1),
+            transactions: txs.iter().map(|t| t.to_bytes()).collect(),
+        }
+    }
+
+    fn commit(&mut self, store: &Store, txs: &[Transaction]) -> BlockOutcome {
+        let block = self.block(txs);
+        let certificate = cert(0);
+        let outcome = self.ledger.apply(txs);
+        let head = self.ledger.head();
+        let state = store
+            .commit_block(&CommittedBlock {
+                block: &block,
+                certificate: &certificate,
+                transactions: txs,
+                outcome: &outcome,
+                ledger: &head,
+            })
+            .unwrap();
+        self.consensus.record_commit(&block);
+        assert_eq!(state, self.consensus);
+        self.prev = block.hash();
+        self.outcomes
+            .push((block, certificate, outcome.clone(), txs.to_vec()));
+        outcome
+    }
+}
+
+fn vote(height: u64) -> PersistDelta {
+    let key = SigningKey::from_bytes(&[3; 32]);
+    let msg = shoji_consensus::Message::Prepare(shoji_consensus::Vote {
+        view: 0,
+        height,
+        block_hash: BlockHash([height as u8; 32]),
+    });
+    PersistDelta::Vote(SignedMessage::sign(0, ReplicaId(2), msg, &key))
+}
+
+/// Five blocks: applied, rejected (unknown anchor, double spend), empty, and an anchor from the
+/// window. Returns the host (the in-memory model).
+fn five_blocks(store: &Store) -> Host {
+    let mut host = Host::new();
+    let deltas = [
+        PersistDelta::View {
+            view: 0,
+            view_changing: false,
+        },
+        vote(1),
+    ];
+    let state = store.persist_consensus(&deltas).unwrap();
+    for d in &deltas {
+        host.consensus.apply(d);
+    }
+    assert_eq!(state, host.consensus);
+
+    let root0 = host.ledger.root();
+    let m = with_bundle(&mint(), |b| b.anchor = root0);
+    let foreign = transfer(); // anchored in another tree
+    let out = host.commit(store, &[m, foreign]);
+    assert_eq!(out.outcomes[0], TxOutcome::Applied { first_leaf: 0 });
+    assert_eq!(
+        out.outcomes[1],
+        TxOutcome::Rejected(Rejection::UnknownAnchor)
+    );
+
+    let root1 = host.ledger.root();
+    let t1 = with_bundle(&transfer(), |b| {
+        b.anchor = root1;
+        b.nullifiers = [Fr::from(1u64), Fr::from(2u64)];
+    });
+    let out = host.commit(store, &[t1, m]);
+    assert_eq!(out.outcomes[0], TxOutcome::Applied { first_leaf: 2 });
+    assert_eq!(out.outcomes[1], TxOutcome::Rejected(Rejection::DoubleSpend));
+
+    host.commit(store, &[]);
+    let t2 = with_bundle(&t1, |b| {
+        b.anchor = root1;
+        b.nullifiers = [Fr::from(10u64), Fr::from(11u64)];
+    });
+    let t3 = with_bundle(&t2, |b| b.nullifiers = [Fr::from(12u64), Fr::from(13u64)]);
+    let out = host.commit(store, &[t2, t3]);
+    assert_eq!(out.outcomes[0], TxOutcome::Applied { first_leaf: 4 });
+    assert_eq!(out.outcomes[1], TxOutcome::Applied { first_leaf: 6 });
+    host.commit(store, &[foreign]);
+    host
+}
+
+fn check_matches(store: &Store, host: &Host) {
+    let rec = store.load().unwrap().expect("a stored node");
+    assert_eq!(rec.height, host.ledger.head.height);
+    assert_eq!(rec.ledger.head, host.ledger.head);
+    assert_eq!(rec.ledger.nullifiers, host.ledger.nullifiers);
+    assert_eq!(rec.consensus, host.consensus);
+    assert_eq!(rec.state_root, host.ledger.head.state_root());
+    let restored: Standin = rec.restore_ledger(config()).unwrap();
+    assert_eq!(restored.head, host.ledger.head);
+
+    assert_eq!(store.height().unwrap(), rec.height);
+    let tree = store.tree_state().unwrap();
+    assert_eq!(tree.height, rec.height);
+    assert_eq!(tree.anchor, host.ledger.root());
+    assert_eq!(tree.size, host.ledger.head.frontier.size());
+    for (block, certificate, outcome, txs) in &host.outcomes {
+        let h = block.height;
+        let (b, c) = store.block(h).unwrap().unwrap();
+        assert_eq!(&b, block);
+        assert_eq!(&c, certificate);
+        assert_eq!(store.compact_block(h).unwrap().unwrap(), outcome.compact);
+        assert_eq!(store.state_root(h).unwrap(), Some(outcome.state_root));
+        for (i, (tx, o)) in txs.iter().zip(&outcome.outcomes).enumerate() {
+            let s = store.transaction(&tx.id()).unwrap().unwrap();
+            assert_eq!(s.tx, *tx);
+            if let TxOutcome::Applied { first_leaf } = o {
+                assert_eq!((s.height, s.index), (h, i as u32));
+                assert_eq!(
+                    s.outcome,
+                    StoredOutcome::Applied {
+                        first_leaf: *first_leaf
+                    }
+                );
+                let cms = tx.bundle().commitments;
+                assert_eq!(store.commitment(*first_leaf).unwrap(), Some(cms[0]));
+                assert_eq!(store.commitment(first_leaf + 1).unwrap(), Some(cms[1]));
+                let nf = tx.bundle().nullifiers[0];
+                assert_eq!(store.nullifier_height(&nf).unwrap(), Some(h));
+            }
+        }
+    }
+    let h = rec.height;
+    assert!(store.block(h + 1).unwrap().is_none());
+    assert!(store.compact_block(h + 1).unwrap().is_none());
+}
+
+fn path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("node.redb")
+}
+
+#[test]
+fn fresh_store_loads_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(path(&dir)).unwrap();
+    assert!(store.load().unwrap().is_none());
+    let tree = store.tree_state().unwrap();
+    assert_eq!((tree.height, tree.size), (0, 0));
+    assert_eq!(tree.anchor, Frontier::new().root());
+    // Consensus state alone (votes before the first block) is a node at height 0.
+    store.persist_consensus(&[vote(1)]).unwrap();
+    let rec = store.load().unwrap().unwrap();
+    assert_eq!(rec.height, 0);
+    assert_eq!(rec.ledger.head, LedgerHead::genesis());
+    assert_eq!(rec.consensus.prepares.len(), 1);
+}
+
+#[test]
+fn commit_reopen_load_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(path(&dir)).unwrap();
+    let host = five_blocks(&store);
+    check_matches(&store, &host);
+    // The rejected-then-rejected-again transaction reports its latest inclusion.
+    let s = store.transaction(&transfer().id()).unwrap().unwrap();
+    assert_eq!(s.height, 5);
+    assert_eq!(
+        s.outcome,
+        StoredOutcome::Rejected(Rejection::UnknownAnchor.to_string())
+    );
+    // The replayed mint keeps its applied record.
+    let m = with_bundle(&mint(), |b| b.anchor = Frontier::new().root());
+    let s = store.transaction(&m.id()).unwrap().unwrap();
+    assert_eq!(
+        (s.height, s.outcome),
+        (1, StoredOutcome::Applied { first_leaf: 0 })
+    );
+    drop(store);
+
+    let store = Store::open(path(&dir)).unwrap();
+    check_matches(&store, &host);
+}
+
+#[test]
+fn crash_between_blocks_and_inside_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(path(&dir)).unwrap();
+    let mut host = Host::new();
+    let root0 = host.ledger.root();
+    host.commit(&store, &[with_bundle(&mint(), |b| b.anchor = root0)]);
+    // A write transaction that never commits: a crash in the middle of storing block 2.
+    {
+        let txn = store.db.begin_write().unwrap();
+        {
+            let mut blocks = txn.open_table(BLOCKS).unwrap();
+            blocks.insert(2, &b"half a block"[..]).unwrap();
+            let mut ledger = txn.open_table(LEDGER).unwrap();
+            ledger.insert(K_HEIGHT, &codec::u64_value(2)[..]).unwrap();
+            let mut cms = txn.open_table(COMMITMENTS).unwrap();
+            cms.insert(2, &b"x"[..]).unwrap();
+        }
+        drop(txn);
+    }
+    drop(store);
+    let store = Store::open(path(&dir)).unwrap();
+    check_matches(&store, &host);
+    assert!(store.block(2).unwrap().is_none());
+    assert!(store.commitment(2).unwrap().is_none());
+
+    // A refused block (its head's nullifier chain is wrong) leaves nothing behind either,
+    // though the store had written its transactions and nullifiers before noticing.
+    let root1 = host.ledger.root();
+    let t = with_bundle(&transfer(), |b| b.anchor = root1);
+    let mut ledger = Standin {
+        ledger: host.ledger.ledger.clone(),
+        head: host.ledger.head.clone(),
+        nullifiers: host.ledger.nullifiers.clone(),
+    };
+    let block = host.block(&[t]);
+    let outcome = ledger.apply(&[t]);
+    let mut head = ledger.head();
+    head.nullifier_chain = [9; 32];
+    let err = store
+        .commit_block(&CommittedBlock {
+            block: &block,
+            certificate: &cert(0),
+            transactions: &[t],
+            outcome: &outcome,
+            ledger: &head,
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+    assert!(store.transaction(&t.id()).unwrap().is_none());
+    assert!(store
+        .nullifier_height(&t.bundle().nullifiers[0])
+        .unwrap()
+        .is_none());
+    check_matches(&store, &host);
+
+    // The same block with the right head goes through; a crash right after it keeps it.
+    host.commit(&store, &[t]);
+    drop(store);
+    let store = Store::open(path(&dir)).unwrap();
+    check_matches(&store, &host);
+}
+
+#[test]
+fn refuses_blocks_that_do_not_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(path(&dir)).unwrap();
+    let mut host = Host::new();
+    host.commit(&store, &[]);
+    let mut ledger = Standin::genesis();
+    let outcome = ledger.apply(&[]);
+    let head = ledger.head();
+    // Height 1 again.
+    let block = Block::null(1, BlockHash::GENESIS, 0, ReplicaId(0));
+    let c = CommittedBlock {
+        block: &block,
+        certificate: &cert(0),
+        transactions: &[],
+        outcome: &outcome,
+        ledger: &head,
+    };
+    assert!(matches!(
+        store.commit_block(&c),
+        Err(StoreError::InvalidInput(_))
+    ));
+    // Height 2 not linked to block 1.
+    let mut l2 = Standin::genesis();
+    l2.apply(&[]);
+    let outcome2 = l2.apply(&[]);
+    let head2 = l2.head();
+    let block2 = Block::null(2, BlockHash([1; 32]), 0, ReplicaId(0));
+    let err = store
+        .commit_block(&CommittedBlock {
+            block: &block2,
+            certificate: &cert(0),
+            transactions: &[],
+            outcome: &outcome2,
+            ledger: &head2,
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("does not link"), "{err}");
+    // Outcome and head of different heights.
+    let err = store
+        .commit_block(&CommittedBlock {
+            block: &block2,
+            certificate: &cert(0),
+            transactions: &[],
+            outcome: &outcome2,
+            ledger: &LedgerHead::genesis(),
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+    // Transactions that are not the block's.
+    let root = host.ledger.root();
+    let t = with_bundle(&transfer(), |b| b.anchor = root);
+    let mut l3 = Standin {
+        ledger: host.ledger.ledger.clone(),
+        head: host.ledger.head.clone(),
+        nullifiers: host.ledger.nullifiers.clone(),
+    };
+    let outcome3 = l3.apply(&[t]);
+    let err = store
+        .commit_block(&CommittedBlock {
+            block: &host.block(&[]),
+            certificate: &cert(0),
+            transactions: &[t],
+            outcome: &outcome3,
+            ledger: &l3.head(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("not in the block"), "{err}");
+    check_matches(&store, &host);
+}
+
+/// Writes `value` at `key` of a table directly through redb (the store must be closed).
+fn poke<K: redb::Key + 'static>(
+    dir: &tempfile::TempDir,
+    def: TableDefinition<K, &'static [u8]>,
+    key: K::SelfType<'_>,
+    value: &[u8],
+) {
+    let db = Database::create(path(dir)).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(def).unwrap().insert(key, value).unwrap();
+    txn.commit().unwrap();
+}
+
+/// Reads the value at `key` of a table directly through redb (the store must be closed).
+fn peek<K: redb::Key + 'static>(
+    dir: &tempfile::TempDir,
+    def: TableDefinition<K, &'static [u8]>,
+    key: K::SelfType<'_>,
+) -> Vec<u8> {
+    let db = Database::create(path(dir)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let t = txn.open_table(def).unwrap();
+    let v = t.get(key).unwrap().unwrap().value().to_vec();
+    v
+}
+
+fn stored_node() -> (tempfile::TempDir, Host) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(path(&dir)).unwrap();
+    let host = five_blocks(&store);
+    (dir, host)
+}
+
+#[test]
+fn corrupt_values_are_errors() {
+    let (dir, host) = stored_node();
+    // Garbage frontier.
+    poke(&dir, LEDGER, K_FRONTIER, b"\x01garbage");
+    let err = Store::open(path(&dir)).unwrap().load().unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { table: "ledger", key, .. } if key == K_FRONTIER),
+        "{err}"
+    );
+    // A well-formed frontier of another size.
+    let mut f = Frontier::new();
+    f.append(Fr::from(1u64)).unwrap();
+    poke(&dir, LEDGER, K_FRONTIER, &codec::encode_frontier(&f));
+    let err = Store::open(path(&dir)).unwrap().load().unwrap_err();
+    assert!(matches!(err, StoreError::Inconsistent(_)), "{err}");
+    assert!(err.to_string().contains("commitments"), "{err}");
+    poke(
+        &dir,
+        LEDGER,
+        K_FRONTIER,
+        &codec::encode_frontier(&host.ledger.head.frontier),
+    );
+    check_matches(&Store::open(path(&dir)).unwrap(), &host);
+
+    // Unknown format version, truncated records, a wrong state root.
+    poke(&dir, BLOCKS, 3, b"\x02whatever");
+    let store = Store::open(path(&dir)).unwrap();
+    let err = store.block(3).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown format version 2"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("height 3"), "{err}");
+    drop(store);
+    let txid = host.outcomes[0].3[0].id();
+    poke(&dir, TXS, &txid.0[..], b"\x01\x01\x00");
+    let store = Store::open(path(&dir)).unwrap();
+    let err = store.transaction(&txid).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                table: "transactions",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(store.compact_block(1).is_err());
+    drop(store);
+    let mut info = codec::decode_info(&peek(&dir, HEIGHTS, 5)).unwrap();
+    info.state_root[0] ^= 1;
+    poke(&dir, HEIGHTS, 5, &codec::encode_info(&info));
+    let err = Store::open(path(&dir)).unwrap().load().unwrap_err();
+    assert!(err.to_string().contains("state root"), "{err}");
+    // Garbage consensus state.
+    info.state_root[0] ^= 1;
+    poke(&dir, HEIGHTS, 5, &codec::encode_info(&info));
+    poke(&dir, CONSENSUS, K_PERSISTED, b"\x01\xff\xff\xff");
+    let err = Store::open(path(&dir)).unwrap().load().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                table: "consensus",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn random_garbage_never_panics() {
+    let (dir, _host) = stored_node();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for round in 0..40u64 {
+        let mut garbage = vec![1u8];
+        for _ in 0..(round * 7 % 90) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            garbage.push(x as u8);
+        }
+        let key = [K_HEIGHT, K_CHAIN, K_FRONTIER, K_ROOTS][round as usize % 4];
+        poke(&dir, LEDGER, key, &garbage);
+        poke(&dir, HEIGHTS, round % 5 + 1, &garbage);
+        let store = Store::open(path(&dir)).unwrap();
+        assert!(store.load().is_err());
+        let _ = store.compact_block(round % 5 + 1);
+        let _ = store.tree_state();
+    }
+}
+
+#[test]
+fn schema_version_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(path(&dir)).unwrap());
+    {
+        let db = Database::create(path(&dir)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(SCHEMA_KEY, &7u32.to_le_bytes()[..])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = Store::open(path(&dir)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaVersion {
+                found: 7,
+                expected: SCHEMA_VERSION
+            }
+        ),
+        "{err}"
+    );
+
+    // A redb database of something else.
+    let other = dir.path().join("other.redb");
+    {
+        let db = Database::create(&other).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(BLOCKS)
+            .unwrap()
+            .insert(1, &b"x"[..])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    assert!(matches!(
+        Store::open(&other).unwrap_err(),
+        StoreError::MissingSchemaVersion
+    ));
+
+    // Not a database at all.
+    let junk = dir.path().join("junk.redb");
+    std::fs::write(&junk, vec![0xabu8; 8192]).unwrap();
+    let err = Store::open(&junk).unwrap_err();
+    assert!(matches!(err, StoreError::Db { .. }), "{err}");
+    assert!(err.to_string().contains("junk.redb"), "{err}");
+}
+
+#[test]
+fn checkpoints_validator_sets_and_consensus_deltas() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(path(&dir)).unwrap();
+    let members: BTreeMap<_, _> = (0..4u16)
+        .map(|i| {
+            let key = SigningKey::from_bytes(&[i as u8 + 1; 32]).verifying_key();
+            (ReplicaId(i), key)
+        })
+        .collect();
+    let set = ValidatorSet::new(3, members).unwrap();
+    store.put_validator_set(&set).unwrap();
+    assert_eq!(store.validator_set(3).unwrap(), Some(set));
+    assert_eq!(store.validator_set(4).unwrap(), None);
+
+    let cp = CheckpointCertificate {
+        height: 8,
+        block_hash: BlockHash([4; 32]),
+        state_root: [5; 32],
+        signatures: vec![(ReplicaId(1), Signature::from_bytes(&[6; 64]))],
+    };
+    let mut expected = PersistedState::genesis();
+    let deltas = [vote(8), vote(9), PersistDelta::StableCheckpoint(cp.clone())];
+    for d in &deltas {
+        expected.apply(d);
+    }
+    assert_eq!(store.persist_consensus(&deltas).unwrap(), expected);
+    assert_eq!(expected.prepares.len(), 1, "height 8 collected");
+    assert_eq!(store.checkpoint(8).unwrap(), Some(cp));
+    assert_eq!(store.consensus_state().unwrap(), Some(expected.clone()));
+    drop(store);
+    let store = Store::open(path(&dir)).unwrap();
+    assert_eq!(store.consensus_state().unwrap(), Some(expected));
+}
+
+/// An in-memory backend whose writes fail on demand, like a full disk.
+#[derive(Debug)]
+struct FlakyDisk {
+    inner: redb::backends::InMemoryBackend,
+    full: Arc<AtomicBool>,
+}
+
+impl FlakyDisk {
+    fn check(&self) -> std::io::Result<()> {
+        if self.full.load(Ordering::SeqCst) {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl redb::StorageBackend for FlakyDisk {
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.write(offset, data)
+    }
+}
+
+#[test]
+fn full_disk_is_an_error_with_context() {
+    let full = Arc::new(AtomicBool::new(false));
+    let store = Store::open_backend(FlakyDisk {
+        inner: redb::backends::InMemoryBackend::new(),
+        full: full.clone(),
+    })
+    .unwrap();
+    let mut host = Host::new();
+    host.commit(&store, &[]);
+    full.store(true, Ordering::SeqCst);
+    let block = host.block(&[]);
+    let outcome = host.ledger.apply(&[]);
+    let head = host.ledger.head();
+    let err = store
+        .commit_block(&CommittedBlock {
+            block: &block,
+            certificate: &cert(0),
+            transactions: &[],
+            outcome: &outcome,
+            ledger: &head,
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Db { .. }), "{err}");
+    assert!(err.to_string().contains("block 2"), "{err}");
+    let err = store.persist_consensus(&[vote(3)]).unwrap_err();
+    assert!(matches!(err, StoreError::Db { .. }), "{err}");
+}
+
+/// A file backend that kills the process at its `n`-th write, resize or sync: a crash inside
+/// redb's commit, with whatever it had written so far on disk.
+#[derive(Debug)]
+struct CrashingFile {
+    inner: redb::backends::FileBackend,
+    ops_left: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CrashingFile {
+    fn tick(&self) {
+        if self.ops_left.fetch_sub(1, Ordering::SeqCst) == 1 {
+            std::process::abort();
+        }
+    }
+}
+
+impl redb::StorageBackend for CrashingFile {
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.tick();
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.tick();
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.tick();
+        self.inner.write(offset, data)
+    }
+}
+
+/// Three blocks; `before_last` runs before the third is committed, which is skipped if it
+/// returns false.
+fn three_blocks(store: &Store, before_last: impl FnOnce() -> bool) -> Host {
+    let mut host = Host::new();
+    let root0 = host.ledger.root();
+    host.commit(store, &[with_bundle(&mint(), |b| b.anchor = root0)]);
+    let root1 = host.ledger.root();
+    let t1 = with_bundle(&transfer(), |b| b.anchor = root1);
+    host.commit(store, &[t1]);
+    let t2 = with_bundle(&t1, |b| b.nullifiers = [Fr::from(10u64), Fr::from(11u64)]);
+    let t3 = with_bundle(&t1, |b| b.nullifiers = [Fr::from(12u64), Fr::from(13u64)]);
+    if before_last() {
+        host.commit(store, &[t2, t3]);
+    }
+    host
+}
+
+const CRASH_DB: &str = "SHOJI_STORE_CRASH_DB";
+const CRASH_AT: &str = "SHOJI_STORE_CRASH_AT";
+
+/// Kills a child process at the n-th disk operation of the third block's commit, for several
+/// n; after each crash the store reopens at height 2 or 3, consistent either way.
+#[test]
+fn process_killed_inside_a_commit() {
+    if let (Ok(db), Ok(at)) = (std::env::var(CRASH_DB), std::env::var(CRASH_AT)) {
+        // The child.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(db)
+            .unwrap();
+        let ops_left = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+        let store = Store::open_backend(CrashingFile {
+            inner: redb::backends::FileBackend::new(file).unwrap(),
+            ops_left: ops_left.clone(),
+        })
+        .unwrap();
+        three_blocks(&store, || {
+            ops_left.store(at.parse().unwrap(), Ordering::SeqCst);
+            true
+        });
+        return;
+    }
+    let model = |height: u64| {
+        let store = Store::open_backend(redb::backends::InMemoryBackend::new()).unwrap();
+        three_blocks(&store, || height == 3)
+    };
+    let (at2, at3) = (model(2), model(3));
+    let (mut crashed, mut at_two) = (0, 0);
+    for at in [1u64, 2, 3, 4, 5, 6, 8, 10, 13, 17, 25, 40] {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "tests::process_killed_inside_a_commit",
+                "--test-threads=1",
+            ])
+            .env(CRASH_DB, path(&dir))
+            .env(CRASH_AT, at.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        if !status.success() {
+            crashed += 1;
+        }
+        let store = Store::open(path(&dir)).unwrap();
+        let rec = store.load().unwrap().unwrap();
+        match rec.height {
+            2 => {
+                at_two += 1;
+                check_matches(&store, &at2)
+            }
+            3 => check_matches(&store, &at3),
+            h => panic!("crash at operation {at} left height {h}"),
+        }
+        if status.success() {
+            assert_eq!(rec.height, 3);
+        }
+    }
+    eprintln!("{crashed} runs crashed, {at_two} reopened at height 2");
+    assert!(crashed >= 3, "only {crashed} runs crashed");
+    assert!(at_two >= 1, "no crash hit before the commit point");
+}
