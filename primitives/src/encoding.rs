@@ -14,7 +14,7 @@ pub const FR_BYTES: usize = 32;
 pub const POINT_BYTES: usize = 32;
 
 /// Why bytes were refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EncodingError {
     /// The input had the wrong length.

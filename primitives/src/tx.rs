@@ -224,7 +224,7 @@ pub fn tx_binding(f: &BindingFields<'_>) -> Fr {
 }
 
 /// Why a transaction's shape is wrong for its kind.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ShapeError {
     /// A transfer carried public value.

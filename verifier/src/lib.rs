@@ -24,7 +24,7 @@ mod fixed_base;
 use fixed_base::FixedBaseTables;
 
 /// A proof did not verify, or was checked against the wrong number of inputs.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VerificationError {
     /// The proof is not valid for these public inputs.
@@ -41,7 +41,7 @@ pub enum VerificationError {
 }
 
 /// Why a transaction failed stateless validation.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TxError {
     /// Its bytes (or its proof's points) are malformed.
