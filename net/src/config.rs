@@ -1,0 +1,83 @@
+//! Transport configuration.
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::frame::DEFAULT_MAX_FRAME_SIZE;
+
+/// Limits, queue sizes and timers of the transport. [`NetConfig::default`] suits a production
+/// validator; tests shorten the timers.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Largest frame accepted or sent, in bytes.
+    pub max_frame_size: usize,
+    /// Streams a peer may have open at once on one connection (uni and bidi each).
+    pub max_concurrent_streams: u32,
+    /// Connections (validators and clients together) served at once; further incoming
+    /// connections are refused before the handshake.
+    pub max_connections: usize,
+    /// Capacity of the queue of received validator messages. When it is full, stream readers
+    /// wait, which stops reading from QUIC and lets flow control push back on the sender.
+    pub inbound_queue: usize,
+    /// Capacity of the queue of client requests waiting for the application (same policy).
+    pub request_queue: usize,
+    /// Capacity of the per-peer queue of outgoing messages. When it is full, `send` drops the
+    /// message and returns [`crate::Error::QueueFull`].
+    pub send_queue: usize,
+    /// Interval of QUIC keep-alive packets; must be below `idle_timeout`.
+    pub keep_alive_interval: Duration,
+    /// A connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// First delay before redialing a peer whose connection failed.
+    pub reconnect_initial: Duration,
+    /// Cap of the exponentially growing redial delay.
+    pub reconnect_max: Duration,
+    /// Time allowed to dial, to receive one whole frame on a stream, to write one, and for the
+    /// application to answer a client request.
+    pub stream_timeout: Duration,
+}
+
+impl NetConfig {
+    /// Checks the settings are consistent: keep-alive below the idle timeout, a maximum frame
+    /// size that fits the `u32` length prefix, non-zero limits.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |why: &str| Err(Error::InvalidConfig(why.to_string()));
+        if self.keep_alive_interval.is_zero() || self.keep_alive_interval >= self.idle_timeout {
+            return bad("keep_alive_interval must be non-zero and below idle_timeout");
+        }
+        if u32::try_from(self.max_frame_size).is_err() {
+            return bad("max_frame_size must fit in a u32");
+        }
+        if self.max_concurrent_streams == 0 || self.max_connections == 0 {
+            return bad("stream and connection limits must be non-zero");
+        }
+        if self.inbound_queue == 0 || self.request_queue == 0 || self.send_queue == 0 {
+            return bad("queue capacities must be non-zero");
+        }
+        if self.reconnect_initial.is_zero() || self.reconnect_initial > self.reconnect_max {
+            return bad("reconnect_initial must be non-zero and at most reconnect_max");
+        }
+        if self.stream_timeout.is_zero() {
+            return bad("stream_timeout must be non-zero");
+        }
+        Ok(())
+    }
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_concurrent_streams: 128,
+            max_connections: 1024,
+            inbound_queue: 4096,
+            request_queue: 1024,
+            send_queue: 1024,
+            keep_alive_interval: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            reconnect_initial: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            stream_timeout: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! End-to-end tests of the transport on loopback.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use shoji_net::{codes, ClientConnection, Error, Identity, NetConfig, ValidatorEndpoint};
+use tokio::time::{sleep, timeout, Instant};
+
+fn config() -> NetConfig {
+    NetConfig {
+        keep_alive_interval: Duration::from_millis(500),
+        idle_timeout: Duration::from_secs(5),
+        reconnect_initial: Duration::from_millis(20),
+        reconnect_max: Duration::from_millis(300),
+        stream_timeout: Duration::from_secs(2),
+        ..NetConfig::default()
+    }
+}
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn set_of(keys: &[SigningKey]) -> BTreeMap<u64, VerifyingKey> {
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| (i as u64, k.verifying_key()))
+        .collect()
+}
+
+fn loopback_socket() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").unwrap()
+}
+
+/// `n` validators on loopback, each knowing every other's address.
+fn cluster(n: u8) -> (Vec<SigningKey>, Vec<ValidatorEndpoint>) {
+    let keys: Vec<SigningKey> = (0..n).map(|i| key(i + 1)).collect();
+    let sockets: Vec<UdpSocket> = (0..n).map(|_| loopback_socket()).collect();
+    let addrs: BTreeMap<u64, SocketAddr> = sockets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i as u64, s.local_addr().unwrap()))
+        .collect();
+    let endpoints = sockets
+        .into_iter()
+        .zip(&keys)
+        .map(|(socket, k)| {
+            ValidatorEndpoint::from_socket(
+                Identity::new(k).unwrap(),
+                socket,
+                set_of(&keys),
+                addrs.clone(),
+                config(),
+            )
+            .unwrap()
+        })
+        .collect();
+    (keys, endpoints)
+}
+
+async fn recv_within(ep: &ValidatorEndpoint, limit: Duration) -> Option<(u64, Vec<u8>)> {
+    timeout(limit, ep.recv()).await.ok().flatten()
+}
+
+/// Answers every client request with its bytes reversed.
+fn spawn_reverser(ep: std::sync::Arc<ValidatorEndpoint>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(req) = ep.next_request().await {
+            let mut body = req.body().to_vec();
+            body.reverse();
+            req.respond(body);
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_all_to_all() {
+    let (_keys, eps) = cluster(4);
+    for (i, ep) in eps.iter().enumerate() {
+        assert_eq!(ep.id(), i as u64);
+        for j in 0..4u64 {
+            ep.send(j, vec![i as u8, j as u8, 0xAB]).unwrap();
+        }
+    }
+    for (j, ep) in eps.iter().enumerate() {
+        let mut senders = BTreeSet::new();
+        for _ in 0..4 {
+            let (from, msg) = recv_within(ep, Duration::from_secs(5))
+                .await
+                .expect("message not delivered");
+            assert_eq!(msg, vec![from as u8, j as u8, 0xAB], "sender id mismatch");
+            senders.insert(from);
+        }
+        assert_eq!(senders, (0..4).collect::<BTreeSet<u64>>());
+    }
+    for ep in eps {
+        ep.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_messages_and_a_large_one() {
+    let (_keys, eps) = cluster(2);
+    let big = vec![0x5A; 3 << 20];
+    eps[0].send(1, big.clone()).unwrap();
+    for k in 0..200u32 {
+        eps[0].send(1, k.to_le_bytes().to_vec()).unwrap();
+    }
+    let mut seen = BTreeSet::new();
+    let mut got_big = false;
+    while seen.len() < 200 || !got_big {
+        let (from, msg) = recv_within(&eps[1], Duration::from_secs(5)).await.unwrap();
+        assert_eq!(from, 0);
+        if msg.len() == big.len() {
+            assert_eq!(msg, big);
+            got_big = true;
+        } else {
+            seen.insert(u32::from_le_bytes(msg.try_into().unwrap()));
+        }
+    }
+    assert!(matches!(
+        eps[0].send(1, vec![0; (4 << 20) + 1]),
+        Err(Error::TooLarge { .. })
+    ));
+    assert!(matches!(
+        eps[0].send(9, vec![1]),
+        Err(Error::UnknownPeer(9))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validator_with_unknown_key_is_refused() {
+    let (keys, eps) = cluster(2);
+    let b_addr = eps[1].local_addr().unwrap();
+    // An outsider that believes it is replica 2 and knows replica 1's real key and address.
+    let outsider = key(99);
+    let mut its_set = set_of(&keys);
+    its_set.insert(2, outsider.verifying_key());
+    let x = ValidatorEndpoint::bind(
+        Identity::new(&outsider).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        its_set,
+        BTreeMap::from([(1, b_addr)]),
+        config(),
+    )
+    .unwrap();
+    for _ in 0..5 {
+        x.send(1, b"let me in".to_vec()).unwrap();
+    }
+    eps[0].send(1, b"legit".to_vec()).unwrap();
+    let (from, msg) = recv_within(&eps[1], Duration::from_secs(5)).await.unwrap();
+    assert_eq!((from, msg.as_slice()), (0, &b"legit"[..]));
+    assert!(recv_within(&eps[1], Duration::from_millis(1500))
+        .await
+        .is_none());
+}
+
+#[test]
+fn own_key_must_be_in_the_set() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let keys = [key(1), key(2)];
+    let r = ValidatorEndpoint::from_socket(
+        Identity::new(&key(3)).unwrap(),
+        loopback_socket(),
+        set_of(&keys),
+        BTreeMap::new(),
+        config(),
+    );
+    assert!(matches!(r, Err(Error::NotInValidatorSet)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_round_trip_and_wrong_server_key() {
+    let (keys, eps) = cluster(2);
+    let addr = eps[0].local_addr().unwrap();
+    let server = std::sync::Arc::new(eps.into_iter().next().unwrap());
+    let _responder = spawn_reverser(server.clone());
+
+    let client = ClientConnection::connect_with(addr, &keys[0].verifying_key(), config())
+        .await
+        .unwrap();
+    assert_eq!(client.request(b"abc").await.unwrap(), b"cba");
+    assert_eq!(client.request(b"").await.unwrap(), b"");
+    // Concurrent requests, each on its own stream.
+    let client = std::sync::Arc::new(client);
+    let tasks: Vec<_> = (0..16u8)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.request(&[i, 9]).await })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        assert_eq!(t.await.unwrap().unwrap(), vec![9, i as u8]);
+    }
+
+    // Pinning another key (replica 1's) for the same address: the client refuses the server.
+    let wrong = ClientConnection::connect_with(addr, &keys[1].verifying_key(), config()).await;
+    assert!(matches!(wrong, Err(Error::Connection(_))), "{wrong:?}");
+    drop(client);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_close_only_their_stream() {
+    let (keys, eps) = cluster(1);
+    let addr = eps[0].local_addr().unwrap();
+    let server = std::sync::Arc::new(eps.into_iter().next().unwrap());
+    let _responder = spawn_reverser(server.clone());
+    let client = ClientConnection::connect_with(addr, &keys[0].verifying_key(), config())
+        .await
+        .unwrap();
+    let conn = client.connection();
+
+    // Oversized: announces 2 GiB, sends a few bytes and keeps the stream open.
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&[0, 0, 0, 0x80, 1, 2, 3]).await.unwrap();
+    let err = timeout(Duration::from_secs(3), recv.read_to_end(1024))
+        .await
+        .expect("server did not close the oversized stream")
+        .unwrap_err();
+    assert_eq!(reset_code(err), Some(codes::FRAME_TOO_LARGE));
+    let stopped = timeout(Duration::from_secs(3), send.stopped())
+        .await
+        .unwrap();
+    assert_eq!(
+        stopped.unwrap(),
+        Some(quinn::VarInt::from_u32(codes::FRAME_TOO_LARGE))
+    );
+
+    // Truncated: announces 10 bytes, sends 3, finishes.
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&[10, 0, 0, 0, 1, 2, 3]).await.unwrap();
+    send.finish().unwrap();
+    let err = timeout(Duration::from_secs(3), recv.read_to_end(1024))
+        .await
+        .expect("server did not close the truncated stream")
+        .unwrap_err();
+    assert_eq!(reset_code(err), Some(codes::MALFORMED_FRAME));
+
+    // Same connection and endpoint keep serving.
+    assert_eq!(client.request(b"still here").await.unwrap(), b"ereh llits");
+    let fresh = ClientConnection::connect_with(addr, &keys[0].verifying_key(), config())
+        .await
+        .unwrap();
+    assert_eq!(fresh.request(b"ok").await.unwrap(), b"ko");
+}
+
+fn reset_code(e: quinn::ReadToEndError) -> Option<u32> {
+    match e {
+        quinn::ReadToEndError::Read(quinn::ReadError::Reset(code)) => {
+            u32::try_from(code.into_inner()).ok()
+        }
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_restart() {
+    let (keys, mut eps) = cluster(2);
+    let b_addr = eps[1].local_addr().unwrap();
+    let a_addr = eps[0].local_addr().unwrap();
+    eps[0].send(1, b"before".to_vec()).unwrap();
+    assert_eq!(
+        recv_within(&eps[1], Duration::from_secs(5)).await.unwrap(),
+        (0, b"before".to_vec())
+    );
+
+    let b = eps.pop().unwrap();
+    b.shutdown().await;
+    // Messages sent while B is down are queued and delivered after it comes back.
+    eps[0].send(1, b"while down".to_vec()).unwrap();
+    sleep(Duration::from_millis(300)).await;
+
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let b = loop {
+        match ValidatorEndpoint::bind(
+            Identity::new(&keys[1]).unwrap(),
+            b_addr,
+            set_of(&keys),
+            BTreeMap::from([(0, a_addr)]),
+            config(),
+        ) {
+            Ok(b) => break b,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("rebind failed: {e}"),
+        }
+    };
+    let (from, msg) = recv_within(&b, Duration::from_secs(8))
+        .await
+        .expect("no message after restart");
+    assert_eq!((from, msg.as_slice()), (0, &b"while down"[..]));
+    eps[0].send(1, b"after".to_vec()).unwrap();
+    assert_eq!(
+        recv_within(&b, Duration::from_secs(5)).await.unwrap(),
+        (0, b"after".to_vec())
+    );
+    b.send(0, b"back".to_vec()).unwrap();
+    assert_eq!(
+        recv_within(&eps[0], Duration::from_secs(5)).await.unwrap(),
+        (1, b"back".to_vec())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit_refuses_extra_connections() {
+    let keys = vec![key(1)];
+    let server = std::sync::Arc::new(
+        ValidatorEndpoint::bind(
+            Identity::new(&keys[0]).unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            set_of(&keys),
+            BTreeMap::new(),
+            NetConfig {
+                max_connections: 1,
+                ..config()
+            },
+        )
+        .unwrap(),
+    );
+    let addr = server.local_addr().unwrap();
+    let _responder = spawn_reverser(server.clone());
+    let pinned = keys[0].verifying_key();
+    let first = ClientConnection::connect_with(addr, &pinned, config())
+        .await
+        .unwrap();
+    assert_eq!(first.request(b"12").await.unwrap(), b"21");
+    let second = ClientConnection::connect_with(addr, &pinned, config()).await;
+    assert!(matches!(second, Err(Error::Connection(_))), "{second:?}");
+    first.close().await;
+    // The slot is released once the first connection is gone.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match ClientConnection::connect_with(addr, &pinned, config()).await {
+            Ok(third) => {
+                assert_eq!(third.request(b"ab").await.unwrap(), b"ba");
+                break;
+            }
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("slot not released: {e}"),
+        }
+    }
+}
+
+#[test]
+fn inconsistent_config_is_rejected() {
+    let bad = NetConfig {
+        keep_alive_interval: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(30),
+        ..NetConfig::default()
+    };
+    assert!(matches!(bad.validate(), Err(Error::InvalidConfig(_))));
+    assert!(NetConfig::default().validate().is_ok());
+    assert!(config().validate().is_ok());
+}
