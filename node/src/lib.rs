@@ -10,6 +10,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod api;
+pub mod host;
+
 use shoji_consensus::{Action, Config, Replica, ReplicaId, TimerKind, ValidatorSet};
 use shoji_ledger::{Ledger, LedgerConfig, TxOutcome};
 use shoji_primitives::encoding::EncodingError;

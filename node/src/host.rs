@@ -1,0 +1,172 @@
+//! The tokio host: joins a [`NodeCore`] to its QUIC endpoint and clock.
+//!
+//! One task per validator owns the core; it waits on peer messages, client requests and the
+//! earliest timer, feeds the core and routes what comes out. A client's `Submit` is answered when
+//! the block holding the transaction is committed (with the block and its certificate), or at
+//! once when admission refuses it.
+
+use crate::api::{Request, Response};
+use crate::{NodeCore, NodeError, Output};
+use shoji_consensus::{ReplicaId, TimerKind};
+use shoji_ledger::TxOutcome;
+use shoji_net::{ClientRequest, ValidatorEndpoint};
+use shoji_primitives::encoding::fr_to_bytes;
+use shoji_primitives::tx::{Transaction, TxId};
+use std::collections::BTreeMap;
+use tokio::time::{sleep_until, Duration, Instant};
+
+fn slot(kind: TimerKind) -> u8 {
+    match kind {
+        TimerKind::ViewChange => 0,
+        TimerKind::Retransmit => 1,
+        TimerKind::StateTransfer => 2,
+    }
+}
+
+/// Runs the validator until the endpoint closes or storage fails.
+pub async fn run(
+    mut core: NodeCore,
+    endpoint: ValidatorEndpoint,
+    initial: Vec<Output>,
+    peers: Vec<ReplicaId>,
+) -> Result<(), NodeError> {
+    let mut timers: BTreeMap<u8, (Instant, TimerKind)> = BTreeMap::new();
+    let mut waiting: BTreeMap<TxId, Vec<ClientRequest>> = BTreeMap::new();
+    route(&core, &endpoint, &peers, initial, &mut timers, &mut waiting);
+    loop {
+        let next_timer = timers.values().min_by_key(|(at, _)| *at).copied();
+        let far = Instant::now() + Duration::from_secs(3600);
+        let outputs = tokio::select! {
+            msg = endpoint.recv() => {
+                let Some((from, bytes)) = msg else { return Ok(()) };
+                match u16::try_from(from) {
+                    Ok(id) => core.on_peer_bytes(ReplicaId(id), &bytes)?,
+                    Err(_) => Vec::new(),
+                }
+            }
+            req = endpoint.next_request() => {
+                let Some(req) = req else { return Ok(()) };
+                handle_request(&mut core, req, &mut waiting)?
+            }
+            _ = sleep_until(next_timer.map_or(far, |(at, _)| at)) => {
+                match next_timer {
+                    Some((_, kind)) => {
+                        timers.remove(&slot(kind));
+                        core.on_timer(kind)?
+                    }
+                    None => Vec::new(),
+                }
+            }
+        };
+        route(&core, &endpoint, &peers, outputs, &mut timers, &mut waiting);
+    }
+}
+
+fn handle_request(
+    core: &mut NodeCore,
+    req: ClientRequest,
+    waiting: &mut BTreeMap<TxId, Vec<ClientRequest>>,
+) -> Result<Vec<Output>, NodeError> {
+    match Request::decode(req.body()) {
+        Err(e) => {
+            req.respond(Response::Error(e).encode());
+            Ok(Vec::new())
+        }
+        Ok(Request::TreeState) => {
+            let l = core.ledger();
+            let r = Response::TreeState {
+                height: l.height(),
+                anchor: fr_to_bytes(&l.frontier().root()),
+                size: l.frontier().size(),
+            };
+            req.respond(r.encode());
+            Ok(Vec::new())
+        }
+        Ok(Request::Submit { tx }) => {
+            let id = Transaction::from_bytes(&tx).map(|t| t.id());
+            match core.submit(tx)? {
+                Err(e) => {
+                    req.respond(Response::Refused(e.to_string()).encode());
+                    Ok(Vec::new())
+                }
+                Ok(out) => {
+                    if let Ok(id) = id {
+                        waiting.entry(id).or_default().push(req);
+                    }
+                    Ok(out)
+                }
+            }
+        }
+    }
+}
+
+fn route(
+    core: &NodeCore,
+    endpoint: &ValidatorEndpoint,
+    peers: &[ReplicaId],
+    outputs: Vec<Output>,
+    timers: &mut BTreeMap<u8, (Instant, TimerKind)>,
+    waiting: &mut BTreeMap<TxId, Vec<ClientRequest>>,
+) {
+    for o in outputs {
+        match o {
+            Output::Send { to, bytes } => {
+                if let Err(e) = endpoint.send(to.0 as u64, bytes) {
+                    tracing::debug!(to = to.0, error = %e, "send dropped");
+                }
+            }
+            Output::Broadcast { bytes } => {
+                for p in peers.iter().filter(|p| **p != core.id()) {
+                    if let Err(e) = endpoint.send(p.0 as u64, bytes.clone()) {
+                        tracing::debug!(to = p.0, error = %e, "send dropped");
+                    }
+                }
+            }
+            Output::SetTimer { kind, after_ms } => {
+                timers.insert(
+                    slot(kind),
+                    (Instant::now() + Duration::from_millis(after_ms), kind),
+                );
+            }
+            Output::CancelTimer { kind } => {
+                timers.remove(&slot(kind));
+            }
+            Output::Committed {
+                height, outcomes, ..
+            } => {
+                let stored = core.store().block(height).ok().flatten();
+                for (id, outcome) in outcomes {
+                    let Some(reqs) = waiting.remove(&id) else {
+                        continue;
+                    };
+                    let response = match &stored {
+                        Some((block, cert)) => Response::Committed {
+                            height,
+                            applied: matches!(outcome, TxOutcome::Applied { .. }),
+                            reason: match &outcome {
+                                TxOutcome::Rejected(r) => Some(r.to_string()),
+                                TxOutcome::Applied { .. } => None,
+                            },
+                            block: postcard::to_allocvec(block).unwrap_or_default(),
+                            certificate: postcard::to_allocvec(cert).unwrap_or_default(),
+                        },
+                        None => {
+                            Response::Error(format!("block {height} committed but not readable"))
+                        }
+                    };
+                    let bytes = response.encode();
+                    for r in reqs {
+                        r.respond(bytes.clone());
+                    }
+                }
+            }
+            Output::RequestStateTransfer { from, from_height } => {
+                tracing::info!(
+                    from = from.0,
+                    from_height,
+                    "state transfer requested (not served yet)"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Four validators over real QUIC on loopback, each in its own task: a client submits a proven
+//! mint to one of them and gets back the block and a commit certificate it checks against the
+//! genesis validator set; every validator reports the same tree afterwards; garbage and a
+//! double spend are refused with a reason.
+
+use shoji_consensus::{
+    verify_commit_certificate, Block, CommitCertificate, ReplicaId, ValidatorSet,
+};
+use shoji_ledger::LedgerConfig;
+use shoji_net::{ClientConnection, Identity, NetConfig, ValidatorEndpoint};
+use shoji_node::api::{Request, Response};
+use shoji_node::{ed25519_dalek_key::SigningKey, Genesis, NodeCore};
+use shoji_primitives::audit::AuditSecretKey;
+use shoji_primitives::encryption::Memo;
+use shoji_primitives::keys::{SpendingKeys, WalletSeed};
+use shoji_primitives::note::{Amount, AssetId};
+use shoji_prover::{Prover, TransferBuilder};
+use shoji_store::Store;
+use shoji_verifier::Verifier;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+const USD: AssetId = AssetId(840);
+
+async fn ask(client: &ClientConnection, req: &Request) -> Response {
+    let bytes = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        client.request(&req.encode()),
+    )
+    .await
+    .expect("answer within 60 s")
+    .expect("request");
+    Response::decode(&bytes).expect("response")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_over_quic_and_check_the_certificate() {
+    let mut rng = rand_core::OsRng;
+    let prover = Prover::dev().expect("parameters");
+    let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
+    let auditor = AuditSecretKey::random(&mut rng);
+    let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let keys: Vec<SigningKey> = (0..4u8)
+        .map(|i| SigningKey::from_bytes(&[i + 1; 32]))
+        .collect();
+    let validators = ValidatorSet::new(
+        0,
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| (ReplicaId(i as u16), k.verifying_key()))
+            .collect(),
+    )
+    .expect("set");
+    let genesis = Genesis {
+        validators: validators.clone(),
+        ledger: LedgerConfig {
+            anchor_window_blocks: 100,
+            auditor: auditor.public_key(),
+            issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+        },
+    };
+
+    let sockets: Vec<std::net::UdpSocket> = (0..4)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let addrs: BTreeMap<u64, std::net::SocketAddr> = sockets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i as u64, s.local_addr().expect("addr")))
+        .collect();
+    let set: BTreeMap<u64, _> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (i as u64, k.verifying_key()))
+        .collect();
+    let peers: Vec<ReplicaId> = (0..4u16).map(ReplicaId).collect();
+    let dirs: Vec<tempfile::TempDir> = (0..4)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let endpoint = ValidatorEndpoint::from_socket(
+            Identity::new(&keys[i]).expect("identity"),
+            socket,
+            set.clone(),
+            addrs.clone(),
+            NetConfig::default(),
+        )
+        .expect("endpoint");
+        let store = Store::open(dirs[i].path().join("node.redb")).expect("store");
+        let (core, out) =
+            NodeCore::open(store, &genesis, keys[i].clone(), verifier.clone()).expect("open");
+        let peers = peers.clone();
+        tokio::spawn(async move { shoji_node::host::run(core, endpoint, out, peers).await });
+    }
+
+    let client = ClientConnection::connect(addrs[&1], &keys[1].verifying_key())
+        .await
+        .expect("connect");
+    let Response::TreeState {
+        anchor, size: 0, ..
+    } = ask(&client, &Request::TreeState).await
+    else {
+        panic!("tree state")
+    };
+
+    let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
+    let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
+    let anchor = shoji_primitives::encoding::fr_from_bytes("anchor", &anchor).expect("anchor");
+    let mut b = TransferBuilder::mint(
+        &wallet,
+        USD,
+        Amount(1000),
+        anchor,
+        auditor.public_key(),
+        issuer.verifying_key().to_bytes(),
+    );
+    b.pay(alice, Amount(1000), Memo::empty()).expect("pay");
+    let mint = b
+        .build(&mut rng)
+        .expect("build")
+        .prove(&prover, &mut rng)
+        .expect("prove")
+        .sign_mint(&issuer)
+        .expect("sign");
+
+    assert!(matches!(
+        ask(&client, &Request::Submit { tx: vec![1, 2, 3] }).await,
+        Response::Refused(_)
+    ));
+
+    let Response::Committed {
+        height,
+        applied: true,
+        block,
+        certificate,
+        ..
+    } = ask(
+        &client,
+        &Request::Submit {
+            tx: mint.to_bytes(),
+        },
+    )
+    .await
+    else {
+        panic!("committed")
+    };
+    let block: Block = postcard::from_bytes(&block).expect("block");
+    let cert: CommitCertificate = postcard::from_bytes(&certificate).expect("certificate");
+    assert_eq!(block.height, height);
+    assert!(block.transactions.contains(&mint.to_bytes()));
+    verify_commit_certificate(&validators, &block, &cert)
+        .expect("certificate verifies against genesis");
+    let mut forged = block.clone();
+    forged.transactions.clear();
+    assert!(verify_commit_certificate(&validators, &forged, &cert).is_err());
+
+    // Every validator converges on the same tree.
+    let mut seen = BTreeSet::new();
+    for i in 0..4u64 {
+        let c = ClientConnection::connect(addrs[&i], &keys[i as usize].verifying_key())
+            .await
+            .expect("connect");
+        let mut state = ask(&c, &Request::TreeState).await;
+        for _ in 0..100 {
+            if matches!(state, Response::TreeState { size: 2, .. }) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            state = ask(&c, &Request::TreeState).await;
+        }
+        let Response::TreeState {
+            anchor, size: 2, ..
+        } = state
+        else {
+            panic!("validator {i} did not apply the mint")
+        };
+        seen.insert(anchor);
+    }
+    assert_eq!(seen.len(), 1);
+
+    // Replayed: refused as a double spend.
+    let Response::Refused(reason) = ask(
+        &client,
+        &Request::Submit {
+            tx: mint.to_bytes(),
+        },
+    )
+    .await
+    else {
+        panic!("refused")
+    };
+    assert!(reason.contains("double spend"), "{reason}");
+}
