@@ -12,8 +12,8 @@
 #![deny(missing_docs)]
 
 use shoji_primitives::audit::{AuditPublicKey, AuditRecord};
-use shoji_primitives::encoding::fr_to_bytes;
-use shoji_primitives::encryption::NoteCiphertext;
+use shoji_primitives::encoding::{fr_to_bytes, point_to_bytes, EncodingError, Reader};
+use shoji_primitives::encryption::{NoteCiphertext, NOTE_CIPHERTEXT_BYTES};
 use shoji_primitives::note::AssetId;
 use shoji_primitives::tree::{Frontier, TreeError};
 use shoji_primitives::tx::{Transaction, TxId, TxKind};
@@ -92,6 +92,104 @@ impl CompactTx {
             auditor: b.auditor,
             audit: b.audit,
         }
+    }
+}
+
+impl CompactTx {
+    /// Encoded length.
+    pub const BYTES: usize = 32 + 1 + 4 * 32 + 2 * NOTE_CIPHERTEXT_BYTES + 32 + 32 + 4 * 32;
+
+    /// `txid ‖ kind ‖ nf_0 ‖ nf_1 ‖ cm_0 ‖ cm_1 ‖ output_0 ‖ output_1 ‖ auditor ‖ E ‖ c_0..c_3`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::BYTES);
+        out.extend_from_slice(&self.txid.0);
+        out.push(self.kind as u8);
+        for x in self.nullifiers.iter().chain(&self.commitments) {
+            out.extend_from_slice(&fr_to_bytes(x));
+        }
+        for o in &self.outputs {
+            out.extend_from_slice(&o.to_bytes());
+        }
+        out.extend_from_slice(&self.auditor.to_bytes());
+        out.extend_from_slice(&point_to_bytes(&self.audit.epk));
+        for c in &self.audit.ciphertext {
+            out.extend_from_slice(&fr_to_bytes(c));
+        }
+        out
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, EncodingError> {
+        let txid = TxId(r.array()?);
+        let kind = match r.u8()? {
+            0 => TxKind::Transfer,
+            1 => TxKind::Mint,
+            2 => TxKind::Redeem,
+            v => {
+                return Err(EncodingError::Unknown {
+                    what: "transaction kind",
+                    value: v as u64,
+                })
+            }
+        };
+        let nullifiers = [r.fr("nullifier")?, r.fr("nullifier")?];
+        let commitments = [r.fr("commitment")?, r.fr("commitment")?];
+        let outputs = [
+            NoteCiphertext::from_bytes(&r.array()?),
+            NoteCiphertext::from_bytes(&r.array()?),
+        ];
+        let auditor = AuditPublicKey::from_bytes(r.take(32)?)?;
+        let epk = r.point("audit ephemeral key")?;
+        let ciphertext = [
+            r.fr("audit")?,
+            r.fr("audit")?,
+            r.fr("audit")?,
+            r.fr("audit")?,
+        ];
+        Ok(Self {
+            txid,
+            kind,
+            nullifiers,
+            commitments,
+            outputs,
+            auditor,
+            audit: AuditRecord { epk, ciphertext },
+        })
+    }
+}
+
+impl CompactBlock {
+    /// `height ‖ tree_root ‖ count:u32 ‖ txs`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(44 + self.txs.len() * CompactTx::BYTES);
+        out.extend_from_slice(&self.height.to_le_bytes());
+        out.extend_from_slice(&fr_to_bytes(&self.tree_root));
+        out.extend_from_slice(&(self.txs.len() as u32).to_le_bytes());
+        for t in &self.txs {
+            out.extend_from_slice(&t.to_bytes());
+        }
+        out
+    }
+
+    /// Strict decoding of [`CompactBlock::to_bytes`]: the count must match the length exactly.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
+        let mut r = Reader::new("compact block", bytes);
+        let height = r.u64()?;
+        let tree_root = r.fr("tree root")?;
+        let count = u32::from_le_bytes(r.array()?) as usize;
+        if bytes.len() != 44 + count.saturating_mul(CompactTx::BYTES) {
+            return Err(EncodingError::Invalid(
+                "compact block length does not match its count",
+            ));
+        }
+        let txs = (0..count)
+            .map(|_| CompactTx::read(&mut r))
+            .collect::<Result<Vec<_>, _>>()?;
+        r.finish()?;
+        Ok(Self {
+            height,
+            txs,
+            tree_root,
+        })
     }
 }
 

@@ -194,3 +194,29 @@ fn snapshot_and_restore() {
         Some(RestoreError::RootMismatch)
     );
 }
+
+#[test]
+fn compact_block_roundtrip_and_strictness() {
+    let mut l = ledger();
+    let root = l.frontier().root();
+    let m = with_bundle(&mint(), |b| b.anchor = root);
+    let t = with_bundle(&transfer(), |b| b.anchor = root);
+    let out = l.apply_block(&[m, t], &ok(2));
+    let bytes = out.compact.to_bytes();
+    assert_eq!(CompactBlock::from_bytes(&bytes).unwrap(), out.compact);
+    assert_eq!(out.compact.txs.len(), 2);
+    assert!(CompactBlock::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(CompactBlock::from_bytes(&longer).is_err());
+    let mut wrong_count = bytes.clone();
+    wrong_count[40] = 3;
+    assert!(CompactBlock::from_bytes(&wrong_count).is_err());
+    for i in (0..bytes.len()).step_by(97) {
+        let mut b = bytes.clone();
+        b[i] ^= 0x80;
+        if let Ok(c) = CompactBlock::from_bytes(&b) {
+            assert_ne!(c, out.compact);
+        }
+    }
+}

@@ -16,7 +16,18 @@ pub enum Request {
     },
     /// The current height, anchor and tree size.
     TreeState,
+    /// Compact blocks from `from_height`, at most `max` of them (and at most
+    /// [`MAX_COMPACT_BLOCKS`]).
+    CompactBlocks {
+        /// First height.
+        from_height: u64,
+        /// How many at most.
+        max: u32,
+    },
 }
+
+/// Most compact blocks in one response.
+pub const MAX_COMPACT_BLOCKS: u32 = 1000;
 
 /// A validator's answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +57,8 @@ pub enum Response {
         /// Number of commitments.
         size: u64,
     },
+    /// Encoded [`shoji_ledger::CompactBlock`]s, in height order (empty when there are none yet).
+    CompactBlocks(Vec<Vec<u8>>),
     /// The request could not be served.
     Error(String),
 }

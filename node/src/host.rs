@@ -82,6 +82,32 @@ fn handle_request(
             req.respond(r.encode());
             Ok(Vec::new())
         }
+        Ok(Request::CompactBlocks { from_height, max }) => {
+            let top = core.ledger().height();
+            let last = top.min(
+                from_height
+                    .saturating_add(max.min(crate::api::MAX_COMPACT_BLOCKS) as u64)
+                    .saturating_sub(1),
+            );
+            let mut blocks = Vec::new();
+            let mut error = None;
+            for h in from_height.max(1)..=last {
+                match core.store().compact_block(h) {
+                    Ok(Some(b)) => blocks.push(b.to_bytes()),
+                    Ok(None) => break,
+                    Err(e) => {
+                        error = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            let r = match error {
+                Some(e) => Response::Error(e),
+                None => Response::CompactBlocks(blocks),
+            };
+            req.respond(r.encode());
+            Ok(Vec::new())
+        }
         Ok(Request::Submit { tx }) => {
             let id = Transaction::from_bytes(&tx).map(|t| t.id());
             match core.submit(tx)? {

@@ -132,18 +132,20 @@ pub fn hex_decode(what: &'static str, s: &str) -> Result<Vec<u8>, EncodingError>
         })
 }
 
-/// A little reader over a byte slice that never reads past its end.
-pub(crate) struct Reader<'a> {
+/// A reader over a byte slice that never reads past its end; every read says what it reads.
+pub struct Reader<'a> {
     bytes: &'a [u8],
     what: &'static str,
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(what: &'static str, bytes: &'a [u8]) -> Self {
+    /// A reader over `bytes`, decoding `what`.
+    pub fn new(what: &'static str, bytes: &'a [u8]) -> Self {
         Self { bytes, what }
     }
 
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], EncodingError> {
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], EncodingError> {
         if self.bytes.len() < n {
             return Err(EncodingError::Invalid("input is truncated"));
         }
@@ -152,30 +154,35 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], EncodingError> {
+    /// The next `N` bytes as an array.
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], EncodingError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, EncodingError> {
+    /// A byte.
+    pub fn u8(&mut self) -> Result<u8, EncodingError> {
         Ok(self.take(1)?[0])
     }
 
-    pub(crate) fn u64(&mut self) -> Result<u64, EncodingError> {
+    /// A little-endian u64.
+    pub fn u64(&mut self) -> Result<u64, EncodingError> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
-    pub(crate) fn fr(&mut self, what: &'static str) -> Result<Fr, EncodingError> {
+    /// A canonical field element.
+    pub fn fr(&mut self, what: &'static str) -> Result<Fr, EncodingError> {
         fr_from_bytes(what, self.take(FR_BYTES)?)
     }
 
-    pub(crate) fn point(&mut self, what: &'static str) -> Result<EdwardsAffine, EncodingError> {
+    /// A Jubjub point of the prime-order subgroup.
+    pub fn point(&mut self, what: &'static str) -> Result<EdwardsAffine, EncodingError> {
         point_from_bytes(what, self.take(POINT_BYTES)?)
     }
 
     /// Succeeds only if every byte was consumed.
-    pub(crate) fn finish(self) -> Result<(), EncodingError> {
+    pub fn finish(self) -> Result<(), EncodingError> {
         if self.bytes.is_empty() {
             Ok(())
         } else {

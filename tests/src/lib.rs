@@ -1,16 +1,18 @@
 //! The end-to-end story, in one process: an issuer mints 1,000 to Alice; Alice pays Bob 250; Bob
 //! pays Carol 100; the auditor reports exactly those payments and discloses one with a proof.
 //!
-//! Every transaction is really built, proved, verified (stateless, batched) and applied by the
-//! ledger's state transition; wallets and the auditor learn only what they scan from compact
-//! blocks. What this does not have yet is the network: there is one ledger, not four validators.
+//! Every transaction is really built and proved, then committed by a [`Chain`]: either four
+//! validators over QUIC on loopback ([`devnet::Devnet`]: consensus, verification, ledger, redb),
+//! or the ledger's state transition alone ([`LocalChain`]). Wallets and the auditor learn only
+//! what they scan from compact blocks.
 #![forbid(unsafe_code)]
 
+pub mod devnet;
 pub mod fuzz;
 
 use anyhow::{ensure, Context};
 use shoji_auditor::{Auditor, Payment};
-use shoji_ledger::{Ledger, LedgerConfig, TxOutcome};
+use shoji_ledger::{CompactBlock, Ledger, LedgerConfig, TxOutcome};
 use shoji_primitives::audit::AuditSecretKey;
 use shoji_primitives::encryption::Memo;
 use shoji_primitives::keys::{Address, WalletSeed};
@@ -44,19 +46,35 @@ pub struct StoryOutcome {
     pub participants: Vec<(String, Address)>,
 }
 
-struct World {
-    chain: Vec<Vec<u8>>,
-    prover: Prover,
-    verifier: Verifier,
-    ledger: Ledger,
-    wallets: Vec<(String, Wallet)>,
-    auditor: Auditor,
-    bystander: Auditor,
+/// Where transactions are committed.
+pub trait Chain {
+    /// Commits `txs` (each must be applied) and returns every compact block committed since the
+    /// last call, in height order.
+    fn commit(&mut self, txs: Vec<Transaction>) -> anyhow::Result<Vec<CompactBlock>>;
+    /// The current commitment-tree root (an anchor).
+    fn anchor(&mut self) -> anyhow::Result<shoji_primitives::Fr>;
+    /// What the log should call this chain.
+    fn describe(&self) -> String;
 }
 
-impl World {
-    /// Verifies and applies one block, then lets everyone scan it.
-    fn commit(&mut self, txs: Vec<Transaction>, log: &mut dyn FnMut(String)) -> anyhow::Result<()> {
+/// The ledger's state transition with stateless verification, in this process: no consensus.
+pub struct LocalChain {
+    verifier: Verifier,
+    ledger: Ledger,
+}
+
+impl LocalChain {
+    /// A chain from genesis `config`.
+    pub fn new(config: LedgerConfig, verifier: Verifier) -> Self {
+        Self {
+            verifier,
+            ledger: Ledger::genesis(config),
+        }
+    }
+}
+
+impl Chain for LocalChain {
+    fn commit(&mut self, txs: Vec<Transaction>) -> anyhow::Result<Vec<CompactBlock>> {
         let stateless = self.verifier.verify_transactions(&txs);
         let out = self.ledger.apply_block(&txs, &stateless);
         for (tx, o) in txs.iter().zip(&out.outcomes) {
@@ -66,17 +84,49 @@ impl World {
                 tx.id()
             );
         }
-        log(format!(
-            "  block {} committed: {} transaction(s), tree root {}",
-            out.height,
-            txs.len(),
-            &shoji_primitives::encoding::fr_to_hex(&out.tree_root)[..16]
-        ));
-        for (_, w) in self.wallets.iter_mut() {
-            w.scan(&out.compact)?;
+        Ok(vec![out.compact])
+    }
+
+    fn anchor(&mut self) -> anyhow::Result<shoji_primitives::Fr> {
+        Ok(self.ledger.frontier().root())
+    }
+
+    fn describe(&self) -> String {
+        "the ledger state transition in this process (no consensus)".into()
+    }
+}
+
+struct World {
+    chain: Vec<Vec<u8>>,
+    prover: Prover,
+    ledger: Box<dyn Chain>,
+    wallets: Vec<(String, Wallet)>,
+    auditor: Auditor,
+    bystander: Auditor,
+}
+
+impl World {
+    /// Verifies and applies one block, then lets everyone scan it.
+    fn commit(&mut self, txs: Vec<Transaction>, log: &mut dyn FnMut(String)) -> anyhow::Result<()> {
+        self.chain.extend(txs.iter().map(|t| t.to_bytes()));
+        for out in self.ledger.commit(txs)? {
+            log(format!(
+                "  block {} committed: {} transaction(s), tree root {}",
+                out.height,
+                out.txs.len(),
+                &shoji_primitives::encoding::fr_to_hex(&out.tree_root)[..16]
+            ));
+            self.scan(&out)?;
         }
-        self.auditor.scan(&out.compact);
-        self.bystander.scan(&out.compact);
+        Ok(())
+    }
+
+    fn scan(&mut self, out: &CompactBlock) -> anyhow::Result<()> {
+        for (_, w) in self.wallets.iter_mut() {
+            w.scan(out)?;
+        }
+        self.auditor.scan(out);
+        self.bystander.scan(out);
         Ok(())
     }
 
@@ -90,8 +140,14 @@ impl World {
     }
 }
 
-/// Runs the story, reporting each step through `log`.
-pub fn run_story(log: &mut dyn FnMut(String)) -> anyhow::Result<StoryOutcome> {
+/// Builds the chain the story runs on, from the genesis ledger configuration.
+pub type ChainFactory = dyn FnOnce(LedgerConfig, Verifier) -> anyhow::Result<Box<dyn Chain>>;
+
+/// Runs the story on the chain `make_chain` builds, reporting each step through `log`.
+pub fn run_story(
+    make_chain: Box<ChainFactory>,
+    log: &mut dyn FnMut(String),
+) -> anyhow::Result<StoryOutcome> {
     let mut rng = rand_core::OsRng;
     log("Loading the insecure development parameters (generated once per machine) ...".into());
     let prover = Prover::dev().context("development parameters")?;
@@ -114,11 +170,12 @@ pub fn run_story(log: &mut dyn FnMut(String)) -> anyhow::Result<StoryOutcome> {
     for (n, w) in &wallets {
         auditor.name(w.address().apk, n);
     }
+    let ledger = make_chain(config, verifier)?;
+    log(format!("Chain: {}", ledger.describe()));
     let mut world = World {
         chain: Vec::new(),
         prover,
-        verifier,
-        ledger: Ledger::genesis(config),
+        ledger,
         wallets,
         auditor,
         bystander: Auditor::new(AuditSecretKey::random(&mut rng)),
@@ -126,13 +183,14 @@ pub fn run_story(log: &mut dyn FnMut(String)) -> anyhow::Result<StoryOutcome> {
 
     log("1. The issuer mints 1,000 USD to Alice".into());
     let alice = world.wallet("alice").address();
+    let anchor = world.ledger.anchor()?;
     let mint = {
         let issuer_wallet = world.wallet("issuer");
         let mut b = TransferBuilder::mint(
             issuer_wallet.keys(),
             USD,
             Amount(1000),
-            world.ledger.frontier().root(),
+            anchor,
             auditor_pk,
             issuer_key.verifying_key().to_bytes(),
         );
@@ -175,7 +233,7 @@ pub fn run_story(log: &mut dyn FnMut(String)) -> anyhow::Result<StoryOutcome> {
         balances[0].0, balances[1].0, balances[2].0
     ));
 
-    let height = world.ledger.height();
+    let height = u64::MAX;
     let payments = world.auditor.report(0, height);
     let issuances = world.auditor.issuances(0, height);
     log("4. The auditor's report:".into());

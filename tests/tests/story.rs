@@ -3,8 +3,34 @@
 use shoji_primitives::note::Amount;
 
 #[test]
-fn mint_pay_pay_audit_disclose() {
-    let out = shoji_tests::run_story(&mut |_| {}).expect("story runs");
+fn mint_pay_pay_audit_disclose_on_the_ledger() {
+    check(
+        shoji_tests::run_story(
+            Box::new(|config, verifier| {
+                Ok(Box::new(shoji_tests::LocalChain::new(config, verifier)))
+            }),
+            &mut |_| {},
+        )
+        .expect("story runs"),
+    );
+}
+
+#[test]
+fn mint_pay_pay_audit_disclose_on_four_validators() {
+    check(
+        shoji_tests::run_story(
+            Box::new(|config, verifier| {
+                Ok(Box::new(shoji_tests::devnet::Devnet::start(
+                    config, verifier,
+                )?))
+            }),
+            &mut |_| {},
+        )
+        .expect("story runs"),
+    );
+}
+
+fn check(out: shoji_tests::StoryOutcome) {
     assert_eq!(out.balances, [Amount(750), Amount(150), Amount(100)]);
     let payments: Vec<(&str, &str, u64)> = out
         .payments
