@@ -120,17 +120,7 @@ impl CompactTx {
 
     fn read(r: &mut Reader<'_>) -> Result<Self, EncodingError> {
         let txid = TxId(r.array()?);
-        let kind = match r.u8()? {
-            0 => TxKind::Transfer,
-            1 => TxKind::Mint,
-            2 => TxKind::Redeem,
-            v => {
-                return Err(EncodingError::Unknown {
-                    what: "transaction kind",
-                    value: v as u64,
-                })
-            }
-        };
+        let kind = TxKind::from_u8(r.u8()?)?;
         let nullifiers = [r.fr("nullifier")?, r.fr("nullifier")?];
         let commitments = [r.fr("commitment")?, r.fr("commitment")?];
         let outputs = [

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod devnet;
 pub mod host;
 
 use shoji_consensus::{Action, Config, Replica, ReplicaId, TimerKind, ValidatorSet};

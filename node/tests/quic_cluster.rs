@@ -3,19 +3,15 @@
 //! genesis validator set; every validator reports the same tree afterwards; garbage and a
 //! double spend are refused with a reason.
 
-use shoji_consensus::{
-    verify_commit_certificate, Block, CommitCertificate, ReplicaId, ValidatorSet,
-};
+use shoji_consensus::{verify_commit_certificate, Block, CommitCertificate};
 use shoji_ledger::LedgerConfig;
-use shoji_net::{ClientConnection, Identity, NetConfig, ValidatorEndpoint};
+use shoji_net::ClientConnection;
 use shoji_node::api::{Request, Response};
-use shoji_node::{ed25519_dalek_key::SigningKey, Genesis, NodeCore};
 use shoji_primitives::audit::AuditSecretKey;
 use shoji_primitives::encryption::Memo;
 use shoji_primitives::keys::{SpendingKeys, WalletSeed};
 use shoji_primitives::note::{Amount, AssetId};
 use shoji_prover::{Prover, TransferBuilder};
-use shoji_store::Store;
 use shoji_verifier::Verifier;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -40,60 +36,17 @@ async fn submit_over_quic_and_check_the_certificate() {
     let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
     let auditor = AuditSecretKey::random(&mut rng);
     let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let keys: Vec<SigningKey> = (0..4u8)
-        .map(|i| SigningKey::from_bytes(&[i + 1; 32]))
-        .collect();
-    let validators = ValidatorSet::new(
-        0,
-        keys.iter()
-            .enumerate()
-            .map(|(i, k)| (ReplicaId(i as u16), k.verifying_key()))
-            .collect(),
-    )
-    .expect("set");
-    let genesis = Genesis {
-        validators: validators.clone(),
-        ledger: LedgerConfig {
-            anchor_window_blocks: 100,
-            auditor: auditor.public_key(),
-            issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
-        },
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = LedgerConfig {
+        anchor_window_blocks: 100,
+        auditor: auditor.public_key(),
+        issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
     };
+    let net = shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("local network");
+    let (addrs, validators) = (net.addrs.clone(), net.validators.clone());
+    let key = |i: u64| net.key(i as u16).expect("validator key");
 
-    let sockets: Vec<std::net::UdpSocket> = (0..4)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    let addrs: BTreeMap<u64, std::net::SocketAddr> = sockets
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (i as u64, s.local_addr().expect("addr")))
-        .collect();
-    let set: BTreeMap<u64, _> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (i as u64, k.verifying_key()))
-        .collect();
-    let peers: Vec<ReplicaId> = (0..4u16).map(ReplicaId).collect();
-    let dirs: Vec<tempfile::TempDir> = (0..4)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
-    for (i, socket) in sockets.into_iter().enumerate() {
-        let endpoint = ValidatorEndpoint::from_socket(
-            Identity::new(&keys[i]).expect("identity"),
-            socket,
-            set.clone(),
-            addrs.clone(),
-            NetConfig::default(),
-        )
-        .expect("endpoint");
-        let store = Store::open(dirs[i].path().join("node.redb")).expect("store");
-        let (core, out) =
-            NodeCore::open(store, &genesis, keys[i].clone(), verifier.clone()).expect("open");
-        let peers = peers.clone();
-        tokio::spawn(async move { shoji_node::host::run(core, endpoint, out, peers).await });
-    }
-
-    let client = ClientConnection::connect(addrs[&1], &keys[1].verifying_key())
+    let client = ClientConnection::connect(addrs[&1], &key(1))
         .await
         .expect("connect");
     let Response::TreeState {
@@ -157,7 +110,7 @@ async fn submit_over_quic_and_check_the_certificate() {
     // Every validator converges on the same tree.
     let mut seen = BTreeSet::new();
     for i in 0..4u64 {
-        let c = ClientConnection::connect(addrs[&i], &keys[i as usize].verifying_key())
+        let c = ClientConnection::connect(addrs[&i], &key(i))
             .await
             .expect("connect");
         let mut state = ask(&c, &Request::TreeState).await;

@@ -77,7 +77,8 @@ pub enum TxKind {
 }
 
 impl TxKind {
-    fn from_u8(b: u8) -> Result<Self, EncodingError> {
+    /// The kind with this encoding byte.
+    pub fn from_u8(b: u8) -> Result<Self, EncodingError> {
         match b {
             0 => Ok(Self::Transfer),
             1 => Ok(Self::Mint),

@@ -4,13 +4,11 @@
 
 use crate::Chain;
 use anyhow::{bail, ensure, Context};
-use shoji_consensus::{ReplicaId, ValidatorSet};
+use shoji_consensus::ValidatorSet;
 use shoji_ledger::{CompactBlock, LedgerConfig};
-use shoji_net::{ClientConnection, Identity, NetConfig, ValidatorEndpoint};
+use shoji_net::ClientConnection;
 use shoji_node::api::{Request, Response};
-use shoji_node::{ed25519_dalek_key::SigningKey, Genesis, NodeCore};
 use shoji_primitives::tx::Transaction;
-use shoji_store::Store;
 use shoji_verifier::Verifier;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -38,72 +36,20 @@ impl Devnet {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        let verifier = Arc::new(verifier);
-        // Development validator keys: public, for a local network only.
-        let keys: Vec<SigningKey> = (0..VALIDATORS as u8)
-            .map(|i| SigningKey::from_bytes(&[0xd0 + i; 32]))
-            .collect();
-        let validators = ValidatorSet::new(
-            0,
-            keys.iter()
-                .enumerate()
-                .map(|(i, k)| (ReplicaId(i as u16), k.verifying_key()))
-                .collect(),
-        )?;
-        let genesis = Genesis {
-            validators: validators.clone(),
-            ledger,
+        let dir = tempfile::tempdir()?;
+        let net = {
+            let _guard = runtime.enter();
+            shoji_node::devnet::start(VALIDATORS as u16, ledger, Arc::new(verifier), dir.path())?
         };
-        let sockets = (0..VALIDATORS)
-            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
-            .collect::<Result<Vec<_>, _>>()
-            .context("binding loopback UDP sockets")?;
-        let addrs: BTreeMap<u64, SocketAddr> = sockets
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Ok((i as u64, s.local_addr()?)))
-            .collect::<Result<_, std::io::Error>>()?;
-        let set: BTreeMap<u64, _> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (i as u64, k.verifying_key()))
-            .collect();
-        let peers: Vec<ReplicaId> = (0..VALIDATORS as u16).map(ReplicaId).collect();
-        let mut dirs = Vec::new();
-        for (i, socket) in sockets.into_iter().enumerate() {
-            let dir = tempfile::tempdir()?;
-            let store = Store::open(dir.path().join("node.redb"))?;
-            let (core, out) = NodeCore::open(store, &genesis, keys[i].clone(), verifier.clone())?;
-            let identity = Identity::new(&keys[i])?;
-            let endpoint = {
-                let _guard = runtime.enter();
-                ValidatorEndpoint::from_socket(
-                    identity,
-                    socket,
-                    set.clone(),
-                    addrs.clone(),
-                    NetConfig::default(),
-                )?
-            };
-            let peers = peers.clone();
-            runtime.spawn(async move {
-                if let Err(e) = shoji_node::host::run(core, endpoint, out, peers).await {
-                    eprintln!("validator {i} stopped: {e}");
-                }
-            });
-            dirs.push(dir);
-        }
-        let client = runtime.block_on(ClientConnection::connect(
-            addrs[&0],
-            &keys[0].verifying_key(),
-        ))?;
+        let key = net.key(0).context("validator 0")?;
+        let client = runtime.block_on(ClientConnection::connect(net.addrs[&0], &key))?;
         Ok(Self {
             runtime,
             client,
-            addrs,
-            validators,
+            addrs: net.addrs,
+            validators: net.validators,
             scanned: 0,
-            _dirs: dirs,
+            _dirs: vec![dir],
         })
     }
 
