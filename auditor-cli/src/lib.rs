@@ -6,7 +6,7 @@
 use shoji_ledger::CompactBlock;
 use shoji_primitives::audit::disclosure::Disclosure;
 use shoji_primitives::audit::{AuditPlaintext, AuditRecord, AuditSecretKey};
-use shoji_primitives::encoding::fr_to_hex;
+use shoji_primitives::encoding::{fr_to_bytes, fr_to_hex, point_to_bytes, Reader};
 use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tx::{TxId, TxKind};
 use shoji_primitives::Fr;
@@ -44,11 +44,35 @@ pub struct Payment {
     pub amount: Amount,
 }
 
+/// Why a saved auditor state could not be read, or a block not scanned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditorError {
+    /// A block out of order.
+    #[error("expected block {expected}, got {got}")]
+    OutOfOrder {
+        /// The next height.
+        expected: u64,
+        /// The height given.
+        got: u64,
+    },
+    /// The saved state is damaged.
+    #[error("the auditor state is damaged: {0}")]
+    Corrupt(&'static str),
+    /// The saved state is malformed.
+    #[error("the auditor state is malformed: {0}")]
+    Encoding(#[from] shoji_primitives::encoding::EncodingError),
+}
+
+/// Version of [`Auditor::to_bytes`].
+const STATE_VERSION: u8 = 1;
+
 /// The auditor: its key, a directory of participant names, what it has decrypted.
 pub struct Auditor {
     key: AuditSecretKey,
     directory: BTreeMap<[u8; 32], String>,
     entries: Vec<AuditEntry>,
+    height: u64,
 }
 
 impl Auditor {
@@ -58,7 +82,28 @@ impl Auditor {
             key,
             directory: BTreeMap::new(),
             entries: Vec::new(),
+            height: 0,
         }
+    }
+
+    /// The auditor's key.
+    pub fn key(&self) -> &AuditSecretKey {
+        &self.key
+    }
+
+    /// Last scanned height.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// The entry of transaction `txid`, if it was designated to this key.
+    pub fn entry(&self, txid: &TxId) -> Option<&AuditEntry> {
+        self.entries.iter().find(|e| e.txid == *txid)
+    }
+
+    /// The name of the participant whose owner tag is `apk` (or a short tag).
+    pub fn participant(&self, apk: &Fr) -> String {
+        self.display(apk)
     }
 
     /// Names the participant whose owner tag is `apk`.
@@ -76,7 +121,21 @@ impl Auditor {
             .unwrap_or_else(|| format!("apk:{}", &fr_to_hex(apk)[..16]))
     }
 
-    /// Decrypts every record in `block` designated to this key.
+    /// Scans the next block: decrypts every record designated to this key.
+    pub fn scan_next(&mut self, block: &CompactBlock) -> Result<usize, AuditorError> {
+        if block.height != self.height + 1 {
+            return Err(AuditorError::OutOfOrder {
+                expected: self.height + 1,
+                got: block.height,
+            });
+        }
+        let before = self.entries.len();
+        self.scan(block);
+        self.height = block.height;
+        Ok(self.entries.len() - before)
+    }
+
+    /// Decrypts every record in `block` designated to this key (whatever its height).
     pub fn scan(&mut self, block: &CompactBlock) {
         let pk = self.key.public_key();
         for tx in block.txs.iter().filter(|t| t.auditor == pk) {
@@ -140,5 +199,65 @@ impl Auditor {
     ) -> Option<(AuditEntry, Disclosure)> {
         let e = self.entries.iter().find(|e| e.txid == *txid)?;
         Some((e.clone(), self.key.disclose(&e.record, &txid.0, rng)))
+    }
+
+    /// The key and everything scanned, for saving (inside an encrypted file).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![STATE_VERSION];
+        out.extend_from_slice(&self.key.to_bytes());
+        out.extend_from_slice(&self.height.to_le_bytes());
+        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        for e in &self.entries {
+            out.extend_from_slice(&e.txid.0);
+            out.extend_from_slice(&e.height.to_le_bytes());
+            out.push(e.kind as u8);
+            out.extend_from_slice(&point_to_bytes(&e.record.epk));
+            for c in &e.record.ciphertext {
+                out.extend_from_slice(&fr_to_bytes(c));
+            }
+        }
+        out
+    }
+
+    /// Reads what [`Auditor::to_bytes`] wrote; each record is decrypted again, so a saved state
+    /// cannot claim a plaintext its record does not hold.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Auditor, AuditorError> {
+        let mut r = Reader::new("auditor state", bytes);
+        if r.u8()? != STATE_VERSION {
+            return Err(AuditorError::Corrupt("unsupported state version"));
+        }
+        let key = AuditSecretKey::from_bytes(&r.array()?)?;
+        let mut a = Auditor::new(key);
+        a.height = r.u64()?;
+        let n = r.u64()?;
+        if n.saturating_mul(32 + 8 + 1 + 32 + 128) > r.remaining() as u64 {
+            return Err(AuditorError::Corrupt("entry count exceeds the data"));
+        }
+        for _ in 0..n {
+            let txid = TxId(r.array()?);
+            let height = r.u64()?;
+            let kind = TxKind::from_u8(r.u8()?)?;
+            let epk = r.point("audit record key")?;
+            let ciphertext = [
+                r.fr("audit ciphertext")?,
+                r.fr("audit ciphertext")?,
+                r.fr("audit ciphertext")?,
+                r.fr("audit ciphertext")?,
+            ];
+            let record = AuditRecord { epk, ciphertext };
+            let plaintext = a
+                .key
+                .decrypt(&record)
+                .map_err(|_| AuditorError::Corrupt("a saved record does not decrypt"))?;
+            a.entries.push(AuditEntry {
+                txid,
+                height,
+                kind,
+                plaintext,
+                record,
+            });
+        }
+        r.finish()?;
+        Ok(a)
     }
 }

@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod api;
+pub use shoji_client::api;
 pub mod devnet;
 pub mod host;
 

@@ -181,6 +181,11 @@ impl<'a> Reader<'a> {
         point_from_bytes(what, self.take(POINT_BYTES)?)
     }
 
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Succeeds only if every byte was consumed.
     pub fn finish(self) -> Result<(), EncodingError> {
         if self.bytes.is_empty() {

@@ -213,6 +213,7 @@ pub fn run_story(
         Amount(250),
         Memo::from_text("invoice 17").context("memo")?,
         auditor_pk,
+        u64::MAX,
         &mut rng,
     )?;
     let tx_alice_bob = pay.prove(&world.prover, &mut rng)?.into_transaction()?;
@@ -220,10 +221,15 @@ pub fn run_story(
 
     log("3. Bob pays Carol 100".into());
     let carol = world.wallet("carol").address();
-    let pay =
-        world
-            .wallet("bob")
-            .pay(carol, USD, Amount(100), Memo::empty(), auditor_pk, &mut rng)?;
+    let pay = world.wallet("bob").pay(
+        carol,
+        USD,
+        Amount(100),
+        Memo::empty(),
+        auditor_pk,
+        u64::MAX,
+        &mut rng,
+    )?;
     let tx = pay.prove(&world.prover, &mut rng)?.into_transaction()?;
     world.commit(vec![tx], log)?;
 

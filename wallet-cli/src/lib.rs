@@ -8,7 +8,8 @@
 
 use shoji_ledger::CompactBlock;
 use shoji_primitives::audit::AuditPublicKey;
-use shoji_primitives::encryption::{try_decrypt_note, try_recover_outgoing, Memo};
+use shoji_primitives::encoding::{fr_to_bytes, Reader};
+use shoji_primitives::encryption::{try_decrypt_note, try_recover_outgoing, Memo, MEMO_BYTES};
 use shoji_primitives::keys::{Address, SpendingKeys, WalletSeed};
 use shoji_primitives::note::{output_rho, Amount, AssetId, Note};
 use shoji_primitives::tree::{Frontier, IncrementalWitness, TreeError};
@@ -35,7 +36,7 @@ pub struct OwnedNote {
     pub spent_at: Option<u64>,
 }
 
-/// One line of history.
+/// One line of history. Change returned to the wallet is not listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HistoryEntry {
     /// A note received.
@@ -99,27 +100,82 @@ pub enum WalletError {
     /// Building failed.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// A saved wallet state is damaged.
+    #[error("the wallet state is damaged: {0}")]
+    Corrupt(&'static str),
+    /// A saved wallet state is malformed.
+    #[error("the wallet state is malformed: {0}")]
+    Encoding(#[from] shoji_primitives::encoding::EncodingError),
+}
+
+/// A transaction this wallet submitted that is not final yet. Its notes stay unspent (they
+/// are only withheld from new payments) until a block reveals their nullifiers; if the
+/// transaction expires uncommitted, they become spendable again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// The transaction.
+    pub txid: TxId,
+    /// Nullifiers it reveals.
+    pub nullifiers: [Fr; 2],
+    /// Last height at which it can commit.
+    pub expiry_height: u64,
+    /// Asset.
+    pub asset: AssetId,
+    /// Amount paid (to someone else).
+    pub amount: Amount,
+    /// Receiver, if a payment.
+    pub to: Option<Address>,
 }
 
 /// A wallet: keys, tree, notes, history.
 pub struct Wallet {
+    seed: WalletSeed,
     keys: SpendingKeys,
     frontier: Frontier,
     height: u64,
     notes: Vec<OwnedNote>,
     history: Vec<HistoryEntry>,
+    pending: Vec<Pending>,
 }
+
+/// Version of [`Wallet::to_bytes`].
+const STATE_VERSION: u8 = 1;
 
 impl Wallet {
     /// A wallet for `seed` that has scanned nothing.
     pub fn new(seed: &WalletSeed) -> Self {
         Self {
+            seed: WalletSeed(seed.0),
             keys: SpendingKeys::from_seed(seed),
             frontier: Frontier::new(),
             height: 0,
             notes: Vec::new(),
             history: Vec::new(),
+            pending: Vec::new(),
         }
+    }
+
+    /// The seed (to show as a phrase once, at creation).
+    pub fn seed(&self) -> &WalletSeed {
+        &self.seed
+    }
+
+    /// Transactions submitted and not yet final.
+    pub fn pending(&self) -> &[Pending] {
+        &self.pending
+    }
+
+    /// Records a submitted transaction: until it commits or expires, its input notes are not
+    /// offered to new payments (they are still counted as the wallet's).
+    pub fn add_pending(&mut self, p: Pending) {
+        if !self.pending.iter().any(|q| q.txid == p.txid) {
+            self.pending.push(p);
+        }
+    }
+
+    /// Forgets a pending transaction (for example one a validator refused outright).
+    pub fn drop_pending(&mut self, txid: &TxId) {
+        self.pending.retain(|p| p.txid != *txid);
     }
 
     /// The wallet's address.
@@ -162,6 +218,11 @@ impl Wallet {
             });
         }
         for tx in &block.txs {
+            // Outputs of a transaction that spends our notes are change, not receipts.
+            let ours = self
+                .notes
+                .iter()
+                .any(|n| tx.nullifiers.contains(&n.nullifier));
             for n in self.notes.iter_mut() {
                 if n.spent_at.is_none() && tx.nullifiers.contains(&n.nullifier) {
                     n.spent_at = Some(block.height);
@@ -173,7 +234,7 @@ impl Wallet {
                 let mine = try_decrypt_note(&self.keys, &tx.outputs[j], &cm, rho);
                 let completed = if let Some((note, memo)) = mine {
                     let (witness, completed) = IncrementalWitness::append(&mut self.frontier, cm)?;
-                    if note.value.0 > 0 {
+                    if note.value.0 > 0 && !ours {
                         self.history.push(HistoryEntry::Received {
                             txid: tx.txid,
                             height: block.height,
@@ -217,6 +278,9 @@ impl Wallet {
         if self.frontier.root() != block.tree_root {
             return Err(WalletError::RootMismatch(block.height));
         }
+        let committed: Vec<TxId> = block.txs.iter().map(|t| t.txid).collect();
+        self.pending
+            .retain(|p| !committed.contains(&p.txid) && p.expiry_height > block.height);
         self.height = block.height;
         Ok(())
     }
@@ -226,34 +290,49 @@ impl Wallet {
         Amount(self.unspent(asset).map(|n| n.note.value.0).sum())
     }
 
+    /// Value of `asset` held in notes that a pending transaction spends (not spendable until it
+    /// commits or expires).
+    pub fn pending_balance(&self, asset: AssetId) -> Amount {
+        Amount(
+            self.unspent(asset)
+                .filter(|n| self.is_pending(n))
+                .map(|n| n.note.value.0)
+                .sum(),
+        )
+    }
+
+    /// Assets this wallet has ever received.
+    pub fn assets(&self) -> Vec<AssetId> {
+        let mut a: Vec<AssetId> = self.notes.iter().map(|n| n.note.asset).collect();
+        a.sort();
+        a.dedup();
+        a
+    }
+
+    fn is_pending(&self, n: &OwnedNote) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.nullifiers.contains(&n.nullifier))
+    }
+
     fn unspent(&self, asset: AssetId) -> impl Iterator<Item = &OwnedNote> {
         self.notes
             .iter()
             .filter(move |n| n.spent_at.is_none() && n.note.asset == asset && n.note.value.0 > 0)
     }
 
-    /// Builds a payment of `amount` of `asset` to `to`: spends the fewest, largest notes that
-    /// cover it (at most two), change back to this wallet. The anchor is the wallet's current root.
-    pub fn pay(
-        &self,
-        to: Address,
-        asset: AssetId,
-        amount: Amount,
-        memo: Memo,
-        auditor: AuditPublicKey,
-        rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
-    ) -> Result<UnprovenTransaction, WalletError> {
-        let mut candidates: Vec<&OwnedNote> = self.unspent(asset).collect();
+    /// The fewest, smallest notes not withheld by a pending transaction that cover `amount`
+    /// (at most two).
+    fn select(&self, asset: AssetId, amount: Amount) -> Result<Vec<&OwnedNote>, WalletError> {
+        let mut candidates: Vec<&OwnedNote> = self
+            .unspent(asset)
+            .filter(|n| !self.is_pending(n))
+            .collect();
         candidates.sort_by_key(|n| std::cmp::Reverse(n.note.value));
-        let chosen: Vec<&OwnedNote> = match candidates.iter().position(|n| n.note.value >= amount) {
+        let chosen: Vec<&OwnedNote> = match candidates.iter().rev().find(|n| n.note.value >= amount)
+        {
             // The smallest single note that covers the amount.
-            Some(_) => candidates
-                .iter()
-                .rev()
-                .find(|n| n.note.value >= amount)
-                .into_iter()
-                .copied()
-                .collect(),
+            Some(n) => vec![*n],
             None => candidates.iter().take(2).copied().collect(),
         };
         let available: u128 = chosen.iter().map(|n| n.note.value.0 as u128).sum();
@@ -264,15 +343,282 @@ impl Wallet {
                 needed: amount.0,
             });
         }
-        let anchor = self.frontier.root();
-        let mut b = TransferBuilder::transfer(&self.keys, asset, anchor, auditor);
+        Ok(chosen)
+    }
+
+    /// Builds a payment of `amount` of `asset` to `to`: spends the fewest, smallest notes that
+    /// cover it (at most two), change back to this wallet. The anchor is the wallet's current
+    /// root; the transaction cannot commit after `expiry_height`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pay(
+        &self,
+        to: Address,
+        asset: AssetId,
+        amount: Amount,
+        memo: Memo,
+        auditor: AuditPublicKey,
+        expiry_height: u64,
+        rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+    ) -> Result<UnprovenTransaction, WalletError> {
+        let chosen = self.select(asset, amount)?;
+        let mut b = TransferBuilder::transfer(&self.keys, asset, self.frontier.root(), auditor);
+        self.spend_into(&mut b, &chosen)?;
+        b.pay(to, amount, memo)?;
+        b.expiry_height(expiry_height);
+        Ok(b.build(rng)?)
+    }
+
+    /// Builds a redemption of `amount` of `asset` back to `issuer` (public value out), with
+    /// change back to this wallet.
+    pub fn redeem(
+        &self,
+        asset: AssetId,
+        amount: Amount,
+        issuer: [u8; 32],
+        auditor: AuditPublicKey,
+        expiry_height: u64,
+        rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+    ) -> Result<UnprovenTransaction, WalletError> {
+        let chosen = self.select(asset, amount)?;
+        let mut b = TransferBuilder::redeem(
+            &self.keys,
+            asset,
+            amount,
+            self.frontier.root(),
+            auditor,
+            issuer,
+        );
+        self.spend_into(&mut b, &chosen)?;
+        b.expiry_height(expiry_height);
+        Ok(b.build(rng)?)
+    }
+
+    /// Builds a mint of `amount` of `asset` to `to` (sign it with the issuer's key after proving).
+    /// The wallet only supplies the dummy inputs; `anchor` may be any recent root.
+    #[allow(clippy::too_many_arguments)]
+    pub fn mint(
+        &self,
+        to: Address,
+        asset: AssetId,
+        amount: Amount,
+        memo: Memo,
+        anchor: Fr,
+        auditor: AuditPublicKey,
+        issuer: [u8; 32],
+        expiry_height: u64,
+        rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+    ) -> Result<UnprovenTransaction, WalletError> {
+        let mut b = TransferBuilder::mint(&self.keys, asset, amount, anchor, auditor, issuer);
+        b.pay(to, amount, memo)?;
+        b.expiry_height(expiry_height);
+        Ok(b.build(rng)?)
+    }
+
+    fn spend_into(
+        &self,
+        b: &mut TransferBuilder<'_>,
+        chosen: &[&OwnedNote],
+    ) -> Result<(), WalletError> {
         for n in chosen {
             b.spend(SpendableNote {
                 note: n.note,
                 path: n.witness.path(&self.frontier)?,
             })?;
         }
-        b.pay(to, amount, memo)?;
-        Ok(b.build(rng)?)
+        Ok(())
     }
+
+    /// The wallet's whole state, for saving (inside an encrypted file: it holds the seed).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![STATE_VERSION];
+        out.extend_from_slice(&self.seed.0);
+        out.extend_from_slice(&self.height.to_le_bytes());
+        self.frontier.write(&mut out);
+        out.extend_from_slice(&(self.notes.len() as u64).to_le_bytes());
+        for n in &self.notes {
+            out.extend_from_slice(&n.note.asset.0.to_le_bytes());
+            out.extend_from_slice(&n.note.value.0.to_le_bytes());
+            for f in [n.note.owner, n.note.rho, n.note.rcm] {
+                out.extend_from_slice(&fr_to_bytes(&f));
+            }
+            out.extend_from_slice(&n.memo.0);
+            n.witness.write(&mut out);
+            out.extend_from_slice(&n.txid.0);
+            out.extend_from_slice(&n.height.to_le_bytes());
+            out.extend_from_slice(&n.spent_at.map_or(0, |h| h + 1).to_le_bytes());
+        }
+        out.extend_from_slice(&(self.history.len() as u64).to_le_bytes());
+        for h in &self.history {
+            let (tag, txid, height, to, asset, value, memo) = match h {
+                HistoryEntry::Received {
+                    txid,
+                    height,
+                    asset,
+                    value,
+                    memo,
+                } => (0u8, txid, height, None, asset, value, memo),
+                HistoryEntry::Sent {
+                    txid,
+                    height,
+                    to,
+                    asset,
+                    value,
+                    memo,
+                } => (1u8, txid, height, Some(to), asset, value, memo),
+            };
+            out.push(tag);
+            out.extend_from_slice(&txid.0);
+            out.extend_from_slice(&height.to_le_bytes());
+            if let Some(to) = to {
+                out.extend_from_slice(&to.to_bytes());
+            }
+            out.extend_from_slice(&asset.0.to_le_bytes());
+            out.extend_from_slice(&value.0.to_le_bytes());
+            write_text(&mut out, memo);
+        }
+        out.extend_from_slice(&(self.pending.len() as u64).to_le_bytes());
+        for p in &self.pending {
+            out.extend_from_slice(&p.txid.0);
+            out.extend_from_slice(&fr_to_bytes(&p.nullifiers[0]));
+            out.extend_from_slice(&fr_to_bytes(&p.nullifiers[1]));
+            out.extend_from_slice(&p.expiry_height.to_le_bytes());
+            out.extend_from_slice(&p.asset.0.to_le_bytes());
+            out.extend_from_slice(&p.amount.0.to_le_bytes());
+            match &p.to {
+                Some(to) => {
+                    out.push(1);
+                    out.extend_from_slice(&to.to_bytes());
+                }
+                None => out.push(0),
+            }
+        }
+        out
+    }
+
+    /// Reads what [`Wallet::to_bytes`] wrote, checking that the notes belong to the seed and the
+    /// witnesses lead to the saved tree's root.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Wallet, WalletError> {
+        let mut r = Reader::new("wallet state", bytes);
+        if r.u8()? != STATE_VERSION {
+            return Err(WalletError::Corrupt("unsupported wallet state version"));
+        }
+        let seed = WalletSeed(r.array()?);
+        let mut w = Wallet::new(&seed);
+        w.height = r.u64()?;
+        w.frontier = Frontier::read(&mut r)?;
+        let count = bounded_count(&mut r, 64)?;
+        for _ in 0..count {
+            let note = Note {
+                asset: AssetId(r.u64()?),
+                value: Amount(r.u64()?),
+                owner: r.fr("note owner")?,
+                rho: r.fr("note rho")?,
+                rcm: r.fr("note rcm")?,
+            };
+            let memo = Memo(r.array()?);
+            let witness = IncrementalWitness::read(&mut r)?;
+            let txid = TxId(r.array()?);
+            let height = r.u64()?;
+            let spent_at = r.u64()?.checked_sub(1);
+            if note.owner != w.keys.apk || note.commitment() != witness.leaf() {
+                return Err(WalletError::Corrupt(
+                    "a saved note does not belong to this wallet",
+                ));
+            }
+            w.notes.push(OwnedNote {
+                nullifier: note.nullifier(&w.keys.nk),
+                note,
+                memo,
+                witness,
+                txid,
+                height,
+                spent_at,
+            });
+        }
+        let count = bounded_count(&mut r, 49)?;
+        for _ in 0..count {
+            let tag = r.u8()?;
+            let txid = TxId(r.array()?);
+            let height = r.u64()?;
+            let to = match tag {
+                0 => None,
+                1 => Some(Address::from_bytes(&r.array()?)?),
+                _ => return Err(WalletError::Corrupt("unknown history entry")),
+            };
+            let asset = AssetId(r.u64()?);
+            let value = Amount(r.u64()?);
+            let memo = read_text(&mut r)?;
+            w.history.push(match to {
+                None => HistoryEntry::Received {
+                    txid,
+                    height,
+                    asset,
+                    value,
+                    memo,
+                },
+                Some(to) => HistoryEntry::Sent {
+                    txid,
+                    height,
+                    to,
+                    asset,
+                    value,
+                    memo,
+                },
+            });
+        }
+        let count = bounded_count(&mut r, 129)?;
+        for _ in 0..count {
+            let txid = TxId(r.array()?);
+            let nullifiers = [r.fr("pending nullifier")?, r.fr("pending nullifier")?];
+            let expiry_height = r.u64()?;
+            let asset = AssetId(r.u64()?);
+            let amount = Amount(r.u64()?);
+            let to = match r.u8()? {
+                0 => None,
+                1 => Some(Address::from_bytes(&r.array()?)?),
+                _ => return Err(WalletError::Corrupt("bad pending entry")),
+            };
+            w.pending.push(Pending {
+                txid,
+                nullifiers,
+                expiry_height,
+                asset,
+                amount,
+                to,
+            });
+        }
+        r.finish()?;
+        for n in w.notes.iter().filter(|n| n.spent_at.is_none()) {
+            if n.witness.path(&w.frontier)?.root(n.note.commitment()) != w.frontier.root() {
+                return Err(WalletError::Corrupt(
+                    "a saved witness does not match the saved tree",
+                ));
+            }
+        }
+        Ok(w)
+    }
+}
+
+fn write_text(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn read_text(r: &mut Reader<'_>) -> Result<String, WalletError> {
+    let n = r.u64()?;
+    if n > MEMO_BYTES as u64 * 4 {
+        return Err(WalletError::Corrupt("memo too long"));
+    }
+    String::from_utf8(r.take(n as usize)?.to_vec())
+        .map_err(|_| WalletError::Corrupt("memo is not UTF-8"))
+}
+
+/// A count of items at least `min_bytes` long each, refused if the remaining input cannot hold
+/// that many (so a corrupt count cannot make us allocate without bound).
+fn bounded_count(r: &mut Reader<'_>, min_bytes: u64) -> Result<u64, WalletError> {
+    let n = r.u64()?;
+    if n.saturating_mul(min_bytes) > r.remaining() as u64 {
+        return Err(WalletError::Corrupt("item count exceeds the data"));
+    }
+    Ok(n)
 }

@@ -65,6 +65,24 @@ impl AuditSecretKey {
     }
 }
 
+impl AuditSecretKey {
+    /// 32-byte little-endian encoding of the scalar (keep it secret).
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&self.0.into_bigint().to_bytes_le());
+        out
+    }
+
+    /// Decodes a canonical, non-zero scalar.
+    pub fn from_bytes(b: &[u8; 32]) -> Result<Self, EncodingError> {
+        let k = JubjubScalar::from_le_bytes_mod_order(b);
+        if k.is_zero() || k.into_bigint().to_bytes_le() != b[..] {
+            return Err(EncodingError::Invalid("auditor secret key"));
+        }
+        Ok(Self(k))
+    }
+}
+
 impl AuditPublicKey {
     /// 32-byte compressed encoding.
     pub fn to_bytes(&self) -> [u8; 32] {

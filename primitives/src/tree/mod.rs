@@ -127,6 +127,44 @@ impl Frontier {
         Some(Self { size, levels })
     }
 
+    /// Appends the frontier's canonical encoding to `out`: size (u64 LE), then the nodes of each
+    /// level in order (their count follows from the size).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.size.to_le_bytes());
+        for node in self.levels.iter().flatten() {
+            out.extend_from_slice(&crate::encoding::fr_to_bytes(node));
+        }
+    }
+
+    /// Reads what [`Frontier::write`] wrote, refusing sizes beyond capacity and non-canonical
+    /// elements.
+    pub fn read(
+        r: &mut crate::encoding::Reader<'_>,
+    ) -> Result<Self, crate::encoding::EncodingError> {
+        let size = r.u64()?;
+        if size > CAPACITY {
+            return Err(crate::encoding::EncodingError::Invalid(
+                "frontier size beyond capacity",
+            ));
+        }
+        let mut levels = Vec::with_capacity(DEPTH + 1);
+        for l in 0..=DEPTH {
+            let n = if l == DEPTH {
+                (size == CAPACITY) as u64
+            } else {
+                (size >> (2 * l)) & 3
+            };
+            let mut nodes = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                nodes.push(r.fr("frontier node")?);
+            }
+            levels.push(nodes);
+        }
+        Self::from_parts(size, levels).ok_or(crate::encoding::EncodingError::Invalid(
+            "inconsistent frontier",
+        ))
+    }
+
     /// Appends a commitment; returns the nodes this completed (the leaf itself first).
     pub fn append(&mut self, cm: Fr) -> Result<Vec<CompletedNode>, TreeError> {
         if self.size >= CAPACITY {
@@ -271,6 +309,55 @@ impl IncrementalWitness {
         Ok((w, completed))
     }
 
+    /// Appends the witness's canonical encoding to `out`: position (u64 LE), leaf, then per level
+    /// a presence bitmap byte and the known siblings.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.position.to_le_bytes());
+        out.extend_from_slice(&crate::encoding::fr_to_bytes(&self.leaf));
+        for level in &self.siblings {
+            let mask = level
+                .iter()
+                .enumerate()
+                .fold(0u8, |m, (k, s)| m | ((s.is_some() as u8) << k));
+            out.push(mask);
+            for s in level.iter().flatten() {
+                out.extend_from_slice(&crate::encoding::fr_to_bytes(s));
+            }
+        }
+    }
+
+    /// Reads what [`IncrementalWitness::write`] wrote.
+    pub fn read(
+        r: &mut crate::encoding::Reader<'_>,
+    ) -> Result<Self, crate::encoding::EncodingError> {
+        let position = r.u64()?;
+        if position >= CAPACITY {
+            return Err(crate::encoding::EncodingError::Invalid(
+                "witness position beyond capacity",
+            ));
+        }
+        let leaf = r.fr("witness leaf")?;
+        let mut siblings = [[None; ARITY - 1]; DEPTH];
+        for level in siblings.iter_mut() {
+            let mask = r.u8()?;
+            if mask >> (ARITY - 1) != 0 {
+                return Err(crate::encoding::EncodingError::Invalid(
+                    "witness sibling mask",
+                ));
+            }
+            for (k, s) in level.iter_mut().enumerate() {
+                if mask & (1 << k) != 0 {
+                    *s = Some(r.fr("witness sibling")?);
+                }
+            }
+        }
+        Ok(Self {
+            position,
+            leaf,
+            siblings,
+        })
+    }
+
     /// The witnessed leaf's position.
     pub fn position(&self) -> u64 {
         self.position
@@ -370,6 +457,44 @@ mod tests {
             layer = next;
         }
         layer[0]
+    }
+
+    #[test]
+    fn frontier_and_witness_encodings_round_trip_and_stay_usable() {
+        let mut f = Frontier::new();
+        let mut witnesses = Vec::new();
+        for i in 0..23u64 {
+            let (w, completed) = IncrementalWitness::append(&mut f, Fr::from(i + 1)).unwrap();
+            for w in witnesses.iter_mut() {
+                IncrementalWitness::observe(w, &completed);
+            }
+            witnesses.push(w);
+        }
+        let mut bytes = Vec::new();
+        f.write(&mut bytes);
+        for w in &witnesses {
+            w.write(&mut bytes);
+        }
+        let mut r = crate::encoding::Reader::new("test", &bytes);
+        let f2 = Frontier::read(&mut r).unwrap();
+        assert_eq!(f2, f);
+        for w in &witnesses {
+            let w2 = IncrementalWitness::read(&mut r).unwrap();
+            assert_eq!(&w2, w);
+            assert_eq!(w2.path(&f2).unwrap().root(w2.leaf()), f.root());
+        }
+        r.finish().unwrap();
+        // A size that disagrees with the nodes that follow, truncation, or a bad mask is refused.
+        let mut bad = Vec::new();
+        f.write(&mut bad);
+        bad[0] ^= 1;
+        let mut r = crate::encoding::Reader::new("t", &bad);
+        assert!(Frontier::read(&mut r).and_then(|_| r.finish()).is_err());
+        assert!(Frontier::read(&mut crate::encoding::Reader::new("t", &bad[..40])).is_err());
+        let mut bad = Vec::new();
+        witnesses[0].write(&mut bad);
+        bad[40] = 0xff;
+        assert!(IncrementalWitness::read(&mut crate::encoding::Reader::new("t", &bad)).is_err());
     }
 
     #[test]

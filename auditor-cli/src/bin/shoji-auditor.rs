@@ -1,0 +1,756 @@
+//! `shoji-auditor`: the designated auditor's tool.
+//!
+//! The auditor's view key and everything it has decrypted live in one passphrase-sealed file
+//! (Argon2id + XChaCha20-Poly1305, locked, replaced atomically). A disclosure file proves one
+//! transfer's contents to anyone holding the auditor's public key and access to a node.
+
+use anyhow::{anyhow, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shoji_auditor::{Auditor, Payment};
+use shoji_client::network::insecure_devnet_auditor;
+use shoji_client::sealed::{KdfParams, SealError, SealedFile};
+use shoji_client::{passphrase, Client, ClientError, Network};
+use shoji_primitives::audit::disclosure::Disclosure;
+use shoji_primitives::audit::{AuditPlaintext, AuditPublicKey, AuditRecord, AuditSecretKey};
+use shoji_primitives::encoding::{
+    fr_from_bytes, fr_to_bytes, hex_decode, hex_encode, point_to_bytes, Reader,
+};
+use shoji_primitives::keys::Address;
+use shoji_primitives::note::{Amount, AssetId};
+use shoji_primitives::tx::{TxId, TxKind};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+const KIND: &[u8; 8] = b"SHOJIAUD";
+const PASSPHRASE_ENV: &str = "SHOJI_AUDITOR_PASSPHRASE";
+const DISCLOSURE_FORMAT: &str = "shoji-disclosure-v1";
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  any other error
+  2  usage error
+  6  wrong passphrase
+  7  no validator reachable
+  10 key file in use by another process
+  11 key file missing, or already exists
+  12 the disclosure is invalid (tampered, or not about that transaction)
+  13 transaction not found among the records designated to this key";
+
+#[derive(Parser)]
+#[command(
+    name = "shoji-auditor",
+    version,
+    about = "The designated auditor of a Shoji network: decrypt, report and disclose transfers.",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    /// The auditor's key file.
+    #[arg(
+        long,
+        global = true,
+        env = "SHOJI_AUDITOR_KEY",
+        default_value = "auditor.shoji"
+    )]
+    key: PathBuf,
+    /// The network file.
+    #[arg(
+        long,
+        global = true,
+        env = "SHOJI_NETWORK",
+        default_value = "devnet/devnet.json"
+    )]
+    network: PathBuf,
+    /// A directory of participants: a JSON object mapping addresses to names.
+    #[arg(long, global = true, env = "SHOJI_DIRECTORY")]
+    names: Option<PathBuf>,
+    /// Read the passphrase from the first line of this file (else $SHOJI_AUDITOR_PASSPHRASE, else
+    /// the terminal).
+    #[arg(long, global = true)]
+    passphrase_file: Option<PathBuf>,
+    /// Talk to this validator first.
+    #[arg(long, global = true)]
+    node: Option<u16>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the auditor's view key (stored encrypted) and print its public key, which
+    /// governance registers.
+    Keygen {
+        /// Use the published development auditor key of `shoji-node devnet` instead of a new one.
+        #[arg(long)]
+        insecure_devnet: bool,
+    },
+    /// Print the public key.
+    PublicKey,
+    /// Decrypt every new audit record designated to this key.
+    Scan,
+    /// One transfer: sender, receivers, amounts, asset, height.
+    Show {
+        /// Transaction id (hex).
+        txid: String,
+    },
+    /// Payments between two heights, optionally for one participant.
+    Report {
+        /// First height (inclusive).
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Last height (inclusive; default: the last scanned).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Only payments from or to this participant (name, address or owner-tag prefix).
+        #[arg(long)]
+        participant: Option<String>,
+        /// Also list issuances (mints).
+        #[arg(long)]
+        include_mints: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Write a disclosure of one transfer: its contents with a proof that they are what the
+    /// on-chain record holds.
+    Disclose {
+        /// Transaction id (hex).
+        txid: String,
+        /// Output file (default: disclosure-<txid prefix>.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a disclosure file against the chain (needs no auditor key).
+    VerifyDisclosure {
+        /// The disclosure file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let error = e.into();
+        let mut code = 1;
+        for cause in error.chain() {
+            match cause.downcast_ref::<SealError>() {
+                Some(SealError::WrongPassphrase(_)) => code = 6,
+                Some(SealError::Locked(_)) => code = 10,
+                Some(SealError::NotFound(_) | SealError::Exists(_)) => code = 11,
+                _ => {}
+            }
+            if let Some(ClientError::Unreachable(_) | ClientError::Connection { .. }) =
+                cause.downcast_ref::<ClientError>()
+            {
+                code = 7;
+            }
+            if code != 1 {
+                break;
+            }
+        }
+        Failure { code, error }
+    }
+}
+
+fn fail(code: u8, error: anyhow::Error) -> Failure {
+    Failure { code, error }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"error": format!("{:#}", f.error), "exit_code": f.code})
+                );
+            }
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+struct Open {
+    auditor: Auditor,
+    file: SealedFile,
+}
+
+impl Open {
+    fn save(&self) -> Result<(), Failure> {
+        Ok(self
+            .file
+            .save(&self.auditor.to_bytes())
+            .context("saving the auditor state (the previous file is intact)")?)
+    }
+}
+
+fn open(cli: &Cli) -> Result<Open, Failure> {
+    if !cli.key.exists() {
+        return Err(fail(
+            11,
+            anyhow!(
+                "no auditor key at {} (create one with `shoji-auditor keygen`, or pass --key)",
+                cli.key.display()
+            ),
+        ));
+    }
+    let pass = passphrase::read(
+        PASSPHRASE_ENV,
+        cli.passphrase_file.as_deref(),
+        "Auditor key passphrase: ",
+        false,
+    )?;
+    let (file, payload) = SealedFile::open(&cli.key, KIND, pass.as_bytes())?;
+    let mut auditor = Auditor::from_bytes(&payload).context("reading the auditor state")?;
+    if let Some(names) = &cli.names {
+        load_names(&mut auditor, names)?;
+    }
+    Ok(Open { auditor, file })
+}
+
+/// Reads a directory file: `{"shoji1…": "Bank A", …}`.
+fn load_names(auditor: &mut Auditor, path: &Path) -> Result<(), Failure> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let map: BTreeMap<String, String> = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} must be a JSON object mapping addresses to names",
+            path.display()
+        )
+    })?;
+    for (addr, name) in map {
+        let a: Address = addr
+            .parse()
+            .with_context(|| format!("{}: {addr:?} is not a valid address", path.display()))?;
+        auditor.name(a.apk, &name);
+    }
+    Ok(())
+}
+
+fn network(cli: &Cli) -> Result<Network, Failure> {
+    Ok(Network::load(&cli.network).context(
+        "the network file says which validators to trust (start a local network with `shoji-node devnet`, or pass --network)",
+    )?)
+}
+
+fn parse_txid(s: &str) -> Result<TxId, Failure> {
+    let b = hex_decode("transaction id", s.trim())
+        .map_err(|e| fail(2, anyhow!("{s:?} is not a transaction id: {e}")))?;
+    let b: [u8; 32] = b
+        .try_into()
+        .map_err(|_| fail(2, anyhow!("a transaction id is 32 bytes (64 hex digits)")))?;
+    Ok(TxId(b))
+}
+
+fn kind_name(k: TxKind) -> &'static str {
+    match k {
+        TxKind::Transfer => "transfer",
+        TxKind::Mint => "mint",
+        TxKind::Redeem => "redeem",
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Keygen { insecure_devnet } => {
+            if cli.key.exists() {
+                return Err(fail(
+                    11,
+                    anyhow!(
+                        "{} already exists; refusing to overwrite a key",
+                        cli.key.display()
+                    ),
+                ));
+            }
+            let key = if *insecure_devnet {
+                insecure_devnet_auditor()
+            } else {
+                AuditSecretKey::random(&mut rand_core::OsRng)
+            };
+            let pass = passphrase::read(
+                PASSPHRASE_ENV,
+                cli.passphrase_file.as_deref(),
+                "New passphrase for the auditor key: ",
+                true,
+            )?;
+            let auditor = Auditor::new(key);
+            SealedFile::create(
+                &cli.key,
+                KIND,
+                pass.as_bytes(),
+                KdfParams::default(),
+                &auditor.to_bytes(),
+            )?;
+            let pk = hex_encode(&auditor.key().public_key().to_bytes());
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"key_file": cli.key.display().to_string(), "public_key": pk})
+                );
+            } else {
+                println!("Created {}.", cli.key.display());
+                println!("Public key (register it with governance): {pk}");
+            }
+            Ok(())
+        }
+        Command::PublicKey => {
+            let o = open(cli)?;
+            let pk = hex_encode(&o.auditor.key().public_key().to_bytes());
+            if cli.json {
+                println!("{}", json!({"public_key": pk}));
+            } else {
+                println!("{pk}");
+            }
+            Ok(())
+        }
+        Command::Scan => {
+            let mut o = open(cli)?;
+            let net = network(cli)?;
+            let client = Client::connect(&net, cli.node)?;
+            let start = Instant::now();
+            let tip = client.tree_state()?;
+            let from = o.auditor.height();
+            let pb = if cli.json || tip.height <= from {
+                ProgressBar::hidden()
+            } else {
+                let pb = ProgressBar::new(tip.height - from);
+                pb.set_style(
+                    ProgressStyle::with_template("scanning {bar:30} {pos}/{len} blocks, {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                pb
+            };
+            let (mut records, mut found) = (0u64, 0usize);
+            while o.auditor.height() < tip.height {
+                let batch = client.compact_blocks(o.auditor.height() + 1, 500)?;
+                if batch.is_empty() {
+                    break;
+                }
+                for b in &batch {
+                    records += b.txs.len() as u64;
+                    found += o.auditor.scan_next(b)?;
+                }
+                o.save()?;
+                pb.set_position(o.auditor.height() - from);
+                pb.set_message(format!("{found} designated records"));
+            }
+            pb.finish_and_clear();
+            o.save()?;
+            let secs = start.elapsed().as_secs_f64();
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"height": o.auditor.height(), "records_scanned": records, "decrypted": found, "total_entries": o.auditor.entries().len(), "seconds": secs})
+                );
+            } else {
+                println!(
+                    "Scanned to height {}: {records} records, {found} designated to this key ({} in all), {secs:.2} s.",
+                    o.auditor.height(),
+                    o.auditor.entries().len()
+                );
+            }
+            Ok(())
+        }
+        Command::Show { txid } => {
+            let txid = parse_txid(txid)?;
+            let o = open(cli)?;
+            let net = Network::load(&cli.network).ok();
+            let e = o.auditor.entry(&txid).ok_or_else(|| {
+                fail(
+                    13,
+                    anyhow!(
+                        "transaction {txid} is not among the {} records designated to this key (scanned to height {}; run `shoji-auditor scan`)",
+                        o.auditor.entries().len(),
+                        o.auditor.height()
+                    ),
+                )
+            })?;
+            let p = &e.plaintext;
+            let asset = net
+                .as_ref()
+                .map_or(p.asset.0.to_string(), |n| n.asset_name(p.asset));
+            let outputs: Vec<serde_json::Value> = (0..2)
+                .map(|j| {
+                    json!({
+                        "receiver": o.auditor.participant(&p.receivers[j]),
+                        "amount": p.values[j].0,
+                        "change": p.receivers[j] == p.sender,
+                    })
+                })
+                .collect();
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({
+                        "txid": txid.to_string(), "height": e.height, "kind": kind_name(e.kind),
+                        "sender": o.auditor.participant(&p.sender), "asset": p.asset.0, "asset_name": asset,
+                        "outputs": outputs,
+                    })
+                );
+            } else {
+                println!("Transaction {txid}");
+                println!("  kind    {}", kind_name(e.kind));
+                println!("  height  {}", e.height);
+                println!("  asset   {asset}");
+                println!("  sender  {}", o.auditor.participant(&p.sender));
+                for j in 0..2 {
+                    let note = if p.values[j].0 == 0 {
+                        " (padding)"
+                    } else if p.receivers[j] == p.sender {
+                        " (change)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "  output  {} ← {}{}",
+                        o.auditor.participant(&p.receivers[j]),
+                        p.values[j].0,
+                        note
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Report {
+            from,
+            to,
+            participant,
+            include_mints,
+            format,
+        } => {
+            let o = open(cli)?;
+            let net = Network::load(&cli.network).ok();
+            let asset_name = |a: AssetId| net.as_ref().map_or(a.0.to_string(), |n| n.asset_name(a));
+            let to = to.unwrap_or(o.auditor.height());
+            let mut rows: Vec<(&'static str, Payment)> = o
+                .auditor
+                .report(*from, to)
+                .into_iter()
+                .map(|p| ("payment", p))
+                .collect();
+            if *include_mints {
+                rows.extend(
+                    o.auditor
+                        .issuances(*from, to)
+                        .into_iter()
+                        .map(|p| ("mint", p)),
+                );
+                rows.sort_by_key(|(_, p)| p.height);
+            }
+            if let Some(who) = participant {
+                let who_apk = who
+                    .parse::<Address>()
+                    .ok()
+                    .map(|a| o.auditor.participant(&a.apk));
+                let matches =
+                    |s: &str| s.eq_ignore_ascii_case(who) || who_apk.as_deref() == Some(s);
+                rows.retain(|(_, p)| matches(&p.from) || matches(&p.to));
+            }
+            let records: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(kind, p)| {
+                    json!({
+                        "height": p.height, "txid": p.txid.to_string(), "kind": kind,
+                        "from": if *kind == "mint" { "(issuer)".to_string() } else { p.from.clone() },
+                        "to": p.to, "amount": p.amount.0, "asset": p.asset.0, "asset_name": asset_name(p.asset),
+                    })
+                })
+                .collect();
+            let fmt = if cli.json { Format::Json } else { *format };
+            match fmt {
+                Format::Json => println!(
+                    "{}",
+                    json!({"from_height": from, "to_height": to, "scanned_to": o.auditor.height(), "payments": records})
+                ),
+                Format::Csv => {
+                    println!("height,txid,kind,from,to,amount,asset");
+                    for r in &records {
+                        println!(
+                            "{},{},{},{},{},{},{}",
+                            r["height"],
+                            csv(r["txid"].as_str()),
+                            csv(r["kind"].as_str()),
+                            csv(r["from"].as_str()),
+                            csv(r["to"].as_str()),
+                            r["amount"],
+                            csv(r["asset_name"].as_str())
+                        );
+                    }
+                }
+                Format::Table => {
+                    println!(
+                        "Payments in blocks {from}..={to} (scanned to {}):",
+                        o.auditor.height()
+                    );
+                    println!(
+                        "{:>7}  {:<16}  {:<20} {:<20} {:>12} {}",
+                        "height", "tx", "from", "to", "amount", "asset"
+                    );
+                    for r in &records {
+                        println!(
+                            "{:>7}  {:<16}  {:<20} {:<20} {:>12} {}",
+                            r["height"].as_u64().unwrap_or(0),
+                            &r["txid"].as_str().unwrap_or("")[..16],
+                            r["from"].as_str().unwrap_or(""),
+                            r["to"].as_str().unwrap_or(""),
+                            r["amount"].as_u64().unwrap_or(0),
+                            r["asset_name"].as_str().unwrap_or("")
+                        );
+                    }
+                    let mut totals: BTreeMap<(String, String), u128> = BTreeMap::new();
+                    for r in &records {
+                        let key = (
+                            r["from"].as_str().unwrap_or("").to_string(),
+                            r["asset_name"].as_str().unwrap_or("").to_string(),
+                        );
+                        *totals.entry(key).or_default() +=
+                            r["amount"].as_u64().unwrap_or(0) as u128;
+                    }
+                    if !totals.is_empty() {
+                        println!("Totals paid:");
+                        for ((who, asset), sum) in totals {
+                            println!("  {who:<20} {sum:>12} {asset}");
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Disclose { txid, out } => {
+            let txid = parse_txid(txid)?;
+            let o = open(cli)?;
+            let (e, proof) = o
+                .auditor
+                .disclose(&txid, &mut rand_core::OsRng)
+                .ok_or_else(|| {
+                    fail(
+                        13,
+                        anyhow!("transaction {txid} is not among the records designated to this key (run `shoji-auditor scan`)"),
+                    )
+                })?;
+            let file = DisclosureFile {
+                format: DISCLOSURE_FORMAT.into(),
+                txid: txid.to_string(),
+                height: e.height,
+                kind: kind_name(e.kind).into(),
+                auditor_public_key: hex_encode(&o.auditor.key().public_key().to_bytes()),
+                record: hex_encode(&record_bytes(&e.record)),
+                proof: hex_encode(&proof.to_bytes()),
+                claim: Claim::of(&e.plaintext),
+                names: Some(json!({
+                    "sender": o.auditor.participant(&e.plaintext.sender),
+                    "receivers": [o.auditor.participant(&e.plaintext.receivers[0]), o.auditor.participant(&e.plaintext.receivers[1])],
+                })),
+            };
+            let path = out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("disclosure-{}.json", &file.txid[..16])));
+            shoji_client::sealed::write_atomic(
+                &path,
+                serde_json::to_string_pretty(&file)?.as_bytes(),
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"file": path.display().to_string(), "txid": file.txid})
+                );
+            } else {
+                println!("Wrote {} (disclosure of {txid}).", path.display());
+            }
+            Ok(())
+        }
+        Command::VerifyDisclosure { file } => {
+            let net = network(cli)?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let d: DisclosureFile = serde_json::from_str(&text).map_err(|e| {
+                fail(
+                    12,
+                    anyhow!("{} is not a disclosure file: {e}", file.display()),
+                )
+            })?;
+            let claimed = verify(&net, cli.node, &d).map_err(|e| {
+                if e.code == 1 {
+                    fail(12, e.error.context("INVALID disclosure"))
+                } else {
+                    e
+                }
+            })?;
+            let asset = net.asset_name(claimed.asset);
+            let names = d.names.clone().unwrap_or_default();
+            let name = |v: &serde_json::Value, apk: &shoji_primitives::Fr| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| hex_encode(&fr_to_bytes(apk))[..16].to_string())
+            };
+            let sender = name(&names["sender"], &claimed.sender);
+            let outs: Vec<String> = (0..2)
+                .filter(|&j| claimed.values[j].0 > 0)
+                .map(|j| {
+                    if claimed.receivers[j] == claimed.sender {
+                        format!("{} {} back to itself (change)", claimed.values[j].0, asset)
+                    } else {
+                        format!(
+                            "{} {} to {}",
+                            claimed.values[j].0,
+                            asset,
+                            name(&names["receivers"][j], &claimed.receivers[j])
+                        )
+                    }
+                })
+                .collect();
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"valid": true, "txid": d.txid, "height": d.height, "sender": sender, "outputs": outs})
+                );
+            } else {
+                println!(
+                    "VALID: transaction {} in block {} — {} sent {}.",
+                    d.txid,
+                    d.height,
+                    sender,
+                    outs.join(" and ")
+                );
+                println!("(The amounts, asset and owner tags are proven; the names are the auditor's directory.)");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn csv(s: Option<&str>) -> String {
+    let s = s.unwrap_or("");
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn record_bytes(r: &AuditRecord) -> Vec<u8> {
+    let mut out = point_to_bytes(&r.epk).to_vec();
+    for c in &r.ciphertext {
+        out.extend_from_slice(&fr_to_bytes(c));
+    }
+    out
+}
+
+/// What a disclosure file holds.
+#[derive(Serialize, Deserialize)]
+struct DisclosureFile {
+    format: String,
+    txid: String,
+    height: u64,
+    kind: String,
+    auditor_public_key: String,
+    record: String,
+    proof: String,
+    claim: Claim,
+    /// The auditor's names for the participants (not proven).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    names: Option<serde_json::Value>,
+}
+
+/// The disclosed plaintext.
+#[derive(Serialize, Deserialize)]
+struct Claim {
+    sender: String,
+    receivers: [String; 2],
+    amounts: [u64; 2],
+    asset: u64,
+}
+
+impl Claim {
+    fn of(p: &AuditPlaintext) -> Claim {
+        Claim {
+            sender: hex_encode(&fr_to_bytes(&p.sender)),
+            receivers: [
+                hex_encode(&fr_to_bytes(&p.receivers[0])),
+                hex_encode(&fr_to_bytes(&p.receivers[1])),
+            ],
+            amounts: [p.values[0].0, p.values[1].0],
+            asset: p.asset.0,
+        }
+    }
+
+    fn plaintext(&self) -> anyhow::Result<AuditPlaintext> {
+        let f = |s: &str| -> anyhow::Result<shoji_primitives::Fr> {
+            Ok(fr_from_bytes("owner tag", &hex_decode("owner tag", s)?)?)
+        };
+        Ok(AuditPlaintext {
+            sender: f(&self.sender)?,
+            receivers: [f(&self.receivers[0])?, f(&self.receivers[1])?],
+            values: [Amount(self.amounts[0]), Amount(self.amounts[1])],
+            asset: AssetId(self.asset),
+        })
+    }
+}
+
+/// Checks `d` against the chain: the transaction is in the block it names, designated to the
+/// key it names, with the record it quotes, and the proof shows the record decrypts to the claim.
+fn verify(net: &Network, node: Option<u16>, d: &DisclosureFile) -> Result<AuditPlaintext, Failure> {
+    if d.format != DISCLOSURE_FORMAT {
+        return Err(anyhow!("unknown disclosure format {:?}", d.format).into());
+    }
+    let txid = parse_txid(&d.txid)?;
+    let pk = AuditPublicKey::from_bytes(&hex_decode("auditor public key", &d.auditor_public_key)?)?;
+    let record_raw = hex_decode("record", &d.record)?;
+    let mut r = Reader::new("audit record", &record_raw);
+    let record = AuditRecord {
+        epk: r.point("record key")?,
+        ciphertext: [
+            r.fr("record")?,
+            r.fr("record")?,
+            r.fr("record")?,
+            r.fr("record")?,
+        ],
+    };
+    r.finish()?;
+    let proof = Disclosure::from_bytes(&hex_decode("proof", &d.proof)?)?;
+    let claimed = d.claim.plaintext()?;
+    let client = Client::connect(net, node)?;
+    let block = client
+        .compact_blocks(d.height, 1)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("the network has no block {} yet", d.height))?;
+    let tx = block
+        .txs
+        .iter()
+        .find(|t| t.txid == txid)
+        .ok_or_else(|| anyhow!("block {} holds no transaction {txid}", d.height))?;
+    if tx.auditor != pk {
+        return Err(anyhow!("the transaction is designated to another auditor key").into());
+    }
+    if tx.audit != record {
+        return Err(anyhow!("the quoted record is not the transaction's record").into());
+    }
+    proof
+        .verify_claim(&pk, &record, &txid.0, &claimed)
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(claimed)
+}

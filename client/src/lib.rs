@@ -1,0 +1,21 @@
+//! What every client of a Shoji network shares.
+//!
+//! - [`api`]: the messages of the client API (one request and one response per QUIC stream).
+//! - [`network`]: the network file a client is given — validator addresses and keys (the genesis
+//!   validator set every commit certificate is checked against), the designated auditor, the
+//!   issuers and the names of assets.
+//! - [`Client`]: a blocking connection to one validator that fails over to the next, submits
+//!   transactions and returns only once a commit certificate for them has been checked.
+//! - [`sealed`]: passphrase-sealed files (Argon2id + XChaCha20-Poly1305) written atomically, for
+//!   wallet and auditor keys.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod api;
+mod connection;
+pub mod network;
+pub mod passphrase;
+pub mod sealed;
+
+pub use connection::{Client, ClientError, Finality, TreeState};
+pub use network::{Network, NetworkError};

@@ -1,0 +1,313 @@
+//! The network file: what a client must know of a network before it talks to it.
+//!
+//! ```json
+//! {
+//!   "epoch": 0,
+//!   "validators": [{"id": 0, "addr": "127.0.0.1:7000", "public_key": "<32-byte hex>"}, ...],
+//!   "auditor_public_key": "<32-byte hex>",
+//!   "issuers": [{"public_key": "<32-byte hex>", "assets": [840]}],
+//!   "assets": {"840": "USD"}
+//! }
+//! ```
+//!
+//! The validator keys are the trust anchor: a client accepts a transaction as final only with a
+//! commit certificate signed by a quorum of them.
+
+use serde::{Deserialize, Serialize};
+use shoji_consensus::ed25519_dalek::VerifyingKey;
+use shoji_consensus::{ReplicaId, ValidatorSet};
+use shoji_primitives::audit::AuditPublicKey;
+use shoji_primitives::encoding::{hex_decode, hex_encode};
+use shoji_primitives::note::AssetId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a network file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetworkError {
+    /// The file could not be read.
+    #[error("cannot read the network file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a network description.
+    #[error("the network file {path} is malformed: {reason}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An asset neither the network nor a number names.
+    #[error("unknown asset {0:?}: use a number or one of the network's asset names ({1})")]
+    UnknownAsset(String, String),
+}
+
+/// One validator as the file lists it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ValidatorEntry {
+    /// Replica id.
+    pub id: u16,
+    /// Its client and validator address.
+    pub addr: String,
+    /// Its Ed25519 public key, hex.
+    pub public_key: String,
+}
+
+/// An issuer as the file lists it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IssuerEntry {
+    /// Its Ed25519 public key, hex.
+    pub public_key: String,
+    /// The assets it may mint and redeem.
+    pub assets: Vec<u64>,
+}
+
+/// The file's JSON form.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NetworkFile {
+    /// Validator-set epoch.
+    #[serde(default)]
+    pub epoch: u64,
+    /// The validators.
+    pub validators: Vec<ValidatorEntry>,
+    /// The designated auditor's public key, hex.
+    pub auditor_public_key: String,
+    /// Issuers.
+    #[serde(default)]
+    pub issuers: Vec<IssuerEntry>,
+    /// Asset names by id (JSON object keys are strings).
+    #[serde(default)]
+    pub assets: BTreeMap<String, String>,
+    /// A warning, set for development networks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<String>,
+}
+
+/// A network, checked.
+#[derive(Clone, Debug)]
+pub struct Network {
+    /// The validator set commit certificates are checked against.
+    pub validators: ValidatorSet,
+    /// Where each validator listens, in id order.
+    pub addrs: Vec<(ReplicaId, SocketAddr)>,
+    /// The designated auditor.
+    pub auditor: AuditPublicKey,
+    /// Issuers and their assets.
+    pub issuers: BTreeMap<[u8; 32], BTreeSet<AssetId>>,
+    /// Asset names.
+    pub assets: BTreeMap<AssetId, String>,
+    /// Set for development networks.
+    pub insecure: Option<String>,
+}
+
+fn key32(what: &'static str, s: &str) -> Result<[u8; 32], String> {
+    let bytes = hex_decode(what, s).map_err(|e| e.to_string())?;
+    bytes
+        .try_into()
+        .map_err(|_| format!("{what} must be 32 bytes"))
+}
+
+impl Network {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Network, NetworkError> {
+        let text = std::fs::read_to_string(path).map_err(|source| NetworkError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: NetworkFile =
+            serde_json::from_str(&text).map_err(|e| NetworkError::Malformed {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        Network::from_file(file).map_err(|reason| NetworkError::Malformed {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Checks a parsed file.
+    pub fn from_file(file: NetworkFile) -> Result<Network, String> {
+        let mut members = BTreeMap::new();
+        let mut addrs = Vec::new();
+        for v in &file.validators {
+            let key = VerifyingKey::from_bytes(&key32("validator key", &v.public_key)?)
+                .map_err(|e| format!("validator {}: {e}", v.id))?;
+            let addr: SocketAddr = v
+                .addr
+                .parse()
+                .map_err(|e| format!("validator {} address {:?}: {e}", v.id, v.addr))?;
+            if members.insert(ReplicaId(v.id), key).is_some() {
+                return Err(format!("validator {} is listed twice", v.id));
+            }
+            addrs.push((ReplicaId(v.id), addr));
+        }
+        addrs.sort_by_key(|(id, _)| *id);
+        let validators = ValidatorSet::new(file.epoch, members).map_err(|e| e.to_string())?;
+        let auditor =
+            AuditPublicKey::from_bytes(&key32("auditor public key", &file.auditor_public_key)?)
+                .map_err(|e| format!("auditor public key: {e}"))?;
+        let mut issuers = BTreeMap::new();
+        for i in &file.issuers {
+            issuers.insert(
+                key32("issuer public key", &i.public_key)?,
+                i.assets.iter().map(|a| AssetId(*a)).collect(),
+            );
+        }
+        let mut assets = BTreeMap::new();
+        for (id, name) in &file.assets {
+            let id: u64 = id
+                .parse()
+                .map_err(|_| format!("asset id {id:?} is not a number"))?;
+            assets.insert(AssetId(id), name.clone());
+        }
+        Ok(Network {
+            validators,
+            addrs,
+            auditor,
+            issuers,
+            assets,
+            insecure: file.insecure,
+        })
+    }
+
+    /// The file form of this network.
+    pub fn to_file(&self) -> NetworkFile {
+        NetworkFile {
+            epoch: self.validators.epoch,
+            validators: self
+                .addrs
+                .iter()
+                .map(|(id, addr)| ValidatorEntry {
+                    id: id.0,
+                    addr: addr.to_string(),
+                    public_key: self
+                        .validators
+                        .key(*id)
+                        .map(|k| hex_encode(k.as_bytes()))
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            auditor_public_key: hex_encode(&self.auditor.to_bytes()),
+            issuers: self
+                .issuers
+                .iter()
+                .map(|(k, a)| IssuerEntry {
+                    public_key: hex_encode(k),
+                    assets: a.iter().map(|a| a.0).collect(),
+                })
+                .collect(),
+            assets: self
+                .assets
+                .iter()
+                .map(|(id, name)| (id.0.to_string(), name.clone()))
+                .collect(),
+            insecure: self.insecure.clone(),
+        }
+    }
+
+    /// The asset a user means by `s`: a name the network gives (case-insensitive) or a number the
+    /// network knows. Unknown assets are refused, so a typo cannot send value nobody expects.
+    pub fn resolve_asset(&self, s: &str) -> Result<AssetId, NetworkError> {
+        let known = || {
+            self.assets
+                .iter()
+                .map(|(id, n)| format!("{n} = {}", id.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some((id, _)) = self.assets.iter().find(|(_, n)| n.eq_ignore_ascii_case(s)) {
+            return Ok(*id);
+        }
+        match s.parse::<u64>() {
+            Ok(id)
+                if self.assets.contains_key(&AssetId(id))
+                    || self.issuers.values().any(|a| a.contains(&AssetId(id))) =>
+            {
+                Ok(AssetId(id))
+            }
+            _ => Err(NetworkError::UnknownAsset(s.to_string(), known())),
+        }
+    }
+
+    /// The name of `asset`, or its number.
+    pub fn asset_name(&self, asset: AssetId) -> String {
+        self.assets
+            .get(&asset)
+            .cloned()
+            .unwrap_or_else(|| asset.0.to_string())
+    }
+}
+
+/// The auditor key of local development networks: a public constant, so that a newcomer can
+/// audit a devnet with nothing set up. Never designate it on a network that carries real value.
+pub fn insecure_devnet_auditor() -> shoji_primitives::audit::AuditSecretKey {
+    shoji_primitives::audit::AuditSecretKey(ark_ed_on_bls12_381::Fr::from(0x5401_u64))
+}
+
+/// The issuer key of local development networks (a public constant, like
+/// [`insecure_devnet_auditor`]).
+pub fn insecure_devnet_issuer() -> shoji_consensus::ed25519_dalek::SigningKey {
+    shoji_consensus::ed25519_dalek::SigningKey::from_bytes(b"shoji insecure devnet issuer key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> NetworkFile {
+        let key = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        NetworkFile {
+            epoch: 0,
+            validators: (0..4)
+                .map(|i| ValidatorEntry {
+                    id: i,
+                    addr: format!("127.0.0.1:{}", 7000 + i),
+                    public_key: hex_encode(key.verifying_key().as_bytes()),
+                })
+                .collect(),
+            auditor_public_key: hex_encode(&insecure_devnet_auditor().public_key().to_bytes()),
+            issuers: vec![IssuerEntry {
+                public_key: hex_encode(insecure_devnet_issuer().verifying_key().as_bytes()),
+                assets: vec![840],
+            }],
+            assets: BTreeMap::from([("840".into(), "USD".into())]),
+            insecure: None,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_asset_names() {
+        let net = Network::from_file(sample()).unwrap();
+        let again = Network::from_file(net.to_file()).unwrap();
+        assert_eq!(again.addrs, net.addrs);
+        assert_eq!(net.resolve_asset("usd").unwrap(), AssetId(840));
+        assert_eq!(net.resolve_asset("840").unwrap(), AssetId(840));
+        assert!(matches!(
+            net.resolve_asset("EUR"),
+            Err(NetworkError::UnknownAsset(..))
+        ));
+        assert!(net.resolve_asset("978").is_err());
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_reason() {
+        let mut f = sample();
+        f.validators[1].id = 0;
+        assert!(Network::from_file(f).unwrap_err().contains("twice"));
+        let mut f = sample();
+        f.validators[0].public_key.pop();
+        assert!(Network::from_file(f).is_err());
+        let mut f = sample();
+        f.validators[0].addr = "localhost".into();
+        assert!(Network::from_file(f).unwrap_err().contains("address"));
+        let mut f = sample();
+        f.auditor_public_key = "00".repeat(32);
+        assert!(Network::from_file(f).is_err());
+    }
+}

@@ -1,0 +1,856 @@
+//! `shoji-wallet`: a participant's wallet for a Shoji network.
+//!
+//! The wallet file is sealed with a passphrase (Argon2id + XChaCha20-Poly1305), locked against a
+//! second process and replaced atomically on every save. The wallet scans every compact block
+//! itself and keeps its own witnesses: no node learns which notes are its own. A note is marked
+//! spent only when a committed block reveals its nullifier.
+
+use anyhow::{anyhow, Context};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use shoji_client::network::NetworkError;
+use shoji_client::sealed::{KdfParams, SealError, SealedFile};
+use shoji_client::{passphrase, Client, ClientError, Network};
+use shoji_primitives::encryption::Memo;
+use shoji_primitives::keys::{Address, WalletSeed};
+use shoji_primitives::note::{Amount, AssetId};
+use shoji_primitives::tx::Transaction;
+use shoji_prover::Prover;
+use shoji_wallet::{HistoryEntry, Pending, Wallet, WalletError};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+const KIND: &[u8; 8] = b"SHOJIWLT";
+const PASSPHRASE_ENV: &str = "SHOJI_WALLET_PASSPHRASE";
+/// Blocks after the current height within which a transaction must commit.
+const EXPIRY_BLOCKS: u64 = 20;
+/// Blocks requested per round trip while syncing.
+const SYNC_BATCH: u32 = 500;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  any other error
+  2  usage error
+  3  insufficient funds
+  4  unknown asset
+  5  malformed or mistyped address
+  6  wrong passphrase
+  7  no validator reachable
+  8  transaction refused or rejected by the network
+  9  wallet out of date (run `shoji-wallet sync`)
+  10 wallet file in use by another process
+  11 wallet file missing, or already exists";
+
+#[derive(Parser)]
+#[command(
+    name = "shoji-wallet",
+    version,
+    about = "A Shoji wallet: private payments on a permissioned ledger.",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    /// The wallet file.
+    #[arg(
+        long,
+        global = true,
+        env = "SHOJI_WALLET",
+        default_value = "wallet.shoji"
+    )]
+    wallet: PathBuf,
+    /// The network file (validators, auditor, issuers, assets).
+    #[arg(
+        long,
+        global = true,
+        env = "SHOJI_NETWORK",
+        default_value = "devnet/devnet.json"
+    )]
+    network: PathBuf,
+    /// Read the passphrase from the first line of this file (else $SHOJI_WALLET_PASSPHRASE, else
+    /// the terminal).
+    #[arg(long, global = true)]
+    passphrase_file: Option<PathBuf>,
+    /// Talk to this validator first.
+    #[arg(long, global = true)]
+    node: Option<u16>,
+    /// Print JSON (one object) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a wallet; its recovery phrase is shown once.
+    Init,
+    /// Recreate a wallet from its recovery phrase (read from --phrase-file or standard input),
+    /// then sync to find its payments again.
+    Restore {
+        /// File holding the 24-word phrase.
+        #[arg(long)]
+        phrase_file: Option<PathBuf>,
+        /// Do not sync after restoring.
+        #[arg(long)]
+        no_sync: bool,
+    },
+    /// Print the wallet's address.
+    Address,
+    /// Scan new blocks.
+    Sync,
+    /// Balance per asset.
+    Balance,
+    /// Pay someone.
+    Send {
+        /// Receiver's address (`shoji1…`).
+        #[arg(long)]
+        to: String,
+        /// Amount, in the asset's smallest unit.
+        #[arg(long)]
+        amount: u64,
+        /// Asset name or number.
+        #[arg(long)]
+        asset: String,
+        /// A memo for the receiver (at most 128 bytes).
+        #[arg(long)]
+        memo: Option<String>,
+        /// Do not sync first; refuse if the wallet is behind the network.
+        #[arg(long)]
+        no_sync: bool,
+    },
+    /// Payments received and sent.
+    History,
+    /// Issue new value (issuers only): public amount in, shielded note out.
+    Mint {
+        /// The issuer's Ed25519 key (file holding its 32-byte secret in hex).
+        #[arg(long)]
+        issuer_key: PathBuf,
+        /// Receiver's address.
+        #[arg(long)]
+        to: String,
+        /// Amount.
+        #[arg(long)]
+        amount: u64,
+        /// Asset name or number.
+        #[arg(long)]
+        asset: String,
+        /// Memo.
+        #[arg(long)]
+        memo: Option<String>,
+    },
+    /// Return value to its issuer (shielded notes in, public amount out).
+    Redeem {
+        /// Amount.
+        #[arg(long)]
+        amount: u64,
+        /// Asset name or number.
+        #[arg(long)]
+        asset: String,
+    },
+}
+
+/// An error with the exit code it maps to.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let error = e.into();
+        Failure {
+            code: code_of(&error),
+            error,
+        }
+    }
+}
+
+fn fail(code: u8, error: anyhow::Error) -> Failure {
+    Failure { code, error }
+}
+
+/// The exit code for an error, from the first cause that has one.
+fn code_of(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(w) = cause.downcast_ref::<WalletError>() {
+            if let WalletError::InsufficientFunds { .. } = w {
+                return 3;
+            }
+        }
+        if let Some(NetworkError::UnknownAsset(..)) = cause.downcast_ref::<NetworkError>() {
+            return 4;
+        }
+        if cause
+            .downcast_ref::<shoji_primitives::keys::AddressError>()
+            .is_some()
+        {
+            return 5;
+        }
+        match cause.downcast_ref::<SealError>() {
+            Some(SealError::WrongPassphrase(_)) => return 6,
+            Some(SealError::Locked(_)) => return 10,
+            Some(SealError::NotFound(_) | SealError::Exists(_)) => return 11,
+            _ => {}
+        }
+        match cause.downcast_ref::<ClientError>() {
+            Some(ClientError::Unreachable(_) | ClientError::Connection { .. }) => return 7,
+            Some(ClientError::Refused(_) | ClientError::Rejected { .. }) => return 8,
+            _ => {}
+        }
+    }
+    1
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"error": format!("{:#}", f.error), "exit_code": f.code})
+                );
+            }
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// An open wallet: its state and its sealed, locked file.
+struct Open {
+    wallet: Wallet,
+    file: SealedFile,
+}
+
+impl Open {
+    fn save(&self) -> Result<(), Failure> {
+        Ok(self
+            .file
+            .save(&self.wallet.to_bytes())
+            .context("saving the wallet (the previous file is intact)")?)
+    }
+}
+
+fn open(cli: &Cli) -> Result<Open, Failure> {
+    if !cli.wallet.exists() {
+        return Err(fail(
+            11,
+            anyhow!(
+                "no wallet at {} (create one with `shoji-wallet init`, or pass --wallet)",
+                cli.wallet.display()
+            ),
+        ));
+    }
+    let pass = passphrase::read(
+        PASSPHRASE_ENV,
+        cli.passphrase_file.as_deref(),
+        "Wallet passphrase: ",
+        false,
+    )?;
+    let (file, payload) = SealedFile::open(&cli.wallet, KIND, pass.as_bytes())?;
+    let wallet = Wallet::from_bytes(&payload).context("reading the wallet")?;
+    Ok(Open { wallet, file })
+}
+
+fn create(cli: &Cli, seed: &WalletSeed) -> Result<Open, Failure> {
+    if cli.wallet.exists() {
+        return Err(fail(
+            11,
+            anyhow!(
+                "{} already exists; refusing to overwrite a wallet",
+                cli.wallet.display()
+            ),
+        ));
+    }
+    let pass = passphrase::read(
+        PASSPHRASE_ENV,
+        cli.passphrase_file.as_deref(),
+        "New wallet passphrase: ",
+        true,
+    )?;
+    let wallet = Wallet::new(seed);
+    let file = SealedFile::create(
+        &cli.wallet,
+        KIND,
+        pass.as_bytes(),
+        KdfParams::default(),
+        &wallet.to_bytes(),
+    )?;
+    Ok(Open { wallet, file })
+}
+
+fn network(cli: &Cli) -> Result<Network, Failure> {
+    Ok(Network::load(&cli.network).context(
+        "the network file says which validators to trust (start a local network with `shoji-node devnet`, or pass --network)",
+    )?)
+}
+
+fn connect(cli: &Cli, net: &Network) -> Result<Client, Failure> {
+    Ok(Client::connect(net, cli.node)?)
+}
+
+fn parse_address(s: &str) -> Result<Address, Failure> {
+    Ok(s.trim()
+        .parse::<Address>()
+        .with_context(|| format!("{s:?} is not a valid address"))?)
+}
+
+fn memo(text: Option<&str>) -> Result<Memo, Failure> {
+    match text {
+        None => Ok(Memo::empty()),
+        Some(t) => {
+            Memo::from_text(t).ok_or_else(|| fail(2, anyhow!("the memo is longer than 128 bytes")))
+        }
+    }
+}
+
+fn positive(amount: u64) -> Result<Amount, Failure> {
+    if amount == 0 {
+        return Err(fail(2, anyhow!("the amount must be positive")));
+    }
+    Ok(Amount(amount))
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Init => {
+            let seed = WalletSeed::random(&mut rand_core::OsRng);
+            let phrase = bip39::Mnemonic::from_entropy(&seed.0)
+                .map_err(|e| anyhow!("phrase: {e}"))?
+                .to_string();
+            let o = create(cli, &seed)?;
+            let address = o.wallet.address().to_string();
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"wallet": cli.wallet.display().to_string(), "address": address, "recovery_phrase": phrase})
+                );
+            } else {
+                println!("Created {}.", cli.wallet.display());
+                println!();
+                println!("Recovery phrase (write it down; it is shown only this once, and anyone who has it can spend):");
+                println!();
+                println!("  {phrase}");
+                println!();
+                println!("Address: {address}");
+            }
+            Ok(())
+        }
+        Command::Restore {
+            phrase_file,
+            no_sync,
+        } => {
+            let text = match phrase_file {
+                Some(f) => std::fs::read_to_string(f)
+                    .with_context(|| format!("reading {}", f.display()))?,
+                None => {
+                    if !cli.json {
+                        eprintln!("Type the 24-word recovery phrase, then Enter:");
+                    }
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the phrase")?;
+                    line
+                }
+            };
+            let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let m = bip39::Mnemonic::parse_normalized(&words).map_err(|e| {
+                fail(
+                    2,
+                    anyhow!("not a valid recovery phrase ({e}); check each word"),
+                )
+            })?;
+            let entropy = m.to_entropy();
+            let seed: [u8; 32] = entropy
+                .as_slice()
+                .try_into()
+                .map_err(|_| fail(2, anyhow!("a Shoji recovery phrase has 24 words")))?;
+            let mut o = create(cli, &WalletSeed(seed))?;
+            if !cli.json {
+                println!(
+                    "Restored {} (address {}).",
+                    cli.wallet.display(),
+                    o.wallet.address()
+                );
+            }
+            if *no_sync {
+                if cli.json {
+                    println!(
+                        "{}",
+                        json!({"address": o.wallet.address().to_string(), "height": 0})
+                    );
+                }
+                return Ok(());
+            }
+            let net = network(cli)?;
+            let client = connect(cli, &net)?;
+            let report = sync(cli, &mut o, &client)?;
+            print_sync(cli, &report);
+            Ok(())
+        }
+        Command::Address => {
+            let o = open(cli)?;
+            if cli.json {
+                println!("{}", json!({"address": o.wallet.address().to_string()}));
+            } else {
+                println!("{}", o.wallet.address());
+            }
+            Ok(())
+        }
+        Command::Sync => {
+            let mut o = open(cli)?;
+            let net = network(cli)?;
+            let client = connect(cli, &net)?;
+            let report = sync(cli, &mut o, &client)?;
+            print_sync(cli, &report);
+            Ok(())
+        }
+        Command::Balance => {
+            let o = open(cli)?;
+            let net = Network::load(&cli.network).ok();
+            let name = |a: AssetId| net.as_ref().map_or(a.0.to_string(), |n| n.asset_name(a));
+            let rows: Vec<serde_json::Value> = o
+                .wallet
+                .assets()
+                .into_iter()
+                .map(|a| {
+                    let total = o.wallet.balance(a).0;
+                    let pending = o.wallet.pending_balance(a).0;
+                    json!({"asset": a.0, "name": name(a), "balance": total, "spendable": total - pending, "pending": pending})
+                })
+                .collect();
+            if cli.json {
+                println!("{}", json!({"height": o.wallet.height(), "balances": rows}));
+            } else {
+                println!("As of height {}:", o.wallet.height());
+                if rows.is_empty() {
+                    println!("  (no funds)");
+                }
+                for r in &rows {
+                    let pending = r["pending"].as_u64().unwrap_or(0);
+                    let extra = if pending > 0 {
+                        format!(" ({pending} held by a pending payment)")
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "  {:>8} {:>12}{}",
+                        r["name"].as_str().unwrap_or(""),
+                        r["balance"].as_u64().unwrap_or(0),
+                        extra
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::History => {
+            let o = open(cli)?;
+            let net = Network::load(&cli.network).ok();
+            let name = |a: AssetId| net.as_ref().map_or(a.0.to_string(), |n| n.asset_name(a));
+            let mut rows: Vec<serde_json::Value> = o
+                .wallet
+                .history()
+                .iter()
+                .map(|h| match h {
+                    HistoryEntry::Received { txid, height, asset, value, memo } => json!({
+                        "direction": "received", "txid": txid.to_string(), "height": height,
+                        "asset": asset.0, "asset_name": name(*asset), "amount": value.0, "memo": memo,
+                    }),
+                    HistoryEntry::Sent { txid, height, to, asset, value, memo } => json!({
+                        "direction": "sent", "txid": txid.to_string(), "height": height,
+                        "to": to.to_string(), "asset": asset.0, "asset_name": name(*asset),
+                        "amount": value.0, "memo": memo,
+                    }),
+                })
+                .collect();
+            for p in o.wallet.pending() {
+                rows.push(json!({
+                    "direction": "pending", "txid": p.txid.to_string(), "expires_after": p.expiry_height,
+                    "to": p.to.map(|a| a.to_string()), "asset": p.asset.0, "asset_name": name(p.asset),
+                    "amount": p.amount.0,
+                }));
+            }
+            if cli.json {
+                println!("{}", json!({"height": o.wallet.height(), "history": rows}));
+            } else {
+                if rows.is_empty() {
+                    println!("(no payments)");
+                }
+                for r in &rows {
+                    let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+                    let num = |k: &str| r[k].as_u64().unwrap_or(0);
+                    match s("direction").as_str() {
+                        "received" => println!(
+                            "{:>6}  received {:>10} {:<5} tx {}…{}",
+                            num("height"),
+                            num("amount"),
+                            s("asset_name"),
+                            &s("txid")[..16],
+                            memo_suffix(&s("memo"))
+                        ),
+                        "sent" => println!(
+                            "{:>6}  sent     {:>10} {:<5} to {} tx {}…{}",
+                            num("height"),
+                            num("amount"),
+                            s("asset_name"),
+                            s("to"),
+                            &s("txid")[..16],
+                            memo_suffix(&s("memo"))
+                        ),
+                        _ => println!(
+                            "pending sent {:>10} {:<5} to {} tx {}… (expires after height {})",
+                            num("amount"),
+                            s("asset_name"),
+                            s("to"),
+                            &s("txid")[..16],
+                            r["expires_after"]
+                        ),
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Send {
+            to,
+            amount,
+            asset,
+            memo: text,
+            no_sync,
+        } => {
+            let to = parse_address(to)?;
+            let amount = positive(*amount)?;
+            let memo = memo(text.as_deref())?;
+            let net = network(cli)?;
+            let asset = net.resolve_asset(asset)?;
+            let mut o = open(cli)?;
+            let client = connect(cli, &net)?;
+            let tip = if *no_sync {
+                let tip = client.tree_state()?;
+                if o.wallet.height() < tip.height {
+                    return Err(fail(
+                        9,
+                        anyhow!(
+                            "the wallet is at height {} and the network at {}: run `shoji-wallet sync` first",
+                            o.wallet.height(),
+                            tip.height
+                        ),
+                    ));
+                }
+                tip.height
+            } else {
+                sync(cli, &mut o, &client)?.height
+            };
+            let unproven = o.wallet.pay(
+                to,
+                asset,
+                amount,
+                memo,
+                net.auditor,
+                tip + EXPIRY_BLOCKS,
+                &mut rand_core::OsRng,
+            )?;
+            let tx = prove(cli, |prover| {
+                Ok(unproven
+                    .prove(prover, &mut rand_core::OsRng)?
+                    .into_transaction()?)
+            })?;
+            submit(
+                cli,
+                &mut o,
+                &client,
+                tx,
+                Outgoing {
+                    asset,
+                    amount,
+                    to: Some(to),
+                    expiry: tip + EXPIRY_BLOCKS,
+                },
+            )
+        }
+        Command::Redeem { amount, asset } => {
+            let amount = positive(*amount)?;
+            let net = network(cli)?;
+            let asset = net.resolve_asset(asset)?;
+            let issuer = net
+                .issuers
+                .iter()
+                .find(|(_, assets)| assets.contains(&asset))
+                .map(|(k, _)| *k)
+                .ok_or_else(|| fail(4, anyhow!("no issuer of asset {} to redeem to", asset.0)))?;
+            let mut o = open(cli)?;
+            let client = connect(cli, &net)?;
+            let tip = sync(cli, &mut o, &client)?.height;
+            let unproven = o.wallet.redeem(
+                asset,
+                amount,
+                issuer,
+                net.auditor,
+                tip + EXPIRY_BLOCKS,
+                &mut rand_core::OsRng,
+            )?;
+            let tx = prove(cli, |prover| {
+                Ok(unproven
+                    .prove(prover, &mut rand_core::OsRng)?
+                    .into_transaction()?)
+            })?;
+            submit(
+                cli,
+                &mut o,
+                &client,
+                tx,
+                Outgoing {
+                    asset,
+                    amount,
+                    to: None,
+                    expiry: tip + EXPIRY_BLOCKS,
+                },
+            )
+        }
+        Command::Mint {
+            issuer_key,
+            to,
+            amount,
+            asset,
+            memo: text,
+        } => {
+            let to = parse_address(to)?;
+            let amount = positive(*amount)?;
+            let memo = memo(text.as_deref())?;
+            let net = network(cli)?;
+            let asset = net.resolve_asset(asset)?;
+            let key = read_issuer_key(issuer_key)?;
+            let issuer = key.verifying_key().to_bytes();
+            if !net
+                .issuers
+                .get(&issuer)
+                .is_some_and(|assets| assets.contains(&asset))
+            {
+                return Err(fail(
+                    8,
+                    anyhow!(
+                        "the network does not authorize this issuer key for asset {}",
+                        net.asset_name(asset)
+                    ),
+                ));
+            }
+            let mut o = open(cli)?;
+            let client = connect(cli, &net)?;
+            let tip = client.tree_state()?;
+            let unproven = o.wallet.mint(
+                to,
+                asset,
+                amount,
+                memo,
+                tip.anchor,
+                net.auditor,
+                issuer,
+                tip.height + EXPIRY_BLOCKS,
+                &mut rand_core::OsRng,
+            )?;
+            let tx = prove(cli, |prover| {
+                Ok(unproven
+                    .prove(prover, &mut rand_core::OsRng)?
+                    .sign_mint(&key)?)
+            })?;
+            let finality = client.submit(&tx)?;
+            let txid = tx.id();
+            sync(cli, &mut o, &client)?;
+            print_final(cli, &txid.to_string(), &finality);
+            Ok(())
+        }
+    }
+}
+
+fn memo_suffix(m: &str) -> String {
+    if m.is_empty() {
+        String::new()
+    } else {
+        format!("  \"{m}\"")
+    }
+}
+
+fn read_issuer_key(path: &Path) -> Result<ed25519_dalek::SigningKey, Failure> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
+    let bytes = shoji_primitives::encoding::hex_decode("issuer key", text.trim())
+        .with_context(|| format!("{} does not hold a hex key", path.display()))?;
+    let seed: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow!("{} must hold a 32-byte key", path.display()))?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+}
+
+/// What a submitted transaction pays, for the pending list.
+struct Outgoing {
+    asset: AssetId,
+    amount: Amount,
+    to: Option<Address>,
+    expiry: u64,
+}
+
+/// Records the transaction as pending (saved before it leaves), submits it, waits for its
+/// certificate, then scans its block.
+fn submit(
+    cli: &Cli,
+    o: &mut Open,
+    client: &Client,
+    tx: Transaction,
+    what: Outgoing,
+) -> Result<(), Failure> {
+    let txid = tx.id();
+    let bundle = tx.bundle();
+    o.wallet.add_pending(Pending {
+        txid,
+        nullifiers: bundle.nullifiers,
+        expiry_height: what.expiry,
+        asset: what.asset,
+        amount: what.amount,
+        to: what.to,
+    });
+    o.save()?;
+    let spinner = spinner(cli, format!("submitting to validator {}", client.node()));
+    let result = client.submit(&tx);
+    spinner.finish_and_clear();
+    let finality = match result {
+        Ok(f) => f,
+        Err(e @ (ClientError::Refused(_) | ClientError::Rejected { .. })) => {
+            // It can never commit: its notes are free again.
+            o.wallet.drop_pending(&txid);
+            o.save()?;
+            return Err(fail(8, anyhow::Error::new(e).context(format!(
+                "transaction {txid} did not go through; nothing was spent"
+            ))));
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!(
+                    "transaction {txid} may still commit: its notes stay reserved until it commits or expires after height {}; run `shoji-wallet sync` to see",
+                    what.expiry
+                ))
+                .into())
+        }
+    };
+    sync(cli, o, client)?;
+    print_final(cli, &txid.to_string(), &finality);
+    Ok(())
+}
+
+fn print_final(cli: &Cli, txid: &str, f: &shoji_client::Finality) {
+    let hash = shoji_primitives::encoding::hex_encode(&f.block_hash.0);
+    if cli.json {
+        println!(
+            "{}",
+            json!({"txid": txid, "height": f.height, "block_hash": hash, "certificate_signatures": f.signatures})
+        );
+    } else {
+        println!(
+            "Committed in block {} (certificate: {} validator signatures, checked).",
+            f.height, f.signatures
+        );
+        println!("Transaction {txid}");
+    }
+}
+
+fn spinner(cli: &Cli, msg: String) -> ProgressBar {
+    if cli.json {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(msg);
+    pb.enable_steady_tick(Duration::from_millis(100));
+    pb
+}
+
+fn prove(
+    cli: &Cli,
+    f: impl FnOnce(&Prover) -> anyhow::Result<Transaction>,
+) -> Result<Transaction, Failure> {
+    let pb = spinner(cli, "loading proving parameters".into());
+    let prover = Prover::dev().context("loading the proving parameters")?;
+    pb.set_message("proving");
+    let tx = f(&prover)?;
+    pb.finish_and_clear();
+    Ok(tx)
+}
+
+struct SyncReport {
+    height: u64,
+    blocks: u64,
+    outputs: u64,
+    seconds: f64,
+}
+
+/// Scans every block the network has that the wallet has not, saving as it goes.
+fn sync(cli: &Cli, o: &mut Open, client: &Client) -> Result<SyncReport, Failure> {
+    let start = Instant::now();
+    let tip = client.tree_state()?;
+    let from = o.wallet.height();
+    let pb = if cli.json || tip.height <= from {
+        ProgressBar::hidden()
+    } else {
+        let pb = ProgressBar::new(tip.height - from);
+        pb.set_style(
+            ProgressStyle::with_template(
+                "syncing {bar:30} {pos}/{len} blocks, {msg} [{elapsed}, eta {eta}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    };
+    let (mut blocks, mut outputs) = (0u64, 0u64);
+    while o.wallet.height() < tip.height {
+        let batch = client.compact_blocks(o.wallet.height() + 1, SYNC_BATCH)?;
+        if batch.is_empty() {
+            break;
+        }
+        for b in &batch {
+            o.wallet.scan(b).with_context(|| {
+                format!("validator {} served inconsistent blocks", client.node())
+            })?;
+            blocks += 1;
+            outputs += 2 * b.txs.len() as u64;
+        }
+        o.save()?;
+        pb.set_position(o.wallet.height() - from);
+        let secs = start.elapsed().as_secs_f64().max(1e-9);
+        pb.set_message(format!("{:.0} outputs/s", outputs as f64 / secs));
+    }
+    pb.finish_and_clear();
+    o.save()?;
+    Ok(SyncReport {
+        height: o.wallet.height(),
+        blocks,
+        outputs,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn print_sync(cli: &Cli, r: &SyncReport) {
+    let rate = if r.seconds > 0.0 {
+        r.outputs as f64 / r.seconds
+    } else {
+        0.0
+    };
+    if cli.json {
+        println!(
+            "{}",
+            json!({"height": r.height, "blocks": r.blocks, "outputs": r.outputs, "seconds": r.seconds, "outputs_per_second": rate})
+        );
+    } else {
+        println!(
+            "Synced to height {} ({} blocks, {} outputs in {:.2} s, {:.0} outputs/s).",
+            r.height, r.blocks, r.outputs, r.seconds, rate
+        );
+    }
+}
