@@ -383,6 +383,12 @@ impl Ledger {
 
     /// The stateful checks of one transaction against the current state (and the nullifiers of
     /// earlier transactions of the same block, already inserted).
+    /// The stateful checks a block would apply to `tx` if it were the next block's only
+    /// transaction: what admission to the mempool refuses early.
+    pub fn admissible(&self, tx: &Transaction) -> Result<(), Rejection> {
+        self.check(tx, self.height + 1)
+    }
+
     fn check(&self, tx: &Transaction, height: u64) -> Result<(), Rejection> {
         let b = tx.bundle();
         if b.expiry_height < height {

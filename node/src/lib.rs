@@ -15,7 +15,7 @@ pub mod devnet;
 pub mod host;
 
 use shoji_consensus::{Action, Config, Replica, ReplicaId, TimerKind, ValidatorSet};
-use shoji_ledger::{Ledger, LedgerConfig, TxOutcome};
+use shoji_ledger::{Ledger, LedgerConfig, Rejection, TxOutcome};
 use shoji_primitives::encoding::EncodingError;
 use shoji_primitives::tx::{Transaction, TxId};
 use shoji_store::{CommittedBlock, Store, StoreError};
@@ -108,6 +108,9 @@ pub enum SubmitError {
     /// The anchor is not a recent root.
     #[error("unknown or expired anchor: sync and rebuild the transaction")]
     UnknownAnchor,
+    /// Another stateful check of block execution would fail (issuer, auditor, expiry).
+    #[error("{0}")]
+    Stateful(Rejection),
 }
 
 /// Bound on the cache of stateless results.
@@ -208,12 +211,11 @@ impl NodeCore {
         if let Err(e) = result {
             return Ok(Err(e.into()));
         }
-        let b = tx.bundle();
-        if b.nullifiers.iter().any(|nf| self.ledger.is_spent(nf)) {
-            return Ok(Err(SubmitError::DoubleSpend));
-        }
-        if !self.ledger.is_recent_root(&b.anchor) {
-            return Ok(Err(SubmitError::UnknownAnchor));
+        match self.ledger.admissible(&tx) {
+            Ok(()) => {}
+            Err(Rejection::DoubleSpend) => return Ok(Err(SubmitError::DoubleSpend)),
+            Err(Rejection::UnknownAnchor) => return Ok(Err(SubmitError::UnknownAnchor)),
+            Err(r) => return Ok(Err(SubmitError::Stateful(r))),
         }
         let actions = self.replica.on_client_request(bytes);
         Ok(Ok(self.process(actions)?))

@@ -1,0 +1,491 @@
+//! The real binaries, end to end: `shoji-node devnet` runs four validators; `shoji-wallet` and
+//! `shoji-auditor` processes play the story, then every documented failure is provoked and its
+//! exit code and message checked — and nothing is lost by any of them.
+//!
+//! The binaries are the ones cargo builds beside this test (`cargo build --bins`, which
+//! `cargo nextest run --workspace` does).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --bins)",
+        path.display()
+    );
+    path
+}
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the CLIs in one directory with one network.
+struct Shell {
+    dir: PathBuf,
+    network: PathBuf,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+impl Shell {
+    fn run(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(bin(program));
+        cmd.current_dir(&self.dir)
+            .args(args)
+            .env("SHOJI_NETWORK", &self.network)
+            .env("SHOJI_WALLET_PASSPHRASE", "correct horse")
+            .env("SHOJI_AUDITOR_PASSPHRASE", "auditor pass")
+            .env_remove("SHOJI_WALLET")
+            .env_remove("SHOJI_AUDITOR_KEY")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = cmd.output().expect("run binary");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// Runs and requires success.
+    fn ok(&self, program: &str, args: &[&str]) -> Run {
+        let r = self.run(program, args, &[]);
+        assert_eq!(
+            r.code, 0,
+            "{program} {args:?} failed:\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
+        r
+    }
+
+    fn wallet(&self, name: &str, args: &[&str]) -> Value {
+        let w = format!("{name}.wallet");
+        let mut all = vec!["--wallet", &w, "--json"];
+        all.extend_from_slice(args);
+        self.ok("shoji-wallet", &all).json()
+    }
+
+    /// Runs a wallet command that must fail with `code` and a message containing `needle`.
+    fn wallet_fails(
+        &self,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        code: i32,
+        needle: &str,
+    ) {
+        let w = format!("{name}.wallet");
+        let mut all = vec!["--wallet", &w];
+        all.extend_from_slice(args);
+        let r = self.run("shoji-wallet", &all, env);
+        assert_eq!(
+            r.code, code,
+            "shoji-wallet {all:?}: expected exit code {code}\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
+        assert!(
+            r.stderr.to_lowercase().contains(&needle.to_lowercase()),
+            "shoji-wallet {all:?}: expected {needle:?} in the message, got: {}",
+            r.stderr
+        );
+    }
+
+    fn balance(&self, name: &str) -> u64 {
+        let b = self.wallet(name, &["balance"]);
+        b["balances"]
+            .as_array()
+            .expect("balances")
+            .iter()
+            .filter(|r| r["name"] == "USD")
+            .map(|r| r["balance"].as_u64().expect("balance"))
+            .sum()
+    }
+}
+
+fn start_devnet(dir: &Path) -> (Kill, PathBuf) {
+    shoji_params::dev::parameters().expect("development parameters in the cache");
+    let child = Command::new(bin("shoji-node"))
+        .current_dir(dir)
+        .args(["devnet", "--dir", "devnet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn shoji-node devnet");
+    let guard = Kill(child);
+    let network = dir.join("devnet").join("devnet.json");
+    let start = Instant::now();
+    while !network.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "devnet.json not written"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (guard, network)
+}
+
+#[test]
+fn story_balances_report_disclosure_restore_and_every_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_devnet, network) = start_devnet(tmp.path());
+    let sh = Shell {
+        dir: tmp.path().to_path_buf(),
+        network,
+    };
+
+    // Wallets.
+    let alice = sh.wallet("alice", &["init"]);
+    let phrase = alice["recovery_phrase"]
+        .as_str()
+        .expect("phrase")
+        .to_string();
+    assert_eq!(phrase.split(' ').count(), 24);
+    let alice_addr = alice["address"].as_str().expect("address").to_string();
+    let bob_addr = sh.wallet("bob", &["init"])["address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    let carol_addr = sh.wallet("carol", &["init"])["address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    sh.wallet("issuer", &["init"]);
+    assert_eq!(
+        sh.wallet("alice", &["address"])["address"],
+        alice_addr.as_str()
+    );
+
+    // 1. The issuer mints 1,000 USD to Alice.
+    let mint = sh.wallet(
+        "issuer",
+        &[
+            "mint",
+            "--issuer-key",
+            "devnet/issuer.key",
+            "--to",
+            &alice_addr,
+            "--amount",
+            "1000",
+            "--asset",
+            "USD",
+        ],
+    );
+    assert!(mint["certificate_signatures"].as_u64().expect("signatures") >= 3);
+    // 2. Alice pays Bob 250.
+    let pay1 = sh.wallet(
+        "alice",
+        &[
+            "send",
+            "--to",
+            &bob_addr,
+            "--amount",
+            "250",
+            "--asset",
+            "USD",
+            "--memo",
+            "invoice 17",
+        ],
+    );
+    let pay1_txid = pay1["txid"].as_str().expect("txid").to_string();
+    // 3. Bob pays Carol 100.
+    let pay2 = sh.wallet(
+        "bob",
+        &[
+            "send",
+            "--to",
+            &carol_addr,
+            "--amount",
+            "100",
+            "--asset",
+            "840",
+        ],
+    );
+    assert!(pay2["height"].as_u64() > pay1["height"].as_u64());
+    for w in ["alice", "bob", "carol"] {
+        sh.wallet(w, &["sync"]);
+    }
+    assert_eq!(
+        ["alice", "bob", "carol"].map(|w| sh.balance(w)),
+        [750, 150, 100]
+    );
+    let bob_history = sh.wallet("bob", &["history"]);
+    let entries = bob_history["history"].as_array().expect("history");
+    assert!(entries
+        .iter()
+        .any(|e| e["direction"] == "received" && e["amount"] == 250 && e["memo"] == "invoice 17"));
+    assert!(entries
+        .iter()
+        .any(|e| e["direction"] == "sent" && e["amount"] == 100 && e["to"] == carol_addr.as_str()));
+    // Change is not listed as a receipt.
+    assert!(!entries.iter().any(|e| e["amount"] == 150));
+
+    // The auditor's report shows exactly the two payments, by name.
+    let names = serde_json::json!({ alice_addr.clone(): "Alice", bob_addr.clone(): "Bob", carol_addr.clone(): "Carol" });
+    std::fs::write(tmp.path().join("names.json"), names.to_string()).expect("names");
+    let au = |args: &[&str]| {
+        let mut all = vec!["--names", "names.json", "--json"];
+        all.extend_from_slice(args);
+        sh.ok("shoji-auditor", &all).json()
+    };
+    au(&["keygen", "--insecure-devnet"]);
+    let scan = au(&["scan"]);
+    assert_eq!(scan["decrypted"], 3);
+    let report = au(&["report"]);
+    let payments: Vec<(String, String, u64)> = report["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .map(|p| {
+            (
+                p["from"].as_str().expect("from").to_string(),
+                p["to"].as_str().expect("to").to_string(),
+                p["amount"].as_u64().expect("amount"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        payments,
+        vec![
+            ("Alice".to_string(), "Bob".to_string(), 250),
+            ("Bob".to_string(), "Carol".to_string(), 100)
+        ]
+    );
+    let csv = sh.ok(
+        "shoji-auditor",
+        &[
+            "--names",
+            "names.json",
+            "report",
+            "--format",
+            "csv",
+            "--participant",
+            "carol",
+        ],
+    );
+    assert_eq!(csv.stdout.lines().count(), 2, "{}", csv.stdout);
+    assert!(csv.stdout.contains(",Bob,Carol,100,USD"), "{}", csv.stdout);
+    let show = au(&["show", &pay1_txid]);
+    assert_eq!(show["sender"], "Alice");
+    assert_eq!(show["outputs"][0]["receiver"], "Bob");
+
+    // A disclosure verifies; a tampered one does not.
+    au(&["disclose", &pay1_txid, "--out", "d.json"]);
+    let v = sh
+        .ok("shoji-auditor", &["--json", "verify-disclosure", "d.json"])
+        .json();
+    assert_eq!(v["valid"], true);
+    let original: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("d.json")).expect("read"))
+            .expect("json");
+    let tamperings: [(&str, fn(&mut Value)); 3] = [
+        ("amount", |d| d["claim"]["amounts"][0] = (251).into()),
+        ("receiver", |d| {
+            let s = d["claim"]["sender"].clone();
+            d["claim"]["receivers"][0] = s;
+        }),
+        ("proof", |d| {
+            let p = d["proof"].as_str().expect("proof").to_string();
+            let flipped = if p.starts_with('0') { "1" } else { "0" };
+            d["proof"] = format!("{flipped}{}", &p[1..]).into();
+        }),
+    ];
+    for (what, tamper) in tamperings {
+        let mut d = original.clone();
+        tamper(&mut d);
+        std::fs::write(tmp.path().join("bad.json"), d.to_string()).expect("write");
+        let r = sh.run("shoji-auditor", &["verify-disclosure", "bad.json"], &[]);
+        assert_eq!(
+            r.code, 12,
+            "tampered {what} accepted: {} {}",
+            r.stdout, r.stderr
+        );
+        assert!(r.stderr.contains("INVALID"), "{}", r.stderr);
+    }
+
+    // Restoring from the phrase finds the same balance and history.
+    std::fs::write(tmp.path().join("phrase.txt"), &phrase).expect("phrase");
+    sh.wallet("alice2", &["restore", "--phrase-file", "phrase.txt"]);
+    assert_eq!(sh.balance("alice2"), 750);
+    assert_eq!(
+        sh.wallet("alice2", &["history"])["history"],
+        sh.wallet("alice", &["history"])["history"]
+    );
+
+    // Every error: its exit code, its message, and nothing lost.
+    let usd = ["--asset", "USD"];
+    sh.wallet_fails(
+        "carol",
+        &[
+            "send",
+            "--to",
+            &alice_addr,
+            "--amount",
+            "101",
+            usd[0],
+            usd[1],
+        ],
+        &[],
+        3,
+        "insufficient funds",
+    );
+    sh.wallet_fails(
+        "carol",
+        &[
+            "send",
+            "--to",
+            &alice_addr,
+            "--amount",
+            "1",
+            "--asset",
+            "EUR",
+        ],
+        &[],
+        4,
+        "unknown asset",
+    );
+    let mut typo = alice_addr.clone().into_bytes();
+    let i = typo.len() - 5;
+    typo[i] = if typo[i] == b'q' { b'p' } else { b'q' };
+    let typo = String::from_utf8(typo).expect("ascii");
+    sh.wallet_fails(
+        "carol",
+        &["send", "--to", &typo, "--amount", "1", usd[0], usd[1]],
+        &[],
+        5,
+        "not a valid address",
+    );
+    sh.wallet_fails(
+        "carol",
+        &["balance"],
+        &[("SHOJI_WALLET_PASSPHRASE", "wrong horse")],
+        6,
+        "wrong passphrase",
+    );
+    // Carol pays Alice 10: Alice's wallet is now a block behind the network.
+    sh.wallet(
+        "carol",
+        &[
+            "send",
+            "--to",
+            &alice_addr,
+            "--amount",
+            "10",
+            "--asset",
+            "USD",
+        ],
+    );
+    sh.wallet_fails(
+        "alice",
+        &[
+            "send",
+            "--no-sync",
+            "--to",
+            &bob_addr,
+            "--amount",
+            "1",
+            usd[0],
+            usd[1],
+        ],
+        &[],
+        9,
+        "shoji-wallet sync",
+    );
+    // An issuer the network file lists but genesis never authorized: the validators refuse it.
+    let rogue = "11".repeat(32);
+    std::fs::write(tmp.path().join("rogue.key"), &rogue).expect("key");
+    let rogue_pk = shoji_primitives::encoding::hex_encode(
+        ed25519_dalek::SigningKey::from_bytes(&[0x11; 32])
+            .verifying_key()
+            .as_bytes(),
+    );
+    let mut net: Value =
+        serde_json::from_slice(&std::fs::read(&sh.network).expect("read")).expect("json");
+    net["issuers"]
+        .as_array_mut()
+        .expect("issuers")
+        .push(serde_json::json!({"public_key": rogue_pk, "assets": [840]}));
+    std::fs::write(tmp.path().join("rogue.json"), net.to_string()).expect("write");
+    sh.wallet_fails(
+        "issuer",
+        &[
+            "--network",
+            "rogue.json",
+            "mint",
+            "--issuer-key",
+            "rogue.key",
+            "--to",
+            &alice_addr,
+            "--amount",
+            "5",
+            usd[0],
+            usd[1],
+        ],
+        &[],
+        8,
+        "refused: issuer is not registered for asset 840",
+    );
+    // No validator reachable: one validator at a port nothing listens on.
+    let mut dead = net.clone();
+    dead["validators"] = serde_json::json!([{
+        "id": 0, "addr": "127.0.0.1:9", "public_key": net["validators"][0]["public_key"]
+    }]);
+    std::fs::write(tmp.path().join("dead.json"), dead.to_string()).expect("write");
+    sh.wallet_fails(
+        "alice",
+        &["--network", "dead.json", "sync"],
+        &[],
+        7,
+        "no validator is reachable",
+    );
+    // The wallet in use by another process (this one holds its lock).
+    let held = shoji_client::sealed::SealedFile::open(
+        &tmp.path().join("alice.wallet"),
+        b"SHOJIWLT",
+        b"correct horse",
+    )
+    .expect("open alice's wallet");
+    sh.wallet_fails("alice", &["balance"], &[], 10, "in use");
+    drop(held);
+    sh.wallet_fails("nobody", &["balance"], &[], 11, "no wallet");
+    sh.wallet_fails("alice", &["init"], &[], 11, "already exists");
+
+    // Nothing was lost: every failure left the balances as they were.
+    sh.wallet("alice", &["sync"]);
+    sh.wallet("carol", &["sync"]);
+    assert_eq!(
+        ["alice", "bob", "carol"].map(|w| sh.balance(w)),
+        [760, 150, 90]
+    );
+}
