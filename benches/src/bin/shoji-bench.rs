@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
+//! shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N]
 //! ```
 
 use anyhow::{bail, Context};
@@ -9,6 +10,7 @@ use shoji_benches::zk::{self, ZkOptions};
 
 fn usage() -> ! {
     eprintln!("usage: shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]");
+    eprintln!("       shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N]");
     std::process::exit(2)
 }
 
@@ -48,6 +50,34 @@ fn main() -> anyhow::Result<()> {
             } else {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             }
+            Ok(())
+        }
+        "wallet" => {
+            let mut opts = shoji_benches::wallet::SyncOptions {
+                blocks: 100,
+                txs_per_block: 100,
+            };
+            let mut rounds = 3;
+            while let Some(a) = args.next() {
+                let mut num = |name: &str| -> anyhow::Result<usize> {
+                    args.next()
+                        .with_context(|| format!("{name} needs a number"))?
+                        .parse()
+                        .with_context(|| format!("{name} needs a number"))
+                };
+                match a.as_str() {
+                    "--json" => {}
+                    "--blocks" => opts.blocks = num("--blocks")?.max(1),
+                    "--txs-per-block" => opts.txs_per_block = num("--txs-per-block")?.max(1),
+                    "--rounds" => rounds = num("--rounds")?.max(1),
+                    other => bail!("unknown option {other}"),
+                }
+            }
+            eprintln!(
+                "measuring: wallet sync over {} blocks of {} transactions, {rounds} rounds ...",
+                opts.blocks, opts.txs_per_block
+            );
+            println!("{}", shoji_benches::wallet::sync_rate(&opts, rounds)?);
             Ok(())
         }
         _ => usage(),

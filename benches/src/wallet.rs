@@ -1,0 +1,122 @@
+//! Wallet measurements: how fast a wallet scans outputs that are not its own (the sync rate),
+//! and how long `send` takes on a local network (build, prove, finality).
+
+use anyhow::{ensure, Context};
+use serde_json::json;
+use shoji_ledger::{CompactBlock, CompactTx};
+use shoji_primitives::audit::{AuditRecord, AuditSecretKey};
+use shoji_primitives::encryption::{encrypt_note, Memo};
+use shoji_primitives::keys::{Address, SpendingKeys, WalletSeed};
+use shoji_primitives::note::{Amount, AssetId, Note};
+use shoji_primitives::tree::Frontier;
+use shoji_primitives::tx::{TxId, TxKind};
+use shoji_primitives::Fr;
+use shoji_wallet::Wallet;
+use std::time::Instant;
+
+/// Synthetic chain shape for the sync measurement.
+pub struct SyncOptions {
+    /// Blocks.
+    pub blocks: usize,
+    /// Transactions per block (two outputs each).
+    pub txs_per_block: usize,
+}
+
+/// Compact blocks of `opts` shape whose outputs go to strangers, except one note to `me` in the
+/// first block.
+pub fn synthetic_chain(opts: &SyncOptions, me: &Address) -> Vec<CompactBlock> {
+    use ark_std::UniformRand;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64_compat(7);
+    let strangers: Vec<(Address, [u8; 32])> = (0..8)
+        .map(|_| {
+            let k = SpendingKeys::from_seed(&WalletSeed::random(&mut rng));
+            (k.address(), k.ovk)
+        })
+        .collect();
+    let auditor = AuditSecretKey::random(&mut rng).public_key();
+    let mut frontier = Frontier::new();
+    let mut blocks = Vec::with_capacity(opts.blocks);
+    for h in 0..opts.blocks {
+        let mut txs = Vec::with_capacity(opts.txs_per_block);
+        for t in 0..opts.txs_per_block {
+            let nullifiers = [Fr::rand(&mut rng), Fr::rand(&mut rng)];
+            let mut commitments = [Fr::from(0u64); 2];
+            let outputs = std::array::from_fn(|j| {
+                let (to, ovk) = if h == 0 && t == 0 && j == 0 {
+                    (*me, [0u8; 32])
+                } else {
+                    strangers[(t + j) % strangers.len()]
+                };
+                let note = Note {
+                    asset: AssetId(840),
+                    value: Amount(1 + t as u64),
+                    owner: to.apk,
+                    rho: shoji_primitives::note::output_rho(&nullifiers, j),
+                    rcm: Fr::rand(&mut rng),
+                };
+                commitments[j] = note.commitment();
+                encrypt_note(&note, &Memo::empty(), &to, &ovk, &mut rng)
+            });
+            for cm in commitments {
+                frontier.append(cm).expect("tree has room");
+            }
+            let mut txid = [0u8; 32];
+            rand_core::RngCore::fill_bytes(&mut rng, &mut txid);
+            txs.push(CompactTx {
+                txid: TxId(txid),
+                kind: TxKind::Transfer,
+                nullifiers,
+                commitments,
+                outputs,
+                auditor,
+                audit: AuditRecord {
+                    epk: auditor.0,
+                    ciphertext: [Fr::from(0u64); 4],
+                },
+            });
+        }
+        blocks.push(CompactBlock {
+            height: h as u64 + 1,
+            txs,
+            tree_root: frontier.root(),
+        });
+    }
+    blocks
+}
+
+/// Scans a synthetic chain with one wallet on the current thread; returns one JSON object.
+pub fn sync_rate(opts: &SyncOptions, rounds: usize) -> anyhow::Result<serde_json::Value> {
+    let seed = WalletSeed([9; 32]);
+    let me = Wallet::new(&seed).address();
+    let chain = synthetic_chain(opts, &me);
+    let outputs = (opts.blocks * opts.txs_per_block * 2) as f64;
+    let mut rates = Vec::new();
+    for _ in 0..rounds.max(1) {
+        let mut w = Wallet::new(&seed);
+        let start = Instant::now();
+        for b in &chain {
+            w.scan(b).context("scan")?;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        ensure!(w.balance(AssetId(840)) == Amount(1), "the wallet's note was not found");
+        rates.push(outputs / secs);
+    }
+    Ok(json!({
+        "bench": "wallet_sync",
+        "blocks": opts.blocks,
+        "txs_per_block": opts.txs_per_block,
+        "outputs": outputs as u64,
+        "outputs_per_second_median": crate::median(&mut rates),
+        "threads": 1,
+    }))
+}
+
+trait SeedCompat {
+    fn seed_from_u64_compat(s: u64) -> Self;
+}
+
+impl SeedCompat for rand_chacha::ChaCha20Rng {
+    fn seed_from_u64_compat(s: u64) -> Self {
+        rand_core::SeedableRng::seed_from_u64(s)
+    }
+}
