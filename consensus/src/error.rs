@@ -80,6 +80,16 @@ pub enum Error {
     /// A block does not extend the committed chain.
     #[error("block at height {0} does not extend the committed chain")]
     BadChain(Height),
+    /// A proposed block's time is further ahead of our clock than the configured skew.
+    #[error("block {height} has time {time_ms} ms, more than the allowed skew ahead of our clock ({now_ms} ms)")]
+    FutureBlock {
+        /// Height of the block.
+        height: Height,
+        /// The block's proposed time (Unix ms).
+        time_ms: u64,
+        /// Our clock (Unix ms).
+        now_ms: u64,
+    },
     /// A resource limit was hit.
     #[error("limit exceeded: {0}")]
     Limit(String),

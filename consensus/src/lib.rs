@@ -6,7 +6,9 @@
 //! ([`Replica::on_message`], [`Replica::on_timer`], [`Replica::on_client_request`],
 //! [`Replica::on_block_executed`], [`Replica::on_state_transfer`]) and carries out the
 //! returned [`Action`]s in order: persisting state, sending messages, arming timers,
-//! delivering committed blocks.
+//! delivering committed blocks. The wall-clock time is an input too
+//! ([`Replica::set_now_ms`]): the leader stamps it on its blocks ([`Block::time_ms`]) and
+//! backups refuse blocks too far ahead of their own.
 //!
 //! Committed blocks carry a [`CommitCertificate`] that anyone holding the
 //! [`ValidatorSet`] can check with [`verify_commit_certificate`].

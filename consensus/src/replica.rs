@@ -156,6 +156,9 @@ enum Transfer {
 /// A PBFT replica: a deterministic state machine without I/O, clock or randomness.
 ///
 /// Feed it inputs (`on_*` methods); each returns the [`Action`]s the host must perform.
+/// The host tells it the wall-clock time with [`Replica::set_now_ms`] before each input; the
+/// replica only uses it to stamp the blocks it proposes and to bound the time of the blocks
+/// it accepts.
 /// Inputs caused by untrusted peers never panic: invalid input is counted
 /// ([`Replica::rejected_count`]) and logged ([`Replica::recent_errors`]).
 pub struct Replica {
@@ -203,6 +206,9 @@ pub struct Replica {
 
     scheduled_epoch: Option<(Height, ValidatorSet)>,
     epoch_change_announced: bool,
+
+    /// The host's wall-clock time (Unix ms) as last set; 0 while unknown.
+    now_ms: u64,
 
     rejected: u64,
     recent_errors: VecDeque<Error>,
@@ -259,6 +265,7 @@ impl Replica {
             transfer_attempt: 0,
             scheduled_epoch: None,
             epoch_change_announced: false,
+            now_ms: 0,
             rejected: 0,
             recent_errors: VecDeque::new(),
             out: Vec::new(),
@@ -408,7 +415,23 @@ impl Replica {
         self.scheduled_epoch.as_ref().map(|(h, v)| (*h, v))
     }
 
+    /// The wall-clock time last given with [`Replica::set_now_ms`] (0 if never).
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
     // ------------------------------------------------------------------ inputs
+
+    /// Tells the replica the current wall-clock time in Unix milliseconds. The host calls it
+    /// before feeding each input; the replica reads no clock of its own.
+    ///
+    /// As leader it stamps this time on the blocks it proposes ([`Block::time_ms`]); as a
+    /// backup it refuses a pre-prepare whose time is more than
+    /// [`Config::max_clock_skew_ms`] ahead of it. While the time is 0 (never set) the bound
+    /// is not checked and proposed blocks carry time 0.
+    pub fn set_now_ms(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+    }
 
     /// Actions to perform once after construction (re-arming timers, re-sending the own
     /// VIEW-CHANGE or votes after a restart).
@@ -653,6 +676,17 @@ impl Replica {
     }
 
     fn validate_block_content(&self, block: &Block) -> Result<(), Error> {
+        // A block from the future: the leader's clock (or the leader) is wrong. Times in the
+        // past are not refused: a block may be accepted long after it was proposed, and the
+        // application clamps block time to be monotonic.
+        if self.now_ms > 0 && block.time_ms > self.now_ms.saturating_add(self.cfg.max_clock_skew_ms)
+        {
+            return Err(Error::FutureBlock {
+                height: block.height,
+                time_ms: block.time_ms,
+                now_ms: self.now_ms,
+            });
+        }
         if block.transactions.len() > self.cfg.max_batch_txs {
             return Err(Error::Malformed("too many transactions in block".into()));
         }
@@ -1112,6 +1146,7 @@ impl Replica {
                 prev_hash: prev,
                 view: self.view,
                 proposer: self.id,
+                time_ms: self.now_ms,
                 transactions: txs,
             };
             let spp = SignedPrePrepare::sign(

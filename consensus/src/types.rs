@@ -59,9 +59,9 @@ pub type StateRoot = [u8; 32];
 
 /// A block of opaque transactions at one height.
 ///
-/// `view` and `proposer` record the view in which the block was *first* proposed; a
-/// block re-proposed by a later leader after a view change keeps them, so its hash
-/// (and any signature over it) is unchanged.
+/// `view`, `proposer` and `time_ms` are those of the block's *first* proposal; a block
+/// re-proposed by a later leader after a view change keeps them, so its hash (and any
+/// signature over it) is unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Block {
     /// Height (PBFT sequence number) of this block.
@@ -72,13 +72,20 @@ pub struct Block {
     pub view: View,
     /// Replica that first proposed the block.
     pub proposer: ReplicaId,
+    /// Wall-clock time chosen by the proposer, in Unix milliseconds (0 for a null block).
+    ///
+    /// Backups refuse a pre-prepare whose time is more than [`Config::max_clock_skew_ms`]
+    /// ahead of their own clock; nothing else is checked here. The application derives a
+    /// monotonic block time from it (`max` with the previous block's), so a time that goes
+    /// backwards, or a null block's 0, takes the parent's time.
+    pub time_ms: u64,
     /// Opaque transactions, in execution order.
     pub transactions: Vec<Vec<u8>>,
 }
 
 impl Block {
     /// Domain separation tag for block hashing.
-    const HASH_DOMAIN: &'static [u8] = b"shoji.block.v1";
+    const HASH_DOMAIN: &'static [u8] = b"shoji.block.v2";
 
     /// blake3 over the domain tag and the canonical postcard encoding of the block.
     pub fn hash(&self) -> BlockHash {
@@ -91,12 +98,17 @@ impl Block {
     }
 
     /// The empty ("null request") block a new leader proposes for a gap after a view change.
+    ///
+    /// Every replica recomputes null blocks from the VIEW-CHANGEs of a NEW-VIEW, so they must
+    /// not depend on anyone's clock: their `time_ms` is 0, which the application reads as
+    /// "the parent's time" (block time is the maximum of the proposed time and the parent's).
     pub fn null(height: Height, prev_hash: BlockHash, view: View, proposer: ReplicaId) -> Block {
         Block {
             height,
             prev_hash,
             view,
             proposer,
+            time_ms: 0,
             transactions: Vec::new(),
         }
     }
@@ -201,6 +213,9 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Maximum number of blocks accepted in one state-transfer batch.
     pub max_state_transfer_blocks: usize,
+    /// How far ahead of its own clock (see [`crate::Replica::set_now_ms`]) a backup accepts
+    /// a proposed block's `time_ms`, in milliseconds.
+    pub max_clock_skew_ms: u64,
 }
 
 impl Config {
@@ -222,6 +237,7 @@ impl Config {
             state_transfer_timeout_ms: 1_000,
             max_message_bytes: 8 * 1024 * 1024,
             max_state_transfer_blocks: 64,
+            max_clock_skew_ms: 30_000,
         }
     }
 

@@ -2,8 +2,8 @@
 
 mod common;
 
-use common::{ByzProfile, Sim, SimOptions};
-use shoji_consensus::verify_commit_certificate;
+use common::{ByzProfile, Sim, SimOptions, CLOCK_BASE_MS, FUTURE_MS};
+use shoji_consensus::{verify_commit_certificate, Error};
 
 fn all(n: usize) -> Vec<usize> {
     (0..n).collect()
@@ -191,4 +191,74 @@ fn crash_and_restart_of_leader_keeps_committed_blocks() {
     }
     assert!(sim.nodes[0].chain.len() >= before);
     assert_same_chains(&sim, &all(4));
+}
+
+#[test]
+fn block_times_follow_the_leaders_clock() {
+    let mut sim = Sim::new(SimOptions::calm(4, 13));
+    let start = sim.clock_ms();
+    let reqs = submit_spaced(&mut sim, 12, 50, &all(4));
+    sim.run_until(10_000, |s| reqs.iter().all(|r| s.commit_count(*r) == 4))
+        .expect("run");
+    assert_same_chains(&sim, &all(4));
+    let chain = &sim.nodes[0].chain;
+    assert!(chain.len() >= 2, "only {} blocks", chain.len());
+    let times: Vec<u64> = chain.iter().map(|(b, _)| b.time_ms).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "times go backwards: {times:?}"
+    );
+    assert!(times[0] >= start, "{times:?}");
+    assert!(*times.last().unwrap() <= sim.clock_ms(), "{times:?}");
+    assert!(
+        times.last() > times.first(),
+        "requests 50 ms apart over several blocks: {times:?}"
+    );
+}
+
+#[test]
+fn leader_proposing_from_the_future_is_replaced() {
+    let mut opts = SimOptions::calm(4, 14);
+    opts.byzantine = vec![(
+        0,
+        ByzProfile {
+            future_time: true,
+            ..ByzProfile::default()
+        },
+    )];
+    let mut sim = Sim::new(opts);
+    let reqs = submit_spaced(&mut sim, 4, 5, &all(4));
+    // The honest backups refuse the leader's pre-prepares and move to view 1.
+    sim.run_until(20_000, |s| {
+        (1..4).any(|i| s.nodes[i].replica.as_ref().is_some_and(|r| r.view() >= 1))
+    })
+    .expect("run");
+    for i in 1..4 {
+        let r = sim.nodes[i].replica.as_ref().expect("up");
+        assert!(
+            r.recent_errors()
+                .any(|e| matches!(e, Error::FutureBlock { time_ms, .. } if *time_ms >= CLOCK_BASE_MS + FUTURE_MS)),
+            "replica {i} did not refuse the leader's block"
+        );
+        assert!(
+            sim.nodes[i].chain.is_empty(),
+            "replica {i} committed in view 0"
+        );
+    }
+    sim.run_until(40_000, |s| reqs.iter().all(|r| s.commit_count(*r) == 3))
+        .expect("run");
+    for r in &reqs {
+        assert_eq!(sim.commit_count(*r), 3, "request {r} not committed");
+    }
+    assert_same_chains(&sim, &[1, 2, 3]);
+    for i in 1..4 {
+        assert!(sim.nodes[i].replica.as_ref().expect("up").view() >= 1);
+        for (b, _) in &sim.nodes[i].chain {
+            assert!(
+                b.time_ms <= sim.clock_ms(),
+                "replica {i} committed block {} from the future",
+                b.height
+            );
+        }
+    }
 }

@@ -31,6 +31,7 @@ fn block() -> Block {
         prev_hash: BlockHash([3; 32]),
         view: 2,
         proposer: ReplicaId(2),
+        time_ms: 1_700_000_000_000,
         transactions: vec![b"pay alice 10".to_vec(), b"pay bob 20".to_vec()],
     }
 }
@@ -160,6 +161,9 @@ fn block_hash_is_canonical() {
     let mut b3 = b.clone();
     b3.transactions.swap(0, 1);
     assert_ne!(b.hash(), b3.hash());
+    let mut b4 = b.clone();
+    b4.time_ms += 1;
+    assert_ne!(b.hash(), b4.hash(), "the time is part of the hash");
 }
 
 #[test]
@@ -370,4 +374,91 @@ fn validator_set_change_takes_effect_at_a_checkpoint_boundary() {
     let mut next_cfg = Config::new(next);
     next_cfg.start_checkpoint = cp;
     next_cfg.validate().expect("next epoch config");
+}
+
+/// A pre-prepare from leader 0 of view 0 for height 1 with the given time.
+fn pre_prepare_at(ks: &[SigningKey], time_ms: u64, tx: &[u8]) -> SignedMessage {
+    let block = Block {
+        height: 1,
+        prev_hash: BlockHash::GENESIS,
+        view: 0,
+        proposer: ReplicaId(0),
+        time_ms,
+        transactions: vec![tx.to_vec()],
+    };
+    SignedMessage::sign(
+        0,
+        ReplicaId(0),
+        Message::PrePrepare(PrePrepare { view: 0, block }),
+        &ks[0],
+    )
+}
+
+fn sends_prepare(actions: &[Action]) -> bool {
+    actions.iter().any(
+        |a| matches!(a, Action::Broadcast { msg } if matches!(msg.message, Message::Prepare(_))),
+    )
+}
+
+#[test]
+fn leader_stamps_its_clock_on_proposals() {
+    let ks = keys(4, 12);
+    let mut r = Replica::new(Config::new(set(&ks)), ks[0].clone(), None).expect("replica");
+    r.start();
+    let now = 1_700_000_123_456;
+    r.set_now_ms(now);
+    assert_eq!(r.now_ms(), now);
+    let actions = r.on_client_request(b"tx".to_vec());
+    let times: Vec<u64> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Broadcast { msg } => match &msg.message {
+                Message::PrePrepare(pp) => Some(pp.block.time_ms),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(times, vec![now]);
+}
+
+#[test]
+fn backup_refuses_a_block_from_the_future() {
+    let ks = keys(4, 13);
+    let skew = Config::new(set(&ks)).max_clock_skew_ms;
+    let now = 1_700_000_000_000;
+    let backup = |clock: u64| {
+        let mut r = Replica::new(Config::new(set(&ks)), ks[1].clone(), None).expect("replica");
+        r.start();
+        r.set_now_ms(clock);
+        r
+    };
+
+    // One millisecond beyond the bound: refused, no PREPARE.
+    let mut r = backup(now);
+    let actions = r.on_message(ReplicaId(0), pre_prepare_at(&ks, now + skew + 1, b"tx"));
+    assert!(!sends_prepare(&actions));
+    assert_eq!(r.rejected_count(), 1);
+    assert!(matches!(
+        r.recent_errors().last(),
+        Some(Error::FutureBlock { height: 1, time_ms, now_ms })
+            if *time_ms == now + skew + 1 && *now_ms == now
+    ));
+    // Once the backup's clock has caught up, the leader's retransmission is accepted.
+    r.set_now_ms(now + 1);
+    let actions = r.on_message(ReplicaId(0), pre_prepare_at(&ks, now + skew + 1, b"tx"));
+    assert!(sends_prepare(&actions));
+
+    // At the bound, and far in the past: accepted.
+    for time in [now + skew, 1] {
+        let mut r = backup(now);
+        let actions = r.on_message(ReplicaId(0), pre_prepare_at(&ks, time, b"tx"));
+        assert!(sends_prepare(&actions), "time {time}");
+        assert_eq!(r.rejected_count(), 0);
+    }
+
+    // Without a clock the bound is not checked.
+    let mut r = backup(0);
+    let actions = r.on_message(ReplicaId(0), pre_prepare_at(&ks, u64::MAX, b"tx"));
+    assert!(sends_prepare(&actions));
 }

@@ -1,11 +1,15 @@
 //! The ledger state and its transition function (DESIGN §4, "stateful" validation).
 //!
-//! [`Ledger::apply_block`] takes a committed block's transactions in order, with the results of
-//! their stateless checks, and applies the valid ones: anchor is a recent root, nullifiers are
+//! [`Ledger::apply_block`] takes a committed block's proposed time and its transactions in order,
+//! with the results of their stateless checks, and applies the valid ones: anchor is a recent root, nullifiers are
 //! unseen (including earlier in the same block), the auditor key is the one in force, the issuer
 //! of a mint or redeem is registered for the asset, the transaction has not expired. An invalid
 //! transaction is marked invalid with its reason — deterministically, so every validator reaches
 //! the same state — and does not stall the block.
+//!
+//! Block time: the block's proposer chooses a time (Unix milliseconds); the ledger's time after
+//! the block is the larger of that and its time before, so block times never go backwards, even
+//! if a proposer's clock does. It is part of the head and of the state root.
 //!
 //! No I/O: the node persists what this returns.
 #![forbid(unsafe_code)]
@@ -148,10 +152,14 @@ impl CompactTx {
 }
 
 impl CompactBlock {
-    /// `height ‖ tree_root ‖ count:u32 ‖ txs`.
+    /// Length of the encoding before the transactions.
+    pub const HEADER_BYTES: usize = 8 + 8 + 32 + 4;
+
+    /// `height ‖ time_ms ‖ tree_root ‖ count:u32 ‖ txs` (integers little-endian).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(44 + self.txs.len() * CompactTx::BYTES);
+        let mut out = Vec::with_capacity(Self::HEADER_BYTES + self.txs.len() * CompactTx::BYTES);
         out.extend_from_slice(&self.height.to_le_bytes());
+        out.extend_from_slice(&self.time_ms.to_le_bytes());
         out.extend_from_slice(&fr_to_bytes(&self.tree_root));
         out.extend_from_slice(&(self.txs.len() as u32).to_le_bytes());
         for t in &self.txs {
@@ -164,9 +172,11 @@ impl CompactBlock {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
         let mut r = Reader::new("compact block", bytes);
         let height = r.u64()?;
+        let time_ms = r.u64()?;
         let tree_root = r.fr("tree root")?;
         let count = u32::from_le_bytes(r.array()?) as usize;
-        if bytes.len() != 44 + count.saturating_mul(CompactTx::BYTES) {
+        if bytes.len() != Self::HEADER_BYTES.saturating_add(count.saturating_mul(CompactTx::BYTES))
+        {
             return Err(EncodingError::Invalid(
                 "compact block length does not match its count",
             ));
@@ -177,6 +187,7 @@ impl CompactBlock {
         r.finish()?;
         Ok(Self {
             height,
+            time_ms,
             txs,
             tree_root,
         })
@@ -188,6 +199,9 @@ impl CompactBlock {
 pub struct CompactBlock {
     /// Height.
     pub height: u64,
+    /// Block time, Unix milliseconds: the proposer's time clamped to be at least the previous
+    /// block's (see [`Ledger::apply_block`]).
+    pub time_ms: u64,
     /// Applied transactions, in block order.
     pub txs: Vec<CompactTx>,
     /// Tree root after the block.
@@ -199,6 +213,8 @@ pub struct CompactBlock {
 pub struct BlockOutcome {
     /// Height of the block.
     pub height: u64,
+    /// Block time, Unix milliseconds: `max(proposed time, previous block time)`.
+    pub time_ms: u64,
     /// One outcome per transaction, in block order.
     pub outcomes: Vec<TxOutcome>,
     /// Commitment-tree root after the block (a new valid anchor).
@@ -214,6 +230,8 @@ pub struct BlockOutcome {
 pub struct LedgerHead {
     /// Height of the last applied block (0 at genesis).
     pub height: u64,
+    /// Time of the last applied block, Unix milliseconds (0 at genesis).
+    pub time_ms: u64,
     /// The commitment tree's frontier.
     pub frontier: Frontier,
     /// Roots of the last blocks, oldest first (the genesis root counts as height 0); the last
@@ -229,6 +247,7 @@ impl LedgerHead {
         let frontier = Frontier::new();
         LedgerHead {
             height: 0,
+            time_ms: 0,
             recent_roots: vec![frontier.root()],
             frontier,
             nullifier_chain: [0; 32],
@@ -239,6 +258,7 @@ impl LedgerHead {
     pub fn state_root(&self) -> [u8; 32] {
         state_root(
             self.height,
+            self.time_ms,
             self.frontier.size(),
             &self.frontier.root(),
             &self.nullifier_chain,
@@ -275,16 +295,18 @@ pub enum RestoreError {
     RootMismatch,
 }
 
-/// The state root: blake3 (derived key "shoji 2026 state root v1") over height and tree size
-/// (u64 little-endian), tree root and nullifier chain.
+/// The state root: blake3 (derived key "shoji 2026 state root v2") over height, block time and
+/// tree size (u64 little-endian), tree root and nullifier chain.
 pub fn state_root(
     height: u64,
+    time_ms: u64,
     tree_size: u64,
     tree_root: &Fr,
     nullifier_chain: &[u8; 32],
 ) -> [u8; 32] {
-    let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v1");
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v2");
     h.update(&height.to_le_bytes());
+    h.update(&time_ms.to_le_bytes());
     h.update(&tree_size.to_le_bytes());
     h.update(&fr_to_bytes(tree_root));
     h.update(nullifier_chain);
@@ -315,6 +337,8 @@ pub struct LedgerConfig {
 pub struct Ledger {
     config: LedgerConfig,
     height: u64,
+    /// Time of the last applied block (Unix ms), never decreasing.
+    time_ms: u64,
     frontier: Frontier,
     nullifiers: BTreeSet<[u8; 32]>,
     /// Roots of the last blocks, oldest first, with a count of each for O(log n) lookup.
@@ -330,6 +354,7 @@ impl Ledger {
         let mut l = Self {
             config,
             height: 0,
+            time_ms: 0,
             frontier: Frontier::new(),
             nullifiers: BTreeSet::new(),
             recent_roots: VecDeque::new(),
@@ -343,6 +368,11 @@ impl Ledger {
     /// Height of the last applied block (0 at genesis).
     pub fn height(&self) -> u64 {
         self.height
+    }
+
+    /// Time of the last applied block, Unix milliseconds (0 at genesis).
+    pub fn time_ms(&self) -> u64 {
+        self.time_ms
     }
 
     /// The commitment tree's frontier.
@@ -415,14 +445,19 @@ impl Ledger {
         Ok(())
     }
 
-    /// Applies a committed block. `stateless[i]` is the result of stateless validation of
-    /// `txs[i]` (from [`shoji_verifier::Verifier::verify_transactions`]); lengths must match.
+    /// Applies a committed block. `time_ms` is the time its proposer gave it (Unix ms; 0 for a
+    /// block without one); the block's time is `max(time_ms, time of the previous block)`, so
+    /// block times never decrease whatever proposers claim. `stateless[i]` is the result of
+    /// stateless validation of `txs[i]` (from [`shoji_verifier::Verifier::verify_transactions`]);
+    /// lengths must match.
     pub fn apply_block(
         &mut self,
+        time_ms: u64,
         txs: &[Transaction],
         stateless: &[Result<(), TxError>],
     ) -> BlockOutcome {
         let height = self.height + 1;
+        let time_ms = time_ms.max(self.time_ms);
         let mut outcomes = Vec::with_capacity(txs.len());
         let mut compact = Vec::new();
         for (i, tx) in txs.iter().enumerate() {
@@ -440,15 +475,18 @@ impl Ledger {
             outcomes.push(outcome);
         }
         self.height = height;
+        self.time_ms = time_ms;
         let tree_root = self.frontier.root();
         self.remember_root(tree_root);
         BlockOutcome {
             height,
+            time_ms,
             outcomes,
             tree_root,
             state_root: self.state_root(),
             compact: CompactBlock {
                 height,
+                time_ms,
                 txs: compact,
                 tree_root,
             },
@@ -474,10 +512,12 @@ impl Ledger {
         Ok(first_leaf)
     }
 
-    /// Digest of the state: height, tree size and root, and the chain of revealed nullifiers.
+    /// Digest of the state: height, block time, tree size and root, and the chain of revealed
+    /// nullifiers.
     pub fn state_root(&self) -> [u8; 32] {
         state_root(
             self.height,
+            self.time_ms,
             self.frontier.size(),
             &self.frontier.root(),
             &self.nullifier_chain,
@@ -488,6 +528,7 @@ impl Ledger {
     pub fn head(&self) -> LedgerHead {
         LedgerHead {
             height: self.height,
+            time_ms: self.time_ms,
             frontier: self.frontier.clone(),
             recent_roots: self.recent_roots.iter().copied().collect(),
             nullifier_chain: self.nullifier_chain,
@@ -513,6 +554,7 @@ impl Ledger {
         let mut l = Self {
             config,
             height: head.height,
+            time_ms: head.time_ms,
             frontier: head.frontier,
             nullifiers,
             recent_roots: VecDeque::new(),

@@ -5,6 +5,9 @@ use super::*;
 use shoji_primitives::encoding::hex_decode;
 use shoji_primitives::tx::ShieldedBundle;
 
+/// A block time (Unix ms).
+const T0: u64 = 1_700_000_000_000;
+
 fn stored(hex: &str) -> Transaction {
     Transaction::from_bytes(&hex_decode("vector", hex.trim()).unwrap()).unwrap()
 }
@@ -51,13 +54,13 @@ fn mint_then_replay_is_a_double_spend() {
     let mut l = ledger();
     let root0 = l.frontier().root();
     let m = with_bundle(&mint(), |b| b.anchor = root0);
-    let out = l.apply_block(&[m], &ok(1));
+    let out = l.apply_block(T0, &[m], &ok(1));
     assert_eq!(out.outcomes, vec![TxOutcome::Applied { first_leaf: 0 }]);
     assert_eq!(l.frontier().size(), 2);
     assert_ne!(out.tree_root, root0);
     assert!(l.is_spent(&m.bundle().nullifiers[0]));
     // Replayed in a later block: its (dummy) nullifiers are spent.
-    let out = l.apply_block(&[m], &ok(1));
+    let out = l.apply_block(T0, &[m], &ok(1));
     assert_eq!(
         out.outcomes,
         vec![TxOutcome::Rejected(Rejection::DoubleSpend)]
@@ -70,7 +73,7 @@ fn same_nullifier_twice_in_one_block() {
     let root = l.frontier().root();
     let a = with_bundle(&transfer(), |b| b.anchor = root);
     let b2 = with_bundle(&a, |b| b.nullifiers[0] = Fr::from(5u64));
-    let out = l.apply_block(&[a, b2], &ok(2));
+    let out = l.apply_block(T0, &[a, b2], &ok(2));
     assert_eq!(out.outcomes[0], TxOutcome::Applied { first_leaf: 0 });
     assert_eq!(out.outcomes[1], TxOutcome::Rejected(Rejection::DoubleSpend));
     assert_eq!(
@@ -85,23 +88,23 @@ fn unknown_and_expired_anchor() {
     let mut l = ledger();
     let t = transfer(); // anchored in another tree
     assert_eq!(
-        l.apply_block(&[t], &ok(1)).outcomes,
+        l.apply_block(T0, &[t], &ok(1)).outcomes,
         vec![TxOutcome::Rejected(Rejection::UnknownAnchor)]
     );
     // The genesis root falls out of the 3-block window once three later blocks have another root.
     let root0 = l.frontier().root();
     let t0 = with_bundle(&t, |b| b.anchor = root0);
     assert_eq!(
-        l.apply_block(&[t0], &ok(1)).outcomes,
+        l.apply_block(T0, &[t0], &ok(1)).outcomes,
         vec![TxOutcome::Applied { first_leaf: 0 }]
     );
-    l.apply_block(&[], &[]);
+    l.apply_block(T0, &[], &[]);
     let t1 = with_bundle(&t0, |b| b.nullifiers = [Fr::from(8u64), Fr::from(9u64)]);
     assert!(l.is_recent_root(&root0));
-    l.apply_block(&[], &[]);
+    l.apply_block(T0, &[], &[]);
     assert!(!l.is_recent_root(&root0));
     assert_eq!(
-        l.apply_block(&[t1], &ok(1)).outcomes,
+        l.apply_block(T0, &[t1], &ok(1)).outcomes,
         vec![TxOutcome::Rejected(Rejection::UnknownAnchor)]
     );
 }
@@ -126,7 +129,11 @@ fn wrong_auditor_issuer_expiry_and_stateless_failures() {
     });
     let unverified = with_bundle(&transfer(), |b| b.anchor = root);
     let stateless = vec![Ok(()), Ok(()), Ok(()), Err(TxError::BadIssuerSignature)];
-    let out = l.apply_block(&[bad_aud, unregistered, expired, unverified], &stateless);
+    let out = l.apply_block(
+        T0,
+        &[bad_aud, unregistered, expired, unverified],
+        &stateless,
+    );
     assert_eq!(
         out.outcomes[0],
         TxOutcome::Rejected(Rejection::WrongAuditor)
@@ -150,9 +157,9 @@ fn deterministic_state_root() {
     let root = a.frontier().root();
     let t1 = with_bundle(&transfer(), |x| x.anchor = root);
     let t2 = with_bundle(&t1, |x| x.nullifiers = [Fr::from(1u64), Fr::from(2u64)]);
-    let ra = a.apply_block(&[t1, t2], &ok(2));
-    let rb = b.apply_block(&[t1, t2], &ok(2));
-    let rc = c.apply_block(&[t2, t1], &ok(2));
+    let ra = a.apply_block(T0, &[t1, t2], &ok(2));
+    let rb = b.apply_block(T0, &[t1, t2], &ok(2));
+    let rc = c.apply_block(T0, &[t2, t1], &ok(2));
     assert_eq!(ra.state_root, rb.state_root);
     assert_ne!(ra.state_root, rc.state_root);
 }
@@ -164,8 +171,8 @@ fn snapshot_and_restore() {
     assert_eq!(a.head(), LedgerHead::genesis());
     let root = a.frontier().root();
     let t1 = with_bundle(&transfer(), |x| x.anchor = root);
-    a.apply_block(&[t1], &ok(1));
-    a.apply_block(&[], &[]);
+    a.apply_block(T0, &[t1], &ok(1));
+    a.apply_block(T0, &[], &[]);
     let snap = LedgerSnapshot {
         head: a.head(),
         nullifiers: a.nullifiers.clone(),
@@ -173,11 +180,12 @@ fn snapshot_and_restore() {
     assert_eq!(snap.head.state_root(), a.state_root());
     let mut b = Ledger::restore(a.config().clone(), snap.clone()).unwrap();
     assert_eq!(b.state_root(), a.state_root());
+    assert_eq!((b.time_ms(), b.head()), (T0, snap.head.clone()));
     let t2 = with_bundle(&t1, |x| x.nullifiers = [Fr::from(3u64), Fr::from(4u64)]);
     let replay = with_bundle(&t1, |x| x.anchor = root);
     let (oa, ob) = (
-        a.apply_block(&[t2, replay], &ok(2)),
-        b.apply_block(&[t2, replay], &ok(2)),
+        a.apply_block(T0, &[t2, replay], &ok(2)),
+        b.apply_block(T0, &[t2, replay], &ok(2)),
     );
     assert_eq!(oa, ob);
     assert_eq!(oa.outcomes[1], TxOutcome::Rejected(Rejection::DoubleSpend));
@@ -201,7 +209,7 @@ fn compact_block_roundtrip_and_strictness() {
     let root = l.frontier().root();
     let m = with_bundle(&mint(), |b| b.anchor = root);
     let t = with_bundle(&transfer(), |b| b.anchor = root);
-    let out = l.apply_block(&[m, t], &ok(2));
+    let out = l.apply_block(T0, &[m, t], &ok(2));
     let bytes = out.compact.to_bytes();
     assert_eq!(CompactBlock::from_bytes(&bytes).unwrap(), out.compact);
     assert_eq!(out.compact.txs.len(), 2);
@@ -209,8 +217,9 @@ fn compact_block_roundtrip_and_strictness() {
     let mut longer = bytes.clone();
     longer.push(0);
     assert!(CompactBlock::from_bytes(&longer).is_err());
+    assert_eq!(out.compact.time_ms, T0);
     let mut wrong_count = bytes.clone();
-    wrong_count[40] = 3;
+    wrong_count[CompactBlock::HEADER_BYTES - 4] = 3;
     assert!(CompactBlock::from_bytes(&wrong_count).is_err());
     for i in (0..bytes.len()).step_by(97) {
         let mut b = bytes.clone();
@@ -219,4 +228,44 @@ fn compact_block_roundtrip_and_strictness() {
             assert_ne!(c, out.compact);
         }
     }
+}
+
+/// Block time is the proposer's time, clamped so it never decreases: a proposer whose clock (or
+/// honesty) goes backwards, and a null block's time 0, get the previous block's time.
+#[test]
+fn block_time_is_clamped_monotonic() {
+    let mut l = ledger();
+    assert_eq!(l.time_ms(), 0);
+    let proposed = [T0, T0 + 500, T0 + 100, 0, T0 + 500, T0 + 2_000, 1];
+    let expected = [
+        T0,
+        T0 + 500,
+        T0 + 500,
+        T0 + 500,
+        T0 + 500,
+        T0 + 2_000,
+        T0 + 2_000,
+    ];
+    for (p, e) in proposed.iter().zip(expected) {
+        let out = l.apply_block(*p, &[], &[]);
+        assert_eq!(out.time_ms, e, "proposed {p}");
+        assert_eq!(out.compact.time_ms, e);
+        assert_eq!(l.time_ms(), e);
+        assert_eq!(l.head().time_ms, e);
+        assert_eq!(l.head().state_root(), out.state_root);
+    }
+}
+
+/// The state root commits to the block time: validators that disagree on it disagree on the root.
+#[test]
+fn state_root_commits_to_block_time() {
+    let (mut a, mut b) = (ledger(), ledger());
+    let ra = a.apply_block(T0, &[], &[]);
+    let rb = b.apply_block(T0 + 1, &[], &[]);
+    assert_ne!(ra.state_root, rb.state_root);
+    // Clamped to the same time, the roots agree again.
+    let ra = a.apply_block(T0 + 1, &[], &[]);
+    let rb = b.apply_block(T0, &[], &[]);
+    assert_eq!((ra.time_ms, rb.time_ms), (T0 + 1, T0 + 1));
+    assert_eq!(ra.state_root, rb.state_root);
 }

@@ -1,9 +1,9 @@
 //! The tokio host: joins a [`NodeCore`] to its QUIC endpoint and clock.
 //!
 //! One task per validator owns the core; it waits on peer messages, client requests and the
-//! earliest timer, feeds the core and routes what comes out. A client's `Submit` is answered when
-//! the block holding the transaction is committed (with the block and its certificate), or at
-//! once when admission refuses it.
+//! earliest timer, sets the core's clock to the system time, feeds the core and routes what
+//! comes out. A client's `Submit` is answered when the block holding the transaction is
+//! committed (with the block and its certificate), or at once when admission refuses it.
 
 use crate::api::{Request, Response};
 use crate::{NodeCore, NodeError, Output};
@@ -13,6 +13,7 @@ use shoji_net::{ClientRequest, ValidatorEndpoint};
 use shoji_primitives::encoding::fr_to_bytes;
 use shoji_primitives::tx::{Transaction, TxId};
 use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::time::{sleep_until, Duration, Instant};
 
 fn slot(kind: TimerKind) -> u8 {
@@ -21,6 +22,14 @@ fn slot(kind: TimerKind) -> u8 {
         TimerKind::Retransmit => 1,
         TimerKind::StateTransfer => 2,
     }
+}
+
+/// The system clock in Unix milliseconds (0 if it reads before 1970, which turns the replica's
+/// clock checks off rather than failing).
+fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Runs the validator until the endpoint closes or storage fails.
@@ -39,6 +48,7 @@ pub async fn run(
         let outputs = tokio::select! {
             msg = endpoint.recv() => {
                 let Some((from, bytes)) = msg else { return Ok(()) };
+                core.set_now_ms(unix_now_ms());
                 match u16::try_from(from) {
                     Ok(id) => core.on_peer_bytes(ReplicaId(id), &bytes)?,
                     Err(_) => Vec::new(),
@@ -46,12 +56,14 @@ pub async fn run(
             }
             req = endpoint.next_request() => {
                 let Some(req) = req else { return Ok(()) };
+                core.set_now_ms(unix_now_ms());
                 handle_request(&mut core, req, &mut waiting)?
             }
             _ = sleep_until(next_timer.map_or(far, |(at, _)| at)) => {
                 match next_timer {
                     Some((_, kind)) => {
                         timers.remove(&slot(kind));
+                        core.set_now_ms(unix_now_ms());
                         core.on_timer(kind)?
                     }
                     None => Vec::new(),

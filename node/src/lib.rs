@@ -2,11 +2,12 @@
 //! [`Verifier`] and the redb [`Store`], glued without I/O of its own beyond the store.
 //!
 //! The host (network and clock adapters) feeds [`NodeCore`] peer messages, timer expiries and
-//! client transactions, and carries out the returned [`Output`]s. Inside, every consensus action
-//! is handled in the order the replica emitted it: persistence is written to the store before
-//! any message that follows it is returned for sending (the replica emits `Persist` before the
-//! vote it covers), and each committed block is verified, applied and stored in one store write
-//! transaction before the replica is told its state root.
+//! client transactions, tells it the wall-clock time before each ([`NodeCore::set_now_ms`]), and
+//! carries out the returned [`Output`]s. Inside, every consensus action is handled in the order
+//! the replica emitted it: persistence is written to the store before any message that follows
+//! it is returned for sending (the replica emits `Persist` before the vote it covers), and each
+//! committed block is verified, applied and stored in one store write transaction before the
+//! replica is told its state root.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -172,6 +173,13 @@ impl NodeCore {
         &self.store
     }
 
+    /// The current wall-clock time in Unix milliseconds; the host calls it before each input.
+    /// The replica stamps it on the blocks it proposes and refuses proposed blocks too far
+    /// ahead of it (see [`Replica::set_now_ms`]).
+    pub fn set_now_ms(&mut self, now_ms: u64) {
+        self.replica.set_now_ms(now_ms);
+    }
+
     /// A message from validator `from`. Malformed or invalid messages are counted by the replica
     /// and otherwise ignored.
     pub fn on_peer_bytes(
@@ -301,7 +309,7 @@ impl NodeCore {
             };
             stateless.push(r);
         }
-        let outcome = self.ledger.apply_block(&txs, &stateless);
+        let outcome = self.ledger.apply_block(block.time_ms, &txs, &stateless);
         let head = self.ledger.head();
         self.store.commit_block(&CommittedBlock {
             block,

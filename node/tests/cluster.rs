@@ -18,6 +18,9 @@ use std::sync::Arc;
 
 const USD: AssetId = AssetId(840);
 
+/// Wall-clock time (Unix ms) at virtual time 0.
+const CLOCK_BASE_MS: u64 = 1_700_000_000_000;
+
 struct Cluster {
     nodes: BTreeMap<ReplicaId, NodeCore>,
     keys: BTreeMap<ReplicaId, SigningKey>,
@@ -83,6 +86,7 @@ impl Cluster {
         while !done(self) && self.now_ms <= deadline {
             if let Some((from, to, bytes)) = self.queue.pop_front() {
                 if let Some(node) = self.nodes.get_mut(&to) {
+                    node.set_now_ms(CLOCK_BASE_MS + self.now_ms);
                     let out = node.on_peer_bytes(from, &bytes).expect("node");
                     self.handle(to, out);
                 }
@@ -96,6 +100,7 @@ impl Cluster {
             self.timers.remove(&(id, slot));
             self.now_ms = self.now_ms.max(at);
             if let Some(node) = self.nodes.get_mut(&id) {
+                node.set_now_ms(CLOCK_BASE_MS + self.now_ms);
                 let out = node.on_timer(kind).expect("node");
                 self.handle(id, out);
             }
@@ -116,12 +121,9 @@ impl Cluster {
     }
 
     fn submit(&mut self, to: ReplicaId, tx: &Transaction) -> Result<(), SubmitError> {
-        let out = self
-            .nodes
-            .get_mut(&to)
-            .expect("node")
-            .submit(tx.to_bytes())
-            .expect("node")?;
+        let node = self.nodes.get_mut(&to).expect("node");
+        node.set_now_ms(CLOCK_BASE_MS + self.now_ms);
+        let out = node.submit(tx.to_bytes()).expect("node")?;
         self.handle(to, out);
         Ok(())
     }
@@ -227,6 +229,16 @@ fn four_validators_commit_verify_store_and_restart() {
         let applied: Vec<&TxOutcome> = v.iter().flat_map(|(_, _, o)| o).collect();
         assert_eq!(applied, vec![&TxOutcome::Applied { first_leaf: 0 }]);
     }
+    // Every validator stored the leader's clock as the block time.
+    for n in c.nodes.values() {
+        let b = n.store().compact_block(1).expect("read").expect("block 1");
+        assert!(
+            (CLOCK_BASE_MS..=CLOCK_BASE_MS + c.now_ms).contains(&b.time_ms),
+            "block time {}",
+            b.time_ms
+        );
+        assert_eq!(n.ledger().time_ms(), b.time_ms);
+    }
     // The same mint again: its nullifiers are spent.
     assert_eq!(c.submit(ReplicaId(2), &m1), Err(SubmitError::DoubleSpend));
 
@@ -255,4 +267,19 @@ fn four_validators_commit_verify_store_and_restart() {
         .expect("read")
         .expect("stored");
     assert_eq!(tx.tx, m2);
+    // Block times never decrease, and the validators agree on them.
+    for n in c.nodes.values() {
+        let top = n.ledger().height();
+        let times: Vec<u64> = (1..=top)
+            .map(|h| {
+                n.store()
+                    .compact_block(h)
+                    .expect("read")
+                    .expect("block")
+                    .time_ms
+            })
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        assert_eq!(n.ledger().time_ms(), times[times.len() - 1]);
+    }
 }

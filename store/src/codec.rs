@@ -264,9 +264,12 @@ pub(crate) fn decode_tx(v: &[u8]) -> Result<StoredTx, String> {
     })
 }
 
-/// Ledger metadata of one height.
+/// Ledger metadata of one height: block time, tree root, state root, tree size, nullifier count,
+/// nullifier chain, applied txids.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct HeightInfo {
+    /// Block time (Unix ms) after clamping: what compact blocks report.
+    pub(crate) time_ms: u64,
     pub(crate) tree_root: Fr,
     pub(crate) state_root: [u8; 32],
     pub(crate) tree_size: u64,
@@ -277,7 +280,8 @@ pub(crate) struct HeightInfo {
 
 pub(crate) fn encode_info(i: &HeightInfo) -> Vec<u8> {
     let mut w = Writer::new();
-    w.fr(&i.tree_root)
+    w.u64(i.time_ms)
+        .fr(&i.tree_root)
         .raw(&i.state_root)
         .u64(i.tree_size)
         .u64(i.nullifier_count)
@@ -291,6 +295,7 @@ pub(crate) fn encode_info(i: &HeightInfo) -> Vec<u8> {
 
 pub(crate) fn decode_info(v: &[u8]) -> Result<HeightInfo, String> {
     let mut r = Reader::new(v)?;
+    let time_ms = r.u64("block time")?;
     let tree_root = r.fr("tree root")?;
     let state_root = r.array("state root")?;
     let tree_size = r.u64("tree size")?;
@@ -302,6 +307,7 @@ pub(crate) fn decode_info(v: &[u8]) -> Result<HeightInfo, String> {
         .collect::<Result<Vec<_>, _>>()?;
     r.finish()?;
     Ok(HeightInfo {
+        time_ms,
         tree_root,
         state_root,
         tree_size,

@@ -22,10 +22,10 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `meta` | `"schema_version"` | u32 LE ([`SCHEMA_VERSION`]) |
-//! | `ledger` | `"height"`, `"nullifier_chain"`, `"frontier"`, `"recent_roots"` | latest ledger head |
+//! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"frontier"`, `"recent_roots"` | latest ledger head |
 //! | `consensus` | `"persisted_state"` | [`PersistedState::encode`] |
 //! | `blocks` | height | block and commit certificate (postcard) |
-//! | `height_info` | height | tree root, state root, tree size, nullifier count, nullifier chain, applied txids |
+//! | `height_info` | height | block time, tree root, state root, tree size, nullifier count, nullifier chain, applied txids |
 //! | `transactions` | txid | height, index, outcome, transaction bytes |
 //! | `nullifiers` | nullifier (32 bytes) | height revealed |
 //! | `commitments` | leaf index | commitment |
@@ -64,10 +64,13 @@ pub use error::StoreError;
 pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 
 /// Schema version of the database layout; checked on open.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: blocks carry a proposed time, and the ledger head and height metadata the block time.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &str = "schema_version";
 const K_HEIGHT: &str = "height";
+const K_TIME: &str = "time_ms";
 const K_CHAIN: &str = "nullifier_chain";
 const K_FRONTIER: &str = "frontier";
 const K_ROOTS: &str = "recent_roots";
@@ -295,6 +298,7 @@ fn read_head<T: ReadableTable<&'static str, &'static [u8]>>(
             ))
         })
     };
+    let time_ms = codec::decode_u64(&need(K_TIME)?).map_err(corrupt("ledger", K_TIME))?;
     let nullifier_chain =
         codec::decode_hash(&need(K_CHAIN)?).map_err(corrupt("ledger", K_CHAIN))?;
     let frontier =
@@ -302,6 +306,7 @@ fn read_head<T: ReadableTable<&'static str, &'static [u8]>>(
     let recent_roots = codec::decode_roots(&need(K_ROOTS)?).map_err(corrupt("ledger", K_ROOTS))?;
     Ok(LedgerHead {
         height,
+        time_ms,
         frontier,
         recent_roots,
         nullifier_chain,
@@ -408,13 +413,20 @@ impl Store {
     ///
     /// Refuses (writing nothing) a block that is not the next height, does not link to the
     /// stored previous block, or whose outcome and ledger head disagree with each other or
-    /// with the stored state.
+    /// with the stored state (including a block time other than the larger of the block's
+    /// proposed time and the stored block time).
     pub fn commit_block(&self, c: &CommittedBlock<'_>) -> Result<PersistedState, StoreError> {
         let h = c.block.height;
         if c.outcome.height != h || c.ledger.height != h {
             return Err(invalid(format!(
                 "block height {h}, outcome height {}, ledger height {}",
                 c.outcome.height, c.ledger.height
+            )));
+        }
+        if c.outcome.time_ms != c.ledger.time_ms || c.outcome.compact.time_ms != c.ledger.time_ms {
+            return Err(invalid(format!(
+                "block {h}: outcome time {}, compact block time {}, ledger time {}",
+                c.outcome.time_ms, c.outcome.compact.time_ms, c.ledger.time_ms
             )));
         }
         if c.transactions.len() != c.outcome.outcomes.len() {
@@ -484,6 +496,13 @@ impl Store {
                 return Err(invalid(format!(
                     "block {h} does not link to the stored block {}",
                     prev.height
+                )));
+            }
+            let time_ms = c.block.time_ms.max(prev.time_ms);
+            if c.ledger.time_ms != time_ms {
+                return Err(invalid(format!(
+                    "block {h}: ledger time {} is not max(proposed {}, stored {})",
+                    c.ledger.time_ms, c.block.time_ms, prev.time_ms
                 )));
             }
             let prev_count = match read_info(&heights, prev.height)? {
@@ -565,6 +584,7 @@ impl Store {
                 .insert(h, &block_bytes[..])
                 .ctx(|| format!("writing block {h}"))?;
             let info = HeightInfo {
+                time_ms,
                 tree_root,
                 state_root,
                 tree_size: size,
@@ -577,6 +597,7 @@ impl Store {
                 .ctx(|| format!("writing the metadata of height {h}"))?;
             for (key, value) in [
                 (K_HEIGHT, codec::u64_value(h)),
+                (K_TIME, codec::u64_value(time_ms)),
                 (K_CHAIN, codec::hash_value(&chain)),
                 (K_FRONTIER, codec::encode_frontier(&c.ledger.frontier)),
                 (K_ROOTS, codec::encode_roots(&c.ledger.recent_roots)),
@@ -777,6 +798,12 @@ impl Store {
                     info.tree_size
                 ));
             }
+            if info.time_ms != head.time_ms {
+                return inconsistent(format!(
+                    "height {h}: recorded block time {} differs from the ledger's {}",
+                    info.time_ms, head.time_ms
+                ));
+            }
             if info.nullifier_chain != head.nullifier_chain {
                 return inconsistent(format!(
                     "height {h}: recorded nullifier chain differs from the ledger's"
@@ -927,6 +954,7 @@ impl Store {
         }
         Ok(Some(CompactBlock {
             height,
+            time_ms: info.time_ms,
             txs: out,
             tree_root: info.tree_root,
         }))

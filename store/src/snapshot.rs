@@ -1,5 +1,5 @@
 //! How the store rebuilds the [`shoji_ledger::Ledger`]: it keeps the ledger's head (height,
-//! frontier, recent roots, nullifier chain) and its nullifiers, and restores with
+//! block time, frontier, recent roots, nullifier chain) and its nullifiers, and restores with
 //! [`shoji_ledger::Ledger::restore`] and the genesis configuration (which is not stored here).
 //! The [`SnapshotLedger`] trait lets tests wrap the ledger in a model.
 

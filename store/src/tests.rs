@@ -14,6 +14,9 @@ use std::sync::Arc;
 
 const WINDOW: usize = 3;
 
+/// The first block's time (Unix ms).
+const T0: u64 = 1_700_000_000_000;
+
 fn stored(hex: &str) -> Transaction {
     Transaction::from_bytes(&hex_decode("vector", hex.trim()).unwrap()).unwrap()
 }
@@ -69,9 +72,9 @@ impl Standin {
         }
     }
 
-    fn apply(&mut self, txs: &[Transaction]) -> BlockOutcome {
+    fn apply(&mut self, time_ms: u64, txs: &[Transaction]) -> BlockOutcome {
         let ledger = self.ledger.as_mut().expect("a live ledger");
-        let out = ledger.apply_block(txs, &ok(txs.len()));
+        let out = ledger.apply_block(time_ms, txs, &ok(txs.len()));
         for (tx, o) in txs.iter().zip(&out.outcomes) {
             if matches!(o, TxOutcome::Applied { .. }) {
                 for nf in &tx.bundle().nullifiers {
@@ -82,6 +85,8 @@ impl Standin {
             }
         }
         self.head.height = out.height;
+        self.head.time_ms = self.head.time_ms.max(time_ms);
+        assert_eq!(self.head.time_ms, out.time_ms);
         self.head.frontier = ledger.frontier().clone();
         self.head.recent_roots.push(out.tree_root);
         while self.head.recent_roots.len() > WINDOW {
@@ -125,11 +130,13 @@ fn cert(view: u64) -> CommitCertificate {
     }
 }
 
-/// A host: the stand-in ledger, the expected consensus state and the last block hash.
+/// A host: the stand-in ledger, the expected consensus state, the last block hash and the time
+/// the next block is proposed with.
 struct Host {
     ledger: Standin,
     consensus: PersistedState,
     prev: BlockHash,
+    clock: u64,
     outcomes: Vec<(Block, CommitCertificate, BlockOutcome, Vec<Transaction>)>,
 }
 
@@ -139,6 +146,7 @@ impl Host {
             ledger: Standin::genesis(),
             consensus: PersistedState::genesis(),
             prev: BlockHash::GENESIS,
+            clock: T0,
             outcomes: Vec::new(),
         }
     }
@@ -149,6 +157,7 @@ impl Host {
             prev_hash: self.prev,
             view: 0,
             proposer: ReplicaId(1),
+            time_ms: self.clock,
             transactions: txs.iter().map(|t| t.to_bytes()).collect(),
         }
     }
@@ -156,7 +165,8 @@ impl Host {
     fn commit(&mut self, store: &Store, txs: &[Transaction]) -> BlockOutcome {
         let block = self.block(txs);
         let certificate = cert(0);
-        let outcome = self.ledger.apply(txs);
+        let outcome = self.ledger.apply(block.time_ms, txs);
+        self.clock += 1_000;
         let head = self.ledger.head();
         let state = store
             .commit_block(&CommittedBlock {
@@ -255,7 +265,9 @@ fn check_matches(store: &Store, host: &Host) {
         let (b, c) = store.block(h).unwrap().unwrap();
         assert_eq!(&b, block);
         assert_eq!(&c, certificate);
-        assert_eq!(store.compact_block(h).unwrap().unwrap(), outcome.compact);
+        let compact = store.compact_block(h).unwrap().unwrap();
+        assert_eq!(compact, outcome.compact);
+        assert_eq!(compact.time_ms, outcome.time_ms);
         assert_eq!(store.state_root(h).unwrap(), Some(outcome.state_root));
         for (i, (tx, o)) in txs.iter().zip(&outcome.outcomes).enumerate() {
             let s = store.transaction(&tx.id()).unwrap().unwrap();
@@ -363,7 +375,7 @@ fn crash_between_blocks_and_inside_a_write() {
         nullifiers: host.ledger.nullifiers.clone(),
     };
     let block = host.block(&[t]);
-    let outcome = ledger.apply(&[t]);
+    let outcome = ledger.apply(block.time_ms, &[t]);
     let mut head = ledger.head();
     head.nullifier_chain = [9; 32];
     let err = store
@@ -397,7 +409,7 @@ fn refuses_blocks_that_do_not_follow() {
     let mut host = Host::new();
     host.commit(&store, &[]);
     let mut ledger = Standin::genesis();
-    let outcome = ledger.apply(&[]);
+    let outcome = ledger.apply(0, &[]);
     let head = ledger.head();
     // Height 1 again.
     let block = Block::null(1, BlockHash::GENESIS, 0, ReplicaId(0));
@@ -414,8 +426,8 @@ fn refuses_blocks_that_do_not_follow() {
     ));
     // Height 2 not linked to block 1.
     let mut l2 = Standin::genesis();
-    l2.apply(&[]);
-    let outcome2 = l2.apply(&[]);
+    l2.apply(0, &[]);
+    let outcome2 = l2.apply(0, &[]);
     let head2 = l2.head();
     let block2 = Block::null(2, BlockHash([1; 32]), 0, ReplicaId(0));
     let err = store
@@ -447,7 +459,7 @@ fn refuses_blocks_that_do_not_follow() {
         head: host.ledger.head.clone(),
         nullifiers: host.ledger.nullifiers.clone(),
     };
-    let outcome3 = l3.apply(&[t]);
+    let outcome3 = l3.apply(host.clock, &[t]);
     let err = store
         .commit_block(&CommittedBlock {
             block: &host.block(&[]),
@@ -579,7 +591,7 @@ fn random_garbage_never_panics() {
             x ^= x << 17;
             garbage.push(x as u8);
         }
-        let key = [K_HEIGHT, K_CHAIN, K_FRONTIER, K_ROOTS][round as usize % 4];
+        let key = [K_HEIGHT, K_TIME, K_CHAIN, K_FRONTIER, K_ROOTS][round as usize % 5];
         poke(&dir, LEDGER, key, &garbage);
         poke(&dir, HEIGHTS, round % 5 + 1, &garbage);
         let store = Store::open(path(&dir)).unwrap();
@@ -726,7 +738,7 @@ fn full_disk_is_an_error_with_context() {
     host.commit(&store, &[]);
     full.store(true, Ordering::SeqCst);
     let block = host.block(&[]);
-    let outcome = host.ledger.apply(&[]);
+    let outcome = host.ledger.apply(block.time_ms, &[]);
     let head = host.ledger.head();
     let err = store
         .commit_block(&CommittedBlock {
@@ -865,4 +877,73 @@ fn process_killed_inside_a_commit() {
     eprintln!("{crashed} runs crashed, {at_two} reopened at height 2");
     assert!(crashed >= 3, "only {crashed} runs crashed");
     assert!(at_two >= 1, "no crash hit before the commit point");
+}
+
+/// The stored block time is the proposed time clamped to the previous block's; a head with any
+/// other time is refused, and a stored time that disagrees with the height metadata is found on
+/// load.
+#[test]
+fn block_time_is_clamped_checked_and_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(path(&dir)).unwrap();
+    let mut host = Host::new();
+    host.commit(&store, &[]);
+    // The next proposer's clock is behind: the block keeps the previous time.
+    host.clock = T0 - 5_000;
+    let out = host.commit(&store, &[]);
+    assert_eq!(out.time_ms, T0);
+    host.clock = T0 + 7_000;
+    host.commit(&store, &[]);
+    let times: Vec<u64> = (1..=3)
+        .map(|h| store.compact_block(h).unwrap().unwrap().time_ms)
+        .collect();
+    assert_eq!(times, vec![T0, T0, T0 + 7_000]);
+    check_matches(&store, &host);
+
+    // A head whose time is not max(proposed, stored) is refused.
+    let block = host.block(&[]);
+    let next = || Standin {
+        ledger: host.ledger.ledger.clone(),
+        head: host.ledger.head.clone(),
+        nullifiers: host.ledger.nullifiers.clone(),
+    };
+    let mut ledger = next();
+    let mut outcome = ledger.apply(block.time_ms, &[]);
+    let mut head = ledger.head();
+    head.time_ms += 1;
+    outcome.time_ms += 1;
+    outcome.compact.time_ms += 1;
+    outcome.state_root = head.state_root();
+    let err = store
+        .commit_block(&CommittedBlock {
+            block: &block,
+            certificate: &cert(0),
+            transactions: &[],
+            outcome: &outcome,
+            ledger: &head,
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("ledger time"), "{err}");
+    // An outcome whose time differs from the head's.
+    let mut ledger = next();
+    let mut outcome = ledger.apply(block.time_ms, &[]);
+    outcome.time_ms += 1;
+    let head = ledger.head();
+    let err = store
+        .commit_block(&CommittedBlock {
+            block: &block,
+            certificate: &cert(0),
+            transactions: &[],
+            outcome: &outcome,
+            ledger: &head,
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("outcome time"), "{err}");
+    check_matches(&store, &host);
+    drop(store);
+
+    // A stored head time that is not the time recorded for its height.
+    poke(&dir, LEDGER, K_TIME, &codec::u64_value(T0 + 1));
+    let err = Store::open(path(&dir)).unwrap().load().unwrap_err();
+    assert!(err.to_string().contains("block time"), "{err}");
 }

@@ -76,7 +76,11 @@ impl LocalChain {
 impl Chain for LocalChain {
     fn commit(&mut self, txs: Vec<Transaction>) -> anyhow::Result<Vec<CompactBlock>> {
         let stateless = self.verifier.verify_transactions(&txs);
-        let out = self.ledger.apply_block(&txs, &stateless);
+        // No proposer here: the block gets this machine's clock.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let out = self.ledger.apply_block(now_ms, &txs, &stateless);
         for (tx, o) in txs.iter().zip(&out.outcomes) {
             ensure!(
                 matches!(o, TxOutcome::Applied { .. }),
@@ -111,8 +115,9 @@ impl World {
         self.chain.extend(txs.iter().map(|t| t.to_bytes()));
         for out in self.ledger.commit(txs)? {
             log(format!(
-                "  block {} committed: {} transaction(s), tree root {}",
+                "  block {} committed at {} ms: {} transaction(s), tree root {}",
                 out.height,
+                out.time_ms,
                 out.txs.len(),
                 &shoji_primitives::encoding::fr_to_hex(&out.tree_root)[..16]
             ));

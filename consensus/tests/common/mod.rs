@@ -67,7 +67,15 @@ pub struct ByzProfile {
     pub garbage: bool,
     /// Answers state transfer with tampered blocks.
     pub bad_transfer: bool,
+    /// Stamps the blocks it proposes far ahead of the clock ([`FUTURE_MS`]).
+    pub future_time: bool,
 }
+
+/// Wall-clock time (Unix ms) at virtual time 0: every replica's clock is this plus `now`.
+pub const CLOCK_BASE_MS: u64 = 1_700_000_000_000;
+
+/// How far ahead of the clock a [`ByzProfile::future_time`] leader stamps its blocks.
+pub const FUTURE_MS: u64 = 3_600_000;
 
 /// Everything that defines one simulation run.
 #[derive(Clone, Debug)]
@@ -111,6 +119,8 @@ impl SimOptions {
     /// A randomized fault profile derived from `seed`.
     pub fn random(seed: u64) -> SimOptions {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed0f_fa17);
+        // Drawn from its own stream, so that adding it changed no other draw of a seed.
+        let mut clock_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0c10_c4f0_7e57);
         let n = if rng.gen_bool(0.8) { 4 } else { 7 };
         let f = (n - 1) / 3;
         let nbyz = rng.gen_range(0..=f);
@@ -130,6 +140,7 @@ impl SimOptions {
                     silent: rng.gen_bool(0.2),
                     garbage: rng.gen_bool(0.3),
                     bad_transfer: rng.gen_bool(0.5),
+                    future_time: clock_rng.gen_bool(0.3),
                 };
                 (i, p)
             })
@@ -280,6 +291,8 @@ pub struct Sim {
     pub trace: bool,
     /// Non-empty state-transfer replies delivered, per receiving node.
     pub transfers: BTreeMap<usize, u64>,
+    /// The replicas' `max_clock_skew_ms`.
+    skew_ms: u64,
 }
 
 fn ids(n: usize) -> impl Iterator<Item = ReplicaId> {
@@ -334,7 +347,9 @@ impl Sim {
             kinds: BTreeMap::new(),
             trace: false,
             transfers: BTreeMap::new(),
+            skew_ms: 0,
         };
+        sim.skew_ms = sim_config(sim.validators.clone()).max_clock_skew_ms;
         for i in 0..sim.opts.n {
             sim.boot(i).expect("boot");
         }
@@ -349,6 +364,11 @@ impl Sim {
     /// Whether node `i` is honest.
     pub fn honest(&self, i: usize) -> bool {
         self.nodes[i].byz.is_none()
+    }
+
+    /// Every replica's wall clock (Unix ms): [`CLOCK_BASE_MS`] plus the virtual time.
+    pub fn clock_ms(&self) -> u64 {
+        CLOCK_BASE_MS + self.now
     }
 
     /// Maximum faults tolerated.
@@ -381,6 +401,7 @@ impl Sim {
                 node.chain.len()
             ));
         }
+        r.set_now_ms(self.clock_ms());
         let actions = r.start();
         self.nodes[i].replica = Some(r);
         self.nodes[i].seen_rejections = 0;
@@ -499,13 +520,23 @@ impl Sim {
         let me = ReplicaId(i as u16);
         let mut out = Vec::new();
         match &msg.message {
-            Message::PrePrepare(pp) if p.equivocate && self.rng.gen_bool(0.5) => {
-                let mut pp = pp.clone();
-                pp.block
-                    .transactions
-                    .push(format!("byz-{}", self.rng.gen::<u32>()).into_bytes());
-                let m = SignedMessage::sign(0, me, Message::PrePrepare(pp), &self.nodes[i].key);
-                out.push(m.encode());
+            Message::PrePrepare(pp) => {
+                let equivocate = p.equivocate && self.rng.gen_bool(0.5);
+                if equivocate || p.future_time {
+                    let mut pp = pp.clone();
+                    if equivocate {
+                        pp.block
+                            .transactions
+                            .push(format!("byz-{}", self.rng.gen::<u32>()).into_bytes());
+                    }
+                    if p.future_time {
+                        pp.block.time_ms = self.clock_ms() + FUTURE_MS;
+                    }
+                    let m = SignedMessage::sign(0, me, Message::PrePrepare(pp), &self.nodes[i].key);
+                    out.push(m.encode());
+                } else {
+                    out.push(bytes.to_vec());
+                }
             }
             _ => out.push(bytes.to_vec()),
         }
@@ -670,6 +701,15 @@ impl Sim {
         if !self.honest(i) {
             return Ok(());
         }
+        // Some honest backup accepted the block, so its time is within the skew bound of
+        // that backup's clock then (every replica runs on the same clock here).
+        let bound = self.clock_ms() + self.skew_ms;
+        if block.time_ms > bound {
+            return Err(format!(
+                "replica {i} committed block {} with time {} beyond the clock bound {bound}",
+                block.height, block.time_ms
+            ));
+        }
         let node = &mut self.nodes[i];
         let expect = node.chain.len() as u64 + 1;
         if block.height != expect {
@@ -744,9 +784,11 @@ impl Sim {
     where
         F: FnOnce(&mut Replica) -> Vec<Action>,
     {
+        let clock = self.clock_ms();
         let Some(r) = self.nodes[i].replica.as_mut() else {
             return Ok(());
         };
+        r.set_now_ms(clock);
         let actions = f(r);
         let crash_after = if self.faults_active
             && self.opts.faults.crashes
