@@ -19,6 +19,8 @@ pub struct AuditEntry {
     pub txid: TxId,
     /// Height of its block.
     pub height: u64,
+    /// Its block's time (Unix milliseconds, agreed by the validators).
+    pub time_ms: u64,
     /// Kind.
     pub kind: TxKind,
     /// What the record says.
@@ -34,6 +36,8 @@ pub struct Payment {
     pub txid: TxId,
     /// Height.
     pub height: u64,
+    /// Block time (Unix milliseconds).
+    pub time_ms: u64,
     /// Payer's name (or owner tag).
     pub from: String,
     /// Payee's name (or owner tag).
@@ -143,6 +147,7 @@ impl Auditor {
                 self.entries.push(AuditEntry {
                     txid: tx.txid,
                     height: block.height,
+                    time_ms: block.time_ms,
                     kind: tx.kind,
                     plaintext,
                     record: tx.audit,
@@ -180,6 +185,7 @@ impl Auditor {
                     out.push(Payment {
                         txid: e.txid,
                         height: e.height,
+                        time_ms: e.time_ms,
                         from: self.display(&p.sender),
                         to: self.display(&p.receivers[j]),
                         asset: p.asset,
@@ -210,6 +216,7 @@ impl Auditor {
         for e in &self.entries {
             out.extend_from_slice(&e.txid.0);
             out.extend_from_slice(&e.height.to_le_bytes());
+            out.extend_from_slice(&e.time_ms.to_le_bytes());
             out.push(e.kind as u8);
             out.extend_from_slice(&point_to_bytes(&e.record.epk));
             for c in &e.record.ciphertext {
@@ -230,12 +237,13 @@ impl Auditor {
         let mut a = Auditor::new(key);
         a.height = r.u64()?;
         let n = r.u64()?;
-        if n.saturating_mul(32 + 8 + 1 + 32 + 128) > r.remaining() as u64 {
+        if n.saturating_mul(32 + 8 + 8 + 1 + 32 + 128) > r.remaining() as u64 {
             return Err(AuditorError::Corrupt("entry count exceeds the data"));
         }
         for _ in 0..n {
             let txid = TxId(r.array()?);
             let height = r.u64()?;
+            let time_ms = r.u64()?;
             let kind = TxKind::from_u8(r.u8()?)?;
             let epk = r.point("audit record key")?;
             let ciphertext = [
@@ -252,6 +260,7 @@ impl Auditor {
             a.entries.push(AuditEntry {
                 txid,
                 height,
+                time_ms,
                 kind,
                 plaintext,
                 record,

@@ -77,6 +77,7 @@ pub fn synthetic_chain(opts: &SyncOptions, me: &Address) -> Vec<CompactBlock> {
         }
         blocks.push(CompactBlock {
             height: h as u64 + 1,
+            time_ms: 1_700_000_000_000 + h as u64 * 1000,
             txs,
             tree_root: frontier.root(),
         });
@@ -98,7 +99,10 @@ pub fn sync_rate(opts: &SyncOptions, rounds: usize) -> anyhow::Result<serde_json
             w.scan(b).context("scan")?;
         }
         let secs = start.elapsed().as_secs_f64();
-        ensure!(w.balance(AssetId(840)) == Amount(1), "the wallet's note was not found");
+        ensure!(
+            w.balance(AssetId(840)) == Amount(1),
+            "the wallet's note was not found"
+        );
         rates.push(outputs / secs);
     }
     Ok(json!({

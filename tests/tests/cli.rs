@@ -296,7 +296,16 @@ fn story_balances_report_disclosure_restore_and_every_error() {
     );
     assert_eq!(csv.stdout.lines().count(), 2, "{}", csv.stdout);
     assert!(csv.stdout.contains(",Bob,Carol,100,USD"), "{}", csv.stdout);
+    // By time: the blocks are stamped with the validators' clocks.
+    let today = au(&["report", "--since", "2000-01-01", "--until", "2999-01-01"]);
+    assert_eq!(today["payments"].as_array().map(Vec::len), Some(2));
+    let future = au(&["report", "--since", "2999-01-01"]);
+    assert_eq!(future["payments"].as_array().map(Vec::len), Some(0));
     let show = au(&["show", &pay1_txid]);
+    assert!(
+        show["time"].as_str().is_some_and(|t| t.starts_with("20")),
+        "{show}"
+    );
     assert_eq!(show["sender"], "Alice");
     assert_eq!(show["outputs"][0]["receiver"], "Bob");
 

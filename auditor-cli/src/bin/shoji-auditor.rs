@@ -109,6 +109,12 @@ enum Command {
         /// Last height (inclusive; default: the last scanned).
         #[arg(long)]
         to: Option<u64>,
+        /// Only payments in blocks at or after this time (RFC 3339, or a UTC date YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only payments in blocks before this time (RFC 3339, or a UTC date YYYY-MM-DD).
+        #[arg(long)]
+        until: Option<String>,
         /// Only payments from or to this participant (name, address or owner-tag prefix).
         #[arg(long)]
         participant: Option<String>,
@@ -404,7 +410,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 println!(
                     "{}",
                     json!({
-                        "txid": txid.to_string(), "height": e.height, "kind": kind_name(e.kind),
+                        "txid": txid.to_string(), "height": e.height, "time": format_time(e.time_ms), "kind": kind_name(e.kind),
                         "sender": o.auditor.participant(&p.sender), "asset": p.asset.0, "asset_name": asset,
                         "outputs": outputs,
                     })
@@ -413,6 +419,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 println!("Transaction {txid}");
                 println!("  kind    {}", kind_name(e.kind));
                 println!("  height  {}", e.height);
+                println!("  time    {}", format_time(e.time_ms));
                 println!("  asset   {asset}");
                 println!("  sender  {}", o.auditor.participant(&p.sender));
                 for j in 0..2 {
@@ -436,6 +443,8 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Report {
             from,
             to,
+            since,
+            until,
             participant,
             include_mints,
             format,
@@ -459,6 +468,11 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 );
                 rows.sort_by_key(|(_, p)| p.height);
             }
+            let since = since.as_deref().map(parse_time).transpose()?;
+            let until = until.as_deref().map(parse_time).transpose()?;
+            rows.retain(|(_, p)| {
+                since.is_none_or(|t| p.time_ms >= t) && until.is_none_or(|t| p.time_ms < t)
+            });
             if let Some(who) = participant {
                 let who_apk = who
                     .parse::<Address>()
@@ -472,7 +486,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .iter()
                 .map(|(kind, p)| {
                     json!({
-                        "height": p.height, "txid": p.txid.to_string(), "kind": kind,
+                        "height": p.height, "time": format_time(p.time_ms), "txid": p.txid.to_string(), "kind": kind,
                         "from": if *kind == "mint" { "(issuer)".to_string() } else { p.from.clone() },
                         "to": p.to, "amount": p.amount.0, "asset": p.asset.0, "asset_name": asset_name(p.asset),
                     })
@@ -485,11 +499,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                     json!({"from_height": from, "to_height": to, "scanned_to": o.auditor.height(), "payments": records})
                 ),
                 Format::Csv => {
-                    println!("height,txid,kind,from,to,amount,asset");
+                    println!("height,time,txid,kind,from,to,amount,asset");
                     for r in &records {
                         println!(
-                            "{},{},{},{},{},{},{}",
+                            "{},{},{},{},{},{},{},{}",
                             r["height"],
+                            csv(r["time"].as_str()),
                             csv(r["txid"].as_str()),
                             csv(r["kind"].as_str()),
                             csv(r["from"].as_str()),
@@ -505,13 +520,14 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                         o.auditor.height()
                     );
                     println!(
-                        "{:>7}  {:<16}  {:<20} {:<20} {:>12} {}",
-                        "height", "tx", "from", "to", "amount", "asset"
+                        "{:>7}  {:<24}  {:<16}  {:<20} {:<20} {:>12} {}",
+                        "height", "time (UTC)", "tx", "from", "to", "amount", "asset"
                     );
                     for r in &records {
                         println!(
-                            "{:>7}  {:<16}  {:<20} {:<20} {:>12} {}",
+                            "{:>7}  {:<24}  {:<16}  {:<20} {:<20} {:>12} {}",
                             r["height"].as_u64().unwrap_or(0),
+                            r["time"].as_str().unwrap_or(""),
                             &r["txid"].as_str().unwrap_or("")[..16],
                             r["from"].as_str().unwrap_or(""),
                             r["to"].as_str().unwrap_or(""),
@@ -592,7 +608,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                     anyhow!("{} is not a disclosure file: {e}", file.display()),
                 )
             })?;
-            let claimed = verify(&net, cli.node, &d).map_err(|e| {
+            let (claimed, time_ms) = verify(&net, cli.node, &d).map_err(|e| {
                 if e.code == 1 {
                     fail(12, e.error.context("INVALID disclosure"))
                 } else {
@@ -625,13 +641,14 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             if cli.json {
                 println!(
                     "{}",
-                    json!({"valid": true, "txid": d.txid, "height": d.height, "sender": sender, "outputs": outs})
+                    json!({"valid": true, "txid": d.txid, "height": d.height, "time": format_time(time_ms), "sender": sender, "outputs": outs})
                 );
             } else {
                 println!(
-                    "VALID: transaction {} in block {} — {} sent {}.",
+                    "VALID: transaction {} in block {} ({}) — {} sent {}.",
                     d.txid,
                     d.height,
+                    format_time(time_ms),
                     sender,
                     outs.join(" and ")
                 );
@@ -640,6 +657,34 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// RFC 3339 in UTC, to the millisecond.
+fn format_time(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+/// Unix milliseconds of an RFC 3339 time or a UTC date.
+fn parse_time(s: &str) -> Result<u64, Failure> {
+    let t = if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        t.timestamp_millis()
+    } else if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        d.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+            .unwrap_or(0)
+    } else {
+        return Err(fail(
+            2,
+            anyhow!(
+                "{s:?} is not a time: use RFC 3339 (2026-11-25T09:30:00Z) or a date (2026-11-25)"
+            ),
+        ));
+    };
+    Ok(t.max(0) as u64)
 }
 
 fn csv(s: Option<&str>) -> String {
@@ -712,7 +757,11 @@ impl Claim {
 
 /// Checks `d` against the chain: the transaction is in the block it names, designated to the
 /// key it names, with the record it quotes, and the proof shows the record decrypts to the claim.
-fn verify(net: &Network, node: Option<u16>, d: &DisclosureFile) -> Result<AuditPlaintext, Failure> {
+fn verify(
+    net: &Network,
+    node: Option<u16>,
+    d: &DisclosureFile,
+) -> Result<(AuditPlaintext, u64), Failure> {
     if d.format != DISCLOSURE_FORMAT {
         return Err(anyhow!("unknown disclosure format {:?}", d.format).into());
     }
@@ -752,5 +801,5 @@ fn verify(net: &Network, node: Option<u16>, d: &DisclosureFile) -> Result<AuditP
     proof
         .verify_claim(&pk, &record, &txid.0, &claimed)
         .map_err(|e| anyhow!("{e}"))?;
-    Ok(claimed)
+    Ok((claimed, block.time_ms))
 }
