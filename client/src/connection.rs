@@ -240,7 +240,7 @@ impl Client {
                         reason: e.to_string(),
                     },
                 )?;
-                if block.height != height || !block.transactions.iter().any(|t| *t == bytes) {
+                if block.height != height || !block.transactions.contains(&bytes) {
                     return Err(ClientError::BadCertificate {
                         node: self.node.0,
                         reason: format!("block {} does not hold the transaction", block.height),

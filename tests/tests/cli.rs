@@ -318,7 +318,8 @@ fn story_balances_report_disclosure_restore_and_every_error() {
     let original: Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("d.json")).expect("read"))
             .expect("json");
-    let tamperings: [(&str, fn(&mut Value)); 3] = [
+    type Tamper = fn(&mut Value);
+    let tamperings: [(&str, Tamper); 3] = [
         ("amount", |d| d["claim"]["amounts"][0] = (251).into()),
         ("receiver", |d| {
             let s = d["claim"]["sender"].clone();

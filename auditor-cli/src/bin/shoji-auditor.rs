@@ -520,8 +520,8 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                         o.auditor.height()
                     );
                     println!(
-                        "{:>7}  {:<24}  {:<16}  {:<20} {:<20} {:>12} {}",
-                        "height", "time (UTC)", "tx", "from", "to", "amount", "asset"
+                        "{:>7}  {:<24}  {:<16}  {:<20} {:<20} {:>12} asset",
+                        "height", "time (UTC)", "tx", "from", "to", "amount"
                     );
                     for r in &records {
                         println!(

@@ -174,10 +174,8 @@ fn fail(code: u8, error: anyhow::Error) -> Failure {
 /// The exit code for an error, from the first cause that has one.
 fn code_of(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
-        if let Some(w) = cause.downcast_ref::<WalletError>() {
-            if let WalletError::InsufficientFunds { .. } = w {
-                return 3;
-            }
+        if let Some(WalletError::InsufficientFunds { .. }) = cause.downcast_ref::<WalletError>() {
+            return 3;
         }
         if let Some(NetworkError::UnknownAsset(..)) = cause.downcast_ref::<NetworkError>() {
             return 4;
