@@ -95,8 +95,8 @@ pub fn sync_rate(opts: &SyncOptions, rounds: usize) -> anyhow::Result<serde_json
     for _ in 0..rounds.max(1) {
         let mut w = Wallet::new(&seed);
         let start = Instant::now();
-        for b in &chain {
-            w.scan(b).context("scan")?;
+        for batch in chain.chunks(500) {
+            w.scan_blocks(batch).context("scan")?;
         }
         let secs = start.elapsed().as_secs_f64();
         ensure!(
@@ -111,7 +111,7 @@ pub fn sync_rate(opts: &SyncOptions, rounds: usize) -> anyhow::Result<serde_json
         "txs_per_block": opts.txs_per_block,
         "outputs": outputs as u64,
         "outputs_per_second_median": crate::median(&mut rates),
-        "threads": 1,
+        "threads": rayon::current_num_threads(),
     }))
 }
 

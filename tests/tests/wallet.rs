@@ -47,9 +47,22 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
         .expect("prove")
         .sign_mint(&issuer)
         .expect("sign");
-    for block in chain.commit(vec![mint]).expect("commit") {
-        alice.scan(&block).expect("scan");
-    }
+    let blocks = chain.commit(vec![mint]).expect("commit");
+    // A validator serving a block that does not match its root, or with an altered commitment,
+    // is caught.
+    let mut wrong_root = blocks[0].clone();
+    wrong_root.tree_root = shoji_primitives::Fr::from(7u64);
+    assert!(matches!(
+        Wallet::new(&WalletSeed([1; 32])).scan(&wrong_root),
+        Err(WalletError::RootMismatch(1))
+    ));
+    let mut altered = blocks[0].clone();
+    altered.txs[0].commitments[1] += shoji_primitives::Fr::from(1u64);
+    assert!(matches!(
+        Wallet::new(&WalletSeed([1; 32])).scan_blocks(&[altered]),
+        Err(WalletError::RootMismatch(1))
+    ));
+    alice.scan_blocks(&blocks).expect("scan");
 
     // Alice builds and "submits" a payment that never reaches a block.
     let expiry = alice.height() + 2;

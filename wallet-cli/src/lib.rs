@@ -6,7 +6,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use shoji_ledger::CompactBlock;
+use rayon::prelude::*;
+use shoji_ledger::{CompactBlock, CompactTx};
 use shoji_primitives::audit::AuditPublicKey;
 use shoji_primitives::encoding::{fr_to_bytes, Reader};
 use shoji_primitives::encryption::{try_decrypt_note, try_recover_outgoing, Memo, MEMO_BYTES};
@@ -92,7 +93,7 @@ pub enum WalletError {
         got: u64,
     },
     /// The tree disagrees with the block's root: the node served inconsistent data.
-    #[error("tree root after block {0} differs from the block's root")]
+    #[error("tree root after block {0} differs from the block's root: the validator served inconsistent blocks")]
     RootMismatch(u64),
     /// Tree error.
     #[error(transparent)]
@@ -136,6 +137,14 @@ pub struct Wallet {
     notes: Vec<OwnedNote>,
     history: Vec<HistoryEntry>,
     pending: Vec<Pending>,
+}
+
+/// What trial decryption found in one output.
+struct Trial {
+    /// The output is ours.
+    mine: Option<(Note, Memo)>,
+    /// We sent it (recovered with the outgoing key).
+    sent: Option<(Note, Address, Memo)>,
 }
 
 /// Version of [`Wallet::to_bytes`].
@@ -209,8 +218,52 @@ impl Wallet {
     }
 
     /// Scans the next block: marks spent notes, appends every commitment (keeping witnesses
-    /// current), and trial-decrypts every output, as receiver and as sender.
+    /// current), and trial-decrypts every output, as receiver and as sender. Checks the wallet's
+    /// tree against the block's root.
     pub fn scan(&mut self, block: &CompactBlock) -> Result<(), WalletError> {
+        self.scan_blocks(std::slice::from_ref(block))
+    }
+
+    /// Scans consecutive blocks, checking the tree against the root of the last one only (a
+    /// root costs sixteen hashes; a chain of small blocks would spend most of its scan on
+    /// them). On an error the wallet must be discarded: it may have scanned part of the batch.
+    pub fn scan_blocks(&mut self, blocks: &[CompactBlock]) -> Result<(), WalletError> {
+        // Trial decryption is independent per output: do it on every core, then apply the
+        // results in order.
+        let outputs: Vec<(&CompactTx, usize)> = blocks
+            .iter()
+            .flat_map(|b| b.txs.iter())
+            .flat_map(|tx| [(tx, 0), (tx, 1)])
+            .collect();
+        let keys = &self.keys;
+        let trials: Vec<Trial> = outputs
+            .par_iter()
+            .map(|(tx, j)| {
+                let cm = tx.commitments[*j];
+                let rho = output_rho(&tx.nullifiers, *j);
+                Trial {
+                    mine: try_decrypt_note(keys, &tx.outputs[*j], &cm, rho),
+                    sent: try_recover_outgoing(&keys.ovk, &tx.outputs[*j], &cm, rho),
+                }
+            })
+            .collect();
+        let mut trials = trials.into_iter();
+        for block in blocks {
+            self.scan_one(block, &mut trials)?;
+        }
+        if let Some(last) = blocks.last() {
+            if self.frontier.root() != last.tree_root {
+                return Err(WalletError::RootMismatch(last.height));
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_one(
+        &mut self,
+        block: &CompactBlock,
+        trials: &mut impl Iterator<Item = Trial>,
+    ) -> Result<(), WalletError> {
         if block.height != self.height + 1 {
             return Err(WalletError::OutOfOrder {
                 expected: self.height + 1,
@@ -230,8 +283,9 @@ impl Wallet {
             }
             for j in 0..2 {
                 let cm = tx.commitments[j];
-                let rho = output_rho(&tx.nullifiers, j);
-                let mine = try_decrypt_note(&self.keys, &tx.outputs[j], &cm, rho);
+                let Some(Trial { mine, sent }) = trials.next() else {
+                    return Err(WalletError::Corrupt("trial decryptions out of step"));
+                };
                 let completed = if let Some((note, memo)) = mine {
                     let (witness, completed) = IncrementalWitness::append(&mut self.frontier, cm)?;
                     if note.value.0 > 0 && !ours {
@@ -259,9 +313,7 @@ impl Wallet {
                 for n in self.notes.iter_mut().filter(|n| n.spent_at.is_none()) {
                     n.witness.observe(&completed);
                 }
-                if let Some((note, to, memo)) =
-                    try_recover_outgoing(&self.keys.ovk, &tx.outputs[j], &cm, rho)
-                {
+                if let Some((note, to, memo)) = sent {
                     if to.apk != self.keys.apk && note.value.0 > 0 {
                         self.history.push(HistoryEntry::Sent {
                             txid: tx.txid,
@@ -274,9 +326,6 @@ impl Wallet {
                     }
                 }
             }
-        }
-        if self.frontier.root() != block.tree_root {
-            return Err(WalletError::RootMismatch(block.height));
         }
         let committed: Vec<TxId> = block.txs.iter().map(|t| t.txid).collect();
         self.pending

@@ -812,13 +812,11 @@ fn sync(cli: &Cli, o: &mut Open, client: &Client) -> Result<SyncReport, Failure>
         if batch.is_empty() {
             break;
         }
-        for b in &batch {
-            o.wallet.scan(b).with_context(|| {
-                format!("validator {} served inconsistent blocks", client.node())
-            })?;
-            blocks += 1;
-            outputs += 2 * b.txs.len() as u64;
-        }
+        o.wallet
+            .scan_blocks(&batch)
+            .with_context(|| format!("scanning blocks from validator {}", client.node()))?;
+        blocks += batch.len() as u64;
+        outputs += 2 * batch.iter().map(|b| b.txs.len() as u64).sum::<u64>();
         o.save()?;
         pb.set_position(o.wallet.height() - from);
         let secs = start.elapsed().as_secs_f64().max(1e-9);
