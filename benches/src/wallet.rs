@@ -124,3 +124,109 @@ impl SeedCompat for rand_chacha::ChaCha20Rng {
         rand_core::SeedableRng::seed_from_u64(s)
     }
 }
+
+/// Starts four validators in this process, funds a wallet, then times `sends` payments end to
+/// end: build, prove, and submit until a checked commit certificate comes back.
+pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
+    use shoji_client::{Client, Network};
+    use shoji_primitives::note::AssetId;
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut rng = rand_core::OsRng;
+    let prover = shoji_prover::Prover::dev().context("development parameters")?;
+    let verifier = shoji_verifier::Verifier::new(&prover.proving_key().vk);
+    let issuer = ed25519_dalek::SigningKey::generate(&mut rng);
+    let auditor = AuditSecretKey::random(&mut rng).public_key();
+    let usd = AssetId(840);
+    let issuers = BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([usd]))]);
+    let config = shoji_ledger::LedgerConfig {
+        anchor_window_blocks: 100,
+        auditor,
+        issuers: issuers.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let dir = tempfile::tempdir()?;
+    let net = {
+        let _guard = runtime.enter();
+        shoji_node::devnet::start(4, config, std::sync::Arc::new(verifier), dir.path())?
+    };
+    let network = Network {
+        addrs: net
+            .addrs
+            .iter()
+            .map(|(id, a)| (shoji_consensus::ReplicaId(*id as u16), *a))
+            .collect(),
+        validators: net.validators.clone(),
+        auditor,
+        issuers,
+        assets: BTreeMap::new(),
+        insecure: None,
+    };
+    let client = Client::connect(&network, None)?;
+    let mut wallet = Wallet::new(&WalletSeed::random(&mut rng));
+    let bob = Wallet::new(&WalletSeed::random(&mut rng)).address();
+    let sync = |w: &mut Wallet| -> anyhow::Result<()> {
+        let tip = client.tree_state()?.height;
+        while w.height() < tip {
+            let blocks = client.compact_blocks(w.height() + 1, 500)?;
+            ensure!(
+                !blocks.is_empty(),
+                "validator has no block {}",
+                w.height() + 1
+            );
+            w.scan_blocks(&blocks)?;
+        }
+        Ok(())
+    };
+    let tip = client.tree_state()?;
+    let mint = wallet
+        .mint(
+            wallet.address(),
+            usd,
+            Amount(1_000_000),
+            Memo::empty(),
+            tip.anchor,
+            auditor,
+            issuer.verifying_key().to_bytes(),
+            u64::MAX,
+            &mut rng,
+        )?
+        .prove(&prover, &mut rng)?
+        .sign_mint(&issuer)?;
+    client.submit(&mint)?;
+    sync(&mut wallet)?;
+    let (mut total, mut prove, mut finality) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..sends.max(1) {
+        let t0 = Instant::now();
+        let unproven = wallet.pay(
+            bob,
+            usd,
+            Amount(1),
+            Memo::empty(),
+            auditor,
+            u64::MAX,
+            &mut rng,
+        )?;
+        let t1 = Instant::now();
+        let tx = unproven.prove(&prover, &mut rng)?.into_transaction()?;
+        let t2 = Instant::now();
+        client.submit(&tx)?;
+        let t3 = Instant::now();
+        total.push((t3 - t0).as_secs_f64() * 1e3);
+        prove.push((t2 - t1).as_secs_f64() * 1e3);
+        finality.push((t3 - t2).as_secs_f64() * 1e3);
+        sync(&mut wallet)?;
+    }
+    drop(client);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(json!({
+        "bench": "wallet_send",
+        "sends": sends.max(1),
+        "send_ms_median": crate::median(&mut total),
+        "prove_ms_median": crate::median(&mut prove),
+        "finality_ms_median": crate::median(&mut finality),
+        "validators": 4,
+        "threads": rayon::current_num_threads(),
+    }))
+}

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
-//! shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N]
+//! shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]
 //! ```
 
 use anyhow::{bail, Context};
@@ -10,7 +10,7 @@ use shoji_benches::zk::{self, ZkOptions};
 
 fn usage() -> ! {
     eprintln!("usage: shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]");
-    eprintln!("       shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N]");
+    eprintln!("       shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]");
     std::process::exit(2)
 }
 
@@ -58,6 +58,7 @@ fn main() -> anyhow::Result<()> {
                 txs_per_block: 100,
             };
             let mut rounds = 3;
+            let mut sends = 10;
             while let Some(a) = args.next() {
                 let mut num = |name: &str| -> anyhow::Result<usize> {
                     args.next()
@@ -70,6 +71,7 @@ fn main() -> anyhow::Result<()> {
                     "--blocks" => opts.blocks = num("--blocks")?.max(1),
                     "--txs-per-block" => opts.txs_per_block = num("--txs-per-block")?.max(1),
                     "--rounds" => rounds = num("--rounds")?.max(1),
+                    "--sends" => sends = num("--sends")?,
                     other => bail!("unknown option {other}"),
                 }
             }
@@ -78,6 +80,10 @@ fn main() -> anyhow::Result<()> {
                 opts.blocks, opts.txs_per_block
             );
             println!("{}", shoji_benches::wallet::sync_rate(&opts, rounds)?);
+            if sends > 0 {
+                eprintln!("measuring: {sends} sends on four local validators ...");
+                println!("{}", shoji_benches::wallet::send_latency(sends)?);
+            }
             Ok(())
         }
         _ => usage(),
