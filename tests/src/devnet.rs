@@ -31,15 +31,28 @@ pub struct Devnet {
 }
 
 impl Devnet {
-    /// Starts four validators with development keys and the given genesis ledger configuration.
+    /// Starts four validators with development keys and the given genesis ledger configuration,
+    /// their databases in a temporary directory removed when the network is dropped.
     pub fn start(ledger: LedgerConfig, verifier: Verifier) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut net = Self::start_in(ledger, verifier, dir.path())?;
+        net._dirs.push(dir);
+        Ok(net)
+    }
+
+    /// Like [`Devnet::start`], with the databases under `dir` (kept after the network stops, for
+    /// inspection).
+    pub fn start_in(
+        ledger: LedgerConfig,
+        verifier: Verifier,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        let dir = tempfile::tempdir()?;
         let net = {
             let _guard = runtime.enter();
-            shoji_node::devnet::start(VALIDATORS as u16, ledger, Arc::new(verifier), dir.path())?
+            shoji_node::devnet::start(VALIDATORS as u16, ledger, Arc::new(verifier), dir)?
         };
         let key = net.key(0).context("validator 0")?;
         let client = runtime.block_on(ClientConnection::connect(net.addrs[&0], &key))?;
@@ -49,7 +62,7 @@ impl Devnet {
             addrs: net.addrs,
             validators: net.validators,
             scanned: 0,
-            _dirs: vec![dir],
+            _dirs: Vec::new(),
         })
     }
 
