@@ -23,6 +23,8 @@ pub struct AuditEntry {
     pub time_ms: u64,
     /// Kind.
     pub kind: TxKind,
+    /// The public amount of a mint (brought in) or redeem (taken out); 0 for a transfer.
+    pub public_value: Amount,
     /// What the record says.
     pub plaintext: AuditPlaintext,
     /// The record itself (for disclosure).
@@ -149,6 +151,7 @@ impl Auditor {
                     height: block.height,
                     time_ms: block.time_ms,
                     kind: tx.kind,
+                    public_value: Amount(tx.value_in.0.max(tx.value_out.0)),
                     plaintext,
                     record: tx.audit,
                 });
@@ -161,10 +164,26 @@ impl Auditor {
         &self.entries
     }
 
-    /// Payments between heights `from..=to`: the non-zero outputs of transfers (mints excluded,
-    /// see [`Auditor::issuances`]) to someone other than the sender.
+    /// Payments between heights `from..=to`: the non-zero outputs of transfers and redeems
+    /// (mints excluded, see [`Auditor::issuances`]) to someone other than the sender, and each
+    /// redeem's public amount, paid to `issuer`.
     pub fn report(&self, from: u64, to: u64) -> Vec<Payment> {
-        self.outputs(from, to, |k| k != TxKind::Mint)
+        let mut out = self.outputs(from, to, |k| k != TxKind::Mint);
+        for e in self.entries.iter().filter(|e| {
+            (from..=to).contains(&e.height) && e.kind == TxKind::Redeem && e.public_value.0 > 0
+        }) {
+            out.push(Payment {
+                txid: e.txid,
+                height: e.height,
+                time_ms: e.time_ms,
+                from: self.display(&e.plaintext.sender),
+                to: "issuer".into(),
+                asset: e.plaintext.asset,
+                amount: e.public_value,
+            });
+        }
+        out.sort_by_key(|p| p.height);
+        out
     }
 
     /// Mints between heights `from..=to`: who received newly issued value.
@@ -218,6 +237,7 @@ impl Auditor {
             out.extend_from_slice(&e.height.to_le_bytes());
             out.extend_from_slice(&e.time_ms.to_le_bytes());
             out.push(e.kind as u8);
+            out.extend_from_slice(&e.public_value.0.to_le_bytes());
             out.extend_from_slice(&point_to_bytes(&e.record.epk));
             for c in &e.record.ciphertext {
                 out.extend_from_slice(&fr_to_bytes(c));
@@ -237,7 +257,7 @@ impl Auditor {
         let mut a = Auditor::new(key);
         a.height = r.u64()?;
         let n = r.u64()?;
-        if n.saturating_mul(32 + 8 + 8 + 1 + 32 + 128) > r.remaining() as u64 {
+        if n.saturating_mul(32 + 8 + 8 + 1 + 8 + 32 + 128) > r.remaining() as u64 {
             return Err(AuditorError::Corrupt("entry count exceeds the data"));
         }
         for _ in 0..n {
@@ -245,6 +265,7 @@ impl Auditor {
             let height = r.u64()?;
             let time_ms = r.u64()?;
             let kind = TxKind::from_u8(r.u8()?)?;
+            let public_value = Amount(r.u64()?);
             let epk = r.point("audit record key")?;
             let ciphertext = [
                 r.fr("audit ciphertext")?,
@@ -262,6 +283,7 @@ impl Auditor {
                 height,
                 time_ms,
                 kind,
+                public_value,
                 plaintext,
                 record,
             });

@@ -65,6 +65,9 @@ pub fn synthetic_chain(opts: &SyncOptions, me: &Address) -> Vec<CompactBlock> {
             txs.push(CompactTx {
                 txid: TxId(txid),
                 kind: TxKind::Transfer,
+                asset: AssetId(0),
+                value_in: Amount(0),
+                value_out: Amount(0),
                 nullifiers,
                 commitments,
                 outputs,

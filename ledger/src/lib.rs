@@ -18,7 +18,7 @@
 use shoji_primitives::audit::{AuditPublicKey, AuditRecord};
 use shoji_primitives::encoding::{fr_to_bytes, point_to_bytes, EncodingError, Reader};
 use shoji_primitives::encryption::{NoteCiphertext, NOTE_CIPHERTEXT_BYTES};
-use shoji_primitives::note::AssetId;
+use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tree::{Frontier, TreeError};
 use shoji_primitives::tx::{Transaction, TxId, TxKind};
 use shoji_primitives::Fr;
@@ -71,6 +71,12 @@ pub struct CompactTx {
     pub txid: TxId,
     /// Its kind.
     pub kind: TxKind,
+    /// The public asset of a mint or redeem (0 for a transfer).
+    pub asset: AssetId,
+    /// Public value brought in (a mint's amount; 0 otherwise).
+    pub value_in: Amount,
+    /// Public value taken out (a redeem's amount; 0 otherwise).
+    pub value_out: Amount,
     /// Revealed nullifiers.
     pub nullifiers: [Fr; 2],
     /// New commitments (leaves `first_leaf` and `first_leaf + 1`).
@@ -90,6 +96,9 @@ impl CompactTx {
         Self {
             txid: tx.id(),
             kind: tx.kind(),
+            asset: b.asset,
+            value_in: b.value_in,
+            value_out: b.value_out,
             nullifiers: b.nullifiers,
             commitments: b.commitments,
             outputs: b.outputs,
@@ -101,13 +110,17 @@ impl CompactTx {
 
 impl CompactTx {
     /// Encoded length.
-    pub const BYTES: usize = 32 + 1 + 4 * 32 + 2 * NOTE_CIPHERTEXT_BYTES + 32 + 32 + 4 * 32;
+    pub const BYTES: usize = 32 + 1 + 3 * 8 + 4 * 32 + 2 * NOTE_CIPHERTEXT_BYTES + 32 + 32 + 4 * 32;
 
-    /// `txid ‖ kind ‖ nf_0 ‖ nf_1 ‖ cm_0 ‖ cm_1 ‖ output_0 ‖ output_1 ‖ auditor ‖ E ‖ c_0..c_3`.
+    /// `txid ‖ kind ‖ asset ‖ value_in ‖ value_out ‖ nf_0 ‖ nf_1 ‖ cm_0 ‖ cm_1 ‖ output_0 ‖
+    /// output_1 ‖ auditor ‖ E ‖ c_0..c_3` (integers little-endian).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::BYTES);
         out.extend_from_slice(&self.txid.0);
         out.push(self.kind as u8);
+        for v in [self.asset.0, self.value_in.0, self.value_out.0] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
         for x in self.nullifiers.iter().chain(&self.commitments) {
             out.extend_from_slice(&fr_to_bytes(x));
         }
@@ -125,6 +138,9 @@ impl CompactTx {
     fn read(r: &mut Reader<'_>) -> Result<Self, EncodingError> {
         let txid = TxId(r.array()?);
         let kind = TxKind::from_u8(r.u8()?)?;
+        let asset = AssetId(r.u64()?);
+        let value_in = Amount(r.u64()?);
+        let value_out = Amount(r.u64()?);
         let nullifiers = [r.fr("nullifier")?, r.fr("nullifier")?];
         let commitments = [r.fr("commitment")?, r.fr("commitment")?];
         let outputs = [
@@ -142,6 +158,9 @@ impl CompactTx {
         Ok(Self {
             txid,
             kind,
+            asset,
+            value_in,
+            value_out,
             nullifiers,
             commitments,
             outputs,

@@ -498,4 +498,20 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         ["alice", "bob", "carol"].map(|w| sh.balance(w)),
         [760, 150, 90]
     );
+
+    // Carol redeems 40 with the issuer; the auditor sees it leave.
+    sh.wallet("carol", &["redeem", "--amount", "40", "--asset", "USD"]);
+    assert_eq!(sh.balance("carol"), 50);
+    au(&["scan"]);
+    let report = au(&["report", "--participant", "Carol"]);
+    let redeems: Vec<&Value> = report["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .filter(|p| p["kind"] == "redeem")
+        .collect();
+    assert_eq!(redeems.len(), 1, "{report}");
+    assert_eq!(redeems[0]["from"], "Carol");
+    assert_eq!(redeems[0]["to"], "issuer");
+    assert_eq!(redeems[0]["amount"], 40);
 }

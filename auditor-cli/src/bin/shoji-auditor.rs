@@ -457,7 +457,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .auditor
                 .report(*from, to)
                 .into_iter()
-                .map(|p| ("payment", p))
+                .map(|p| {
+                    let kind = o
+                        .auditor
+                        .entry(&p.txid)
+                        .map_or("transfer", |e| kind_name(e.kind));
+                    (kind, p)
+                })
                 .collect();
             if *include_mints {
                 rows.extend(
