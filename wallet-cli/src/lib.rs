@@ -46,6 +46,8 @@ pub enum HistoryEntry {
         txid: TxId,
         /// Height.
         height: u64,
+        /// Block time (Unix milliseconds).
+        time_ms: u64,
         /// Asset.
         asset: AssetId,
         /// Amount.
@@ -59,6 +61,8 @@ pub enum HistoryEntry {
         txid: TxId,
         /// Height.
         height: u64,
+        /// Block time (Unix milliseconds).
+        time_ms: u64,
         /// Receiver.
         to: Address,
         /// Asset.
@@ -292,6 +296,7 @@ impl Wallet {
                         self.history.push(HistoryEntry::Received {
                             txid: tx.txid,
                             height: block.height,
+                            time_ms: block.time_ms,
                             asset: note.asset,
                             value: note.value,
                             memo: memo.to_text(),
@@ -318,6 +323,7 @@ impl Wallet {
                         self.history.push(HistoryEntry::Sent {
                             txid: tx.txid,
                             height: block.height,
+                            time_ms: block.time_ms,
                             to,
                             asset: note.asset,
                             value: note.value,
@@ -498,26 +504,29 @@ impl Wallet {
         }
         out.extend_from_slice(&(self.history.len() as u64).to_le_bytes());
         for h in &self.history {
-            let (tag, txid, height, to, asset, value, memo) = match h {
+            let (tag, txid, height, time_ms, to, asset, value, memo) = match h {
                 HistoryEntry::Received {
                     txid,
                     height,
+                    time_ms,
                     asset,
                     value,
                     memo,
-                } => (0u8, txid, height, None, asset, value, memo),
+                } => (0u8, txid, height, time_ms, None, asset, value, memo),
                 HistoryEntry::Sent {
                     txid,
                     height,
+                    time_ms,
                     to,
                     asset,
                     value,
                     memo,
-                } => (1u8, txid, height, Some(to), asset, value, memo),
+                } => (1u8, txid, height, time_ms, Some(to), asset, value, memo),
             };
             out.push(tag);
             out.extend_from_slice(&txid.0);
             out.extend_from_slice(&height.to_le_bytes());
+            out.extend_from_slice(&time_ms.to_le_bytes());
             if let Some(to) = to {
                 out.extend_from_slice(&to.to_bytes());
             }
@@ -584,11 +593,12 @@ impl Wallet {
                 spent_at,
             });
         }
-        let count = bounded_count(&mut r, 49)?;
+        let count = bounded_count(&mut r, 57)?;
         for _ in 0..count {
             let tag = r.u8()?;
             let txid = TxId(r.array()?);
             let height = r.u64()?;
+            let time_ms = r.u64()?;
             let to = match tag {
                 0 => None,
                 1 => Some(Address::from_bytes(&r.array()?)?),
@@ -601,6 +611,7 @@ impl Wallet {
                 None => HistoryEntry::Received {
                     txid,
                     height,
+                    time_ms,
                     asset,
                     value,
                     memo,
@@ -608,6 +619,7 @@ impl Wallet {
                 Some(to) => HistoryEntry::Sent {
                     txid,
                     height,
+                    time_ms,
                     to,
                     asset,
                     value,

@@ -455,12 +455,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .history()
                 .iter()
                 .map(|h| match h {
-                    HistoryEntry::Received { txid, height, asset, value, memo } => json!({
-                        "direction": "received", "txid": txid.to_string(), "height": height,
+                    HistoryEntry::Received { txid, height, time_ms, asset, value, memo } => json!({
+                        "direction": "received", "txid": txid.to_string(), "height": height, "time": format_time(*time_ms),
                         "asset": asset.0, "asset_name": name(*asset), "amount": value.0, "memo": memo,
                     }),
-                    HistoryEntry::Sent { txid, height, to, asset, value, memo } => json!({
-                        "direction": "sent", "txid": txid.to_string(), "height": height,
+                    HistoryEntry::Sent { txid, height, time_ms, to, asset, value, memo } => json!({
+                        "direction": "sent", "txid": txid.to_string(), "height": height, "time": format_time(*time_ms),
                         "to": to.to_string(), "asset": asset.0, "asset_name": name(*asset),
                         "amount": value.0, "memo": memo,
                     }),
@@ -484,16 +484,18 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                     let num = |k: &str| r[k].as_u64().unwrap_or(0);
                     match s("direction").as_str() {
                         "received" => println!(
-                            "{:>6}  received {:>10} {:<5} tx {}…{}",
+                            "{:>6}  {}  received {:>10} {:<5} tx {}…{}",
                             num("height"),
+                            s("time"),
                             num("amount"),
                             s("asset_name"),
                             &s("txid")[..16],
                             memo_suffix(&s("memo"))
                         ),
                         "sent" => println!(
-                            "{:>6}  sent     {:>10} {:<5} to {} tx {}…{}",
+                            "{:>6}  {}  sent     {:>10} {:<5} to {} tx {}…{}",
                             num("height"),
+                            s("time"),
                             num("amount"),
                             s("asset_name"),
                             s("to"),
@@ -662,6 +664,15 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// RFC 3339 in UTC, to the second.
+fn format_time(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 fn memo_suffix(m: &str) -> String {
