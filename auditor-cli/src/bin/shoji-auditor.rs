@@ -10,9 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shoji_auditor::{Auditor, Payment};
+use shoji_client::cli;
 use shoji_client::network::insecure_devnet_auditor;
-use shoji_client::sealed::{KdfParams, SealError, SealedFile};
-use shoji_client::{passphrase, Client, ClientError, Network};
+use shoji_client::sealed::{KdfParams, SealedFile};
+use shoji_client::{passphrase, Client, Network};
 use shoji_primitives::audit::disclosure::Disclosure;
 use shoji_primitives::audit::{AuditPlaintext, AuditPublicKey, AuditRecord, AuditSecretKey};
 use shoji_primitives::encoding::{
@@ -156,24 +157,10 @@ struct Failure {
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
         let error = e.into();
-        let mut code = 1;
-        for cause in error.chain() {
-            match cause.downcast_ref::<SealError>() {
-                Some(SealError::WrongPassphrase(_)) => code = 6,
-                Some(SealError::Locked(_)) => code = 10,
-                Some(SealError::NotFound(_) | SealError::Exists(_)) => code = 11,
-                _ => {}
-            }
-            if let Some(ClientError::Unreachable(_) | ClientError::Connection { .. }) =
-                cause.downcast_ref::<ClientError>()
-            {
-                code = 7;
-            }
-            if code != 1 {
-                break;
-            }
+        Failure {
+            code: cli::common_code(error.as_ref()),
+            error,
         }
-        Failure { code, error }
     }
 }
 
@@ -182,19 +169,10 @@ fn fail(code: u8, error: anyhow::Error) -> Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
+    let args = Cli::parse();
+    match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({"error": format!("{:#}", f.error), "exit_code": f.code})
-                );
-            }
-            eprintln!("error: {:#}", f.error);
-            ExitCode::from(f.code)
-        }
+        Err(f) => cli::report_failure(args.json, f.code, &format!("{:#}", f.error)),
     }
 }
 
@@ -410,7 +388,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 println!(
                     "{}",
                     json!({
-                        "txid": txid.to_string(), "height": e.height, "time": format_time(e.time_ms), "kind": kind_name(e.kind),
+                        "txid": txid.to_string(), "height": e.height, "time": cli::format_time(e.time_ms), "kind": kind_name(e.kind),
                         "sender": o.auditor.participant(&p.sender), "asset": p.asset.0, "asset_name": asset,
                         "outputs": outputs,
                     })
@@ -419,7 +397,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 println!("Transaction {txid}");
                 println!("  kind    {}", kind_name(e.kind));
                 println!("  height  {}", e.height);
-                println!("  time    {}", format_time(e.time_ms));
+                println!("  time    {}", cli::format_time(e.time_ms));
                 println!("  asset   {asset}");
                 println!("  sender  {}", o.auditor.participant(&p.sender));
                 for j in 0..2 {
@@ -492,7 +470,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .iter()
                 .map(|(kind, p)| {
                     json!({
-                        "height": p.height, "time": format_time(p.time_ms), "txid": p.txid.to_string(), "kind": kind,
+                        "height": p.height, "time": cli::format_time(p.time_ms), "txid": p.txid.to_string(), "kind": kind,
                         "from": if *kind == "mint" { "(issuer)".to_string() } else { p.from.clone() },
                         "to": p.to, "amount": p.amount.0, "asset": p.asset.0, "asset_name": asset_name(p.asset),
                     })
@@ -647,14 +625,14 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             if cli.json {
                 println!(
                     "{}",
-                    json!({"valid": true, "txid": d.txid, "height": d.height, "time": format_time(time_ms), "sender": sender, "outputs": outs})
+                    json!({"valid": true, "txid": d.txid, "height": d.height, "time": cli::format_time(time_ms), "sender": sender, "outputs": outs})
                 );
             } else {
                 println!(
                     "VALID: transaction {} in block {} ({}) — {} sent {}.",
                     d.txid,
                     d.height,
-                    format_time(time_ms),
+                    cli::format_time(time_ms),
                     sender,
                     outs.join(" and ")
                 );
@@ -663,15 +641,6 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
-}
-
-/// RFC 3339 in UTC, to the millisecond.
-fn format_time(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 /// Unix milliseconds of an RFC 3339 time or a UTC date.

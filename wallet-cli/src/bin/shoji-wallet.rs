@@ -9,8 +9,8 @@ use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use shoji_client::network::NetworkError;
-use shoji_client::sealed::{KdfParams, SealError, SealedFile};
+use shoji_client::cli;
+use shoji_client::sealed::{KdfParams, SealedFile};
 use shoji_client::{passphrase, Client, ClientError, Network};
 use shoji_primitives::encryption::Memo;
 use shoji_primitives::keys::{Address, WalletSeed};
@@ -177,44 +177,15 @@ fn code_of(e: &anyhow::Error) -> u8 {
         if let Some(WalletError::InsufficientFunds { .. }) = cause.downcast_ref::<WalletError>() {
             return 3;
         }
-        if let Some(NetworkError::UnknownAsset(..)) = cause.downcast_ref::<NetworkError>() {
-            return 4;
-        }
-        if cause
-            .downcast_ref::<shoji_primitives::keys::AddressError>()
-            .is_some()
-        {
-            return 5;
-        }
-        match cause.downcast_ref::<SealError>() {
-            Some(SealError::WrongPassphrase(_)) => return 6,
-            Some(SealError::Locked(_)) => return 10,
-            Some(SealError::NotFound(_) | SealError::Exists(_)) => return 11,
-            _ => {}
-        }
-        match cause.downcast_ref::<ClientError>() {
-            Some(ClientError::Unreachable(_) | ClientError::Connection { .. }) => return 7,
-            Some(ClientError::Refused(_) | ClientError::Rejected { .. }) => return 8,
-            _ => {}
-        }
     }
-    1
+    cli::common_code(e.as_ref())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
+    let args = Cli::parse();
+    match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({"error": format!("{:#}", f.error), "exit_code": f.code})
-                );
-            }
-            eprintln!("error: {:#}", f.error);
-            ExitCode::from(f.code)
-        }
+        Err(f) => cli::report_failure(args.json, f.code, &format!("{:#}", f.error)),
     }
 }
 
@@ -456,11 +427,11 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .iter()
                 .map(|h| match h {
                     HistoryEntry::Received { txid, height, time_ms, asset, value, memo } => json!({
-                        "direction": "received", "txid": txid.to_string(), "height": height, "time": format_time(*time_ms),
+                        "direction": "received", "txid": txid.to_string(), "height": height, "time": cli::format_time(*time_ms),
                         "asset": asset.0, "asset_name": name(*asset), "amount": value.0, "memo": memo,
                     }),
                     HistoryEntry::Sent { txid, height, time_ms, to, asset, value, memo } => json!({
-                        "direction": "sent", "txid": txid.to_string(), "height": height, "time": format_time(*time_ms),
+                        "direction": "sent", "txid": txid.to_string(), "height": height, "time": cli::format_time(*time_ms),
                         "to": to.to_string(), "asset": asset.0, "asset_name": name(*asset),
                         "amount": value.0, "memo": memo,
                     }),
@@ -554,23 +525,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 tip + EXPIRY_BLOCKS,
                 &mut rand_core::OsRng,
             )?;
-            let tx = prove(cli, |prover| {
-                Ok(unproven
-                    .prove(prover, &mut rand_core::OsRng)?
-                    .into_transaction()?)
-            })?;
-            submit(
-                cli,
-                &mut o,
-                &client,
-                tx,
-                Outgoing {
-                    asset,
-                    amount,
-                    to: Some(to),
-                    expiry: tip + EXPIRY_BLOCKS,
-                },
-            )
+            let what = Outgoing {
+                asset,
+                amount,
+                to: Some(to),
+                expiry: tip + EXPIRY_BLOCKS,
+            };
+            prove_and_submit(cli, &mut o, &client, unproven, what)
         }
         Command::Redeem { amount, asset } => {
             let amount = positive(*amount)?;
@@ -593,23 +554,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 tip + EXPIRY_BLOCKS,
                 &mut rand_core::OsRng,
             )?;
-            let tx = prove(cli, |prover| {
-                Ok(unproven
-                    .prove(prover, &mut rand_core::OsRng)?
-                    .into_transaction()?)
-            })?;
-            submit(
-                cli,
-                &mut o,
-                &client,
-                tx,
-                Outgoing {
-                    asset,
-                    amount,
-                    to: None,
-                    expiry: tip + EXPIRY_BLOCKS,
-                },
-            )
+            let what = Outgoing {
+                asset,
+                amount,
+                to: None,
+                expiry: tip + EXPIRY_BLOCKS,
+            };
+            prove_and_submit(cli, &mut o, &client, unproven, what)
         }
         Command::Mint {
             issuer_key,
@@ -666,15 +617,6 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     }
 }
 
-/// RFC 3339 in UTC, to the second.
-fn format_time(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| format!("{ms} ms"))
-}
-
 fn memo_suffix(m: &str) -> String {
     if m.is_empty() {
         String::new()
@@ -702,6 +644,22 @@ struct Outgoing {
     amount: Amount,
     to: Option<Address>,
     expiry: u64,
+}
+
+/// Proves a transfer or redeem, then [`submit`]s it.
+fn prove_and_submit(
+    cli: &Cli,
+    o: &mut Open,
+    client: &Client,
+    unproven: shoji_prover::UnprovenTransaction,
+    what: Outgoing,
+) -> Result<(), Failure> {
+    let tx = prove(cli, |prover| {
+        Ok(unproven
+            .prove(prover, &mut rand_core::OsRng)?
+            .into_transaction()?)
+    })?;
+    submit(cli, o, client, tx, what)
 }
 
 /// Records the transaction as pending (saved before it leaves), submits it, waits for its

@@ -1,0 +1,95 @@
+//! What the command-line clients share at their edge: exit codes for the errors they have in
+//! common, how a failure is reported, and how times are shown.
+
+use crate::network::NetworkError;
+use crate::sealed::SealError;
+use crate::ClientError;
+use std::process::ExitCode;
+
+/// Exit code of an error no more specific code describes.
+pub const OTHER: u8 = 1;
+/// Usage errors.
+pub const USAGE: u8 = 2;
+/// Unknown asset.
+pub const UNKNOWN_ASSET: u8 = 4;
+/// Malformed or mistyped address.
+pub const BAD_ADDRESS: u8 = 5;
+/// Wrong passphrase.
+pub const WRONG_PASSPHRASE: u8 = 6;
+/// No validator reachable.
+pub const UNREACHABLE: u8 = 7;
+/// Transaction refused or rejected by the network.
+pub const REJECTED: u8 = 8;
+/// A file in use by another process.
+pub const IN_USE: u8 = 10;
+/// A file missing, or already there.
+pub const FILE: u8 = 11;
+
+/// The exit code of the first cause in `e` that the clients share a code for, or [`OTHER`].
+pub fn common_code(e: &(dyn std::error::Error + 'static)) -> u8 {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(NetworkError::UnknownAsset(..)) = c.downcast_ref::<NetworkError>() {
+            return UNKNOWN_ASSET;
+        }
+        if c.downcast_ref::<shoji_primitives::keys::AddressError>()
+            .is_some()
+        {
+            return BAD_ADDRESS;
+        }
+        match c.downcast_ref::<SealError>() {
+            Some(SealError::WrongPassphrase(_)) => return WRONG_PASSPHRASE,
+            Some(SealError::Locked(_)) => return IN_USE,
+            Some(SealError::NotFound(_) | SealError::Exists(_)) => return FILE,
+            _ => {}
+        }
+        match c.downcast_ref::<ClientError>() {
+            Some(ClientError::Unreachable(_) | ClientError::Connection { .. }) => {
+                return UNREACHABLE
+            }
+            Some(ClientError::Refused(_) | ClientError::Rejected { .. }) => return REJECTED,
+            _ => {}
+        }
+        cause = c.source();
+    }
+    OTHER
+}
+
+/// Reports a failure (`message`, with `code`) on standard error, and as one JSON object on
+/// standard output when `json`; returns the exit code.
+pub fn report_failure(json: bool, code: u8, message: &str) -> ExitCode {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"error": message, "exit_code": code})
+        );
+    }
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+/// RFC 3339 in UTC, to the millisecond; the bare number if it is out of range.
+pub fn format_time(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_the_cause_chain() {
+        let e = ClientError::Refused("double spend".into());
+        assert_eq!(common_code(&e), REJECTED);
+        let e = SealError::Locked("w".into());
+        assert_eq!(common_code(&e), IN_USE);
+        let e = std::io::Error::other("disk");
+        assert_eq!(common_code(&e), OTHER);
+        assert_eq!(format_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_time(u64::MAX), format!("{} ms", u64::MAX));
+    }
+}
