@@ -3,6 +3,7 @@
 //! ```text
 //! shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
 //! shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]
+//! shoji-bench cluster [--json] [--txs N] [--clients N]
 //! ```
 
 use anyhow::{bail, Context};
@@ -11,6 +12,7 @@ use shoji_benches::zk::{self, ZkOptions};
 fn usage() -> ! {
     eprintln!("usage: shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]");
     eprintln!("       shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]");
+    eprintln!("       shoji-bench cluster [--json] [--txs N] [--clients N]");
     std::process::exit(2)
 }
 
@@ -84,6 +86,34 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("measuring: {sends} sends on four local validators ...");
                 println!("{}", shoji_benches::wallet::send_latency(sends)?);
             }
+            Ok(())
+        }
+        "cluster" => {
+            let mut opts = shoji_benches::cluster::ClusterOptions {
+                txs: 600,
+                clients: 64,
+            };
+            while let Some(a) = args.next() {
+                let mut num = |name: &str| -> anyhow::Result<usize> {
+                    args.next()
+                        .with_context(|| format!("{name} needs a number"))?
+                        .parse()
+                        .with_context(|| format!("{name} needs a number"))
+                };
+                match a.as_str() {
+                    "--json" => {}
+                    "--txs" => opts.txs = num("--txs")?.max(1),
+                    "--clients" => opts.clients = num("--clients")?.max(1),
+                    other => bail!("unknown option {other}"),
+                }
+            }
+            eprintln!(
+                "measuring: {} shielded transactions over {} clients against four validators (mints cached in {}) ...",
+                opts.txs,
+                opts.clients,
+                shoji_benches::cluster::cache_location()
+            );
+            println!("{}", shoji_benches::cluster::run(&opts)?);
             Ok(())
         }
         _ => usage(),
