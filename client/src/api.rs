@@ -96,6 +96,36 @@ pub struct Status {
     pub validators: Vec<u16>,
 }
 
+impl Request {
+    /// Encodes.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Decodes, refusing oversized input.
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > MAX_API_MESSAGE_BYTES {
+            return Err("request too large".into());
+        }
+        postcard::from_bytes(bytes).map_err(|e| format!("malformed request: {e}"))
+    }
+}
+
+impl Response {
+    /// Encodes.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Decodes, refusing oversized input.
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > MAX_API_MESSAGE_BYTES {
+            return Err("response too large".into());
+        }
+        postcard::from_bytes(bytes).map_err(|e| format!("malformed response: {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,35 +155,5 @@ mod tests {
         });
         assert_eq!(Response::decode(&s.encode()), Ok(s));
         assert!(Response::decode(&[6, 1, 2]).is_err());
-    }
-}
-
-impl Request {
-    /// Encodes.
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
-    }
-
-    /// Decodes, refusing oversized input.
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        if bytes.len() > MAX_API_MESSAGE_BYTES {
-            return Err("request too large".into());
-        }
-        postcard::from_bytes(bytes).map_err(|e| format!("malformed request: {e}"))
-    }
-}
-
-impl Response {
-    /// Encodes.
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
-    }
-
-    /// Decodes, refusing oversized input.
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        if bytes.len() > MAX_API_MESSAGE_BYTES {
-            return Err("response too large".into());
-        }
-        postcard::from_bytes(bytes).map_err(|e| format!("malformed response: {e}"))
     }
 }
