@@ -24,6 +24,8 @@ pub enum Request {
         /// How many at most.
         max: u32,
     },
+    /// Where the validator stands: height, last block, state root, view and leader.
+    Status,
 }
 
 /// Most compact blocks in one response.
@@ -61,6 +63,37 @@ pub enum Response {
     CompactBlocks(Vec<Vec<u8>>),
     /// The request could not be served.
     Error(String),
+    /// The answer to [`Request::Status`].
+    Status(Status),
+}
+
+/// A validator's view of the network ([`Request::Status`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The answering validator's id.
+    pub node: u16,
+    /// Last committed height.
+    pub height: u64,
+    /// Hash of the block at `height` (all zeros at height 0).
+    pub last_block_hash: [u8; 32],
+    /// The ledger's state root after `height`.
+    pub state_root: [u8; 32],
+    /// Block time of `height` (Unix ms; 0 at height 0).
+    pub time_ms: u64,
+    /// Current view (the view being changed to while a view change runs).
+    pub view: u64,
+    /// Whether a view change is in progress.
+    pub view_changing: bool,
+    /// The leader of `view`; `None` while the view change to it runs.
+    pub leader: Option<u16>,
+    /// Height of the last stable checkpoint.
+    pub stable_checkpoint: u64,
+    /// Client transactions waiting to be ordered at this validator.
+    pub pending: u64,
+    /// Validator-set epoch.
+    pub epoch: u64,
+    /// The validators' ids.
+    pub validators: Vec<u16>,
 }
 
 impl Request {
@@ -90,5 +123,37 @@ impl Response {
             return Err("response too large".into());
         }
         postcard::from_bytes(bytes).map_err(|e| format!("malformed response: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_and_earlier_variants_keep_their_encoding() {
+        assert_eq!(
+            Request::decode(&Request::Status.encode()),
+            Ok(Request::Status)
+        );
+        // Variants are appended, so older clients and validators still agree on the rest.
+        assert_eq!(Request::TreeState.encode(), vec![1]);
+        assert_eq!(Request::Status.encode(), vec![3]);
+        let s = Response::Status(Status {
+            node: 2,
+            height: 7,
+            last_block_hash: [1; 32],
+            state_root: [2; 32],
+            time_ms: 1_700_000_000_000,
+            view: 1,
+            view_changing: false,
+            leader: Some(1),
+            stable_checkpoint: 0,
+            pending: 3,
+            epoch: 0,
+            validators: vec![0, 1, 2, 3],
+        });
+        assert_eq!(Response::decode(&s.encode()), Ok(s));
+        assert!(Response::decode(&[6, 1, 2]).is_err());
     }
 }

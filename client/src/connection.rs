@@ -1,6 +1,6 @@
 //! A blocking client: one connection to one validator at a time, failing over to the next.
 
-use crate::api::{Request, Response, MAX_COMPACT_BLOCKS};
+use crate::api::{Request, Response, Status, MAX_COMPACT_BLOCKS};
 use crate::network::Network;
 use shoji_consensus::{verify_commit_certificate, Block, BlockHash, CommitCertificate, ReplicaId};
 use shoji_ledger::CompactBlock;
@@ -181,6 +181,23 @@ impl Client {
                 size,
             }),
             other => Err(self.protocol(format!("expected a tree state, got {other:?}"))),
+        }
+    }
+
+    /// Where the validator stands: height, last block hash, state root, view, leader. The
+    /// answer is the validator's word, not checked against certificates.
+    pub fn status(&self) -> Result<Status, ClientError> {
+        match self.ask(&Request::Status)? {
+            Response::Status(s) => {
+                if s.node != self.node.0 {
+                    return Err(self.protocol(format!(
+                        "status of validator {} from validator {}",
+                        s.node, self.node.0
+                    )));
+                }
+                Ok(s)
+            }
+            other => Err(self.protocol(format!("expected a status, got {other:?}"))),
         }
     }
 

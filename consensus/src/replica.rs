@@ -484,18 +484,18 @@ impl Replica {
         self.finish()
     }
 
-    /// A client transaction submitted to this replica. Non-leaders also forward it to
-    /// the leader.
+    /// A client transaction submitted to this replica. Unless this replica is the leader of
+    /// an installed view, it relays the transaction to every other replica: the leader
+    /// proposes it, and every backup holds it pending and so runs its view-change timer. A
+    /// client that reaches a single backup of a crashed leader therefore still causes a view
+    /// change (PBFT's client multicast, done by the first replica on the client's behalf), and
+    /// a transaction submitted during a view change reaches the next leader.
     pub fn on_client_request(&mut self, payload: Vec<u8>) -> Vec<Action> {
         match self.add_pending(payload.clone()) {
             Ok(true) => {
-                let leader = self.leader();
-                if leader != self.id && !self.view_changing {
+                if self.leader() != self.id || self.view_changing {
                     let sm = self.sign(Message::Request(payload));
-                    self.out.push(Action::Send {
-                        to: leader,
-                        msg: sm,
-                    });
+                    self.out.push(Action::Broadcast { msg: sm });
                 }
             }
             Ok(false) => {}

@@ -35,6 +35,11 @@ pub struct Identity {
     verifying_key: VerifyingKey,
     cert: CertificateDer<'static>,
     key: PrivatePkcs8KeyDer<'static>,
+    /// Key of the QUIC stateless-reset tokens, derived from the signing key (see
+    /// [`Identity::stateless_reset_key`]).
+    reset_key: [u8; 32],
+    /// Key of the connection-id generator, derived from the signing key.
+    cid_key: u64,
 }
 
 impl Identity {
@@ -52,16 +57,50 @@ impl Identity {
         let cert = params
             .self_signed(&key_pair)
             .map_err(|e| Error::Tls(format!("self-signing: {e}")))?;
+        let derive = |label: &[u8]| {
+            let tag = ring::hmac::sign(
+                &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, signing_key.as_bytes()),
+                label,
+            );
+            let mut out = [0u8; 32];
+            out.copy_from_slice(tag.as_ref());
+            out
+        };
+        let reset_key = derive(b"shoji quic stateless reset key v1");
+        let cid = derive(b"shoji quic connection id key v1");
+        let cid_key = u64::from_le_bytes([
+            cid[0], cid[1], cid[2], cid[3], cid[4], cid[5], cid[6], cid[7],
+        ]);
         Ok(Identity {
             verifying_key: signing_key.verifying_key(),
             cert: cert.der().clone(),
             key,
+            reset_key,
+            cid_key,
         })
     }
 
     /// The public key this identity presents.
     pub fn verifying_key(&self) -> VerifyingKey {
         self.verifying_key
+    }
+
+    /// The QUIC endpoint configuration of this identity. Its stateless-reset key and the key
+    /// of its connection-id generator are derived from the signing key, so they survive a
+    /// restart: when a validator restarts, the packets its peers still send on their
+    /// connections to the old process carry connection ids the new process recognizes as its
+    /// own, are answered with stateless resets those peers accept, and the peers redial at once
+    /// instead of writing into a dead connection until the idle timeout.
+    pub(crate) fn endpoint_config(&self) -> quinn::EndpointConfig {
+        let mut config = quinn::EndpointConfig::new(std::sync::Arc::new(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &self.reset_key,
+        )));
+        let cid_key = self.cid_key;
+        config.cid_generator(move || {
+            Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+        });
+        config
     }
 
     /// The DER-encoded self-signed certificate.
@@ -80,6 +119,8 @@ impl Clone for Identity {
             verifying_key: self.verifying_key,
             cert: self.cert.clone(),
             key: self.key.clone_key(),
+            reset_key: self.reset_key,
+            cid_key: self.cid_key,
         }
     }
 }

@@ -216,7 +216,7 @@ impl ValidatorEndpoint {
         let runtime = quinn::default_runtime()
             .ok_or_else(|| Error::Bind(std::io::Error::other("no async runtime")))?;
         let endpoint = Endpoint::new(
-            quinn::EndpointConfig::default(),
+            identity.endpoint_config(),
             Some(server_config),
             socket,
             runtime,

@@ -74,10 +74,7 @@ pub fn start(
             .map(|(i, k)| (ReplicaId(i as u16), k.verifying_key()))
             .collect(),
     )?;
-    let genesis = Genesis {
-        validators: validators.clone(),
-        ledger,
-    };
+    let genesis = Genesis::new(validators.clone(), ledger);
     let sockets = (0..n)
         .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
         .collect::<Result<Vec<_>, _>>()?;

@@ -4,6 +4,10 @@
 //! earliest timer, sets the core's clock to the system time, feeds the core and routes what
 //! comes out. A client's `Submit` is answered when the block holding the transaction is
 //! committed (with the block and its certificate), or at once when admission refuses it.
+//!
+//! The host also asks one other validator, at start and then every
+//! [`HostOptions::sync_interval`], for the blocks above its height ([`NodeCore::sync_probe`]),
+//! so that a validator that was down catches up even when nothing else tells it it is behind.
 
 use crate::api::{Request, Response};
 use crate::{NodeCore, NodeError, Output};
@@ -32,43 +36,96 @@ fn unix_now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Settings of the host loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostOptions {
+    /// How often to ask another validator for blocks above our height (see
+    /// [`NodeCore::sync_probe`]).
+    pub sync_interval: Duration,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            sync_interval: Duration::from_secs(5),
+        }
+    }
+}
+
 /// Runs the validator until the endpoint closes or storage fails.
 pub async fn run(
-    mut core: NodeCore,
+    core: NodeCore,
     endpoint: ValidatorEndpoint,
     initial: Vec<Output>,
     peers: Vec<ReplicaId>,
 ) -> Result<(), NodeError> {
+    run_until(
+        core,
+        endpoint,
+        initial,
+        peers,
+        HostOptions::default(),
+        std::future::pending::<()>(),
+    )
+    .await
+}
+
+/// Runs the validator until `shutdown` completes (then closes the endpoint and returns
+/// `Ok`), the endpoint closes, or storage fails. Every committed block is already durable
+/// when it is reported, so stopping between two inputs loses nothing.
+pub async fn run_until(
+    mut core: NodeCore,
+    endpoint: ValidatorEndpoint,
+    initial: Vec<Output>,
+    peers: Vec<ReplicaId>,
+    options: HostOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
     let mut timers: BTreeMap<u8, (Instant, TimerKind)> = BTreeMap::new();
     let mut waiting: BTreeMap<TxId, Vec<ClientRequest>> = BTreeMap::new();
     route(&core, &endpoint, &peers, initial, &mut timers, &mut waiting);
+    let probe = core.sync_probe();
+    route(&core, &endpoint, &peers, probe, &mut timers, &mut waiting);
+    let mut next_probe = Instant::now() + options.sync_interval;
+    tokio::pin!(shutdown);
     loop {
         let next_timer = timers.values().min_by_key(|(at, _)| *at).copied();
         let far = Instant::now() + Duration::from_secs(3600);
         let outputs = tokio::select! {
+            _ = &mut shutdown => None,
+            _ = sleep_until(next_probe) => {
+                next_probe = Instant::now() + options.sync_interval;
+                core.set_now_ms(unix_now_ms());
+                Some(core.sync_probe())
+            }
             msg = endpoint.recv() => {
                 let Some((from, bytes)) = msg else { return Ok(()) };
                 core.set_now_ms(unix_now_ms());
-                match u16::try_from(from) {
+                Some(match u16::try_from(from) {
                     Ok(id) => core.on_peer_bytes(ReplicaId(id), &bytes)?,
                     Err(_) => Vec::new(),
-                }
+                })
             }
             req = endpoint.next_request() => {
                 let Some(req) = req else { return Ok(()) };
                 core.set_now_ms(unix_now_ms());
-                handle_request(&mut core, req, &mut waiting)?
+                Some(handle_request(&mut core, req, &mut waiting)?)
             }
             _ = sleep_until(next_timer.map_or(far, |(at, _)| at)) => {
-                match next_timer {
+                Some(match next_timer {
                     Some((_, kind)) => {
                         timers.remove(&slot(kind));
                         core.set_now_ms(unix_now_ms());
                         core.on_timer(kind)?
                     }
                     None => Vec::new(),
-                }
+                })
             }
+        };
+        let Some(outputs) = outputs else {
+            tracing::info!("shutting down");
+            endpoint.shutdown().await;
+            return Ok(());
         };
         route(&core, &endpoint, &peers, outputs, &mut timers, &mut waiting);
     }
@@ -82,6 +139,25 @@ fn handle_request(
     match Request::decode(req.body()) {
         Err(e) => {
             req.respond(Response::Error(e).encode());
+            Ok(Vec::new())
+        }
+        Ok(Request::Status) => {
+            let s = core.status();
+            let r = Response::Status(crate::api::Status {
+                node: s.id.0,
+                height: s.height,
+                last_block_hash: s.last_block_hash,
+                state_root: s.state_root,
+                time_ms: s.time_ms,
+                view: s.view,
+                view_changing: s.view_changing,
+                leader: (!s.view_changing).then_some(s.leader.0),
+                stable_checkpoint: s.stable_checkpoint,
+                pending: s.pending as u64,
+                epoch: s.epoch,
+                validators: s.validators.iter().map(|v| v.0).collect(),
+            });
+            req.respond(r.encode());
             Ok(Vec::new())
         }
         Ok(Request::TreeState) => {
@@ -170,8 +246,16 @@ fn route(
                 timers.remove(&slot(kind));
             }
             Output::Committed {
-                height, outcomes, ..
+                height,
+                outcomes,
+                state_root,
             } => {
+                tracing::debug!(
+                    height,
+                    transactions = outcomes.len(),
+                    state_root = %shoji_primitives::encoding::hex_encode(&state_root),
+                    "committed"
+                );
                 let stored = core.store().block(height).ok().flatten();
                 for (id, outcome) in outcomes {
                     let Some(reqs) = waiting.remove(&id) else {
@@ -197,13 +281,6 @@ fn route(
                         r.respond(bytes.clone());
                     }
                 }
-            }
-            Output::RequestStateTransfer { from, from_height } => {
-                tracing::info!(
-                    from = from.0,
-                    from_height,
-                    "state transfer requested (not served yet)"
-                );
             }
         }
     }

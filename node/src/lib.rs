@@ -8,12 +8,23 @@
 //! it is returned for sending (the replica emits `Persist` before the vote it covers), and each
 //! committed block is verified, applied and stored in one store write transaction before the
 //! replica is told its state root.
+//!
+//! Peer messages travel in the envelope of [`wire`]: consensus messages, and the state-transfer
+//! requests and answers this core serves and consumes itself. Blocks that arrive by state
+//! transfer go through the replica (which checks that they extend the committed chain and carry
+//! valid commit certificates) and then through the same execution path as blocks committed by
+//! consensus.
+//!
+//! [`config`] reads and writes the files of a network (genesis, validator configuration, keys)
+//! that `shoji-node init` creates and `shoji-node run` starts from.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub use shoji_client::api;
+pub mod config;
 pub mod devnet;
 pub mod host;
+pub mod wire;
 
 use shoji_consensus::{Action, Config, Replica, ReplicaId, TimerKind, ValidatorSet};
 use shoji_ledger::{Ledger, LedgerConfig, Rejection, TxOutcome};
@@ -23,6 +34,7 @@ use shoji_store::{CommittedBlock, Store, StoreError};
 use shoji_verifier::{TxError, Verifier};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use wire::{PeerMessage, StateTransferAnswer};
 
 /// What every validator agrees on before the first block.
 #[derive(Clone, Debug)]
@@ -31,6 +43,150 @@ pub struct Genesis {
     pub validators: ValidatorSet,
     /// Auditor, issuers and anchor window.
     pub ledger: LedgerConfig,
+    /// Consensus parameters every validator must share.
+    pub consensus: ConsensusParams,
+}
+
+impl Genesis {
+    /// A genesis with the default consensus parameters.
+    pub fn new(validators: ValidatorSet, ledger: LedgerConfig) -> Genesis {
+        Genesis {
+            validators,
+            ledger,
+            consensus: ConsensusParams::default(),
+        }
+    }
+
+    /// blake3 over a canonical encoding of everything validators must agree on (validator ids
+    /// and keys, ledger configuration, consensus parameters; not the addresses, which may
+    /// change). The store records it and refuses to open for another genesis.
+    pub fn hash(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        h.update(b"shoji.genesis.v1");
+        h.update(&self.validators.epoch.to_le_bytes());
+        h.update(&(self.validators.members.len() as u64).to_le_bytes());
+        for (id, key) in &self.validators.members {
+            h.update(&id.0.to_le_bytes());
+            h.update(key.as_bytes());
+        }
+        h.update(&(self.ledger.anchor_window_blocks as u64).to_le_bytes());
+        h.update(&self.ledger.auditor.to_bytes());
+        h.update(&(self.ledger.issuers.len() as u64).to_le_bytes());
+        for (key, assets) in &self.ledger.issuers {
+            h.update(key);
+            h.update(&(assets.len() as u64).to_le_bytes());
+            for a in assets {
+                h.update(&a.0.to_le_bytes());
+            }
+        }
+        let c = &self.consensus;
+        for v in [
+            c.checkpoint_interval,
+            c.window_size,
+            c.max_batch_txs as u64,
+            c.max_clock_skew_ms,
+        ] {
+            h.update(&v.to_le_bytes());
+        }
+        *h.finalize().as_bytes()
+    }
+
+    /// The replica configuration for this genesis with a validator's local `tuning`.
+    pub fn consensus_config(&self, tuning: &Tuning) -> Config {
+        let mut c = Config::new(self.validators.clone());
+        c.checkpoint_interval = self.consensus.checkpoint_interval;
+        c.window_size = self.consensus.window_size;
+        c.max_batch_txs = self.consensus.max_batch_txs;
+        c.max_clock_skew_ms = self.consensus.max_clock_skew_ms;
+        c.view_timeout_ms = tuning.view_timeout_ms;
+        c.view_timeout_ms_max = tuning.view_timeout_ms_max;
+        c.retransmit_ms = tuning.retransmit_ms;
+        c.state_transfer_timeout_ms = tuning.state_transfer_timeout_ms;
+        c.max_blocks_in_flight = tuning.max_blocks_in_flight;
+        c.max_state_transfer_blocks = c.max_state_transfer_blocks.min(wire::MAX_TRANSFER_BLOCKS);
+        c
+    }
+}
+
+/// Consensus parameters that are part of the genesis (validators that disagree on them do not
+/// agree on checkpoints or on which blocks are valid).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsensusParams {
+    /// Checkpoint interval `K` (see [`Config::checkpoint_interval`]).
+    pub checkpoint_interval: u64,
+    /// Log window `L`, a multiple of `K` (see [`Config::window_size`]).
+    pub window_size: u64,
+    /// Most transactions in one block.
+    pub max_batch_txs: usize,
+    /// How far ahead of a backup's clock a proposed block's time may be, in milliseconds.
+    pub max_clock_skew_ms: u64,
+}
+
+impl Default for ConsensusParams {
+    fn default() -> Self {
+        ConsensusParams {
+            checkpoint_interval: 8,
+            window_size: 16,
+            max_batch_txs: 64,
+            max_clock_skew_ms: 30_000,
+        }
+    }
+}
+
+/// A validator's local settings: they need not agree across validators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// First view-change timeout (doubles while views fail, up to the maximum).
+    pub view_timeout_ms: u64,
+    /// Cap of the view-change timeout.
+    pub view_timeout_ms_max: u64,
+    /// Re-sending of own messages that have not taken effect.
+    pub retransmit_ms: u64,
+    /// How long to wait for a state-transfer answer before asking another validator.
+    pub state_transfer_timeout_ms: u64,
+    /// Blocks a leader keeps proposed but not committed.
+    pub max_blocks_in_flight: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            view_timeout_ms: 1_000,
+            view_timeout_ms_max: 16_000,
+            retransmit_ms: 400,
+            state_transfer_timeout_ms: 1_000,
+            max_blocks_in_flight: 4,
+        }
+    }
+}
+
+/// A validator's view of the network, for the status API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// This validator's id.
+    pub id: ReplicaId,
+    /// Last committed (and executed) height.
+    pub height: u64,
+    /// Hash of the block at `height` (the genesis hash at 0).
+    pub last_block_hash: [u8; 32],
+    /// The ledger's state root after `height`.
+    pub state_root: [u8; 32],
+    /// The ledger's block time (Unix ms).
+    pub time_ms: u64,
+    /// Current view (the view being changed to while a view change runs).
+    pub view: u64,
+    /// Whether a view change is in progress.
+    pub view_changing: bool,
+    /// The leader of `view`.
+    pub leader: ReplicaId,
+    /// Height of the last stable checkpoint.
+    pub stable_checkpoint: u64,
+    /// Client transactions waiting to be ordered.
+    pub pending: usize,
+    /// Validator-set epoch.
+    pub epoch: u64,
+    /// The validators' ids.
+    pub validators: Vec<ReplicaId>,
 }
 
 /// Something the host must do.
@@ -40,12 +196,12 @@ pub enum Output {
     Send {
         /// Recipient.
         to: ReplicaId,
-        /// An encoded consensus message.
+        /// An encoded peer message ([`wire`]).
         bytes: Vec<u8>,
     },
     /// Send these bytes to every other validator.
     Broadcast {
-        /// An encoded consensus message.
+        /// An encoded peer message ([`wire`]).
         bytes: Vec<u8>,
     },
     /// Call [`NodeCore::on_timer`] with `kind` after `after_ms` (replacing a running one).
@@ -68,13 +224,6 @@ pub enum Output {
         state_root: [u8; 32],
         /// What happened to each decodable transaction, in block order.
         outcomes: Vec<(TxId, TxOutcome)>,
-    },
-    /// Ask validator `from` for committed blocks from `from_height` (state transfer).
-    RequestStateTransfer {
-        /// The peer.
-        from: ReplicaId,
-        /// First height wanted.
-        from_height: u64,
     },
 }
 
@@ -117,6 +266,9 @@ pub enum SubmitError {
 /// Bound on the cache of stateless results.
 const VERIFIED_CACHE_MAX: usize = 100_000;
 
+/// State-transfer answers served to one peer per second, at most.
+const TRANSFER_ANSWERS_PER_SECOND: u32 = 8;
+
 /// One validator's state machine with its storage.
 pub struct NodeCore {
     replica: Replica,
@@ -126,17 +278,36 @@ pub struct NodeCore {
     /// Stateless results by transaction id, so a transaction verified at admission is not
     /// verified again when its block commits.
     verified: BTreeMap<TxId, Result<(), TxError>>,
+    /// State-transfer answers served per peer: (start of the current second, answers in it).
+    served: BTreeMap<ReplicaId, (u64, u32)>,
+    /// Rotation over the other validators for [`NodeCore::sync_probe`].
+    probe_next: usize,
+    /// Peer messages that did not decode.
+    rejected_peer_messages: u64,
 }
 
 impl NodeCore {
-    /// Opens the node on `store` (fresh or after a restart) and returns the actions of
-    /// [`Replica::start`].
+    /// Opens the node on `store` (fresh or after a restart) with the default [`Tuning`] and
+    /// returns the actions of [`Replica::start`].
     pub fn open(
         store: Store,
         genesis: &Genesis,
         key: ed25519_dalek_key::SigningKey,
         verifier: Arc<Verifier>,
     ) -> Result<(Self, Vec<Output>), NodeError> {
+        Self::open_with(store, genesis, key, verifier, &Tuning::default())
+    }
+
+    /// Opens the node on `store` with a validator's local `tuning`. The store is tied to
+    /// `genesis` on first use and refused for any other ([`Store::check_genesis`]).
+    pub fn open_with(
+        store: Store,
+        genesis: &Genesis,
+        key: ed25519_dalek_key::SigningKey,
+        verifier: Arc<Verifier>,
+        tuning: &Tuning,
+    ) -> Result<(Self, Vec<Output>), NodeError> {
+        store.check_genesis(&genesis.hash())?;
         let (ledger, persisted) = match store.load()? {
             Some(rec) => (
                 Ledger::restore(genesis.ledger.clone(), rec.ledger)
@@ -145,13 +316,16 @@ impl NodeCore {
             ),
             None => (Ledger::genesis(genesis.ledger.clone()), None),
         };
-        let replica = Replica::new(Config::new(genesis.validators.clone()), key, persisted)?;
+        let replica = Replica::new(genesis.consensus_config(tuning), key, persisted)?;
         let mut node = Self {
             replica,
             ledger,
             verifier,
             store,
             verified: BTreeMap::new(),
+            served: BTreeMap::new(),
+            probe_next: 0,
+            rejected_peer_messages: 0,
         };
         let actions = node.replica.start();
         let out = node.process(actions)?;
@@ -180,15 +354,182 @@ impl NodeCore {
         self.replica.set_now_ms(now_ms);
     }
 
-    /// A message from validator `from`. Malformed or invalid messages are counted by the replica
-    /// and otherwise ignored.
+    /// The replica (read-only: view, leader, checkpoints, rejection counters).
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// Peer messages refused by the envelope decoder since start (consensus messages that
+    /// decode badly are counted by the replica, [`Replica::rejected_count`]).
+    pub fn rejected_peer_messages(&self) -> u64 {
+        self.rejected_peer_messages
+    }
+
+    /// Where this validator stands.
+    pub fn status(&self) -> NodeStatus {
+        let (height, hash) = self.replica.last_committed();
+        let validators = &self.replica.config().validators;
+        NodeStatus {
+            id: self.id(),
+            height,
+            last_block_hash: hash.0,
+            state_root: self.ledger.state_root(),
+            time_ms: self.ledger.time_ms(),
+            view: self.replica.view(),
+            view_changing: self.replica.is_view_changing(),
+            leader: self.replica.leader(),
+            stable_checkpoint: self.replica.stable_checkpoint().height,
+            pending: self.replica.pending_len(),
+            epoch: validators.epoch,
+            validators: validators.members.keys().copied().collect(),
+        }
+    }
+
+    /// A message from validator `from` (the transport's authenticated sender), in the
+    /// [`wire`] envelope. Malformed or invalid messages are counted and otherwise ignored.
     pub fn on_peer_bytes(
         &mut self,
         from: ReplicaId,
         bytes: &[u8],
     ) -> Result<Vec<Output>, NodeError> {
-        let actions = self.replica.on_message_bytes(from, bytes);
-        self.process(actions)
+        match wire::decode(bytes) {
+            Ok(PeerMessage::Consensus(msg)) => {
+                let actions = self.replica.on_message_bytes(from, msg);
+                self.process(actions)
+            }
+            Ok(PeerMessage::TransferRequest { from_height }) => {
+                Ok(self.serve_transfer(from, from_height))
+            }
+            Ok(PeerMessage::TransferAnswer(answer)) => self.on_transfer_answer(from, answer),
+            Err(e) => {
+                self.rejected_peer_messages += 1;
+                tracing::debug!(from = from.0, error = %e, "peer message refused");
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Asks the next validator in rotation for the committed blocks above our height. The host
+    /// calls it at start and periodically: it is how a validator that restarts after missing
+    /// blocks, while the others are idle or have garbage-collected the consensus log that would
+    /// tell it so, learns of them. An answer with blocks leads to further requests until the
+    /// answering validator's height is reached.
+    pub fn sync_probe(&mut self) -> Vec<Output> {
+        let me = self.id();
+        let others: Vec<ReplicaId> = self
+            .replica
+            .config()
+            .validators
+            .members
+            .keys()
+            .copied()
+            .filter(|r| *r != me)
+            .collect();
+        if others.is_empty() {
+            return Vec::new();
+        }
+        let to = others[self.probe_next % others.len()];
+        self.probe_next = self.probe_next.wrapping_add(1);
+        vec![Output::Send {
+            to,
+            bytes: wire::transfer_request(self.ledger.height() + 1),
+        }]
+    }
+
+    /// Answers a state-transfer request with committed blocks from the store: at most
+    /// [`wire::MAX_TRANSFER_BLOCKS`] and [`wire::TRANSFER_BYTE_BUDGET`] bytes of them, and at
+    /// most [`TRANSFER_ANSWERS_PER_SECOND`] answers per peer.
+    fn serve_transfer(&mut self, to: ReplicaId, from_height: u64) -> Vec<Output> {
+        if to == self.id() || !self.replica.config().validators.contains(to) {
+            return Vec::new();
+        }
+        let now = self.replica.now_ms();
+        let (start, count) = self.served.entry(to).or_insert((now, 0));
+        if now.saturating_sub(*start) >= 1_000 || now < *start {
+            *start = now;
+            *count = 0;
+        }
+        if *count >= TRANSFER_ANSWERS_PER_SECOND {
+            tracing::debug!(to = to.0, "state-transfer request over the rate limit");
+            return Vec::new();
+        }
+        *count += 1;
+        let tip = self.ledger.height();
+        let max = wire::MAX_TRANSFER_BLOCKS.min(self.replica.config().max_state_transfer_blocks);
+        let mut blocks = Vec::new();
+        let mut size = 0usize;
+        let mut h = from_height.max(1);
+        while h <= tip && blocks.len() < max {
+            match self.store.block(h) {
+                Ok(Some(entry)) => {
+                    let len = postcard::to_allocvec(&entry).map_or(usize::MAX, |b| b.len());
+                    if !blocks.is_empty() && size.saturating_add(len) > wire::TRANSFER_BYTE_BUDGET {
+                        break;
+                    }
+                    size = size.saturating_add(len);
+                    blocks.push(entry);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(height = h, error = %e, "cannot read a block to serve");
+                    break;
+                }
+            }
+            h += 1;
+        }
+        if !blocks.is_empty() {
+            tracing::debug!(
+                to = to.0,
+                from_height,
+                blocks = blocks.len(),
+                "serving state transfer"
+            );
+        }
+        vec![Output::Send {
+            to,
+            bytes: wire::transfer_answer(&StateTransferAnswer { tip, blocks }),
+        }]
+    }
+
+    /// Blocks from a state-transfer answer: the replica checks each (chain, certificate) and
+    /// commits it, and they are executed like any committed block. While the answer made
+    /// progress and the sender is further ahead, ask it for more.
+    fn on_transfer_answer(
+        &mut self,
+        from: ReplicaId,
+        answer: StateTransferAnswer,
+    ) -> Result<Vec<Output>, NodeError> {
+        let before = self.ledger.height();
+        let count = answer.blocks.len();
+        let actions = self.replica.on_state_transfer(from, answer.blocks);
+        let mut out = self.process(actions)?;
+        let after = self.ledger.height();
+        if after > before {
+            tracing::info!(
+                from = from.0,
+                blocks = after - before,
+                height = after,
+                tip = answer.tip,
+                "caught up by state transfer"
+            );
+        } else if count > 0 {
+            tracing::debug!(
+                from = from.0,
+                count,
+                "state-transfer answer made no progress"
+            );
+        }
+        let asking = out.iter().any(|o| match o {
+            Output::Send { bytes, .. } => wire::is_transfer_request(bytes),
+            _ => false,
+        });
+        if after > before && after < answer.tip && !asking {
+            out.push(Output::Send {
+                to: from,
+                bytes: wire::transfer_request(after + 1),
+            });
+        }
+        Ok(out)
     }
 
     /// A timer fired.
@@ -247,17 +588,21 @@ impl NodeCore {
                 }
                 Action::Send { to, msg } => out.push(Output::Send {
                     to,
-                    bytes: msg.encode(),
+                    bytes: wire::consensus(&msg.encode()),
                 }),
                 Action::Broadcast { msg } => out.push(Output::Broadcast {
-                    bytes: msg.encode(),
+                    bytes: wire::consensus(&msg.encode()),
                 }),
                 Action::SetTimer { kind, after_ms } => {
                     out.push(Output::SetTimer { kind, after_ms })
                 }
                 Action::CancelTimer { kind } => out.push(Output::CancelTimer { kind }),
                 Action::RequestStateTransfer { from, from_height } => {
-                    out.push(Output::RequestStateTransfer { from, from_height })
+                    tracing::debug!(from = from.0, from_height, "requesting state transfer");
+                    out.push(Output::Send {
+                        to: from,
+                        bytes: wire::transfer_request(from_height),
+                    })
                 }
                 Action::Commit { block, certificate } => {
                     let (committed, more) = self.execute(&block, &certificate)?;

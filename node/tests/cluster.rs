@@ -1,8 +1,9 @@
 //! Four validators in one process, messages passed in memory on a virtual clock: real
 //! transactions are proved, submitted, ordered, verified, applied and stored; a validator
-//! restarted from its store resumes where it was.
+//! restarted from its store resumes where it was; a validator that was down while the others
+//! committed (and garbage-collected their consensus logs) catches up by state transfer.
 
-use shoji_consensus::{ReplicaId, TimerKind, ValidatorSet};
+use shoji_consensus::{Message, ReplicaId, SignedMessage, TimerKind, ValidatorSet};
 use shoji_ledger::{LedgerConfig, TxOutcome};
 use shoji_node::{ed25519_dalek_key::SigningKey, Genesis, NodeCore, Output, SubmitError};
 use shoji_primitives::audit::AuditSecretKey;
@@ -74,7 +75,6 @@ impl Cluster {
                         outcomes.into_iter().map(|(_, o)| o).collect(),
                     ));
                 }
-                Output::RequestStateTransfer { .. } => {}
             }
         }
     }
@@ -118,6 +118,15 @@ impl Cluster {
         .expect("open");
         self.nodes.insert(id, node);
         self.handle(id, out);
+        // As the host does at start: ask a peer for the blocks above our height.
+        let probe = self.nodes.get_mut(&id).expect("node").sync_probe();
+        self.handle(id, probe);
+    }
+
+    fn stop(&mut self, id: ReplicaId) {
+        self.nodes.remove(&id);
+        self.timers.retain(|(i, _), _| *i != id);
+        self.queue.retain(|(_, to, _)| *to != id);
     }
 
     fn submit(&mut self, to: ReplicaId, tx: &Transaction) -> Result<(), SubmitError> {
@@ -150,14 +159,14 @@ fn four_validators_commit_verify_store_and_restart() {
             .collect(),
     )
     .expect("set");
-    let genesis = Genesis {
+    let genesis = Genesis::new(
         validators,
-        ledger: LedgerConfig {
+        LedgerConfig {
             anchor_window_blocks: 100,
             auditor: auditor.public_key(),
             issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
         },
-    };
+    );
     let mut c = Cluster {
         nodes: BTreeMap::new(),
         dirs: keys
@@ -282,4 +291,123 @@ fn four_validators_commit_verify_store_and_restart() {
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
         assert_eq!(n.ledger().time_ms(), times[times.len() - 1]);
     }
+}
+
+/// Blocks of opaque requests (not transactions: execution marks them undecodable and skips
+/// them) are cheap to commit by the dozen, so the others run far past a stopped validator's
+/// window and garbage-collect the consensus log it would need; restarted, it asks a peer for
+/// the blocks, checks their certificates, executes them and ends with the same chain.
+#[test]
+fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
+    let params = shoji_params::dev::parameters().expect("parameters");
+    let verifier = Arc::new(Verifier::new(&params.vk));
+    let keys: BTreeMap<ReplicaId, SigningKey> = (0..4u16)
+        .map(|i| (ReplicaId(i), SigningKey::from_bytes(&[i as u8 + 1; 32])))
+        .collect();
+    let validators = ValidatorSet::new(
+        0,
+        keys.iter()
+            .map(|(id, k)| (*id, k.verifying_key()))
+            .collect(),
+    )
+    .expect("set");
+    let auditor = AuditSecretKey::random(&mut rand_core::OsRng);
+    let genesis = Genesis::new(
+        validators,
+        LedgerConfig {
+            anchor_window_blocks: 100,
+            auditor: auditor.public_key(),
+            issuers: BTreeMap::new(),
+        },
+    );
+    let mut c = Cluster {
+        nodes: BTreeMap::new(),
+        dirs: keys
+            .keys()
+            .map(|id| (*id, tempfile::tempdir().expect("tempdir")))
+            .collect(),
+        keys,
+        genesis,
+        verifier,
+        queue: VecDeque::new(),
+        timers: BTreeMap::new(),
+        now_ms: 0,
+        committed: BTreeMap::new(),
+    };
+    for i in 0..4u16 {
+        c.start(ReplicaId(i));
+    }
+    let late = ReplicaId(3);
+    c.stop(late);
+    // Validator 1 forwards one request at a time to the leader (validator 0).
+    const BLOCKS: u64 = 40;
+    for k in 0..BLOCKS {
+        let payload = format!("opaque request {k}").into_bytes();
+        let sm = SignedMessage::sign(
+            0,
+            ReplicaId(1),
+            Message::Request(payload),
+            &c.keys[&ReplicaId(1)],
+        );
+        c.queue.push_back((
+            ReplicaId(1),
+            ReplicaId(0),
+            shoji_node::wire::consensus(&sm.encode()),
+        ));
+        c.run_until(60_000, |c| c.heights().iter().all(|&h| h > k));
+        assert!(c.heights().iter().all(|&h| h == k + 1), "{:?}", c.heights());
+    }
+    for n in c.nodes.values() {
+        assert!(
+            n.replica().stable_checkpoint().height >= BLOCKS - 8,
+            "the others moved their stable checkpoint (and collected their logs)"
+        );
+    }
+    // Restarted with nothing else going on: only its own request can tell it what it missed.
+    c.start(late);
+    assert_eq!(c.nodes[&late].ledger().height(), 0);
+    c.run_until(60_000, |c| c.heights().iter().all(|&h| h == BLOCKS));
+    assert_eq!(c.nodes[&late].ledger().height(), BLOCKS, "caught up");
+    let reference = &c.nodes[&ReplicaId(0)];
+    for h in 1..=BLOCKS {
+        let (block, cert) = reference.store().block(h).expect("read").expect("block");
+        let (mine, my_cert) = c.nodes[&late]
+            .store()
+            .block(h)
+            .expect("read")
+            .expect("block");
+        assert_eq!(mine.hash(), block.hash(), "height {h}");
+        assert!(
+            shoji_consensus::verify_commit_certificate(&c.genesis.validators, &mine, &my_cert)
+                .is_ok()
+        );
+        assert_eq!(
+            c.nodes[&late].store().state_root(h).expect("read"),
+            reference.store().state_root(h).expect("read"),
+        );
+        let _ = cert;
+    }
+    assert_eq!(
+        c.nodes[&late].ledger().state_root(),
+        reference.ledger().state_root()
+    );
+    // It takes part again: the next block is committed by all four.
+    let sm = SignedMessage::sign(
+        0,
+        ReplicaId(2),
+        Message::Request(b"after the restart".to_vec()),
+        &c.keys[&ReplicaId(2)],
+    );
+    c.queue.push_back((
+        ReplicaId(2),
+        ReplicaId(0),
+        shoji_node::wire::consensus(&sm.encode()),
+    ));
+    c.run_until(60_000, |c| c.heights().iter().all(|&h| h == BLOCKS + 1));
+    assert_eq!(c.heights(), vec![BLOCKS + 1; 4]);
+    // The restarted validator, restarted again, still agrees with its store.
+    let root = c.nodes[&late].ledger().state_root();
+    c.stop(late);
+    c.start(late);
+    assert_eq!(c.nodes[&late].ledger().state_root(), root);
 }

@@ -40,6 +40,14 @@ pub enum StoreError {
     /// The caller handed the store something that cannot be stored as given.
     #[error("refused to store: {0}")]
     InvalidInput(String),
+    /// The database belongs to a network with another genesis.
+    #[error("the database was created for another genesis (stored genesis hash {stored}, this genesis {expected}): point the validator at its own data directory, or at the genesis it was created with")]
+    GenesisMismatch {
+        /// Genesis hash recorded in the database, hex.
+        stored: String,
+        /// Genesis hash the node was started with, hex.
+        expected: String,
+    },
     /// The ledger refused the recovered snapshot.
     #[error("the ledger refused the recovered snapshot: {0}")]
     Restore(String),

@@ -22,6 +22,7 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `meta` | `"schema_version"` | u32 LE ([`SCHEMA_VERSION`]) |
+//! | `meta` | `"genesis_hash"` | the genesis hash the database was created for ([`Store::check_genesis`]) |
 //! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"frontier"`, `"recent_roots"` | latest ledger head |
 //! | `consensus` | `"persisted_state"` | [`PersistedState::encode`] |
 //! | `blocks` | height | block and commit certificate (postcard) |
@@ -69,6 +70,9 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &str = "schema_version";
+const GENESIS_KEY: &str = "genesis_hash";
+/// Format-version byte of the stored genesis hash.
+const GENESIS_FORMAT: u8 = 1;
 const K_HEIGHT: &str = "height";
 const K_TIME: &str = "time_ms";
 const K_CHAIN: &str = "nullifier_chain";
@@ -892,6 +896,50 @@ impl Store {
             },
             consensus,
         }))
+    }
+
+    /// Ties the database to one genesis: records `hash` the first time and refuses, from then
+    /// on, to be opened for another ([`StoreError::GenesisMismatch`]), so a validator pointed at
+    /// another network's data directory stops before it votes.
+    pub fn check_genesis(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        let txn = self.write("the genesis hash")?;
+        {
+            let mut meta = txn
+                .open_table(META)
+                .ctx(|| "opening table `meta`".to_string())?;
+            match get_str(&meta, "meta", GENESIS_KEY)? {
+                Some(v) => {
+                    let stored = match v.split_first() {
+                        Some((&GENESIS_FORMAT, rest)) if rest.len() == 32 => rest.to_vec(),
+                        _ => {
+                            return Err(StoreError::Corrupt {
+                                table: "meta",
+                                key: GENESIS_KEY.into(),
+                                reason: format!(
+                                    "{} bytes, expected a version byte and 32",
+                                    v.len()
+                                ),
+                            })
+                        }
+                    };
+                    if stored != hash {
+                        return Err(StoreError::GenesisMismatch {
+                            stored: shoji_primitives::encoding::hex_encode(&stored),
+                            expected: shoji_primitives::encoding::hex_encode(hash),
+                        });
+                    }
+                    return Ok(());
+                }
+                None => {
+                    let mut v = vec![GENESIS_FORMAT];
+                    v.extend_from_slice(hash);
+                    meta.insert(GENESIS_KEY, &v[..])
+                        .ctx(|| "writing the genesis hash".to_string())?;
+                }
+            }
+        }
+        txn.commit()
+            .ctx(|| "committing the genesis hash".to_string())
     }
 
     /// Height of the last committed block (0 if none).

@@ -947,3 +947,17 @@ fn block_time_is_clamped_checked_and_stored() {
     let err = Store::open(path(&dir)).unwrap().load().unwrap_err();
     assert!(err.to_string().contains("block time"), "{err}");
 }
+
+#[test]
+fn the_database_is_tied_to_one_genesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(path(&dir)).unwrap();
+    store.check_genesis(&[1; 32]).unwrap();
+    store.check_genesis(&[1; 32]).unwrap();
+    drop(store);
+    let store = Store::open(path(&dir)).unwrap();
+    store.check_genesis(&[1; 32]).unwrap();
+    let err = store.check_genesis(&[2; 32]).unwrap_err();
+    assert!(matches!(err, StoreError::GenesisMismatch { .. }), "{err}");
+    assert!(err.to_string().contains(&"01".repeat(32)), "{err}");
+}

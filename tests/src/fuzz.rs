@@ -44,6 +44,26 @@ pub fn consensus_message(data: &[u8]) {
     }
 }
 
+/// Peer-message envelope decoding (consensus messages, state-transfer requests and answers):
+/// whatever decodes re-encodes to a message that decodes to the same value.
+pub fn peer_message(data: &[u8]) {
+    use shoji_node::wire::{self, PeerMessage};
+    match wire::decode(data) {
+        Ok(PeerMessage::Consensus(body)) => consensus_message(body),
+        Ok(PeerMessage::TransferRequest { from_height }) => {
+            assert_eq!(wire::transfer_request(from_height), data);
+        }
+        Ok(PeerMessage::TransferAnswer(answer)) => {
+            let again = wire::transfer_answer(&answer);
+            assert_eq!(
+                wire::decode(&again),
+                Ok(PeerMessage::TransferAnswer(answer))
+            );
+        }
+        Err(_) => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +85,23 @@ mod tests {
         .address()
         .to_string();
         address(addr.as_bytes());
+        let block = shoji_consensus::Block {
+            height: 1,
+            prev_hash: shoji_consensus::BlockHash([0; 32]),
+            view: 0,
+            proposer: shoji_consensus::ReplicaId(0),
+            time_ms: 1,
+            transactions: vec![tx.clone()],
+        };
+        let cert = shoji_consensus::CommitCertificate {
+            view: 0,
+            signatures: Vec::new(),
+        };
+        let answer = shoji_node::wire::transfer_answer(&shoji_node::wire::StateTransferAnswer {
+            tip: 1,
+            blocks: vec![(block, cert)],
+        });
+        peer_message(&answer);
         for _ in 0..3000 {
             let mut buf = vec![0u8; (rng.next_u32() % 1400) as usize];
             rng.fill_bytes(&mut buf);
@@ -72,6 +109,12 @@ mod tests {
             address(&buf);
             disclosure(&buf);
             consensus_message(&buf);
+            peer_message(&buf);
+            for tag in 0..3u8 {
+                let mut tagged = vec![tag];
+                tagged.extend_from_slice(&buf[..buf.len().min(64)]);
+                peer_message(&tagged);
+            }
             for seed in [&tx[..], addr.as_bytes()] {
                 let mut m = seed.to_vec();
                 let i = (rng.next_u32() as usize) % m.len();
@@ -82,6 +125,11 @@ mod tests {
                 transaction(&m[..cut]);
                 address(&m[..cut]);
             }
+            let mut m = answer.clone();
+            let i = (rng.next_u32() as usize) % m.len();
+            m[i] ^= 1 << (rng.next_u32() % 8);
+            peer_message(&m);
+            peer_message(&m[..(rng.next_u32() as usize) % (m.len() + 1)]);
         }
     }
 }

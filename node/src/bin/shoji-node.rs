@@ -1,8 +1,22 @@
 //! `shoji-node`: the Shoji validator.
 //!
 //! ```text
+//! shoji-node init --dir DIR [--validators N] [--base-port P] [--host IP]
+//!                 [--addresses IP:PORT,...] [--auditor-public-key HEX]
+//!                 [--issuer-public-key HEX --issuer-assets ID,...]
+//! shoji-node run --config DIR/validator-<i>/config.toml
 //! shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX]
 //! ```
+//!
+//! `init` creates a network directory: one random Ed25519 key per validator (owner-only
+//! files), `genesis.toml`, `validator-<i>/config.toml` for each validator, the client network
+//! file `network.json` and, unless an issuer is given, the development issuer's `issuer.key`
+//! (see `shoji_node::config` for the formats). Validator `i` listens on `IP:P+i` (default
+//! 127.0.0.1:7000+i) unless `--addresses` lists every address.
+//!
+//! `run` starts one validator from its configuration: it opens (or creates) its database in
+//! the data directory, joins the others, serves clients, and stops cleanly on SIGINT or
+//! SIGTERM. Logs go to standard error; `RUST_LOG` overrides the configured level.
 //!
 //! `devnet` starts N (default 4) validators in this process over QUIC on loopback, with
 //! development keys, a development auditor (or the given one) and a development issuer of asset
@@ -15,42 +29,70 @@ use shoji_client::network::{insecure_devnet_auditor, insecure_devnet_issuer};
 use shoji_client::Network;
 use shoji_consensus::ReplicaId;
 use shoji_ledger::LedgerConfig;
+use shoji_node::config::{InitOptions, Setup, ValidatorConfig};
 use shoji_primitives::audit::AuditPublicKey;
 use shoji_primitives::encoding::{hex_decode, hex_encode};
 use shoji_primitives::note::AssetId;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn main() -> anyhow::Result<()> {
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .init();
+}
+
+fn value(
+    args: &mut impl Iterator<Item = String>,
+    flag: &str,
+    what: &str,
+) -> anyhow::Result<String> {
+    args.next()
+        .with_context(|| format!("{flag} needs {what} ({USAGE})"))
+}
+
+fn auditor_key(hex: &str) -> anyhow::Result<AuditPublicKey> {
+    let bytes = hex_decode("auditor public key", hex)?;
+    AuditPublicKey::from_bytes(&bytes).context("--auditor-public-key")
+}
+
+fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
+        Some("init") => {
+            init_tracing("info");
+            init(args)
+        }
+        Some("run") => {
+            let mut config = None;
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--config" => config = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
+                    other => bail!("unknown option {other} ({USAGE})"),
+                }
+            }
+            let config = config.with_context(|| format!("run needs --config FILE ({USAGE})"))?;
+            run(&config)
+        }
         Some("devnet") => {
+            init_tracing("info");
             let (mut n, mut dir) = (4u16, PathBuf::from("devnet"));
             let mut auditor = None;
             while let Some(a) = args.next() {
                 match a.as_str() {
                     "--validators" => {
-                        n = args
-                            .next()
-                            .context("--validators needs a number")?
+                        n = value(&mut args, &a, "a number")?
                             .parse()
                             .context("--validators needs a number")?
                     }
-                    "--dir" => dir = PathBuf::from(args.next().context("--dir needs a path")?),
+                    "--dir" => dir = PathBuf::from(value(&mut args, &a, "a path")?),
                     "--auditor-public-key" => {
-                        let hex = args
-                            .next()
-                            .context("--auditor-public-key needs a hex key")?;
-                        let bytes = hex_decode("auditor public key", &hex)?;
-                        auditor = Some(
-                            AuditPublicKey::from_bytes(&bytes).context("--auditor-public-key")?,
-                        );
+                        auditor = Some(auditor_key(&value(&mut args, &a, "a hex key")?)?);
                     }
                     other => bail!("unknown option {other} ({USAGE})"),
                 }
@@ -71,8 +113,229 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-const USAGE: &str =
-    "usage: shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX]";
+const USAGE: &str = "usage: shoji-node init --dir DIR [--validators N] [--base-port P] [--host IP] \
+[--addresses IP:PORT,...] [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] \
+| shoji-node run --config FILE \
+| shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX]";
+
+fn init(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let mut opts = InitOptions::default();
+    let mut dir = None;
+    let (mut issuer, mut issuer_assets) = (None, None);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--dir" => dir = Some(PathBuf::from(value(&mut args, &a, "a path")?)),
+            "--validators" => {
+                opts.validators = value(&mut args, &a, "a number")?
+                    .parse()
+                    .context("--validators needs a number")?
+            }
+            "--base-port" => {
+                opts.base_port = value(&mut args, &a, "a port")?
+                    .parse()
+                    .context("--base-port needs a port number")?
+            }
+            "--host" => {
+                opts.host = value(&mut args, &a, "an IP address")?
+                    .parse()
+                    .context("--host needs an IP address")?
+            }
+            "--addresses" => {
+                opts.addresses = value(&mut args, &a, "IP:PORT,...")?
+                    .split(',')
+                    .map(|s| {
+                        s.trim()
+                            .parse()
+                            .with_context(|| format!("--addresses: {s:?} is not IP:PORT"))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                opts.validators = u16::try_from(opts.addresses.len())
+                    .context("--addresses: too many validators")?;
+            }
+            "--auditor-public-key" => {
+                opts.auditor = Some(auditor_key(&value(&mut args, &a, "a hex key")?)?)
+            }
+            "--issuer-public-key" => {
+                let bytes = hex_decode("issuer public key", &value(&mut args, &a, "a hex key")?)?;
+                let key: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("--issuer-public-key must be 32 bytes"))?;
+                shoji_consensus::ed25519_dalek::VerifyingKey::from_bytes(&key)
+                    .context("--issuer-public-key is not an Ed25519 key")?;
+                issuer = Some(key);
+            }
+            "--issuer-assets" => {
+                issuer_assets = Some(
+                    value(&mut args, &a, "asset ids")?
+                        .split(',')
+                        .map(|s| {
+                            s.trim()
+                                .parse()
+                                .map(AssetId)
+                                .with_context(|| format!("--issuer-assets: {s:?} is not a number"))
+                        })
+                        .collect::<anyhow::Result<BTreeSet<AssetId>>>()?,
+                )
+            }
+            other => bail!("unknown option {other} ({USAGE})"),
+        }
+    }
+    opts.dir = dir.with_context(|| format!("init needs --dir DIR ({USAGE})"))?;
+    match (issuer, issuer_assets) {
+        (Some(k), Some(a)) => opts.issuer = Some((k, a)),
+        (None, None) => {}
+        _ => bail!("--issuer-public-key and --issuer-assets go together"),
+    }
+    let report = shoji_node::config::init(&opts, &mut rand_core::OsRng)?;
+    println!(
+        "created a network of {} validators in {}",
+        report.configs.len(),
+        opts.dir.display()
+    );
+    println!("  genesis:      {}", report.genesis.display());
+    println!(
+        "  network file: {} (shoji-wallet --network ...)",
+        report.network.display()
+    );
+    if let Some(k) = &report.issuer_key {
+        println!(
+            "  issuer key:   {} (development issuer of asset 840)",
+            k.display()
+        );
+    }
+    println!("start each validator with:");
+    for c in &report.configs {
+        println!("  shoji-node run --config {}", c.display());
+    }
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the validator");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn run(config: &Path) -> anyhow::Result<()> {
+    // The log level comes from the configuration; a broken configuration is reported below.
+    let level = std::fs::read_to_string(config)
+        .ok()
+        .and_then(|t| ValidatorConfig::parse(&t).ok())
+        .map_or_else(|| "info".to_string(), |c| c.log_level);
+    init_tracing(&level);
+    let setup = Setup::load(config)?;
+    let id = setup.config.id;
+    let vk_path = setup
+        .config
+        .verifying_key
+        .clone()
+        .unwrap_or_else(|| shoji_params::default_dir().join(shoji_params::vk_file()));
+    let verifier = shoji_verifier::Verifier::from_file(&vk_path).with_context(|| {
+        format!(
+            "loading the verifying key {} (generate the development parameters first: `cargo run --release -p shoji-params --bin shoji-params`, or set verifying_key in {})",
+            vk_path.display(),
+            config.display()
+        )
+    })?;
+    let data_dir = &setup.config.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    let db = setup.database();
+    let store = shoji_store::Store::open(&db)
+        .with_context(|| format!("opening the database {}", db.display()))?;
+    let genesis = setup.network.genesis.clone();
+    let tuning = setup.config.tuning.tuning();
+    let (core, initial) = shoji_node::NodeCore::open_with(
+        store,
+        &genesis,
+        setup.key.clone(),
+        Arc::new(verifier),
+        &tuning,
+    )
+    .with_context(|| {
+        format!(
+            "starting validator {id} on the database {} with the genesis {}",
+            db.display(),
+            setup.config.genesis.display()
+        )
+    })?;
+    let status = core.status();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let set: BTreeMap<u64, _> = genesis
+            .validators
+            .members
+            .iter()
+            .map(|(id, k)| (u64::from(id.0), *k))
+            .collect();
+        let addrs: BTreeMap<u64, _> = setup
+            .network
+            .addrs
+            .iter()
+            .map(|(id, a)| (u64::from(id.0), *a))
+            .collect();
+        let identity = shoji_net::Identity::new(&setup.key)?;
+        let endpoint = match shoji_net::ValidatorEndpoint::bind(
+            identity,
+            setup.listen,
+            set,
+            addrs,
+            shoji_net::NetConfig::default(),
+        ) {
+            Ok(e) => e,
+            Err(shoji_net::Error::Bind(e)) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+                "cannot listen on {} (from {}): the address is in use — is this validator already running?",
+                setup.listen,
+                config.display()
+            ),
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("listening on {} (from {})", setup.listen, config.display())))
+            }
+        };
+        tracing::info!(
+            validator = id,
+            listen = %setup.listen,
+            height = status.height,
+            view = status.view,
+            data = %data_dir.display(),
+            "validator running; SIGINT or SIGTERM stops it"
+        );
+        let peers: Vec<ReplicaId> = genesis.validators.members.keys().copied().collect();
+        shoji_node::host::run_until(
+            core,
+            endpoint,
+            initial,
+            peers,
+            setup.config.tuning.host(),
+            stop_signal(),
+        )
+        .await
+        .context("the validator stopped")?;
+        tracing::info!(validator = id, "stopped");
+        Ok(())
+    })
+}
 
 fn devnet(n: u16, dir: PathBuf, auditor: AuditPublicKey) -> anyhow::Result<()> {
     let vk_path = shoji_params::default_dir().join(shoji_params::vk_file());

@@ -1,0 +1,1072 @@
+//! The files of a network and of one validator: what `shoji-node init` writes and
+//! `shoji-node run` reads.
+//!
+//! ```text
+//! DIR/genesis.toml                what every validator agrees on (GenesisFile)
+//! DIR/network.json                the client network file (shoji_client::NetworkFile)
+//! DIR/issuer.key                  the development issuer's secret key (hex), when it is used
+//! DIR/validator-<i>/config.toml   validator i's configuration (ValidatorConfig)
+//! DIR/validator-<i>/validator.key its Ed25519 secret key (hex, owner-only permissions)
+//! DIR/validator-<i>/data/         its database (created by `run`)
+//! ```
+//!
+//! `genesis.toml`:
+//!
+//! ```toml
+//! epoch = 0
+//! insecure = "development issuer and auditor keys: never use for real value"  # optional
+//!
+//! [ledger]
+//! anchor_window_blocks = 100
+//! auditor_public_key = "<32-byte hex>"
+//!
+//! [[ledger.issuers]]
+//! public_key = "<32-byte hex Ed25519 key>"
+//! assets = [840]
+//!
+//! [consensus]            # optional; these are the defaults
+//! checkpoint_interval = 8
+//! window_size = 16
+//! max_batch_txs = 64
+//! max_clock_skew_ms = 30000
+//!
+//! [assets]               # names for clients
+//! 840 = "USD"
+//!
+//! [[validators]]
+//! id = 0
+//! public_key = "<32-byte hex Ed25519 key>"
+//! address = "127.0.0.1:7000"
+//! ```
+//!
+//! `config.toml` (relative paths are relative to the file's directory):
+//!
+//! ```toml
+//! id = 0
+//! key_file = "validator.key"
+//! genesis = "../genesis.toml"
+//! data_dir = "data"
+//! listen = "0.0.0.0:7000"   # optional; default: this validator's genesis address
+//! log_level = "info"         # RUST_LOG, when set, takes precedence
+//! verifying_key = "..."      # optional; default: the development parameters' cache
+//!
+//! [tuning]                   # optional; local timers, these are the defaults
+//! view_timeout_ms = 1000
+//! view_timeout_ms_max = 16000
+//! retransmit_ms = 400
+//! state_transfer_timeout_ms = 1000
+//! max_blocks_in_flight = 4
+//! sync_interval_ms = 5000
+//! ```
+
+use crate::ed25519_dalek_key::SigningKey;
+use crate::host::HostOptions;
+use crate::{ConsensusParams, Genesis, Tuning};
+use serde::{Deserialize, Serialize};
+use shoji_client::network::{
+    insecure_devnet_auditor, insecure_devnet_issuer, IssuerEntry, NetworkFile, ValidatorEntry,
+};
+use shoji_consensus::ed25519_dalek::VerifyingKey;
+use shoji_consensus::{ReplicaId, ValidatorSet};
+use shoji_ledger::LedgerConfig;
+use shoji_primitives::audit::AuditPublicKey;
+use shoji_primitives::encoding::{hex_decode, hex_encode};
+use shoji_primitives::note::AssetId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The genesis file's name in a network directory.
+pub const GENESIS_FILE: &str = "genesis.toml";
+/// The client network file's name in a network directory.
+pub const NETWORK_FILE: &str = "network.json";
+/// The development issuer key's file name in a network directory.
+pub const ISSUER_KEY_FILE: &str = "issuer.key";
+/// A validator's configuration file name in its directory.
+pub const CONFIG_FILE: &str = "config.toml";
+/// A validator's key file name in its directory.
+pub const VALIDATOR_KEY_FILE: &str = "validator.key";
+/// The database's file name in a validator's data directory.
+pub const DATABASE_FILE: &str = "node.redb";
+
+/// What is wrong with a network's or a validator's files. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file does not parse or its content is invalid.
+    #[error("{path}: {reason}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `init` would overwrite an existing network.
+    #[error("{0} already exists: refusing to overwrite a network (choose another directory)")]
+    Exists(PathBuf),
+    /// An option of `init` is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn malformed(path: &Path, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Malformed {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+    shoji_client::sealed::write_atomic(path, bytes).map_err(|source| ConfigError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn key32(what: &str, s: &str) -> Result<[u8; 32], String> {
+    let bytes = hex_decode("key", s.trim()).map_err(|e| format!("{what}: {e}"))?;
+    bytes
+        .try_into()
+        .map_err(|_| format!("{what}: must be 32 bytes (64 hex digits)"))
+}
+
+// ------------------------------------------------------------------ genesis
+
+/// The genesis file's TOML form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisFile {
+    /// Validator-set epoch (0 for a new network).
+    #[serde(default)]
+    pub epoch: u64,
+    /// A warning carried to the client network file, set when development keys are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<String>,
+    /// Ledger configuration.
+    pub ledger: LedgerSection,
+    /// Consensus parameters.
+    #[serde(default)]
+    pub consensus: ConsensusSection,
+    /// Asset names by id, for clients.
+    #[serde(default)]
+    pub assets: BTreeMap<String, String>,
+    /// The validators.
+    pub validators: Vec<GenesisValidator>,
+}
+
+/// `[ledger]` of the genesis file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSection {
+    /// How many recent roots are accepted as anchors.
+    #[serde(default = "default_anchor_window")]
+    pub anchor_window_blocks: u64,
+    /// The designated auditor's public key, hex.
+    pub auditor_public_key: String,
+    /// Registered issuers.
+    #[serde(default)]
+    pub issuers: Vec<IssuerSection>,
+}
+
+fn default_anchor_window() -> u64 {
+    100
+}
+
+/// One `[[ledger.issuers]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSection {
+    /// The issuer's Ed25519 public key, hex.
+    pub public_key: String,
+    /// The assets it may mint and redeem.
+    pub assets: Vec<u64>,
+}
+
+/// `[consensus]` of the genesis file (see [`ConsensusParams`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusSection {
+    /// Checkpoint interval `K`.
+    pub checkpoint_interval: u64,
+    /// Log window `L` (a multiple of `K`).
+    pub window_size: u64,
+    /// Most transactions in one block.
+    pub max_batch_txs: u64,
+    /// Accepted clock skew of proposed block times, in milliseconds.
+    pub max_clock_skew_ms: u64,
+}
+
+impl Default for ConsensusSection {
+    fn default() -> Self {
+        let p = ConsensusParams::default();
+        ConsensusSection {
+            checkpoint_interval: p.checkpoint_interval,
+            window_size: p.window_size,
+            max_batch_txs: p.max_batch_txs as u64,
+            max_clock_skew_ms: p.max_clock_skew_ms,
+        }
+    }
+}
+
+/// One `[[validators]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    /// Replica id.
+    pub id: u16,
+    /// Its Ed25519 public key, hex.
+    pub public_key: String,
+    /// The address other validators and clients reach it at (`host:port`, an IP address).
+    pub address: String,
+}
+
+/// A checked genesis file.
+#[derive(Clone, Debug)]
+pub struct NetworkGenesis {
+    /// What validators agree on.
+    pub genesis: Genesis,
+    /// Each validator's address.
+    pub addrs: BTreeMap<ReplicaId, SocketAddr>,
+    /// Asset names.
+    pub assets: BTreeMap<AssetId, String>,
+    /// The development warning, if any.
+    pub insecure: Option<String>,
+}
+
+impl GenesisFile {
+    /// Parses TOML text (not yet checked: see [`GenesisFile::check`]).
+    pub fn parse(text: &str) -> Result<GenesisFile, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Reads, parses and checks the genesis file at `path`.
+    pub fn load(path: &Path) -> Result<(GenesisFile, NetworkGenesis), ConfigError> {
+        let file = Self::parse(&read_text(path)?).map_err(|e| malformed(path, e))?;
+        let checked = file.check().map_err(|e| malformed(path, e))?;
+        Ok((file, checked))
+    }
+
+    /// The TOML text.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string_pretty(self).unwrap_or_default();
+        format!(
+            "# Shoji genesis: what every validator of this network agrees on before the first\n\
+             # block. Every validator must start from the same file (its hash is recorded in\n\
+             # each validator's database); addresses may change, the rest may not.\n\n{body}"
+        )
+    }
+
+    /// Checks every field and builds the genesis.
+    pub fn check(&self) -> Result<NetworkGenesis, String> {
+        let mut members = BTreeMap::new();
+        let mut addrs = BTreeMap::new();
+        let mut keys = BTreeSet::new();
+        for v in &self.validators {
+            let what = format!("validator {} public key", v.id);
+            let key = VerifyingKey::from_bytes(&key32(&what, &v.public_key)?)
+                .map_err(|e| format!("{what}: {e}"))?;
+            if !keys.insert(key.to_bytes()) {
+                return Err(format!("validator {}: key already used by another", v.id));
+            }
+            let addr: SocketAddr = v.address.parse().map_err(|e| {
+                format!(
+                    "validator {} address {:?}: {e} (expected IP:port)",
+                    v.id, v.address
+                )
+            })?;
+            if members.insert(ReplicaId(v.id), key).is_some() {
+                return Err(format!("validator {} is listed twice", v.id));
+            }
+            addrs.insert(ReplicaId(v.id), addr);
+        }
+        if members.is_empty() {
+            return Err("no validators".into());
+        }
+        let validators = ValidatorSet::new(self.epoch, members).map_err(|e| e.to_string())?;
+        let auditor = AuditPublicKey::from_bytes(&key32(
+            "ledger.auditor_public_key",
+            &self.ledger.auditor_public_key,
+        )?)
+        .map_err(|e| format!("ledger.auditor_public_key: {e}"))?;
+        let mut issuers = BTreeMap::new();
+        for i in &self.ledger.issuers {
+            let key = key32("issuer public key", &i.public_key)?;
+            VerifyingKey::from_bytes(&key).map_err(|e| format!("issuer public key: {e}"))?;
+            if i.assets.is_empty() {
+                return Err(format!("issuer {} has no assets", i.public_key));
+            }
+            let assets: BTreeSet<AssetId> = i.assets.iter().map(|a| AssetId(*a)).collect();
+            if issuers.insert(key, assets).is_some() {
+                return Err(format!("issuer {} is listed twice", i.public_key));
+            }
+        }
+        if self.ledger.anchor_window_blocks == 0 {
+            return Err("ledger.anchor_window_blocks must be positive".into());
+        }
+        let anchor_window_blocks = usize::try_from(self.ledger.anchor_window_blocks)
+            .map_err(|_| "ledger.anchor_window_blocks is too large".to_string())?;
+        let c = &self.consensus;
+        let consensus = ConsensusParams {
+            checkpoint_interval: c.checkpoint_interval,
+            window_size: c.window_size,
+            max_batch_txs: usize::try_from(c.max_batch_txs)
+                .map_err(|_| "consensus.max_batch_txs is too large".to_string())?,
+            max_clock_skew_ms: c.max_clock_skew_ms,
+        };
+        let genesis = Genesis {
+            validators,
+            ledger: LedgerConfig {
+                anchor_window_blocks,
+                auditor,
+                issuers,
+            },
+            consensus,
+        };
+        genesis
+            .consensus_config(&Tuning::default())
+            .validate()
+            .map_err(|e| format!("consensus: {e}"))?;
+        let mut assets = BTreeMap::new();
+        for (id, name) in &self.assets {
+            let id: u64 = id
+                .parse()
+                .map_err(|_| format!("asset id {id:?} is not a number"))?;
+            assets.insert(AssetId(id), name.clone());
+        }
+        Ok(NetworkGenesis {
+            genesis,
+            addrs,
+            assets,
+            insecure: self.insecure.clone(),
+        })
+    }
+
+    /// The client network file of this network (`shoji-wallet --network`).
+    pub fn network_file(&self) -> NetworkFile {
+        NetworkFile {
+            epoch: self.epoch,
+            validators: self
+                .validators
+                .iter()
+                .map(|v| ValidatorEntry {
+                    id: v.id,
+                    addr: v.address.clone(),
+                    public_key: v.public_key.clone(),
+                })
+                .collect(),
+            auditor_public_key: self.ledger.auditor_public_key.clone(),
+            issuers: self
+                .ledger
+                .issuers
+                .iter()
+                .map(|i| IssuerEntry {
+                    public_key: i.public_key.clone(),
+                    assets: i.assets.clone(),
+                })
+                .collect(),
+            assets: self.assets.clone(),
+            insecure: self.insecure.clone(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ validator configuration
+
+/// A validator's configuration file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorConfig {
+    /// This validator's replica id (its entry in the genesis).
+    pub id: u16,
+    /// Its Ed25519 secret key file (64 hex digits).
+    pub key_file: PathBuf,
+    /// The genesis file.
+    pub genesis: PathBuf,
+    /// Where its database lives (created if missing).
+    pub data_dir: PathBuf,
+    /// The UDP address to listen on; by default its address in the genesis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Log filter (`info`, `debug`, `shoji_node=debug,info`, ...); `RUST_LOG` overrides it.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// The verifying key file; by default the development parameters' cached one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifying_key: Option<PathBuf>,
+    /// Local timers.
+    #[serde(default)]
+    pub tuning: TuningSection,
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+/// `[tuning]` of a validator's configuration (see [`Tuning`] and [`HostOptions`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TuningSection {
+    /// First view-change timeout.
+    pub view_timeout_ms: u64,
+    /// Cap of the doubling view-change timeout.
+    pub view_timeout_ms_max: u64,
+    /// Re-sending of own messages.
+    pub retransmit_ms: u64,
+    /// Wait for a state-transfer answer before asking another validator.
+    pub state_transfer_timeout_ms: u64,
+    /// Blocks a leader keeps proposed but not committed.
+    pub max_blocks_in_flight: u64,
+    /// How often to ask another validator for blocks above our height.
+    pub sync_interval_ms: u64,
+}
+
+impl Default for TuningSection {
+    fn default() -> Self {
+        let t = Tuning::default();
+        TuningSection {
+            view_timeout_ms: t.view_timeout_ms,
+            view_timeout_ms_max: t.view_timeout_ms_max,
+            retransmit_ms: t.retransmit_ms,
+            state_transfer_timeout_ms: t.state_transfer_timeout_ms,
+            max_blocks_in_flight: t.max_blocks_in_flight,
+            sync_interval_ms: HostOptions::default().sync_interval.as_millis() as u64,
+        }
+    }
+}
+
+impl TuningSection {
+    /// The replica's settings.
+    pub fn tuning(&self) -> Tuning {
+        Tuning {
+            view_timeout_ms: self.view_timeout_ms,
+            view_timeout_ms_max: self.view_timeout_ms_max,
+            retransmit_ms: self.retransmit_ms,
+            state_transfer_timeout_ms: self.state_transfer_timeout_ms,
+            max_blocks_in_flight: self.max_blocks_in_flight,
+        }
+    }
+
+    /// The host's settings.
+    pub fn host(&self) -> HostOptions {
+        HostOptions {
+            sync_interval: Duration::from_millis(self.sync_interval_ms),
+        }
+    }
+}
+
+impl ValidatorConfig {
+    /// Parses TOML text; paths are left as written.
+    pub fn parse(text: &str) -> Result<ValidatorConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The TOML text, with a header.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string_pretty(self).unwrap_or_default();
+        format!(
+            "# Shoji validator {}. Relative paths are relative to this file's directory.\n\
+             # Start it with: shoji-node run --config <this file>\n\n{body}",
+            self.id
+        )
+    }
+
+    /// Makes relative paths relative to `base` (the configuration file's directory).
+    pub fn resolve(&mut self, base: &Path) {
+        for p in [&mut self.key_file, &mut self.genesis, &mut self.data_dir] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(p) = &mut self.verifying_key {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+}
+
+/// Reads a validator key file: 64 hex digits (surrounding whitespace ignored).
+pub fn read_key(path: &Path) -> Result<SigningKey, ConfigError> {
+    let text = read_text(path)?;
+    let seed = key32("validator key", &text).map_err(|e| malformed(path, e))?;
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                "the key file can be read by other users: chmod 600 it"
+            );
+        }
+    }
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Everything `shoji-node run` needs, read and cross-checked.
+pub struct Setup {
+    /// The configuration file.
+    pub path: PathBuf,
+    /// Its content, paths resolved.
+    pub config: ValidatorConfig,
+    /// The genesis.
+    pub network: NetworkGenesis,
+    /// This validator's key.
+    pub key: SigningKey,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("path", &self.path)
+            .field("config", &self.config)
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Setup {
+    /// Reads the configuration at `path`, the genesis and the key it names, and checks that
+    /// they agree (the validator is in the genesis, under this key).
+    pub fn load(path: &Path) -> Result<Setup, ConfigError> {
+        let mut config =
+            ValidatorConfig::parse(&read_text(path)?).map_err(|e| malformed(path, e))?;
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        config.resolve(&base);
+        let (_, network) = GenesisFile::load(&config.genesis)?;
+        let key = read_key(&config.key_file)?;
+        let id = ReplicaId(config.id);
+        let Some(expected) = network.genesis.validators.key(id) else {
+            return Err(malformed(
+                path,
+                format!(
+                    "validator {} is not in the genesis {}",
+                    config.id,
+                    config.genesis.display()
+                ),
+            ));
+        };
+        if *expected != key.verifying_key() {
+            return Err(malformed(
+                &config.key_file,
+                format!(
+                    "this key is not validator {}'s key in the genesis {}",
+                    config.id,
+                    config.genesis.display()
+                ),
+            ));
+        }
+        let listen = match &config.listen {
+            Some(s) => s.parse().map_err(|e| {
+                malformed(
+                    path,
+                    format!("listen address {s:?}: {e} (expected IP:port)"),
+                )
+            })?,
+            None => network.addrs.get(&id).copied().ok_or_else(|| {
+                malformed(path, format!("validator {} has no address", config.id))
+            })?,
+        };
+        let tuning = config.tuning.tuning();
+        network
+            .genesis
+            .consensus_config(&tuning)
+            .validate()
+            .map_err(|e| malformed(path, format!("tuning: {e}")))?;
+        if config.tuning.sync_interval_ms == 0 {
+            return Err(malformed(path, "tuning.sync_interval_ms must be positive"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&config.log_level)
+            .map_err(|e| malformed(path, format!("log_level {:?}: {e}", config.log_level)))?;
+        Ok(Setup {
+            path: path.to_path_buf(),
+            config,
+            network,
+            key,
+            listen,
+        })
+    }
+
+    /// The database file.
+    pub fn database(&self) -> PathBuf {
+        self.config.data_dir.join(DATABASE_FILE)
+    }
+}
+
+// ------------------------------------------------------------------ init
+
+/// What `shoji-node init` creates.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// The network directory.
+    pub dir: PathBuf,
+    /// Number of validators (at least 4: `n = 3f + 1` with `f ≥ 1`).
+    pub validators: u16,
+    /// Each validator's address; when empty, `host:base_port + i`.
+    pub addresses: Vec<SocketAddr>,
+    /// Host of the generated addresses.
+    pub host: IpAddr,
+    /// Port of validator 0 in the generated addresses.
+    pub base_port: u16,
+    /// The designated auditor; by default the development auditor.
+    pub auditor: Option<AuditPublicKey>,
+    /// An issuer (public key) and its assets; by default the development issuer of asset 840,
+    /// whose secret key is then written to `issuer.key`.
+    pub issuer: Option<([u8; 32], BTreeSet<AssetId>)>,
+    /// Asset names.
+    pub assets: BTreeMap<AssetId, String>,
+    /// Tuning written into every validator's configuration.
+    pub tuning: TuningSection,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            dir: PathBuf::from("shoji-network"),
+            validators: 4,
+            addresses: Vec::new(),
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            base_port: 7000,
+            auditor: None,
+            issuer: None,
+            assets: BTreeMap::from([(AssetId(840), "USD".to_string())]),
+            tuning: TuningSection::default(),
+        }
+    }
+}
+
+/// The files `init` wrote.
+#[derive(Clone, Debug)]
+pub struct InitReport {
+    /// The genesis file.
+    pub genesis: PathBuf,
+    /// The client network file.
+    pub network: PathBuf,
+    /// Each validator's configuration file, by id.
+    pub configs: Vec<PathBuf>,
+    /// The development issuer's key file, if written.
+    pub issuer_key: Option<PathBuf>,
+}
+
+/// The directory of validator `i` in a network directory.
+pub fn validator_dir(dir: &Path, i: u16) -> PathBuf {
+    dir.join(format!("validator-{i}"))
+}
+
+/// Creates a network: a random key per validator (owner-only files), the genesis, each
+/// validator's configuration and the client network file. Refuses to overwrite an existing
+/// network.
+pub fn init(
+    opts: &InitOptions,
+    rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+) -> Result<InitReport, ConfigError> {
+    let n = opts.validators;
+    if n < 4 {
+        return Err(ConfigError::Invalid(
+            "a PBFT network needs at least 4 validators (n = 3f + 1 with f >= 1)".into(),
+        ));
+    }
+    let addresses: Vec<SocketAddr> = if opts.addresses.is_empty() {
+        (0..n)
+            .map(|i| {
+                opts.base_port
+                    .checked_add(i)
+                    .map(|p| SocketAddr::new(opts.host, p))
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "--base-port {} leaves no port for validator {i}",
+                            opts.base_port
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?
+    } else if opts.addresses.len() == n as usize {
+        opts.addresses.clone()
+    } else {
+        return Err(ConfigError::Invalid(format!(
+            "{} addresses given for {n} validators",
+            opts.addresses.len()
+        )));
+    };
+    let genesis_path = opts.dir.join(GENESIS_FILE);
+    if genesis_path.exists() {
+        return Err(ConfigError::Exists(genesis_path));
+    }
+    for i in 0..n {
+        let d = validator_dir(&opts.dir, i);
+        if d.exists() {
+            return Err(ConfigError::Exists(d));
+        }
+    }
+    let mkdir = |d: &Path| {
+        std::fs::create_dir_all(d).map_err(|source| ConfigError::Write {
+            path: d.to_path_buf(),
+            source,
+        })
+    };
+    mkdir(&opts.dir)?;
+
+    let mut keys = Vec::new();
+    for _ in 0..n {
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        keys.push(SigningKey::from_bytes(&seed));
+    }
+    let dev_issuer = insecure_devnet_issuer();
+    let (issuer_key, issuer_assets) = match &opts.issuer {
+        Some((k, a)) => (*k, a.clone()),
+        None => (
+            dev_issuer.verifying_key().to_bytes(),
+            BTreeSet::from([AssetId(840)]),
+        ),
+    };
+    let auditor = opts
+        .auditor
+        .unwrap_or_else(|| insecure_devnet_auditor().public_key());
+    let dev_auditor = opts.auditor.is_none();
+    let insecure = match (opts.issuer.is_none(), dev_auditor) {
+        (true, true) => Some("development issuer and auditor keys: never use for real value"),
+        (true, false) => Some("development issuer key: never use for real value"),
+        (false, true) => Some("development auditor key: never use for real value"),
+        (false, false) => None,
+    };
+    let file = GenesisFile {
+        epoch: 0,
+        insecure: insecure.map(str::to_string),
+        ledger: LedgerSection {
+            anchor_window_blocks: default_anchor_window(),
+            auditor_public_key: hex_encode(&auditor.to_bytes()),
+            issuers: vec![IssuerSection {
+                public_key: hex_encode(&issuer_key),
+                assets: issuer_assets.iter().map(|a| a.0).collect(),
+            }],
+        },
+        consensus: ConsensusSection::default(),
+        assets: opts
+            .assets
+            .iter()
+            .map(|(id, name)| (id.0.to_string(), name.clone()))
+            .collect(),
+        validators: keys
+            .iter()
+            .zip(&addresses)
+            .enumerate()
+            .map(|(i, (k, a))| GenesisValidator {
+                id: i as u16,
+                public_key: hex_encode(k.verifying_key().as_bytes()),
+                address: a.to_string(),
+            })
+            .collect(),
+    };
+    file.check()
+        .map_err(|e| ConfigError::Invalid(format!("the generated genesis is invalid: {e}")))?;
+
+    let mut configs = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let d = validator_dir(&opts.dir, i as u16);
+        mkdir(&d)?;
+        write_file(
+            &d.join(VALIDATOR_KEY_FILE),
+            format!("{}\n", hex_encode(&key.to_bytes())).as_bytes(),
+        )?;
+        let config = ValidatorConfig {
+            id: i as u16,
+            key_file: PathBuf::from(VALIDATOR_KEY_FILE),
+            genesis: PathBuf::from("..").join(GENESIS_FILE),
+            data_dir: PathBuf::from("data"),
+            listen: None,
+            log_level: default_log_level(),
+            verifying_key: None,
+            tuning: opts.tuning,
+        };
+        let path = d.join(CONFIG_FILE);
+        write_file(&path, config.to_toml().as_bytes())?;
+        configs.push(path);
+    }
+    let issuer_key_path = if opts.issuer.is_none() {
+        let p = opts.dir.join(ISSUER_KEY_FILE);
+        write_file(&p, hex_encode(&dev_issuer.to_bytes()).as_bytes())?;
+        Some(p)
+    } else {
+        None
+    };
+    let network_path = opts.dir.join(NETWORK_FILE);
+    let json = serde_json::to_string_pretty(&file.network_file())
+        .map_err(|e| ConfigError::Invalid(format!("encoding the network file: {e}")))?;
+    write_file(&network_path, json.as_bytes())?;
+    // Written last: its presence marks a complete network directory.
+    write_file(&genesis_path, file.to_toml().as_bytes())?;
+    Ok(InitReport {
+        genesis: genesis_path,
+        network: network_path,
+        configs,
+        issuer_key: issuer_key_path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoji_client::Network;
+
+    fn network(dir: &Path) -> InitReport {
+        init(
+            &InitOptions {
+                dir: dir.to_path_buf(),
+                ..InitOptions::default()
+            },
+            &mut rand_core::OsRng,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn init_writes_a_network_that_loads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("net");
+        let report = network(&dir);
+        assert_eq!(report.configs.len(), 4);
+        let (file, checked) = GenesisFile::load(&report.genesis).unwrap();
+        assert_eq!(checked.genesis.validators.n(), 4);
+        assert_eq!(
+            checked.addrs[&ReplicaId(3)],
+            "127.0.0.1:7003".parse().unwrap()
+        );
+        assert!(checked.insecure.is_some());
+        assert_eq!(
+            checked.genesis.ledger.auditor,
+            insecure_devnet_auditor().public_key()
+        );
+        // The TOML round-trips.
+        assert_eq!(GenesisFile::parse(&file.to_toml()).unwrap(), file);
+        // Every validator's setup loads, with distinct keys matching the genesis.
+        let mut keys = BTreeSet::new();
+        for (i, c) in report.configs.iter().enumerate() {
+            let s = Setup::load(c).unwrap();
+            assert_eq!(s.config.id, i as u16);
+            assert_eq!(s.listen, checked.addrs[&ReplicaId(i as u16)]);
+            assert!(keys.insert(s.key.to_bytes()));
+            assert_eq!(
+                s.database(),
+                validator_dir(&dir, i as u16).join("data/node.redb")
+            );
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&s.config.key_file)
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o077, 0, "key files are owner-only");
+            }
+        }
+        // The client network file is the one clients load.
+        let net = Network::load(&report.network).unwrap();
+        assert_eq!(net.validators, checked.genesis.validators);
+        assert_eq!(net.auditor, checked.genesis.ledger.auditor);
+        assert_eq!(net.issuers, checked.genesis.ledger.issuers);
+        assert_eq!(
+            net.assets.get(&AssetId(840)).map(String::as_str),
+            Some("USD")
+        );
+        // The issuer key is the development issuer's.
+        let issuer = std::fs::read_to_string(report.issuer_key.unwrap()).unwrap();
+        assert_eq!(
+            issuer.trim(),
+            hex_encode(&insecure_devnet_issuer().to_bytes())
+        );
+        // A second init refuses to overwrite.
+        assert!(matches!(
+            init(
+                &InitOptions {
+                    dir: dir.clone(),
+                    ..InitOptions::default()
+                },
+                &mut rand_core::OsRng
+            ),
+            Err(ConfigError::Exists(_))
+        ));
+    }
+
+    #[test]
+    fn init_options_are_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bad = |opts: InitOptions| init(&opts, &mut rand_core::OsRng).unwrap_err();
+        let dir = tmp.path().join("x");
+        assert!(bad(InitOptions {
+            dir: dir.clone(),
+            validators: 3,
+            ..InitOptions::default()
+        })
+        .to_string()
+        .contains("at least 4"));
+        assert!(bad(InitOptions {
+            dir: dir.clone(),
+            base_port: u16::MAX - 1,
+            ..InitOptions::default()
+        })
+        .to_string()
+        .contains("--base-port"));
+        assert!(bad(InitOptions {
+            dir: dir.clone(),
+            addresses: vec!["127.0.0.1:1".parse().unwrap()],
+            ..InitOptions::default()
+        })
+        .to_string()
+        .contains("addresses"));
+        assert!(!dir.join(GENESIS_FILE).exists());
+    }
+
+    fn sample() -> GenesisFile {
+        let tmp = tempfile::tempdir().unwrap();
+        let report = network(&tmp.path().join("n"));
+        GenesisFile::load(&report.genesis).unwrap().0
+    }
+
+    #[test]
+    fn malformed_genesis_files_are_refused_with_the_reason() {
+        let good = sample();
+        let text = good.to_toml();
+        let check = |f: &GenesisFile| f.check().map(|_| ()).unwrap_err();
+        // Not TOML, unknown fields, missing sections.
+        assert!(GenesisFile::parse("validators = [").is_err());
+        assert!(GenesisFile::parse(&format!("{text}\nsurprise = 1\n"))
+            .unwrap_err()
+            .contains("surprise"));
+        assert!(GenesisFile::parse("epoch = 0\n")
+            .unwrap_err()
+            .contains("ledger"));
+        let mut f = good.clone();
+        f.validators[1].id = 0;
+        assert!(check(&f).contains("twice"));
+        let mut f = good.clone();
+        f.validators[1].public_key = f.validators[0].public_key.clone();
+        assert!(check(&f).contains("already used"));
+        let mut f = good.clone();
+        f.validators[2].public_key.pop();
+        assert!(check(&f).contains("validator 2 public key"));
+        let mut f = good.clone();
+        f.validators[0].address = "localhost:7000".into();
+        assert!(check(&f).contains("address"));
+        let mut f = good.clone();
+        f.validators.clear();
+        assert!(check(&f).contains("no validators"));
+        let mut f = good.clone();
+        f.ledger.auditor_public_key = "zz".into();
+        assert!(check(&f).contains("auditor"));
+        let mut f = good.clone();
+        f.ledger.issuers[0].assets.clear();
+        assert!(check(&f).contains("no assets"));
+        let mut f = good.clone();
+        f.ledger.anchor_window_blocks = 0;
+        assert!(check(&f).contains("anchor_window_blocks"));
+        let mut f = good.clone();
+        f.consensus.window_size = 12;
+        assert!(check(&f).contains("consensus"));
+        let mut f = good.clone();
+        f.assets.insert("usd".into(), "USD".into());
+        assert!(check(&f).contains("asset id"));
+        // The genesis hash covers what validators must agree on, not the addresses.
+        let a = good.check().unwrap().genesis.hash();
+        let mut f = good.clone();
+        f.validators[0].address = "10.0.0.1:7000".into();
+        assert_eq!(f.check().unwrap().genesis.hash(), a);
+        let mut f = good.clone();
+        f.consensus.checkpoint_interval = 4;
+        assert_ne!(f.check().unwrap().genesis.hash(), a);
+        let mut f = good.clone();
+        f.ledger.issuers[0].assets.push(978);
+        assert_ne!(f.check().unwrap().genesis.hash(), a);
+    }
+
+    #[test]
+    fn malformed_validator_configs_are_refused_with_the_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("n");
+        let report = network(&dir);
+        let path = report.configs[1].clone();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed = ValidatorConfig::parse(&text).unwrap();
+        assert_eq!(ValidatorConfig::parse(&parsed.to_toml()).unwrap(), parsed);
+        let err = |content: &str| {
+            std::fs::write(&path, content).unwrap();
+            let e = Setup::load(&path).unwrap_err().to_string();
+            assert!(
+                e.contains(&path.display().to_string()) || e.contains("validator"),
+                "{e}"
+            );
+            e
+        };
+        // Missing file.
+        let missing = dir.join("nope.toml");
+        let e = Setup::load(&missing).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+        assert!(e.to_string().contains("nope.toml"));
+        // Not TOML, unknown key, missing field, wrong type.
+        assert!(err("id = ").contains(&path.display().to_string()));
+        assert!(err(&format!("{text}\nbogus = 1\n")).contains("bogus"));
+        assert!(err(&text.replace("key_file", "# key_file")).contains("key_file"));
+        assert!(err(&text.replace("id = 1", "id = \"one\"")).contains("id"));
+        // A validator the genesis does not have.
+        assert!(err(&text.replace("id = 1", "id = 9")).contains("not in the genesis"));
+        // Another validator's key.
+        assert!(err(&text.replace("id = 1", "id = 2")).contains("not validator 2's key"));
+        // Bad listen address, bad log level, bad tuning.
+        assert!(err(&format!("listen = \"here\"\n{text}")).contains("listen"));
+        assert!(
+            err(&text.replace("log_level = \"info\"", "log_level = \"[=\"")).contains("log_level")
+        );
+        assert!(
+            err(&text.replace("max_blocks_in_flight = 4", "max_blocks_in_flight = 0"))
+                .contains("tuning")
+        );
+        assert!(
+            err(&text.replace("sync_interval_ms = 5000", "sync_interval_ms = 0"))
+                .contains("sync_interval_ms")
+        );
+        // A missing key file, a malformed one, a missing genesis.
+        std::fs::write(&path, &text).unwrap();
+        let key = validator_dir(&dir, 1).join(VALIDATOR_KEY_FILE);
+        let saved = std::fs::read(&key).unwrap();
+        std::fs::remove_file(&key).unwrap();
+        let e = Setup::load(&path).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }) && e.to_string().contains("validator.key"));
+        std::fs::write(&key, "not hex").unwrap();
+        let e = Setup::load(&path).unwrap_err().to_string();
+        assert!(e.contains("validator.key"), "{e}");
+        std::fs::write(&key, saved).unwrap();
+        std::fs::rename(&report.genesis, dir.join("moved.toml")).unwrap();
+        let e = Setup::load(&path).unwrap_err().to_string();
+        assert!(e.contains("genesis.toml"), "{e}");
+        std::fs::rename(dir.join("moved.toml"), &report.genesis).unwrap();
+        Setup::load(&path).unwrap();
+    }
+}

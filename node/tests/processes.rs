@@ -1,0 +1,427 @@
+//! A network of real `shoji-node run` processes made by `shoji-node init`: transactions commit;
+//! a backup killed with SIGKILL does not stop commits, and restarted it catches up by state
+//! transfer; the leader killed with SIGKILL is replaced by a view change, and restarted it
+//! catches up too; at the end every validator reports the same chain and state. Also: the
+//! errors of `run` name the file at fault, and SIGTERM stops a validator cleanly.
+
+use shoji_client::api::Status;
+use shoji_client::network::{insecure_devnet_auditor, insecure_devnet_issuer};
+use shoji_client::{Client, ClientError, Network};
+use shoji_primitives::encryption::Memo;
+use shoji_primitives::keys::{SpendingKeys, WalletSeed};
+use shoji_primitives::note::{Amount, AssetId};
+use shoji_primitives::tree::Frontier;
+use shoji_primitives::tx::Transaction;
+use shoji_prover::{Prover, TransferBuilder};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shoji-node");
+const N: u16 = 4;
+/// Lines of each validator's log shown when the test fails.
+const LOG_LINES: usize = 60;
+
+/// A validator process, killed (SIGKILL) when dropped. Its log is appended to `log.txt`
+/// beside its configuration.
+struct Validator {
+    child: Option<Child>,
+    config: PathBuf,
+}
+
+impl Validator {
+    fn spawn(config: &Path) -> Validator {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(config.with_file_name("log.txt"))
+            .expect("log file");
+        let child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(config)
+            .env(
+                "RUST_LOG",
+                std::env::var("SHOJI_TEST_LOG").unwrap_or_else(|_| "info,shoji_node=debug".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn shoji-node run");
+        Validator {
+            child: Some(child),
+            config: config.to_path_buf(),
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("SIGKILL");
+            c.wait().expect("reaped");
+        }
+    }
+
+    fn restart(&mut self) {
+        assert!(self.child.is_none());
+        *self = Validator::spawn(&self.config);
+    }
+}
+
+impl Drop for Validator {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Free UDP ports on loopback (bound together, then released).
+fn free_ports(n: u16) -> Vec<u16> {
+    let sockets: Vec<std::net::UdpSocket> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    sockets
+        .iter()
+        .map(|s| s.local_addr().expect("addr").port())
+        .collect()
+}
+
+fn connect(network: &Network, id: u16) -> Option<Client> {
+    let c = Client::connect(network, Some(id)).ok()?;
+    (c.node() == id).then_some(c)
+}
+
+fn status(network: &Network, id: u16) -> Option<Status> {
+    connect(network, id)?.status().ok()
+}
+
+/// Polls until `f` holds, at most `limit` (then fails with the validators' recent logs).
+fn wait_for(dir: &Path, what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out waiting for {what}\n{}",
+            logs(dir)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Submits `tx` to every validator in `to` at once and waits for the first certified commit.
+/// Like any client, it submits again when an attempt fails (a validator answers a submission
+/// for a limited time, which a view change on a loaded machine can exceed); a resubmission
+/// refused as a double spend means an earlier attempt committed.
+fn commit(dir: &Path, network: &Network, to: &[u16], tx: &Transaction) -> u64 {
+    let start = Instant::now();
+    let mut errors = Vec::new();
+    while start.elapsed() < Duration::from_secs(50) {
+        let (done, results) = mpsc::channel();
+        for &id in to {
+            let (network, tx, done) = (network.clone(), *tx, done.clone());
+            std::thread::spawn(move || {
+                let r = match connect(&network, id) {
+                    None => Err((false, format!("validator {id} unreachable"))),
+                    Some(c) => c.submit(&tx).map(|f| f.height).map_err(|e| {
+                        let spent =
+                            matches!(&e, ClientError::Refused(r) if r.contains("double spend"));
+                        (spent, format!("validator {id}: {e}"))
+                    }),
+                };
+                let _ = done.send(r);
+            });
+        }
+        drop(done);
+        let mut spent = false;
+        while let Ok(r) = results.recv_timeout(Duration::from_secs(60)) {
+            match r {
+                Ok(height) => return height,
+                Err((s, e)) => {
+                    spent |= s;
+                    errors.push(e);
+                }
+            }
+        }
+        if spent {
+            let store_height = to
+                .iter()
+                .filter_map(|id| status(network, *id))
+                .map(|s| s.height)
+                .max();
+            if let Some(h) = store_height {
+                return h;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("transaction not committed: {errors:?}\n{}", logs(dir));
+}
+
+fn mints(count: usize) -> Vec<Transaction> {
+    let prover = Prover::dev().expect("parameters");
+    let mut rng = rand_core::OsRng;
+    let issuer = insecure_devnet_issuer();
+    let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
+    let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
+    (0..count)
+        .map(|i| {
+            let mut b = TransferBuilder::mint(
+                &wallet,
+                AssetId(840),
+                Amount(100 + i as u64),
+                Frontier::new().root(),
+                insecure_devnet_auditor().public_key(),
+                issuer.verifying_key().to_bytes(),
+            );
+            b.pay(alice, Amount(100 + i as u64), Memo::empty())
+                .expect("pay");
+            b.build(&mut rng)
+                .expect("build")
+                .prove(&prover, &mut rng)
+                .expect("prove")
+                .sign_mint(&issuer)
+                .expect("sign")
+        })
+        .collect()
+}
+
+fn logs(dir: &Path) -> String {
+    (0..N)
+        .map(|i| {
+            let p = dir.join(format!("validator-{i}/log.txt"));
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(LOG_LINES).collect();
+            format!(
+                "--- validator {i} ---\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn processes_survive_sigkill_and_catch_up() {
+    let started = Instant::now();
+    shoji_params::dev::parameters().expect("development parameters in the cache");
+    // Proving takes a few seconds: done while the network starts.
+    let proving = std::thread::spawn(|| mints(5));
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("net");
+    let addresses: Vec<String> = free_ports(N)
+        .into_iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let out = Command::new(BIN)
+        .args(["init", "--dir"])
+        .arg(&dir)
+        .args(["--addresses", &addresses.join(",")])
+        .output()
+        .expect("run shoji-node init");
+    assert!(
+        out.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Probe peers often, so catching up does not wait for the default interval.
+    for i in 0..N {
+        let p = dir.join(format!("validator-{i}/config.toml"));
+        let text = std::fs::read_to_string(&p).expect("config");
+        assert!(text.contains("sync_interval_ms = 5000"));
+        std::fs::write(
+            &p,
+            text.replace("sync_interval_ms = 5000", "sync_interval_ms = 500"),
+        )
+        .expect("write config");
+    }
+    let network = Network::load(&dir.join("network.json")).expect("network file");
+    let mut nodes: Vec<Validator> = (0..N)
+        .map(|i| Validator::spawn(&dir.join(format!("validator-{i}/config.toml"))))
+        .collect();
+    wait_for(
+        &dir,
+        "every validator to answer",
+        Duration::from_secs(30),
+        || (0..N).all(|i| status(&network, i).is_some()),
+    );
+
+    // A second validator on the same address is refused with a clear reason.
+    let clash = dir.join("validator-0/clash.toml");
+    let text = std::fs::read_to_string(dir.join("validator-0/config.toml")).expect("config");
+    std::fs::write(
+        &clash,
+        text.replace("data_dir = \"data\"", "data_dir = \"data-clash\""),
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&clash)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("in use") && err.contains("clash.toml"),
+        "{err}"
+    );
+
+    let txs = proving.join().expect("proving thread");
+    let all: Vec<u16> = (0..N).collect();
+    let h1 = commit(&dir, &network, &all, &txs[0]);
+
+    // SIGKILL a backup: commits continue.
+    let leader = status(&network, 0)
+        .and_then(|s| s.leader)
+        .expect("a leader");
+    let backup = (leader + 1) % N;
+    nodes[backup as usize].kill9();
+    let live: Vec<u16> = all.iter().copied().filter(|i| *i != backup).collect();
+    let h2 = commit(&dir, &network, &live, &txs[1]);
+    assert!(h2 > h1);
+
+    // Restarted, it catches up on the block it missed.
+    nodes[backup as usize].restart();
+    wait_for(
+        &dir,
+        "the restarted backup to catch up",
+        Duration::from_secs(30),
+        || status(&network, backup).is_some_and(|s| s.height >= h2),
+    );
+
+    // SIGKILL the leader: a view change, and commits continue.
+    let view_before = status(&network, backup).expect("status").view;
+    assert_eq!(u64::from(leader), view_before % u64::from(N));
+    nodes[leader as usize].kill9();
+    let live: Vec<u16> = all.iter().copied().filter(|i| *i != leader).collect();
+    // Through one backup only, as a wallet does: it relays the transaction to the others, so
+    // every live backup times out on the dead leader.
+    let h3 = commit(&dir, &network, &live[..1], &txs[2]);
+    assert!(h3 > h2);
+    let s = status(&network, backup).expect("status");
+    assert!(s.view > view_before, "the view changed: {s:?}");
+    assert_ne!(s.leader, Some(leader));
+    let h4 = commit(&dir, &network, &live, &txs[3]);
+
+    // Restarted, the old leader catches up and the network goes on with all four.
+    nodes[leader as usize].restart();
+    wait_for(
+        &dir,
+        "the restarted leader to catch up",
+        Duration::from_secs(30),
+        || status(&network, leader).is_some_and(|s| s.height >= h4),
+    );
+    let h5 = commit(&dir, &network, &all, &txs[4]);
+    assert!(h5 > h4);
+
+    // Every validator ends on the same chain and state.
+    let agreed = || {
+        let s: Vec<Status> = (0..N).filter_map(|i| status(&network, i)).collect();
+        s.len() == N as usize
+            && s.iter().all(|x| {
+                x.height == s[0].height
+                    && x.last_block_hash == s[0].last_block_hash
+                    && x.state_root == s[0].state_root
+            })
+    };
+    wait_for(
+        &dir,
+        "the validators to agree",
+        Duration::from_secs(30),
+        agreed,
+    );
+    let s = status(&network, 0).expect("status");
+    assert!(s.height >= h5);
+    // Every height's compact block (time, nullifiers, commitments, ciphertexts) is the same
+    // at every validator.
+    let tops: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            let c = connect(&network, i).expect("connect");
+            c.compact_blocks(1, 1000)
+                .expect("compact blocks")
+                .iter()
+                .map(|b| b.to_bytes())
+                .collect::<Vec<_>>()
+                .concat()
+        })
+        .collect();
+    assert!(tops.iter().all(|t| *t == tops[0]));
+
+    // SIGTERM stops a validator cleanly.
+    let child = nodes[0].child.take().expect("running");
+    let pid = child.id().to_string();
+    let mut child = child;
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "SIGTERM did not stop the validator"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    eprintln!("took {:?}", started.elapsed());
+}
+
+#[test]
+fn run_errors_name_the_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run = |config: &Path| {
+        let out = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(config)
+            .output()
+            .expect("run");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let missing = tmp.path().join("missing.toml");
+    assert!(run(&missing).contains("missing.toml"));
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "id = [").expect("write");
+    assert!(run(&bad).contains("bad.toml"));
+
+    // A data directory made for another genesis is refused.
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for d in [&a, &b] {
+        let out = Command::new(BIN)
+            .args(["init", "--dir"])
+            .arg(d)
+            .output()
+            .expect("init");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let setup_a =
+        shoji_node::config::Setup::load(&a.join("validator-0/config.toml")).expect("setup");
+    std::fs::create_dir_all(&setup_a.config.data_dir).expect("data dir");
+    shoji_store::Store::open(setup_a.database())
+        .expect("store")
+        .check_genesis(&setup_a.network.genesis.hash())
+        .expect("tied to network a");
+    let foreign = b.join("validator-0/foreign.toml");
+    let text = std::fs::read_to_string(b.join("validator-0/config.toml")).expect("config");
+    std::fs::write(
+        &foreign,
+        text.replace(
+            "data_dir = \"data\"",
+            &format!(
+                "data_dir = {:?}",
+                setup_a.config.data_dir.display().to_string()
+            ),
+        ),
+    )
+    .expect("write");
+    let err = run(&foreign);
+    assert!(err.contains("another genesis"), "{err}");
+    assert!(err.contains("node.redb"), "{err}");
+}
