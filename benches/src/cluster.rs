@@ -118,7 +118,8 @@ fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
 fn start_devnet() -> anyhow::Result<Devnet> {
     let dir = tempfile::tempdir()?;
     let child = Command::new(sibling_binary("shoji-node")?)
-        .args(["devnet", "--dir"])
+        // The cached mints are anchored at the empty tree: keep that root valid for the run.
+        .args(["devnet", "--anchor-window", "100000", "--dir"])
         .arg(dir.path())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -5,7 +5,7 @@
 //!                 [--addresses IP:PORT,...] [--auditor-public-key HEX]
 //!                 [--issuer-public-key HEX --issuer-assets ID,...]
 //! shoji-node run --config DIR/validator-<i>/config.toml
-//! shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX]
+//! shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS]
 //! ```
 //!
 //! `init` creates a network directory: one random Ed25519 key per validator (owner-only
@@ -83,6 +83,7 @@ fn main() -> anyhow::Result<()> {
             init_tracing("info");
             let (mut n, mut dir) = (4u16, PathBuf::from("devnet"));
             let mut auditor = None;
+            let mut anchor_window = 100usize;
             while let Some(a) = args.next() {
                 match a.as_str() {
                     "--validators" => {
@@ -94,6 +95,14 @@ fn main() -> anyhow::Result<()> {
                     "--auditor-public-key" => {
                         auditor = Some(auditor_key(&value(&mut args, &a, "a hex key")?)?);
                     }
+                    "--anchor-window" => {
+                        anchor_window = value(&mut args, &a, "a number of blocks")?
+                            .parse()
+                            .context("--anchor-window needs a number of blocks")?;
+                        if anchor_window == 0 {
+                            bail!("--anchor-window must be at least 1");
+                        }
+                    }
                     other => bail!("unknown option {other} ({USAGE})"),
                 }
             }
@@ -104,6 +113,7 @@ fn main() -> anyhow::Result<()> {
                 n,
                 dir,
                 auditor.unwrap_or_else(|| insecure_devnet_auditor().public_key()),
+                anchor_window,
             )
         }
         _ => {
@@ -116,7 +126,7 @@ fn main() -> anyhow::Result<()> {
 const USAGE: &str = "usage: shoji-node init --dir DIR [--validators N] [--base-port P] [--host IP] \
 [--addresses IP:PORT,...] [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] \
 | shoji-node run --config FILE \
-| shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX]";
+| shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS]";
 
 fn init(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let mut opts = InitOptions::default();
@@ -337,7 +347,12 @@ fn run(config: &Path) -> anyhow::Result<()> {
     })
 }
 
-fn devnet(n: u16, dir: PathBuf, auditor: AuditPublicKey) -> anyhow::Result<()> {
+fn devnet(
+    n: u16,
+    dir: PathBuf,
+    auditor: AuditPublicKey,
+    anchor_window_blocks: usize,
+) -> anyhow::Result<()> {
     let vk_path = shoji_params::default_dir().join(shoji_params::vk_file());
     let verifier = shoji_verifier::Verifier::from_file(&vk_path).with_context(|| {
         "loading the verifying key (generate the development parameters first: `cargo run --release -p shoji-params --bin shoji-params`)".to_string()
@@ -348,7 +363,7 @@ fn devnet(n: u16, dir: PathBuf, auditor: AuditPublicKey) -> anyhow::Result<()> {
         BTreeSet::from([AssetId(840)]),
     )]);
     let ledger = LedgerConfig {
-        anchor_window_blocks: 100,
+        anchor_window_blocks,
         auditor,
         issuers: ledger_issuers.clone(),
     };
