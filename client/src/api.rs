@@ -12,6 +12,7 @@ pub enum Request {
     /// Submit an encoded transaction and wait until it is committed (or refused).
     Submit {
         /// [`shoji_primitives::tx::Transaction::to_bytes`].
+        #[serde(with = "serde_bytes")]
         tx: Vec<u8>,
     },
     /// The current height, anchor and tree size.
@@ -43,9 +44,11 @@ pub enum Response {
         /// Why it was not applied, if it was not.
         reason: Option<String>,
         /// The block, postcard-encoded [`shoji_consensus::Block`].
+        #[serde(with = "serde_bytes")]
         block: Vec<u8>,
         /// Its commit certificate, postcard-encoded [`shoji_consensus::CommitCertificate`];
         /// check it with [`shoji_consensus::verify_commit_certificate`] against the genesis set.
+        #[serde(with = "serde_bytes")]
         certificate: Vec<u8>,
     },
     /// Refused before ordering, with the reason.
@@ -60,7 +63,7 @@ pub enum Response {
         size: u64,
     },
     /// Encoded [`shoji_ledger::CompactBlock`]s, in height order (empty when there are none yet).
-    CompactBlocks(Vec<Vec<u8>>),
+    CompactBlocks(#[serde(with = "shoji_consensus::byte_strings")] Vec<Vec<u8>>),
     /// The request could not be served.
     Error(String),
     /// The answer to [`Request::Status`].

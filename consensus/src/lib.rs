@@ -35,6 +35,7 @@ pub use message::{
 };
 pub use persist::{PersistDelta, PersistedState};
 pub use replica::{Action, Replica, TimerKind};
+pub use types::byte_strings;
 pub use types::{
     Block, BlockHash, Config, Height, ReplicaId, StateRoot, TxHash, ValidatorSet, View,
 };

@@ -99,7 +99,7 @@ pub struct NewView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     /// A client transaction forwarded to the leader.
-    Request(Vec<u8>),
+    Request(#[serde(with = "serde_bytes")] Vec<u8>),
     /// PRE-PREPARE from the leader.
     PrePrepare(PrePrepare),
     /// PREPARE vote.
@@ -118,7 +118,7 @@ pub enum Message {
 #[derive(Serialize)]
 pub(crate) enum MessageRef<'a> {
     #[allow(dead_code)]
-    Request(&'a Vec<u8>),
+    Request(#[serde(with = "serde_bytes")] &'a Vec<u8>),
     PrePrepare(&'a PrePrepare),
     Prepare(&'a Vote),
     Commit(&'a Vote),
