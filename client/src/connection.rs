@@ -88,8 +88,10 @@ pub struct Client {
     network: Network,
 }
 
-/// How long a client waits for one answer; a submission waits for its commit.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a client waits for one answer; a submission waits for its commit. Longer than a
+/// validator's own limit for answering (`NetConfig::answer_timeout`, 60 s), so the validator's
+/// answer or reset arrives first.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(75);
 
 impl Client {
     /// Connects to the first validator of `network` that answers, starting with `first` (or

@@ -32,9 +32,11 @@ pub struct NetConfig {
     pub reconnect_initial: Duration,
     /// Cap of the exponentially growing redial delay.
     pub reconnect_max: Duration,
-    /// Time allowed to dial, to receive one whole frame on a stream, to write one, and for the
-    /// application to answer a client request.
+    /// Time allowed to dial, to receive one whole frame on a stream, and to write one.
     pub stream_timeout: Duration,
+    /// Time the application has to answer a client request. A submission is answered when its
+    /// block commits, which a view change can delay well beyond one frame's time.
+    pub answer_timeout: Duration,
 }
 
 impl NetConfig {
@@ -57,8 +59,8 @@ impl NetConfig {
         if self.reconnect_initial.is_zero() || self.reconnect_initial > self.reconnect_max {
             return bad("reconnect_initial must be non-zero and at most reconnect_max");
         }
-        if self.stream_timeout.is_zero() {
-            return bad("stream_timeout must be non-zero");
+        if self.stream_timeout.is_zero() || self.answer_timeout.is_zero() {
+            return bad("stream_timeout and answer_timeout must be non-zero");
         }
         Ok(())
     }
@@ -78,6 +80,7 @@ impl Default for NetConfig {
             reconnect_initial: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             stream_timeout: Duration::from_secs(10),
+            answer_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -524,7 +524,7 @@ async fn serve_client(conn: Connection, ctx: Arc<AcceptCtx>) {
                 let _ = send.reset(VarInt::from_u32(codes::SHUTDOWN));
                 return;
             }
-            let response = match timeout(limit, answer).await {
+            let response = match timeout(ctx.config.answer_timeout, answer).await {
                 Ok(Ok(response)) => response,
                 Ok(Err(_)) => {
                     let _ = send.reset(VarInt::from_u32(codes::NO_REPLY));

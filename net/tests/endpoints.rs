@@ -360,3 +360,29 @@ fn inconsistent_config_is_rejected() {
     assert!(NetConfig::default().validate().is_ok());
     assert!(config().validate().is_ok());
 }
+
+/// A submission is answered when its block commits, which can take longer than one frame's
+/// time: the server waits `answer_timeout` for the application, not `stream_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_answer_within_the_answer_timeout_arrives() {
+    let (keys, eps) = cluster(1);
+    let addr = eps[0].local_addr().unwrap();
+    let server = std::sync::Arc::new(eps.into_iter().next().unwrap());
+    let slow = server.clone();
+    let _responder = tokio::spawn(async move {
+        while let Some(req) = slow.next_request().await {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let body = req.body().to_vec();
+            req.respond(body);
+        }
+    });
+    let patient = NetConfig {
+        stream_timeout: Duration::from_secs(10),
+        ..config()
+    };
+    let client = ClientConnection::connect_with(addr, &keys[0].verifying_key(), patient)
+        .await
+        .unwrap();
+    // The server's stream_timeout is 2 s; the answer comes after 3.
+    assert_eq!(client.request(b"late").await.unwrap(), b"late");
+}
