@@ -2,9 +2,12 @@
 //! common, how a failure is reported, and how times are shown.
 
 use crate::network::NetworkError;
-use crate::sealed::SealError;
+use crate::passphrase::{self, PassphraseError};
+use crate::sealed::{KdfParams, SealError, SealedFile};
 use crate::ClientError;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use zeroize::Zeroizing;
 
 /// Exit code of an error no more specific code describes.
 pub const OTHER: u8 = 1;
@@ -37,6 +40,11 @@ pub fn common_code(e: &(dyn std::error::Error + 'static)) -> u8 {
         {
             return BAD_ADDRESS;
         }
+        if let Some(SecretFileError::Missing { .. } | SecretFileError::Exists { .. }) =
+            c.downcast_ref::<SecretFileError>()
+        {
+            return FILE;
+        }
         match c.downcast_ref::<SealError>() {
             Some(SealError::WrongPassphrase(_)) => return WRONG_PASSPHRASE,
             Some(SealError::Locked(_)) => return IN_USE,
@@ -53,6 +61,90 @@ pub fn common_code(e: &(dyn std::error::Error + 'static)) -> u8 {
         cause = c.source();
     }
     OTHER
+}
+
+/// Why a client's secret file could not be opened or created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretFileError {
+    /// There is no such file.
+    #[error("no {what} at {path} ({hint})")]
+    Missing {
+        /// What the file holds.
+        what: String,
+        /// Where it was looked for.
+        path: PathBuf,
+        /// How to create one.
+        hint: String,
+    },
+    /// Creating would overwrite a file.
+    #[error("{path} already exists; refusing to overwrite a {what}")]
+    Exists {
+        /// What the file holds.
+        what: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// No passphrase could be had.
+    #[error("{0}")]
+    Passphrase(#[source] PassphraseError),
+    /// The sealed file refused to open or be written.
+    #[error("{0}")]
+    Seal(#[source] SealError),
+}
+
+/// A client's sealed secret file and where its passphrase comes from.
+pub struct SecretFile<'a> {
+    /// The file.
+    pub path: &'a Path,
+    /// Its sealed-file kind.
+    pub kind: &'a [u8; 8],
+    /// What it holds, for messages ("wallet", "auditor key").
+    pub what: &'a str,
+    /// How to create one, for the message when it is missing.
+    pub hint: &'a str,
+    /// The environment variable that may hold the passphrase.
+    pub env_var: &'a str,
+    /// A file whose first line is the passphrase.
+    pub passphrase_file: Option<&'a Path>,
+}
+
+impl SecretFile<'_> {
+    /// Opens the file (locked) with its passphrase and returns its payload.
+    pub fn open(&self) -> Result<(SealedFile, Zeroizing<Vec<u8>>), SecretFileError> {
+        if !self.path.exists() {
+            return Err(SecretFileError::Missing {
+                what: self.what.into(),
+                path: self.path.into(),
+                hint: self.hint.into(),
+            });
+        }
+        let prompt = format!("Passphrase for the {}: ", self.what);
+        let pass = passphrase::read(self.env_var, self.passphrase_file, &prompt, false)
+            .map_err(SecretFileError::Passphrase)?;
+        SealedFile::open(self.path, self.kind, pass.as_bytes()).map_err(SecretFileError::Seal)
+    }
+
+    /// Creates the file holding `payload` under a new passphrase (asked twice on a terminal).
+    pub fn create(&self, payload: &[u8]) -> Result<SealedFile, SecretFileError> {
+        if self.path.exists() {
+            return Err(SecretFileError::Exists {
+                what: self.what.into(),
+                path: self.path.into(),
+            });
+        }
+        let prompt = format!("New passphrase for the {}: ", self.what);
+        let pass = passphrase::read(self.env_var, self.passphrase_file, &prompt, true)
+            .map_err(SecretFileError::Passphrase)?;
+        SealedFile::create(
+            self.path,
+            self.kind,
+            pass.as_bytes(),
+            KdfParams::default(),
+            payload,
+        )
+        .map_err(SecretFileError::Seal)
+    }
 }
 
 /// Reports a failure (`message`, with `code`) on standard error, and as one JSON object on
@@ -87,6 +179,13 @@ mod tests {
         assert_eq!(common_code(&e), REJECTED);
         let e = SealError::Locked("w".into());
         assert_eq!(common_code(&e), IN_USE);
+        let e = SecretFileError::Seal(SealError::WrongPassphrase("w".into()));
+        assert_eq!(common_code(&e), WRONG_PASSPHRASE);
+        let e = SecretFileError::Exists {
+            what: "wallet".into(),
+            path: "w".into(),
+        };
+        assert_eq!(common_code(&e), FILE);
         let e = std::io::Error::other("disk");
         assert_eq!(common_code(&e), OTHER);
         assert_eq!(format_time(0), "1970-01-01T00:00:00.000Z");

@@ -12,8 +12,8 @@ use serde_json::json;
 use shoji_auditor::{Auditor, Payment};
 use shoji_client::cli;
 use shoji_client::network::insecure_devnet_auditor;
-use shoji_client::sealed::{KdfParams, SealedFile};
-use shoji_client::{passphrase, Client, Network};
+use shoji_client::sealed::SealedFile;
+use shoji_client::{Client, Network};
 use shoji_primitives::audit::disclosure::Disclosure;
 use shoji_primitives::audit::{AuditPlaintext, AuditPublicKey, AuditRecord, AuditSecretKey};
 use shoji_primitives::encoding::{
@@ -190,23 +190,19 @@ impl Open {
     }
 }
 
-fn open(cli: &Cli) -> Result<Open, Failure> {
-    if !cli.key.exists() {
-        return Err(fail(
-            11,
-            anyhow!(
-                "no auditor key at {} (create one with `shoji-auditor keygen`, or pass --key)",
-                cli.key.display()
-            ),
-        ));
+fn secret_file(cli: &Cli) -> cli::SecretFile<'_> {
+    cli::SecretFile {
+        path: &cli.key,
+        kind: KIND,
+        what: "auditor key",
+        hint: "create one with `shoji-auditor keygen`, or pass --key",
+        env_var: PASSPHRASE_ENV,
+        passphrase_file: cli.passphrase_file.as_deref(),
     }
-    let pass = passphrase::read(
-        PASSPHRASE_ENV,
-        cli.passphrase_file.as_deref(),
-        "Auditor key passphrase: ",
-        false,
-    )?;
-    let (file, payload) = SealedFile::open(&cli.key, KIND, pass.as_bytes())?;
+}
+
+fn open(cli: &Cli) -> Result<Open, Failure> {
+    let (file, payload) = secret_file(cli).open()?;
     let mut auditor = Auditor::from_bytes(&payload).context("reading the auditor state")?;
     if let Some(names) = &cli.names {
         load_names(&mut auditor, names)?;
@@ -259,34 +255,13 @@ fn kind_name(k: TxKind) -> &'static str {
 fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Keygen { insecure_devnet } => {
-            if cli.key.exists() {
-                return Err(fail(
-                    11,
-                    anyhow!(
-                        "{} already exists; refusing to overwrite a key",
-                        cli.key.display()
-                    ),
-                ));
-            }
             let key = if *insecure_devnet {
                 insecure_devnet_auditor()
             } else {
                 AuditSecretKey::random(&mut rand_core::OsRng)
             };
-            let pass = passphrase::read(
-                PASSPHRASE_ENV,
-                cli.passphrase_file.as_deref(),
-                "New passphrase for the auditor key: ",
-                true,
-            )?;
             let auditor = Auditor::new(key);
-            SealedFile::create(
-                &cli.key,
-                KIND,
-                pass.as_bytes(),
-                KdfParams::default(),
-                &auditor.to_bytes(),
-            )?;
+            secret_file(cli).create(&auditor.to_bytes())?;
             let pk = hex_encode(&auditor.key().public_key().to_bytes());
             if cli.json {
                 println!(

@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use shoji_client::cli;
-use shoji_client::sealed::{KdfParams, SealedFile};
-use shoji_client::{passphrase, Client, ClientError, Network};
+use shoji_client::sealed::SealedFile;
+use shoji_client::{Client, ClientError, Network};
 use shoji_primitives::encryption::Memo;
 use shoji_primitives::keys::{Address, WalletSeed};
 use shoji_primitives::note::{Amount, AssetId};
@@ -204,51 +204,26 @@ impl Open {
     }
 }
 
-fn open(cli: &Cli) -> Result<Open, Failure> {
-    if !cli.wallet.exists() {
-        return Err(fail(
-            11,
-            anyhow!(
-                "no wallet at {} (create one with `shoji-wallet init`, or pass --wallet)",
-                cli.wallet.display()
-            ),
-        ));
+fn secret_file(cli: &Cli) -> cli::SecretFile<'_> {
+    cli::SecretFile {
+        path: &cli.wallet,
+        kind: KIND,
+        what: "wallet",
+        hint: "create one with `shoji-wallet init`, or pass --wallet",
+        env_var: PASSPHRASE_ENV,
+        passphrase_file: cli.passphrase_file.as_deref(),
     }
-    let pass = passphrase::read(
-        PASSPHRASE_ENV,
-        cli.passphrase_file.as_deref(),
-        "Wallet passphrase: ",
-        false,
-    )?;
-    let (file, payload) = SealedFile::open(&cli.wallet, KIND, pass.as_bytes())?;
+}
+
+fn open(cli: &Cli) -> Result<Open, Failure> {
+    let (file, payload) = secret_file(cli).open()?;
     let wallet = Wallet::from_bytes(&payload).context("reading the wallet")?;
     Ok(Open { wallet, file })
 }
 
 fn create(cli: &Cli, seed: &WalletSeed) -> Result<Open, Failure> {
-    if cli.wallet.exists() {
-        return Err(fail(
-            11,
-            anyhow!(
-                "{} already exists; refusing to overwrite a wallet",
-                cli.wallet.display()
-            ),
-        ));
-    }
-    let pass = passphrase::read(
-        PASSPHRASE_ENV,
-        cli.passphrase_file.as_deref(),
-        "New wallet passphrase: ",
-        true,
-    )?;
     let wallet = Wallet::new(seed);
-    let file = SealedFile::create(
-        &cli.wallet,
-        KIND,
-        pass.as_bytes(),
-        KdfParams::default(),
-        &wallet.to_bytes(),
-    )?;
+    let file = secret_file(cli).create(&wallet.to_bytes())?;
     Ok(Open { wallet, file })
 }
 
