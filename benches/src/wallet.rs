@@ -145,6 +145,8 @@ pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
         anchor_window_blocks: 100,
         auditor,
         issuers: issuers.clone(),
+        governance: Default::default(),
+        network_id: [0; 32],
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -165,6 +167,7 @@ pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
         issuers,
         assets: BTreeMap::new(),
         insecure: None,
+        network_id: None,
     };
     let client = Client::connect(&network, None)?;
     let mut wallet = Wallet::new(&WalletSeed::random(&mut rng));

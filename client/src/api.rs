@@ -97,6 +97,8 @@ pub struct Status {
     pub epoch: u64,
     /// The validators' ids.
     pub validators: Vec<u16>,
+    /// Governance transactions enacted (the next must carry this sequence number).
+    pub governance_seq: u64,
 }
 
 impl Request {
@@ -155,6 +157,7 @@ mod tests {
             pending: 3,
             epoch: 0,
             validators: vec![0, 1, 2, 3],
+            governance_seq: 2,
         });
         assert_eq!(Response::decode(&s.encode()), Ok(s));
         assert!(Response::decode(&[6, 1, 2]).is_err());

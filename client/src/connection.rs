@@ -239,7 +239,12 @@ impl Client {
     /// with a commit certificate that verifies against the network's validator set and the
     /// block holds exactly these transaction bytes.
     pub fn submit(&self, tx: &Transaction) -> Result<Finality, ClientError> {
-        let bytes = tx.to_bytes();
+        self.submit_bytes(tx.to_bytes())
+    }
+
+    /// [`Client::submit`] for an encoded transaction of any kind (a governance transaction,
+    /// for instance).
+    pub fn submit_bytes(&self, bytes: Vec<u8>) -> Result<Finality, ClientError> {
         match self.ask(&Request::Submit { tx: bytes.clone() })? {
             Response::Refused(reason) => Err(ClientError::Refused(reason)),
             Response::Committed {

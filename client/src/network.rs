@@ -87,6 +87,9 @@ pub struct NetworkFile {
     /// A warning, set for development networks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure: Option<String>,
+    /// The network's identifier (its genesis hash), hex: what governance approvals sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_id: Option<String>,
 }
 
 /// A network, checked.
@@ -104,6 +107,8 @@ pub struct Network {
     pub assets: BTreeMap<AssetId, String>,
     /// Set for development networks.
     pub insecure: Option<String>,
+    /// The network's identifier, when the file gives it.
+    pub network_id: Option<[u8; 32]>,
 }
 
 fn key32(what: &'static str, s: &str) -> Result<[u8; 32], String> {
@@ -173,6 +178,11 @@ impl Network {
             issuers,
             assets,
             insecure: file.insecure,
+            network_id: file
+                .network_id
+                .as_deref()
+                .map(|s| key32("network_id", s))
+                .transpose()?,
         })
     }
 
@@ -208,6 +218,7 @@ impl Network {
                 .map(|(id, name)| (id.0.to_string(), name.clone()))
                 .collect(),
             insecure: self.insecure.clone(),
+            network_id: self.network_id.map(|id| hex_encode(&id)),
         }
     }
 
@@ -278,6 +289,7 @@ mod tests {
             }],
             assets: BTreeMap::from([("840".into(), "USD".into())]),
             insecure: None,
+            network_id: Some(hex_encode(&[9; 32])),
         }
     }
 

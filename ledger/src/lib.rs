@@ -11,6 +11,12 @@
 //! the block is the larger of that and its time before, so block times never go backwards, even
 //! if a proposer's clock does. It is part of the head and of the state root.
 //!
+//! Governance: a block's governance transactions ([`GovernanceTx`]) are enacted after its
+//! shielded transactions, in block order, so a policy change applies from the next block on. Each
+//! must carry the next sequence number and the approvals of a threshold of the administrators
+//! named in genesis. The policy in force (auditor key, issuers and their assets) is part of the
+//! head; the state root commits to it through the chain of enacted governance transactions.
+//!
 //! No I/O: the node persists what this returns.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -18,6 +24,9 @@
 use shoji_primitives::audit::{AuditPublicKey, AuditRecord};
 use shoji_primitives::encoding::{fr_to_bytes, point_to_bytes, EncodingError, Reader};
 use shoji_primitives::encryption::{NoteCiphertext, NOTE_CIPHERTEXT_BYTES};
+use shoji_primitives::governance::{
+    GovernanceAction, GovernanceRules, GovernanceTx, IssuerRegistry, MAX_ISSUER_ASSETS,
+};
 use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tree::{Frontier, TreeError};
 use shoji_primitives::tx::{Transaction, TxId, TxKind};
@@ -50,6 +59,18 @@ pub enum Rejection {
     /// The commitment tree has no room.
     #[error("commitment tree is full")]
     TreeFull,
+    /// A governance transaction out of sequence (a replay, or one prepared against an older
+    /// policy).
+    #[error("governance sequence number {got}, expected {expected}")]
+    GovernanceSequence {
+        /// The next sequence number.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// A governance transaction without the approvals it needs.
+    #[error("governance approvals: {0}")]
+    Unapproved(String),
 }
 
 /// What happened to one transaction of a block.
@@ -60,6 +81,8 @@ pub enum TxOutcome {
         /// Position of the first output commitment.
         first_leaf: u64,
     },
+    /// A governance transaction, enacted.
+    Enacted,
     /// Not applied.
     Rejected(Rejection),
 }
@@ -242,6 +265,8 @@ pub struct BlockOutcome {
     pub state_root: [u8; 32],
     /// The block as wallets and auditors scan it.
     pub compact: CompactBlock,
+    /// What happened to each governance transaction of the block, in order.
+    pub governance: Vec<(TxId, TxOutcome)>,
 }
 
 /// The ledger state without the nullifier set: what storage rewrites after every block.
@@ -258,6 +283,89 @@ pub struct LedgerHead {
     pub recent_roots: Vec<Fr>,
     /// Running hash of every revealed nullifier, in order of revelation.
     pub nullifier_chain: [u8; 32],
+    /// The policy in force, once governance has changed it (`None`: genesis's).
+    pub policy: Option<Policy>,
+}
+
+/// The rules governance changes: who audits, who issues what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Governance transactions enacted so far (the next one must carry this number).
+    pub seq: u64,
+    /// Running hash of the ids of the enacted governance transactions (zero at genesis).
+    pub chain: [u8; 32],
+    /// The auditor key every transaction must encrypt its audit record to.
+    pub auditor: AuditPublicKey,
+    /// Registered issuers and the assets each may mint and redeem.
+    pub issuers: IssuerRegistry,
+}
+
+impl Policy {
+    /// The policy of a network at genesis.
+    pub fn genesis(config: &LedgerConfig) -> Self {
+        Policy {
+            seq: 0,
+            chain: [0; 32],
+            auditor: config.auditor,
+            issuers: config.issuers.clone(),
+        }
+    }
+
+    /// `seq:u64 ‖ chain(32) ‖ auditor(32) ‖ issuers:u32 ‖ (key(32) ‖ assets:u8 ‖ asset:u64*)*`
+    /// (little-endian), issuers and assets in increasing order.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.chain);
+        out.extend_from_slice(&self.auditor.to_bytes());
+        out.extend_from_slice(&(self.issuers.len() as u32).to_le_bytes());
+        for (key, assets) in &self.issuers {
+            out.extend_from_slice(key);
+            out.push(assets.len().min(u8::MAX as usize) as u8);
+            for a in assets.iter().take(u8::MAX as usize) {
+                out.extend_from_slice(&a.0.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Strict decoding of [`Policy::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
+        let mut r = Reader::new("policy", bytes);
+        let seq = r.u64()?;
+        let chain = r.array()?;
+        let auditor = AuditPublicKey::from_bytes(&r.array::<32>()?)?;
+        let mut count = [0u8; 4];
+        count.copy_from_slice(r.take(4)?);
+        let count = u32::from_le_bytes(count);
+        let mut issuers = IssuerRegistry::new();
+        let mut last: Option<[u8; 32]> = None;
+        for _ in 0..count {
+            let key: [u8; 32] = r.array()?;
+            if last.is_some_and(|l| key <= l) {
+                return Err(EncodingError::Invalid("policy issuers out of order"));
+            }
+            last = Some(key);
+            let n = r.u8()? as usize;
+            if n > MAX_ISSUER_ASSETS {
+                return Err(EncodingError::Invalid("too many assets for one issuer"));
+            }
+            let mut assets = BTreeSet::new();
+            for _ in 0..n {
+                if !assets.insert(AssetId(r.u64()?)) {
+                    return Err(EncodingError::Invalid("policy lists an asset twice"));
+                }
+            }
+            issuers.insert(key, assets);
+        }
+        r.finish()?;
+        Ok(Policy {
+            seq,
+            chain,
+            auditor,
+            issuers,
+        })
+    }
 }
 
 impl LedgerHead {
@@ -270,6 +378,7 @@ impl LedgerHead {
             recent_roots: vec![frontier.root()],
             frontier,
             nullifier_chain: [0; 32],
+            policy: None,
         }
     }
 
@@ -281,6 +390,7 @@ impl LedgerHead {
             self.frontier.size(),
             &self.frontier.root(),
             &self.nullifier_chain,
+            &self.policy.as_ref().map_or([0; 32], |p| p.chain),
         )
     }
 }
@@ -314,21 +424,31 @@ pub enum RestoreError {
     RootMismatch,
 }
 
-/// The state root: blake3 (derived key "shoji 2026 state root v2") over height, block time and
-/// tree size (u64 little-endian), tree root and nullifier chain.
+/// The state root: blake3 (derived key "shoji 2026 state root v3") over height, block time and
+/// tree size (u64 little-endian), tree root, nullifier chain and governance chain.
 pub fn state_root(
     height: u64,
     time_ms: u64,
     tree_size: u64,
     tree_root: &Fr,
     nullifier_chain: &[u8; 32],
+    governance_chain: &[u8; 32],
 ) -> [u8; 32] {
-    let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v2");
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v3");
     h.update(&height.to_le_bytes());
     h.update(&time_ms.to_le_bytes());
     h.update(&tree_size.to_le_bytes());
     h.update(&fr_to_bytes(tree_root));
     h.update(nullifier_chain);
+    h.update(governance_chain);
+    *h.finalize().as_bytes()
+}
+
+/// One step of the governance chain: the chain after enacting the transaction `id`.
+pub fn chain_governance(chain: &[u8; 32], id: &TxId) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 governance chain v1");
+    h.update(chain);
+    h.update(&id.0);
     *h.finalize().as_bytes()
 }
 
@@ -345,10 +465,15 @@ pub fn chain_nullifier(chain: &[u8; 32], nf: &[u8; 32]) -> [u8; 32] {
 pub struct LedgerConfig {
     /// How many recent block roots are accepted as anchors.
     pub anchor_window_blocks: usize,
-    /// The auditor key in force.
+    /// The auditor key at genesis (governance may designate another).
     pub auditor: AuditPublicKey,
-    /// Registered issuers (Ed25519 public keys) and the assets each may mint and redeem.
-    pub issuers: BTreeMap<[u8; 32], BTreeSet<AssetId>>,
+    /// Issuers (Ed25519 public keys) registered at genesis and the assets each may mint and
+    /// redeem (governance may change them).
+    pub issuers: IssuerRegistry,
+    /// Who approves governance transactions.
+    pub governance: GovernanceRules,
+    /// The network's identifier (its genesis hash), which governance approvals sign.
+    pub network_id: [u8; 32],
 }
 
 /// The ledger state: commitment tree, spent nullifiers, recent roots.
@@ -365,12 +490,15 @@ pub struct Ledger {
     root_counts: BTreeMap<[u8; 32], usize>,
     /// Running hash of every nullifier in order of revelation.
     nullifier_chain: [u8; 32],
+    /// The policy in force.
+    policy: Policy,
 }
 
 impl Ledger {
     /// The state at genesis (height 0, empty tree; its root is the first anchor).
     pub fn genesis(config: LedgerConfig) -> Self {
         let mut l = Self {
+            policy: Policy::genesis(&config),
             config,
             height: 0,
             time_ms: 0,
@@ -399,9 +527,14 @@ impl Ledger {
         &self.frontier
     }
 
-    /// The configuration in force.
+    /// The genesis configuration.
     pub fn config(&self) -> &LedgerConfig {
         &self.config
+    }
+
+    /// The policy in force (auditor, issuers, governance sequence).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Whether `nf` has been revealed.
@@ -449,13 +582,13 @@ impl Ledger {
         if b.nullifiers.iter().any(|nf| self.is_spent(nf)) {
             return Err(Rejection::DoubleSpend);
         }
-        if b.auditor != self.config.auditor {
+        if b.auditor != self.policy.auditor {
             return Err(Rejection::WrongAuditor);
         }
         if matches!(tx.kind(), TxKind::Mint | TxKind::Redeem) {
             let allowed = tx
                 .issuer()
-                .and_then(|i| self.config.issuers.get(i))
+                .and_then(|i| self.policy.issuers.get(i))
                 .is_some_and(|assets| assets.contains(&b.asset));
             if !allowed {
                 return Err(Rejection::UnauthorizedIssuer(b.asset.0));
@@ -464,16 +597,59 @@ impl Ledger {
         Ok(())
     }
 
-    /// Applies a committed block. `time_ms` is the time its proposer gave it (Unix ms; 0 for a
-    /// block without one); the block's time is `max(time_ms, time of the previous block)`, so
-    /// block times never decrease whatever proposers claim. `stateless[i]` is the result of
-    /// stateless validation of `txs[i]` (from [`shoji_verifier::Verifier::verify_transactions`]);
-    /// lengths must match.
+    /// The checks enacting `g` next would apply: what admission refuses early.
+    pub fn admissible_governance(&self, g: &GovernanceTx) -> Result<(), Rejection> {
+        if g.seq != self.policy.seq {
+            return Err(Rejection::GovernanceSequence {
+                expected: self.policy.seq,
+                got: g.seq,
+            });
+        }
+        g.check_approvals(&self.config.governance, &self.config.network_id)
+            .map_err(|e| Rejection::Unapproved(e.to_string()))
+    }
+
+    fn enact(&mut self, g: &GovernanceTx) -> Result<(), Rejection> {
+        self.admissible_governance(g)?;
+        match &g.action {
+            GovernanceAction::SetIssuer { issuer, assets } => {
+                if assets.is_empty() {
+                    self.policy.issuers.remove(issuer);
+                } else {
+                    self.policy.issuers.insert(*issuer, assets.clone());
+                }
+            }
+            GovernanceAction::SetAuditor { auditor } => self.policy.auditor = *auditor,
+        }
+        self.policy.seq += 1;
+        self.policy.chain = chain_governance(&self.policy.chain, &g.id());
+        Ok(())
+    }
+
+    /// Applies a committed block without governance transactions (see
+    /// [`Ledger::apply_block_with_governance`]).
     pub fn apply_block(
         &mut self,
         time_ms: u64,
         txs: &[Transaction],
         stateless: &[Result<(), TxError>],
+    ) -> BlockOutcome {
+        self.apply_block_with_governance(time_ms, txs, stateless, &[])
+    }
+
+    /// Applies a committed block. `time_ms` is the time its proposer gave it (Unix ms; 0 for a
+    /// block without one); the block's time is `max(time_ms, time of the previous block)`, so
+    /// block times never decrease whatever proposers claim. `stateless[i]` is the result of
+    /// stateless validation of `txs[i]` (from [`shoji_verifier::Verifier::verify_transactions`]);
+    /// lengths must match. The block's governance transactions `governance` are enacted after
+    /// its shielded transactions, in order; a policy change therefore applies from the next
+    /// block.
+    pub fn apply_block_with_governance(
+        &mut self,
+        time_ms: u64,
+        txs: &[Transaction],
+        stateless: &[Result<(), TxError>],
+        governance: &[GovernanceTx],
     ) -> BlockOutcome {
         let height = self.height + 1;
         let time_ms = time_ms.max(self.time_ms);
@@ -493,6 +669,16 @@ impl Ledger {
             };
             outcomes.push(outcome);
         }
+        let governance = governance
+            .iter()
+            .map(|g| {
+                let outcome = match self.enact(g) {
+                    Ok(()) => TxOutcome::Enacted,
+                    Err(r) => TxOutcome::Rejected(r),
+                };
+                (g.id(), outcome)
+            })
+            .collect();
         self.height = height;
         self.time_ms = time_ms;
         let tree_root = self.frontier.root();
@@ -509,6 +695,7 @@ impl Ledger {
                 txs: compact,
                 tree_root,
             },
+            governance,
         }
     }
 
@@ -540,6 +727,7 @@ impl Ledger {
             self.frontier.size(),
             &self.frontier.root(),
             &self.nullifier_chain,
+            &self.policy.chain,
         )
     }
 
@@ -551,6 +739,7 @@ impl Ledger {
             frontier: self.frontier.clone(),
             recent_roots: self.recent_roots.iter().copied().collect(),
             nullifier_chain: self.nullifier_chain,
+            policy: (self.policy.seq > 0).then(|| self.policy.clone()),
         }
     }
 
@@ -571,6 +760,7 @@ impl Ledger {
             return Err(RestoreError::RootMismatch);
         }
         let mut l = Self {
+            policy: head.policy.unwrap_or_else(|| Policy::genesis(&config)),
             config,
             height: head.height,
             time_ms: head.time_ms,

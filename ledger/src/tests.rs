@@ -32,7 +32,34 @@ fn ledger() -> Ledger {
         anchor_window_blocks: 3,
         auditor: m.bundle().auditor,
         issuers,
+        governance: GovernanceRules {
+            admins: admins()
+                .iter()
+                .map(|k| k.verifying_key().to_bytes())
+                .collect(),
+            threshold: 2,
+        },
+        network_id: NETWORK,
     })
+}
+
+const NETWORK: [u8; 32] = [0x5e; 32];
+
+/// Three administrators; two must approve.
+fn admins() -> Vec<ed25519_dalek::SigningKey> {
+    (1..=3u8)
+        .map(|i| ed25519_dalek::SigningKey::from_bytes(&[i; 32]))
+        .collect()
+}
+
+/// `action` as governance transaction `seq`, approved by the administrators `by`.
+fn governance(seq: u64, action: GovernanceAction, by: &[usize]) -> GovernanceTx {
+    let keys = admins();
+    let mut g = GovernanceTx::new(seq, action);
+    for i in by {
+        g.approve(&keys[*i], &NETWORK);
+    }
+    g
 }
 
 fn with_bundle(tx: &Transaction, f: impl FnOnce(&mut ShieldedBundle)) -> Transaction {
@@ -268,4 +295,160 @@ fn state_root_commits_to_block_time() {
     let rb = b.apply_block(T0, &[], &[]);
     assert_eq!((ra.time_ms, rb.time_ms), (T0 + 1, T0 + 1));
     assert_eq!(ra.state_root, rb.state_root);
+}
+
+/// Revoking the only issuer stops its mints from the next block; registering it again (the
+/// next sequence number) lets them through. Replays, skipped numbers and too few approvals are
+/// refused deterministically and change nothing.
+#[test]
+fn governance_registers_and_revokes_issuers_in_sequence() {
+    let mut l = ledger();
+    let m = mint();
+    let (issuer, asset) = (issuer_of(&m), m.bundle().asset);
+    let revoke = governance(
+        0,
+        GovernanceAction::SetIssuer {
+            issuer,
+            assets: BTreeSet::new(),
+        },
+        &[0, 2],
+    );
+    // A mint in the same block as its issuer's revocation still applies: governance is
+    // enacted after the block's shielded transactions.
+    let root = l.frontier().root();
+    let m1 = with_bundle(&m, |b| b.anchor = root);
+    let out = l.apply_block_with_governance(T0, &[m1], &ok(1), std::slice::from_ref(&revoke));
+    assert_eq!(out.outcomes, vec![TxOutcome::Applied { first_leaf: 0 }]);
+    assert_eq!(out.governance, vec![(revoke.id(), TxOutcome::Enacted)]);
+    assert_eq!(l.policy().seq, 1);
+    assert!(l.policy().issuers.is_empty());
+
+    let root = l.frontier().root();
+    let m2 = with_bundle(&m, |b| {
+        b.anchor = root;
+        b.nullifiers = [Fr::from(5u64), Fr::from(6u64)];
+    });
+    assert_eq!(
+        l.admissible(&m2),
+        Err(Rejection::UnauthorizedIssuer(asset.0))
+    );
+    let register = governance(
+        1,
+        GovernanceAction::SetIssuer {
+            issuer,
+            assets: BTreeSet::from([asset]),
+        },
+        &[1, 2],
+    );
+    let under = governance(
+        1,
+        GovernanceAction::SetIssuer {
+            issuer,
+            assets: BTreeSet::from([asset]),
+        },
+        &[1],
+    );
+    let skipped = governance(
+        2,
+        GovernanceAction::SetIssuer {
+            issuer,
+            assets: BTreeSet::from([asset]),
+        },
+        &[0, 1],
+    );
+    assert!(matches!(
+        l.admissible_governance(&under),
+        Err(Rejection::Unapproved(_))
+    ));
+    let before = l.state_root();
+    let out = l.apply_block_with_governance(T0, &[m2], &ok(1), &[revoke.clone(), under, skipped]);
+    assert_eq!(
+        out.outcomes,
+        vec![TxOutcome::Rejected(Rejection::UnauthorizedIssuer(asset.0))]
+    );
+    assert_eq!(
+        out.governance[0].1,
+        TxOutcome::Rejected(Rejection::GovernanceSequence {
+            expected: 1,
+            got: 0
+        })
+    );
+    assert!(matches!(
+        out.governance[1].1,
+        TxOutcome::Rejected(Rejection::Unapproved(_))
+    ));
+    assert!(matches!(
+        out.governance[2].1,
+        TxOutcome::Rejected(Rejection::GovernanceSequence { .. })
+    ));
+    assert_eq!(l.policy().seq, 1);
+    assert_ne!(out.state_root, before, "height and time still move");
+
+    let out = l.apply_block_with_governance(T0, &[], &[], std::slice::from_ref(&register));
+    assert_eq!(out.governance, vec![(register.id(), TxOutcome::Enacted)]);
+    assert_eq!(l.admissible(&m2), Ok(()));
+    assert_eq!(
+        l.apply_block(T0, &[m2], &ok(1)).outcomes,
+        vec![TxOutcome::Applied { first_leaf: 2 }]
+    );
+}
+
+/// After governance designates another auditor, transactions encrypted to the old key are
+/// refused; the policy survives a snapshot, and the state root commits to it.
+#[test]
+fn governance_rotates_the_auditor_and_the_state_root_commits_to_it() {
+    let (mut a, mut b) = (ledger(), ledger());
+    let old = a.policy().auditor;
+    let new = shoji_primitives::audit::AuditPublicKey((old.0 + old.0).into());
+    let rotate = governance(0, GovernanceAction::SetAuditor { auditor: new }, &[0, 1]);
+    let ra = a.apply_block_with_governance(T0, &[], &[], std::slice::from_ref(&rotate));
+    let rb = b.apply_block(T0, &[], &[]);
+    assert_ne!(ra.state_root, rb.state_root);
+    assert_eq!(a.policy().auditor, new);
+    let root = a.frontier().root();
+    let t = with_bundle(&transfer(), |x| x.anchor = root);
+    assert_eq!(a.admissible(&t), Err(Rejection::WrongAuditor));
+    assert_eq!(b.admissible(&t), Ok(()));
+
+    let snap = LedgerSnapshot {
+        head: a.head(),
+        nullifiers: a.nullifiers.clone(),
+    };
+    assert_eq!(snap.head.state_root(), a.state_root());
+    let policy = snap
+        .head
+        .policy
+        .clone()
+        .expect("a changed policy is in the head");
+    assert_eq!(Policy::from_bytes(&policy.to_bytes()), Ok(policy.clone()));
+    let restored = Ledger::restore(a.config().clone(), snap).unwrap();
+    assert_eq!(restored.policy(), &policy);
+    assert_eq!(restored.state_root(), a.state_root());
+    assert_eq!(restored.admissible(&t), Err(Rejection::WrongAuditor));
+
+    // Another network's approvals are worthless here.
+    let keys = admins();
+    let mut foreign = GovernanceTx::new(1, GovernanceAction::SetAuditor { auditor: old });
+    foreign.approve(&keys[0], &[0; 32]);
+    foreign.approve(&keys[1], &[0; 32]);
+    assert!(matches!(
+        a.admissible_governance(&foreign),
+        Err(Rejection::Unapproved(_))
+    ));
+}
+
+#[test]
+fn policy_encoding_is_strict() {
+    let mut p = Policy::genesis(ledger().config());
+    p.seq = 3;
+    p.issuers
+        .insert([1; 32], BTreeSet::from([AssetId(1), AssetId(2)]));
+    let bytes = p.to_bytes();
+    assert_eq!(Policy::from_bytes(&bytes), Ok(p));
+    for cut in 0..bytes.len() {
+        assert!(Policy::from_bytes(&bytes[..cut]).is_err());
+    }
+    let mut long = bytes;
+    long.push(1);
+    assert!(Policy::from_bytes(&long).is_err());
 }

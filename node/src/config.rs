@@ -71,6 +71,7 @@ use shoji_consensus::{ReplicaId, ValidatorSet};
 use shoji_ledger::LedgerConfig;
 use shoji_primitives::audit::AuditPublicKey;
 use shoji_primitives::encoding::{hex_decode, hex_encode};
+use shoji_primitives::governance::GovernanceRules;
 use shoji_primitives::note::AssetId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -83,6 +84,11 @@ pub const GENESIS_FILE: &str = "genesis.toml";
 pub const NETWORK_FILE: &str = "network.json";
 /// The development issuer key's file name in a network directory.
 pub const ISSUER_KEY_FILE: &str = "issuer.key";
+/// The governance administrator keys' file names in a network directory, when `init` creates
+/// them: `admin-0.key`, `admin-1.key`, ….
+pub fn admin_key_file(i: usize) -> String {
+    format!("admin-{i}.key")
+}
 /// A validator's configuration file name in its directory.
 pub const CONFIG_FILE: &str = "config.toml";
 /// A validator's key file name in its directory.
@@ -174,8 +180,50 @@ pub struct GenesisFile {
     /// Asset names by id, for clients.
     #[serde(default)]
     pub assets: BTreeMap<String, String>,
+    /// Who approves governance transactions (none: the policy never changes).
+    #[serde(default)]
+    pub governance: GovernanceSection,
     /// The validators.
     pub validators: Vec<GenesisValidator>,
+}
+
+/// `[governance]` of the genesis file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovernanceSection {
+    /// The administrators' Ed25519 public keys, hex.
+    #[serde(default)]
+    pub admins: Vec<String>,
+    /// How many distinct administrators must approve a governance transaction.
+    #[serde(default)]
+    pub threshold: u64,
+}
+
+impl GovernanceSection {
+    /// Checks the keys and the threshold.
+    pub fn rules(&self) -> Result<GovernanceRules, String> {
+        let mut admins = BTreeSet::new();
+        for a in &self.admins {
+            let key = key32("governance admin public key", a)?;
+            VerifyingKey::from_bytes(&key)
+                .map_err(|e| format!("governance admin public key {a}: {e}"))?;
+            if !admins.insert(key) {
+                return Err(format!("governance admin {a} is listed twice"));
+            }
+        }
+        let threshold = usize::try_from(self.threshold)
+            .map_err(|_| "governance.threshold is too large".to_string())?;
+        if admins.is_empty() && threshold != 0 {
+            return Err("governance.threshold is set but there are no admins".into());
+        }
+        if !admins.is_empty() && (threshold == 0 || threshold > admins.len()) {
+            return Err(format!(
+                "governance.threshold must be between 1 and the number of admins ({}), not {threshold}",
+                admins.len()
+            ));
+        }
+        Ok(GovernanceRules { admins, threshold })
+    }
 }
 
 /// `[ledger]` of the genesis file.
@@ -343,6 +391,8 @@ impl GenesisFile {
                 anchor_window_blocks,
                 auditor,
                 issuers,
+                governance: self.governance.rules()?,
+                network_id: [0; 32],
             },
             consensus,
         };
@@ -390,6 +440,7 @@ impl GenesisFile {
                 .collect(),
             assets: self.assets.clone(),
             insecure: self.insecure.clone(),
+            network_id: self.check().ok().map(|g| hex_encode(&g.genesis.hash())),
         }
     }
 }
@@ -643,6 +694,9 @@ pub struct InitOptions {
     pub issuer: Option<([u8; 32], BTreeSet<AssetId>)>,
     /// Asset names.
     pub assets: BTreeMap<AssetId, String>,
+    /// Governance administrators (public keys) and threshold; by default three fresh keys, two
+    /// of which must approve, written to `admin-0.key` … `admin-2.key`.
+    pub governance: Option<(Vec<[u8; 32]>, usize)>,
     /// Tuning written into every validator's configuration.
     pub tuning: TuningSection,
 }
@@ -658,6 +712,7 @@ impl Default for InitOptions {
             auditor: None,
             issuer: None,
             assets: BTreeMap::from([(AssetId(840), "USD".to_string())]),
+            governance: None,
             tuning: TuningSection::default(),
         }
     }
@@ -674,6 +729,8 @@ pub struct InitReport {
     pub configs: Vec<PathBuf>,
     /// The development issuer's key file, if written.
     pub issuer_key: Option<PathBuf>,
+    /// The governance administrators' key files, if generated.
+    pub admin_keys: Vec<PathBuf>,
 }
 
 /// The directory of validator `i` in a network directory.
@@ -758,6 +815,32 @@ pub fn init(
         (false, true) => Some("development auditor key: never use for real value"),
         (false, false) => None,
     };
+    let (admin_keys, governance) = match &opts.governance {
+        Some((admins, threshold)) => (
+            Vec::new(),
+            GovernanceSection {
+                admins: admins.iter().map(|a| hex_encode(a)).collect(),
+                threshold: *threshold as u64,
+            },
+        ),
+        None => {
+            let keys: Vec<SigningKey> = (0..3)
+                .map(|_| {
+                    let mut seed = [0u8; 32];
+                    rng.fill_bytes(&mut seed);
+                    SigningKey::from_bytes(&seed)
+                })
+                .collect();
+            let section = GovernanceSection {
+                admins: keys
+                    .iter()
+                    .map(|k| hex_encode(k.verifying_key().as_bytes()))
+                    .collect(),
+                threshold: 2,
+            };
+            (keys, section)
+        }
+    };
     let file = GenesisFile {
         epoch: 0,
         insecure: insecure.map(str::to_string),
@@ -775,6 +858,7 @@ pub fn init(
             .iter()
             .map(|(id, name)| (id.0.to_string(), name.clone()))
             .collect(),
+        governance,
         validators: keys
             .iter()
             .zip(&addresses)
@@ -818,6 +902,12 @@ pub fn init(
     } else {
         None
     };
+    let mut admin_paths = Vec::new();
+    for (i, k) in admin_keys.iter().enumerate() {
+        let p = opts.dir.join(admin_key_file(i));
+        write_file(&p, format!("{}\n", hex_encode(&k.to_bytes())).as_bytes())?;
+        admin_paths.push(p);
+    }
     let network_path = opts.dir.join(NETWORK_FILE);
     let json = serde_json::to_string_pretty(&file.network_file())
         .map_err(|e| ConfigError::Invalid(format!("encoding the network file: {e}")))?;
@@ -829,6 +919,7 @@ pub fn init(
         network: network_path,
         configs,
         issuer_key: issuer_key_path,
+        admin_keys: admin_paths,
     })
 }
 

@@ -42,12 +42,32 @@ pub fn dev_validator_key(i: u16) -> SigningKey {
     SigningKey::from_bytes(&seed)
 }
 
+/// The development governance administrator key `i` (a public constant: never use outside a
+/// local network). A development network has three, two of which must approve.
+pub fn dev_admin_key(i: u8) -> SigningKey {
+    let mut seed = *b"shoji insecure devnet admin key!";
+    seed[31] = i;
+    SigningKey::from_bytes(&seed)
+}
+
+/// The governance of a development network: [`dev_admin_key`] 0, 1 and 2, threshold 2.
+pub fn dev_governance() -> shoji_primitives::governance::GovernanceRules {
+    shoji_primitives::governance::GovernanceRules {
+        admins: (0..3)
+            .map(|i| dev_admin_key(i).verifying_key().to_bytes())
+            .collect(),
+        threshold: 2,
+    }
+}
+
 /// A running local network.
 pub struct LocalNetwork {
     /// Validator addresses by replica id.
     pub addrs: BTreeMap<u64, SocketAddr>,
     /// The validator set.
     pub validators: ValidatorSet,
+    /// The network's identifier (its genesis hash), which governance approvals sign.
+    pub network_id: [u8; 32],
 }
 
 impl LocalNetwork {
@@ -108,5 +128,9 @@ pub fn start(
             }
         });
     }
-    Ok(LocalNetwork { addrs, validators })
+    Ok(LocalNetwork {
+        addrs,
+        validators,
+        network_id: genesis.hash(),
+    })
 }

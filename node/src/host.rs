@@ -15,6 +15,7 @@ use shoji_consensus::{ReplicaId, TimerKind};
 use shoji_ledger::TxOutcome;
 use shoji_net::{ClientRequest, ValidatorEndpoint};
 use shoji_primitives::encoding::fr_to_bytes;
+use shoji_primitives::governance::GovernanceTx;
 use shoji_primitives::tx::{Transaction, TxId};
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -156,6 +157,7 @@ fn handle_request(
                 pending: s.pending as u64,
                 epoch: s.epoch,
                 validators: s.validators.iter().map(|v| v.0).collect(),
+                governance_seq: s.governance_seq,
             });
             req.respond(r.encode());
             Ok(Vec::new())
@@ -197,7 +199,11 @@ fn handle_request(
             Ok(Vec::new())
         }
         Ok(Request::Submit { tx }) => {
-            let id = Transaction::from_bytes(&tx).map(|t| t.id());
+            let id = if GovernanceTx::is_governance(&tx) {
+                GovernanceTx::from_bytes(&tx).map(|g| g.id())
+            } else {
+                Transaction::from_bytes(&tx).map(|t| t.id())
+            };
             match core.submit(tx)? {
                 Err(e) => {
                     req.respond(Response::Refused(e.to_string()).encode());
@@ -264,10 +270,13 @@ fn route(
                     let response = match &stored {
                         Some((block, cert)) => Response::Committed {
                             height,
-                            applied: matches!(outcome, TxOutcome::Applied { .. }),
+                            applied: matches!(
+                                outcome,
+                                TxOutcome::Applied { .. } | TxOutcome::Enacted
+                            ),
                             reason: match &outcome {
                                 TxOutcome::Rejected(r) => Some(r.to_string()),
-                                TxOutcome::Applied { .. } => None,
+                                TxOutcome::Applied { .. } | TxOutcome::Enacted => None,
                             },
                             block: postcard::to_allocvec(block).unwrap_or_default(),
                             certificate: postcard::to_allocvec(cert).unwrap_or_default(),

@@ -23,12 +23,14 @@
 pub use shoji_client::api;
 pub mod config;
 pub mod devnet;
+pub mod governance;
 pub mod host;
 pub mod wire;
 
 use shoji_consensus::{Action, Config, Replica, ReplicaId, TimerKind, ValidatorSet};
 use shoji_ledger::{Ledger, LedgerConfig, Rejection, TxOutcome};
 use shoji_primitives::encoding::EncodingError;
+use shoji_primitives::governance::GovernanceTx;
 use shoji_primitives::tx::{Transaction, TxId};
 use shoji_store::{CommittedBlock, Store, StoreError};
 use shoji_verifier::{TxError, Verifier};
@@ -41,7 +43,8 @@ use wire::{PeerMessage, StateTransferAnswer};
 pub struct Genesis {
     /// The first epoch's validators.
     pub validators: ValidatorSet,
-    /// Auditor, issuers and anchor window.
+    /// Auditor, issuers, governance administrators and anchor window (its `network_id` is
+    /// ignored: [`Genesis::ledger_config`] sets it to [`Genesis::hash`]).
     pub ledger: LedgerConfig,
     /// Consensus parameters every validator must share.
     pub consensus: ConsensusParams,
@@ -57,12 +60,22 @@ impl Genesis {
         }
     }
 
+    /// The ledger's configuration, identified by this genesis's hash (which governance
+    /// approvals sign, so they are worthless on any other network).
+    pub fn ledger_config(&self) -> LedgerConfig {
+        LedgerConfig {
+            network_id: self.hash(),
+            ..self.ledger.clone()
+        }
+    }
+
     /// blake3 over a canonical encoding of everything validators must agree on (validator ids
-    /// and keys, ledger configuration, consensus parameters; not the addresses, which may
-    /// change). The store records it and refuses to open for another genesis.
+    /// and keys, ledger configuration, governance administrators, consensus parameters; not
+    /// the addresses, which may change). The store records it and refuses to open for another
+    /// genesis; it is also the network's identifier.
     pub fn hash(&self) -> [u8; 32] {
         let mut h = blake3::Hasher::new();
-        h.update(b"shoji.genesis.v1");
+        h.update(b"shoji.genesis.v2");
         h.update(&self.validators.epoch.to_le_bytes());
         h.update(&(self.validators.members.len() as u64).to_le_bytes());
         for (id, key) in &self.validators.members {
@@ -78,6 +91,12 @@ impl Genesis {
             for a in assets {
                 h.update(&a.0.to_le_bytes());
             }
+        }
+        let g = &self.ledger.governance;
+        h.update(&(g.threshold as u64).to_le_bytes());
+        h.update(&(g.admins.len() as u64).to_le_bytes());
+        for a in &g.admins {
+            h.update(a);
         }
         let c = &self.consensus;
         for v in [
@@ -187,6 +206,8 @@ pub struct NodeStatus {
     pub epoch: u64,
     /// The validators' ids.
     pub validators: Vec<ReplicaId>,
+    /// Governance transactions enacted (the next must carry this sequence number).
+    pub governance_seq: u64,
 }
 
 /// Something the host must do.
@@ -310,11 +331,11 @@ impl NodeCore {
         store.check_genesis(&genesis.hash())?;
         let (ledger, persisted) = match store.load()? {
             Some(rec) => (
-                Ledger::restore(genesis.ledger.clone(), rec.ledger)
+                Ledger::restore(genesis.ledger_config(), rec.ledger)
                     .map_err(|e| NodeError::Restore(e.to_string()))?,
                 Some(rec.consensus),
             ),
-            None => (Ledger::genesis(genesis.ledger.clone()), None),
+            None => (Ledger::genesis(genesis.ledger_config()), None),
         };
         let replica = Replica::new(genesis.consensus_config(tuning), key, persisted)?;
         let mut node = Self {
@@ -382,6 +403,7 @@ impl NodeCore {
             pending: self.replica.pending_len(),
             epoch: validators.epoch,
             validators: validators.members.keys().copied().collect(),
+            governance_seq: self.ledger.policy().seq,
         }
     }
 
@@ -539,11 +561,23 @@ impl NodeCore {
     }
 
     /// A client's transaction: decoded, checked statelessly and against the current state, then
-    /// handed to consensus.
+    /// handed to consensus. A governance transaction is checked for its sequence number and
+    /// approvals.
     pub fn submit(
         &mut self,
         bytes: Vec<u8>,
     ) -> Result<Result<Vec<Output>, SubmitError>, NodeError> {
+        if GovernanceTx::is_governance(&bytes) {
+            let g = match GovernanceTx::from_bytes(&bytes) {
+                Ok(g) => g,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            if let Err(r) = self.ledger.admissible_governance(&g) {
+                return Ok(Err(SubmitError::Stateful(r)));
+            }
+            let actions = self.replica.on_client_request(bytes);
+            return Ok(Ok(self.process(actions)?));
+        }
         let tx = match Transaction::from_bytes(&bytes) {
             Ok(tx) => tx,
             Err(e) => return Ok(Err(e.into())),
@@ -623,11 +657,15 @@ impl NodeCore {
         block: &shoji_consensus::Block,
         certificate: &shoji_consensus::CommitCertificate,
     ) -> Result<(Output, Vec<Action>), NodeError> {
-        let txs: Vec<Transaction> = block
-            .transactions
-            .iter()
-            .filter_map(|b| Transaction::from_bytes(b).ok())
-            .collect();
+        let mut txs: Vec<Transaction> = Vec::new();
+        let mut governance: Vec<GovernanceTx> = Vec::new();
+        for b in &block.transactions {
+            if GovernanceTx::is_governance(b) {
+                governance.extend(GovernanceTx::from_bytes(b).ok());
+            } else if let Ok(tx) = Transaction::from_bytes(b) {
+                txs.push(tx);
+            }
+        }
         let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
         let cached: Vec<Option<Result<(), TxError>>> = ids
             .iter()
@@ -654,7 +692,26 @@ impl NodeCore {
             };
             stateless.push(r);
         }
-        let outcome = self.ledger.apply_block(block.time_ms, &txs, &stateless);
+        let outcome =
+            self.ledger
+                .apply_block_with_governance(block.time_ms, &txs, &stateless, &governance);
+        for (id, o) in &outcome.governance {
+            match o {
+                TxOutcome::Enacted => tracing::info!(
+                    height = outcome.height,
+                    txid = %id,
+                    policy_seq = self.ledger.policy().seq,
+                    "governance transaction enacted"
+                ),
+                TxOutcome::Rejected(r) => tracing::warn!(
+                    height = outcome.height,
+                    txid = %id,
+                    reason = %r,
+                    "governance transaction refused"
+                ),
+                TxOutcome::Applied { .. } => {}
+            }
+        }
         let head = self.ledger.head();
         self.store.commit_block(&CommittedBlock {
             block,
@@ -669,6 +726,7 @@ impl NodeCore {
             outcomes: ids
                 .into_iter()
                 .zip(outcome.outcomes.iter().cloned())
+                .chain(outcome.governance.iter().cloned())
                 .collect(),
         };
         let more = self

@@ -4,10 +4,11 @@
 //! committed (and garbage-collected their consensus logs) catches up by state transfer.
 
 use shoji_consensus::{Message, ReplicaId, SignedMessage, TimerKind, ValidatorSet};
-use shoji_ledger::{LedgerConfig, TxOutcome};
+use shoji_ledger::{LedgerConfig, Rejection, TxOutcome};
 use shoji_node::{ed25519_dalek_key::SigningKey, Genesis, NodeCore, Output, SubmitError};
 use shoji_primitives::audit::AuditSecretKey;
 use shoji_primitives::encryption::Memo;
+use shoji_primitives::governance::{GovernanceAction, GovernanceRules, GovernanceTx};
 use shoji_primitives::keys::{SpendingKeys, WalletSeed};
 use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tx::Transaction;
@@ -130,9 +131,13 @@ impl Cluster {
     }
 
     fn submit(&mut self, to: ReplicaId, tx: &Transaction) -> Result<(), SubmitError> {
+        self.submit_bytes(to, tx.to_bytes())
+    }
+
+    fn submit_bytes(&mut self, to: ReplicaId, bytes: Vec<u8>) -> Result<(), SubmitError> {
         let node = self.nodes.get_mut(&to).expect("node");
         node.set_now_ms(CLOCK_BASE_MS + self.now_ms);
-        let out = node.submit(tx.to_bytes()).expect("node")?;
+        let out = node.submit(bytes).expect("node")?;
         self.handle(to, out);
         Ok(())
     }
@@ -149,6 +154,9 @@ fn four_validators_commit_verify_store_and_restart() {
     let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
     let auditor = AuditSecretKey::random(&mut rng);
     let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let admins: Vec<SigningKey> = (0..3u8)
+        .map(|i| SigningKey::from_bytes(&[100 + i; 32]))
+        .collect();
     let keys: BTreeMap<ReplicaId, SigningKey> = (0..4u16)
         .map(|i| (ReplicaId(i), SigningKey::from_bytes(&[i as u8 + 1; 32])))
         .collect();
@@ -165,6 +173,14 @@ fn four_validators_commit_verify_store_and_restart() {
             anchor_window_blocks: 100,
             auditor: auditor.public_key(),
             issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+            governance: GovernanceRules {
+                admins: admins
+                    .iter()
+                    .map(|k| k.verifying_key().to_bytes())
+                    .collect(),
+                threshold: 2,
+            },
+            network_id: [0; 32],
         },
     );
     let mut c = Cluster {
@@ -291,6 +307,59 @@ fn four_validators_commit_verify_store_and_restart() {
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
         assert_eq!(n.ledger().time_ms(), times[times.len() - 1]);
     }
+
+    // Governance revokes the issuer: two of three administrators approve, for this network.
+    let network_id = c.genesis.hash();
+    let revoke = |seq: u64, by: &[usize]| {
+        let mut g = GovernanceTx::new(
+            seq,
+            GovernanceAction::SetIssuer {
+                issuer: issuer.verifying_key().to_bytes(),
+                assets: BTreeSet::new(),
+            },
+        );
+        for i in by {
+            g.approve(&admins[*i], &network_id);
+        }
+        g
+    };
+    assert!(matches!(
+        c.submit_bytes(ReplicaId(1), revoke(0, &[2]).to_bytes()),
+        Err(SubmitError::Stateful(Rejection::Unapproved(_)))
+    ));
+    let g = revoke(0, &[0, 2]);
+    c.submit_bytes(ReplicaId(1), g.to_bytes())
+        .expect("admitted");
+    c.run_until(60_000, |c| {
+        c.nodes.values().all(|n| n.ledger().policy().seq == 1)
+    });
+    let roots: BTreeSet<[u8; 32]> = c.nodes.values().map(|n| n.ledger().state_root()).collect();
+    assert_eq!(roots.len(), 1, "the validators agree on the new policy");
+    for v in c.committed.values() {
+        assert!(v
+            .iter()
+            .flat_map(|(_, _, o)| o)
+            .any(|o| o == &TxOutcome::Enacted));
+    }
+    // The same approvals again are a replay.
+    assert!(matches!(
+        c.submit_bytes(ReplicaId(2), g.to_bytes()),
+        Err(SubmitError::Stateful(Rejection::GovernanceSequence {
+            expected: 1,
+            got: 0
+        }))
+    ));
+    // Mints by the revoked issuer are refused, also by a validator restarted from its store.
+    c.nodes.remove(&ReplicaId(2));
+    c.timers.retain(|(id, _), _| *id != ReplicaId(2));
+    c.start(ReplicaId(2));
+    assert_eq!(c.nodes[&ReplicaId(2)].ledger().policy().seq, 1);
+    let root = c.nodes[&ReplicaId(2)].ledger().frontier().root();
+    let m3 = mint(7, root, &mut rng);
+    assert_eq!(
+        c.submit(ReplicaId(2), &m3),
+        Err(SubmitError::Stateful(Rejection::UnauthorizedIssuer(USD.0)))
+    );
 }
 
 /// Blocks of opaque requests (not transactions: execution marks them undecodable and skips
@@ -318,6 +387,8 @@ fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
             anchor_window_blocks: 100,
             auditor: auditor.public_key(),
             issuers: BTreeMap::new(),
+            governance: Default::default(),
+            network_id: [0; 32],
         },
     );
     let mut c = Cluster {

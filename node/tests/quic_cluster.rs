@@ -41,6 +41,8 @@ async fn submit_over_quic_and_check_the_certificate() {
         anchor_window_blocks: 100,
         auditor: auditor.public_key(),
         issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+        governance: Default::default(),
+        network_id: [0; 32],
     };
     let net = shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("local network");
     let (addrs, validators) = (net.addrs.clone(), net.validators.clone());

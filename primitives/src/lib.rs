@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod encoding;
 pub mod encryption;
+pub mod governance;
 pub mod keys;
 pub mod note;
 pub mod poseidon;

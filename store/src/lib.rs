@@ -23,7 +23,7 @@
 //! |---|---|---|
 //! | `meta` | `"schema_version"` | u32 LE ([`SCHEMA_VERSION`]) |
 //! | `meta` | `"genesis_hash"` | the genesis hash the database was created for ([`Store::check_genesis`]) |
-//! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"frontier"`, `"recent_roots"` | latest ledger head |
+//! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"frontier"`, `"recent_roots"`, `"policy"` (once governance changed it) | latest ledger head |
 //! | `consensus` | `"persisted_state"` | [`PersistedState::encode`] |
 //! | `blocks` | height | block and commit certificate (postcard) |
 //! | `height_info` | height | block time, tree root, state root, tree size, nullifier count, nullifier chain, applied txids |
@@ -67,7 +67,7 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 /// Schema version of the database layout; checked on open.
 ///
 /// 2: blocks carry a proposed time, and the ledger head and height metadata the block time.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
@@ -78,6 +78,7 @@ const K_TIME: &str = "time_ms";
 const K_CHAIN: &str = "nullifier_chain";
 const K_FRONTIER: &str = "frontier";
 const K_ROOTS: &str = "recent_roots";
+const K_POLICY: &str = "policy";
 const K_PERSISTED: &str = "persisted_state";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -110,6 +111,8 @@ impl From<&TxOutcome> for StoredOutcome {
                 first_leaf: *first_leaf,
             },
             TxOutcome::Rejected(r) => StoredOutcome::Rejected(r.to_string()),
+            // Governance transactions are kept in their block, not indexed here.
+            TxOutcome::Enacted => StoredOutcome::Rejected("not a shielded transaction".into()),
         }
     }
 }
@@ -308,12 +311,20 @@ fn read_head<T: ReadableTable<&'static str, &'static [u8]>>(
     let frontier =
         codec::decode_frontier(&need(K_FRONTIER)?).map_err(corrupt("ledger", K_FRONTIER))?;
     let recent_roots = codec::decode_roots(&need(K_ROOTS)?).map_err(corrupt("ledger", K_ROOTS))?;
+    let policy = get_str(t, "ledger", K_POLICY)?
+        .map(|v| {
+            shoji_ledger::Policy::from_bytes(&v)
+                .map_err(|e| e.to_string())
+                .map_err(corrupt("ledger", K_POLICY))
+        })
+        .transpose()?;
     Ok(LedgerHead {
         height,
         time_ms,
         frontier,
         recent_roots,
         nullifier_chain,
+        policy,
     })
 }
 
@@ -609,6 +620,11 @@ impl Store {
                 ledger
                     .insert(key, &value[..])
                     .ctx(|| format!("writing `{key}` of table `ledger` at height {h}"))?;
+            }
+            if let Some(policy) = &c.ledger.policy {
+                ledger
+                    .insert(K_POLICY, &policy.to_bytes()[..])
+                    .ctx(|| format!("writing `{K_POLICY}` of table `ledger` at height {h}"))?;
             }
             let mut consensus =
                 read_consensus(&consensus_t)?.unwrap_or_else(PersistedState::genesis);

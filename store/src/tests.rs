@@ -47,6 +47,8 @@ fn config() -> LedgerConfig {
         anchor_window_blocks: WINDOW,
         auditor: m.bundle().auditor,
         issuers,
+        governance: Default::default(),
+        network_id: [0; 32],
     }
 }
 

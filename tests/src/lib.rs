@@ -165,6 +165,8 @@ pub fn run_story(
         anchor_window_blocks: 100,
         auditor: auditor_pk,
         issuers: BTreeMap::from([(issuer_key.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+        governance: Default::default(),
+        network_id: [0; 32],
     };
     let names = ["issuer", "alice", "bob", "carol"];
     let wallets: Vec<(String, Wallet)> = names

@@ -25,6 +25,8 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
             anchor_window_blocks: 100,
             auditor,
             issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+            governance: Default::default(),
+            network_id: [0; 32],
         },
         Verifier::new(&prover.proving_key().vk),
     );

@@ -4,14 +4,21 @@
 //! shoji-node init --dir DIR [--validators N] [--base-port P] [--host IP]
 //!                 [--addresses IP:PORT,...] [--auditor-public-key HEX]
 //!                 [--issuer-public-key HEX --issuer-assets ID,...]
+//!                 [--admin-public-key HEX ... --admin-threshold T]
 //! shoji-node run --config DIR/validator-<i>/config.toml
 //! shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS]
+//! shoji-node governance propose --network FILE --out FILE [--seq N]
+//!                       (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX)
+//! shoji-node governance approve FILE --admin-key FILE
+//! shoji-node governance show FILE
+//! shoji-node governance submit FILE --network FILE
 //! ```
 //!
 //! `init` creates a network directory: one random Ed25519 key per validator (owner-only
 //! files), `genesis.toml`, `validator-<i>/config.toml` for each validator, the client network
-//! file `network.json` and, unless an issuer is given, the development issuer's `issuer.key`
-//! (see `shoji_node::config` for the formats). Validator `i` listens on `IP:P+i` (default
+//! file `network.json`, unless an issuer is given the development issuer's `issuer.key`, and
+//! unless administrators are given three fresh governance administrator keys `admin-<i>.key`
+//! (two must approve; see `shoji_node::config` for the formats). Validator `i` listens on `IP:P+i` (default
 //! 127.0.0.1:7000+i) unless `--addresses` lists every address.
 //!
 //! `run` starts one validator from its configuration: it opens (or creates) its database in
@@ -21,8 +28,15 @@
 //! `devnet` starts N (default 4) validators in this process over QUIC on loopback, with
 //! development keys, a development auditor (or the given one) and a development issuer of asset
 //! 840 ("USD"). It writes `DIR/devnet.json` (the network file clients load: addresses, keys,
-//! auditor, issuer, assets) and `DIR/issuer.key` (the development issuer's secret), then runs
-//! until interrupted.
+//! auditor, issuer, assets), `DIR/issuer.key` (the development issuer's secret) and
+//! `DIR/admin-0.key` … `admin-2.key` (the development governance administrators, two of whom
+//! must approve), then runs until interrupted.
+//!
+//! `governance` prepares, approves and submits governance transactions (register or revoke an
+//! issuer, designate another auditor): `propose` writes a proposal file for the network's next
+//! sequence number (asked of a validator unless `--seq` is given), each administrator runs
+//! `approve` with its key on the file, and `submit` sends it and waits for its commit
+//! certificate. Exit codes: 0 done, 1 error, 8 refused or rejected by the network.
 
 use anyhow::{bail, Context};
 use shoji_client::network::{insecure_devnet_auditor, insecure_devnet_issuer};
@@ -116,6 +130,7 @@ fn main() -> anyhow::Result<()> {
                 anchor_window,
             )
         }
+        Some("governance") => governance(args),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2)
@@ -123,17 +138,203 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+fn issuer_public_key(flag: &str, hex: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex_decode("issuer public key", hex)?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{flag} must be 32 bytes"))?;
+    shoji_consensus::ed25519_dalek::VerifyingKey::from_bytes(&key)
+        .with_context(|| format!("{flag} is not an Ed25519 key"))?;
+    Ok(key)
+}
+
+fn asset_list(flag: &str, list: &str) -> anyhow::Result<BTreeSet<AssetId>> {
+    list.split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .map(AssetId)
+                .with_context(|| format!("{flag}: {s:?} is not a number"))
+        })
+        .collect()
+}
+
+fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    use shoji_node::governance::Proposal;
+    use shoji_primitives::governance::{GovernanceAction, GovernanceTx};
+    let sub = args.next().unwrap_or_default();
+    let mut file = None;
+    let (mut network, mut out, mut seq, mut admin_key) = (None, None, None, None);
+    let (mut action, mut issuer, mut assets) = (None, None, None);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--network" => network = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
+            "--out" => out = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
+            "--admin-key" => admin_key = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
+            "--seq" => {
+                seq = Some(
+                    value(&mut args, &a, "a number")?
+                        .parse::<u64>()
+                        .context("--seq needs a number")?,
+                )
+            }
+            "--set-auditor" => {
+                action = Some(GovernanceAction::SetAuditor {
+                    auditor: auditor_key(&value(&mut args, &a, "a hex key")?)?,
+                })
+            }
+            "--set-issuer" => {
+                issuer = Some(issuer_public_key(&a, &value(&mut args, &a, "a hex key")?)?)
+            }
+            "--assets" => assets = Some(asset_list(&a, &value(&mut args, &a, "asset ids")?)?),
+            "--revoke-issuer" => {
+                action = Some(GovernanceAction::SetIssuer {
+                    issuer: issuer_public_key(&a, &value(&mut args, &a, "a hex key")?)?,
+                    assets: BTreeSet::new(),
+                })
+            }
+            other if !other.starts_with("--") && file.is_none() => {
+                file = Some(PathBuf::from(other))
+            }
+            other => bail!("unknown option {other} ({USAGE})"),
+        }
+    }
+    let load_network = |network: &Option<PathBuf>| -> anyhow::Result<Network> {
+        let path = network
+            .as_ref()
+            .with_context(|| format!("governance {sub} needs --network FILE ({USAGE})"))?;
+        Ok(Network::load(path)?)
+    };
+    let need_file = || {
+        file.clone()
+            .with_context(|| format!("governance {sub} needs a proposal FILE ({USAGE})"))
+    };
+    match sub.as_str() {
+        "propose" => {
+            let action = match (action, issuer, assets) {
+                (Some(a), None, None) => a,
+                (None, Some(issuer), Some(assets)) if !assets.is_empty() => {
+                    GovernanceAction::SetIssuer { issuer, assets }
+                }
+                (None, Some(_), _) | (None, None, Some(_)) => {
+                    bail!("--set-issuer HEX and --assets ID,... go together")
+                }
+                _ => bail!(
+                    "propose needs one action: --set-auditor HEX, --set-issuer HEX --assets ID,... or --revoke-issuer HEX"
+                ),
+            };
+            let out = out.with_context(|| format!("propose needs --out FILE ({USAGE})"))?;
+            let net = load_network(&network)?;
+            let network_id = net.network_id.with_context(|| {
+                "the network file has no network_id (regenerate it with this version)".to_string()
+            })?;
+            let seq = match seq {
+                Some(s) => s,
+                None => {
+                    shoji_client::Client::connect(&net, None)?
+                        .status()?
+                        .governance_seq
+                }
+            };
+            if out.exists() {
+                bail!("{} exists: choose another --out", out.display());
+            }
+            let p = Proposal {
+                network_id,
+                tx: GovernanceTx::new(seq, action),
+            };
+            p.save(&out)?;
+            println!("proposal {} written to {}", seq, out.display());
+            println!("  {}", p.tx.action);
+            println!("each administrator approves it with: shoji-node governance approve {} --admin-key KEY", out.display());
+            Ok(())
+        }
+        "approve" => {
+            let file = need_file()?;
+            let key_path =
+                admin_key.with_context(|| format!("approve needs --admin-key FILE ({USAGE})"))?;
+            let key = shoji_node::config::read_key(&key_path)?;
+            let mut p = Proposal::load(&file)?;
+            let network_id = p.network_id;
+            p.tx.approve(&key, &network_id);
+            p.save(&file)?;
+            println!(
+                "approved by {} ({} approvals): {}",
+                hex_encode(key.verifying_key().as_bytes()),
+                p.tx.approvals.len(),
+                p.tx.action
+            );
+            Ok(())
+        }
+        "show" => {
+            let p = Proposal::load(&need_file()?)?;
+            println!("network  {}", hex_encode(&p.network_id));
+            println!("sequence {}", p.tx.seq);
+            println!("action   {}", p.tx.action);
+            println!("txid     {}", p.tx.id());
+            for a in &p.tx.approvals {
+                println!("approved by {}", hex_encode(&a.admin));
+            }
+            Ok(())
+        }
+        "submit" => {
+            let p = Proposal::load(&need_file()?)?;
+            let net = load_network(&network)?;
+            if net.network_id.is_some_and(|id| id != p.network_id) {
+                bail!(
+                    "the proposal is for another network than {}",
+                    network.unwrap_or_default().display()
+                );
+            }
+            let client = shoji_client::Client::connect(&net, None)?;
+            match client.submit_bytes(p.tx.to_bytes()) {
+                Ok(f) => {
+                    println!(
+                        "enacted at height {} (commit certificate with {} signatures checked): {}",
+                        f.height, f.signatures, p.tx.action
+                    );
+                    Ok(())
+                }
+                Err(
+                    e @ (shoji_client::ClientError::Refused(_)
+                    | shoji_client::ClientError::Rejected { .. }),
+                ) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(8)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        _ => bail!("governance needs propose, approve, show or submit ({USAGE})"),
+    }
+}
+
 const USAGE: &str = "usage: shoji-node init --dir DIR [--validators N] [--base-port P] [--host IP] \
 [--addresses IP:PORT,...] [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] \
+[--admin-public-key HEX ... --admin-threshold T] \
 | shoji-node run --config FILE \
-| shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS]";
+| shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS] \
+| shoji-node governance propose --network FILE --out FILE [--seq N] (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX) \
+| shoji-node governance approve FILE --admin-key FILE | shoji-node governance show FILE \
+| shoji-node governance submit FILE --network FILE";
 
 fn init(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let mut opts = InitOptions::default();
     let mut dir = None;
     let (mut issuer, mut issuer_assets) = (None, None);
+    let (mut admins, mut threshold) = (Vec::new(), None);
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--admin-public-key" => {
+                admins.push(issuer_public_key(&a, &value(&mut args, &a, "a hex key")?)?)
+            }
+            "--admin-threshold" => {
+                threshold = Some(
+                    value(&mut args, &a, "a number")?
+                        .parse::<usize>()
+                        .context("--admin-threshold needs a number")?,
+                )
+            }
             "--dir" => dir = Some(PathBuf::from(value(&mut args, &a, "a path")?)),
             "--validators" => {
                 opts.validators = value(&mut args, &a, "a number")?
@@ -196,6 +397,11 @@ fn init(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
         (None, None) => {}
         _ => bail!("--issuer-public-key and --issuer-assets go together"),
     }
+    match (admins.is_empty(), threshold) {
+        (true, None) => {}
+        (false, Some(t)) => opts.governance = Some((admins, t)),
+        _ => bail!("--admin-public-key (one per administrator) and --admin-threshold go together"),
+    }
     let report = shoji_node::config::init(&opts, &mut rand_core::OsRng)?;
     println!(
         "created a network of {} validators in {}",
@@ -207,6 +413,12 @@ fn init(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
         "  network file: {} (shoji-wallet --network ...)",
         report.network.display()
     );
+    for k in &report.admin_keys {
+        println!(
+            "  admin key:    {} (governance: 2 of 3 approve)",
+            k.display()
+        );
+    }
     if let Some(k) = &report.issuer_key {
         println!(
             "  issuer key:   {} (development issuer of asset 840)",
@@ -366,6 +578,8 @@ fn devnet(
         anchor_window_blocks,
         auditor,
         issuers: ledger_issuers.clone(),
+        governance: shoji_node::devnet::dev_governance(),
+        network_id: [0; 32],
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -384,11 +598,18 @@ fn devnet(
             issuers: ledger_issuers,
             assets: BTreeMap::from([(AssetId(840), "USD".to_string())]),
             insecure: Some("development keys and parameters: never use for real value".into()),
+            network_id: Some(net.network_id),
         };
         let info = network.to_file();
         let key_path = dir.join("issuer.key");
         shoji_client::sealed::write_atomic(&key_path, hex_encode(&issuer.to_bytes()).as_bytes())
             .with_context(|| format!("writing {}", key_path.display()))?;
+        for i in 0..3u8 {
+            let p = dir.join(shoji_node::config::admin_key_file(i.into()));
+            let k = shoji_node::devnet::dev_admin_key(i);
+            shoji_client::sealed::write_atomic(&p, hex_encode(&k.to_bytes()).as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
+        }
         let path = dir.join("devnet.json");
         shoji_client::sealed::write_atomic(&path, serde_json::to_string_pretty(&info)?.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;

@@ -1,0 +1,459 @@
+//! Governance transactions: changes to the network's policy approved by a threshold of the
+//! administrator keys named in genesis (DESIGN §1, "consortium governance").
+//!
+//! A governance transaction carries one [`GovernanceAction`], a sequence number and Ed25519
+//! approvals. It takes effect only if at least `threshold` distinct administrators approved
+//! exactly this action, this sequence number and this network ([`GovernanceTx::sighash`]); the
+//! ledger accepts sequence numbers in order, so an approved change cannot be replayed, and one
+//! signed for another network (another genesis) cannot be used on this one.
+//!
+//! Encoding (integers little-endian): `version:u8 ‖ kind:u8 (= 3) ‖ seq:u64 ‖ action ‖
+//! approvals:u8 ‖ (admin(32) ‖ signature(64))*`. Actions: `0 ‖ issuer(32) ‖ count:u8 ‖
+//! asset:u64*` sets the assets an issuer may mint and redeem (none revokes it); `1 ‖ auditor(32)`
+//! designates the auditor key every later transfer must encrypt its audit record to.
+
+use crate::audit::AuditPublicKey;
+use crate::encoding::{EncodingError, Reader};
+use crate::note::AssetId;
+use crate::tx::{TxId, TX_VERSION};
+use ed25519_dalek::Signer;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The kind byte of a governance transaction (after the shielded kinds 0–2).
+pub const GOVERNANCE_KIND: u8 = 3;
+/// Most assets one issuer registration lists.
+pub const MAX_ISSUER_ASSETS: usize = 64;
+/// Most approvals one governance transaction carries.
+pub const MAX_APPROVALS: usize = 64;
+/// No governance transaction is longer than this.
+pub const MAX_GOVERNANCE_BYTES: usize =
+    2 + 8 + 1 + 32 + 1 + 8 * MAX_ISSUER_ASSETS + 1 + 96 * MAX_APPROVALS;
+
+/// A change of policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GovernanceAction {
+    /// The issuer (an Ed25519 public key) may mint and redeem exactly these assets from now on;
+    /// an empty set revokes it.
+    SetIssuer {
+        /// The issuer's Ed25519 public key.
+        issuer: [u8; 32],
+        /// The assets it may mint and redeem.
+        assets: BTreeSet<AssetId>,
+    },
+    /// Every later transaction must encrypt its audit record to this key.
+    SetAuditor {
+        /// The auditor's public key.
+        auditor: AuditPublicKey,
+    },
+}
+
+impl std::fmt::Display for GovernanceAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SetIssuer { issuer, assets } if assets.is_empty() => {
+                write!(f, "revoke issuer {}", crate::encoding::hex_encode(issuer))
+            }
+            Self::SetIssuer { issuer, assets } => {
+                let list: Vec<String> = assets.iter().map(|a| a.0.to_string()).collect();
+                write!(
+                    f,
+                    "issuer {} may mint and redeem assets {}",
+                    crate::encoding::hex_encode(issuer),
+                    list.join(", ")
+                )
+            }
+            Self::SetAuditor { auditor } => write!(
+                f,
+                "designate auditor {}",
+                crate::encoding::hex_encode(&auditor.to_bytes())
+            ),
+        }
+    }
+}
+
+/// One administrator's approval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Approval {
+    /// The administrator's Ed25519 public key.
+    pub admin: [u8; 32],
+    /// Its signature over [`GovernanceTx::sighash`].
+    pub signature: [u8; 64],
+}
+
+/// A governance transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GovernanceTx {
+    /// Its place in the sequence of governance transactions the ledger enacts (0 first).
+    pub seq: u64,
+    /// What it changes.
+    pub action: GovernanceAction,
+    /// Administrators' approvals, in any order.
+    pub approvals: Vec<Approval>,
+}
+
+/// Who may approve governance transactions: fixed at genesis.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GovernanceRules {
+    /// The administrators' Ed25519 public keys.
+    pub admins: BTreeSet<[u8; 32]>,
+    /// How many distinct administrators must approve (0: governance is disabled).
+    pub threshold: usize,
+}
+
+/// Why a governance transaction's approvals do not authorize it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApprovalError {
+    /// The network has no governance (no administrators or a zero threshold).
+    #[error("this network has no governance administrators")]
+    Disabled,
+    /// An approval is by a key that is not an administrator.
+    #[error("approval by {0}, which is not an administrator")]
+    NotAnAdmin(String),
+    /// An administrator approved twice.
+    #[error("administrator {0} approved twice")]
+    Duplicate(String),
+    /// A signature does not verify.
+    #[error("the approval of administrator {0} has an invalid signature")]
+    BadSignature(String),
+    /// Too few approvals.
+    #[error("{got} approvals, {needed} needed")]
+    BelowThreshold {
+        /// Valid approvals.
+        got: usize,
+        /// The threshold.
+        needed: usize,
+    },
+}
+
+fn short(key: &[u8; 32]) -> String {
+    crate::encoding::hex_encode(&key[..8])
+}
+
+impl GovernanceTx {
+    /// A transaction with no approvals yet.
+    pub fn new(seq: u64, action: GovernanceAction) -> Self {
+        Self {
+            seq,
+            action,
+            approvals: Vec::new(),
+        }
+    }
+
+    /// The encoding without approvals: what administrators approve.
+    pub fn unsigned_bytes(&self) -> Vec<u8> {
+        let mut out = vec![TX_VERSION, GOVERNANCE_KIND];
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        match &self.action {
+            GovernanceAction::SetIssuer { issuer, assets } => {
+                out.push(0);
+                out.extend_from_slice(issuer);
+                // Decoding and `check_limits` keep this below 256.
+                out.push(assets.len().min(u8::MAX as usize) as u8);
+                for a in assets.iter().take(u8::MAX as usize) {
+                    out.extend_from_slice(&a.0.to_le_bytes());
+                }
+            }
+            GovernanceAction::SetAuditor { auditor } => {
+                out.push(1);
+                out.extend_from_slice(&auditor.to_bytes());
+            }
+        }
+        out
+    }
+
+    /// What administrators sign: the unsigned encoding bound to the network's identifier (the
+    /// hash of its genesis).
+    pub fn sighash(&self, network_id: &[u8; 32]) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_derive_key("shoji 2026 governance approval v1");
+        h.update(network_id);
+        h.update(&self.unsigned_bytes());
+        *h.finalize().as_bytes()
+    }
+
+    /// Adds `key`'s approval for `network_id` (replacing an earlier one by the same key).
+    pub fn approve(&mut self, key: &ed25519_dalek::SigningKey, network_id: &[u8; 32]) {
+        let admin = key.verifying_key().to_bytes();
+        let signature = key.sign(&self.sighash(network_id)).to_bytes();
+        self.approvals.retain(|a| a.admin != admin);
+        self.approvals.push(Approval { admin, signature });
+    }
+
+    /// The canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.unsigned_bytes();
+        out.push(self.approvals.len().min(u8::MAX as usize) as u8);
+        for a in self.approvals.iter().take(u8::MAX as usize) {
+            out.extend_from_slice(&a.admin);
+            out.extend_from_slice(&a.signature);
+        }
+        out
+    }
+
+    /// The transaction id: blake3 of the whole encoding.
+    pub fn id(&self) -> TxId {
+        TxId(*blake3::hash(&self.to_bytes()).as_bytes())
+    }
+
+    /// Whether these bytes claim to be a governance transaction (version and kind bytes).
+    pub fn is_governance(bytes: &[u8]) -> bool {
+        bytes.len() >= 2 && bytes[0] == TX_VERSION && bytes[1] == GOVERNANCE_KIND
+    }
+
+    /// Strict decoding: known version, kind and action, at most [`MAX_ISSUER_ASSETS`] assets in
+    /// increasing order, a valid auditor point, at most [`MAX_APPROVALS`] approvals, no trailing
+    /// bytes. Signatures are checked by [`GovernanceTx::check_approvals`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
+        if bytes.len() > MAX_GOVERNANCE_BYTES {
+            return Err(EncodingError::Length {
+                what: "governance transaction",
+                expected: MAX_GOVERNANCE_BYTES,
+                got: bytes.len(),
+            });
+        }
+        let mut r = Reader::new("governance transaction", bytes);
+        let version = r.u8()?;
+        if version != TX_VERSION {
+            return Err(EncodingError::Unknown {
+                what: "transaction version",
+                value: version as u64,
+            });
+        }
+        let kind = r.u8()?;
+        if kind != GOVERNANCE_KIND {
+            return Err(EncodingError::Unknown {
+                what: "governance transaction kind",
+                value: kind as u64,
+            });
+        }
+        let seq = r.u64()?;
+        let action = match r.u8()? {
+            0 => {
+                let issuer: [u8; 32] = r.array()?;
+                let n = r.u8()? as usize;
+                if n > MAX_ISSUER_ASSETS {
+                    return Err(EncodingError::Invalid("too many assets for one issuer"));
+                }
+                let mut assets = BTreeSet::new();
+                let mut last = None;
+                for _ in 0..n {
+                    let a = r.u64()?;
+                    if last.is_some_and(|l| a <= l) {
+                        return Err(EncodingError::Invalid(
+                            "issuer assets must be listed once each, in increasing order",
+                        ));
+                    }
+                    last = Some(a);
+                    assets.insert(AssetId(a));
+                }
+                GovernanceAction::SetIssuer { issuer, assets }
+            }
+            1 => GovernanceAction::SetAuditor {
+                auditor: AuditPublicKey::from_bytes(&r.array::<32>()?)?,
+            },
+            v => {
+                return Err(EncodingError::Unknown {
+                    what: "governance action",
+                    value: v as u64,
+                })
+            }
+        };
+        let n = r.u8()? as usize;
+        if n > MAX_APPROVALS {
+            return Err(EncodingError::Invalid("too many approvals"));
+        }
+        let mut approvals = Vec::with_capacity(n);
+        for _ in 0..n {
+            approvals.push(Approval {
+                admin: r.array()?,
+                signature: r.array()?,
+            });
+        }
+        r.finish()?;
+        Ok(Self {
+            seq,
+            action,
+            approvals,
+        })
+    }
+
+    /// Checks that at least `rules.threshold` distinct administrators approved this
+    /// transaction for `network_id`, and that every approval it carries is by an administrator
+    /// and verifies (a transaction with one bad approval is refused whole, so nothing
+    /// unverified is ever stored as part of an enacted change).
+    pub fn check_approvals(
+        &self,
+        rules: &GovernanceRules,
+        network_id: &[u8; 32],
+    ) -> Result<(), ApprovalError> {
+        if rules.threshold == 0 || rules.admins.is_empty() {
+            return Err(ApprovalError::Disabled);
+        }
+        let msg = self.sighash(network_id);
+        let mut seen = BTreeSet::new();
+        for a in &self.approvals {
+            if !rules.admins.contains(&a.admin) {
+                return Err(ApprovalError::NotAnAdmin(short(&a.admin)));
+            }
+            if !seen.insert(a.admin) {
+                return Err(ApprovalError::Duplicate(short(&a.admin)));
+            }
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&a.admin)
+                .map_err(|_| ApprovalError::BadSignature(short(&a.admin)))?;
+            let sig = ed25519_dalek::Signature::from_bytes(&a.signature);
+            key.verify_strict(&msg, &sig)
+                .map_err(|_| ApprovalError::BadSignature(short(&a.admin)))?;
+        }
+        if seen.len() < rules.threshold {
+            return Err(ApprovalError::BelowThreshold {
+                got: seen.len(),
+                needed: rules.threshold,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Issuers and the assets each may mint and redeem.
+pub type IssuerRegistry = BTreeMap<[u8; 32], BTreeSet<AssetId>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditSecretKey;
+    use rand_core::OsRng;
+
+    const NET: [u8; 32] = [7; 32];
+
+    fn admins(n: u8) -> Vec<ed25519_dalek::SigningKey> {
+        (1..=n)
+            .map(|i| ed25519_dalek::SigningKey::from_bytes(&[i; 32]))
+            .collect()
+    }
+
+    fn rules(keys: &[ed25519_dalek::SigningKey], threshold: usize) -> GovernanceRules {
+        GovernanceRules {
+            admins: keys.iter().map(|k| k.verifying_key().to_bytes()).collect(),
+            threshold,
+        }
+    }
+
+    fn set_issuer() -> GovernanceTx {
+        GovernanceTx::new(
+            4,
+            GovernanceAction::SetIssuer {
+                issuer: [9; 32],
+                assets: [AssetId(840), AssetId(978)].into(),
+            },
+        )
+    }
+
+    #[test]
+    fn encoding_round_trips_and_is_strict() {
+        let keys = admins(3);
+        let auditor = AuditSecretKey::random(&mut OsRng).public_key();
+        for mut tx in [
+            set_issuer(),
+            GovernanceTx::new(0, GovernanceAction::SetAuditor { auditor }),
+            GovernanceTx::new(
+                1,
+                GovernanceAction::SetIssuer {
+                    issuer: [3; 32],
+                    assets: BTreeSet::new(),
+                },
+            ),
+        ] {
+            tx.approve(&keys[0], &NET);
+            tx.approve(&keys[2], &NET);
+            let bytes = tx.to_bytes();
+            assert!(GovernanceTx::is_governance(&bytes));
+            assert_eq!(GovernanceTx::from_bytes(&bytes), Ok(tx.clone()));
+            // Truncated anywhere, or extended: refused.
+            for cut in 0..bytes.len() {
+                assert!(
+                    GovernanceTx::from_bytes(&bytes[..cut]).is_err(),
+                    "cut {cut}"
+                );
+            }
+            let mut long = bytes.clone();
+            long.push(0);
+            assert!(GovernanceTx::from_bytes(&long).is_err());
+            // A shielded transaction's decoder refuses it.
+            assert!(crate::tx::Transaction::from_bytes(&bytes).is_err());
+        }
+        // Unknown action, unknown kind, assets out of order.
+        let mut b = set_issuer().to_bytes();
+        b[10] = 9;
+        assert!(matches!(
+            GovernanceTx::from_bytes(&b),
+            Err(EncodingError::Unknown { .. })
+        ));
+        let mut b = set_issuer().to_bytes();
+        b[1] = 2;
+        assert!(GovernanceTx::from_bytes(&b).is_err());
+        let mut b = set_issuer().to_bytes();
+        let first = 2 + 8 + 1 + 32 + 1;
+        b[first..first + 8].copy_from_slice(&979u64.to_le_bytes());
+        assert!(matches!(
+            GovernanceTx::from_bytes(&b),
+            Err(EncodingError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn approvals_reach_the_threshold_or_are_refused() {
+        let keys = admins(3);
+        let r = rules(&keys, 2);
+        let mut tx = set_issuer();
+        tx.approve(&keys[0], &NET);
+        assert_eq!(
+            tx.check_approvals(&r, &NET),
+            Err(ApprovalError::BelowThreshold { got: 1, needed: 2 })
+        );
+        tx.approve(&keys[1], &NET);
+        assert_eq!(tx.check_approvals(&r, &NET), Ok(()));
+        // Approving again replaces, it does not count twice.
+        tx.approve(&keys[1], &NET);
+        assert_eq!(tx.approvals.len(), 2);
+        // A repeated approval smuggled in is refused.
+        let mut dup = tx.clone();
+        dup.approvals.push(dup.approvals[0]);
+        assert!(matches!(
+            dup.check_approvals(&r, &NET),
+            Err(ApprovalError::Duplicate(_))
+        ));
+        // Another network's identifier: the signatures do not verify.
+        assert!(matches!(
+            tx.check_approvals(&r, &[8; 32]),
+            Err(ApprovalError::BadSignature(_))
+        ));
+        // One flipped byte of a signature.
+        let mut bad = tx.clone();
+        bad.approvals[1].signature[5] ^= 1;
+        assert!(matches!(
+            bad.check_approvals(&r, &NET),
+            Err(ApprovalError::BadSignature(_))
+        ));
+        // Changing what was approved (the sequence number, or an asset) voids the approvals.
+        let mut moved = tx.clone();
+        moved.seq += 1;
+        assert!(moved.check_approvals(&r, &NET).is_err());
+        let mut widened = tx.clone();
+        if let GovernanceAction::SetIssuer { assets, .. } = &mut widened.action {
+            assets.insert(AssetId(1));
+        }
+        assert!(widened.check_approvals(&r, &NET).is_err());
+        // A stranger's approval.
+        let mut stranger = tx.clone();
+        stranger.approve(&ed25519_dalek::SigningKey::from_bytes(&[42; 32]), &NET);
+        assert!(matches!(
+            stranger.check_approvals(&r, &NET),
+            Err(ApprovalError::NotAnAdmin(_))
+        ));
+        // No governance configured.
+        assert_eq!(
+            tx.check_approvals(&GovernanceRules::default(), &NET),
+            Err(ApprovalError::Disabled)
+        );
+    }
+}
