@@ -466,6 +466,118 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         8,
         "refused: issuer is not registered for asset 840",
     );
+    // Governance registers it: a proposal approved by two of the three administrators. One
+    // approval is not enough; a proposal for another network is refused before submitting.
+    sh.ok(
+        "shoji-node",
+        &[
+            "governance",
+            "propose",
+            "--network",
+            sh.network.to_str().expect("utf-8"),
+            "--set-issuer",
+            &rogue_pk,
+            "--assets",
+            "840",
+            "--out",
+            "register.json",
+        ],
+    );
+    let approve = |key: &str| {
+        sh.ok(
+            "shoji-node",
+            &["governance", "approve", "register.json", "--admin-key", key],
+        )
+    };
+    let network_arg = sh.network.to_str().expect("utf-8").to_string();
+    approve("devnet/admin-0.key");
+    let r = sh.run(
+        "shoji-node",
+        &[
+            "governance",
+            "submit",
+            "register.json",
+            "--network",
+            &network_arg,
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 8, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("1 approvals, 2 needed"), "{}", r.stderr);
+    approve("devnet/admin-2.key");
+    let shown = sh.ok("shoji-node", &["governance", "show", "register.json"]);
+    assert!(shown
+        .stdout
+        .contains(&format!("issuer {rogue_pk} may mint and redeem assets 840")));
+    assert_eq!(shown.stdout.matches("approved by").count(), 2);
+    let mut elsewhere: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("register.json")).expect("read"))
+            .expect("json");
+    elsewhere["network_id"] = Value::String("00".repeat(32));
+    std::fs::write(tmp.path().join("elsewhere.json"), elsewhere.to_string()).expect("write");
+    let r = sh.run(
+        "shoji-node",
+        &[
+            "governance",
+            "submit",
+            "elsewhere.json",
+            "--network",
+            &network_arg,
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("another network"), "{}", r.stderr);
+    let enacted = sh.ok(
+        "shoji-node",
+        &[
+            "governance",
+            "submit",
+            "register.json",
+            "--network",
+            &network_arg,
+        ],
+    );
+    assert!(
+        enacted.stdout.contains("enacted at height"),
+        "{}",
+        enacted.stdout
+    );
+    // The same approvals again are a replay.
+    let r = sh.run(
+        "shoji-node",
+        &[
+            "governance",
+            "submit",
+            "register.json",
+            "--network",
+            &network_arg,
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 8, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("sequence number 0, expected 1"),
+        "{}",
+        r.stderr
+    );
+    // Now the validators accept its mints.
+    sh.wallet(
+        "issuer",
+        &[
+            "--network",
+            "rogue.json",
+            "mint",
+            "--issuer-key",
+            "rogue.key",
+            "--to",
+            &alice_addr,
+            "--amount",
+            "5",
+            usd[0],
+            usd[1],
+        ],
+    );
     // No validator reachable: one validator at a port nothing listens on.
     let mut dead = net.clone();
     dead["validators"] = serde_json::json!([{
@@ -491,12 +603,13 @@ fn story_balances_report_disclosure_restore_and_every_error() {
     sh.wallet_fails("nobody", &["balance"], &[], 11, "no wallet");
     sh.wallet_fails("alice", &["init"], &[], 11, "already exists");
 
-    // Nothing was lost: every failure left the balances as they were.
+    // Nothing was lost: every failure left the balances as they were (Alice has the 5 the
+    // newly registered issuer minted).
     sh.wallet("alice", &["sync"]);
     sh.wallet("carol", &["sync"]);
     assert_eq!(
         ["alice", "bob", "carol"].map(|w| sh.balance(w)),
-        [760, 150, 90]
+        [765, 150, 90]
     );
 
     // Carol redeems 40 with the issuer; the auditor sees it leave.
