@@ -48,6 +48,7 @@
 //! data_dir = "data"
 //! listen = "0.0.0.0:7000"   # optional; default: this validator's genesis address
 //! log_level = "info"         # RUST_LOG, when set, takes precedence
+//! log_format = "json"        # optional: one JSON object per line (default "text")
 //! verifying_key = "..."      # optional; default: the development parameters' cache
 //!
 //! [tuning]                   # optional; local timers, these are the defaults
@@ -465,6 +466,10 @@ pub struct ValidatorConfig {
     /// Log filter (`info`, `debug`, `shoji_node=debug,info`, ...); `RUST_LOG` overrides it.
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// Log lines as text for people or as JSON objects, one per line, for log collectors;
+    /// `SHOJI_LOG_FORMAT` overrides it.
+    #[serde(default, skip_serializing_if = "LogFormat::is_text")]
+    pub log_format: LogFormat,
     /// The verifying key file; by default the development parameters' cached one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verifying_key: Option<PathBuf>,
@@ -475,6 +480,32 @@ pub struct ValidatorConfig {
 
 fn default_log_level() -> String {
     "info".into()
+}
+
+/// How a validator writes its log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line: timestamp, level, target, message and every field.
+    Json,
+}
+
+impl LogFormat {
+    fn is_text(&self) -> bool {
+        *self == LogFormat::Text
+    }
+
+    /// `text` or `json`.
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 /// `[tuning]` of a validator's configuration (see [`Tuning`] and [`HostOptions`]).
@@ -888,6 +919,7 @@ pub fn init(
             data_dir: PathBuf::from("data"),
             listen: None,
             log_level: default_log_level(),
+            log_format: LogFormat::Text,
             verifying_key: None,
             tuning: opts.tuning,
         };

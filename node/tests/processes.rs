@@ -227,11 +227,13 @@ fn processes_survive_sigkill_and_catch_up() {
         let p = dir.join(format!("validator-{i}/config.toml"));
         let text = std::fs::read_to_string(&p).expect("config");
         assert!(text.contains("sync_interval_ms = 5000"));
-        std::fs::write(
-            &p,
-            text.replace("sync_interval_ms = 5000", "sync_interval_ms = 500"),
-        )
-        .expect("write config");
+        let mut text = text.replace("sync_interval_ms = 5000", "sync_interval_ms = 500");
+        // One validator logs JSON lines, for a log collector.
+        if i == N - 1 {
+            assert!(text.contains("log_level = "));
+            text = text.replace("log_level = ", "log_format = \"json\"\nlog_level = ");
+        }
+        std::fs::write(&p, text).expect("write config");
     }
     let network = Network::load(&dir.join("network.json")).expect("network file");
     let mut nodes: Vec<Validator> = (0..N)
@@ -366,6 +368,22 @@ fn processes_survive_sigkill_and_catch_up() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "exit status {exit:?}");
+
+    // The JSON log: one object per line, each with a time, a level and a message, and the
+    // events' fields as fields.
+    let json =
+        std::fs::read_to_string(dir.join(format!("validator-{}/log.txt", N - 1))).expect("log");
+    let events: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(events
+        .iter()
+        .all(|e| e["timestamp"].is_string() && e["level"].is_string()));
+    assert!(events.iter().any(|e| e["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("validator running"))
+        && e["validator"] == N - 1));
     eprintln!("took {:?}", started.elapsed());
 }
 

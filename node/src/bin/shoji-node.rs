@@ -23,7 +23,9 @@
 //!
 //! `run` starts one validator from its configuration: it opens (or creates) its database in
 //! the data directory, joins the others, serves clients, and stops cleanly on SIGINT or
-//! SIGTERM. Logs go to standard error; `RUST_LOG` overrides the configured level.
+//! SIGTERM. Logs go to standard error, as text or (`log_format = "json"` in the configuration,
+//! or `SHOJI_LOG_FORMAT=json`) one JSON object per line; `RUST_LOG` overrides the configured
+//! level.
 //!
 //! `devnet` starts N (default 4) validators in this process over QUIC on loopback, with
 //! development keys, a development auditor (or the given one) and a development issuer of asset
@@ -43,7 +45,7 @@ use shoji_client::network::{insecure_devnet_auditor, insecure_devnet_issuer};
 use shoji_client::Network;
 use shoji_consensus::ReplicaId;
 use shoji_ledger::LedgerConfig;
-use shoji_node::config::{InitOptions, Setup, ValidatorConfig};
+use shoji_node::config::{InitOptions, LogFormat, Setup, ValidatorConfig};
 use shoji_primitives::audit::AuditPublicKey;
 use shoji_primitives::encoding::{hex_decode, hex_encode};
 use shoji_primitives::note::AssetId;
@@ -51,14 +53,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn init_tracing(default: &str) {
+/// Logs to standard error at `RUST_LOG`'s level (or `default`), as text or as JSON lines
+/// (`SHOJI_LOG_FORMAT`, else `format`).
+fn init_tracing(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
         .unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
+    let format = std::env::var("SHOJI_LOG_FORMAT")
+        .ok()
+        .and_then(|v| LogFormat::parse(&v))
+        .unwrap_or(format);
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }
 
 fn value(
@@ -79,7 +90,7 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("init") => {
-            init_tracing("info");
+            init_tracing("info", LogFormat::Text);
             init(args)
         }
         Some("run") => {
@@ -94,7 +105,7 @@ fn main() -> anyhow::Result<()> {
             run(&config)
         }
         Some("devnet") => {
-            init_tracing("info");
+            init_tracing("info", LogFormat::Text);
             let (mut n, mut dir) = (4u16, PathBuf::from("devnet"));
             let mut auditor = None;
             let mut anchor_window = 100usize;
@@ -458,11 +469,14 @@ async fn stop_signal() {
 
 fn run(config: &Path) -> anyhow::Result<()> {
     // The log level comes from the configuration; a broken configuration is reported below.
-    let level = std::fs::read_to_string(config)
+    let (level, format) = std::fs::read_to_string(config)
         .ok()
         .and_then(|t| ValidatorConfig::parse(&t).ok())
-        .map_or_else(|| "info".to_string(), |c| c.log_level);
-    init_tracing(&level);
+        .map_or_else(
+            || ("info".to_string(), LogFormat::Text),
+            |c| (c.log_level, c.log_format),
+        );
+    init_tracing(&level, format);
     let setup = Setup::load(config)?;
     let id = setup.config.id;
     let vk_path = setup
