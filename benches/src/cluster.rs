@@ -6,6 +6,11 @@
 //! anchored at the empty tree: valid on any fresh development network for its first blocks, so
 //! one set, generated once (proving is the slow part) and cached beside the parameters, serves
 //! every run. Each phase starts a fresh network.
+//!
+//! Consensus capacity (`tps_ordering`) is measured on a network in the benchmark mode
+//! `shoji-node devnet --ordering-only`: the load is small opaque payloads that the validators
+//! order, sign, certify and store like transactions but do not execute, sent over eight
+//! connections with many requests in flight on each.
 
 use anyhow::{bail, ensure, Context};
 use serde_json::json;
@@ -27,6 +32,10 @@ pub struct ClusterOptions {
     pub txs: usize,
     /// Concurrent client connections.
     pub clients: usize,
+    /// Opaque payloads for the ordering phase (0 skips it).
+    pub ordering_payloads: usize,
+    /// Ordering requests in flight at once.
+    pub ordering_in_flight: usize,
 }
 
 fn cache_path() -> PathBuf {
@@ -115,12 +124,16 @@ fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn start_devnet() -> anyhow::Result<Devnet> {
+fn start_devnet(ordering_only: bool) -> anyhow::Result<Devnet> {
     let dir = tempfile::tempdir()?;
-    let child = Command::new(sibling_binary("shoji-node")?)
-        // The cached mints are anchored at the empty tree: keep that root valid for the run.
-        .args(["devnet", "--anchor-window", "100000", "--dir"])
-        .arg(dir.path())
+    let mut cmd = Command::new(sibling_binary("shoji-node")?);
+    // The cached mints are anchored at the empty tree: keep that root valid for the run.
+    cmd.args(["devnet", "--anchor-window", "100000", "--dir"])
+        .arg(dir.path());
+    if ordering_only {
+        cmd.arg("--ordering-only");
+    }
+    let child = cmd
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -191,6 +204,60 @@ fn phase(
     Ok((all, elapsed))
 }
 
+/// Orders `count` distinct 64-byte opaque payloads on a fresh ordering-only network with
+/// `in_flight` requests outstanding, and returns payloads committed per second (every answer
+/// must be a commit).
+fn ordering_phase(count: usize, in_flight: usize) -> anyhow::Result<f64> {
+    use shoji_client::api::{Request, Response};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let net = start_devnet(true)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut conns = Vec::new();
+        for _ in 0..2 {
+            for (id, addr) in &net.network.addrs {
+                let key = net.network.validators.key(*id).context("validator key")?;
+                conns.push(Arc::new(
+                    shoji_net::ClientConnection::connect(*addr, key).await?,
+                ));
+            }
+        }
+        let next = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..in_flight.max(1) {
+            let conn = conns[t % conns.len()].clone();
+            let next = next.clone();
+            tasks.spawn(async move {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= count {
+                        return Ok::<(), anyhow::Error>(());
+                    }
+                    // Not a transaction's version byte: an opaque payload.
+                    let mut payload = vec![0xAA; 64];
+                    payload[8..16].copy_from_slice(&(k as u64).to_le_bytes());
+                    let answer = conn
+                        .request(&Request::Submit { tx: payload }.encode())
+                        .await?;
+                    match Response::decode(&answer) {
+                        Ok(Response::Committed { .. }) => {}
+                        other => bail!("payload {k}: expected a commit, got {other:?}"),
+                    }
+                }
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.context("a load task panicked")??;
+        }
+        Ok(count as f64 / start.elapsed().as_secs_f64())
+    })
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -202,12 +269,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Runs the shielded phases: all transactions as fast as the clients can submit them (the
 /// throughput), then again on a fresh network at half that rate (the latency).
 pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
+    let tps_ordering = match opts.ordering_payloads {
+        0 => None,
+        n => Some(ordering_phase(n, opts.ordering_in_flight)?),
+    };
     let txs = mints(opts.txs)?;
-    let net = start_devnet()?;
+    let net = start_devnet(false)?;
     let (_, elapsed) = phase(&net.network, &txs, opts.clients, None)?;
     drop(net);
     let tps = txs.len() as f64 / elapsed;
-    let net = start_devnet()?;
+    let net = start_devnet(false)?;
     let (mut lat, _) = phase(&net.network, &txs, opts.clients, Some(tps / 2.0))?;
     drop(net);
     lat.sort_by(|a, b| a.total_cmp(b));
@@ -220,7 +291,9 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
         "half_load_tps": tps / 2.0,
         "commit_ms_p50": percentile(&lat, 0.5),
         "commit_ms_p99": percentile(&lat, 0.99),
-        "tps_ordering": serde_json::Value::Null,
+        "tps_ordering": tps_ordering,
+        "ordering_payloads": opts.ordering_payloads,
+        "ordering_in_flight": opts.ordering_in_flight,
     }))
 }
 

@@ -86,6 +86,18 @@ pub fn start(
     verifier: Arc<Verifier>,
     dir: &Path,
 ) -> Result<LocalNetwork, DevnetError> {
+    start_with(n, ledger, verifier, dir, false)
+}
+
+/// [`start`], with every validator in the benchmark mode of [`NodeCore::set_ordering_only`]
+/// when `ordering_only` is set.
+pub fn start_with(
+    n: u16,
+    ledger: LedgerConfig,
+    verifier: Arc<Verifier>,
+    dir: &Path,
+    ordering_only: bool,
+) -> Result<LocalNetwork, DevnetError> {
     let keys: Vec<SigningKey> = (0..n).map(dev_validator_key).collect();
     let validators = ValidatorSet::new(
         0,
@@ -113,7 +125,8 @@ pub fn start(
         let node_dir = dir.join(format!("validator-{i}"));
         std::fs::create_dir_all(&node_dir)?;
         let store = Store::open(node_dir.join("node.redb"))?;
-        let (core, out) = NodeCore::open(store, &genesis, keys[i].clone(), verifier.clone())?;
+        let (mut core, out) = NodeCore::open(store, &genesis, keys[i].clone(), verifier.clone())?;
+        core.set_ordering_only(ordering_only);
         let endpoint = ValidatorEndpoint::from_socket(
             Identity::new(&keys[i])?,
             socket,

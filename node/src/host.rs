@@ -15,8 +15,7 @@ use shoji_consensus::{ReplicaId, TimerKind};
 use shoji_ledger::TxOutcome;
 use shoji_net::{ClientRequest, ValidatorEndpoint};
 use shoji_primitives::encoding::fr_to_bytes;
-use shoji_primitives::governance::GovernanceTx;
-use shoji_primitives::tx::{Transaction, TxId};
+use shoji_primitives::tx::TxId;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::time::{sleep_until, Duration, Instant};
@@ -199,18 +198,14 @@ fn handle_request(
             Ok(Vec::new())
         }
         Ok(Request::Submit { tx }) => {
-            let id = if GovernanceTx::is_governance(&tx) {
-                GovernanceTx::from_bytes(&tx).map(|g| g.id())
-            } else {
-                Transaction::from_bytes(&tx).map(|t| t.id())
-            };
+            let id = crate::request_id(&tx, core.ordering_only());
             match core.submit(tx)? {
                 Err(e) => {
                     req.respond(Response::Refused(e.to_string()).encode());
                     Ok(Vec::new())
                 }
                 Ok(out) => {
-                    if let Ok(id) = id {
+                    if let Some(id) = id {
                         waiting.entry(id).or_default().push(req);
                     }
                     Ok(out)

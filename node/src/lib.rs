@@ -305,6 +305,26 @@ pub struct NodeCore {
     probe_next: usize,
     /// Peer messages that did not decode.
     rejected_peer_messages: u64,
+    /// Benchmark mode: order opaque payloads (see [`NodeCore::set_ordering_only`]).
+    ordering_only: bool,
+}
+
+/// Largest opaque payload an ordering-only node accepts.
+pub const MAX_OPAQUE_BYTES: usize = 1024;
+
+/// The id a client waits on for `bytes`: the transaction id of a shielded or governance
+/// transaction, blake3 of the bytes for an opaque payload (ordering-only mode), `None` if
+/// the bytes are not a transaction.
+pub fn request_id(bytes: &[u8], ordering_only: bool) -> Option<TxId> {
+    if GovernanceTx::is_governance(bytes) {
+        GovernanceTx::from_bytes(bytes).ok().map(|g| g.id())
+    } else if let Ok(tx) = Transaction::from_bytes(bytes) {
+        Some(tx.id())
+    } else if ordering_only && bytes.len() <= MAX_OPAQUE_BYTES {
+        Some(TxId(*blake3::hash(bytes).as_bytes()))
+    } else {
+        None
+    }
 }
 
 impl NodeCore {
@@ -347,10 +367,25 @@ impl NodeCore {
             served: BTreeMap::new(),
             probe_next: 0,
             rejected_peer_messages: 0,
+            ordering_only: false,
         };
         let actions = node.replica.start();
         let out = node.process(actions)?;
         Ok((node, out))
+    }
+
+    /// Benchmark mode, for measuring consensus capacity alone: client payloads that are not
+    /// transactions (up to [`MAX_OPAQUE_BYTES`]) are ordered like transactions, and reported
+    /// committed (as not applied: they change no state) when their block commits. Real
+    /// transactions are handled as always. Never for a network that carries value: it lets any
+    /// client fill blocks.
+    pub fn set_ordering_only(&mut self, on: bool) {
+        self.ordering_only = on;
+    }
+
+    /// Whether [`NodeCore::set_ordering_only`] is on.
+    pub fn ordering_only(&self) -> bool {
+        self.ordering_only
     }
 
     /// This validator's id.
@@ -580,6 +615,10 @@ impl NodeCore {
         }
         let tx = match Transaction::from_bytes(&bytes) {
             Ok(tx) => tx,
+            Err(_) if self.ordering_only && bytes.len() <= MAX_OPAQUE_BYTES => {
+                let actions = self.replica.on_client_request(bytes);
+                return Ok(Ok(self.process(actions)?));
+            }
             Err(e) => return Ok(Err(e.into())),
         };
         let id = tx.id();
@@ -659,11 +698,17 @@ impl NodeCore {
     ) -> Result<(Output, Vec<Action>), NodeError> {
         let mut txs: Vec<Transaction> = Vec::new();
         let mut governance: Vec<GovernanceTx> = Vec::new();
+        let mut opaque: Vec<(TxId, TxOutcome)> = Vec::new();
         for b in &block.transactions {
             if GovernanceTx::is_governance(b) {
                 governance.extend(GovernanceTx::from_bytes(b).ok());
             } else if let Ok(tx) = Transaction::from_bytes(b) {
                 txs.push(tx);
+            } else if self.ordering_only {
+                if let Some(id) = request_id(b, true) {
+                    let why = Rejection::Stateless("an opaque payload: ordered only".into());
+                    opaque.push((id, TxOutcome::Rejected(why)));
+                }
             }
         }
         let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
@@ -727,6 +772,7 @@ impl NodeCore {
                 .into_iter()
                 .zip(outcome.outcomes.iter().cloned())
                 .chain(outcome.governance.iter().cloned())
+                .chain(opaque)
                 .collect(),
         };
         let more = self

@@ -3,7 +3,7 @@
 //! ```text
 //! shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
 //! shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]
-//! shoji-bench cluster [--json] [--txs N] [--clients N]
+//! shoji-bench cluster [--json] [--txs N] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
 //! ```
 
 use anyhow::{bail, Context};
@@ -12,7 +12,7 @@ use shoji_benches::zk::{self, ZkOptions};
 fn usage() -> ! {
     eprintln!("usage: shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]");
     eprintln!("       shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]");
-    eprintln!("       shoji-bench cluster [--json] [--txs N] [--clients N]");
+    eprintln!("       shoji-bench cluster [--json] [--txs N] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]");
     std::process::exit(2)
 }
 
@@ -92,6 +92,8 @@ fn main() -> anyhow::Result<()> {
             let mut opts = shoji_benches::cluster::ClusterOptions {
                 txs: 600,
                 clients: 64,
+                ordering_payloads: 20_000,
+                ordering_in_flight: 512,
             };
             while let Some(a) = args.next() {
                 let mut num = |name: &str| -> anyhow::Result<usize> {
@@ -104,6 +106,10 @@ fn main() -> anyhow::Result<()> {
                     "--json" => {}
                     "--txs" => opts.txs = num("--txs")?.max(1),
                     "--clients" => opts.clients = num("--clients")?.max(1),
+                    "--ordering-payloads" => opts.ordering_payloads = num("--ordering-payloads")?,
+                    "--ordering-in-flight" => {
+                        opts.ordering_in_flight = num("--ordering-in-flight")?.max(1)
+                    }
                     other => bail!("unknown option {other}"),
                 }
             }

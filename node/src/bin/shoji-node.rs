@@ -7,6 +7,7 @@
 //!                 [--admin-public-key HEX ... --admin-threshold T]
 //! shoji-node run --config DIR/validator-<i>/config.toml
 //! shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS]
+//!                   [--ordering-only]
 //! shoji-node governance propose --network FILE --out FILE [--seq N]
 //!                       (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX)
 //! shoji-node governance approve FILE --admin-key FILE
@@ -32,7 +33,9 @@
 //! 840 ("USD"). It writes `DIR/devnet.json` (the network file clients load: addresses, keys,
 //! auditor, issuer, assets), `DIR/issuer.key` (the development issuer's secret) and
 //! `DIR/admin-0.key` … `admin-2.key` (the development governance administrators, two of whom
-//! must approve), then runs until interrupted.
+//! must approve), then runs until interrupted. `--ordering-only` is a benchmark mode: the
+//! validators also order opaque client payloads (up to 1 KiB) without executing them, which is
+//! how `shoji-bench cluster` measures consensus capacity alone; never for real value.
 //!
 //! `governance` prepares, approves and submits governance transactions (register or revoke an
 //! issuer, designate another auditor): `propose` writes a proposal file for the network's next
@@ -109,8 +112,10 @@ fn main() -> anyhow::Result<()> {
             let (mut n, mut dir) = (4u16, PathBuf::from("devnet"));
             let mut auditor = None;
             let mut anchor_window = 100usize;
+            let mut ordering_only = false;
             while let Some(a) = args.next() {
                 match a.as_str() {
+                    "--ordering-only" => ordering_only = true,
                     "--validators" => {
                         n = value(&mut args, &a, "a number")?
                             .parse()
@@ -139,6 +144,7 @@ fn main() -> anyhow::Result<()> {
                 dir,
                 auditor.unwrap_or_else(|| insecure_devnet_auditor().public_key()),
                 anchor_window,
+                ordering_only,
             )
         }
         Some("governance") => governance(args),
@@ -324,7 +330,7 @@ const USAGE: &str = "usage: shoji-node init --dir DIR [--validators N] [--base-p
 [--addresses IP:PORT,...] [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] \
 [--admin-public-key HEX ... --admin-threshold T] \
 | shoji-node run --config FILE \
-| shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS] \
+| shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS] [--ordering-only] \
 | shoji-node governance propose --network FILE --out FILE [--seq N] (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX) \
 | shoji-node governance approve FILE --admin-key FILE | shoji-node governance show FILE \
 | shoji-node governance submit FILE --network FILE";
@@ -578,6 +584,7 @@ fn devnet(
     dir: PathBuf,
     auditor: AuditPublicKey,
     anchor_window_blocks: usize,
+    ordering_only: bool,
 ) -> anyhow::Result<()> {
     let vk_path = shoji_params::default_dir().join(shoji_params::vk_file());
     let verifier = shoji_verifier::Verifier::from_file(&vk_path).with_context(|| {
@@ -600,7 +607,8 @@ fn devnet(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let net = shoji_node::devnet::start(n, ledger, Arc::new(verifier), &dir)?;
+        let net =
+            shoji_node::devnet::start_with(n, ledger, Arc::new(verifier), &dir, ordering_only)?;
         let network = Network {
             addrs: net
                 .addrs
