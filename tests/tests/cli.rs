@@ -447,21 +447,22 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         .expect("issuers")
         .push(serde_json::json!({"public_key": rogue_pk, "assets": [840]}));
     std::fs::write(tmp.path().join("rogue.json"), net.to_string()).expect("write");
+    let rogue_mint = [
+        "--network",
+        "rogue.json",
+        "mint",
+        "--issuer-key",
+        "rogue.key",
+        "--to",
+        &alice_addr,
+        "--amount",
+        "5",
+        usd[0],
+        usd[1],
+    ];
     sh.wallet_fails(
         "issuer",
-        &[
-            "--network",
-            "rogue.json",
-            "mint",
-            "--issuer-key",
-            "rogue.key",
-            "--to",
-            &alice_addr,
-            "--amount",
-            "5",
-            usd[0],
-            usd[1],
-        ],
+        &rogue_mint,
         &[],
         8,
         "refused: issuer is not registered for asset 840",
@@ -562,22 +563,7 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         r.stderr
     );
     // Now the validators accept its mints.
-    sh.wallet(
-        "issuer",
-        &[
-            "--network",
-            "rogue.json",
-            "mint",
-            "--issuer-key",
-            "rogue.key",
-            "--to",
-            &alice_addr,
-            "--amount",
-            "5",
-            usd[0],
-            usd[1],
-        ],
-    );
+    sh.wallet("issuer", &rogue_mint);
     // No validator reachable: one validator at a port nothing listens on.
     let mut dead = net.clone();
     dead["validators"] = serde_json::json!([{
