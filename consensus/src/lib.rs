@@ -34,7 +34,7 @@ pub use message::{
     SignedViewChange, ViewChange, Vote, SIGNING_DOMAIN,
 };
 pub use persist::{PersistDelta, PersistedState};
-pub use replica::{Action, Replica, TimerKind};
+pub use replica::{Action, Replica, TimerKind, MAX_RELAY_BATCH};
 pub use types::byte_strings;
 pub use types::{
     Block, BlockHash, Config, Height, ReplicaId, StateRoot, TxHash, ValidatorSet, View,

@@ -112,6 +112,9 @@ pub enum Message {
     ViewChange(ViewChange),
     /// NEW-VIEW.
     NewView(NewView),
+    /// Several client transactions forwarded at once under one signature (appended last, so
+    /// the other variants keep their encoding).
+    Requests(#[serde(with = "crate::types::byte_strings")] Vec<Vec<u8>>),
 }
 
 /// Borrowed mirror of [`Message`]; serializes to identical bytes (same variant order).
@@ -125,6 +128,7 @@ pub(crate) enum MessageRef<'a> {
     Checkpoint(&'a CheckpointVote),
     ViewChange(&'a ViewChange),
     NewView(&'a NewView),
+    Requests(#[serde(with = "crate::types::byte_strings")] &'a Vec<Vec<u8>>),
 }
 
 impl Message {
@@ -137,6 +141,7 @@ impl Message {
             Message::Checkpoint(m) => MessageRef::Checkpoint(m),
             Message::ViewChange(m) => MessageRef::ViewChange(m),
             Message::NewView(m) => MessageRef::NewView(m),
+            Message::Requests(r) => MessageRef::Requests(r),
         }
     }
 
@@ -150,6 +155,7 @@ impl Message {
             Message::Checkpoint(_) => "CHECKPOINT",
             Message::ViewChange(_) => "VIEW-CHANGE",
             Message::NewView(_) => "NEW-VIEW",
+            Message::Requests(_) => "REQUESTS",
         }
     }
 }

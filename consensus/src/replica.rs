@@ -28,6 +28,10 @@ const HELP_BUDGET: u32 = 4;
 
 /// Views above this are rejected, so `view + 1` can never overflow.
 const VIEW_MAX: View = u64::MAX / 4;
+/// Most transactions one relay message ([`Message::Requests`]) carries.
+pub const MAX_RELAY_BATCH: usize = 256;
+/// A relay message is closed once its transactions reach this many bytes.
+const RELAY_BYTES: usize = 1 << 20;
 
 /// The timers a replica asks its host to run. At most one timer of each kind exists;
 /// [`Action::SetTimer`] replaces a running timer of the same kind.
@@ -491,17 +495,44 @@ impl Replica {
     /// change (PBFT's client multicast, done by the first replica on the client's behalf), and
     /// a transaction submitted during a view change reaches the next leader.
     pub fn on_client_request(&mut self, payload: Vec<u8>) -> Vec<Action> {
-        match self.add_pending(payload.clone()) {
-            Ok(true) => {
-                if self.leader() != self.id || self.view_changing {
-                    let sm = self.sign(Message::Request(payload));
-                    self.out.push(Action::Broadcast { msg: sm });
-                }
+        self.on_client_requests(vec![payload])
+    }
+
+    /// Several client transactions at once ([`Replica::on_client_request`] for each): the
+    /// ones to relay travel in one signed message, so a busy backup signs (and every other
+    /// replica verifies) once per batch rather than once per transaction.
+    pub fn on_client_requests(&mut self, payloads: Vec<Vec<u8>>) -> Vec<Action> {
+        let relay = self.leader() != self.id || self.view_changing;
+        let mut fresh = Vec::new();
+        for payload in payloads {
+            match self.add_pending(payload.clone()) {
+                Ok(true) if relay => fresh.push(payload),
+                Ok(_) => {}
+                Err(e) => self.reject(e),
             }
-            Ok(false) => {}
-            Err(e) => self.reject(e),
         }
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        let mut bytes = 0usize;
+        for payload in fresh {
+            bytes += payload.len();
+            batch.push(payload);
+            if batch.len() == MAX_RELAY_BATCH || bytes >= RELAY_BYTES {
+                self.relay(std::mem::take(&mut batch));
+                bytes = 0;
+            }
+        }
+        self.relay(batch);
         self.finish()
+    }
+
+    fn relay(&mut self, mut batch: Vec<Vec<u8>>) {
+        let message = match batch.len() {
+            0 => return,
+            1 => Message::Request(batch.remove(0)),
+            _ => Message::Requests(batch),
+        };
+        let sm = self.sign(message);
+        self.out.push(Action::Broadcast { msg: sm });
     }
 
     /// The host executed the committed block at `height` and obtained `state_root`.
@@ -648,6 +679,31 @@ impl Replica {
                 sm.verify(&self.cfg.validators)?;
                 if let Message::Request(tx) = sm.message {
                     self.add_pending(tx)?;
+                }
+                Ok(())
+            }
+            Message::Requests(txs) => {
+                if txs.is_empty() || txs.len() > MAX_RELAY_BATCH {
+                    return Err(Error::Limit(format!(
+                        "a relay of {} transactions (1 to {MAX_RELAY_BATCH})",
+                        txs.len()
+                    )));
+                }
+                if txs.iter().any(|tx| tx.len() > self.cfg.max_tx_bytes) {
+                    return Err(Error::Limit("forwarded transaction too large".into()));
+                }
+                let known = |tx: &Vec<u8>| {
+                    let th = TxHash::of(tx);
+                    self.pending.contains_key(&th) || self.recent_txs.contains_key(&th)
+                };
+                if txs.iter().all(known) {
+                    return Err(Error::Duplicate);
+                }
+                sm.verify(&self.cfg.validators)?;
+                if let Message::Requests(txs) = sm.message {
+                    for tx in txs {
+                        self.add_pending(tx)?;
+                    }
                 }
                 Ok(())
             }

@@ -8,7 +8,7 @@ use shoji_consensus::ed25519_dalek::{Signature, SigningKey};
 use shoji_consensus::{
     verify_commit_certificate, Action, Block, BlockHash, CommitCertificate, Config, Error, Message,
     PersistDelta, PersistedState, PrePrepare, Replica, ReplicaId, SignedMessage, ValidatorSet,
-    Vote,
+    Vote, MAX_RELAY_BATCH,
 };
 
 fn keys(n: usize, seed: u64) -> Vec<SigningKey> {
@@ -203,6 +203,13 @@ fn decode_never_panics_on_arbitrary_bytes() {
     let mut rng = ChaCha8Rng::seed_from_u64(6);
     let samples: Vec<Vec<u8>> = vec![
         SignedMessage::sign(0, ReplicaId(0), Message::Request(vec![1, 2, 3]), &ks[0]).encode(),
+        SignedMessage::sign(
+            0,
+            ReplicaId(2),
+            Message::Requests(vec![vec![1, 2], vec![], vec![9; 40]]),
+            &ks[2],
+        )
+        .encode(),
         SignedMessage::sign(
             0,
             ReplicaId(1),
@@ -461,4 +468,71 @@ fn backup_refuses_a_block_from_the_future() {
     let mut r = backup(0);
     let actions = r.on_message(ReplicaId(0), pre_prepare_at(&ks, u64::MAX, b"tx"));
     assert!(sends_prepare(&actions));
+}
+
+/// A backup relays the client transactions it is given together in one signed message; another
+/// replica takes all of them from it, once, and refuses a forged, repeated or oversized relay.
+#[test]
+fn backups_relay_client_transactions_in_signed_batches() {
+    let ks = keys(4, 21);
+    let vs = set(&ks);
+    // Replica 1 is a backup in view 0 (leader 0).
+    let mut backup = Replica::new(Config::new(vs.clone()), ks[1].clone(), None).expect("replica");
+    backup.start();
+    let txs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 10 + i as usize]).collect();
+    let out = backup.on_client_requests(txs.clone());
+    let relays: Vec<&SignedMessage> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Broadcast { msg } => Some(msg),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(relays.len(), 1, "one relay for the batch: {out:?}");
+    assert_eq!(relays[0].message, Message::Requests(txs.clone()));
+    assert_eq!(backup.pending_len(), 5);
+    // Given again, nothing new is relayed.
+    let again = backup.on_client_requests(txs.clone());
+    assert!(!again.iter().any(|a| matches!(a, Action::Broadcast { .. })));
+
+    let mut other = Replica::new(Config::new(vs.clone()), ks[2].clone(), None).expect("replica");
+    other.start();
+    let bytes = relays[0].encode();
+    // One flipped byte of the signature: refused, nothing added.
+    let mut forged = bytes.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let before = other.rejected_count();
+    other.on_message_bytes(ReplicaId(1), &forged);
+    assert_eq!(other.pending_len(), 0);
+    assert_eq!(other.rejected_count(), before + 1);
+    other.on_message_bytes(ReplicaId(1), &bytes);
+    assert_eq!(other.pending_len(), 5);
+    let before = other.rejected_count();
+    other.on_message_bytes(ReplicaId(1), &bytes);
+    assert_eq!(other.pending_len(), 5);
+    assert_eq!(
+        other.rejected_count(),
+        before + 1,
+        "a replayed relay is refused"
+    );
+    // Too many transactions in one relay.
+    let big: Vec<Vec<u8>> = (0..=MAX_RELAY_BATCH as u32)
+        .map(|i| i.to_le_bytes().to_vec())
+        .collect();
+    let oversized = SignedMessage::sign(0, ReplicaId(3), Message::Requests(big), &ks[3]);
+    other.on_message_bytes(ReplicaId(3), &oversized.encode());
+    assert_eq!(other.pending_len(), 5);
+    assert!(matches!(
+        other.recent_errors().last(),
+        Some(Error::Limit(_))
+    ));
+    // A leader does not relay: it proposes.
+    let mut leader = Replica::new(Config::new(vs), ks[0].clone(), None).expect("replica");
+    leader.start();
+    let out = leader.on_client_requests(vec![b"x".to_vec(), b"y".to_vec()]);
+    assert!(out.iter().any(
+        |a| matches!(a, Action::Broadcast { msg } if matches!(msg.message, Message::PrePrepare(_)))
+    ));
+    assert!(!out.iter().any(|a| matches!(a, Action::Broadcast { msg } if matches!(msg.message, Message::Requests(_) | Message::Request(_)))));
 }

@@ -109,7 +109,16 @@ pub async fn run_until(
             req = endpoint.next_request() => {
                 let Some(req) = req else { return Ok(()) };
                 core.set_now_ms(unix_now_ms());
-                Some(handle_request(&mut core, req, &mut waiting)?)
+                // Take every request that is already waiting too: their transactions are
+                // verified and relayed together.
+                let mut reqs = vec![req];
+                while reqs.len() < MAX_REQUESTS_AT_ONCE {
+                    match endpoint.try_next_request() {
+                        Some(r) => reqs.push(r),
+                        None => break,
+                    }
+                }
+                Some(handle_requests(&mut core, reqs, &mut waiting)?)
             }
             _ = sleep_until(next_timer.map_or(far, |(at, _)| at)) => {
                 Some(match next_timer {
@@ -131,11 +140,48 @@ pub async fn run_until(
     }
 }
 
-fn handle_request(
+/// Most client requests taken from the queue for one turn of the loop.
+const MAX_REQUESTS_AT_ONCE: usize = 512;
+
+/// Answers reads at once; admits the submissions together and keeps them waiting for their
+/// commits.
+fn handle_requests(
     core: &mut NodeCore,
-    req: ClientRequest,
+    reqs: Vec<ClientRequest>,
     waiting: &mut BTreeMap<TxId, Vec<ClientRequest>>,
 ) -> Result<Vec<Output>, NodeError> {
+    let mut submits: Vec<(ClientRequest, Vec<u8>)> = Vec::new();
+    for req in reqs {
+        match Request::decode(req.body()) {
+            Ok(Request::Submit { tx }) => submits.push((req, tx)),
+            _ => {
+                handle_request(core, req)?;
+            }
+        }
+    }
+    if submits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Option<TxId>> = submits
+        .iter()
+        .map(|(_, tx)| crate::request_id(tx, core.ordering_only()))
+        .collect();
+    let (reqs, txs): (Vec<ClientRequest>, Vec<Vec<u8>>) = submits.into_iter().unzip();
+    let (out, results) = core.submit_batch(txs)?;
+    for ((req, id), result) in reqs.into_iter().zip(ids).zip(results) {
+        match (result, id) {
+            (Err(e), _) => req.respond(Response::Refused(e.to_string()).encode()),
+            (Ok(()), Some(id)) => waiting.entry(id).or_default().push(req),
+            (Ok(()), None) => {
+                req.respond(Response::Error("admitted but unidentifiable".into()).encode())
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Answers one request that is not a submission.
+fn handle_request(core: &mut NodeCore, req: ClientRequest) -> Result<Vec<Output>, NodeError> {
     match Request::decode(req.body()) {
         Err(e) => {
             req.respond(Response::Error(e).encode());
@@ -197,20 +243,9 @@ fn handle_request(
             req.respond(r.encode());
             Ok(Vec::new())
         }
-        Ok(Request::Submit { tx }) => {
-            let id = crate::request_id(&tx, core.ordering_only());
-            match core.submit(tx)? {
-                Err(e) => {
-                    req.respond(Response::Refused(e.to_string()).encode());
-                    Ok(Vec::new())
-                }
-                Ok(out) => {
-                    if let Some(id) = id {
-                        waiting.entry(id).or_default().push(req);
-                    }
-                    Ok(out)
-                }
-            }
+        Ok(Request::Submit { .. }) => {
+            req.respond(Response::Error("submissions are admitted in batches".into()).encode());
+            Ok(Vec::new())
         }
     }
 }

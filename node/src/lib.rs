@@ -602,45 +602,105 @@ impl NodeCore {
         &mut self,
         bytes: Vec<u8>,
     ) -> Result<Result<Vec<Output>, SubmitError>, NodeError> {
-        if GovernanceTx::is_governance(&bytes) {
-            let g = match GovernanceTx::from_bytes(&bytes) {
-                Ok(g) => g,
-                Err(e) => return Ok(Err(e.into())),
+        let (out, mut results) = self.submit_batch(vec![bytes])?;
+        match results.pop() {
+            Some(Err(e)) => Ok(Err(e)),
+            _ => Ok(Ok(out)),
+        }
+    }
+
+    /// Several clients' transactions at once, each admitted as by [`NodeCore::submit`]: the
+    /// proofs not verified before are verified together in one batch (on every core), and the
+    /// admitted transactions go to consensus together (relayed in one signed message). Returns
+    /// the outputs and each transaction's admission, in order.
+    #[allow(clippy::type_complexity)]
+    pub fn submit_batch(
+        &mut self,
+        batch: Vec<Vec<u8>>,
+    ) -> Result<(Vec<Output>, Vec<Result<(), SubmitError>>), NodeError> {
+        enum Entry {
+            Shielded(Box<Transaction>, TxId),
+            Other,
+        }
+        let mut results: Vec<Result<(), SubmitError>> = Vec::with_capacity(batch.len());
+        let mut entries = Vec::with_capacity(batch.len());
+        for bytes in &batch {
+            let entry = if GovernanceTx::is_governance(bytes) {
+                match GovernanceTx::from_bytes(bytes) {
+                    Ok(g) => self
+                        .ledger
+                        .admissible_governance(&g)
+                        .map_err(SubmitError::Stateful),
+                    Err(e) => Err(e.into()),
+                }
+                .map(|()| Entry::Other)
+            } else {
+                match Transaction::from_bytes(bytes) {
+                    Ok(tx) => {
+                        let id = tx.id();
+                        Ok(Entry::Shielded(Box::new(tx), id))
+                    }
+                    Err(_) if self.ordering_only && bytes.len() <= MAX_OPAQUE_BYTES => {
+                        Ok(Entry::Other)
+                    }
+                    Err(e) => Err(e.into()),
+                }
             };
-            if let Err(r) = self.ledger.admissible_governance(&g) {
-                return Ok(Err(SubmitError::Stateful(r)));
+            match entry {
+                Ok(e) => {
+                    entries.push(Some(e));
+                    results.push(Ok(()));
+                }
+                Err(e) => {
+                    entries.push(None);
+                    results.push(Err(e));
+                }
             }
-            let actions = self.replica.on_client_request(bytes);
-            return Ok(Ok(self.process(actions)?));
         }
-        let tx = match Transaction::from_bytes(&bytes) {
-            Ok(tx) => tx,
-            Err(_) if self.ordering_only && bytes.len() <= MAX_OPAQUE_BYTES => {
-                let actions = self.replica.on_client_request(bytes);
-                return Ok(Ok(self.process(actions)?));
+        // Stateless checks of the shielded transactions not seen before, as one batch.
+        let unseen: Vec<Transaction> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Some(Entry::Shielded(tx, id)) if !self.verified.contains_key(id) => Some(**tx),
+                _ => None,
+            })
+            .collect();
+        if !unseen.is_empty() {
+            let verdicts = self.verifier.verify_transactions(&unseen);
+            for (tx, r) in unseen.iter().zip(verdicts) {
+                self.remember(tx.id(), r);
             }
-            Err(e) => return Ok(Err(e.into())),
+        }
+        let mut admitted = Vec::new();
+        for ((bytes, entry), result) in batch.into_iter().zip(entries).zip(results.iter_mut()) {
+            match entry {
+                None => continue,
+                Some(Entry::Other) => admitted.push(bytes),
+                Some(Entry::Shielded(tx, id)) => {
+                    let stateless = self.verified.get(&id).cloned().unwrap_or(Err(
+                        TxError::Proof(shoji_verifier::VerificationError::InvalidProof),
+                    ));
+                    let admission = stateless.map_err(SubmitError::from).and_then(|()| {
+                        self.ledger.admissible(&tx).map_err(|r| match r {
+                            Rejection::DoubleSpend => SubmitError::DoubleSpend,
+                            Rejection::UnknownAnchor => SubmitError::UnknownAnchor,
+                            r => SubmitError::Stateful(r),
+                        })
+                    });
+                    match admission {
+                        Ok(()) => admitted.push(bytes),
+                        Err(e) => *result = Err(e),
+                    }
+                }
+            }
+        }
+        let out = if admitted.is_empty() {
+            Vec::new()
+        } else {
+            let actions = self.replica.on_client_requests(admitted);
+            self.process(actions)?
         };
-        let id = tx.id();
-        let result = match self.verified.get(&id) {
-            Some(r) => r.clone(),
-            None => {
-                let r = self.verifier.verify_transaction(&tx);
-                self.remember(id, r.clone());
-                r
-            }
-        };
-        if let Err(e) = result {
-            return Ok(Err(e.into()));
-        }
-        match self.ledger.admissible(&tx) {
-            Ok(()) => {}
-            Err(Rejection::DoubleSpend) => return Ok(Err(SubmitError::DoubleSpend)),
-            Err(Rejection::UnknownAnchor) => return Ok(Err(SubmitError::UnknownAnchor)),
-            Err(r) => return Ok(Err(SubmitError::Stateful(r))),
-        }
-        let actions = self.replica.on_client_request(bytes);
-        Ok(Ok(self.process(actions)?))
+        Ok((out, results))
     }
 
     fn remember(&mut self, id: TxId, r: Result<(), TxError>) {

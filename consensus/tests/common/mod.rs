@@ -667,7 +667,7 @@ impl Sim {
         let ps = &self.nodes[i].persisted;
         let low = ps.stable_checkpoint.height;
         let ok = match &msg.message {
-            Message::Request(_) => true,
+            Message::Request(_) | Message::Requests(_) => true,
             Message::PrePrepare(pp) => {
                 pp.block.height <= low
                     || ps
