@@ -677,9 +677,13 @@ impl NodeCore {
                 None => continue,
                 Some(Entry::Other) => admitted.push(bytes),
                 Some(Entry::Shielded(tx, id)) => {
-                    let stateless = self.verified.get(&id).cloned().unwrap_or(Err(
-                        TxError::Proof(shoji_verifier::VerificationError::InvalidProof),
-                    ));
+                    let stateless = self
+                        .verified
+                        .get(&id)
+                        .cloned()
+                        .unwrap_or(Err(TxError::Proof(
+                            shoji_verifier::VerificationError::InvalidProof,
+                        )));
                     let admission = stateless.map_err(SubmitError::from).and_then(|()| {
                         self.ledger.admissible(&tx).map_err(|r| match r {
                             Rejection::DoubleSpend => SubmitError::DoubleSpend,

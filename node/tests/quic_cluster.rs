@@ -3,6 +3,7 @@
 //! genesis validator set; every validator reports the same tree afterwards; garbage and a
 //! double spend are refused with a reason.
 
+use rand_core::{RngCore, SeedableRng};
 use shoji_consensus::{verify_commit_certificate, Block, CommitCertificate};
 use shoji_ledger::LedgerConfig;
 use shoji_net::ClientConnection;
@@ -145,4 +146,103 @@ async fn submit_over_quic_and_check_the_certificate() {
         panic!("refused")
     };
     assert!(reason.contains("double spend"), "{reason}");
+
+    // A live validator fed garbage: random bytes, mutated requests and mutated transactions
+    // (shielded and governance), many at once. Every one is answered, none is admitted, and
+    // the validator keeps serving.
+    let mut fuzz = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+    let submit = Request::Submit {
+        tx: mint.to_bytes(),
+    }
+    .encode();
+    let mut governance = shoji_primitives::governance::GovernanceTx::new(
+        0,
+        shoji_primitives::governance::GovernanceAction::SetAuditor {
+            auditor: auditor.public_key(),
+        },
+    );
+    governance.approve(&shoji_node::devnet::dev_admin_key(0), &[0; 32]);
+    let samples: Vec<Vec<u8>> = vec![
+        submit.clone(),
+        Request::Submit {
+            tx: governance.to_bytes(),
+        }
+        .encode(),
+        Request::CompactBlocks {
+            from_height: 1,
+            max: 5,
+        }
+        .encode(),
+        Request::Status.encode(),
+    ];
+    let mut inputs = Vec::new();
+    for round in 0..600usize {
+        let mut b = if round % 3 == 0 {
+            let mut r = vec![0u8; (fuzz.next_u32() % 300) as usize];
+            fuzz.fill_bytes(&mut r);
+            r
+        } else {
+            samples[round % samples.len()].clone()
+        };
+        for _ in 0..1 + fuzz.next_u32() % 3 {
+            if b.is_empty() {
+                break;
+            }
+            let i = (fuzz.next_u32() as usize) % b.len();
+            match fuzz.next_u32() % 3 {
+                0 => b[i] ^= 1 << (fuzz.next_u32() % 8),
+                1 => b.truncate(i),
+                _ => b.insert(i, fuzz.next_u32() as u8),
+            }
+        }
+        inputs.push(b);
+    }
+    let fuzz_client = Arc::new(
+        ClientConnection::connect(addrs[&2], &key(2))
+            .await
+            .expect("connect"),
+    );
+    let answered = send_all(fuzz_client, inputs).await;
+    assert_eq!(answered.len(), 600);
+    for (input, answer) in &answered {
+        let response = Response::decode(answer)
+            .unwrap_or_else(|e| panic!("undecodable answer ({e}) to {input:?}"));
+        assert!(
+            !matches!(response, Response::Committed { applied: true, .. }),
+            "a mutated request was applied: {input:?}"
+        );
+    }
+    assert!(matches!(
+        ask(&client, &Request::TreeState).await,
+        Response::TreeState { size: 2, .. }
+    ));
+    assert!(matches!(
+        ask(&client, &Request::Status).await,
+        Response::Status(_)
+    ));
+}
+
+/// Sends every input, 64 at a time concurrently, and returns each with its raw answer.
+async fn send_all(client: Arc<ClientConnection>, inputs: Vec<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for chunk in inputs.chunks(64) {
+        let mut set = tokio::task::JoinSet::new();
+        for input in chunk.iter().cloned() {
+            let client = client.clone();
+            set.spawn(async move {
+                let answer = tokio::time::timeout(
+                    std::time::Duration::from_secs(60),
+                    client.request(&input),
+                )
+                .await
+                .expect("answer within 60 s")
+                .expect("the validator answers garbage");
+                (input, answer)
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            out.push(r.expect("task"));
+        }
+    }
+    out
 }

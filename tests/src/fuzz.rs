@@ -37,6 +37,38 @@ pub fn disclosure(data: &[u8]) {
     }
 }
 
+/// Governance transaction decoding.
+pub fn governance(data: &[u8]) {
+    use shoji_primitives::governance::{GovernanceRules, GovernanceTx};
+    if let Ok(g) = GovernanceTx::from_bytes(data) {
+        assert_eq!(
+            g.to_bytes(),
+            data,
+            "a decoded governance transaction re-encodes"
+        );
+        let rules = GovernanceRules {
+            admins: g.approvals.iter().map(|a| a.admin).collect(),
+            threshold: 1,
+        };
+        let _ = g.check_approvals(&rules, &[0; 32]);
+    }
+}
+
+/// Client API decoding (what a validator reads from any client, and a client from a
+/// validator), and the compact blocks inside answers.
+pub fn client_api(data: &[u8]) {
+    use shoji_client::api::{Request, Response};
+    if let Ok(r) = Request::decode(data) {
+        assert_eq!(Request::decode(&r.encode()), Ok(r));
+    }
+    if let Ok(r) = Response::decode(data) {
+        assert_eq!(Response::decode(&r.encode()), Ok(r));
+    }
+    if let Ok(b) = shoji_ledger::CompactBlock::from_bytes(data) {
+        assert_eq!(b.to_bytes(), data);
+    }
+}
+
 /// Consensus message decoding.
 pub fn consensus_message(data: &[u8]) {
     if let Ok(m) = shoji_consensus::SignedMessage::decode(data, 1 << 20) {
@@ -102,6 +134,18 @@ mod tests {
             blocks: vec![(block, cert)],
         });
         peer_message(&answer);
+        let mut g = shoji_primitives::governance::GovernanceTx::new(
+            3,
+            shoji_primitives::governance::GovernanceAction::SetIssuer {
+                issuer: [7; 32],
+                assets: [shoji_primitives::note::AssetId(840)].into(),
+            },
+        );
+        g.approve(&ed25519_dalek::SigningKey::from_bytes(&[1; 32]), &[0; 32]);
+        let g = g.to_bytes();
+        governance(&g);
+        let api = shoji_client::api::Request::Submit { tx: g.clone() }.encode();
+        client_api(&api);
         for _ in 0..3000 {
             let mut buf = vec![0u8; (rng.next_u32() % 1400) as usize];
             rng.fill_bytes(&mut buf);
@@ -110,6 +154,8 @@ mod tests {
             disclosure(&buf);
             consensus_message(&buf);
             peer_message(&buf);
+            governance(&buf);
+            client_api(&buf);
             for tag in 0..3u8 {
                 let mut tagged = vec![tag];
                 tagged.extend_from_slice(&buf[..buf.len().min(64)]);
@@ -124,6 +170,16 @@ mod tests {
                 address(&m);
                 transaction(&m[..cut]);
                 address(&m[..cut]);
+            }
+            for seed in [&g, &api] {
+                let mut m = seed.clone();
+                let i = (rng.next_u32() as usize) % m.len();
+                m[i] ^= 1 << (rng.next_u32() % 8);
+                governance(&m);
+                client_api(&m);
+                let cut = (rng.next_u32() as usize) % (m.len() + 1);
+                governance(&m[..cut]);
+                client_api(&m[..cut]);
             }
             let mut m = answer.clone();
             let i = (rng.next_u32() as usize) % m.len();
