@@ -147,6 +147,9 @@ pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
         issuers: issuers.clone(),
         governance: Default::default(),
         network_id: [0; 32],
+        validators: Default::default(),
+        checkpoint_interval: 8,
+        window_size: 16,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

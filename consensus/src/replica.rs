@@ -399,6 +399,24 @@ impl Replica {
         self.slots.len()
     }
 
+    /// The client transactions waiting to be ordered, oldest first.
+    pub fn pending_requests(&self) -> Vec<Vec<u8>> {
+        self.pending_order
+            .values()
+            .filter_map(|th| self.pending.get(th).map(|(_, p)| p.clone()))
+            .collect()
+    }
+
+    /// Schedules a validator-set change the host already knows was decided (after a restart
+    /// between the block that decided it and its activation): no block above `last_height` is
+    /// proposed or accepted in this epoch. Ignored if a change is already scheduled or the
+    /// next set's epoch is not higher.
+    pub fn schedule_epoch_change(&mut self, last_height: Height, next: ValidatorSet) {
+        if self.scheduled_epoch.is_none() && next.epoch > self.cfg.validators.epoch {
+            self.scheduled_epoch = Some((last_height, next));
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.cfg

@@ -71,6 +71,9 @@ pub enum Rejection {
     /// A governance transaction without the approvals it needs.
     #[error("governance approvals: {0}")]
     Unapproved(String),
+    /// A validator-set change that cannot be made.
+    #[error("validator set: {0}")]
+    ValidatorSet(String),
 }
 
 /// What happened to one transaction of a block.
@@ -267,7 +270,16 @@ pub struct BlockOutcome {
     pub compact: CompactBlock,
     /// What happened to each governance transaction of the block, in order.
     pub governance: Vec<(TxId, TxOutcome)>,
+    /// A validator-set change enacted by this block: the height after which it takes effect
+    /// and the next epoch's members.
+    pub validators_decided: Option<(u64, Validators)>,
+    /// Set when this block is the last of its epoch: the new epoch number and its members,
+    /// who order every block above this one.
+    pub epoch_started: Option<(u64, Validators)>,
 }
+
+/// A validator set: replica id → Ed25519 public key.
+pub type Validators = BTreeMap<u16, [u8; 32]>;
 
 /// The ledger state without the nullifier set: what storage rewrites after every block.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -298,6 +310,15 @@ pub struct Policy {
     pub auditor: AuditPublicKey,
     /// Registered issuers and the assets each may mint and redeem.
     pub issuers: IssuerRegistry,
+    /// The validator-set epoch (0 at genesis).
+    pub epoch: u64,
+    /// The last height of the previous epoch (0 for the genesis epoch): the current validators
+    /// order the blocks above it.
+    pub epoch_start: u64,
+    /// The current validators.
+    pub validators: Validators,
+    /// A decided change: the last height of the current epoch and the next one's validators.
+    pub next_validators: Option<(u64, Validators)>,
 }
 
 impl Policy {
@@ -308,11 +329,17 @@ impl Policy {
             chain: [0; 32],
             auditor: config.auditor,
             issuers: config.issuers.clone(),
+            epoch: 0,
+            epoch_start: 0,
+            validators: config.validators.clone(),
+            next_validators: None,
         }
     }
 
-    /// `seq:u64 ‖ chain(32) ‖ auditor(32) ‖ issuers:u32 ‖ (key(32) ‖ assets:u8 ‖ asset:u64*)*`
-    /// (little-endian), issuers and assets in increasing order.
+    /// `seq:u64 ‖ chain(32) ‖ auditor(32) ‖ issuers:u32 ‖ (key(32) ‖ assets:u8 ‖ asset:u64*)* ‖
+    /// epoch:u64 ‖ epoch_start:u64 ‖ validators ‖ next:u8 (0 or 1) ‖ [last height:u64 ‖
+    /// validators]` where `validators` is `count:u16 ‖ (id:u16 ‖ key(32))*` (little-endian),
+    /// issuers, assets and ids in increasing order.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&self.seq.to_le_bytes());
@@ -324,6 +351,17 @@ impl Policy {
             out.push(assets.len().min(u8::MAX as usize) as u8);
             for a in assets.iter().take(u8::MAX as usize) {
                 out.extend_from_slice(&a.0.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&self.epoch.to_le_bytes());
+        out.extend_from_slice(&self.epoch_start.to_le_bytes());
+        write_validators(&mut out, &self.validators);
+        match &self.next_validators {
+            None => out.push(0),
+            Some((h, v)) => {
+                out.push(1);
+                out.extend_from_slice(&h.to_le_bytes());
+                write_validators(&mut out, v);
             }
         }
         out
@@ -358,14 +396,54 @@ impl Policy {
             }
             issuers.insert(key, assets);
         }
+        let epoch = r.u64()?;
+        let epoch_start = r.u64()?;
+        let validators = read_validators(&mut r)?;
+        let next_validators = match r.u8()? {
+            0 => None,
+            1 => Some((r.u64()?, read_validators(&mut r)?)),
+            v => {
+                return Err(EncodingError::Unknown {
+                    what: "pending validator change",
+                    value: v as u64,
+                })
+            }
+        };
         r.finish()?;
         Ok(Policy {
             seq,
             chain,
             auditor,
             issuers,
+            epoch,
+            epoch_start,
+            validators,
+            next_validators,
         })
     }
+}
+
+fn write_validators(out: &mut Vec<u8>, v: &Validators) {
+    out.extend_from_slice(&(v.len().min(u16::MAX as usize) as u16).to_le_bytes());
+    for (id, key) in v.iter().take(u16::MAX as usize) {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(key);
+    }
+}
+
+fn read_validators(r: &mut Reader<'_>) -> Result<Validators, EncodingError> {
+    let n = u16::from_le_bytes(r.array()?);
+    let mut v = Validators::new();
+    let mut last = None;
+    for _ in 0..n {
+        let id = u16::from_le_bytes(r.array()?);
+        if last.is_some_and(|l| id <= l) {
+            return Err(EncodingError::Invalid("policy validator ids out of order"));
+        }
+        last = Some(id);
+        v.insert(id, r.array()?);
+    }
+    Ok(v)
 }
 
 impl LedgerHead {
@@ -474,7 +552,18 @@ pub struct LedgerConfig {
     pub governance: GovernanceRules,
     /// The network's identifier (its genesis hash), which governance approvals sign.
     pub network_id: [u8; 32],
+    /// The genesis validators (governance may replace them).
+    pub validators: Validators,
+    /// Consensus's checkpoint interval `K` and log window `L`: a validator-set change enacted
+    /// at height `h` takes effect after height `round_up(h, K) + L`, the checkpoint boundary
+    /// the consensus core stops the old epoch at.
+    pub checkpoint_interval: u64,
+    /// See `checkpoint_interval`.
+    pub window_size: u64,
 }
+
+/// Fewest validators a set may have (`n = 3f + 1` with `f = 1`).
+pub const MIN_VALIDATORS: usize = 4;
 
 /// The ledger state: commitment tree, spent nullifiers, recent roots.
 #[derive(Clone, Debug)]
@@ -606,11 +695,44 @@ impl Ledger {
             });
         }
         g.check_approvals(&self.config.governance, &self.config.network_id)
-            .map_err(|e| Rejection::Unapproved(e.to_string()))
+            .map_err(|e| Rejection::Unapproved(e.to_string()))?;
+        if let GovernanceAction::SetValidators { validators } = &g.action {
+            self.check_validator_change(validators)?;
+        }
+        Ok(())
     }
 
-    fn enact(&mut self, g: &GovernanceTx) -> Result<(), Rejection> {
+    /// Whether a change to `next` can be made now: none is pending, and `next` keeps at least
+    /// [`MIN_VALIDATORS`] of the current validators with their keys and adds none (a validator
+    /// joining needs to catch up across the epoch change, which is not supported yet).
+    fn check_validator_change(&self, next: &Validators) -> Result<(), Rejection> {
+        let bad = |m: &str| Err(Rejection::ValidatorSet(m.into()));
+        if self.policy.next_validators.is_some() {
+            return bad("a change is already pending");
+        }
+        if next.len() < MIN_VALIDATORS {
+            return bad("fewer than 4 validators (n = 3f + 1 with f >= 1)");
+        }
+        if next
+            .iter()
+            .any(|(id, key)| self.policy.validators.get(id) != Some(key))
+        {
+            return bad("adding or re-keying validators is not supported yet; only removals");
+        }
+        if *next == self.policy.validators {
+            return bad("the set is unchanged");
+        }
+        Ok(())
+    }
+
+    fn enact(&mut self, g: &GovernanceTx, height: u64) -> Result<(), Rejection> {
         self.admissible_governance(g)?;
+        if let GovernanceAction::SetValidators { validators } = &g.action {
+            self.check_validator_change(validators)?;
+            let k = self.config.checkpoint_interval.max(1);
+            let last = height.div_ceil(k) * k + self.config.window_size;
+            self.policy.next_validators = Some((last, validators.clone()));
+        }
         match &g.action {
             GovernanceAction::SetIssuer { issuer, assets } => {
                 if assets.is_empty() {
@@ -620,6 +742,7 @@ impl Ledger {
                 }
             }
             GovernanceAction::SetAuditor { auditor } => self.policy.auditor = *auditor,
+            GovernanceAction::SetValidators { .. } => {}
         }
         self.policy.seq += 1;
         self.policy.chain = chain_governance(&self.policy.chain, &g.id());
@@ -669,16 +792,33 @@ impl Ledger {
             };
             outcomes.push(outcome);
         }
-        let governance = governance
+        let pending_before = self.policy.next_validators.is_some();
+        let governance: Vec<(TxId, TxOutcome)> = governance
             .iter()
             .map(|g| {
-                let outcome = match self.enact(g) {
+                let outcome = match self.enact(g, height) {
                     Ok(()) => TxOutcome::Enacted,
                     Err(r) => TxOutcome::Rejected(r),
                 };
                 (g.id(), outcome)
             })
             .collect();
+        let validators_decided = match pending_before {
+            false => self.policy.next_validators.clone(),
+            true => None,
+        };
+        let epoch_started = match self.policy.next_validators.take() {
+            Some((last, next)) if last == height => {
+                self.policy.validators = next;
+                self.policy.epoch += 1;
+                self.policy.epoch_start = height;
+                Some((self.policy.epoch, self.policy.validators.clone()))
+            }
+            other => {
+                self.policy.next_validators = other;
+                None
+            }
+        };
         self.height = height;
         self.time_ms = time_ms;
         let tree_root = self.frontier.root();
@@ -696,6 +836,8 @@ impl Ledger {
                 tree_root,
             },
             governance,
+            validators_decided,
+            epoch_started,
         }
     }
 

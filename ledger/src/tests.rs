@@ -40,6 +40,9 @@ fn ledger() -> Ledger {
             threshold: 2,
         },
         network_id: NETWORK,
+        validators: Default::default(),
+        checkpoint_interval: 8,
+        window_size: 16,
     })
 }
 
@@ -451,4 +454,64 @@ fn policy_encoding_is_strict() {
     let mut long = bytes;
     long.push(1);
     assert!(Policy::from_bytes(&long).is_err());
+}
+
+/// A validator-set change enacted at height `h` takes effect after `round_up(h, K) + L`: the
+/// block at that height reports the new epoch, the policy (and so the state root) carries it,
+/// and no second change is accepted while one is pending. Growing, re-keying or shrinking
+/// below four is refused.
+#[test]
+fn validator_set_changes_take_effect_at_the_boundary() {
+    let five: Validators = (0..5u16).map(|i| (i, [i as u8 + 1; 32])).collect();
+    let mut config = ledger().config().clone();
+    config.validators = five.clone();
+    config.checkpoint_interval = 4;
+    config.window_size = 8;
+    let mut l = Ledger::genesis(config);
+    let four: Validators = five.iter().take(4).map(|(i, k)| (*i, *k)).collect();
+    let set = |seq, validators: &Validators| {
+        governance(
+            seq,
+            GovernanceAction::SetValidators {
+                validators: validators.clone(),
+            },
+            &[0, 1],
+        )
+    };
+    let three: Validators = four.iter().take(3).map(|(i, k)| (*i, *k)).collect();
+    let mut rekeyed = four.clone();
+    rekeyed.insert(0, [42; 32]);
+    let mut grown = five.clone();
+    grown.insert(7, [7; 32]);
+    for bad in [&three, &rekeyed, &grown, &five] {
+        assert!(matches!(
+            l.admissible_governance(&set(0, bad)),
+            Err(Rejection::ValidatorSet(_))
+        ));
+    }
+    l.apply_block(T0, &[], &[]);
+    // Enacted at height 2: the epoch ends after round_up(2, 4) + 8 = 12.
+    let out = l.apply_block_with_governance(T0, &[], &[], &[set(0, &four)]);
+    assert_eq!(out.governance[0].1, TxOutcome::Enacted);
+    assert_eq!(out.validators_decided, Some((12, four.clone())));
+    assert_eq!(l.policy().next_validators, Some((12, four.clone())));
+    assert!(matches!(
+        l.admissible_governance(&set(1, &four)),
+        Err(Rejection::ValidatorSet(_))
+    ));
+    let p = l.policy().clone();
+    assert_eq!(Policy::from_bytes(&p.to_bytes()), Ok(p));
+    for h in 3..12 {
+        let out = l.apply_block(T0, &[], &[]);
+        assert_eq!((out.height, out.epoch_started), (h, None));
+    }
+    let out = l.apply_block(T0, &[], &[]);
+    assert_eq!(out.height, 12);
+    assert_eq!(out.epoch_started, Some((1, four.clone())));
+    assert_eq!(
+        (l.policy().epoch, l.policy().epoch_start, &l.policy().validators),
+        (1, 12, &four)
+    );
+    assert_eq!(l.policy().next_validators, None);
+    assert_eq!(l.apply_block(T0, &[], &[]).epoch_started, None);
 }

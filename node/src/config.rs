@@ -394,6 +394,9 @@ impl GenesisFile {
                 issuers,
                 governance: self.governance.rules()?,
                 network_id: [0; 32],
+                validators: Default::default(),
+                checkpoint_interval: 8,
+                window_size: 16,
             },
             consensus,
         };

@@ -77,15 +77,29 @@ pub async fn run_until(
     mut core: NodeCore,
     endpoint: ValidatorEndpoint,
     initial: Vec<Output>,
-    peers: Vec<ReplicaId>,
+    mut peers: Vec<ReplicaId>,
     options: HostOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let mut timers: BTreeMap<u8, (Instant, TimerKind)> = BTreeMap::new();
     let mut waiting: BTreeMap<TxId, Vec<ClientRequest>> = BTreeMap::new();
-    route(&core, &endpoint, &peers, initial, &mut timers, &mut waiting);
+    route(
+        &core,
+        &endpoint,
+        &mut peers,
+        initial,
+        &mut timers,
+        &mut waiting,
+    );
     let probe = core.sync_probe();
-    route(&core, &endpoint, &peers, probe, &mut timers, &mut waiting);
+    route(
+        &core,
+        &endpoint,
+        &mut peers,
+        probe,
+        &mut timers,
+        &mut waiting,
+    );
     let mut next_probe = Instant::now() + options.sync_interval;
     tokio::pin!(shutdown);
     loop {
@@ -136,7 +150,14 @@ pub async fn run_until(
             endpoint.shutdown().await;
             return Ok(());
         };
-        route(&core, &endpoint, &peers, outputs, &mut timers, &mut waiting);
+        route(
+            &core,
+            &endpoint,
+            &mut peers,
+            outputs,
+            &mut timers,
+            &mut waiting,
+        );
     }
 }
 
@@ -253,7 +274,7 @@ fn handle_request(core: &mut NodeCore, req: ClientRequest) -> Result<Vec<Output>
 fn route(
     core: &NodeCore,
     endpoint: &ValidatorEndpoint,
-    peers: &[ReplicaId],
+    peers: &mut Vec<ReplicaId>,
     outputs: Vec<Output>,
     timers: &mut BTreeMap<u8, (Instant, TimerKind)>,
     waiting: &mut BTreeMap<TxId, Vec<ClientRequest>>,
@@ -280,6 +301,18 @@ fn route(
             }
             Output::CancelTimer { kind } => {
                 timers.remove(&slot(kind));
+            }
+            Output::EpochChanged { epoch, validators } => {
+                tracing::info!(
+                    epoch,
+                    validators = ?validators.iter().map(|v| v.0).collect::<Vec<_>>(),
+                    "validator-set epoch changed"
+                );
+                if core.is_retired() {
+                    // Nothing to time any more.
+                    timers.clear();
+                }
+                *peers = validators;
             }
             Output::Committed {
                 height,

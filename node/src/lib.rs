@@ -27,7 +27,9 @@ pub mod governance;
 pub mod host;
 pub mod wire;
 
-use shoji_consensus::{Action, Config, Replica, ReplicaId, TimerKind, ValidatorSet};
+use shoji_consensus::{
+    Action, Config, PersistedState, Replica, ReplicaId, TimerKind, ValidatorSet,
+};
 use shoji_ledger::{Ledger, LedgerConfig, Rejection, TxOutcome};
 use shoji_primitives::encoding::EncodingError;
 use shoji_primitives::governance::GovernanceTx;
@@ -43,8 +45,9 @@ use wire::{PeerMessage, StateTransferAnswer};
 pub struct Genesis {
     /// The first epoch's validators.
     pub validators: ValidatorSet,
-    /// Auditor, issuers, governance administrators and anchor window (its `network_id` is
-    /// ignored: [`Genesis::ledger_config`] sets it to [`Genesis::hash`]).
+    /// Auditor, issuers, governance administrators and anchor window (its `network_id`,
+    /// `validators`, `checkpoint_interval` and `window_size` are ignored:
+    /// [`Genesis::ledger_config`] sets them from the rest of the genesis).
     pub ledger: LedgerConfig,
     /// Consensus parameters every validator must share.
     pub consensus: ConsensusParams,
@@ -65,6 +68,14 @@ impl Genesis {
     pub fn ledger_config(&self) -> LedgerConfig {
         LedgerConfig {
             network_id: self.hash(),
+            validators: self
+                .validators
+                .members
+                .iter()
+                .map(|(id, key)| (id.0, key.to_bytes()))
+                .collect(),
+            checkpoint_interval: self.consensus.checkpoint_interval,
+            window_size: self.consensus.window_size,
             ..self.ledger.clone()
         }
     }
@@ -237,6 +248,13 @@ pub enum Output {
         /// Which timer.
         kind: TimerKind,
     },
+    /// A new validator-set epoch began: broadcast to these validators from now on.
+    EpochChanged {
+        /// The epoch.
+        epoch: u64,
+        /// Its validators.
+        validators: Vec<ReplicaId>,
+    },
     /// A block was committed, applied and stored.
     Committed {
         /// Its height.
@@ -252,6 +270,14 @@ pub enum Output {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NodeError {
+    /// Governance removed this validator: it is not in the current validator set.
+    #[error(
+        "this validator is not a member of validator-set epoch {epoch} (governance removed it)"
+    )]
+    Retired {
+        /// The current epoch.
+        epoch: u64,
+    },
     /// Storage failed; the node must stop rather than vote without persisting.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -282,6 +308,9 @@ pub enum SubmitError {
     /// Another stateful check of block execution would fail (issuer, auditor, expiry).
     #[error("{0}")]
     Stateful(Rejection),
+    /// This validator was removed from the validator set: submit to another.
+    #[error("this validator no longer orders transactions (removed from the validator set)")]
+    Retired,
 }
 
 /// Bound on the cache of stateless results.
@@ -307,6 +336,68 @@ pub struct NodeCore {
     rejected_peer_messages: u64,
     /// Benchmark mode: order opaque payloads (see [`NodeCore::set_ordering_only`]).
     ordering_only: bool,
+    /// What a new epoch's replica is built from.
+    genesis: Genesis,
+    key: ed25519_dalek_key::SigningKey,
+    tuning: Tuning,
+    /// Set once governance removed this validator (see [`NodeCore::is_retired`]).
+    retired: bool,
+}
+
+/// The validator set of `epoch` (counted from genesis's) with these members.
+fn validator_set(
+    genesis: &Genesis,
+    epoch: u64,
+    members: &shoji_ledger::Validators,
+) -> Result<ValidatorSet, NodeError> {
+    let members = members
+        .iter()
+        .map(|(id, key)| {
+            shoji_consensus::ed25519_dalek::VerifyingKey::from_bytes(key)
+                .map(|k| (ReplicaId(*id), k))
+                .map_err(|e| NodeError::Restore(format!("validator {id} key: {e}")))
+        })
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    Ok(ValidatorSet::new(
+        genesis.validators.epoch + epoch,
+        members,
+    )?)
+}
+
+/// The replica configuration of the ledger's current epoch: genesis's, or the validators
+/// governance installed, starting from the checkpoint at the last block of the previous
+/// epoch. That checkpoint carries no signatures: every validator derives it alike from its
+/// own executed chain (height, block hash, state root), and a replica only compares its
+/// epoch's start with others', never verifies it.
+fn epoch_config(
+    genesis: &Genesis,
+    tuning: &Tuning,
+    ledger: &Ledger,
+    store: &Store,
+) -> Result<Config, NodeError> {
+    let mut config = genesis.consensus_config(tuning);
+    let p = ledger.policy();
+    if p.epoch == 0 {
+        return Ok(config);
+    }
+    let h = p.epoch_start;
+    let (block, _) = store.block(h)?.ok_or_else(|| {
+        NodeError::Restore(format!(
+            "block {h}, where epoch {} began, is missing",
+            p.epoch
+        ))
+    })?;
+    let state_root = store
+        .state_root(h)?
+        .ok_or_else(|| NodeError::Restore(format!("the state root of block {h} is missing")))?;
+    config.validators = validator_set(genesis, p.epoch, &p.validators)?;
+    config.start_checkpoint = shoji_consensus::CheckpointCertificate {
+        height: h,
+        block_hash: block.hash(),
+        state_root,
+        signatures: Vec::new(),
+    };
+    Ok(config)
 }
 
 /// Largest opaque payload an ordering-only node accepts.
@@ -357,7 +448,26 @@ impl NodeCore {
             ),
             None => (Ledger::genesis(genesis.ledger_config()), None),
         };
-        let replica = Replica::new(genesis.consensus_config(tuning), key, persisted)?;
+        let config = epoch_config(genesis, tuning, &ledger, &store)?;
+        if config.validators.id_of(&key.verifying_key()).is_none() {
+            return Err(NodeError::Retired {
+                epoch: config.validators.epoch,
+            });
+        }
+        // A consensus state from before the epoch began (a crash between the epoch's first
+        // block and the switch) belongs to the old validator set: start the epoch afresh.
+        let start = &config.start_checkpoint;
+        let persisted = persisted.filter(|ps| {
+            ps.stable_checkpoint.height > start.height || ps.stable_checkpoint == *start
+        });
+        let mut replica = Replica::new(config, key.clone(), persisted)?;
+        // A change decided before a restart still closes this epoch at its boundary.
+        if let Some((last, next)) = &ledger.policy().next_validators {
+            replica.schedule_epoch_change(
+                *last,
+                validator_set(genesis, ledger.policy().epoch + 1, next)?,
+            );
+        }
         let mut node = Self {
             replica,
             ledger,
@@ -368,10 +478,63 @@ impl NodeCore {
             probe_next: 0,
             rejected_peer_messages: 0,
             ordering_only: false,
+            genesis: genesis.clone(),
+            key,
+            tuning: *tuning,
+            retired: false,
         };
         let actions = node.replica.start();
         let out = node.process(actions)?;
         Ok((node, out))
+    }
+
+    /// Whether this validator left the validator set (by governance) while running: it keeps
+    /// serving reads and committed blocks but no longer orders.
+    pub fn is_retired(&self) -> bool {
+        self.retired
+    }
+
+    /// Starts the epoch the last executed block opened: a new replica for its validators
+    /// from the checkpoint at that block, with the transactions still waiting to be ordered;
+    /// or, if this validator is not among them, retires.
+    fn switch_epoch(&mut self) -> Result<(Vec<Output>, Vec<Action>), NodeError> {
+        let config = epoch_config(&self.genesis, &self.tuning, &self.ledger, &self.store)?;
+        let epoch = config.validators.epoch;
+        let members: Vec<ReplicaId> = config.validators.members.keys().copied().collect();
+        let start = config.start_checkpoint.clone();
+        let fresh = PersistedState {
+            stable_checkpoint: start.clone(),
+            last_committed: start.height,
+            last_committed_hash: start.block_hash,
+            ..PersistedState::genesis()
+        };
+        self.store.store_consensus_state(&fresh)?;
+        let announce = Output::EpochChanged {
+            epoch,
+            validators: members.clone(),
+        };
+        if config.validators.id_of(&self.key.verifying_key()).is_none() {
+            tracing::warn!(
+                epoch,
+                height = start.height,
+                "this validator is not in the new validator set: it stops ordering"
+            );
+            self.retired = true;
+            return Ok((vec![announce], Vec::new()));
+        }
+        let waiting = self.replica.pending_requests();
+        self.replica = Replica::new(config, self.key.clone(), None)?;
+        tracing::info!(
+            epoch,
+            height = start.height,
+            validators = ?members.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "new validator-set epoch"
+        );
+        let mut actions = self.replica.start();
+        if !waiting.is_empty() {
+            actions.extend(self.replica.on_client_requests(waiting));
+        }
+        Ok((vec![announce], actions))
     }
 
     /// Benchmark mode, for measuring consensus capacity alone: client payloads that are not
@@ -450,6 +613,7 @@ impl NodeCore {
         bytes: &[u8],
     ) -> Result<Vec<Output>, NodeError> {
         match wire::decode(bytes) {
+            Ok(PeerMessage::Consensus(_)) if self.retired => Ok(Vec::new()),
             Ok(PeerMessage::Consensus(msg)) => {
                 let actions = self.replica.on_message_bytes(from, msg);
                 self.process(actions)
@@ -472,6 +636,9 @@ impl NodeCore {
     /// tell it so, learns of them. An answer with blocks leads to further requests until the
     /// answering validator's height is reached.
     pub fn sync_probe(&mut self) -> Vec<Output> {
+        if self.retired {
+            return Vec::new();
+        }
         let me = self.id();
         let others: Vec<ReplicaId> = self
             .replica
@@ -591,6 +758,9 @@ impl NodeCore {
 
     /// A timer fired.
     pub fn on_timer(&mut self, kind: TimerKind) -> Result<Vec<Output>, NodeError> {
+        if self.retired {
+            return Ok(Vec::new());
+        }
         let actions = self.replica.on_timer(kind);
         self.process(actions)
     }
@@ -621,6 +791,12 @@ impl NodeCore {
         enum Entry {
             Shielded(Box<Transaction>, TxId),
             Other,
+        }
+        if self.retired {
+            return Ok((
+                Vec::new(),
+                batch.iter().map(|_| Err(SubmitError::Retired)).collect(),
+            ));
         }
         let mut results: Vec<Result<(), SubmitError>> = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
@@ -742,8 +918,12 @@ impl NodeCore {
                     })
                 }
                 Action::Commit { block, certificate } => {
-                    let (committed, more) = self.execute(&block, &certificate)?;
-                    out.push(committed);
+                    let (outputs, more, switched) = self.execute(&block, &certificate)?;
+                    out.extend(outputs);
+                    if switched {
+                        // What the old epoch's replica still had to do is void.
+                        queue.clear();
+                    }
                     queue.extend(more);
                 }
                 // Validator-set changes: the host restarts the replica for the next epoch; not
@@ -759,7 +939,7 @@ impl NodeCore {
         &mut self,
         block: &shoji_consensus::Block,
         certificate: &shoji_consensus::CommitCertificate,
-    ) -> Result<(Output, Vec<Action>), NodeError> {
+    ) -> Result<(Vec<Output>, Vec<Action>, bool), NodeError> {
         let mut txs: Vec<Transaction> = Vec::new();
         let mut governance: Vec<GovernanceTx> = Vec::new();
         let mut opaque: Vec<(TxId, TxOutcome)> = Vec::new();
@@ -839,10 +1019,23 @@ impl NodeCore {
                 .chain(opaque)
                 .collect(),
         };
+        let next = match &outcome.validators_decided {
+            Some((_, v)) => Some(validator_set(
+                &self.genesis,
+                self.ledger.policy().epoch + 1,
+                v,
+            )?),
+            None => None,
+        };
         let more = self
             .replica
-            .on_block_executed(block.height, outcome.state_root, None);
-        Ok((committed, more))
+            .on_block_executed(block.height, outcome.state_root, next);
+        if outcome.epoch_started.is_some() {
+            let (mut outputs, actions) = self.switch_epoch()?;
+            outputs.insert(0, committed);
+            return Ok((outputs, actions, true));
+        }
+        Ok((vec![committed], more, false))
     }
 }
 

@@ -65,6 +65,7 @@ impl Cluster {
                 Output::CancelTimer { kind } => {
                     self.timers.remove(&(id, timer_slot(kind)));
                 }
+                Output::EpochChanged { .. } => {}
                 Output::Committed {
                     height,
                     state_root,
@@ -181,6 +182,9 @@ fn four_validators_commit_verify_store_and_restart() {
                 threshold: 2,
             },
             network_id: [0; 32],
+            validators: Default::default(),
+            checkpoint_interval: 8,
+            window_size: 16,
         },
     );
     let mut c = Cluster {
@@ -389,6 +393,9 @@ fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
             issuers: BTreeMap::new(),
             governance: Default::default(),
             network_id: [0; 32],
+            validators: Default::default(),
+            checkpoint_interval: 8,
+            window_size: 16,
         },
     );
     let mut c = Cluster {
@@ -481,4 +488,215 @@ fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
     c.stop(late);
     c.start(late);
     assert_eq!(c.nodes[&late].ledger().state_root(), root);
+}
+
+/// Governance removes a validator from a network of five. The change takes effect at the
+/// checkpoint boundary a log window after the deciding block: the other four switch to a new
+/// epoch there (a validator stopped since before the decision with them, on restart, by
+/// catching up through the boundary), the removed one stops ordering and refuses
+/// submissions, and blocks keep committing with four. A restart after the switch resumes in
+/// the new epoch.
+#[test]
+fn governance_removes_a_validator_at_a_checkpoint_boundary() {
+    let params = shoji_params::dev::parameters().expect("parameters");
+    let verifier = Arc::new(Verifier::new(&params.vk));
+    let keys: BTreeMap<ReplicaId, SigningKey> = (0..5u16)
+        .map(|i| (ReplicaId(i), SigningKey::from_bytes(&[i as u8 + 1; 32])))
+        .collect();
+    let admins: Vec<SigningKey> = (0..3u8)
+        .map(|i| SigningKey::from_bytes(&[100 + i; 32]))
+        .collect();
+    let validators = ValidatorSet::new(
+        0,
+        keys.iter()
+            .map(|(id, k)| (*id, k.verifying_key()))
+            .collect(),
+    )
+    .expect("set");
+    let auditor = AuditSecretKey::random(&mut rand_core::OsRng);
+    let genesis = Genesis::new(
+        validators,
+        LedgerConfig {
+            anchor_window_blocks: 100,
+            auditor: auditor.public_key(),
+            issuers: BTreeMap::new(),
+            governance: GovernanceRules {
+                admins: admins
+                    .iter()
+                    .map(|k| k.verifying_key().to_bytes())
+                    .collect(),
+                threshold: 2,
+            },
+            network_id: [0; 32],
+            validators: Default::default(),
+            checkpoint_interval: 8,
+            window_size: 16,
+        },
+    );
+    let mut c = Cluster {
+        nodes: BTreeMap::new(),
+        dirs: keys
+            .keys()
+            .map(|id| (*id, tempfile::tempdir().expect("tempdir")))
+            .collect(),
+        keys,
+        genesis,
+        verifier,
+        queue: VecDeque::new(),
+        timers: BTreeMap::new(),
+        now_ms: 0,
+        committed: BTreeMap::new(),
+    };
+    for i in 0..5u16 {
+        c.start(ReplicaId(i));
+    }
+    let (late, removed) = (ReplicaId(3), ReplicaId(4));
+    c.stop(late);
+    let network_id = c.genesis.hash();
+    let keep: BTreeMap<u16, [u8; 32]> = (0..4u16)
+        .map(|i| (i, c.keys[&ReplicaId(i)].verifying_key().to_bytes()))
+        .collect();
+    let approve = |g: &mut GovernanceTx| {
+        g.approve(&admins[0], &network_id);
+        g.approve(&admins[1], &network_id);
+    };
+    // Refused at admission: a set of three, and one adding a stranger.
+    let mut small = GovernanceTx::new(
+        0,
+        GovernanceAction::SetValidators {
+            validators: keep.iter().take(3).map(|(i, k)| (*i, *k)).collect(),
+        },
+    );
+    approve(&mut small);
+    assert!(matches!(
+        c.submit_bytes(ReplicaId(0), small.to_bytes()),
+        Err(SubmitError::Stateful(Rejection::ValidatorSet(_)))
+    ));
+    let mut grow = keep.clone();
+    grow.insert(9, [9; 32]);
+    let mut grow = GovernanceTx::new(0, GovernanceAction::SetValidators { validators: grow });
+    approve(&mut grow);
+    assert!(matches!(
+        c.submit_bytes(ReplicaId(0), grow.to_bytes()),
+        Err(SubmitError::Stateful(Rejection::ValidatorSet(_)))
+    ));
+    let mut remove = GovernanceTx::new(
+        0,
+        GovernanceAction::SetValidators {
+            validators: keep.clone(),
+        },
+    );
+    approve(&mut remove);
+    c.submit_bytes(ReplicaId(0), remove.to_bytes())
+        .expect("admitted");
+    let running = [ReplicaId(0), ReplicaId(1), ReplicaId(2)];
+    c.run_until(60_000, |c| {
+        running.iter().all(|r| c.nodes[r].ledger().height() >= 1)
+    });
+    let decided = c.nodes[&ReplicaId(0)]
+        .ledger()
+        .policy()
+        .next_validators
+        .clone();
+    let (last, next) = decided.expect("a change is pending");
+    assert_eq!(next, keep);
+    assert_eq!(last, 8 + 16, "round_up(1, K) + L");
+
+    // Blocks of opaque requests, relayed by validator 1 to the leader of its epoch.
+    let request = |c: &mut Cluster, k: u64| {
+        let node = &c.nodes[&ReplicaId(1)];
+        let (epoch, leader, height) = (
+            node.replica().config().validators.epoch,
+            node.replica().leader(),
+            node.ledger().height(),
+        );
+        let sm = SignedMessage::sign(
+            epoch,
+            ReplicaId(1),
+            Message::Request(format!("opaque request {k}").into_bytes()),
+            &c.keys[&ReplicaId(1)],
+        );
+        c.queue.push_back((
+            ReplicaId(1),
+            leader,
+            shoji_node::wire::consensus(&sm.encode()),
+        ));
+        c.run_until(60_000, |c| {
+            running
+                .iter()
+                .all(|r| c.nodes[r].ledger().height() > height)
+        });
+        assert!(
+            running
+                .iter()
+                .all(|r| c.nodes[r].ledger().height() == height + 1),
+            "block {} did not commit: {:?}",
+            height + 1,
+            c.heights()
+        );
+    };
+    let mut k = 0;
+    while c.nodes[&ReplicaId(0)].ledger().height() < last {
+        request(&mut c, k);
+        k += 1;
+    }
+    for r in running {
+        let n = &c.nodes[&r];
+        assert_eq!(n.replica().config().validators.epoch, 1, "validator {r:?}");
+        assert_eq!(n.replica().config().validators.n(), 4);
+        assert_eq!(n.replica().config().start_checkpoint.height, last);
+    }
+    c.run_until(10_000, |c| c.nodes[&removed].is_retired());
+    assert!(c.nodes[&removed].is_retired());
+    assert_eq!(c.nodes[&removed].ledger().height(), last);
+    // The new epoch orders blocks with three of its four validators running.
+    for _ in 0..5 {
+        request(&mut c, k);
+        k += 1;
+    }
+    let top = c.nodes[&ReplicaId(0)].ledger().height();
+    assert_eq!(top, last + 5);
+    assert_eq!(c.nodes[&removed].ledger().height(), last);
+    assert_eq!(
+        c.submit_bytes(removed, vec![1, 2, 3]),
+        Err(SubmitError::Retired)
+    );
+
+    // The validator that was down catches up across the boundary and joins the new epoch.
+    c.start(late);
+    c.run_until(60_000, |c| c.nodes[&late].ledger().height() == top);
+    assert_eq!(c.nodes[&late].ledger().height(), top, "caught up");
+    assert_eq!(c.nodes[&late].replica().config().validators.epoch, 1);
+    assert_eq!(
+        c.nodes[&late].ledger().state_root(),
+        c.nodes[&ReplicaId(0)].ledger().state_root()
+    );
+    // Restarted after the switch, a validator resumes in the new epoch and keeps ordering.
+    c.stop(ReplicaId(2));
+    c.start(ReplicaId(2));
+    assert_eq!(
+        c.nodes[&ReplicaId(2)].replica().config().validators.epoch,
+        1
+    );
+    for j in 0..3 {
+        request(&mut c, k + j);
+    }
+    c.run_until(60_000, |c| c.nodes[&late].ledger().height() == top + 3);
+    let roots: BTreeSet<[u8; 32]> = [0u16, 1, 2, 3]
+        .iter()
+        .map(|i| c.nodes[&ReplicaId(*i)].ledger().state_root())
+        .collect();
+    assert_eq!(roots.len(), 1, "the four agree");
+    // The removed validator cannot start again in this network.
+    c.stop(removed);
+    let store = Store::open(c.dirs[&removed].path().join("node.redb")).expect("store");
+    let err = NodeCore::open(
+        store,
+        &c.genesis,
+        c.keys[&removed].clone(),
+        c.verifier.clone(),
+    )
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("not a member"), "{err}");
 }

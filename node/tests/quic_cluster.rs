@@ -44,6 +44,9 @@ async fn submit_over_quic_and_check_the_certificate() {
         issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
         governance: Default::default(),
         network_id: [0; 32],
+        validators: Default::default(),
+        checkpoint_interval: 8,
+        window_size: 16,
     };
     let net = shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("local network");
     let (addrs, validators) = (net.addrs.clone(), net.validators.clone());

@@ -10,7 +10,9 @@
 //! Encoding (integers little-endian): `version:u8 ‖ kind:u8 (= 3) ‖ seq:u64 ‖ action ‖
 //! approvals:u8 ‖ (admin(32) ‖ signature(64))*`. Actions: `0 ‖ issuer(32) ‖ count:u8 ‖
 //! asset:u64*` sets the assets an issuer may mint and redeem (none revokes it); `1 ‖ auditor(32)`
-//! designates the auditor key every later transfer must encrypt its audit record to.
+//! designates the auditor key every later transfer must encrypt its audit record to; `2 ‖
+//! count:u8 ‖ (id:u16 ‖ key(32))*` names the next validator set (ids increasing), which takes
+//! effect at a checkpoint boundary.
 
 use crate::audit::AuditPublicKey;
 use crate::encoding::{EncodingError, Reader};
@@ -25,9 +27,11 @@ pub const GOVERNANCE_KIND: u8 = 3;
 pub const MAX_ISSUER_ASSETS: usize = 64;
 /// Most approvals one governance transaction carries.
 pub const MAX_APPROVALS: usize = 64;
+/// Most validators a validator set names.
+pub const MAX_VALIDATORS: usize = 64;
 /// No governance transaction is longer than this.
 pub const MAX_GOVERNANCE_BYTES: usize =
-    2 + 8 + 1 + 32 + 1 + 8 * MAX_ISSUER_ASSETS + 1 + 96 * MAX_APPROVALS;
+    2 + 8 + 1 + 1 + 34 * MAX_VALIDATORS + 1 + 96 * MAX_APPROVALS;
 
 /// A change of policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +48,12 @@ pub enum GovernanceAction {
     SetAuditor {
         /// The auditor's public key.
         auditor: AuditPublicKey,
+    },
+    /// The validators (replica id → Ed25519 public key) of the next epoch, which begins at
+    /// the first checkpoint boundary a full log window after the block that enacts this.
+    SetValidators {
+        /// The next epoch's members.
+        validators: BTreeMap<u16, [u8; 32]>,
     },
 }
 
@@ -67,6 +77,13 @@ impl std::fmt::Display for GovernanceAction {
                 "designate auditor {}",
                 crate::encoding::hex_encode(&auditor.to_bytes())
             ),
+            Self::SetValidators { validators } => {
+                let list: Vec<String> = validators
+                    .iter()
+                    .map(|(id, key)| format!("{id} ({})", short(key)))
+                    .collect();
+                write!(f, "next validator set: {}", list.join(", "))
+            }
         }
     }
 }
@@ -157,6 +174,14 @@ impl GovernanceTx {
             GovernanceAction::SetAuditor { auditor } => {
                 out.push(1);
                 out.extend_from_slice(&auditor.to_bytes());
+            }
+            GovernanceAction::SetValidators { validators } => {
+                out.push(2);
+                out.push(validators.len().min(u8::MAX as usize) as u8);
+                for (id, key) in validators.iter().take(u8::MAX as usize) {
+                    out.extend_from_slice(&id.to_le_bytes());
+                    out.extend_from_slice(key);
+                }
             }
         }
         out
@@ -251,6 +276,25 @@ impl GovernanceTx {
             1 => GovernanceAction::SetAuditor {
                 auditor: AuditPublicKey::from_bytes(&r.array::<32>()?)?,
             },
+            2 => {
+                let n = r.u8()? as usize;
+                if n == 0 || n > MAX_VALIDATORS {
+                    return Err(EncodingError::Invalid("a validator set of 1 to 64 members"));
+                }
+                let mut validators = BTreeMap::new();
+                let mut last = None;
+                for _ in 0..n {
+                    let id = u16::from_le_bytes(r.array()?);
+                    if last.is_some_and(|l| id <= l) {
+                        return Err(EncodingError::Invalid(
+                            "validator ids must be listed once each, in increasing order",
+                        ));
+                    }
+                    last = Some(id);
+                    validators.insert(id, r.array()?);
+                }
+                GovernanceAction::SetValidators { validators }
+            }
             v => {
                 return Err(EncodingError::Unknown {
                     what: "governance action",
@@ -355,6 +399,12 @@ mod tests {
         for mut tx in [
             set_issuer(),
             GovernanceTx::new(0, GovernanceAction::SetAuditor { auditor }),
+            GovernanceTx::new(
+                2,
+                GovernanceAction::SetValidators {
+                    validators: [(0, [1; 32]), (3, [2; 32]), (7, [3; 32])].into(),
+                },
+            ),
             GovernanceTx::new(
                 1,
                 GovernanceAction::SetIssuer {

@@ -49,6 +49,9 @@ fn config() -> LedgerConfig {
         issuers,
         governance: Default::default(),
         network_id: [0; 32],
+        validators: Default::default(),
+        checkpoint_interval: 8,
+        window_size: 16,
     }
 }
 

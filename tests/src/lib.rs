@@ -167,6 +167,9 @@ pub fn run_story(
         issuers: BTreeMap::from([(issuer_key.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
         governance: Default::default(),
         network_id: [0; 32],
+        validators: Default::default(),
+        checkpoint_interval: 8,
+        window_size: 16,
     };
     let names = ["issuer", "alice", "bob", "carol"];
     let wallets: Vec<(String, Wallet)> = names

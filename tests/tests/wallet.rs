@@ -27,6 +27,9 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
             issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
             governance: Default::default(),
             network_id: [0; 32],
+            validators: Default::default(),
+            checkpoint_interval: 8,
+            window_size: 16,
         },
         Verifier::new(&prover.proving_key().vk),
     );

@@ -9,7 +9,8 @@
 //! shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS]
 //!                   [--ordering-only]
 //! shoji-node governance propose --network FILE --out FILE [--seq N]
-//!                       (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX)
+//!                       (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX
+//!                        | --remove-validator ID ...)
 //! shoji-node governance approve FILE --admin-key FILE
 //! shoji-node governance show FILE
 //! shoji-node governance submit FILE --network FILE
@@ -38,10 +39,12 @@
 //! how `shoji-bench cluster` measures consensus capacity alone; never for real value.
 //!
 //! `governance` prepares, approves and submits governance transactions (register or revoke an
-//! issuer, designate another auditor): `propose` writes a proposal file for the network's next
+//! issuer, designate another auditor, remove validators): `propose` writes a proposal file for the network's next
 //! sequence number (asked of a validator unless `--seq` is given), each administrator runs
 //! `approve` with its key on the file, and `submit` sends it and waits for its commit
-//! certificate. Exit codes: 0 done, 1 error, 8 refused or rejected by the network.
+//! certificate. Removing validators takes effect at a checkpoint boundary; `submit` then
+//! writes the client network file of the next epoch beside the given one (`*.next.json`).
+//! Exit codes: 0 done, 1 error, 8 refused or rejected by the network.
 
 use anyhow::{bail, Context};
 use shoji_client::network::{insecure_devnet_auditor, insecure_devnet_issuer};
@@ -176,6 +179,27 @@ fn asset_list(flag: &str, list: &str) -> anyhow::Result<BTreeSet<AssetId>> {
         .collect()
 }
 
+/// The client network after a validator-set change: the next epoch, its members and their
+/// addresses.
+fn next_network(
+    net: &Network,
+    validators: &BTreeMap<u16, [u8; 32]>,
+) -> anyhow::Result<Network> {
+    let members = validators
+        .iter()
+        .map(|(id, k)| {
+            Ok((
+                ReplicaId(*id),
+                shoji_consensus::ed25519_dalek::VerifyingKey::from_bytes(k)?,
+            ))
+        })
+        .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+    let mut next = net.clone();
+    next.validators = shoji_consensus::ValidatorSet::new(net.validators.epoch + 1, members)?;
+    next.addrs.retain(|(id, _)| validators.contains_key(&id.0));
+    Ok(next)
+}
+
 fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     use shoji_node::governance::Proposal;
     use shoji_primitives::governance::{GovernanceAction, GovernanceTx};
@@ -183,6 +207,7 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let mut file = None;
     let (mut network, mut out, mut seq, mut admin_key) = (None, None, None, None);
     let (mut action, mut issuer, mut assets) = (None, None, None);
+    let mut remove: BTreeSet<u16> = BTreeSet::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--network" => network = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
@@ -204,6 +229,13 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                 issuer = Some(issuer_public_key(&a, &value(&mut args, &a, "a hex key")?)?)
             }
             "--assets" => assets = Some(asset_list(&a, &value(&mut args, &a, "asset ids")?)?),
+            "--remove-validator" => {
+                remove.insert(
+                    value(&mut args, &a, "a validator id")?
+                        .parse()
+                        .context("--remove-validator needs a validator id")?,
+                );
+            }
             "--revoke-issuer" => {
                 action = Some(GovernanceAction::SetIssuer {
                     issuer: issuer_public_key(&a, &value(&mut args, &a, "a hex key")?)?,
@@ -228,6 +260,26 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     };
     match sub.as_str() {
         "propose" => {
+            let net = load_network(&network)?;
+            if !remove.is_empty() {
+                if action.is_some() || issuer.is_some() {
+                    bail!("one action per proposal: --remove-validator goes alone");
+                }
+                for id in &remove {
+                    if !net.validators.contains(ReplicaId(*id)) {
+                        bail!("validator {id} is not in the network file's validator set");
+                    }
+                }
+                action = Some(GovernanceAction::SetValidators {
+                    validators: net
+                        .validators
+                        .members
+                        .iter()
+                        .filter(|(id, _)| !remove.contains(&id.0))
+                        .map(|(id, k)| (id.0, k.to_bytes()))
+                        .collect(),
+                });
+            }
             let action = match (action, issuer, assets) {
                 (Some(a), None, None) => a,
                 (None, Some(issuer), Some(assets)) if !assets.is_empty() => {
@@ -237,11 +289,10 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                     bail!("--set-issuer HEX and --assets ID,... go together")
                 }
                 _ => bail!(
-                    "propose needs one action: --set-auditor HEX, --set-issuer HEX --assets ID,... or --revoke-issuer HEX"
+                    "propose needs one action: --set-auditor HEX, --set-issuer HEX --assets ID,..., --revoke-issuer HEX or --remove-validator ID"
                 ),
             };
             let out = out.with_context(|| format!("propose needs --out FILE ({USAGE})"))?;
-            let net = load_network(&network)?;
             let network_id = net.network_id.with_context(|| {
                 "the network file has no network_id (regenerate it with this version)".to_string()
             })?;
@@ -310,6 +361,20 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                         "enacted at height {} (commit certificate with {} signatures checked): {}",
                         f.height, f.signatures, p.tx.action
                     );
+                    if let GovernanceAction::SetValidators { validators } = &p.tx.action {
+                        let next = next_network(&net, validators)?;
+                        let path = network.unwrap_or_default().with_extension("next.json");
+                        shoji_client::sealed::write_atomic(
+                            &path,
+                            serde_json::to_string_pretty(&next.to_file())?.as_bytes(),
+                        )?;
+                        println!(
+                            "the new validator set orders blocks from the checkpoint boundary a log window after height {}; from then on clients need the network file {} (epoch {})",
+                            f.height,
+                            path.display(),
+                            next.validators.epoch
+                        );
+                    }
                     Ok(())
                 }
                 Err(
@@ -331,7 +396,7 @@ const USAGE: &str = "usage: shoji-node init --dir DIR [--validators N] [--base-p
 [--admin-public-key HEX ... --admin-threshold T] \
 | shoji-node run --config FILE \
 | shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS] [--ordering-only] \
-| shoji-node governance propose --network FILE --out FILE [--seq N] (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX) \
+| shoji-node governance propose --network FILE --out FILE [--seq N] (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX | --remove-validator ID ...) \
 | shoji-node governance approve FILE --admin-key FILE | shoji-node governance show FILE \
 | shoji-node governance submit FILE --network FILE";
 
@@ -563,7 +628,8 @@ fn run(config: &Path) -> anyhow::Result<()> {
             data = %data_dir.display(),
             "validator running; SIGINT or SIGTERM stops it"
         );
-        let peers: Vec<ReplicaId> = genesis.validators.members.keys().copied().collect();
+        // The current epoch's validators (governance may have removed some of genesis's).
+        let peers: Vec<ReplicaId> = status.validators.clone();
         shoji_node::host::run_until(
             core,
             endpoint,
@@ -601,6 +667,9 @@ fn devnet(
         issuers: ledger_issuers.clone(),
         governance: shoji_node::devnet::dev_governance(),
         network_id: [0; 32],
+        validators: Default::default(),
+        checkpoint_interval: 8,
+        window_size: 16,
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
