@@ -157,7 +157,7 @@ impl Default for ConsensusParams {
         ConsensusParams {
             checkpoint_interval: 8,
             window_size: 16,
-            max_batch_txs: 64,
+            max_batch_txs: 256,
             max_clock_skew_ms: 30_000,
         }
     }
