@@ -27,7 +27,7 @@
 //! [consensus]            # optional; these are the defaults
 //! checkpoint_interval = 8
 //! window_size = 16
-//! max_batch_txs = 64
+//! max_batch_txs = 256
 //! max_clock_skew_ms = 30000
 //!
 //! [assets]               # names for clients
