@@ -462,11 +462,17 @@ impl LedgerHead {
 
     /// The state root of a ledger with this head.
     pub fn state_root(&self) -> [u8; 32] {
+        self.state_root_with(&self.frontier.root())
+    }
+
+    /// [`LedgerHead::state_root`] given the frontier's root (which costs sixteen hashes to
+    /// compute), for callers that already hold it.
+    pub fn state_root_with(&self, tree_root: &Fr) -> [u8; 32] {
         state_root(
             self.height,
             self.time_ms,
             self.frontier.size(),
-            &self.frontier.root(),
+            tree_root,
             &self.nullifier_chain,
             &self.policy.as_ref().map_or([0; 32], |p| p.chain),
         )
@@ -581,6 +587,8 @@ pub struct Ledger {
     nullifier_chain: [u8; 32],
     /// The policy in force.
     policy: Policy,
+    /// `frontier.root()`, kept (a root is sixteen hashes).
+    tree_root: Fr,
 }
 
 impl Ledger {
@@ -596,9 +604,15 @@ impl Ledger {
             recent_roots: VecDeque::new(),
             root_counts: BTreeMap::new(),
             nullifier_chain: [0; 32],
+            tree_root: Frontier::new().root(),
         };
-        l.remember_root(l.frontier.root());
+        l.remember_root(l.tree_root);
         l
+    }
+
+    /// The commitment tree's current root.
+    pub fn tree_root(&self) -> Fr {
+        self.tree_root
     }
 
     /// Height of the last applied block (0 at genesis).
@@ -822,6 +836,7 @@ impl Ledger {
         self.height = height;
         self.time_ms = time_ms;
         let tree_root = self.frontier.root();
+        self.tree_root = tree_root;
         self.remember_root(tree_root);
         BlockOutcome {
             height,
@@ -867,7 +882,7 @@ impl Ledger {
             self.height,
             self.time_ms,
             self.frontier.size(),
-            &self.frontier.root(),
+            &self.tree_root,
             &self.nullifier_chain,
             &self.policy.chain,
         )
@@ -898,10 +913,12 @@ impl Ledger {
                 window,
             });
         }
-        if head.recent_roots.last() != Some(&head.frontier.root()) {
+        let tree_root = head.frontier.root();
+        if head.recent_roots.last() != Some(&tree_root) {
             return Err(RestoreError::RootMismatch);
         }
         let mut l = Self {
+            tree_root,
             policy: head.policy.unwrap_or_else(|| Policy::genesis(&config)),
             config,
             height: head.height,

@@ -232,7 +232,7 @@ fn handle_request(core: &mut NodeCore, req: ClientRequest) -> Result<Vec<Output>
             let l = core.ledger();
             let r = Response::TreeState {
                 height: l.height(),
-                anchor: fr_to_bytes(&l.frontier().root()),
+                anchor: fr_to_bytes(&l.tree_root()),
                 size: l.frontier().size(),
             };
             req.respond(r.encode());
