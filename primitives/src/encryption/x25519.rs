@@ -103,7 +103,7 @@ impl Fe {
     fn carry(h: &mut [Limb; 10]) {
         #[inline(always)]
         fn step(h: &mut [Limb; 10], i: usize) {
-            let (shift, mask) = if i % 2 == 0 {
+            let (shift, mask) = if i.is_multiple_of(2) {
                 (26, MASK26)
             } else {
                 (25, MASK25)
