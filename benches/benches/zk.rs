@@ -4,7 +4,7 @@ use ark_bls12_381::Bls12_381;
 use ark_groth16::Groth16;
 use ark_std::rand::SeedableRng;
 use criterion::{criterion_group, criterion_main, Criterion};
-use shoji_primitives::encryption::try_decrypt_note;
+use shoji_primitives::encryption::{try_decrypt_note, try_decrypt_notes, TrialOutput};
 use shoji_primitives::poseidon::{self, Domain};
 use shoji_primitives::tree::Frontier;
 use shoji_primitives::Fr;
@@ -47,13 +47,25 @@ fn benches(c: &mut Criterion) {
     c.bench_function("wallet/trial_decrypt_miss", |bch| {
         bch.iter(|| try_decrypt_note(&s.sender, &b.outputs[0], &b.commitments[0], b.nullifiers[0]))
     });
+    // The wallet's path: 64 outputs at a time, key agreements side by side (divide by 64).
+    let batch = vec![
+        TrialOutput {
+            ciphertext: &b.outputs[0],
+            cm: b.commitments[0],
+            rho: b.nullifiers[0],
+        };
+        64
+    ];
+    c.bench_function("wallet/trial_decrypt_miss_batch64", |bch| {
+        bch.iter(|| try_decrypt_notes(&s.sender, &batch))
+    });
     c.bench_function("verify/transaction", |bch| {
         bch.iter(|| verifier.verify_transaction(&tx).expect("valid"))
     });
 
     let proof = b.proof.to_ark().expect("proof");
     let inputs = tx.public_inputs().to_field_elements();
-    let items: Vec<BatchItem> = (0..64)
+    let items: Vec<BatchItem> = std::iter::repeat_n((), 64)
         .map(|_| BatchItem {
             proof: Groth16::<Bls12_381>::rerandomize_proof(
                 verifier.verifying_key(),

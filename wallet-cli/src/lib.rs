@@ -10,7 +10,9 @@ use rayon::prelude::*;
 use shoji_ledger::{CompactBlock, CompactTx};
 use shoji_primitives::audit::AuditPublicKey;
 use shoji_primitives::encoding::{fr_to_bytes, Reader};
-use shoji_primitives::encryption::{try_decrypt_note, try_recover_outgoing, Memo, MEMO_BYTES};
+use shoji_primitives::encryption::{
+    try_decrypt_notes, try_recover_outgoing, Memo, TrialOutput, MEMO_BYTES,
+};
 use shoji_primitives::keys::{Address, SpendingKeys, WalletSeed};
 use shoji_primitives::note::{output_rho, Amount, AssetId, Note};
 use shoji_primitives::tree::{Frontier, IncrementalWitness, TreeError};
@@ -144,6 +146,10 @@ pub struct Wallet {
 }
 
 /// What trial decryption found in one output.
+/// Outputs trial-decrypted together (a multiple of the key agreement's lanes; small enough that
+/// a short batch of blocks still spreads over every core).
+const TRIAL_CHUNK: usize = 64;
+
 struct Trial {
     /// The output is ours.
     mine: Option<(Note, Memo)>,
@@ -232,25 +238,36 @@ impl Wallet {
     /// root costs sixteen hashes; a chain of small blocks would spend most of its scan on
     /// them). On an error the wallet must be discarded: it may have scanned part of the batch.
     pub fn scan_blocks(&mut self, blocks: &[CompactBlock]) -> Result<(), WalletError> {
-        // Trial decryption is independent per output: do it on every core, then apply the
-        // results in order.
+        // Trial decryption is independent per output: do it on every core, in chunks whose key
+        // agreements are computed side by side, then apply the results in order.
         let outputs: Vec<(&CompactTx, usize)> = blocks
             .iter()
             .flat_map(|b| b.txs.iter())
             .flat_map(|tx| [(tx, 0), (tx, 1)])
             .collect();
         let keys = &self.keys;
-        let trials: Vec<Trial> = outputs
-            .par_iter()
-            .map(|(tx, j)| {
-                let cm = tx.commitments[*j];
-                let rho = output_rho(&tx.nullifiers, *j);
-                Trial {
-                    mine: try_decrypt_note(keys, &tx.outputs[*j], &cm, rho),
-                    sent: try_recover_outgoing(&keys.ovk, &tx.outputs[*j], &cm, rho),
-                }
+        let chunks: Vec<Vec<Trial>> = outputs
+            .par_chunks(TRIAL_CHUNK)
+            .map(|chunk| {
+                let inputs: Vec<TrialOutput<'_>> = chunk
+                    .iter()
+                    .map(|(tx, j)| TrialOutput {
+                        ciphertext: &tx.outputs[*j],
+                        cm: tx.commitments[*j],
+                        rho: output_rho(&tx.nullifiers, *j),
+                    })
+                    .collect();
+                try_decrypt_notes(keys, &inputs)
+                    .into_iter()
+                    .zip(&inputs)
+                    .map(|(mine, o)| Trial {
+                        mine,
+                        sent: try_recover_outgoing(&keys.ovk, o.ciphertext, &o.cm, o.rho),
+                    })
+                    .collect()
             })
             .collect();
+        let trials: Vec<Trial> = chunks.into_iter().flatten().collect();
         let mut trials = trials.into_iter();
         for block in blocks {
             self.scan_one(block, &mut trials)?;
