@@ -509,7 +509,11 @@ fn validator_set_changes_take_effect_at_the_boundary() {
     assert_eq!(out.height, 12);
     assert_eq!(out.epoch_started, Some((1, four.clone())));
     assert_eq!(
-        (l.policy().epoch, l.policy().epoch_start, &l.policy().validators),
+        (
+            l.policy().epoch,
+            l.policy().epoch_start,
+            &l.policy().validators
+        ),
         (1, 12, &four)
     );
     assert_eq!(l.policy().next_validators, None);

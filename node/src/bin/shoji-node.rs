@@ -186,10 +186,7 @@ fn asset_list(flag: &str, list: &str) -> anyhow::Result<BTreeSet<AssetId>> {
 
 /// The client network after a validator-set change: the next epoch, its members and their
 /// addresses.
-fn next_network(
-    net: &Network,
-    validators: &BTreeMap<u16, [u8; 32]>,
-) -> anyhow::Result<Network> {
+fn next_network(net: &Network, validators: &BTreeMap<u16, [u8; 32]>) -> anyhow::Result<Network> {
     let members = validators
         .iter()
         .map(|(id, k)| {
