@@ -46,7 +46,72 @@ fn timer_slot(kind: TimerKind) -> u8 {
     }
 }
 
+/// A ledger configuration with this auditor and these issuers, governed by `admins` (two must
+/// approve; none: no governance).
+fn ledger_config(
+    auditor: shoji_primitives::audit::AuditPublicKey,
+    issuers: BTreeMap<[u8; 32], BTreeSet<AssetId>>,
+    admins: &[SigningKey],
+) -> LedgerConfig {
+    LedgerConfig {
+        anchor_window_blocks: 100,
+        auditor,
+        issuers,
+        governance: GovernanceRules {
+            admins: admins
+                .iter()
+                .map(|k| k.verifying_key().to_bytes())
+                .collect(),
+            threshold: if admins.is_empty() { 0 } else { 2 },
+        },
+        network_id: [0; 32],
+        validators: Default::default(),
+        checkpoint_interval: 8,
+        window_size: 16,
+    }
+}
+
+/// Validator keys `0..n` (deterministic).
+fn validator_keys(n: u16) -> BTreeMap<ReplicaId, SigningKey> {
+    (0..n)
+        .map(|i| (ReplicaId(i), SigningKey::from_bytes(&[i as u8 + 1; 32])))
+        .collect()
+}
+
+/// The epoch-0 validator set of these keys.
+fn validator_set(keys: &BTreeMap<ReplicaId, SigningKey>) -> ValidatorSet {
+    ValidatorSet::new(
+        0,
+        keys.iter()
+            .map(|(id, k)| (*id, k.verifying_key()))
+            .collect(),
+    )
+    .expect("set")
+}
+
 impl Cluster {
+    /// A cluster of the validators with these keys, none started yet.
+    fn new(
+        keys: BTreeMap<ReplicaId, SigningKey>,
+        genesis: Genesis,
+        verifier: Arc<Verifier>,
+    ) -> Self {
+        Cluster {
+            nodes: BTreeMap::new(),
+            dirs: keys
+                .keys()
+                .map(|id| (*id, tempfile::tempdir().expect("tempdir")))
+                .collect(),
+            keys,
+            genesis,
+            verifier,
+            queue: VecDeque::new(),
+            timers: BTreeMap::new(),
+            now_ms: 0,
+            committed: BTreeMap::new(),
+        }
+    }
+
     fn handle(&mut self, id: ReplicaId, outputs: Vec<Output>) {
         for o in outputs {
             match o {
@@ -158,49 +223,17 @@ fn four_validators_commit_verify_store_and_restart() {
     let admins: Vec<SigningKey> = (0..3u8)
         .map(|i| SigningKey::from_bytes(&[100 + i; 32]))
         .collect();
-    let keys: BTreeMap<ReplicaId, SigningKey> = (0..4u16)
-        .map(|i| (ReplicaId(i), SigningKey::from_bytes(&[i as u8 + 1; 32])))
-        .collect();
-    let validators = ValidatorSet::new(
-        0,
-        keys.iter()
-            .map(|(id, k)| (*id, k.verifying_key()))
-            .collect(),
-    )
-    .expect("set");
+    let keys = validator_keys(4);
+    let validators = validator_set(&keys);
     let genesis = Genesis::new(
         validators,
-        LedgerConfig {
-            anchor_window_blocks: 100,
-            auditor: auditor.public_key(),
-            issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
-            governance: GovernanceRules {
-                admins: admins
-                    .iter()
-                    .map(|k| k.verifying_key().to_bytes())
-                    .collect(),
-                threshold: 2,
-            },
-            network_id: [0; 32],
-            validators: Default::default(),
-            checkpoint_interval: 8,
-            window_size: 16,
-        },
+        ledger_config(
+            auditor.public_key(),
+            BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+            &admins,
+        ),
     );
-    let mut c = Cluster {
-        nodes: BTreeMap::new(),
-        dirs: keys
-            .keys()
-            .map(|id| (*id, tempfile::tempdir().expect("tempdir")))
-            .collect(),
-        keys,
-        genesis,
-        verifier,
-        queue: VecDeque::new(),
-        timers: BTreeMap::new(),
-        now_ms: 0,
-        committed: BTreeMap::new(),
-    };
+    let mut c = Cluster::new(keys, genesis, verifier);
     for i in 0..4u16 {
         c.start(ReplicaId(i));
     }
@@ -374,44 +407,14 @@ fn four_validators_commit_verify_store_and_restart() {
 fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
     let params = shoji_params::dev::parameters().expect("parameters");
     let verifier = Arc::new(Verifier::new(&params.vk));
-    let keys: BTreeMap<ReplicaId, SigningKey> = (0..4u16)
-        .map(|i| (ReplicaId(i), SigningKey::from_bytes(&[i as u8 + 1; 32])))
-        .collect();
-    let validators = ValidatorSet::new(
-        0,
-        keys.iter()
-            .map(|(id, k)| (*id, k.verifying_key()))
-            .collect(),
-    )
-    .expect("set");
+    let keys = validator_keys(4);
+    let validators = validator_set(&keys);
     let auditor = AuditSecretKey::random(&mut rand_core::OsRng);
     let genesis = Genesis::new(
         validators,
-        LedgerConfig {
-            anchor_window_blocks: 100,
-            auditor: auditor.public_key(),
-            issuers: BTreeMap::new(),
-            governance: Default::default(),
-            network_id: [0; 32],
-            validators: Default::default(),
-            checkpoint_interval: 8,
-            window_size: 16,
-        },
+        ledger_config(auditor.public_key(), BTreeMap::new(), &[]),
     );
-    let mut c = Cluster {
-        nodes: BTreeMap::new(),
-        dirs: keys
-            .keys()
-            .map(|id| (*id, tempfile::tempdir().expect("tempdir")))
-            .collect(),
-        keys,
-        genesis,
-        verifier,
-        queue: VecDeque::new(),
-        timers: BTreeMap::new(),
-        now_ms: 0,
-        committed: BTreeMap::new(),
-    };
+    let mut c = Cluster::new(keys, genesis, verifier);
     for i in 0..4u16 {
         c.start(ReplicaId(i));
     }
@@ -500,53 +503,17 @@ fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
 fn governance_removes_a_validator_at_a_checkpoint_boundary() {
     let params = shoji_params::dev::parameters().expect("parameters");
     let verifier = Arc::new(Verifier::new(&params.vk));
-    let keys: BTreeMap<ReplicaId, SigningKey> = (0..5u16)
-        .map(|i| (ReplicaId(i), SigningKey::from_bytes(&[i as u8 + 1; 32])))
-        .collect();
+    let keys = validator_keys(5);
     let admins: Vec<SigningKey> = (0..3u8)
         .map(|i| SigningKey::from_bytes(&[100 + i; 32]))
         .collect();
-    let validators = ValidatorSet::new(
-        0,
-        keys.iter()
-            .map(|(id, k)| (*id, k.verifying_key()))
-            .collect(),
-    )
-    .expect("set");
+    let validators = validator_set(&keys);
     let auditor = AuditSecretKey::random(&mut rand_core::OsRng);
     let genesis = Genesis::new(
         validators,
-        LedgerConfig {
-            anchor_window_blocks: 100,
-            auditor: auditor.public_key(),
-            issuers: BTreeMap::new(),
-            governance: GovernanceRules {
-                admins: admins
-                    .iter()
-                    .map(|k| k.verifying_key().to_bytes())
-                    .collect(),
-                threshold: 2,
-            },
-            network_id: [0; 32],
-            validators: Default::default(),
-            checkpoint_interval: 8,
-            window_size: 16,
-        },
+        ledger_config(auditor.public_key(), BTreeMap::new(), &admins),
     );
-    let mut c = Cluster {
-        nodes: BTreeMap::new(),
-        dirs: keys
-            .keys()
-            .map(|id| (*id, tempfile::tempdir().expect("tempdir")))
-            .collect(),
-        keys,
-        genesis,
-        verifier,
-        queue: VecDeque::new(),
-        timers: BTreeMap::new(),
-        now_ms: 0,
-        committed: BTreeMap::new(),
-    };
+    let mut c = Cluster::new(keys, genesis, verifier);
     for i in 0..5u16 {
         c.start(ReplicaId(i));
     }

@@ -491,18 +491,15 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         )
     };
     let network_arg = sh.network.to_str().expect("utf-8").to_string();
+    let submit = |file: &str| {
+        sh.run(
+            "shoji-node",
+            &["governance", "submit", file, "--network", &network_arg],
+            &[],
+        )
+    };
     approve("devnet/admin-0.key");
-    let r = sh.run(
-        "shoji-node",
-        &[
-            "governance",
-            "submit",
-            "register.json",
-            "--network",
-            &network_arg,
-        ],
-        &[],
-    );
+    let r = submit("register.json");
     assert_eq!(r.code, 8, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("1 approvals, 2 needed"), "{}", r.stderr);
     approve("devnet/admin-2.key");
@@ -516,46 +513,18 @@ fn story_balances_report_disclosure_restore_and_every_error() {
             .expect("json");
     elsewhere["network_id"] = Value::String("00".repeat(32));
     std::fs::write(tmp.path().join("elsewhere.json"), elsewhere.to_string()).expect("write");
-    let r = sh.run(
-        "shoji-node",
-        &[
-            "governance",
-            "submit",
-            "elsewhere.json",
-            "--network",
-            &network_arg,
-        ],
-        &[],
-    );
+    let r = submit("elsewhere.json");
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("another network"), "{}", r.stderr);
-    let enacted = sh.ok(
-        "shoji-node",
-        &[
-            "governance",
-            "submit",
-            "register.json",
-            "--network",
-            &network_arg,
-        ],
-    );
+    let enacted = submit("register.json");
+    assert_eq!(enacted.code, 0, "{}{}", enacted.stdout, enacted.stderr);
     assert!(
         enacted.stdout.contains("enacted at height"),
         "{}",
         enacted.stdout
     );
     // The same approvals again are a replay.
-    let r = sh.run(
-        "shoji-node",
-        &[
-            "governance",
-            "submit",
-            "register.json",
-            "--network",
-            &network_arg,
-        ],
-        &[],
-    );
+    let r = submit("register.json");
     assert_eq!(r.code, 8, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains("sequence number 0, expected 1"),
