@@ -175,9 +175,8 @@ fn handle_requests(
     for req in reqs {
         match Request::decode(req.body()) {
             Ok(Request::Submit { tx }) => submits.push((req, tx)),
-            _ => {
-                handle_request(core, req)?;
-            }
+            Ok(read) => answer_read(core, req, read),
+            Err(e) => req.respond(Response::Error(e).encode()),
         }
     }
     if submits.is_empty() {
@@ -201,14 +200,10 @@ fn handle_requests(
     Ok(out)
 }
 
-/// Answers one request that is not a submission.
-fn handle_request(core: &mut NodeCore, req: ClientRequest) -> Result<Vec<Output>, NodeError> {
-    match Request::decode(req.body()) {
-        Err(e) => {
-            req.respond(Response::Error(e).encode());
-            Ok(Vec::new())
-        }
-        Ok(Request::Status) => {
+/// Answers a read (any request but a submission).
+fn answer_read(core: &NodeCore, req: ClientRequest, read: Request) {
+    match read {
+        Request::Status => {
             let s = core.status();
             let r = Response::Status(crate::api::Status {
                 node: s.id.0,
@@ -226,9 +221,8 @@ fn handle_request(core: &mut NodeCore, req: ClientRequest) -> Result<Vec<Output>
                 governance_seq: s.governance_seq,
             });
             req.respond(r.encode());
-            Ok(Vec::new())
         }
-        Ok(Request::TreeState) => {
+        Request::TreeState => {
             let l = core.ledger();
             let r = Response::TreeState {
                 height: l.height(),
@@ -236,9 +230,8 @@ fn handle_request(core: &mut NodeCore, req: ClientRequest) -> Result<Vec<Output>
                 size: l.frontier().size(),
             };
             req.respond(r.encode());
-            Ok(Vec::new())
         }
-        Ok(Request::CompactBlocks { from_height, max }) => {
+        Request::CompactBlocks { from_height, max } => {
             let top = core.ledger().height();
             let last = top.min(
                 from_height
@@ -262,11 +255,9 @@ fn handle_request(core: &mut NodeCore, req: ClientRequest) -> Result<Vec<Output>
                 None => Response::CompactBlocks(blocks),
             };
             req.respond(r.encode());
-            Ok(Vec::new())
         }
-        Ok(Request::Submit { .. }) => {
-            req.respond(Response::Error("submissions are admitted in batches".into()).encode());
-            Ok(Vec::new())
+        Request::Submit { .. } => {
+            req.respond(Response::Error("submissions are admitted in batches".into()).encode())
         }
     }
 }

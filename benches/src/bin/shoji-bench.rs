@@ -16,6 +16,14 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
+/// The number after option `name`.
+fn number(args: &mut impl Iterator<Item = String>, name: &str) -> anyhow::Result<usize> {
+    args.next()
+        .with_context(|| format!("{name} needs a number"))?
+        .parse()
+        .with_context(|| format!("{name} needs a number"))
+}
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let Some(cmd) = args.next() else { usage() };
@@ -28,12 +36,7 @@ fn main() -> anyhow::Result<()> {
             };
             let mut json = false;
             while let Some(a) = args.next() {
-                let mut num = |name: &str| -> anyhow::Result<usize> {
-                    args.next()
-                        .with_context(|| format!("{name} needs a number"))?
-                        .parse()
-                        .with_context(|| format!("{name} needs a number"))
-                };
+                let mut num = |name: &str| number(&mut args, name);
                 match a.as_str() {
                     "--json" => json = true,
                     "--proofs" => opts.proofs = num("--proofs")?.max(1),
@@ -62,12 +65,7 @@ fn main() -> anyhow::Result<()> {
             let mut rounds = 3;
             let mut sends = 10;
             while let Some(a) = args.next() {
-                let mut num = |name: &str| -> anyhow::Result<usize> {
-                    args.next()
-                        .with_context(|| format!("{name} needs a number"))?
-                        .parse()
-                        .with_context(|| format!("{name} needs a number"))
-                };
+                let mut num = |name: &str| number(&mut args, name);
                 match a.as_str() {
                     "--json" => {}
                     "--blocks" => opts.blocks = num("--blocks")?.max(1),
@@ -96,12 +94,7 @@ fn main() -> anyhow::Result<()> {
                 ordering_in_flight: 512,
             };
             while let Some(a) = args.next() {
-                let mut num = |name: &str| -> anyhow::Result<usize> {
-                    args.next()
-                        .with_context(|| format!("{name} needs a number"))?
-                        .parse()
-                        .with_context(|| format!("{name} needs a number"))
-                };
+                let mut num = |name: &str| number(&mut args, name);
                 match a.as_str() {
                     "--json" => {}
                     "--txs" => opts.txs = num("--txs")?.max(1),
