@@ -124,6 +124,10 @@ fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+fn log_wanted() -> bool {
+    std::env::var_os("SHOJI_BENCH_NODE_LOG").is_some()
+}
+
 fn start_devnet(ordering_only: bool) -> anyhow::Result<Devnet> {
     let dir = tempfile::tempdir()?;
     let mut cmd = Command::new(sibling_binary("shoji-node")?);
@@ -133,10 +137,25 @@ fn start_devnet(ordering_only: bool) -> anyhow::Result<Devnet> {
     if ordering_only {
         cmd.arg("--ordering-only");
     }
+    // SHOJI_BENCH_NODE_LOG=FILE keeps the validators' log (info level) for a look afterwards.
+    let log = match std::env::var_os("SHOJI_BENCH_NODE_LOG") {
+        Some(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("opening {}", PathBuf::from(&path).display()))?,
+        ),
+        None => Stdio::null(),
+    };
+    let level = match log_wanted() {
+        true => "info",
+        false => "warn",
+    };
     let child = cmd
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", level)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .context("starting shoji-node devnet")?;
     let file = dir.path().join("devnet.json");
@@ -165,13 +184,18 @@ fn phase(
     rate: Option<f64>,
 ) -> anyhow::Result<(Vec<f64>, f64)> {
     let clients = clients.clamp(1, txs.len().max(1));
-    let start = Instant::now();
-    let results: Vec<anyhow::Result<Vec<f64>>> = std::thread::scope(|s| {
+    // Every client connects before the clock starts: QUIC handshakes are not the load.
+    let ready = std::sync::Barrier::new(clients + 1);
+    let (results, elapsed) = std::thread::scope(|s| {
+        let ready = &ready;
         let handles: Vec<_> = (0..clients)
             .map(|c| {
                 s.spawn(move || -> anyhow::Result<Vec<f64>> {
                     let node = (c % network.addrs.len()) as u16;
-                    let client = Client::connect(network, Some(node))?;
+                    let client = Client::connect(network, Some(node));
+                    ready.wait();
+                    let start = Instant::now();
+                    let client = client?;
                     let mut lat = Vec::new();
                     for (k, tx) in txs.iter().enumerate().skip(c).step_by(clients) {
                         if let Some(rate) = rate {
@@ -188,15 +212,17 @@ fn phase(
                 })
             })
             .collect();
-        handles
+        ready.wait();
+        let start = Instant::now();
+        let results: Vec<anyhow::Result<Vec<f64>>> = handles
             .into_iter()
             .map(|h| {
                 h.join()
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("a client thread panicked")))
             })
-            .collect()
+            .collect();
+        (results, start.elapsed().as_secs_f64())
     });
-    let elapsed = start.elapsed().as_secs_f64();
     let mut all = Vec::new();
     for r in results {
         all.extend(r?);

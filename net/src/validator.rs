@@ -303,6 +303,12 @@ impl ValidatorEndpoint {
         self.inbox.lock().await.recv().await
     }
 
+    /// A validator message that has already arrived, if any: lets a host handle every waiting
+    /// message in one turn (and persist what they change once).
+    pub fn try_recv(&self) -> Option<(ReplicaId, Vec<u8>)> {
+        self.inbox.try_lock().ok()?.try_recv().ok()
+    }
+
     /// The next client request. `None` once the endpoint is shut down.
     pub async fn next_request(&self) -> Option<ClientRequest> {
         self.requests.lock().await.recv().await

@@ -74,6 +74,22 @@ pub async fn run(
 /// `Ok`), the endpoint closes, or storage fails. Every committed block is already durable
 /// when it is reported, so stopping between two inputs loses nothing.
 pub async fn run_until(
+    core: NodeCore,
+    endpoint: ValidatorEndpoint,
+    initial: Vec<Output>,
+    peers: Vec<ReplicaId>,
+    options: HostOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
+    use tracing::Instrument;
+    // Every line this validator logs names it (several share a process in a devnet).
+    let span = tracing::info_span!("validator", id = core.id().0);
+    serve(core, endpoint, initial, peers, options, shutdown)
+        .instrument(span)
+        .await
+}
+
+async fn serve(
     mut core: NodeCore,
     endpoint: ValidatorEndpoint,
     initial: Vec<Output>,
@@ -101,6 +117,8 @@ pub async fn run_until(
         &mut waiting,
     );
     let mut next_probe = Instant::now() + options.sync_interval;
+    // Set when a due timer gave way to waiting messages (see the timer branch).
+    let mut timer_deferred = false;
     tokio::pin!(shutdown);
     loop {
         let next_timer = timers.values().min_by_key(|(at, _)| *at).copied();
@@ -113,12 +131,9 @@ pub async fn run_until(
                 Some(core.sync_probe())
             }
             msg = endpoint.recv() => {
-                let Some((from, bytes)) = msg else { return Ok(()) };
+                let Some(first) = msg else { return Ok(()) };
                 core.set_now_ms(unix_now_ms());
-                Some(match u16::try_from(from) {
-                    Ok(id) => core.on_peer_bytes(ReplicaId(id), &bytes)?,
-                    Err(_) => Vec::new(),
-                })
+                Some(core.on_peer_messages(waiting_messages(&endpoint, Some(first)))?)
             }
             req = endpoint.next_request() => {
                 let Some(req) = req else { return Ok(()) };
@@ -135,14 +150,28 @@ pub async fn run_until(
                 Some(handle_requests(&mut core, reqs, &mut waiting)?)
             }
             _ = sleep_until(next_timer.map_or(far, |(at, _)| at)) => {
-                Some(match next_timer {
-                    Some((_, kind)) => {
-                        timers.remove(&slot(kind));
-                        core.set_now_ms(unix_now_ms());
-                        core.on_timer(kind)?
-                    }
-                    None => Vec::new(),
-                })
+                core.set_now_ms(unix_now_ms());
+                // Messages already waiting go first, once: a validator that was slow to get
+                // the processor must not start a view change over progress sitting in its
+                // inbox (they may re-arm the timer). Only once, so a flood cannot hold a
+                // timer off.
+                let waiting_msgs = match timer_deferred {
+                    true => Vec::new(),
+                    false => waiting_messages(&endpoint, None),
+                };
+                if !waiting_msgs.is_empty() {
+                    timer_deferred = true;
+                    Some(core.on_peer_messages(waiting_msgs)?)
+                } else {
+                    timer_deferred = false;
+                    Some(match next_timer {
+                        Some((_, kind)) => {
+                            timers.remove(&slot(kind));
+                            core.on_timer(kind)?
+                        }
+                        None => Vec::new(),
+                    })
+                }
             }
         };
         let Some(outputs) = outputs else {
@@ -160,6 +189,29 @@ pub async fn run_until(
         );
     }
 }
+
+/// `first` and the validator messages already waiting behind it, at most
+/// [`MAX_PEER_MESSAGES_AT_ONCE`].
+fn waiting_messages(
+    endpoint: &ValidatorEndpoint,
+    first: Option<(u64, Vec<u8>)>,
+) -> Vec<(ReplicaId, Vec<u8>)> {
+    let mut msgs = Vec::new();
+    let mut next = first.or_else(|| endpoint.try_recv());
+    while let Some((from, bytes)) = next {
+        if let Ok(id) = u16::try_from(from) {
+            msgs.push((ReplicaId(id), bytes));
+        }
+        next = match msgs.len() < MAX_PEER_MESSAGES_AT_ONCE {
+            true => endpoint.try_recv(),
+            false => None,
+        };
+    }
+    msgs
+}
+
+/// Most validator messages taken from the queue for one turn of the loop.
+const MAX_PEER_MESSAGES_AT_ONCE: usize = 256;
 
 /// Most client requests taken from the queue for one turn of the loop.
 const MAX_REQUESTS_AT_ONCE: usize = 512;

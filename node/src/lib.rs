@@ -28,7 +28,7 @@ pub mod host;
 pub mod wire;
 
 use shoji_consensus::{
-    Action, Config, PersistedState, Replica, ReplicaId, TimerKind, ValidatorSet,
+    Action, Config, PersistDelta, PersistedState, Replica, ReplicaId, TimerKind, ValidatorSet,
 };
 use shoji_ledger::{Ledger, LedgerConfig, Rejection, TxOutcome};
 use shoji_primitives::encoding::EncodingError;
@@ -342,6 +342,11 @@ pub struct NodeCore {
     tuning: Tuning,
     /// Set once governance removed this validator (see [`NodeCore::is_retired`]).
     retired: bool,
+    /// The replica's (view, view change running) when last looked at, to log transitions.
+    seen_view: (u64, bool),
+    /// Persist deltas not written yet: [`NodeCore::sync`] writes them, in one transaction,
+    /// before any output they justify leaves this type.
+    unsynced: Vec<PersistDelta>,
 }
 
 /// The validator set of `epoch` (counted from genesis's) with these members.
@@ -482,7 +487,10 @@ impl NodeCore {
             key,
             tuning: *tuning,
             retired: false,
+            seen_view: (0, false),
+            unsynced: Vec::new(),
         };
+        node.seen_view = (node.replica.view(), node.replica.is_view_changing());
         let actions = node.replica.start();
         let out = node.process(actions)?;
         Ok((node, out))
@@ -524,6 +532,7 @@ impl NodeCore {
         }
         let waiting = self.replica.pending_requests();
         self.replica = Replica::new(config, self.key.clone(), None)?;
+        self.seen_view = (self.replica.view(), self.replica.is_view_changing());
         tracing::info!(
             epoch,
             height = start.height,
@@ -612,11 +621,36 @@ impl NodeCore {
         from: ReplicaId,
         bytes: &[u8],
     ) -> Result<Vec<Output>, NodeError> {
+        let out = self.on_peer_bytes_unsynced(from, bytes)?;
+        self.sync()?;
+        Ok(out)
+    }
+
+    /// Several peer messages, each as by [`NodeCore::on_peer_bytes`], with one durable write
+    /// for all the consensus state they change (group commit: one fsync rather than one per
+    /// message). The outputs are returned only once that write is done.
+    pub fn on_peer_messages(
+        &mut self,
+        messages: Vec<(ReplicaId, Vec<u8>)>,
+    ) -> Result<Vec<Output>, NodeError> {
+        let mut out = Vec::new();
+        for (from, bytes) in messages {
+            out.extend(self.on_peer_bytes_unsynced(from, &bytes)?);
+        }
+        self.sync()?;
+        Ok(out)
+    }
+
+    fn on_peer_bytes_unsynced(
+        &mut self,
+        from: ReplicaId,
+        bytes: &[u8],
+    ) -> Result<Vec<Output>, NodeError> {
         match wire::decode(bytes) {
             Ok(PeerMessage::Consensus(_)) if self.retired => Ok(Vec::new()),
             Ok(PeerMessage::Consensus(msg)) => {
                 let actions = self.replica.on_message_bytes(from, msg);
-                self.process(actions)
+                self.process_unsynced(actions)
             }
             Ok(PeerMessage::TransferRequest { from_height }) => {
                 Ok(self.serve_transfer(from, from_height))
@@ -890,15 +924,32 @@ impl NodeCore {
         self.verified.insert(id, r);
     }
 
+    /// Carries out the replica's actions; every delta they persist is durable when this
+    /// returns (MUST rule of DESIGN §5: persisted before sent).
     fn process(&mut self, actions: Vec<Action>) -> Result<Vec<Output>, NodeError> {
+        let out = self.process_unsynced(actions)?;
+        self.sync()?;
+        Ok(out)
+    }
+
+    /// Writes the collected persist deltas in one transaction.
+    fn sync(&mut self) -> Result<(), NodeError> {
+        if !self.unsynced.is_empty() {
+            let deltas = std::mem::take(&mut self.unsynced);
+            self.store.persist_consensus(&deltas)?;
+        }
+        Ok(())
+    }
+
+    /// [`NodeCore::process`] without the final [`NodeCore::sync`]: the caller must sync
+    /// before any returned output leaves.
+    fn process_unsynced(&mut self, actions: Vec<Action>) -> Result<Vec<Output>, NodeError> {
         let mut queue: VecDeque<Action> = actions.into();
         let mut out = Vec::new();
         while let Some(action) = queue.pop_front() {
             match action {
-                // Durable before anything after it leaves (MUST rule of DESIGN §5).
-                Action::Persist(delta) => {
-                    self.store.persist_consensus(&[delta])?;
-                }
+                // Collected, and written before the outputs leave (see `process`).
+                Action::Persist(delta) => self.unsynced.push(delta),
                 Action::Send { to, msg } => out.push(Output::Send {
                     to,
                     bytes: wire::consensus(&msg.encode()),
@@ -918,6 +969,8 @@ impl NodeCore {
                     })
                 }
                 Action::Commit { block, certificate } => {
+                    // The block's own write transaction comes after the deltas before it.
+                    self.sync()?;
                     let (outputs, more, switched) = self.execute(&block, &certificate)?;
                     out.extend(outputs);
                     if switched {
@@ -926,12 +979,33 @@ impl NodeCore {
                     }
                     queue.extend(more);
                 }
-                // Validator-set changes: the host restarts the replica for the next epoch; not
-                // wired yet (see the issue notes).
+                // The ledger decides when an epoch starts (`BlockOutcome::epoch_started`, seen
+                // in `execute`); the replica's announcement of the same boundary adds nothing.
                 Action::EpochChange { .. } => {}
             }
         }
+        self.log_view_transition();
         Ok(out)
+    }
+
+    /// Logs the start and the end of a view change: what an operator looks for first when
+    /// commits stall.
+    fn log_view_transition(&mut self) {
+        let now = (self.replica.view(), self.replica.is_view_changing());
+        if now == self.seen_view {
+            return;
+        }
+        let leader = self.replica.leader().0;
+        match now.1 {
+            true => tracing::warn!(
+                view = now.0,
+                from_view = self.seen_view.0,
+                next_leader = leader,
+                "view change started"
+            ),
+            false => tracing::info!(view = now.0, leader, "view change completed"),
+        }
+        self.seen_view = now;
     }
 
     /// Verifies (stateless, batched, cached), applies and stores one committed block.

@@ -376,3 +376,17 @@ pub(crate) fn decode_consensus(v: &[u8]) -> Result<shoji_consensus::PersistedSta
     let mut r = Reader::new(v)?;
     shoji_consensus::PersistedState::decode(r.rest()).map_err(|e| e.to_string())
 }
+
+/// One `consensus_log` entry (a pre-prepare, a vote or a prepared certificate).
+pub(crate) fn encode_log<T: serde::Serialize>(entry: &T) -> Vec<u8> {
+    let mut w = Writer::new();
+    // Serializing plain consensus data into a Vec cannot fail.
+    w.raw(&postcard::to_allocvec(entry).unwrap_or_default());
+    w.0
+}
+
+/// Decodes an entry written by [`encode_log`].
+pub(crate) fn decode_log<T: serde::de::DeserializeOwned>(v: &[u8]) -> Result<T, String> {
+    let mut r = Reader::new(v)?;
+    postcard::from_bytes(r.rest()).map_err(|e| e.to_string())
+}

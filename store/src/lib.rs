@@ -24,7 +24,8 @@
 //! | `meta` | `"schema_version"` | u32 LE ([`SCHEMA_VERSION`]) |
 //! | `meta` | `"genesis_hash"` | the genesis hash the database was created for ([`Store::check_genesis`]) |
 //! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"frontier"`, `"recent_roots"`, `"policy"` (once governance changed it) | latest ledger head |
-//! | `consensus` | `"persisted_state"` | [`PersistedState::encode`] |
+//! | `consensus` | `"persisted_state"` | [`PersistedState::encode`] of the replica's small state: view, stable checkpoint, last commit, own view changes, new view (its per-height maps empty) |
+//! | `consensus_log` | (height, kind) | one per-height entry of [`PersistedState`]: pre-prepare (0), own PREPARE (1), own COMMIT (2), prepared certificate (3), own CHECKPOINT (4) |
 //! | `blocks` | height | block and commit certificate (postcard) |
 //! | `height_info` | height | block time, tree root, state root, tree size, nullifier count, nullifier chain, applied txids |
 //! | `transactions` | txid | height, index, outcome, transaction bytes |
@@ -67,7 +68,11 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 /// Schema version of the database layout; checked on open.
 ///
 /// 2: blocks carry a proposed time, and the ledger head and height metadata the block time.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 3: the ledger head carries the governance policy.
+/// 4: the consensus state's per-height entries live in `consensus_log`, one row each, so a
+///    vote writes its own row rather than every block in flight (a store of version 3 is
+///    converted on open).
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
@@ -91,6 +96,14 @@ const NULLIFIERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nullifie
 const COMMITMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("commitments");
 const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
 const VALIDATORS: TableDefinition<u64, &[u8]> = TableDefinition::new("validator_sets");
+const CONSENSUS_LOG: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("consensus_log");
+
+/// Kinds of `consensus_log` entries (the second half of the key).
+const LOG_PRE_PREPARE: u8 = 0;
+const LOG_PREPARE: u8 = 1;
+const LOG_COMMIT: u8 = 2;
+const LOG_PREPARED: u8 = 3;
+const LOG_CHECKPOINT: u8 = 4;
 
 /// What happened to a stored transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -273,12 +286,142 @@ fn read_info<T: ReadableTable<u64, &'static [u8]>>(
         .transpose()
 }
 
-fn read_consensus<T: ReadableTable<&'static str, &'static [u8]>>(
+/// The replica's small state (per-height maps empty); see [`read_consensus`] for all of it.
+fn read_consensus_core<T: ReadableTable<&'static str, &'static [u8]>>(
     t: &T,
 ) -> Result<Option<PersistedState>, StoreError> {
     get_str(t, "consensus", K_PERSISTED)?
         .map(|v| codec::decode_consensus(&v).map_err(corrupt("consensus", K_PERSISTED)))
         .transpose()
+}
+
+/// The whole consensus state: the small state with the per-height entries of the log.
+fn read_consensus<C, L>(core: &C, log: &L) -> Result<Option<PersistedState>, StoreError>
+where
+    C: ReadableTable<&'static str, &'static [u8]>,
+    L: ReadableTable<(u64, u8), &'static [u8]>,
+{
+    let mut state = read_consensus_core(core)?;
+    for entry in log
+        .iter()
+        .ctx(|| "reading table `consensus_log`".to_string())?
+    {
+        let (k, v) = entry.ctx(|| "reading table `consensus_log`".to_string())?;
+        let (height, kind) = k.value();
+        let s = state.get_or_insert_with(PersistedState::genesis);
+        let bad = corrupt("consensus_log", format!("height {height}, kind {kind}"));
+        match kind {
+            LOG_PRE_PREPARE => {
+                s.pre_prepares
+                    .insert(height, codec::decode_log(v.value()).map_err(bad)?);
+            }
+            LOG_PREPARE => {
+                s.prepares
+                    .insert(height, codec::decode_log(v.value()).map_err(bad)?);
+            }
+            LOG_COMMIT => {
+                s.commits
+                    .insert(height, codec::decode_log(v.value()).map_err(bad)?);
+            }
+            LOG_PREPARED => {
+                s.prepared
+                    .insert(height, codec::decode_log(v.value()).map_err(bad)?);
+            }
+            LOG_CHECKPOINT => {
+                s.checkpoints
+                    .insert(height, codec::decode_log(v.value()).map_err(bad)?);
+            }
+            other => return Err(bad(format!("unknown entry kind {other}"))),
+        }
+    }
+    Ok(state)
+}
+
+/// The `consensus_log` row a delta writes, if it is a per-height entry.
+fn log_row(delta: &PersistDelta) -> Option<((u64, u8), Vec<u8>)> {
+    use shoji_consensus::Message;
+    match delta {
+        PersistDelta::PrePrepare(pp) => Some((
+            (pp.pre_prepare.block.height, LOG_PRE_PREPARE),
+            codec::encode_log(pp),
+        )),
+        PersistDelta::Prepared(cert) => {
+            Some(((cert.height(), LOG_PREPARED), codec::encode_log(cert)))
+        }
+        PersistDelta::Vote(sm) => {
+            let key = match &sm.message {
+                Message::Prepare(v) => (v.height, LOG_PREPARE),
+                Message::Commit(v) => (v.height, LOG_COMMIT),
+                Message::Checkpoint(c) => (c.height, LOG_CHECKPOINT),
+                _ => return None,
+            };
+            Some((key, codec::encode_log(sm)))
+        }
+        _ => None,
+    }
+}
+
+/// Writes `state` as the small state plus one log row per per-height entry, replacing what
+/// was stored.
+fn write_consensus(
+    core: &mut redb::Table<&'static str, &'static [u8]>,
+    log: &mut redb::Table<(u64, u8), &'static [u8]>,
+    state: &PersistedState,
+) -> Result<(), StoreError> {
+    log.retain(|_, _| false)
+        .ctx(|| "clearing table `consensus_log`".to_string())?;
+    let rows = state
+        .pre_prepares
+        .iter()
+        .map(|(h, e)| ((*h, LOG_PRE_PREPARE), codec::encode_log(e)))
+        .chain(
+            state
+                .prepares
+                .iter()
+                .map(|(h, e)| ((*h, LOG_PREPARE), codec::encode_log(e))),
+        )
+        .chain(
+            state
+                .commits
+                .iter()
+                .map(|(h, e)| ((*h, LOG_COMMIT), codec::encode_log(e))),
+        )
+        .chain(
+            state
+                .prepared
+                .iter()
+                .map(|(h, e)| ((*h, LOG_PREPARED), codec::encode_log(e))),
+        )
+        .chain(
+            state
+                .checkpoints
+                .iter()
+                .map(|(h, e)| ((*h, LOG_CHECKPOINT), codec::encode_log(e))),
+        );
+    for (key, value) in rows {
+        log.insert(key, &value[..])
+            .ctx(|| format!("writing consensus log entry {key:?}"))?;
+    }
+    core.insert(
+        K_PERSISTED,
+        &codec::encode_consensus(&small_state(state))[..],
+    )
+    .ctx(|| "writing the consensus state".to_string())?;
+    Ok(())
+}
+
+/// `state` without its per-height entries.
+fn small_state(state: &PersistedState) -> PersistedState {
+    PersistedState {
+        view: state.view,
+        view_changing: state.view_changing,
+        stable_checkpoint: state.stable_checkpoint.clone(),
+        last_committed: state.last_committed,
+        last_committed_hash: state.last_committed_hash,
+        view_changes: state.view_changes.clone(),
+        new_view: state.new_view.clone(),
+        ..PersistedState::genesis()
+    }
 }
 
 fn read_tx<T: ReadableTable<&'static [u8], &'static [u8]>>(
@@ -379,7 +522,20 @@ impl Store {
                             key: SCHEMA_KEY.into(),
                             reason: format!("{} bytes, expected 4", v.len()),
                         })?;
-                    if found != SCHEMA_VERSION {
+                    if found == 3 {
+                        // Version 3 kept the whole consensus state in one value: split it.
+                        let mut core = txn
+                            .open_table(CONSENSUS)
+                            .ctx(|| "opening table `consensus`".to_string())?;
+                        let mut log = txn
+                            .open_table(CONSENSUS_LOG)
+                            .ctx(|| "creating table `consensus_log`".to_string())?;
+                        if let Some(state) = read_consensus_core(&core)? {
+                            write_consensus(&mut core, &mut log, &state)?;
+                        }
+                        meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes()[..])
+                            .ctx(|| "writing the schema version".to_string())?;
+                    } else if found != SCHEMA_VERSION {
                         return Err(StoreError::SchemaVersion {
                             found,
                             expected: SCHEMA_VERSION,
@@ -401,6 +557,8 @@ impl Store {
             txn.open_table(def)
                 .ctx(|| format!("creating table `{}`", def.name()))?;
         }
+        txn.open_table(CONSENSUS_LOG)
+            .ctx(|| "creating table `consensus_log`".to_string())?;
         for def in [TXS, NULLIFIERS] {
             txn.open_table(def)
                 .ctx(|| format!("creating table `{}`", def.name()))?;
@@ -423,14 +581,14 @@ impl Store {
     }
 
     /// Stores one committed, executed block and everything it changed, in one write
-    /// transaction; applies [`PersistedState::record_commit`] to the stored consensus state in
-    /// that same transaction and returns the new state (the host replaces its copy with it).
+    /// transaction, and applies [`PersistedState::record_commit`] to the stored consensus state
+    /// in that same transaction.
     ///
     /// Refuses (writing nothing) a block that is not the next height, does not link to the
     /// stored previous block, or whose outcome and ledger head disagree with each other or
     /// with the stored state (including a block time other than the larger of the block's
     /// proposed time and the stored block time).
-    pub fn commit_block(&self, c: &CommittedBlock<'_>) -> Result<PersistedState, StoreError> {
+    pub fn commit_block(&self, c: &CommittedBlock<'_>) -> Result<(), StoreError> {
         let h = c.block.height;
         if c.outcome.height != h || c.ledger.height != h {
             return Err(invalid(format!(
@@ -481,7 +639,7 @@ impl Store {
             .map_err(|e| invalid(format!("block {h}: {e}")))?;
 
         let txn = self.write(&format!("block {h}"))?;
-        let consensus = {
+        {
             let open = |name: &str| format!("opening table `{name}` to commit block {h}");
             let mut ledger = txn.open_table(LEDGER).ctx(|| open("ledger"))?;
             let mut blocks = txn.open_table(BLOCKS).ctx(|| open("blocks"))?;
@@ -499,14 +657,22 @@ impl Store {
                     prev.height
                 )));
             }
-            let prev_hash = match read_block(&blocks, prev.height)? {
-                Some((b, _)) => b.hash(),
-                None if prev.height == 0 => BlockHash::GENESIS,
-                None => {
-                    return Err(StoreError::Inconsistent(format!(
-                        "block {} is missing",
-                        prev.height
-                    )))
+            let mut consensus =
+                read_consensus_core(&consensus_t)?.unwrap_or_else(PersistedState::genesis);
+            // The consensus state records the last stored block's hash; reading and hashing
+            // the block itself is the fallback for a state that lags (it never should).
+            let prev_hash = if consensus.last_committed == prev.height {
+                consensus.last_committed_hash
+            } else {
+                match read_block(&blocks, prev.height)? {
+                    Some((b, _)) => b.hash(),
+                    None if prev.height == 0 => BlockHash::GENESIS,
+                    None => {
+                        return Err(StoreError::Inconsistent(format!(
+                            "block {} is missing",
+                            prev.height
+                        )))
+                    }
                 }
             };
             if c.block.prev_hash != prev_hash {
@@ -628,29 +794,41 @@ impl Store {
                     .insert(K_POLICY, &policy.to_bytes()[..])
                     .ctx(|| format!("writing `{K_POLICY}` of table `ledger` at height {h}"))?;
             }
-            let mut consensus =
-                read_consensus(&consensus_t)?.unwrap_or_else(PersistedState::genesis);
             consensus.record_commit(c.block);
             consensus_t
                 .insert(K_PERSISTED, &codec::encode_consensus(&consensus)[..])
                 .ctx(|| format!("writing the consensus state at height {h}"))?;
-            consensus
-        };
+        }
         txn.commit().ctx(|| format!("committing block {h}"))?;
-        Ok(consensus)
+        Ok(())
     }
 
     /// Durably applies the replica's `Persist` deltas, in order, to the stored consensus state
-    /// (genesis if none) in one write transaction, and returns the new state. A
-    /// `StableCheckpoint` delta also stores its certificate in the checkpoints table.
-    pub fn persist_consensus(&self, deltas: &[PersistDelta]) -> Result<PersistedState, StoreError> {
+    /// (genesis if none) in one write transaction. A per-height entry (pre-prepare, vote,
+    /// prepared certificate) writes its own row; a `StableCheckpoint` delta also stores its
+    /// certificate in the checkpoints table and deletes the rows at or below its height.
+    pub fn persist_consensus(&self, deltas: &[PersistDelta]) -> Result<(), StoreError> {
         let txn = self.write("consensus deltas")?;
-        let state = {
-            let mut t = txn
+        {
+            let mut core_t = txn
                 .open_table(CONSENSUS)
                 .ctx(|| "opening table `consensus`".to_string())?;
-            let mut state = read_consensus(&t)?.unwrap_or_else(PersistedState::genesis);
+            let mut log = txn
+                .open_table(CONSENSUS_LOG)
+                .ctx(|| "opening table `consensus_log`".to_string())?;
+            let mut core: Option<PersistedState> = None;
             for d in deltas {
+                if let Some((key, value)) = log_row(d) {
+                    log.insert(key, &value[..])
+                        .ctx(|| format!("writing consensus log entry {key:?}"))?;
+                    continue;
+                }
+                let state = match &mut core {
+                    Some(s) => s,
+                    None => core.insert(
+                        read_consensus_core(&core_t)?.unwrap_or_else(PersistedState::genesis),
+                    ),
+                };
                 state.apply(d);
                 if let PersistDelta::StableCheckpoint(cert) = d {
                     let v = codec::encode_checkpoint(cert)
@@ -660,26 +838,33 @@ impl Store {
                         .ctx(|| "opening table `checkpoints`".to_string())?;
                     cp.insert(cert.height, &v[..])
                         .ctx(|| format!("writing checkpoint {}", cert.height))?;
+                    // Garbage collection below the stable checkpoint: its rows go too.
+                    let h = state.stable_checkpoint.height;
+                    log.retain_in(..=(h, u8::MAX), |_, _| false)
+                        .ctx(|| format!("collecting consensus log entries up to {h}"))?;
                 }
             }
-            t.insert(K_PERSISTED, &codec::encode_consensus(&state)[..])
-                .ctx(|| "writing the consensus state".to_string())?;
-            state
-        };
+            if let Some(state) = core {
+                core_t
+                    .insert(K_PERSISTED, &codec::encode_consensus(&state)[..])
+                    .ctx(|| "writing the consensus state".to_string())?;
+            }
+        }
         txn.commit()
-            .ctx(|| "committing consensus deltas".to_string())?;
-        Ok(state)
+            .ctx(|| "committing consensus deltas".to_string())
     }
 
-    /// Replaces the stored consensus state (e.g. after state transfer).
+    /// Replaces the stored consensus state (e.g. when a new epoch starts from a checkpoint).
     pub fn store_consensus_state(&self, state: &PersistedState) -> Result<(), StoreError> {
         let txn = self.write("the consensus state")?;
         {
-            let mut t = txn
+            let mut core = txn
                 .open_table(CONSENSUS)
                 .ctx(|| "opening table `consensus`".to_string())?;
-            t.insert(K_PERSISTED, &codec::encode_consensus(state)[..])
-                .ctx(|| "writing the consensus state".to_string())?;
+            let mut log = txn
+                .open_table(CONSENSUS_LOG)
+                .ctx(|| "opening table `consensus_log`".to_string())?;
+            write_consensus(&mut core, &mut log, state)?;
         }
         txn.commit()
             .ctx(|| "committing the consensus state".to_string())
@@ -688,10 +873,13 @@ impl Store {
     /// The stored consensus state, if any.
     pub fn consensus_state(&self) -> Result<Option<PersistedState>, StoreError> {
         let r = self.read()?;
-        let t = r
+        let core = r
             .open_table(CONSENSUS)
             .ctx(|| "opening table `consensus`".to_string())?;
-        read_consensus(&t)
+        let log = r
+            .open_table(CONSENSUS_LOG)
+            .ctx(|| "opening table `consensus_log`".to_string())?;
+        read_consensus(&core, &log)
     }
 
     /// Stores the validator set of its epoch (replacing any stored for that epoch).
@@ -758,9 +946,10 @@ impl Store {
         let nullifiers = r.open_table(NULLIFIERS).ctx(|| open("nullifiers"))?;
         let commitments = r.open_table(COMMITMENTS).ctx(|| open("commitments"))?;
         let consensus_t = r.open_table(CONSENSUS).ctx(|| open("consensus"))?;
+        let log_t = r.open_table(CONSENSUS_LOG).ctx(|| open("consensus_log"))?;
 
         let head = read_head(&ledger)?;
-        let consensus = read_consensus(&consensus_t)?;
+        let consensus = read_consensus(&consensus_t, &log_t)?;
         let h = head.height;
         let last_block = last_key(&blocks, "blocks")?;
         let last_info = last_key(&heights, "height_info")?;

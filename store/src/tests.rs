@@ -173,7 +173,7 @@ impl Host {
         let outcome = self.ledger.apply(block.time_ms, txs);
         self.clock += 1_000;
         let head = self.ledger.head();
-        let state = store
+        store
             .commit_block(&CommittedBlock {
                 block: &block,
                 certificate: &certificate,
@@ -183,7 +183,10 @@ impl Host {
             })
             .unwrap();
         self.consensus.record_commit(&block);
-        assert_eq!(state, self.consensus);
+        assert_eq!(
+            store.consensus_state().unwrap().as_ref(),
+            Some(&self.consensus)
+        );
         self.prev = block.hash();
         self.outcomes
             .push((block, certificate, outcome.clone(), txs.to_vec()));
@@ -212,11 +215,14 @@ fn five_blocks(store: &Store) -> Host {
         },
         vote(1),
     ];
-    let state = store.persist_consensus(&deltas).unwrap();
+    store.persist_consensus(&deltas).unwrap();
     for d in &deltas {
         host.consensus.apply(d);
     }
-    assert_eq!(state, host.consensus);
+    assert_eq!(
+        store.consensus_state().unwrap().as_ref(),
+        Some(&host.consensus)
+    );
 
     let root0 = host.ledger.root();
     let m = with_bundle(&mint(), |b| b.anchor = root0);
@@ -681,7 +687,7 @@ fn checkpoints_validator_sets_and_consensus_deltas() {
     for d in &deltas {
         expected.apply(d);
     }
-    assert_eq!(store.persist_consensus(&deltas).unwrap(), expected);
+    store.persist_consensus(&deltas).unwrap();
     assert_eq!(expected.prepares.len(), 1, "height 8 collected");
     assert_eq!(store.checkpoint(8).unwrap(), Some(cp));
     assert_eq!(store.consensus_state().unwrap(), Some(expected.clone()));
@@ -965,4 +971,136 @@ fn the_database_is_tied_to_one_genesis() {
     let err = store.check_genesis(&[2; 32]).unwrap_err();
     assert!(matches!(err, StoreError::GenesisMismatch { .. }), "{err}");
     assert!(err.to_string().contains(&"01".repeat(32)), "{err}");
+}
+
+/// Every kind of per-height entry, at heights 9 and 10, over a small state in view 2.
+fn busy_consensus_state() -> PersistedState {
+    let key = SigningKey::from_bytes(&[3; 32]);
+    let block = |height: u64| Block {
+        height,
+        prev_hash: BlockHash([height as u8; 32]),
+        view: 2,
+        proposer: ReplicaId(2),
+        time_ms: 1_000 * height,
+        transactions: vec![vec![height as u8; 40]; 3],
+    };
+    let pre_prepare = |height: u64| {
+        shoji_consensus::SignedPrePrepare::sign(
+            0,
+            ReplicaId(2),
+            shoji_consensus::PrePrepare {
+                view: 2,
+                block: block(height),
+            },
+            &key,
+        )
+    };
+    let sign = |m: shoji_consensus::Message| SignedMessage::sign(0, ReplicaId(2), m, &key);
+    let vote = |height: u64| shoji_consensus::Vote {
+        view: 2,
+        height,
+        block_hash: block(height).hash(),
+    };
+    let mut s = PersistedState::genesis();
+    let mut deltas = vec![PersistDelta::View {
+        view: 2,
+        view_changing: false,
+    }];
+    for h in [9, 10] {
+        deltas.push(PersistDelta::PrePrepare(pre_prepare(h)));
+        deltas.push(PersistDelta::Vote(sign(shoji_consensus::Message::Prepare(
+            vote(h),
+        ))));
+        deltas.push(PersistDelta::Vote(sign(shoji_consensus::Message::Commit(
+            vote(h),
+        ))));
+        deltas.push(PersistDelta::Prepared(
+            shoji_consensus::PreparedCertificate {
+                pre_prepare: pre_prepare(h),
+                prepares: vec![(ReplicaId(0), Signature::from_bytes(&[h as u8; 64]))],
+            },
+        ));
+        deltas.push(PersistDelta::Vote(sign(
+            shoji_consensus::Message::Checkpoint(shoji_consensus::CheckpointVote {
+                height: h,
+                block_hash: block(h).hash(),
+                state_root: [h as u8; 32],
+            }),
+        )));
+    }
+    for d in &deltas {
+        s.apply(d);
+    }
+    s
+}
+
+#[test]
+fn consensus_entries_are_rows_collected_at_the_stable_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(path(&dir)).unwrap();
+    let mut expected = busy_consensus_state();
+    store.store_consensus_state(&expected).unwrap();
+    assert_eq!(store.consensus_state().unwrap().as_ref(), Some(&expected));
+    drop(store);
+    // One row per entry; the small state holds none of them.
+    let rows = {
+        let db = Database::create(path(&dir)).unwrap();
+        let r = db.begin_read().unwrap();
+        let n = r.open_table(CONSENSUS_LOG).unwrap().len().unwrap();
+        n
+    };
+    assert_eq!(rows, 10);
+    let core = codec::decode_consensus(&peek(&dir, CONSENSUS, K_PERSISTED)).unwrap();
+    assert_eq!(core, small_state(&expected));
+    assert!(core.pre_prepares.is_empty() && core.prepared.is_empty());
+
+    // A stable checkpoint at 9 removes every row at or below 9, and nothing above.
+    let store = Store::open(path(&dir)).unwrap();
+    let cp = CheckpointCertificate {
+        height: 9,
+        block_hash: BlockHash([9; 32]),
+        state_root: [9; 32],
+        signatures: Vec::new(),
+    };
+    let delta = PersistDelta::StableCheckpoint(cp);
+    store
+        .persist_consensus(std::slice::from_ref(&delta))
+        .unwrap();
+    expected.apply(&delta);
+    assert_eq!(expected.pre_prepares.len(), 1);
+    assert_eq!(store.consensus_state().unwrap(), Some(expected));
+}
+
+#[test]
+fn a_version_3_store_is_converted_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(path(&dir)).unwrap());
+    // What version 3 wrote: the whole state in one value.
+    let state = busy_consensus_state();
+    {
+        let db = Database::create(path(&dir)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(CONSENSUS_LOG).unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(SCHEMA_KEY, &3u32.to_le_bytes()[..])
+            .unwrap();
+        txn.open_table(CONSENSUS)
+            .unwrap()
+            .insert(K_PERSISTED, &codec::encode_consensus(&state)[..])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = Store::open(path(&dir)).unwrap();
+    assert_eq!(store.consensus_state().unwrap(), Some(state.clone()));
+    drop(store);
+    assert_eq!(
+        peek(&dir, META, SCHEMA_KEY),
+        SCHEMA_VERSION.to_le_bytes().to_vec()
+    );
+    let core = codec::decode_consensus(&peek(&dir, CONSENSUS, K_PERSISTED)).unwrap();
+    assert_eq!(core, small_state(&state));
+    // Opening again finds version 4 and changes nothing.
+    let store = Store::open(path(&dir)).unwrap();
+    assert_eq!(store.consensus_state().unwrap(), Some(state));
 }
