@@ -137,7 +137,7 @@ fn start_devnet(ordering_only: bool) -> anyhow::Result<Devnet> {
     if ordering_only {
         cmd.arg("--ordering-only");
     }
-    // SHOJI_BENCH_NODE_LOG=FILE keeps the validators' log (info level) for a look afterwards.
+    // SHOJI_BENCH_NODE_LOG=FILE keeps the validators' log for a look afterwards.
     let log = match std::env::var_os("SHOJI_BENCH_NODE_LOG") {
         Some(path) => Stdio::from(
             std::fs::OpenOptions::new()
@@ -148,9 +148,10 @@ fn start_devnet(ordering_only: bool) -> anyhow::Result<Devnet> {
         ),
         None => Stdio::null(),
     };
+    // SHOJI_BENCH_NODE_LOG_LEVEL (a RUST_LOG filter, `info` by default) sets how much.
     let level = match log_wanted() {
-        true => "info",
-        false => "warn",
+        true => std::env::var("SHOJI_BENCH_NODE_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+        false => "warn".into(),
     };
     let child = cmd
         .env("RUST_LOG", level)

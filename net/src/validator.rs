@@ -78,7 +78,7 @@ pub(crate) fn transport_config(
 pub struct ClientRequest {
     body: Vec<u8>,
     from: SocketAddr,
-    reply: oneshot::Sender<Vec<u8>>,
+    reply: oneshot::Sender<Arc<[u8]>>,
 }
 
 impl ClientRequest {
@@ -93,9 +93,10 @@ impl ClientRequest {
     }
 
     /// Sends the response. A response larger than the maximum frame size resets the stream.
-    pub fn respond(self, response: Vec<u8>) {
+    /// One encoded response may be shared by many requests (an `Arc<[u8]>` clone).
+    pub fn respond(self, response: impl Into<Arc<[u8]>>) {
         // The client may have gone away; nothing to do then.
-        let _ = self.reply.send(response);
+        let _ = self.reply.send(response.into());
     }
 }
 
@@ -548,7 +549,7 @@ async fn serve_client(conn: Connection, ctx: Arc<AcceptCtx>) {
                 }
             };
             let written = timeout(limit, async {
-                write_frame(&mut send, &response, max).await?;
+                write_frame(&mut send, &response[..], max).await?;
                 send.finish().map_err(|e| FrameError::Io(e.into()))
             })
             .await;

@@ -89,6 +89,17 @@ pub fn start(
     start_with(n, ledger, verifier, dir, false)
 }
 
+/// How the validators of a local network share the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Tasks of the caller's Tokio runtime: they stop with it.
+    Tasks,
+    /// Each validator on its own thread with its own runtime, as separate processes would be,
+    /// so that one validator's long step (verifying a block's proofs) never holds up another's
+    /// messages and timers in a shared scheduler. They run until the process exits.
+    Threads,
+}
+
 /// [`start`], with every validator in the benchmark mode of [`NodeCore::set_ordering_only`]
 /// when `ordering_only` is set.
 pub fn start_with(
@@ -97,6 +108,18 @@ pub fn start_with(
     verifier: Arc<Verifier>,
     dir: &Path,
     ordering_only: bool,
+) -> Result<LocalNetwork, DevnetError> {
+    start_placed(n, ledger, verifier, dir, ordering_only, Placement::Tasks)
+}
+
+/// [`start_with`], placing the validators as `placement` says.
+pub fn start_placed(
+    n: u16,
+    ledger: LedgerConfig,
+    verifier: Arc<Verifier>,
+    dir: &Path,
+    ordering_only: bool,
+    placement: Placement,
 ) -> Result<LocalNetwork, DevnetError> {
     let keys: Vec<SigningKey> = (0..n).map(dev_validator_key).collect();
     let validators = ValidatorSet::new(
@@ -127,19 +150,59 @@ pub fn start_with(
         let store = Store::open(node_dir.join("node.redb"))?;
         let (mut core, out) = NodeCore::open(store, &genesis, keys[i].clone(), verifier.clone())?;
         core.set_ordering_only(ordering_only);
-        let endpoint = ValidatorEndpoint::from_socket(
-            Identity::new(&keys[i])?,
-            socket,
-            set.clone(),
-            addrs.clone(),
-            NetConfig::default(),
-        )?;
-        let peers = peers.clone();
-        tokio::spawn(async move {
+        let identity = Identity::new(&keys[i])?;
+        let (set, addrs, peers) = (set.clone(), addrs.clone(), peers.clone());
+        let serve = async move |endpoint: ValidatorEndpoint| {
             if let Err(e) = crate::host::run(core, endpoint, out, peers).await {
                 tracing::error!(validator = i, error = %e, "validator stopped");
             }
-        });
+        };
+        match placement {
+            Placement::Tasks => {
+                let endpoint = ValidatorEndpoint::from_socket(
+                    identity,
+                    socket,
+                    set,
+                    addrs,
+                    NetConfig::default(),
+                )?;
+                tokio::spawn(serve(endpoint));
+            }
+            Placement::Threads => {
+                // The endpoint belongs to the validator's runtime: it is made there, and
+                // whether that worked comes back before the next validator starts.
+                let (started, result) = std::sync::mpsc::channel();
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name(format!("validator-{i}"))
+                    .enable_all()
+                    .build()?;
+                std::thread::Builder::new()
+                    .name(format!("validator-{i}"))
+                    .spawn(move || {
+                        runtime.block_on(async move {
+                            match ValidatorEndpoint::from_socket(
+                                identity,
+                                socket,
+                                set,
+                                addrs,
+                                NetConfig::default(),
+                            ) {
+                                Ok(endpoint) => {
+                                    let _ = started.send(Ok(()));
+                                    serve(endpoint).await
+                                }
+                                Err(e) => {
+                                    let _ = started.send(Err(e));
+                                }
+                            }
+                        })
+                    })?;
+                result
+                    .recv()
+                    .map_err(|_| std::io::Error::other(format!("validator {i} did not start")))??;
+            }
+        }
     }
     Ok(LocalNetwork {
         addrs,

@@ -17,6 +17,7 @@ use shoji_net::{ClientRequest, ValidatorEndpoint};
 use shoji_primitives::encoding::fr_to_bytes;
 use shoji_primitives::tx::TxId;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::time::{sleep_until, Duration, Instant};
 
@@ -368,30 +369,45 @@ fn route(
                     state_root = %shoji_primitives::encoding::hex_encode(&state_root),
                     "committed"
                 );
-                let stored = core.store().block(height).ok().flatten();
+                let stored = core.store().block(height).ok().flatten().map(|(b, c)| {
+                    (
+                        postcard::to_allocvec(&b).unwrap_or_default(),
+                        postcard::to_allocvec(&c).unwrap_or_default(),
+                    )
+                });
+                // Most transactions of a block share one answer (applied): encode each
+                // distinct answer once and share it among the requests it answers.
+                let mut answers: Vec<((bool, Option<String>), Arc<[u8]>)> = Vec::new();
                 for (id, outcome) in outcomes {
                     let Some(reqs) = waiting.remove(&id) else {
                         continue;
                     };
-                    let response = match &stored {
-                        Some((block, cert)) => Response::Committed {
-                            height,
-                            applied: matches!(
-                                outcome,
-                                TxOutcome::Applied { .. } | TxOutcome::Enacted
-                            ),
-                            reason: match &outcome {
-                                TxOutcome::Rejected(r) => Some(r.to_string()),
-                                TxOutcome::Applied { .. } | TxOutcome::Enacted => None,
-                            },
-                            block: postcard::to_allocvec(block).unwrap_or_default(),
-                            certificate: postcard::to_allocvec(cert).unwrap_or_default(),
-                        },
+                    let applied = matches!(outcome, TxOutcome::Applied { .. } | TxOutcome::Enacted);
+                    let reason = match &outcome {
+                        TxOutcome::Rejected(r) => Some(r.to_string()),
+                        TxOutcome::Applied { .. } | TxOutcome::Enacted => None,
+                    };
+                    let key = (applied, reason);
+                    let bytes = match answers.iter().find(|(k, _)| *k == key) {
+                        Some((_, bytes)) => bytes.clone(),
                         None => {
-                            Response::Error(format!("block {height} committed but not readable"))
+                            let response = match &stored {
+                                Some((block, certificate)) => Response::Committed {
+                                    height,
+                                    applied: key.0,
+                                    reason: key.1.clone(),
+                                    block: block.clone(),
+                                    certificate: certificate.clone(),
+                                },
+                                None => Response::Error(format!(
+                                    "block {height} committed but not readable"
+                                )),
+                            };
+                            let bytes: Arc<[u8]> = response.encode().into();
+                            answers.push((key, bytes.clone()));
+                            bytes
                         }
                     };
-                    let bytes = response.encode();
                     for r in reqs {
                         r.respond(bytes.clone());
                     }

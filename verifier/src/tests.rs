@@ -269,6 +269,32 @@ fn batch_finds_the_bad_proof() {
     }
 }
 
+/// Two or three proofs are checked as one batch first: valid ones pass, and one bad proof
+/// (a public input off by one) is still found, and only it.
+#[test]
+fn small_batches_accept_valid_and_find_the_bad_proof() {
+    let v = verifier();
+    for n in [2usize, 3] {
+        let items = batch_items(n);
+        assert!(
+            v.verify_batch(&items).iter().all(|r| r.is_ok()),
+            "{n} valid"
+        );
+        for bad_at in 0..n {
+            let mut items = batch_items(n);
+            items[bad_at].inputs[0] += Fr::from(1u64);
+            let results = v.verify_batch(&items);
+            for (i, r) in results.iter().enumerate() {
+                assert_eq!(
+                    r.is_err(),
+                    i == bad_at,
+                    "{n} items, bad at {bad_at}: item {i}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn verify_transactions_reports_per_transaction() {
     let v = verifier();

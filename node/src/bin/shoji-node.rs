@@ -678,8 +678,14 @@ fn devnet(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let net =
-            shoji_node::devnet::start_with(n, ledger, Arc::new(verifier), &dir, ordering_only)?;
+        let net = shoji_node::devnet::start_placed(
+            n,
+            ledger,
+            Arc::new(verifier),
+            &dir,
+            ordering_only,
+            shoji_node::devnet::Placement::Threads,
+        )?;
         let network = Network {
             addrs: net
                 .addrs
