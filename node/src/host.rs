@@ -235,19 +235,12 @@ fn handle_requests(
     if submits.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Option<TxId>> = submits
-        .iter()
-        .map(|(_, tx)| crate::request_id(tx, core.ordering_only()))
-        .collect();
     let (reqs, txs): (Vec<ClientRequest>, Vec<Vec<u8>>) = submits.into_iter().unzip();
     let (out, results) = core.submit_batch(txs)?;
-    for ((req, id), result) in reqs.into_iter().zip(ids).zip(results) {
-        match (result, id) {
-            (Err(e), _) => req.respond(Response::Refused(e.to_string()).encode()),
-            (Ok(()), Some(id)) => waiting.entry(id).or_default().push(req),
-            (Ok(()), None) => {
-                req.respond(Response::Error("admitted but unidentifiable".into()).encode())
-            }
+    for (req, result) in reqs.into_iter().zip(results) {
+        match result {
+            Err(e) => req.respond(Response::Refused(e.to_string()).encode()),
+            Ok(id) => waiting.entry(id).or_default().push(req),
         }
     }
     Ok(out)

@@ -816,15 +816,16 @@ impl NodeCore {
     /// Several clients' transactions at once, each admitted as by [`NodeCore::submit`]: the
     /// proofs not verified before are verified together in one batch (on every core), and the
     /// admitted transactions go to consensus together (relayed in one signed message). Returns
-    /// the outputs and each transaction's admission, in order.
+    /// the outputs and each transaction's admission, in order: the id its commit will be
+    /// reported under ([`Output::Committed`]), or why it was refused.
     #[allow(clippy::type_complexity)]
     pub fn submit_batch(
         &mut self,
         batch: Vec<Vec<u8>>,
-    ) -> Result<(Vec<Output>, Vec<Result<(), SubmitError>>), NodeError> {
+    ) -> Result<(Vec<Output>, Vec<Result<TxId, SubmitError>>), NodeError> {
         enum Entry {
             Shielded(Box<Transaction>, TxId),
-            Other,
+            Other(TxId),
         }
         if self.retired {
             return Ok((
@@ -832,7 +833,7 @@ impl NodeCore {
                 batch.iter().map(|_| Err(SubmitError::Retired)).collect(),
             ));
         }
-        let mut results: Vec<Result<(), SubmitError>> = Vec::with_capacity(batch.len());
+        let mut results: Vec<Result<TxId, SubmitError>> = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
         for bytes in &batch {
             let entry = if GovernanceTx::is_governance(bytes) {
@@ -840,10 +841,10 @@ impl NodeCore {
                     Ok(g) => self
                         .ledger
                         .admissible_governance(&g)
+                        .map(|()| Entry::Other(g.id()))
                         .map_err(SubmitError::Stateful),
                     Err(e) => Err(e.into()),
                 }
-                .map(|()| Entry::Other)
             } else {
                 match Transaction::from_bytes(bytes) {
                     Ok(tx) => {
@@ -851,15 +852,17 @@ impl NodeCore {
                         Ok(Entry::Shielded(Box::new(tx), id))
                     }
                     Err(_) if self.ordering_only && bytes.len() <= MAX_OPAQUE_BYTES => {
-                        Ok(Entry::Other)
+                        Ok(Entry::Other(TxId(*blake3::hash(bytes).as_bytes())))
                     }
                     Err(e) => Err(e.into()),
                 }
             };
             match entry {
                 Ok(e) => {
+                    results.push(Ok(match &e {
+                        Entry::Shielded(_, id) | Entry::Other(id) => *id,
+                    }));
                     entries.push(Some(e));
-                    results.push(Ok(()));
                 }
                 Err(e) => {
                     entries.push(None);
@@ -885,7 +888,7 @@ impl NodeCore {
         for ((bytes, entry), result) in batch.into_iter().zip(entries).zip(results.iter_mut()) {
             match entry {
                 None => continue,
-                Some(Entry::Other) => admitted.push(bytes),
+                Some(Entry::Other(_)) => admitted.push(bytes),
                 Some(Entry::Shielded(tx, id)) => {
                     let stateless = self
                         .verified

@@ -90,11 +90,20 @@ impl AuditPublicKey {
     }
 
     /// Decodes and validates (on curve, prime-order subgroup, not the identity).
+    ///
+    /// Every transaction carries the auditor key in force, so the same 32 bytes arrive again
+    /// and again: the last few encodings that passed are remembered and decode without
+    /// repeating the subgroup check (a Jubjub scalar multiplication). Any other encoding is
+    /// checked in full.
     pub fn from_bytes(b: &[u8]) -> Result<Self, EncodingError> {
+        if let Some(p) = validated_keys::get(b) {
+            return Ok(Self(p));
+        }
         let p = crate::encoding::point_from_bytes("auditor public key", b)?;
         if p.is_zero() {
             return Err(EncodingError::InvalidPoint("auditor public key"));
         }
+        validated_keys::put(b, p);
         Ok(Self(p))
     }
 }
@@ -307,6 +316,28 @@ mod tests {
         );
     }
 
+    /// Remembering validated keys never lets another encoding skip its checks: a key plus a
+    /// point of order two (outside the prime-order subgroup) and the identity are refused
+    /// after the key itself was accepted, and the key still decodes to itself.
+    #[test]
+    fn remembered_auditor_keys_do_not_bypass_validation() {
+        let pk = AuditSecretKey::random(&mut OsRng).public_key();
+        let bytes = pk.to_bytes();
+        assert_eq!(AuditPublicKey::from_bytes(&bytes).unwrap(), pk);
+        // (0, -1) has order two on a twisted Edwards curve.
+        let two_torsion = EdwardsAffine::new_unchecked(Zero::zero(), -ark_ed_on_bls12_381::Fq::ONE);
+        let off = (pk.0 + two_torsion).into_affine();
+        let off_bytes = crate::encoding::point_to_bytes(&off);
+        assert_ne!(off_bytes, bytes);
+        assert!(AuditPublicKey::from_bytes(&off_bytes).is_err());
+        let identity = crate::encoding::point_to_bytes(&EdwardsAffine::zero());
+        assert!(AuditPublicKey::from_bytes(&identity).is_err());
+        assert_eq!(AuditPublicKey::from_bytes(&bytes).unwrap(), pk);
+        let mut flipped = bytes;
+        flipped[0] ^= 1;
+        assert_ne!(AuditPublicKey::from_bytes(&flipped).ok(), Some(pk));
+    }
+
     #[test]
     fn packing_roundtrip_extremes() {
         for p in [
@@ -322,5 +353,38 @@ mod tests {
         let mut m = plaintext().to_elements();
         m[3] += Fr::from(2u64).pow([192u64]);
         assert!(AuditPlaintext::from_elements(&m).is_err());
+    }
+}
+
+/// Auditor-key encodings that passed [`AuditPublicKey::from_bytes`]'s checks.
+mod validated_keys {
+    use ark_ed_on_bls12_381::EdwardsAffine;
+    use std::sync::Mutex;
+
+    /// How many distinct keys are remembered (a network has one auditor key in force, and a
+    /// few over its history).
+    const KEPT: usize = 4;
+
+    static KEYS: Mutex<Vec<([u8; 32], EdwardsAffine)>> = Mutex::new(Vec::new());
+
+    /// The point of an encoding that was validated before.
+    pub(super) fn get(bytes: &[u8]) -> Option<EdwardsAffine> {
+        let keys = KEYS.lock().ok()?;
+        keys.iter().find(|(k, _)| k[..] == *bytes).map(|(_, p)| *p)
+    }
+
+    /// Remembers a validated encoding, forgetting the oldest beyond [`KEPT`].
+    pub(super) fn put(bytes: &[u8], point: EdwardsAffine) {
+        let Ok(key) = <[u8; 32]>::try_from(bytes) else {
+            return;
+        };
+        if let Ok(mut keys) = KEYS.lock() {
+            if keys.iter().all(|(k, _)| *k != key) {
+                if keys.len() >= KEPT {
+                    let _ = keys.remove(0);
+                }
+                keys.push((key, point));
+            }
+        }
     }
 }
