@@ -211,6 +211,9 @@ fn waiting_messages(
     msgs
 }
 
+/// What distinguishes the answers to a block's transactions: applied, and why not.
+type AnswerKind = (bool, Option<String>);
+
 /// Most validator messages taken from the queue for one turn of the loop.
 const MAX_PEER_MESSAGES_AT_ONCE: usize = 256;
 
@@ -370,7 +373,7 @@ fn route(
                 });
                 // Most transactions of a block share one answer (applied): encode each
                 // distinct answer once and share it among the requests it answers.
-                let mut answers: Vec<((bool, Option<String>), Arc<[u8]>)> = Vec::new();
+                let mut answers: Vec<(AnswerKind, Arc<[u8]>)> = Vec::new();
                 for (id, outcome) in outcomes {
                     let Some(reqs) = waiting.remove(&id) else {
                         continue;
