@@ -1046,8 +1046,8 @@ fn consensus_entries_are_rows_collected_at_the_stable_checkpoint() {
     let rows = {
         let db = Database::create(path(&dir)).unwrap();
         let r = db.begin_read().unwrap();
-        let n = r.open_table(CONSENSUS_LOG).unwrap().len().unwrap();
-        n
+        let t = r.open_table(CONSENSUS_LOG).unwrap();
+        t.len().unwrap()
     };
     assert_eq!(rows, 10);
     let core = codec::decode_consensus(&peek(&dir, CONSENSUS, K_PERSISTED)).unwrap();
