@@ -10,7 +10,7 @@ use shoji_primitives::tree::Frontier;
 use shoji_primitives::Fr;
 use shoji_prover::fixtures::Scenario;
 use shoji_prover::Prover;
-use shoji_verifier::{BatchItem, Verifier};
+use shoji_verifier::{BatchItem, DecodedProof, Verifier};
 
 fn benches(c: &mut Criterion) {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
@@ -67,11 +67,11 @@ fn benches(c: &mut Criterion) {
     let inputs = tx.public_inputs().to_field_elements();
     let items: Vec<BatchItem> = std::iter::repeat_n((), 64)
         .map(|_| BatchItem {
-            proof: Groth16::<Bls12_381>::rerandomize_proof(
+            proof: DecodedProof::from_ark(&Groth16::<Bls12_381>::rerandomize_proof(
                 verifier.verifying_key(),
                 &proof,
                 &mut rng,
-            ),
+            )),
             inputs: inputs.clone(),
         })
         .collect();

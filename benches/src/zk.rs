@@ -8,7 +8,7 @@ use ark_std::rand::SeedableRng;
 use shoji_primitives::tx::Transaction;
 use shoji_prover::fixtures::Scenario;
 use shoji_prover::{ProveTimings, Prover};
-use shoji_verifier::{BatchItem, Verifier};
+use shoji_verifier::{BatchItem, DecodedProof, Verifier};
 use std::time::Instant;
 
 /// Options of the `zk` measurement.
@@ -89,7 +89,9 @@ pub fn run(opts: &ZkOptions) -> anyhow::Result<serde_json::Value> {
     for _ in 0..opts.batches {
         let items: Vec<BatchItem> = (0..64)
             .map(|_| BatchItem {
-                proof: Groth16::<Bls12_381>::rerandomize_proof(&vk, &proof, &mut rng),
+                proof: DecodedProof::from_ark(&Groth16::<Bls12_381>::rerandomize_proof(
+                    &vk, &proof, &mut rng,
+                )),
                 inputs: inputs.clone(),
             })
             .collect();

@@ -79,7 +79,7 @@ fn stored_transactions_verify() {
 fn every_public_input_is_checked() {
     let v = verifier();
     let tx = transfer();
-    let proof = tx.bundle().proof.to_ark().unwrap();
+    let proof = DecodedProof::from_bytes(&tx.bundle().proof.0).unwrap();
     let inputs = tx.public_inputs().to_field_elements();
     v.verify_proof(&proof, &inputs).unwrap();
     for i in 0..inputs.len() {
@@ -98,7 +98,7 @@ fn every_public_input_is_checked() {
 fn input_count_is_checked() {
     let v = verifier();
     let tx = transfer();
-    let proof = tx.bundle().proof.to_ark().unwrap();
+    let proof = DecodedProof::from_bytes(&tx.bundle().proof.0).unwrap();
     let mut inputs = tx.public_inputs().to_field_elements();
     inputs.push(Fr::from(0u64));
     assert!(matches!(
@@ -128,6 +128,61 @@ fn flipped_proof_byte_rejected() {
             "byte {byte}"
         );
     }
+}
+
+/// blst and arkworks agree, on decoding and on the verdict: every single-bit change of the
+/// proof's bytes (decoded by both or refused by both; a decoded one verifies under both or
+/// neither), each public input off by one, and rerandomized valid proofs.
+#[test]
+fn blst_agrees_with_ark_groth16() {
+    let v = verifier();
+    let pvk = ark_groth16::prepare_verifying_key(v.verifying_key());
+    let verdicts = |bytes: &[u8; 192], inputs: &[Fr]| {
+        let ours = DecodedProof::from_bytes(bytes)
+            .ok()
+            .map(|p| v.verify_proof(&p, inputs).is_ok());
+        let theirs = ProofBytes(*bytes)
+            .to_ark()
+            .ok()
+            .map(|p| Groth16::<Bls12_381>::verify_proof(&pvk, &p, inputs).unwrap_or(false));
+        (ours, theirs)
+    };
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+    let mut accepted = 0;
+    for tx in [transfer(), mint()] {
+        let bytes = tx.bundle().proof.0;
+        let inputs = tx.public_inputs().to_field_elements();
+        assert_eq!(verdicts(&bytes, &inputs), (Some(true), Some(true)));
+        for bit in 0..192 * 8 {
+            let mut b = bytes;
+            b[bit / 8] ^= 1 << (bit % 8);
+            let (ours, theirs) = verdicts(&b, &inputs);
+            assert_eq!(ours, theirs, "bit {bit}");
+            accepted += usize::from(ours == Some(true));
+        }
+        for i in 0..inputs.len() {
+            let mut bad = inputs.clone();
+            bad[i] += Fr::from(1u64);
+            assert_eq!(
+                verdicts(&bytes, &bad),
+                (Some(false), Some(false)),
+                "input {i}"
+            );
+        }
+        let ark = tx.bundle().proof.to_ark().unwrap();
+        for _ in 0..4 {
+            let fresh = Groth16::<Bls12_381>::rerandomize_proof(v.verifying_key(), &ark, &mut rng);
+            let mut b = [0u8; 192];
+            ark_serialize::CanonicalSerialize::serialize_compressed(&fresh, &mut b[..]).unwrap();
+            assert_eq!(verdicts(&b, &inputs), (Some(true), Some(true)));
+            assert_eq!(
+                DecodedProof::from_bytes(&b).unwrap(),
+                DecodedProof::from_ark(&fresh)
+            );
+        }
+    }
+    // A changed bit never yields an accepted proof (a sign flip of a point negates it).
+    assert_eq!(accepted, 0);
 }
 
 /// The binding covers the non-public fields: expiry, ciphertexts, kind, issuer.
@@ -233,7 +288,7 @@ fn batch_items(n: usize) -> Vec<BatchItem> {
                 &mut rng,
             );
             BatchItem {
-                proof,
+                proof: DecodedProof::from_ark(&proof),
                 inputs: tx.public_inputs().to_field_elements(),
             }
         })
