@@ -743,9 +743,15 @@ impl NodeCore {
                 "serving state transfer"
             );
         }
+        let stable = self.replica.stable_checkpoint();
+        let stable = (stable.height > 0 && !stable.signatures.is_empty()).then(|| stable.clone());
         vec![Output::Send {
             to,
-            bytes: wire::transfer_answer(&StateTransferAnswer { tip, blocks }),
+            bytes: wire::transfer_answer(&StateTransferAnswer {
+                tip,
+                blocks,
+                stable,
+            }),
         }]
     }
 
@@ -761,6 +767,24 @@ impl NodeCore {
         let count = answer.blocks.len();
         let actions = self.replica.on_state_transfer(from, answer.blocks);
         let mut out = self.process(actions)?;
+        // The sender's stable checkpoint, as the CHECKPOINT votes it is made of: the replica
+        // checks each signature and adopts it like any quorum of votes.
+        if let Some(cert) = answer.stable {
+            let vote = shoji_consensus::CheckpointVote {
+                height: cert.height,
+                block_hash: cert.block_hash,
+                state_root: cert.state_root,
+            };
+            for (signer, signature) in cert.signatures {
+                let sm = shoji_consensus::SignedMessage {
+                    from: signer,
+                    message: shoji_consensus::Message::Checkpoint(vote),
+                    signature,
+                };
+                let actions = self.replica.on_message(from, sm);
+                out.extend(self.process(actions)?);
+            }
+        }
         let after = self.ledger.height();
         if after > before {
             tracing::info!(

@@ -13,7 +13,7 @@
 //! decoding never panics.
 
 use serde::{Deserialize, Serialize};
-use shoji_consensus::{Block, CommitCertificate};
+use shoji_consensus::{Block, CheckpointCertificate, CommitCertificate};
 
 /// Largest peer message decoded (the transport's default frame limit).
 pub const MAX_PEER_MESSAGE_BYTES: usize = 4 << 20;
@@ -37,6 +37,11 @@ pub struct StateTransferAnswer {
     pub tip: u64,
     /// Consecutive committed blocks from the requested height, each with its certificate.
     pub blocks: Vec<(Block, CommitCertificate)>,
+    /// The answering validator's stable checkpoint (none at genesis). A validator that catches
+    /// up past a checkpoint whose CHECKPOINT votes it missed learns it here, and moves its
+    /// window: without it, it would refuse proposals above its old window until the next
+    /// checkpoint.
+    pub stable: Option<CheckpointCertificate>,
 }
 
 /// A decoded peer message.
@@ -169,6 +174,12 @@ mod tests {
         let answer = StateTransferAnswer {
             tip: 9,
             blocks: vec![block(1), block(2)],
+            stable: Some(CheckpointCertificate {
+                height: 8,
+                block_hash: shoji_consensus::BlockHash([8; 32]),
+                state_root: [9; 32],
+                signatures: Vec::new(),
+            }),
         };
         assert_eq!(
             decode(&transfer_answer(&answer)),
@@ -190,12 +201,14 @@ mod tests {
         let mut answer = transfer_answer(&StateTransferAnswer {
             tip: 1,
             blocks: vec![block(1)],
+            stable: None,
         });
         answer.push(0);
         assert!(matches!(decode(&answer), Err(WireError::Malformed { .. })));
         let too_many = StateTransferAnswer {
             tip: 100,
             blocks: (1..=MAX_TRANSFER_BLOCKS as u64 + 1).map(block).collect(),
+            stable: None,
         };
         assert!(matches!(
             decode(&transfer_answer(&too_many)),

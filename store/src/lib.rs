@@ -310,36 +310,60 @@ where
         let (height, kind) = k.value();
         let s = state.get_or_insert_with(PersistedState::genesis);
         let bad = corrupt("consensus_log", format!("height {height}, kind {kind}"));
+        let v = v.value();
+        let key = (height, kind);
+        let pre_prepare = |pp: &shoji_consensus::SignedPrePrepare| {
+            Some((pp.pre_prepare.block.height, LOG_PRE_PREPARE))
+        };
+        let prepared = |c: &shoji_consensus::PreparedCertificate| Some((c.height(), LOG_PREPARED));
         match kind {
-            LOG_PRE_PREPARE => {
-                s.pre_prepares
-                    .insert(height, codec::decode_log(v.value()).map_err(bad)?);
-            }
-            LOG_PREPARE => {
-                s.prepares
-                    .insert(height, codec::decode_log(v.value()).map_err(bad)?);
-            }
-            LOG_COMMIT => {
-                s.commits
-                    .insert(height, codec::decode_log(v.value()).map_err(bad)?);
-            }
-            LOG_PREPARED => {
-                s.prepared
-                    .insert(height, codec::decode_log(v.value()).map_err(bad)?);
-            }
-            LOG_CHECKPOINT => {
-                s.checkpoints
-                    .insert(height, codec::decode_log(v.value()).map_err(bad)?);
-            }
+            LOG_PRE_PREPARE => put_row(&mut s.pre_prepares, key, v, pre_prepare, bad)?,
+            LOG_PREPARE => put_row(&mut s.prepares, key, v, vote_key, bad)?,
+            LOG_COMMIT => put_row(&mut s.commits, key, v, vote_key, bad)?,
+            LOG_PREPARED => put_row(&mut s.prepared, key, v, prepared, bad)?,
+            LOG_CHECKPOINT => put_row(&mut s.checkpoints, key, v, vote_key, bad)?,
             other => return Err(bad(format!("unknown entry kind {other}"))),
         }
     }
     Ok(state)
 }
 
+/// Decodes one `consensus_log` row into its map, refusing an entry that is not the row's:
+/// `key_of` says which row an entry belongs in.
+fn put_row<T: serde::de::DeserializeOwned>(
+    map: &mut std::collections::BTreeMap<u64, T>,
+    key: (u64, u8),
+    value: &[u8],
+    key_of: impl Fn(&T) -> Option<(u64, u8)>,
+    bad: impl FnOnce(String) -> StoreError,
+) -> Result<(), StoreError> {
+    let entry: T = match codec::decode_log(value) {
+        Ok(e) => e,
+        Err(e) => return Err(bad(e)),
+    };
+    if key_of(&entry) != Some(key) {
+        return Err(bad(format!(
+            "the entry belongs in row {:?}",
+            key_of(&entry)
+        )));
+    }
+    map.insert(key.0, entry);
+    Ok(())
+}
+
+/// The row of one of the replica's own votes.
+fn vote_key(sm: &shoji_consensus::SignedMessage) -> Option<(u64, u8)> {
+    use shoji_consensus::Message;
+    match &sm.message {
+        Message::Prepare(v) => Some((v.height, LOG_PREPARE)),
+        Message::Commit(v) => Some((v.height, LOG_COMMIT)),
+        Message::Checkpoint(c) => Some((c.height, LOG_CHECKPOINT)),
+        _ => None,
+    }
+}
+
 /// The `consensus_log` row a delta writes, if it is a per-height entry.
 fn log_row(delta: &PersistDelta) -> Option<((u64, u8), Vec<u8>)> {
-    use shoji_consensus::Message;
     match delta {
         PersistDelta::PrePrepare(pp) => Some((
             (pp.pre_prepare.block.height, LOG_PRE_PREPARE),
@@ -348,15 +372,7 @@ fn log_row(delta: &PersistDelta) -> Option<((u64, u8), Vec<u8>)> {
         PersistDelta::Prepared(cert) => {
             Some(((cert.height(), LOG_PREPARED), codec::encode_log(cert)))
         }
-        PersistDelta::Vote(sm) => {
-            let key = match &sm.message {
-                Message::Prepare(v) => (v.height, LOG_PREPARE),
-                Message::Commit(v) => (v.height, LOG_COMMIT),
-                Message::Checkpoint(c) => (c.height, LOG_CHECKPOINT),
-                _ => return None,
-            };
-            Some((key, codec::encode_log(sm)))
-        }
+        PersistDelta::Vote(sm) => Some((vote_key(sm)?, codec::encode_log(sm))),
         _ => None,
     }
 }
@@ -370,34 +386,18 @@ fn write_consensus(
 ) -> Result<(), StoreError> {
     log.retain(|_, _| false)
         .ctx(|| "clearing table `consensus_log`".to_string())?;
-    let rows = state
-        .pre_prepares
-        .iter()
-        .map(|(h, e)| ((*h, LOG_PRE_PREPARE), codec::encode_log(e)))
-        .chain(
-            state
-                .prepares
-                .iter()
-                .map(|(h, e)| ((*h, LOG_PREPARE), codec::encode_log(e))),
-        )
-        .chain(
-            state
-                .commits
-                .iter()
-                .map(|(h, e)| ((*h, LOG_COMMIT), codec::encode_log(e))),
-        )
-        .chain(
-            state
-                .prepared
-                .iter()
-                .map(|(h, e)| ((*h, LOG_PREPARED), codec::encode_log(e))),
-        )
-        .chain(
-            state
-                .checkpoints
-                .iter()
-                .map(|(h, e)| ((*h, LOG_CHECKPOINT), codec::encode_log(e))),
-        );
+    fn rows<T: serde::Serialize>(
+        map: &std::collections::BTreeMap<u64, T>,
+        kind: u8,
+    ) -> impl Iterator<Item = ((u64, u8), Vec<u8>)> + '_ {
+        map.iter()
+            .map(move |(h, e)| ((*h, kind), codec::encode_log(e)))
+    }
+    let rows = rows(&state.pre_prepares, LOG_PRE_PREPARE)
+        .chain(rows(&state.prepares, LOG_PREPARE))
+        .chain(rows(&state.commits, LOG_COMMIT))
+        .chain(rows(&state.prepared, LOG_PREPARED))
+        .chain(rows(&state.checkpoints, LOG_CHECKPOINT));
     for (key, value) in rows {
         log.insert(key, &value[..])
             .ctx(|| format!("writing consensus log entry {key:?}"))?;

@@ -1069,6 +1069,47 @@ fn consensus_entries_are_rows_collected_at_the_stable_checkpoint() {
     expected.apply(&delta);
     assert_eq!(expected.pre_prepares.len(), 1);
     assert_eq!(store.consensus_state().unwrap(), Some(expected));
+    drop(store);
+
+    // A garbled row and a row of no known kind are errors naming the table and the row.
+    poke(&dir, CONSENSUS_LOG, (10, LOG_PREPARE), b"\x01garbage");
+    let err = Store::open(path(&dir))
+        .unwrap()
+        .consensus_state()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                table: "consensus_log",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("height 10, kind 1"), "{err}");
+    poke(
+        &dir,
+        CONSENSUS_LOG,
+        (10, LOG_PREPARE),
+        &peek_row(&dir, (10, LOG_COMMIT)),
+    );
+    assert!(Store::open(path(&dir)).unwrap().consensus_state().is_err());
+    poke(
+        &dir,
+        CONSENSUS_LOG,
+        (11, 9),
+        &peek_row(&dir, (10, LOG_COMMIT)),
+    );
+    let err = Store::open(path(&dir))
+        .unwrap()
+        .consensus_state()
+        .unwrap_err();
+    assert!(err.to_string().contains("kind"), "{err}");
+}
+
+fn peek_row(dir: &tempfile::TempDir, key: (u64, u8)) -> Vec<u8> {
+    peek(dir, CONSENSUS_LOG, key)
 }
 
 #[test]

@@ -132,6 +132,7 @@ mod tests {
         let answer = shoji_node::wire::transfer_answer(&shoji_node::wire::StateTransferAnswer {
             tip: 1,
             blocks: vec![(block, cert)],
+            stable: None,
         });
         peer_message(&answer);
         let mut g = shoji_primitives::governance::GovernanceTx::new(

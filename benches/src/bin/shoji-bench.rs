@@ -9,10 +9,18 @@
 use anyhow::{bail, Context};
 use shoji_benches::zk::{self, ZkOptions};
 
+const USAGE: &str = "\
+usage: shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
+       shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]
+       shoji-bench cluster [--json] [--txs N] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
+
+Each measurement prints one JSON line. `cluster` needs shoji-node built beside shoji-bench
+(cargo build --release -p shoji-node); SHOJI_BENCH_NODE_LOG=FILE keeps the validators' log
+and SHOJI_BENCH_NODE_LOG_LEVEL sets its filter (default info).";
+
+/// Bad usage: the usage on stderr, exit code 2.
 fn usage() -> ! {
-    eprintln!("usage: shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]");
-    eprintln!("       shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]");
-    eprintln!("       shoji-bench cluster [--json] [--txs N] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]");
+    eprintln!("{USAGE}");
     std::process::exit(2)
 }
 
@@ -27,6 +35,10 @@ fn number(args: &mut impl Iterator<Item = String>, name: &str) -> anyhow::Result
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let Some(cmd) = args.next() else { usage() };
+    if cmd == "--help" || cmd == "-h" || cmd == "help" {
+        println!("{USAGE}");
+        return Ok(());
+    }
     match cmd.as_str() {
         "zk" => {
             let mut opts = ZkOptions {
