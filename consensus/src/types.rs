@@ -194,6 +194,9 @@ pub struct Config {
     pub window_size: u64,
     /// Maximum number of blocks a leader keeps proposed but not yet committed.
     pub max_blocks_in_flight: u64,
+    /// Fewest waiting requests for which a leader proposes a block while another is still in
+    /// flight (with none in flight it proposes whatever waits). 1 pipelines every request.
+    pub pipeline_min_batch: usize,
     /// Maximum number of transactions in one block.
     pub max_batch_txs: usize,
     /// Maximum size of one transaction in bytes.
@@ -228,6 +231,7 @@ impl Config {
             checkpoint_interval: 8,
             window_size: 16,
             max_blocks_in_flight: 4,
+            pipeline_min_batch: 1,
             max_batch_txs: 64,
             max_tx_bytes: 64 * 1024,
             max_pending_requests: 10_000,
@@ -261,6 +265,9 @@ impl Config {
         }
         if self.max_blocks_in_flight == 0 || self.max_blocks_in_flight > self.window_size {
             return bad("max_blocks_in_flight must be in 1..=window_size");
+        }
+        if self.pipeline_min_batch == 0 {
+            return bad("pipeline_min_batch must be positive");
         }
         if self.max_batch_txs == 0 || self.max_tx_bytes == 0 || self.max_pending_requests == 0 {
             return bad("batch, transaction and pending limits must be positive");

@@ -328,6 +328,57 @@ fn leader_persists_before_it_broadcasts() {
     }
 }
 
+/// Heights of the blocks a leader's actions propose.
+fn proposed(actions: &[Action]) -> Vec<(u64, usize)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Broadcast { msg } => match &msg.message {
+                Message::PrePrepare(pp) => Some((pp.block.height, pp.block.transactions.len())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// With no block in flight a leader proposes whatever waits; with one in flight it waits for
+/// `pipeline_min_batch` requests (then proposes them together), so blocks grow under load.
+#[test]
+fn leader_pipelines_only_a_worthwhile_batch() {
+    let ks = keys(4, 9);
+    let mut config = Config::new(set(&ks));
+    config.pipeline_min_batch = 3;
+    let mut r = Replica::new(config, ks[0].clone(), None).expect("replica");
+    r.start();
+    assert_eq!(
+        proposed(&r.on_client_request(b"tx 0".to_vec())),
+        vec![(1, 1)]
+    );
+    // Block 1 is in flight: two more requests are not enough for block 2.
+    assert!(proposed(&r.on_client_request(b"tx 1".to_vec())).is_empty());
+    assert!(proposed(&r.on_client_request(b"tx 2".to_vec())).is_empty());
+    assert_eq!(
+        proposed(&r.on_client_request(b"tx 3".to_vec())),
+        vec![(2, 3)]
+    );
+    // The default pipelines every request.
+    let mut eager = Replica::new(Config::new(set(&ks)), ks[0].clone(), None).expect("replica");
+    eager.start();
+    assert_eq!(
+        proposed(&eager.on_client_request(b"tx 0".to_vec())),
+        vec![(1, 1)]
+    );
+    assert_eq!(
+        proposed(&eager.on_client_request(b"tx 1".to_vec())),
+        vec![(2, 1)]
+    );
+    // Zero is not a setting.
+    let mut bad = Config::new(set(&ks));
+    bad.pipeline_min_batch = 0;
+    assert!(Replica::new(bad, ks[0].clone(), None).is_err());
+}
+
 #[test]
 fn validator_set_change_takes_effect_at_a_checkpoint_boundary() {
     let ks = keys(1, 10);

@@ -525,6 +525,8 @@ pub struct TuningSection {
     pub state_transfer_timeout_ms: u64,
     /// Blocks a leader keeps proposed but not committed.
     pub max_blocks_in_flight: u64,
+    /// Fewest waiting transactions for which a leader proposes while a block is in flight.
+    pub pipeline_min_batch: usize,
     /// How often to ask another validator for blocks above our height.
     pub sync_interval_ms: u64,
 }
@@ -538,6 +540,7 @@ impl Default for TuningSection {
             retransmit_ms: t.retransmit_ms,
             state_transfer_timeout_ms: t.state_transfer_timeout_ms,
             max_blocks_in_flight: t.max_blocks_in_flight,
+            pipeline_min_batch: t.pipeline_min_batch,
             sync_interval_ms: HostOptions::default().sync_interval.as_millis() as u64,
         }
     }
@@ -552,6 +555,7 @@ impl TuningSection {
             retransmit_ms: self.retransmit_ms,
             state_transfer_timeout_ms: self.state_transfer_timeout_ms,
             max_blocks_in_flight: self.max_blocks_in_flight,
+            pipeline_min_batch: self.pipeline_min_batch,
         }
     }
 

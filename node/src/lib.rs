@@ -133,6 +133,7 @@ impl Genesis {
         c.retransmit_ms = tuning.retransmit_ms;
         c.state_transfer_timeout_ms = tuning.state_transfer_timeout_ms;
         c.max_blocks_in_flight = tuning.max_blocks_in_flight;
+        c.pipeline_min_batch = tuning.pipeline_min_batch;
         c.max_state_transfer_blocks = c.max_state_transfer_blocks.min(wire::MAX_TRANSFER_BLOCKS);
         c
     }
@@ -176,6 +177,8 @@ pub struct Tuning {
     pub state_transfer_timeout_ms: u64,
     /// Blocks a leader keeps proposed but not committed.
     pub max_blocks_in_flight: u64,
+    /// Fewest waiting transactions for which a leader proposes while a block is in flight.
+    pub pipeline_min_batch: usize,
 }
 
 impl Default for Tuning {
@@ -186,6 +189,7 @@ impl Default for Tuning {
             retransmit_ms: 400,
             state_transfer_timeout_ms: 1_000,
             max_blocks_in_flight: 4,
+            pipeline_min_batch: 32,
         }
     }
 }
@@ -903,6 +907,7 @@ impl NodeCore {
             })
             .collect();
         if !unseen.is_empty() {
+            tracing::debug!(proofs = unseen.len(), "verifying admissions");
             let verdicts = self.verifier.verify_transactions(&unseen);
             for (tx, r) in unseen.iter().zip(verdicts) {
                 self.remember(tx.id(), r);
@@ -1067,6 +1072,13 @@ impl NodeCore {
             .filter(|(_, c)| c.is_none())
             .map(|(t, _)| *t)
             .collect();
+        if !missing.is_empty() {
+            tracing::debug!(
+                height = block.height,
+                proofs = missing.len(),
+                "verifying a block's unseen proofs"
+            );
+        }
         let mut fresh = self.verifier.verify_transactions(&missing).into_iter();
         let mut stateless = Vec::with_capacity(txs.len());
         for (id, c) in ids.iter().zip(cached) {
