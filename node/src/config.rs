@@ -57,6 +57,7 @@
 //! retransmit_ms = 400
 //! state_transfer_timeout_ms = 1000
 //! max_blocks_in_flight = 4
+//! pipeline_min_batch = 32   # a leader proposes beside a block in flight only for this many
 //! sync_interval_ms = 5000
 //! ```
 
