@@ -101,7 +101,7 @@ fn main() -> anyhow::Result<()> {
         "cluster" => {
             let mut opts = shoji_benches::cluster::ClusterOptions {
                 txs: 600,
-                clients: 64,
+                clients: 128,
                 ordering_payloads: 20_000,
                 ordering_in_flight: 512,
             };
