@@ -443,3 +443,32 @@ fn run_errors_name_the_file() {
     assert!(err.contains("another genesis"), "{err}");
     assert!(err.contains("node.redb"), "{err}");
 }
+
+/// `--help` (alone, after a command, or `help`) prints every command, one per line, and
+/// succeeds; an unknown command is bad usage (exit code 2).
+#[test]
+fn help_lists_every_command() {
+    for args in [&["--help"][..], &["init", "--help"], &["help"], &["-h"]] {
+        let out = Command::new(BIN)
+            .args(args)
+            .output()
+            .expect("run shoji-node");
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for command in [
+            "init",
+            "run",
+            "devnet",
+            "governance propose",
+            "governance submit",
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.contains(&format!("shoji-node {command}"))),
+                "{args:?}: {command} missing from\n{text}"
+            );
+        }
+    }
+    let out = Command::new(BIN).arg("frobnicate").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}

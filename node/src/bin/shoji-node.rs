@@ -98,6 +98,15 @@ fn auditor_key(hex: &str) -> anyhow::Result<AuditPublicKey> {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `--help` anywhere (or `help`): the usage, one command per line, on stdout.
+    if std::env::args()
+        .skip(1)
+        .enumerate()
+        .any(|(i, a)| a == "--help" || a == "-h" || (i == 0 && a == "help"))
+    {
+        println!("{}", USAGE.replace(" | shoji-node", "\n       shoji-node"));
+        return Ok(());
+    }
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("init") => {
