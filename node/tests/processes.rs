@@ -2,7 +2,8 @@
 //! a backup killed with SIGKILL does not stop commits, and restarted it catches up by state
 //! transfer; the leader killed with SIGKILL is replaced by a view change, and restarted it
 //! catches up too; at the end every validator reports the same chain and state. Also: the
-//! errors of `run` name the file at fault, and SIGTERM stops a validator cleanly.
+//! errors of `run` name the file at fault, SIGTERM stops a validator cleanly, and governance
+//! removes a validator from a network of five at a checkpoint boundary.
 
 use shoji_client::api::Status;
 use shoji_client::network::{insecure_devnet_auditor, insecure_devnet_issuer};
@@ -184,7 +185,8 @@ fn mints(count: usize) -> Vec<Transaction> {
 }
 
 fn logs(dir: &Path) -> String {
-    (0..N)
+    (0..)
+        .take_while(|i| dir.join(format!("validator-{i}")).exists())
         .map(|i| {
             let p = dir.join(format!("validator-{i}/log.txt"));
             let text = std::fs::read_to_string(&p).unwrap_or_default();
@@ -471,4 +473,149 @@ fn help_lists_every_command() {
     }
     let out = Command::new(BIN).arg("frobnicate").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `shoji-node init` of `n` validators on free loopback ports in `dir`, each probing its
+/// peers every 500 ms (so catching up does not wait for the default interval).
+fn init_network(dir: &Path, n: u16) -> Network {
+    let addresses: Vec<String> = free_ports(n)
+        .into_iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let out = Command::new(BIN)
+        .args(["init", "--dir"])
+        .arg(dir)
+        .args(["--addresses", &addresses.join(",")])
+        .output()
+        .expect("run shoji-node init");
+    assert!(
+        out.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for i in 0..n {
+        let p = dir.join(format!("validator-{i}/config.toml"));
+        let text = std::fs::read_to_string(&p).expect("config");
+        assert!(text.contains("sync_interval_ms = 5000"));
+        std::fs::write(
+            &p,
+            text.replace("sync_interval_ms = 5000", "sync_interval_ms = 500"),
+        )
+        .expect("write config");
+    }
+    Network::load(&dir.join("network.json")).expect("network file")
+}
+
+/// `shoji-node governance ...` in `dir`; its output when it succeeds.
+fn governance(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .arg("governance")
+        .args(args)
+        .output()
+        .expect("run shoji-node governance");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "governance {args:?}: {text}");
+    text
+}
+
+/// Five validator processes; governance (two of three administrators) removes validator 4.
+/// Traffic carries the chain to the boundary (a checkpoint plus a log window after the
+/// enactment); there the four others start the next epoch and go on committing, certified
+/// for the next network file, while validator 4 stops ordering and refuses to start again.
+/// A remaining validator killed and restarted in the new epoch catches up, and the four agree.
+#[test]
+fn governance_removes_a_validator_across_processes() {
+    const FIVE: u16 = 5;
+    // The boundary comes at most a checkpoint interval (8) and a log window (16) after the
+    // enactment: one mint per block carries the chain there.
+    let proving = std::thread::spawn(|| mints(30));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("net");
+    let network = init_network(&dir, FIVE);
+    let mut nodes: Vec<Validator> = (0..FIVE)
+        .map(|i| Validator::spawn(&dir.join(format!("validator-{i}/config.toml"))))
+        .collect();
+    wait_for(
+        &dir,
+        "every validator to answer",
+        Duration::from_secs(30),
+        || (0..FIVE).all(|i| status(&network, i).is_some()),
+    );
+    let mut txs = proving.join().expect("proving thread").into_iter();
+    let four: Vec<u16> = (0..4).collect();
+    commit(&dir, &network, &four, &txs.next().expect("a mint"));
+
+    let net_file = dir.join("network.json");
+    let net_arg = net_file.to_str().expect("utf-8");
+    governance(
+        &dir,
+        &[
+            "propose",
+            "--network",
+            net_arg,
+            "--remove-validator",
+            "4",
+            "--out",
+            "remove.json",
+        ],
+    );
+    for key in ["admin-0.key", "admin-1.key"] {
+        governance(&dir, &["approve", "remove.json", "--admin-key", key]);
+    }
+    let said = governance(&dir, &["submit", "remove.json", "--network", net_arg]);
+    assert!(said.contains("network.next.json"), "{said}");
+    let next = Network::load(&dir.join("network.next.json")).expect("next network file");
+    assert_eq!(next.validators.n(), 4);
+
+    // Traffic until the four report the next epoch.
+    let mut boundary = None;
+    for tx in txs.by_ref() {
+        if let Some(s) = status(&network, 0).filter(|s| s.epoch > network.validators.epoch) {
+            boundary = Some(s.height);
+            break;
+        }
+        commit(&dir, &network, &four, &tx);
+    }
+    let boundary = boundary.expect("the next epoch started before the mints ran out");
+    let s = status(&next, 1).expect("status");
+    assert_eq!(s.validators, four, "{s:?}");
+
+    // The four go on, certified by the next network file's validators.
+    let tx = txs.next().expect("a mint");
+    let h = commit(&dir, &next, &four, &tx);
+    assert!(h > boundary);
+
+    // Validator 4 orders nothing more and, restarted, refuses to run.
+    let removed = status(&network, 4).expect("the removed validator still serves reads");
+    assert!(removed.height <= boundary, "{removed:?}");
+    nodes[4].kill9();
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(dir.join("validator-4/config.toml"))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("governance removed it"), "{err}");
+
+    // A remaining validator killed and restarted in the new epoch catches up.
+    nodes[2].kill9();
+    let h = commit(&dir, &next, &[0, 1, 3], &txs.next().expect("a mint"));
+    nodes[2].restart();
+    let agreed = || {
+        let s: Vec<Status> = four.iter().filter_map(|i| status(&next, *i)).collect();
+        s.len() == 4
+            && s.iter().all(|x| {
+                x.height >= h
+                    && x.height == s[0].height
+                    && x.last_block_hash == s[0].last_block_hash
+                    && x.state_root == s[0].state_root
+            })
+    };
+    wait_for(&dir, "the four to agree", Duration::from_secs(30), agreed);
 }
