@@ -209,35 +209,16 @@ fn processes_survive_sigkill_and_catch_up() {
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("net");
-    let addresses: Vec<String> = free_ports(N)
-        .into_iter()
-        .map(|p| format!("127.0.0.1:{p}"))
-        .collect();
-    let out = Command::new(BIN)
-        .args(["init", "--dir"])
-        .arg(&dir)
-        .args(["--addresses", &addresses.join(",")])
-        .output()
-        .expect("run shoji-node init");
-    assert!(
-        out.status.success(),
-        "init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Probe peers often, so catching up does not wait for the default interval.
-    for i in 0..N {
-        let p = dir.join(format!("validator-{i}/config.toml"));
-        let text = std::fs::read_to_string(&p).expect("config");
-        assert!(text.contains("sync_interval_ms = 5000"));
-        let mut text = text.replace("sync_interval_ms = 5000", "sync_interval_ms = 500");
-        // One validator logs JSON lines, for a log collector.
-        if i == N - 1 {
-            assert!(text.contains("log_level = "));
-            text = text.replace("log_level = ", "log_format = \"json\"\nlog_level = ");
-        }
-        std::fs::write(&p, text).expect("write config");
-    }
-    let network = Network::load(&dir.join("network.json")).expect("network file");
+    let network = init_network(&dir, N);
+    // One validator logs JSON lines, for a log collector.
+    let p = dir.join(format!("validator-{}/config.toml", N - 1));
+    let text = std::fs::read_to_string(&p).expect("config");
+    assert!(text.contains("log_level = "));
+    std::fs::write(
+        &p,
+        text.replace("log_level = ", "log_format = \"json\"\nlog_level = "),
+    )
+    .expect("write config");
     let mut nodes: Vec<Validator> = (0..N)
         .map(|i| Validator::spawn(&dir.join(format!("validator-{i}/config.toml"))))
         .collect();
