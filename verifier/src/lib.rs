@@ -13,9 +13,9 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
-use ark_bls12_381::{Bls12_381, Fr, G1Projective};
+use ark_bls12_381::{Bls12_381, Fr};
 use ark_ec::{AffineRepr, CurveGroup};
-use ark_ff::{One, UniformRand, Zero};
+use ark_ff::{BigInteger, One, PrimeField, UniformRand, Zero};
 use ark_groth16::VerifyingKey;
 use rand_core::{RngCore, SeedableRng};
 use rayon::prelude::*;
@@ -68,8 +68,9 @@ pub enum TxError {
 pub struct Verifier {
     vk: VerifyingKey<Bls12_381>,
     input_tables: FixedBaseTables,
-    alpha: blst::blst_p1_affine,
     alpha_neg: blst::blst_p1_affine,
+    /// The Miller loop of `(−α, β)`: a constant of every single verification.
+    alpha_beta_neg: Gt,
     gamma_neg: G2Lines,
     delta_neg: G2Lines,
     beta: G2Lines,
@@ -86,12 +87,14 @@ pub struct BatchItem {
 impl Verifier {
     /// A verifier for `vk`.
     pub fn new(vk: &VerifyingKey<Bls12_381>) -> Self {
+        let alpha_neg = pairing::g1_from_ark(&(-vk.alpha_g1.into_group()).into_affine());
+        let beta = G2Lines::new(&vk.beta_g2);
         Self {
-            alpha: pairing::g1_from_ark(&vk.alpha_g1),
-            alpha_neg: pairing::g1_from_ark(&(-vk.alpha_g1.into_group()).into_affine()),
+            alpha_neg,
+            alpha_beta_neg: beta.miller_loop(&alpha_neg),
             gamma_neg: G2Lines::new(&(-vk.gamma_g2.into_group()).into_affine()),
             delta_neg: G2Lines::new(&(-vk.delta_g2.into_group()).into_affine()),
-            beta: G2Lines::new(&vk.beta_g2),
+            beta,
             input_tables: FixedBaseTables::new(&vk.gamma_abc_g1),
             vk: vk.clone(),
         }
@@ -128,11 +131,11 @@ impl Verifier {
         inputs: &[Fr],
     ) -> Result<(), VerificationError> {
         self.check_input_count(inputs)?;
-        let ic = pairing::g1_from_ark(&self.prepare_inputs(&[Fr::one()], inputs).into_affine());
+        let ic = pairing::to_affine(&self.prepare_inputs(&[Fr::one()], inputs));
         let product = pairing::multi_miller_loop(&[(*proof.a(), *proof.b())])
             .mul(self.gamma_neg.miller_loop(&ic))
             .mul(self.delta_neg.miller_loop(proof.c()))
-            .mul(self.beta.miller_loop(&self.alpha_neg));
+            .mul(self.alpha_beta_neg);
         match product.final_exp_is_one() {
             true => Ok(()),
             false => Err(VerificationError::InvalidProof),
@@ -140,7 +143,7 @@ impl Verifier {
     }
 
     /// `c_0·γ_abc[0] + Σ c_j·γ_abc[j]` with `c = first ‖ rest`, from the precomputed tables.
-    fn prepare_inputs(&self, first: &[Fr], rest: &[Fr]) -> G1Projective {
+    fn prepare_inputs(&self, first: &[Fr], rest: &[Fr]) -> blst::blst_p1 {
         let scalars: Vec<Fr> = first.iter().chain(rest).copied().collect();
         self.input_tables.msm(&scalars)
     }
@@ -266,9 +269,14 @@ impl Verifier {
                 *c += ri * x;
             }
         }
-        let ic = pairing::g1_from_ark(&self.input_tables.msm(&coeffs).into_affine());
-        let r_sum: Fr = coeffs[0];
-        let alpha = pairing::to_affine(&pairing::mul_fr(&self.alpha, &(-r_sum)));
+        let ic = pairing::to_affine(&self.input_tables.msm(&coeffs));
+        // (Σ r_i)·(−α): the sum has at most 128 + log2(n) bits.
+        let r_sum = coeffs[0].into_bigint();
+        let alpha = pairing::to_affine(&pairing::mul_limbs(
+            &self.alpha_neg,
+            &r_sum.0,
+            r_sum.num_bits() as usize,
+        ));
 
         // Per proof: r_i·A_i paired with B_i (Miller loops of a chunk together), and
         // Σ r_i·C_i; chunks in parallel.
@@ -281,7 +289,7 @@ impl Verifier {
             .zip(r.par_chunks(chunk))
             .map(|(items, rs)| {
                 let mut c_sum: Option<blst::blst_p1> = None;
-                let pairs: Vec<(blst::blst_p1_affine, blst::blst_p2_affine)> = items
+                let ra: Vec<blst::blst_p1> = items
                     .iter()
                     .zip(rs)
                     .map(|(b, ri)| {
@@ -290,10 +298,15 @@ impl Verifier {
                             Some(s) => pairing::add(s, &rc),
                             None => rc,
                         });
-                        let ra = pairing::to_affine(&pairing::mul_u128(b.proof.a(), *ri));
-                        (ra, *b.proof.b())
+                        pairing::mul_u128(b.proof.a(), *ri)
                     })
                     .collect();
+                let pairs: Vec<(blst::blst_p1_affine, blst::blst_p2_affine)> =
+                    pairing::batch_to_affine(&ra)
+                        .into_iter()
+                        .zip(items)
+                        .map(|(ra, b)| (ra, *b.proof.b()))
+                        .collect();
                 (pairing::multi_miller_loop(&pairs), c_sum)
             })
             .reduce(

@@ -8,15 +8,16 @@
 //! initialized values owned by the caller, with the sizes blst documents.
 #![allow(unsafe_code)]
 
-use ark_bls12_381::{Fr, G1Affine, G2Affine};
-use ark_ff::{BigInteger, PrimeField};
+use ark_bls12_381::{G1Affine, G2Affine};
 use ark_serialize::{CanonicalSerialize, Compress};
 use blst::{
     blst_final_exp, blst_fp12, blst_fp12_is_one, blst_fp12_mul, blst_fp12_one, blst_fp6,
-    blst_miller_loop_lines, blst_miller_loop_n, blst_p1, blst_p1_add_or_double, blst_p1_affine,
-    blst_p1_affine_in_g1, blst_p1_deserialize, blst_p1_from_affine, blst_p1_mult,
-    blst_p1_to_affine, blst_p1_uncompress, blst_p2_affine, blst_p2_affine_in_g2,
-    blst_p2_deserialize, blst_p2_uncompress, blst_precompute_lines, BLST_ERROR,
+    blst_miller_loop_lines, blst_miller_loop_n, blst_p1, blst_p1_add_or_double,
+    blst_p1_add_or_double_affine, blst_p1_affine, blst_p1_affine_compress, blst_p1_affine_in_g1,
+    blst_p1_deserialize, blst_p1_from_affine, blst_p1_is_inf, blst_p1_mult, blst_p1_to_affine,
+    blst_p1_uncompress, blst_p1s_to_affine, blst_p2_affine, blst_p2_affine_compress,
+    blst_p2_affine_in_g2, blst_p2_deserialize, blst_p2_uncompress, blst_precompute_lines,
+    BLST_ERROR,
 };
 
 /// Bytes of a compressed proof: A (G1, 48), B (G2, 96), C (G1, 48), in the Zcash encoding that
@@ -46,6 +47,18 @@ impl DecodedProof {
             b: g2_uncompress(&bytes[48..144])?,
             c: g1_uncompress(&bytes[144..192])?,
         })
+    }
+
+    /// The compressed encoding that [`DecodedProof::from_bytes`] reads back.
+    pub fn to_bytes(&self) -> [u8; PROOF_BYTES] {
+        let mut out = [0u8; PROOF_BYTES];
+        // SAFETY: each slice has the 48 or 96 bytes blst writes; the points are valid.
+        unsafe {
+            blst_p1_affine_compress(out[0..48].as_mut_ptr(), &self.a);
+            blst_p2_affine_compress(out[48..144].as_mut_ptr(), &self.b);
+            blst_p1_affine_compress(out[144..192].as_mut_ptr(), &self.c);
+        }
+        out
     }
 
     /// The same proof from arkworks' type (whose points ark-bls12-381 already checked).
@@ -193,14 +206,18 @@ fn mul_bytes(p: &blst_p1_affine, k: &[u8], bits: usize) -> blst_p1 {
     out
 }
 
+/// `k·p` for a non-negative scalar of at most `bits` bits given as little-endian limbs.
+pub(crate) fn mul_limbs(p: &blst_p1_affine, k: &[u64], bits: usize) -> blst_p1 {
+    let bytes: Vec<u8> = k.iter().flat_map(|l| l.to_le_bytes()).collect();
+    if bits == 0 {
+        return blst_p1::default();
+    }
+    mul_bytes(p, &bytes, bits.min(bytes.len() * 8))
+}
+
 /// `r·p` for a 128-bit `r`.
 pub(crate) fn mul_u128(p: &blst_p1_affine, r: u128) -> blst_p1 {
     mul_bytes(p, &r.to_le_bytes(), 128)
-}
-
-/// `k·p` for a scalar-field element `k`.
-pub(crate) fn mul_fr(p: &blst_p1_affine, k: &Fr) -> blst_p1 {
-    mul_bytes(p, &k.into_bigint().to_bytes_le(), 255)
 }
 
 /// `a + b`.
@@ -208,6 +225,39 @@ pub(crate) fn add(a: &blst_p1, b: &blst_p1) -> blst_p1 {
     let mut out = blst_p1::default();
     // SAFETY: all three are valid points.
     unsafe { blst_p1_add_or_double(&mut out, a, b) };
+    out
+}
+
+/// `acc + p`, in place.
+pub(crate) fn add_affine_assign(acc: &mut blst_p1, p: &blst_p1_affine) {
+    let a = *acc;
+    // SAFETY: all three are valid points (`a` is a copy, so the output may not alias it).
+    unsafe { blst_p1_add_or_double_affine(acc, &a, p) };
+}
+
+/// The projective form of `p`.
+pub(crate) fn from_affine(p: &blst_p1_affine) -> blst_p1 {
+    let mut out = blst_p1::default();
+    // SAFETY: both are valid points.
+    unsafe { blst_p1_from_affine(&mut out, p) };
+    out
+}
+
+/// The affine forms of `points`, with one shared inversion.
+pub(crate) fn batch_to_affine(points: &[blst_p1]) -> Vec<blst_p1_affine> {
+    // blst's shared inversion assumes no point at infinity: convert those one by one.
+    // SAFETY: every point is valid.
+    if points.iter().any(|p| unsafe { blst_p1_is_inf(p) }) {
+        return points.iter().map(to_affine).collect();
+    }
+    if points.is_empty() {
+        return Vec::new();
+    }
+    let ptrs: Vec<*const blst_p1> = points.iter().map(|p| p as *const _).collect();
+    let mut out = vec![blst_p1_affine::default(); points.len()];
+    // SAFETY: `ptrs` holds `points.len()` pointers to valid points that outlive the call, and
+    // `out` has room for as many affine points.
+    unsafe { blst_p1s_to_affine(out.as_mut_ptr(), ptrs.as_ptr(), points.len()) };
     out
 }
 

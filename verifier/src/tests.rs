@@ -350,6 +350,29 @@ fn small_batches_accept_valid_and_find_the_bad_proof() {
     }
 }
 
+/// A proof whose A or C is the point at infinity decodes (it is in the subgroup) but never
+/// verifies, alone or in a batch, and does not spoil the valid proofs batched with it.
+#[test]
+fn points_at_infinity_are_refused_in_batches() {
+    let v = verifier();
+    let mut infinity = [0u8; 48];
+    infinity[0] = 0xc0; // compressed, infinity
+    for n in [1usize, 2, 3, 5, 9] {
+        for which in [0usize, 144] {
+            let mut items = batch_items(n);
+            let bad_at = n / 2;
+            let mut raw = items[bad_at].proof.to_bytes();
+            assert_eq!(DecodedProof::from_bytes(&raw), Ok(items[bad_at].proof));
+            raw[which..which + 48].copy_from_slice(&infinity);
+            items[bad_at].proof = DecodedProof::from_bytes(&raw).expect("infinity decodes");
+            let results = v.verify_batch(&items);
+            for (i, r) in results.iter().enumerate() {
+                assert_eq!(r.is_err(), i == bad_at, "{n} items, point at {which}: {i}");
+            }
+        }
+    }
+}
+
 #[test]
 fn verify_transactions_reports_per_transaction() {
     let v = verifier();
