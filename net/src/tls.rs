@@ -6,7 +6,6 @@
 //! that key, checked with the provider's signature algorithms. Session resumption is disabled
 //! on both sides so every connection proves possession of the key afresh.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -235,12 +234,12 @@ impl ServerCertVerifier for PinnedServerVerifier {
 /// certificate are let through the handshake; the endpoint only serves them the client protocol.
 #[derive(Debug)]
 pub(crate) struct ValidatorClientVerifier {
-    members: Arc<BTreeMap<[u8; 32], u64>>,
+    members: crate::validator::Members,
     algs: WebPkiSupportedAlgorithms,
 }
 
 impl ValidatorClientVerifier {
-    pub(crate) fn new(members: Arc<BTreeMap<[u8; 32], u64>>, provider: &CryptoProvider) -> Self {
+    pub(crate) fn new(members: crate::validator::Members, provider: &CryptoProvider) -> Self {
         ValidatorClientVerifier {
             members,
             algs: provider.signature_verification_algorithms,
@@ -268,7 +267,13 @@ impl ClientCertVerifier for ValidatorClientVerifier {
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         check_single(intermediates)?;
-        if self.members.contains_key(&ed25519_key_of(end_entity)?) {
+        let key = ed25519_key_of(end_entity)?;
+        let known = self
+            .members
+            .read()
+            .map(|m| m.contains_key(&key))
+            .unwrap_or(false);
+        if known {
             Ok(ClientCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(
@@ -304,7 +309,7 @@ impl ClientCertVerifier for ValidatorClientVerifier {
 /// client certificates checked against the validator set.
 pub(crate) fn server_config(
     identity: &Identity,
-    members: Arc<BTreeMap<[u8; 32], u64>>,
+    members: crate::validator::Members,
 ) -> Result<rustls::ServerConfig, Error> {
     let provider = provider();
     let verifier = Arc::new(ValidatorClientVerifier::new(members, &provider));

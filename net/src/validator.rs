@@ -50,8 +50,9 @@ use crate::tls::{self, Identity, SERVER_NAME};
 /// Identifier of a validator: its index in the genesis validator set.
 pub type ReplicaId = u64;
 
-/// Key bytes of each member of the validator set, mapped to its replica id.
-type Members = Arc<BTreeMap<[u8; 32], ReplicaId>>;
+/// Key bytes of each member of the validator set, mapped to its replica id; replaced when the
+/// set changes ([`ValidatorEndpoint::set_validators`]).
+pub(crate) type Members = Arc<std::sync::RwLock<BTreeMap<[u8; 32], ReplicaId>>>;
 
 /// QUIC transport parameters shared by every connection: limits, keep-alive, idle timeout.
 pub(crate) fn transport_config(
@@ -111,7 +112,7 @@ pub struct PeerSender {
 struct SenderInner {
     me: ReplicaId,
     max_frame_size: usize,
-    queues: BTreeMap<ReplicaId, mpsc::Sender<Vec<u8>>>,
+    queues: std::sync::RwLock<BTreeMap<ReplicaId, mpsc::Sender<Vec<u8>>>>,
     local: mpsc::Sender<(ReplicaId, Vec<u8>)>,
 }
 
@@ -133,7 +134,13 @@ impl PeerSender {
                 .try_send((to, message))
                 .map_err(|e| queue_error(to, e));
         }
-        let queue = inner.queues.get(&to).ok_or(Error::UnknownPeer(to))?;
+        let queue = inner
+            .queues
+            .read()
+            .map_err(|_| Error::Closed)?
+            .get(&to)
+            .cloned()
+            .ok_or(Error::UnknownPeer(to))?;
         queue.try_send(message).map_err(|e| queue_error(to, e))
     }
 
@@ -160,6 +167,19 @@ pub struct ValidatorEndpoint {
     inbox: Mutex<mpsc::Receiver<(ReplicaId, Vec<u8>)>>,
     requests: Mutex<mpsc::Receiver<ClientRequest>>,
     tasks: Vec<JoinHandle<()>>,
+    identity: Identity,
+    config: NetConfig,
+    members: Members,
+    /// The link to each peer: its key, address and sending task.
+    links: std::sync::Mutex<BTreeMap<ReplicaId, LinkHandle>>,
+}
+
+/// A running link ([`Link`]) and what it was started for.
+#[derive(Debug)]
+struct LinkHandle {
+    key: [u8; 32],
+    addr: SocketAddr,
+    task: JoinHandle<()>,
 }
 
 /// What the accepting side shares between its tasks.
@@ -207,7 +227,7 @@ impl ValidatorEndpoint {
         let me = *members
             .get(&identity.verifying_key().to_bytes())
             .ok_or(Error::NotInValidatorSet)?;
-        let members: Members = Arc::new(members);
+        let members: Members = Arc::new(std::sync::RwLock::new(members));
 
         let server_tls = tls::server_config(&identity, members.clone())?;
         let server_quic =
@@ -226,56 +246,116 @@ impl ValidatorEndpoint {
 
         let (inbox_tx, inbox_rx) = mpsc::channel(config.inbound_queue.max(1));
         let (req_tx, req_rx) = mpsc::channel(config.request_queue.max(1));
-        let mut tasks = Vec::new();
-        let mut queues = BTreeMap::new();
-        let dial_transport = Arc::new(transport_config(&config, false));
-        for (&id, key) in &validator_set {
-            if id == me {
-                continue;
-            }
-            let Some(&addr) = peer_addrs.get(&id) else {
-                continue;
-            };
-            let tls = tls::client_config(key, Some(&identity))?;
-            let quic = QuicClientConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
-            let mut client_config = quinn::ClientConfig::new(Arc::new(quic));
-            client_config.transport_config(dial_transport.clone());
-            let (tx, rx) = mpsc::channel(config.send_queue.max(1));
-            queues.insert(id, tx);
-            let link = Link {
-                endpoint: endpoint.clone(),
-                to: id,
-                addr,
-                client_config,
-                config: config.clone(),
-            };
-            tasks.push(tokio::spawn(link.run(rx)));
-        }
-
         let ctx = Arc::new(AcceptCtx {
-            members,
+            members: members.clone(),
             config: config.clone(),
             inbox: inbox_tx.clone(),
             requests: req_tx,
         });
-        tasks.push(tokio::spawn(accept_loop(endpoint.clone(), ctx)));
-
+        let tasks = vec![tokio::spawn(accept_loop(endpoint.clone(), ctx))];
         let sender = PeerSender {
             inner: Arc::new(SenderInner {
                 me,
                 max_frame_size: config.max_frame_size,
-                queues,
+                queues: std::sync::RwLock::new(BTreeMap::new()),
                 local: inbox_tx,
             }),
         };
-        Ok(ValidatorEndpoint {
+        let ep = ValidatorEndpoint {
             me,
             endpoint,
             sender,
             inbox: Mutex::new(inbox_rx),
             requests: Mutex::new(req_rx),
             tasks,
-        })
+            identity,
+            config,
+            members,
+            links: std::sync::Mutex::new(BTreeMap::new()),
+        };
+        ep.start_links(&validator_set, &peer_addrs)?;
+        Ok(ep)
+    }
+
+    /// Replaces the validator set (a governance change of the validator-set epoch): from now on
+    /// connections are accepted from the members of `validator_set` only, and messages can be
+    /// sent to every other member with an address in `peer_addrs`. Links to members that stay
+    /// with the same key and address are kept (with their queued messages); links to members
+    /// that left are closed; new members are dialed when first sent to. Must be called within
+    /// a Tokio runtime. Our own key need not be in the new set (a validator removed by
+    /// governance keeps serving clients).
+    pub fn set_validators(
+        &self,
+        validator_set: BTreeMap<ReplicaId, VerifyingKey>,
+        peer_addrs: BTreeMap<ReplicaId, SocketAddr>,
+    ) -> Result<(), Error> {
+        let mut keys = BTreeMap::new();
+        for (&id, key) in &validator_set {
+            if let Some(other) = keys.insert(key.to_bytes(), id) {
+                return Err(Error::DuplicateKey(other, id));
+            }
+        }
+        *self.members.write().map_err(|_| Error::Closed)? = keys;
+        self.start_links(&validator_set, &peer_addrs)
+    }
+
+    /// Starts a link to every member but us with an address, unless one with the same key and
+    /// address runs; stops the links to everyone else.
+    fn start_links(
+        &self,
+        validator_set: &BTreeMap<ReplicaId, VerifyingKey>,
+        peer_addrs: &BTreeMap<ReplicaId, SocketAddr>,
+    ) -> Result<(), Error> {
+        let mut links = self.links.lock().map_err(|_| Error::Closed)?;
+        let mut queues = self
+            .sender
+            .inner
+            .queues
+            .write()
+            .map_err(|_| Error::Closed)?;
+        let wanted: BTreeMap<ReplicaId, (&VerifyingKey, SocketAddr)> = validator_set
+            .iter()
+            .filter(|(id, _)| **id != self.me)
+            .filter_map(|(id, key)| peer_addrs.get(id).map(|a| (*id, (key, *a))))
+            .collect();
+        links.retain(|id, link| {
+            let keep = wanted
+                .get(id)
+                .is_some_and(|(key, addr)| key.to_bytes() == link.key && *addr == link.addr);
+            if !keep {
+                link.task.abort();
+                queues.remove(id);
+            }
+            keep
+        });
+        let dial_transport = Arc::new(transport_config(&self.config, false));
+        for (id, (key, addr)) in wanted {
+            if links.contains_key(&id) {
+                continue;
+            }
+            let tls = tls::client_config(key, Some(&self.identity))?;
+            let quic = QuicClientConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
+            let mut client_config = quinn::ClientConfig::new(Arc::new(quic));
+            client_config.transport_config(dial_transport.clone());
+            let (tx, rx) = mpsc::channel(self.config.send_queue.max(1));
+            queues.insert(id, tx);
+            let link = Link {
+                endpoint: self.endpoint.clone(),
+                to: id,
+                addr,
+                client_config,
+                config: self.config.clone(),
+            };
+            links.insert(
+                id,
+                LinkHandle {
+                    key: key.to_bytes(),
+                    addr,
+                    task: tokio::spawn(link.run(rx)),
+                },
+            );
+        }
+        Ok(())
     }
 
     /// Our replica id.
@@ -326,10 +406,21 @@ impl ValidatorEndpoint {
     pub async fn shutdown(self) {
         self.endpoint
             .close(VarInt::from_u32(codes::SHUTDOWN), b"shutdown");
+        self.abort_tasks();
+        let _ = timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+}
+
+impl ValidatorEndpoint {
+    fn abort_tasks(&self) {
         for task in &self.tasks {
             task.abort();
         }
-        let _ = timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+        if let Ok(links) = self.links.lock() {
+            for link in links.values() {
+                link.task.abort();
+            }
+        }
     }
 }
 
@@ -337,9 +428,7 @@ impl Drop for ValidatorEndpoint {
     fn drop(&mut self) {
         self.endpoint
             .close(VarInt::from_u32(codes::SHUTDOWN), b"shutdown");
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.abort_tasks();
     }
 }
 
@@ -450,7 +539,7 @@ async fn serve_connection(incoming: quinn::Incoming, ctx: Arc<AcceptCtx>) {
         .and_then(|d| d.protocol);
     match alpn.as_deref() {
         Some(p) if p == crate::ALPN_PEER => match peer_id(&conn, &ctx.members) {
-            Some(id) => serve_peer(conn, id, ctx).await,
+            Some((id, key)) => serve_peer(conn, id, key, ctx).await,
             None => conn.close(
                 VarInt::from_u32(codes::NOT_A_VALIDATOR),
                 b"validator certificate required",
@@ -464,14 +553,14 @@ async fn serve_connection(incoming: quinn::Incoming, ctx: Arc<AcceptCtx>) {
     }
 }
 
-/// The replica id of a connection's verified client certificate.
-fn peer_id(conn: &Connection, members: &Members) -> Option<ReplicaId> {
+/// The replica id and key of a connection's verified client certificate.
+fn peer_id(conn: &Connection, members: &Members) -> Option<(ReplicaId, [u8; 32])> {
     let certs = conn
         .peer_identity()?
         .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
         .ok()?;
     let key = tls::ed25519_key_of(certs.first()?).ok()?;
-    members.get(&key).copied()
+    members.read().ok()?.get(&key).map(|id| (*id, key))
 }
 
 fn stop_code(e: &FrameError) -> u32 {
@@ -481,11 +570,21 @@ fn stop_code(e: &FrameError) -> u32 {
     }
 }
 
-async fn serve_peer(conn: Connection, from: ReplicaId, ctx: Arc<AcceptCtx>) {
+async fn serve_peer(conn: Connection, from: ReplicaId, key: [u8; 32], ctx: Arc<AcceptCtx>) {
     debug!(from, "validator connected");
     // The number of streams alive at once, hence of these tasks, is bounded by
     // `max_concurrent_streams`.
     while let Ok(mut stream) = conn.accept_uni().await {
+        // A validator the set no longer holds (under this id) is cut off.
+        let member = ctx.members.read().is_ok_and(|m| m.get(&key) == Some(&from));
+        if !member {
+            debug!(from, "no longer a validator; closing its connection");
+            conn.close(
+                VarInt::from_u32(codes::NOT_A_VALIDATOR),
+                b"no longer a validator",
+            );
+            return;
+        }
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let max = ctx.config.max_frame_size;

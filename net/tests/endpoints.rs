@@ -130,6 +130,87 @@ async fn many_messages_and_a_large_one() {
     ));
 }
 
+/// A validator-set change: a joiner is refused until the set holds it, then both ways work;
+/// a member removed from the set is cut off and can no longer be sent to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validator_set_changes_admit_joiners_and_cut_off_leavers() {
+    let (keys, eps) = cluster(2);
+    let joiner = key(50);
+    let j_socket = loopback_socket();
+    let j_addr = j_socket.local_addr().unwrap();
+    let mut next = set_of(&keys);
+    next.insert(2, joiner.verifying_key());
+    let mut addrs: BTreeMap<u64, SocketAddr> = eps
+        .iter()
+        .map(|e| (e.id(), e.local_addr().unwrap()))
+        .collect();
+    let j = ValidatorEndpoint::from_socket(
+        Identity::new(&joiner).unwrap(),
+        j_socket,
+        next.clone(),
+        addrs.clone(),
+        config(),
+    )
+    .unwrap();
+    assert_eq!(j.id(), 2);
+    // Not a member for validator 0 yet: refused, and 0 cannot address it.
+    j.send(0, b"early".to_vec()).unwrap();
+    assert!(recv_within(&eps[0], Duration::from_millis(800))
+        .await
+        .is_none());
+    assert!(matches!(
+        eps[0].send(2, vec![1]),
+        Err(Error::UnknownPeer(2))
+    ));
+
+    addrs.insert(2, j_addr);
+    eps[0].set_validators(next.clone(), addrs.clone()).unwrap();
+    // The joiner's link redials with backoff; the next message goes through.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let got = loop {
+        j.send(0, b"joined".to_vec()).unwrap();
+        match recv_within(&eps[0], Duration::from_millis(200)).await {
+            Some(m) => break m,
+            None if Instant::now() < deadline => continue,
+            None => panic!("the joiner's messages never arrived"),
+        }
+    };
+    assert_eq!(got.0, 2);
+    eps[0].send(2, b"welcome".to_vec()).unwrap();
+    let (from, msg) = recv_within(&j, Duration::from_secs(5)).await.unwrap();
+    assert_eq!((from, msg.as_slice()), (0, &b"welcome"[..]));
+    // Messages between 0 and 1 were not disturbed.
+    eps[1].send(0, b"still here".to_vec()).unwrap();
+    let (from, msg) = recv_within(&eps[0], Duration::from_secs(5)).await.unwrap();
+    assert_eq!((from, msg.as_slice()), (1, &b"still here"[..]));
+
+    // Validator 1 leaves the set at 0: 0 stops accepting it and cannot send to it.
+    let mut without_1 = next.clone();
+    without_1.remove(&1);
+    eps[0].set_validators(without_1, addrs.clone()).unwrap();
+    assert!(matches!(
+        eps[0].send(1, vec![1]),
+        Err(Error::UnknownPeer(1))
+    ));
+    for _ in 0..3 {
+        eps[1].send(0, b"after removal".to_vec()).unwrap();
+    }
+    while let Some((from, msg)) = recv_within(&eps[0], Duration::from_millis(1500)).await {
+        // A joiner "joined" message still in flight may arrive; nothing from 1 may.
+        assert_ne!(from, 1, "{:?}", String::from_utf8_lossy(&msg));
+    }
+    // A duplicate key is refused and changes nothing.
+    let mut dup = next.clone();
+    dup.insert(3, joiner.verifying_key());
+    assert!(matches!(
+        eps[0].set_validators(dup, addrs),
+        Err(Error::DuplicateKey(2, 3))
+    ));
+    eps[0].send(2, b"unchanged".to_vec()).unwrap();
+    let (from, msg) = recv_within(&j, Duration::from_secs(5)).await.unwrap();
+    assert_eq!((from, msg.as_slice()), (0, &b"unchanged"[..]));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validator_with_unknown_key_is_refused() {
     let (keys, eps) = cluster(2);
