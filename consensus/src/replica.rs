@@ -169,6 +169,9 @@ pub struct Replica {
     cfg: Config,
     id: ReplicaId,
     key: SigningKey,
+    /// Not a member: follows the committed chain by state transfer only (see
+    /// [`Replica::new_learner`]).
+    learner: bool,
 
     view: View,
     view_changing: bool,
@@ -234,10 +237,49 @@ impl Replica {
             .validators
             .id_of(&key.verifying_key())
             .ok_or(Error::NotAMember)?;
+        Self::build(config, key, id, false, persisted)
+    }
+
+    /// Creates a learner: a replica that is not a member of `config`'s validator set (a
+    /// validator that governance is adding, catching up before its epoch begins). It takes
+    /// committed blocks only from state transfer, each checked against the set's commit
+    /// certificates, and CHECKPOINT votes; it never votes, proposes, relays, starts a view
+    /// change or sends any consensus message. `id` is the replica id it will have as a member.
+    ///
+    /// Fails if the configuration is invalid, or `key` or `id` belongs to a member.
+    pub fn new_learner(
+        config: Config,
+        key: SigningKey,
+        id: ReplicaId,
+        persisted: Option<PersistedState>,
+    ) -> Result<Replica, Error> {
+        config.validate()?;
+        if config.validators.contains(id) || config.validators.id_of(&key.verifying_key()).is_some()
+        {
+            return Err(Error::InvalidConfig(
+                "a learner's key and id must not be a member's".into(),
+            ));
+        }
+        Self::build(config, key, id, true, persisted)
+    }
+
+    /// Whether this replica is a learner ([`Replica::new_learner`]).
+    pub fn is_learner(&self) -> bool {
+        self.learner
+    }
+
+    fn build(
+        config: Config,
+        key: SigningKey,
+        id: ReplicaId,
+        learner: bool,
+        persisted: Option<PersistedState>,
+    ) -> Result<Replica, Error> {
         let start = config.start_checkpoint.clone();
         let mut r = Replica {
             id,
             key,
+            learner,
             view: 0,
             view_changing: false,
             slots: BTreeMap::new(),
@@ -494,6 +536,9 @@ impl Replica {
 
     /// A timer set with [`Action::SetTimer`] fired.
     pub fn on_timer(&mut self, kind: TimerKind) -> Vec<Action> {
+        if self.learner && kind != TimerKind::StateTransfer {
+            return self.finish();
+        }
         match kind {
             TimerKind::ViewChange => self.on_view_timer(),
             TimerKind::Retransmit => {
@@ -520,6 +565,12 @@ impl Replica {
     /// ones to relay travel in one signed message, so a busy backup signs (and every other
     /// replica verifies) once per batch rather than once per transaction.
     pub fn on_client_requests(&mut self, payloads: Vec<Vec<u8>>) -> Vec<Action> {
+        if self.learner {
+            for _ in &payloads {
+                self.reject(Error::NotAMember);
+            }
+            return self.finish();
+        }
         let relay = self.leader() != self.id || self.view_changing;
         let mut fresh = Vec::new();
         for payload in payloads {
@@ -641,6 +692,15 @@ impl Replica {
 
     /// Common tail of every input: propose, (re)arm timers, state transfer.
     fn finish(&mut self) -> Vec<Action> {
+        if self.learner {
+            self.maybe_request_transfer();
+            self.check_epoch_change();
+            self.progressed = false;
+            // Nothing a learner signs may leave it: it is not a member.
+            let mut out = std::mem::take(&mut self.out);
+            out.retain(|a| !matches!(a, Action::Send { .. } | Action::Broadcast { .. }));
+            return out;
+        }
         self.try_propose();
         self.update_view_timer();
         self.ensure_retransmit();
@@ -684,6 +744,10 @@ impl Replica {
         }
         if sm.from == self.id {
             return Err(Error::Duplicate);
+        }
+        // A learner only learns which checkpoints are stable (to know how far behind it is).
+        if self.learner && !matches!(sm.message, Message::Checkpoint(_)) {
+            return Err(Error::NotAMember);
         }
         match &sm.message {
             Message::Request(tx) => {
@@ -1276,6 +1340,10 @@ impl Replica {
             }
         }
         if !height.is_multiple_of(self.cfg.checkpoint_interval) || height <= self.stable.height {
+            return Ok(());
+        }
+        if self.learner {
+            // It has no vote; its checkpoints become stable by the members' votes.
             return Ok(());
         }
         let Some(hash) = self.delivered_hashes.get(&height).copied() else {

@@ -434,6 +434,111 @@ fn validator_set_change_takes_effect_at_a_checkpoint_boundary() {
     next_cfg.validate().expect("next epoch config");
 }
 
+/// A learner (a validator being added, not yet a member) follows the members' chain by state
+/// transfer and their checkpoint votes, reaches the epoch change that makes it a member, and
+/// never says anything: it signs no vote, relays nothing, proposes nothing.
+#[test]
+fn a_learner_follows_by_state_transfer_and_never_speaks() {
+    let ks = keys(1, 12);
+    let vs = set(&ks);
+    let cfg = Config::new(vs.clone());
+    let (k, window) = (cfg.checkpoint_interval, cfg.window_size);
+    let joiner = keys(1, 13).pop().expect("key");
+    let next = {
+        let mut members = vs.members.clone();
+        members.insert(ReplicaId(1), joiner.verifying_key());
+        ValidatorSet::new(1, members).expect("next set")
+    };
+    // Only a non-member may learn.
+    assert!(Replica::new_learner(cfg.clone(), ks[0].clone(), ReplicaId(7), None).is_err());
+    assert!(Replica::new_learner(cfg.clone(), joiner.clone(), ReplicaId(0), None).is_err());
+
+    // The member commits up to the boundary; block 3 decides the change.
+    let mut member = Replica::new(cfg.clone(), ks[0].clone(), None).expect("replica");
+    member.start();
+    let (mut blocks, mut checkpoints) = (Vec::new(), Vec::new());
+    let mut queue: Vec<Action> = Vec::new();
+    for t in 0..(3 * window) {
+        queue.extend(member.on_client_request(format!("tx{t}").into_bytes()));
+        while !queue.is_empty() {
+            match queue.remove(0) {
+                Action::Commit { block, certificate } => {
+                    let h = block.height;
+                    blocks.push((block, certificate));
+                    let change = (h == 3).then(|| next.clone());
+                    queue.extend(member.on_block_executed(h, [h as u8; 32], change));
+                }
+                Action::Broadcast { msg } if matches!(msg.message, Message::Checkpoint(_)) => {
+                    checkpoints.push(msg)
+                }
+                _ => {}
+            }
+        }
+    }
+    let activation = k + window;
+    assert_eq!(blocks.len() as u64, activation);
+
+    let mut learner = Replica::new_learner(cfg, joiner, ReplicaId(1), None).expect("learner");
+    assert!(learner.is_learner());
+    let mut said = |actions: &[Action]| {
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::Send { .. } | Action::Broadcast { .. })),
+            "a learner sent {actions:?}"
+        );
+    };
+    said(&learner.start());
+    // Client requests and consensus messages are refused, silently.
+    let before = learner.rejected_count();
+    said(&learner.on_client_request(b"pay me".to_vec()));
+    assert_eq!(learner.rejected_count(), before + 1);
+    said(&learner.on_message(ReplicaId(0), pre_prepare_at(&ks, 0, b"x")));
+    assert_eq!(learner.rejected_count(), before + 2);
+    // A corrupted certificate is refused and commits nothing.
+    let mut bad = blocks[0].clone();
+    bad.1.signatures[0].1 = Signature::from_bytes(&[7; 64]);
+    let out = learner.on_state_transfer(ReplicaId(0), vec![bad]);
+    said(&out);
+    assert!(!out.iter().any(|a| matches!(a, Action::Commit { .. })));
+
+    // The chain, in two answers, with the host executing each block.
+    let (mut committed, mut epoch_change) = (Vec::new(), None);
+    let half = blocks.len() / 2;
+    let answers = [blocks[..half].to_vec(), blocks[half..].to_vec()];
+    for (i, answer) in answers.into_iter().enumerate() {
+        let mut queue = learner.on_state_transfer(ReplicaId(0), answer);
+        if i == 1 {
+            for cp in &checkpoints {
+                queue.extend(learner.on_message(ReplicaId(0), cp.clone()));
+            }
+        }
+        while !queue.is_empty() {
+            let a = queue.remove(0);
+            said(std::slice::from_ref(&a));
+            match a {
+                Action::Commit { block, .. } => {
+                    let h = block.height;
+                    committed.push(h);
+                    let change = (h == 3).then(|| next.clone());
+                    queue.extend(learner.on_block_executed(h, [h as u8; 32], change));
+                }
+                Action::EpochChange {
+                    activation_height,
+                    next_validators,
+                    ..
+                } => epoch_change = Some((activation_height, next_validators)),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(committed, (1..=activation).collect::<Vec<_>>());
+    assert_eq!(learner.last_committed().0, activation);
+    let (h, nv) = epoch_change.expect("the learner reaches the epoch change");
+    assert_eq!(h, activation);
+    assert!(nv.contains(ReplicaId(1)), "the next epoch holds the joiner");
+}
+
 /// A pre-prepare from leader 0 of view 0 for height 1 with the given time.
 fn pre_prepare_at(ks: &[SigningKey], time_ms: u64, tx: &[u8]) -> SignedMessage {
     let block = Block {
