@@ -480,7 +480,7 @@ fn a_learner_follows_by_state_transfer_and_never_speaks() {
 
     let mut learner = Replica::new_learner(cfg, joiner, ReplicaId(1), None).expect("learner");
     assert!(learner.is_learner());
-    let mut said = |actions: &[Action]| {
+    let said = |actions: &[Action]| {
         assert!(
             !actions
                 .iter()
