@@ -1052,7 +1052,9 @@ impl NodeCore {
         for b in &block.transactions {
             if GovernanceTx::is_governance(b) {
                 governance.extend(GovernanceTx::from_bytes(b).ok());
-            } else if let Ok(tx) = Transaction::from_bytes(b) {
+            } else if let Ok(tx) = Transaction::from_bytes_proof_bound(b) {
+                // Applied only if its proof verifies (cached or checked below), which implies
+                // the subgroup check this decoding leaves out.
                 txs.push(tx);
             } else if self.ordering_only {
                 if let Some(id) = request_id(b, true) {

@@ -181,6 +181,18 @@ impl<'a> Reader<'a> {
         point_from_bytes(what, self.take(POINT_BYTES)?)
     }
 
+    /// A Jubjub point on the curve, not checked to be in the prime-order subgroup: only for
+    /// bytes already checked by [`Reader::point`] before.
+    pub fn point_on_curve(&mut self, what: &'static str) -> Result<EdwardsAffine, EncodingError> {
+        let bytes = self.take(POINT_BYTES)?;
+        let p = EdwardsAffine::deserialize_with_mode(bytes, Compress::Yes, Validate::No)
+            .map_err(|_| EncodingError::InvalidPoint(what))?;
+        match p.is_on_curve() {
+            true => Ok(p),
+            false => Err(EncodingError::InvalidPoint(what)),
+        }
+    }
+
     /// Bytes not read yet.
     pub fn remaining(&self) -> usize {
         self.bytes.len()

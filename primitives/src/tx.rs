@@ -362,6 +362,20 @@ impl Transaction {
     /// Strict decoding: exact length for the kind, canonical field elements, points on the curve
     /// and in the prime-order subgroup (the proof's points are checked by [`Proof::to_ark`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
+        Self::decode(bytes, true)
+    }
+
+    /// Decodes with every check of [`Transaction::from_bytes`] but the dearest one: the
+    /// prime-order subgroup check of the audit record's ephemeral key `epk` (a Jubjub scalar
+    /// multiplication). Only for callers that accept the transaction only if its proof
+    /// verifies: the statement computes `epk = k·G` from multiples of the subgroup's generator,
+    /// so a valid proof implies the check. On its own, the result may hold an `epk` outside the
+    /// subgroup.
+    pub fn from_bytes_proof_bound(bytes: &[u8]) -> Result<Self, EncodingError> {
+        Self::decode(bytes, false)
+    }
+
+    fn decode(bytes: &[u8], check_subgroup: bool) -> Result<Self, EncodingError> {
         if bytes.len() > MAX_TX_BYTES {
             return Err(EncodingError::Length {
                 what: "transaction",
@@ -397,7 +411,10 @@ impl Transaction {
         let value_out = Amount(r.u64()?);
         let asset = AssetId(r.u64()?);
         let auditor = AuditPublicKey::from_bytes(r.take(32)?)?;
-        let epk = r.point("audit ephemeral key")?;
+        let epk = match check_subgroup {
+            true => r.point("audit ephemeral key")?,
+            false => r.point_on_curve("audit ephemeral key")?,
+        };
         let mut ciphertext = [Fr::from(0u64); AUDIT_ELEMENTS];
         for c in ciphertext.iter_mut() {
             *c = r.fr("audit ciphertext")?;

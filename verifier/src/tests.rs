@@ -373,6 +373,55 @@ fn points_at_infinity_are_refused_in_batches() {
     }
 }
 
+/// `Transaction::from_bytes_proof_bound` skips the subgroup check of the audit key `epk`,
+/// which is safe for validators only because the proof binds `epk`: a transaction whose `epk`
+/// has a torsion component decodes that way but never verifies.
+#[test]
+fn an_epk_outside_the_subgroup_decodes_unchecked_but_never_verifies() {
+    use ark_ed_on_bls12_381::{EdwardsAffine, Fq};
+    let v = verifier();
+    for tx in [transfer(), mint()] {
+        let bytes = tx.to_bytes();
+        assert_eq!(Transaction::from_bytes_proof_bound(&bytes), Ok(tx));
+        // epk follows version, kind, anchor, two nullifiers, two commitments, three u64s and
+        // the auditor key.
+        let at = 2 + 32 * 5 + 24 + 32;
+        let epk = tx.bundle().audit.epk;
+        assert_eq!(
+            bytes[at..at + 32],
+            shoji_primitives::encoding::point_to_bytes(&epk)
+        );
+        let two_torsion = EdwardsAffine::new_unchecked(Fq::from(0u64), -Fq::from(1u64));
+        let off = (epk + two_torsion).into_affine();
+        let mut tampered = bytes.clone();
+        tampered[at..at + 32].copy_from_slice(&shoji_primitives::encoding::point_to_bytes(&off));
+        assert!(matches!(
+            Transaction::from_bytes(&tampered),
+            Err(EncodingError::InvalidPoint(_))
+        ));
+        let unchecked = Transaction::from_bytes_proof_bound(&tampered).expect("on the curve");
+        // (A mint's issuer signature covers the bytes too, and fails first.)
+        let verdict = v.verify_transaction(&unchecked);
+        assert!(
+            matches!(
+                verdict,
+                Err(TxError::Proof(VerificationError::InvalidProof) | TxError::BadIssuerSignature)
+            ),
+            "{verdict:?}"
+        );
+        // The proof itself is refused with the tampered epk as a public input.
+        let proof = DecodedProof::from_bytes(&unchecked.bundle().proof.0).expect("proof");
+        assert_eq!(
+            v.verify_proof(&proof, &unchecked.public_inputs().to_field_elements()),
+            Err(VerificationError::InvalidProof)
+        );
+        // Bytes off the curve are refused either way.
+        let mut garbage = bytes.clone();
+        garbage[at..at + 32].copy_from_slice(&[0xff; 32]);
+        assert!(Transaction::from_bytes_proof_bound(&garbage).is_err());
+    }
+}
+
 #[test]
 fn verify_transactions_reports_per_transaction() {
     let v = verifier();
