@@ -319,6 +319,9 @@ pub struct Policy {
     pub validators: Validators,
     /// A decided change: the last height of the current epoch and the next one's validators.
     pub next_validators: Option<(u64, Validators)>,
+    /// Where the validators added by governance are reached (the genesis ones' addresses are
+    /// in the genesis): replica id → `IP:port`.
+    pub addresses: BTreeMap<u16, String>,
 }
 
 impl Policy {
@@ -333,13 +336,15 @@ impl Policy {
             epoch_start: 0,
             validators: config.validators.clone(),
             next_validators: None,
+            addresses: BTreeMap::new(),
         }
     }
 
     /// `seq:u64 ‖ chain(32) ‖ auditor(32) ‖ issuers:u32 ‖ (key(32) ‖ assets:u8 ‖ asset:u64*)* ‖
     /// epoch:u64 ‖ epoch_start:u64 ‖ validators ‖ next:u8 (0 or 1) ‖ [last height:u64 ‖
-    /// validators]` where `validators` is `count:u16 ‖ (id:u16 ‖ key(32))*` (little-endian),
-    /// issuers, assets and ids in increasing order.
+    /// validators] ‖ [addresses]` where `validators` is `count:u16 ‖ (id:u16 ‖ key(32))*` and
+    /// `addresses`, present only when some validator was added, is `count:u16 ‖ (id:u16 ‖
+    /// len:u8 ‖ IP:port)*` (little-endian), issuers, assets and ids in increasing order.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&self.seq.to_le_bytes());
@@ -362,6 +367,17 @@ impl Policy {
                 out.push(1);
                 out.extend_from_slice(&h.to_le_bytes());
                 write_validators(&mut out, v);
+            }
+        }
+        if !self.addresses.is_empty() {
+            out.extend_from_slice(
+                &(self.addresses.len().min(u16::MAX as usize) as u16).to_le_bytes(),
+            );
+            for (id, a) in self.addresses.iter().take(u16::MAX as usize) {
+                out.extend_from_slice(&id.to_le_bytes());
+                let a = &a.as_bytes()[..a.len().min(u8::MAX as usize)];
+                out.push(a.len() as u8);
+                out.extend_from_slice(a);
             }
         }
         out
@@ -409,6 +425,29 @@ impl Policy {
                 })
             }
         };
+        let mut addresses = BTreeMap::new();
+        if r.remaining() > 0 {
+            let n = u16::from_le_bytes(r.array()?);
+            if n == 0 {
+                return Err(EncodingError::Invalid(
+                    "an empty address list is not written",
+                ));
+            }
+            let mut last = None;
+            for _ in 0..n {
+                let id = u16::from_le_bytes(r.array()?);
+                if last.is_some_and(|l| id <= l) {
+                    return Err(EncodingError::Invalid("policy address ids out of order"));
+                }
+                last = Some(id);
+                let len = r.u8()? as usize;
+                let a = std::str::from_utf8(r.take(len)?)
+                    .ok()
+                    .filter(|a| shoji_primitives::governance::canonical_address(a))
+                    .ok_or(EncodingError::Invalid("policy validator address"))?;
+                addresses.insert(id, a.to_string());
+            }
+        }
         r.finish()?;
         Ok(Policy {
             seq,
@@ -419,6 +458,7 @@ impl Policy {
             epoch_start,
             validators,
             next_validators,
+            addresses,
         })
     }
 }
@@ -710,8 +750,41 @@ impl Ledger {
         }
         g.check_approvals(&self.config.governance, &self.config.network_id)
             .map_err(|e| Rejection::Unapproved(e.to_string()))?;
-        if let GovernanceAction::SetValidators { validators } = &g.action {
-            self.check_validator_change(validators)?;
+        match &g.action {
+            GovernanceAction::SetValidators { validators } => {
+                self.check_validator_change(validators)?
+            }
+            GovernanceAction::AddValidator { id, key, address } => {
+                self.check_addition(*id, key, address)?
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether validator `id` with `key` at `address` can join now: no change is pending, the
+    /// id and the key are new, the address is canonical, and the set stays within
+    /// [`shoji_primitives::governance::MAX_VALIDATORS`]. One joiner at a time keeps the members
+    /// already caught up a quorum of the next set by themselves (n ≥ 4, so f ≥ 1 there).
+    fn check_addition(&self, id: u16, key: &[u8; 32], address: &str) -> Result<(), Rejection> {
+        let bad = |m: &str| Err(Rejection::ValidatorSet(m.into()));
+        if self.policy.next_validators.is_some() {
+            return bad("a change is already pending");
+        }
+        if self.policy.validators.contains_key(&id) {
+            return bad("the id is already a validator's");
+        }
+        if self.policy.validators.values().any(|k| k == key) {
+            return bad("the key is already a validator's");
+        }
+        if ed25519_dalek::VerifyingKey::from_bytes(key).is_err() {
+            return bad("the key is not an Ed25519 public key");
+        }
+        if !shoji_primitives::governance::canonical_address(address) {
+            return bad("the address is not IP:port");
+        }
+        if self.policy.validators.len() >= shoji_primitives::governance::MAX_VALIDATORS {
+            return bad("the set is full");
         }
         Ok(())
     }
@@ -741,11 +814,24 @@ impl Ledger {
 
     fn enact(&mut self, g: &GovernanceTx, height: u64) -> Result<(), Rejection> {
         self.admissible_governance(g)?;
-        if let GovernanceAction::SetValidators { validators } = &g.action {
-            self.check_validator_change(validators)?;
+        let next = match &g.action {
+            GovernanceAction::SetValidators { validators } => {
+                self.check_validator_change(validators)?;
+                Some(validators.clone())
+            }
+            GovernanceAction::AddValidator { id, key, address } => {
+                self.check_addition(*id, key, address)?;
+                self.policy.addresses.insert(*id, address.clone());
+                let mut next = self.policy.validators.clone();
+                next.insert(*id, *key);
+                Some(next)
+            }
+            _ => None,
+        };
+        if let Some(next) = next {
             let k = self.config.checkpoint_interval.max(1);
             let last = height.div_ceil(k) * k + self.config.window_size;
-            self.policy.next_validators = Some((last, validators.clone()));
+            self.policy.next_validators = Some((last, next));
         }
         match &g.action {
             GovernanceAction::SetIssuer { issuer, assets } => {
@@ -756,7 +842,7 @@ impl Ledger {
                 }
             }
             GovernanceAction::SetAuditor { auditor } => self.policy.auditor = *auditor,
-            GovernanceAction::SetValidators { .. } => {}
+            GovernanceAction::SetValidators { .. } | GovernanceAction::AddValidator { .. } => {}
         }
         self.policy.seq += 1;
         self.policy.chain = chain_governance(&self.policy.chain, &g.id());

@@ -519,3 +519,106 @@ fn validator_set_changes_take_effect_at_the_boundary() {
     assert_eq!(l.policy().next_validators, None);
     assert_eq!(l.apply_block(T0, &[], &[]).epoch_started, None);
 }
+
+/// Governance adds a validator: the id, key and address are checked, the next set is the
+/// current one and the joiner, the address is recorded in the policy (and so in the state
+/// root), and the joiner is a member from the boundary on.
+#[test]
+fn governance_adds_a_validator_at_the_boundary() {
+    let four: Validators = (0..4u16)
+        .map(|i| {
+            let k = ed25519_dalek::SigningKey::from_bytes(&[i as u8 + 10; 32]);
+            (i, k.verifying_key().to_bytes())
+        })
+        .collect();
+    let joiner = ed25519_dalek::SigningKey::from_bytes(&[99; 32])
+        .verifying_key()
+        .to_bytes();
+    let mut config = ledger().config().clone();
+    config.validators = four.clone();
+    config.checkpoint_interval = 4;
+    config.window_size = 8;
+    let mut l = Ledger::genesis(config);
+    let add = |seq, id: u16, key: [u8; 32], address: &str| {
+        governance(
+            seq,
+            GovernanceAction::AddValidator {
+                id,
+                key,
+                address: address.into(),
+            },
+            &[0, 2],
+        )
+    };
+    let taken_key = four[&1];
+    let not_a_key = (0..=255u8)
+        .map(|b| [b; 32])
+        .find(|k| ed25519_dalek::VerifyingKey::from_bytes(k).is_err())
+        .expect("some byte pattern is not a curve point");
+    for bad in [
+        add(0, 2, joiner, "10.0.0.9:7004"),    // the id is taken
+        add(0, 4, taken_key, "10.0.0.9:7004"), // the key is taken
+        add(0, 4, not_a_key, "10.0.0.9:7004"), // not an Ed25519 key
+        add(0, 4, joiner, "validator-4:7004"), // not IP:port
+    ] {
+        assert!(
+            matches!(
+                l.admissible_governance(&bad),
+                Err(Rejection::ValidatorSet(_))
+            ),
+            "{}",
+            bad.action
+        );
+    }
+    let root_before = l.state_root();
+    let out = l.apply_block_with_governance(T0, &[], &[], &[add(0, 4, joiner, "10.0.0.9:7004")]);
+    assert_eq!(out.governance[0].1, TxOutcome::Enacted);
+    let mut five = four.clone();
+    five.insert(4, joiner);
+    // Enacted at height 1: the epoch ends after round_up(1, 4) + 8 = 12.
+    assert_eq!(out.validators_decided, Some((12, five.clone())));
+    assert_eq!(
+        l.policy().addresses,
+        BTreeMap::from([(4, "10.0.0.9:7004".to_string())])
+    );
+    assert_ne!(l.state_root(), root_before);
+    let p = l.policy().clone();
+    assert_eq!(Policy::from_bytes(&p.to_bytes()), Ok(p));
+    // One change at a time.
+    let other = ed25519_dalek::SigningKey::from_bytes(&[98; 32])
+        .verifying_key()
+        .to_bytes();
+    assert!(matches!(
+        l.admissible_governance(&add(1, 5, other, "10.0.0.10:7005")),
+        Err(Rejection::ValidatorSet(_))
+    ));
+    for _ in 2..12 {
+        assert_eq!(l.apply_block(T0, &[], &[]).epoch_started, None);
+    }
+    let out = l.apply_block(T0, &[], &[]);
+    assert_eq!(out.epoch_started, Some((1, five.clone())));
+    assert_eq!(l.policy().validators, five);
+}
+
+/// Address lists decode strictly: present only when non-empty, ids in order, canonical.
+#[test]
+fn policy_addresses_decode_strictly() {
+    let mut p = Policy::genesis(ledger().config());
+    p.addresses.insert(4, "10.0.0.9:7004".into());
+    p.addresses.insert(6, "[::1]:7006".into());
+    let bytes = p.to_bytes();
+    assert_eq!(Policy::from_bytes(&bytes), Ok(p.clone()));
+    // Every cut fails but the one that drops the whole list (a policy without additions).
+    let without = Policy::genesis(ledger().config()).to_bytes().len();
+    for cut in (0..bytes.len()).filter(|&c| c != without) {
+        assert!(Policy::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    // An empty list written explicitly is refused (it is never written).
+    let mut empty = Policy::genesis(ledger().config()).to_bytes();
+    empty.extend_from_slice(&0u16.to_le_bytes());
+    assert!(Policy::from_bytes(&empty).is_err());
+    // A non-canonical address is refused.
+    let mut q = p.clone();
+    q.addresses.insert(4, "10.0.0.09:7004".into());
+    assert!(Policy::from_bytes(&q.to_bytes()).is_err());
+}

@@ -28,6 +28,7 @@ mod validator;
 
 pub use client::ClientConnection;
 pub use config::NetConfig;
+pub use ed25519_dalek::VerifyingKey;
 pub use error::{Error, FrameError};
 /// The QUIC implementation, re-exported for [`ClientConnection::connection`].
 pub use quinn;

@@ -299,6 +299,26 @@ impl ValidatorEndpoint {
         self.start_links(&validator_set, &peer_addrs)
     }
 
+    /// The validator set connections are accepted from (replica id → key).
+    pub fn validators(&self) -> BTreeMap<ReplicaId, VerifyingKey> {
+        self.members
+            .read()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, id)| VerifyingKey::from_bytes(k).ok().map(|k| (*id, k)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Where each peer with a link is dialed.
+    pub fn peer_addrs(&self) -> BTreeMap<ReplicaId, SocketAddr> {
+        self.links
+            .lock()
+            .map(|l| l.iter().map(|(id, link)| (*id, link.addr)).collect())
+            .unwrap_or_default()
+    }
+
     /// Starts a link to every member but us with an address, unless one with the same key and
     /// address runs; stops the links to everyone else.
     fn start_links(

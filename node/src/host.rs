@@ -311,6 +311,40 @@ fn answer_read(core: &NodeCore, req: ClientRequest, read: Request) {
     }
 }
 
+/// Adds the validators of a decided change to the transport: their connections are accepted
+/// and they are dialed from now on. Nobody is dropped here (a validator leaving at the boundary
+/// still has to finish the old epoch).
+pub fn widen_transport(
+    endpoint: &ValidatorEndpoint,
+    validators: &BTreeMap<ReplicaId, [u8; 32]>,
+    addresses: &BTreeMap<ReplicaId, String>,
+) {
+    let mut set = endpoint.validators();
+    let mut addrs = endpoint.peer_addrs();
+    for (id, key) in validators {
+        match shoji_net::VerifyingKey::from_bytes(key) {
+            Ok(k) => {
+                set.insert(u64::from(id.0), k);
+            }
+            Err(e) => {
+                tracing::warn!(validator = id.0, error = %e, "a decided validator's key is invalid")
+            }
+        }
+    }
+    for (id, a) in addresses {
+        if let Ok(a) = a.parse() {
+            addrs.entry(u64::from(id.0)).or_insert(a);
+        }
+    }
+    match endpoint.set_validators(set, addrs) {
+        Ok(()) => tracing::info!(
+            validators = ?validators.keys().map(|v| v.0).collect::<Vec<_>>(),
+            "transport accepts the next validator set"
+        ),
+        Err(e) => tracing::warn!(error = %e, "the transport refused the next validator set"),
+    }
+}
+
 fn route(
     core: &NodeCore,
     endpoint: &ValidatorEndpoint,
@@ -342,6 +376,10 @@ fn route(
             Output::CancelTimer { kind } => {
                 timers.remove(&slot(kind));
             }
+            Output::ValidatorsDecided {
+                validators,
+                addresses,
+            } => widen_transport(endpoint, &validators, &addresses),
             Output::EpochChanged { epoch, validators } => {
                 tracing::info!(
                     epoch,

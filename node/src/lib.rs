@@ -259,6 +259,15 @@ pub enum Output {
         /// Its validators.
         validators: Vec<ReplicaId>,
     },
+    /// Governance decided the next epoch's validators (it begins at a later checkpoint
+    /// boundary): the transport should accept and reach them from now on, so that a joining
+    /// validator can catch up before its epoch.
+    ValidatorsDecided {
+        /// The next epoch's validators and their keys.
+        validators: BTreeMap<ReplicaId, [u8; 32]>,
+        /// Addresses of validators added by governance (the others' are in the genesis).
+        addresses: BTreeMap<ReplicaId, String>,
+    },
     /// A block was committed, applied and stored.
     Committed {
         /// Its height.
@@ -294,7 +303,7 @@ pub enum NodeError {
 }
 
 /// Why a submitted transaction was refused before ordering.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SubmitError {
     /// The bytes are not a transaction.
@@ -315,6 +324,9 @@ pub enum SubmitError {
     /// This validator was removed from the validator set: submit to another.
     #[error("this validator no longer orders transactions (removed from the validator set)")]
     Retired,
+    /// This validator is catching up to join the validator set: submit to another.
+    #[error("this validator does not order transactions yet (it is catching up to join the validator set)")]
+    Learning,
 }
 
 /// Bound on the cache of stateless results.
@@ -448,6 +460,34 @@ impl NodeCore {
         verifier: Arc<Verifier>,
         tuning: &Tuning,
     ) -> Result<(Self, Vec<Output>), NodeError> {
+        Self::open_inner(store, genesis, key, None, verifier, tuning)
+    }
+
+    /// Opens a validator that governance adds (or has added) as replica `id`: while its key is
+    /// not in the ledger's current validator set it runs as a learner
+    /// ([`Replica::new_learner`]), catching up by state transfer and refusing client
+    /// transactions, and it becomes a member at the boundary of the epoch that holds it. A
+    /// key of the genesis set is never a learner: one no longer in the set was removed and is
+    /// refused as by [`NodeCore::open_with`].
+    pub fn open_joining(
+        store: Store,
+        genesis: &Genesis,
+        key: ed25519_dalek_key::SigningKey,
+        id: ReplicaId,
+        verifier: Arc<Verifier>,
+        tuning: &Tuning,
+    ) -> Result<(Self, Vec<Output>), NodeError> {
+        Self::open_inner(store, genesis, key, Some(id), verifier, tuning)
+    }
+
+    fn open_inner(
+        store: Store,
+        genesis: &Genesis,
+        key: ed25519_dalek_key::SigningKey,
+        joining: Option<ReplicaId>,
+        verifier: Arc<Verifier>,
+        tuning: &Tuning,
+    ) -> Result<(Self, Vec<Output>), NodeError> {
         store.check_genesis(&genesis.hash())?;
         let (ledger, persisted) = match store.load()? {
             Some(rec) => (
@@ -458,18 +498,34 @@ impl NodeCore {
             None => (Ledger::genesis(genesis.ledger_config()), None),
         };
         let config = epoch_config(genesis, tuning, &ledger, &store)?;
-        if config.validators.id_of(&key.verifying_key()).is_none() {
-            return Err(NodeError::Retired {
-                epoch: config.validators.epoch,
-            });
-        }
+        let member = config.validators.id_of(&key.verifying_key()).is_some();
+        let founder = genesis.validators.id_of(&key.verifying_key()).is_some();
+        let learner = match (member, joining) {
+            (true, _) => None,
+            (false, Some(id)) if !founder => Some(id),
+            (false, _) => {
+                return Err(NodeError::Retired {
+                    epoch: config.validators.epoch,
+                })
+            }
+        };
         // A consensus state from before the epoch began (a crash between the epoch's first
         // block and the switch) belongs to the old validator set: start the epoch afresh.
         let start = &config.start_checkpoint;
         let persisted = persisted.filter(|ps| {
             ps.stable_checkpoint.height > start.height || ps.stable_checkpoint == *start
         });
-        let mut replica = Replica::new(config, key.clone(), persisted)?;
+        let mut replica = match learner {
+            None => Replica::new(config, key.clone(), persisted)?,
+            Some(id) => {
+                tracing::info!(
+                    id = id.0,
+                    height = ledger.height(),
+                    "not in the validator set yet: following the chain as a learner"
+                );
+                Replica::new_learner(config, key.clone(), id, persisted)?
+            }
+        };
         // A change decided before a restart still closes this epoch at its boundary.
         if let Some((last, next)) = &ledger.policy().next_validators {
             replica.schedule_epoch_change(
@@ -500,6 +556,37 @@ impl NodeCore {
         Ok((node, out))
     }
 
+    /// Addresses of the validators governance added (replica id → `IP:port`).
+    pub fn added_validator_addresses(&self) -> BTreeMap<ReplicaId, String> {
+        self.ledger
+            .policy()
+            .addresses
+            .iter()
+            .map(|(id, a)| (ReplicaId(*id), a.clone()))
+            .collect()
+    }
+
+    /// The validators the transport should know: the current epoch's and, when a change is
+    /// decided, the next one's (replica id → key).
+    pub fn known_validators(&self) -> BTreeMap<ReplicaId, [u8; 32]> {
+        let p = self.ledger.policy();
+        let mut all: BTreeMap<ReplicaId, [u8; 32]> = p
+            .validators
+            .iter()
+            .map(|(id, k)| (ReplicaId(*id), *k))
+            .collect();
+        if let Some((_, next)) = &p.next_validators {
+            all.extend(next.iter().map(|(id, k)| (ReplicaId(*id), *k)));
+        }
+        all
+    }
+
+    /// Whether this validator is still catching up to the epoch that adds it (see
+    /// [`NodeCore::open_joining`]).
+    pub fn is_learner(&self) -> bool {
+        self.replica.is_learner()
+    }
+
     /// Whether this validator left the validator set (by governance) while running: it keeps
     /// serving reads and committed blocks but no longer orders.
     pub fn is_retired(&self) -> bool {
@@ -525,7 +612,14 @@ impl NodeCore {
             epoch,
             validators: members.clone(),
         };
-        if config.validators.id_of(&self.key.verifying_key()).is_none() {
+        let member = config.validators.id_of(&self.key.verifying_key()).is_some();
+        if !member && self.replica.is_learner() {
+            // Still catching up to the epoch that adds it.
+            let id = self.replica.id();
+            self.replica = Replica::new_learner(config, self.key.clone(), id, None)?;
+            return Ok((vec![announce], self.replica.start()));
+        }
+        if !member {
             tracing::warn!(
                 epoch,
                 height = start.height,
@@ -533,6 +627,9 @@ impl NodeCore {
             );
             self.retired = true;
             return Ok((vec![announce], Vec::new()));
+        }
+        if self.replica.is_learner() {
+            tracing::info!(epoch, height = start.height, "joined the validator set");
         }
         let waiting = self.replica.pending_requests();
         self.replica = Replica::new(config, self.key.clone(), None)?;
@@ -855,11 +952,12 @@ impl NodeCore {
             Shielded(Box<Transaction>, TxId),
             Other(TxId),
         }
-        if self.retired {
-            return Ok((
-                Vec::new(),
-                batch.iter().map(|_| Err(SubmitError::Retired)).collect(),
-            ));
+        if self.retired || self.replica.is_learner() {
+            let e = match self.retired {
+                true => SubmitError::Retired,
+                false => SubmitError::Learning,
+            };
+            return Ok((Vec::new(), batch.iter().map(|_| Err(e.clone())).collect()));
         }
         let mut results: Vec<Result<TxId, SubmitError>> = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
@@ -1134,23 +1232,30 @@ impl NodeCore {
                 .chain(opaque)
                 .collect(),
         };
+        let mut outputs = vec![committed];
         let next = match &outcome.validators_decided {
-            Some((_, v)) => Some(validator_set(
-                &self.genesis,
-                self.ledger.policy().epoch + 1,
-                v,
-            )?),
+            Some((_, v)) => {
+                outputs.push(Output::ValidatorsDecided {
+                    validators: v.iter().map(|(id, k)| (ReplicaId(*id), *k)).collect(),
+                    addresses: self.added_validator_addresses(),
+                });
+                Some(validator_set(
+                    &self.genesis,
+                    self.ledger.policy().epoch + 1,
+                    v,
+                )?)
+            }
             None => None,
         };
         let more = self
             .replica
             .on_block_executed(block.height, outcome.state_root, next);
         if outcome.epoch_started.is_some() {
-            let (mut outputs, actions) = self.switch_epoch()?;
-            outputs.insert(0, committed);
+            let (switched, actions) = self.switch_epoch()?;
+            outputs.extend(switched);
             return Ok((outputs, actions, true));
         }
-        Ok((vec![committed], more, false))
+        Ok((outputs, more, false))
     }
 }
 

@@ -34,7 +34,12 @@ struct Cluster {
     timers: BTreeMap<(ReplicaId, u8), (u64, TimerKind)>,
     now_ms: u64,
     committed: BTreeMap<ReplicaId, Vec<CommittedBlock>>,
+    /// Each validator's last `Output::ValidatorsDecided`: the keys and added addresses.
+    decided: BTreeMap<ReplicaId, Decided>,
 }
+
+/// The keys and added addresses of a decided validator-set change.
+type Decided = (BTreeMap<ReplicaId, [u8; 32]>, BTreeMap<ReplicaId, String>);
 
 /// Height, state root and transaction outcomes of one committed block.
 type CommittedBlock = (u64, [u8; 32], Vec<TxOutcome>);
@@ -110,6 +115,7 @@ impl Cluster {
             timers: BTreeMap::new(),
             now_ms: 0,
             committed: BTreeMap::new(),
+            decided: BTreeMap::new(),
         }
     }
 
@@ -132,6 +138,12 @@ impl Cluster {
                     self.timers.remove(&(id, timer_slot(kind)));
                 }
                 Output::EpochChanged { .. } => {}
+                Output::ValidatorsDecided {
+                    validators,
+                    addresses,
+                } => {
+                    self.decided.insert(id, (validators, addresses));
+                }
                 Output::Committed {
                     height,
                     state_root,
@@ -202,6 +214,24 @@ impl Cluster {
         self.nodes.insert(id, node);
         self.handle(id, out);
         // As the host does at start: ask a peer for the blocks above our height.
+        let probe = self.nodes.get_mut(&id).expect("node").sync_probe();
+        self.handle(id, probe);
+    }
+
+    /// Starts validator `id` as one governance is adding ([`NodeCore::open_joining`]).
+    fn start_joining(&mut self, id: ReplicaId) {
+        let store = Store::open(self.dirs[&id].path().join("node.redb")).expect("store");
+        let (node, out) = NodeCore::open_joining(
+            store,
+            &self.genesis,
+            self.keys[&id].clone(),
+            id,
+            self.verifier.clone(),
+            &shoji_node::Tuning::default(),
+        )
+        .expect("open joining");
+        self.nodes.insert(id, node);
+        self.handle(id, out);
         let probe = self.nodes.get_mut(&id).expect("node").sync_probe();
         self.handle(id, probe);
     }
@@ -687,4 +717,165 @@ fn governance_removes_a_validator_at_a_checkpoint_boundary() {
     .err()
     .expect("refused");
     assert!(err.to_string().contains("not a member"), "{err}");
+}
+
+/// Governance adds a fifth validator. Started before the change as a learner, it refuses
+/// client transactions and catches up from genesis by state transfer (its CHECKPOINT-driven
+/// requests) while never voting; the change is announced to every host with the joiner's key
+/// and address; at the boundary the joiner becomes a member of the five-validator epoch, and
+/// blocks then commit with all five at the same state. A founding validator's key restarted
+/// as a "joiner" is refused, and so is a second change while one is pending.
+#[test]
+fn governance_adds_a_validator_that_catches_up_as_a_learner() {
+    let params = shoji_params::dev::parameters().expect("parameters");
+    let verifier = Arc::new(Verifier::new(&params.vk));
+    let keys = validator_keys(5);
+    let admins: Vec<SigningKey> = (0..3u8)
+        .map(|i| SigningKey::from_bytes(&[100 + i; 32]))
+        .collect();
+    let founders: BTreeMap<ReplicaId, SigningKey> = keys
+        .iter()
+        .filter(|(id, _)| id.0 < 4)
+        .map(|(id, k)| (*id, k.clone()))
+        .collect();
+    let auditor = AuditSecretKey::random(&mut rand_core::OsRng);
+    let genesis = Genesis::new(
+        validator_set(&founders),
+        ledger_config(auditor.public_key(), BTreeMap::new(), &admins),
+    );
+    let mut c = Cluster::new(keys, genesis, verifier);
+    for i in 0..4u16 {
+        c.start(ReplicaId(i));
+    }
+    let joiner = ReplicaId(4);
+    c.start_joining(joiner);
+    assert!(c.nodes[&joiner].is_learner());
+    assert_eq!(
+        c.submit_bytes(joiner, vec![1, 2, 3]),
+        Err(SubmitError::Learning)
+    );
+
+    let network_id = c.genesis.hash();
+    let add = |seq, id: u16, key: [u8; 32]| {
+        let mut g = GovernanceTx::new(
+            seq,
+            GovernanceAction::AddValidator {
+                id,
+                key,
+                address: format!("127.0.0.1:{}", 7000 + id),
+            },
+        );
+        g.approve(&admins[0], &network_id);
+        g.approve(&admins[2], &network_id);
+        g
+    };
+    let joiner_key = c.keys[&joiner].verifying_key().to_bytes();
+    c.submit_bytes(ReplicaId(0), add(0, 4, joiner_key).to_bytes())
+        .expect("admitted");
+    let members = [ReplicaId(0), ReplicaId(1), ReplicaId(2), ReplicaId(3)];
+    c.run_until(60_000, |c| {
+        members.iter().all(|r| c.nodes[r].ledger().height() >= 1)
+    });
+    let (last, next) = c.nodes[&ReplicaId(0)]
+        .ledger()
+        .policy()
+        .next_validators
+        .clone()
+        .expect("a change is pending");
+    assert_eq!(last, 8 + 16, "round_up(1, K) + L");
+    assert_eq!(next.get(&4), Some(&joiner_key));
+    for r in members {
+        let (validators, addresses) = c.decided.get(&r).expect("announced to the host");
+        assert_eq!(validators.get(&joiner), Some(&joiner_key));
+        assert_eq!(
+            addresses.get(&joiner).map(String::as_str),
+            Some("127.0.0.1:7004")
+        );
+    }
+    // One change at a time.
+    let other = SigningKey::from_bytes(&[77; 32]).verifying_key().to_bytes();
+    assert!(matches!(
+        c.submit_bytes(ReplicaId(1), add(1, 5, other).to_bytes()),
+        Err(SubmitError::Stateful(Rejection::ValidatorSet(_)))
+    ));
+
+    // Blocks of opaque requests, relayed by validator 1 to its epoch's leader.
+    let request = |c: &mut Cluster, k: u64, voters: &[ReplicaId]| {
+        let node = &c.nodes[&ReplicaId(1)];
+        let (epoch, leader, height) = (
+            node.replica().config().validators.epoch,
+            node.replica().leader(),
+            node.ledger().height(),
+        );
+        let sm = SignedMessage::sign(
+            epoch,
+            ReplicaId(1),
+            Message::Request(format!("opaque request {k}").into_bytes()),
+            &c.keys[&ReplicaId(1)],
+        );
+        c.queue.push_back((
+            ReplicaId(1),
+            leader,
+            shoji_node::wire::consensus(&sm.encode()),
+        ));
+        c.run_until(60_000, |c| {
+            voters.iter().all(|r| c.nodes[r].ledger().height() > height)
+        });
+        assert!(
+            voters
+                .iter()
+                .all(|r| c.nodes[r].ledger().height() == height + 1),
+            "block {} did not commit: {:?}",
+            height + 1,
+            c.heights()
+        );
+    };
+    let mut k = 0;
+    while c.nodes[&ReplicaId(0)].ledger().height() < last {
+        request(&mut c, k, &members);
+        k += 1;
+    }
+    // The learner caught up through the checkpoints and joined at the boundary.
+    c.run_until(60_000, |c| !c.nodes[&joiner].is_learner());
+    let j = &c.nodes[&joiner];
+    assert!(!j.is_learner(), "joined at the boundary");
+    assert_eq!(j.ledger().height(), last);
+    assert_eq!(j.replica().config().validators.epoch, 1);
+    assert_eq!(j.replica().config().validators.n(), 5);
+    assert_eq!(
+        j.ledger().state_root(),
+        c.nodes[&ReplicaId(0)].ledger().state_root()
+    );
+    // The five order blocks together; the joiner now admits client transactions.
+    let all = [members.to_vec(), vec![joiner]].concat();
+    for _ in 0..4 {
+        request(&mut c, k, &all);
+        k += 1;
+    }
+    assert!(matches!(
+        c.submit_bytes(joiner, vec![1, 2, 3]),
+        Err(SubmitError::Malformed(_))
+    ));
+    let roots: BTreeSet<[u8; 32]> = all
+        .iter()
+        .map(|r| c.nodes[r].ledger().state_root())
+        .collect();
+    assert_eq!(roots.len(), 1, "the five agree");
+    // The joiner's votes count: with one founder down, the other four still commit.
+    c.stop(ReplicaId(3));
+    let four = [ReplicaId(0), ReplicaId(1), ReplicaId(2), joiner];
+    request(&mut c, k, &four);
+    // A founder's key is never a learner: restarted "joining", it is refused if removed
+    // and opens as the member it is otherwise.
+    let store = Store::open(c.dirs[&ReplicaId(3)].path().join("node.redb")).expect("store");
+    let (n, _) = NodeCore::open_joining(
+        store,
+        &c.genesis,
+        c.keys[&ReplicaId(3)].clone(),
+        ReplicaId(3),
+        c.verifier.clone(),
+        &shoji_node::Tuning::default(),
+    )
+    .expect("a member opens");
+    assert!(!n.is_learner());
 }

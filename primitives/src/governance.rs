@@ -55,6 +55,29 @@ pub enum GovernanceAction {
         /// The next epoch's members.
         validators: BTreeMap<u16, [u8; 32]>,
     },
+    /// The next epoch's validators are the current ones and this one, a new member reached at
+    /// `address`. It begins at the same boundary as [`GovernanceAction::SetValidators`]; from
+    /// the block that enacts this until then, the new validator catches up (as a learner).
+    AddValidator {
+        /// Its replica id (unused in the current set).
+        id: u16,
+        /// Its Ed25519 public key (unused in the current set).
+        key: [u8; 32],
+        /// Where the other validators reach it: `IP:port` as Rust writes a socket address.
+        address: String,
+    },
+}
+
+/// Longest [`GovernanceAction::AddValidator`] address, in bytes.
+pub const MAX_ADDRESS_BYTES: usize = 64;
+
+/// Whether `address` is a socket address in its canonical form (`IP:port`, as
+/// `SocketAddr`'s `Display` writes it) of at most [`MAX_ADDRESS_BYTES`].
+pub fn canonical_address(address: &str) -> bool {
+    address.len() <= MAX_ADDRESS_BYTES
+        && address
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.to_string() == address)
 }
 
 impl std::fmt::Display for GovernanceAction {
@@ -83,6 +106,9 @@ impl std::fmt::Display for GovernanceAction {
                     .map(|(id, key)| format!("{id} ({})", short(key)))
                     .collect();
                 write!(f, "next validator set: {}", list.join(", "))
+            }
+            Self::AddValidator { id, key, address } => {
+                write!(f, "add validator {id} ({}) at {address}", short(key))
             }
         }
     }
@@ -182,6 +208,15 @@ impl GovernanceTx {
                     out.extend_from_slice(&id.to_le_bytes());
                     out.extend_from_slice(key);
                 }
+            }
+            GovernanceAction::AddValidator { id, key, address } => {
+                out.push(3);
+                out.extend_from_slice(&id.to_le_bytes());
+                out.extend_from_slice(key);
+                // Decoding and `canonical_address` keep this within MAX_ADDRESS_BYTES.
+                let a = &address.as_bytes()[..address.len().min(MAX_ADDRESS_BYTES)];
+                out.push(a.len() as u8);
+                out.extend_from_slice(a);
             }
         }
         out
@@ -295,6 +330,19 @@ impl GovernanceTx {
                 }
                 GovernanceAction::SetValidators { validators }
             }
+            3 => {
+                let id = u16::from_le_bytes(r.array()?);
+                let key: [u8; 32] = r.array()?;
+                let n = r.u8()? as usize;
+                let address = std::str::from_utf8(r.take(n)?)
+                    .ok()
+                    .filter(|a| canonical_address(a))
+                    .ok_or(EncodingError::Invalid(
+                        "a validator address is IP:port in canonical form",
+                    ))?
+                    .to_string();
+                GovernanceAction::AddValidator { id, key, address }
+            }
             v => {
                 return Err(EncodingError::Unknown {
                     what: "governance action",
@@ -393,6 +441,29 @@ mod tests {
     }
 
     #[test]
+    fn validator_addresses_must_be_canonical() {
+        for bad in [
+            "validator-4:7004",
+            "10.0.0.5",
+            "10.0.0.5:07004",
+            "010.0.0.5:7004",
+            "",
+        ] {
+            let tx = GovernanceTx::new(
+                0,
+                GovernanceAction::AddValidator {
+                    id: 4,
+                    key: [4; 32],
+                    address: bad.into(),
+                },
+            );
+            assert!(!canonical_address(bad), "{bad}");
+            assert!(GovernanceTx::from_bytes(&tx.to_bytes()).is_err(), "{bad}");
+        }
+        assert!(canonical_address("127.0.0.1:7004"));
+    }
+
+    #[test]
     fn encoding_round_trips_and_is_strict() {
         let keys = admins(3);
         let auditor = AuditSecretKey::random(&mut OsRng).public_key();
@@ -410,6 +481,22 @@ mod tests {
                 GovernanceAction::SetIssuer {
                     issuer: [3; 32],
                     assets: BTreeSet::new(),
+                },
+            ),
+            GovernanceTx::new(
+                5,
+                GovernanceAction::AddValidator {
+                    id: 4,
+                    key: [4; 32],
+                    address: "10.0.0.5:7004".into(),
+                },
+            ),
+            GovernanceTx::new(
+                6,
+                GovernanceAction::AddValidator {
+                    id: 9,
+                    key: [5; 32],
+                    address: "[::1]:7009".into(),
                 },
             ),
         ] {
