@@ -790,8 +790,8 @@ impl Ledger {
     }
 
     /// Whether a change to `next` can be made now: none is pending, and `next` keeps at least
-    /// [`MIN_VALIDATORS`] of the current validators with their keys and adds none (a validator
-    /// joining needs to catch up across the epoch change, which is not supported yet).
+    /// [`MIN_VALIDATORS`] of the current validators with their keys and adds none (additions
+    /// go one at a time through `AddValidator`, which carries the joiner's address).
     fn check_validator_change(&self, next: &Validators) -> Result<(), Rejection> {
         let bad = |m: &str| Err(Rejection::ValidatorSet(m.into()));
         if self.policy.next_validators.is_some() {
@@ -804,7 +804,9 @@ impl Ledger {
             .iter()
             .any(|(id, key)| self.policy.validators.get(id) != Some(key))
         {
-            return bad("adding or re-keying validators is not supported yet; only removals");
+            return bad(
+                "this action only removes validators: add one with AddValidator, re-keying is refused",
+            );
         }
         if *next == self.policy.validators {
             return bad("the set is unchanged");

@@ -628,6 +628,9 @@ pub struct Setup {
     pub key: SigningKey,
     /// The address to listen on.
     pub listen: SocketAddr,
+    /// Not in the genesis: a validator governance adds (see [`join`]), which runs as a
+    /// learner until its epoch begins.
+    pub joining: bool,
 }
 
 impl std::fmt::Debug for Setup {
@@ -654,17 +657,36 @@ impl Setup {
         let (_, network) = GenesisFile::load(&config.genesis)?;
         let key = read_key(&config.key_file)?;
         let id = ReplicaId(config.id);
-        let Some(expected) = network.genesis.validators.key(id) else {
-            return Err(malformed(
-                path,
-                format!(
-                    "validator {} is not in the genesis {}",
-                    config.id,
-                    config.genesis.display()
-                ),
-            ));
-        };
-        if *expected != key.verifying_key() {
+        let joining = network.genesis.validators.key(id).is_none();
+        if joining {
+            // A validator governance adds: its key must be new, and it must say where it
+            // listens (the genesis has no address for it).
+            if network
+                .genesis
+                .validators
+                .id_of(&key.verifying_key())
+                .is_some()
+            {
+                return Err(malformed(
+                    &config.key_file,
+                    format!(
+                        "validator {} is not in the genesis {}, and this key is a genesis validator's (a joining validator needs a key of its own)",
+                        config.id,
+                        config.genesis.display()
+                    ),
+                ));
+            }
+            if config.listen.is_none() {
+                return Err(malformed(
+                    path,
+                    format!(
+                        "validator {} is not in the genesis {}: a joining validator needs listen = \"IP:port\"",
+                        config.id,
+                        config.genesis.display()
+                    ),
+                ));
+            }
+        } else if network.genesis.validators.key(id) != Some(&key.verifying_key()) {
             return Err(malformed(
                 &config.key_file,
                 format!(
@@ -702,6 +724,7 @@ impl Setup {
             network,
             key,
             listen,
+            joining,
         })
     }
 
@@ -709,6 +732,73 @@ impl Setup {
     pub fn database(&self) -> PathBuf {
         self.config.data_dir.join(DATABASE_FILE)
     }
+}
+
+// ------------------------------------------------------------------ join
+
+/// What `shoji-node join` wrote for a validator that governance is to add.
+#[derive(Clone, Debug)]
+pub struct JoinReport {
+    /// Its configuration file.
+    pub config: PathBuf,
+    /// Its secret key file.
+    pub key_file: PathBuf,
+    /// Its public key, for the administrators' `--add-validator ... --key`.
+    pub public_key: [u8; 32],
+}
+
+/// Prepares a validator that governance is to add as replica `id`, listening on `listen`:
+/// a fresh key (`DIR/validator.key`, owner-only) and `DIR/config.toml` naming the network's
+/// `genesis` file. Refuses an id the genesis already has and an existing configuration.
+pub fn join(
+    dir: &Path,
+    genesis: &Path,
+    id: u16,
+    listen: SocketAddr,
+    rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+) -> Result<JoinReport, ConfigError> {
+    let (_, network) = GenesisFile::load(genesis)?;
+    if network.genesis.validators.contains(ReplicaId(id)) {
+        return Err(malformed(
+            genesis,
+            format!("validator {id} is already in this genesis: choose an unused id"),
+        ));
+    }
+    let config_path = dir.join(CONFIG_FILE);
+    if config_path.exists() {
+        return Err(ConfigError::Exists(config_path));
+    }
+    std::fs::create_dir_all(dir).map_err(|source| ConfigError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let genesis = std::fs::canonicalize(genesis).map_err(|source| ConfigError::Read {
+        path: genesis.to_path_buf(),
+        source,
+    })?;
+    let key = SigningKey::generate(rng);
+    let key_file = dir.join(VALIDATOR_KEY_FILE);
+    write_file(
+        &key_file,
+        format!("{}\n", hex_encode(&key.to_bytes())).as_bytes(),
+    )?;
+    let config = ValidatorConfig {
+        id,
+        key_file: PathBuf::from(VALIDATOR_KEY_FILE),
+        genesis,
+        data_dir: PathBuf::from("data"),
+        listen: Some(listen.to_string()),
+        log_level: default_log_level(),
+        log_format: LogFormat::Text,
+        verifying_key: None,
+        tuning: TuningSection::default(),
+    };
+    write_file(&config_path, config.to_toml().as_bytes())?;
+    Ok(JoinReport {
+        config: config_path,
+        key_file,
+        public_key: key.verifying_key().to_bytes(),
+    })
 }
 
 // ------------------------------------------------------------------ init
@@ -1168,6 +1258,25 @@ mod tests {
         assert!(err(&text.replace("id = 1", "id = \"one\"")).contains("id"));
         // A validator the genesis does not have.
         assert!(err(&text.replace("id = 1", "id = 9")).contains("not in the genesis"));
+        // A joining validator (an id the genesis lacks) needs a key of its own and a listen
+        // address; with both it loads, marked joining.
+        let fresh = SigningKey::from_bytes(&[0x42; 32]);
+        let key_file = dir.join("joiner.key");
+        std::fs::write(&key_file, hex_encode(&fresh.to_bytes())).unwrap();
+        let joiner = text.replace("id = 1", "id = 9").replace(
+            &format!("key_file = {:?}", parsed.key_file.display().to_string()),
+            &format!("key_file = {:?}", key_file.display().to_string()),
+        );
+        assert_ne!(
+            joiner,
+            text.replace("id = 1", "id = 9"),
+            "key_file replaced"
+        );
+        assert!(err(&joiner).contains("listen"));
+        std::fs::write(&path, format!("listen = \"127.0.0.1:7009\"\n{joiner}")).unwrap();
+        let setup = Setup::load(&path).expect("a joining validator's configuration");
+        assert!(setup.joining);
+        assert_eq!(setup.listen.to_string(), "127.0.0.1:7009");
         // Another validator's key.
         assert!(err(&text.replace("id = 1", "id = 2")).contains("not validator 2's key"));
         // Bad listen address, bad log level, bad tuning.

@@ -441,6 +441,7 @@ fn help_lists_every_command() {
         for command in [
             "init",
             "run",
+            "join",
             "devnet",
             "governance propose",
             "governance submit",
@@ -588,6 +589,153 @@ fn governance_removes_a_validator_across_processes() {
     nodes[2].kill9();
     let h = commit(&dir, &next, &[0, 1, 3], &txs.next().expect("a mint"));
     nodes[2].restart();
+    let agreed = || {
+        let s: Vec<Status> = four.iter().filter_map(|i| status(&next, *i)).collect();
+        s.len() == 4
+            && s.iter().all(|x| {
+                x.height >= h
+                    && x.height == s[0].height
+                    && x.last_block_hash == s[0].last_block_hash
+                    && x.state_root == s[0].state_root
+            })
+    };
+    wait_for(&dir, "the four to agree", Duration::from_secs(30), agreed);
+}
+
+/// Four validator processes and a fifth prepared with `shoji-node join`. Started before the
+/// change, the joiner cannot reach anyone; governance (two of three administrators) adds it
+/// with its key and address, every validator's transport accepts it from the enacting block
+/// on, and it catches up as a learner. Traffic carries the chain to the boundary, where it
+/// becomes a member: the next network file's five validators certify blocks, and with one
+/// founder killed the other three and the joiner still commit (a quorum of five is four).
+#[test]
+fn governance_adds_a_validator_across_processes() {
+    let proving = std::thread::spawn(|| mints(30));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("net");
+    let network = init_network(&dir, N);
+    let mut nodes: Vec<Validator> = (0..N)
+        .map(|i| Validator::spawn(&dir.join(format!("validator-{i}/config.toml"))))
+        .collect();
+
+    // The joiner's files, and the joiner itself, before governance knows of it.
+    let joiner_addr = format!("127.0.0.1:{}", free_ports(1)[0]);
+    let joiner_dir = dir.join("validator-4");
+    let out = Command::new(BIN)
+        .args(["join", "--dir"])
+        .arg(&joiner_dir)
+        .arg("--genesis")
+        .arg(dir.join("genesis.toml"))
+        .args(["--id", "4", "--listen", &joiner_addr])
+        .output()
+        .expect("run shoji-node join");
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "join: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = said
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("public key: "))
+        .expect("the joiner's public key")
+        .to_string();
+    assert!(said.contains(&format!(
+        "--add-validator 4 --key {key} --address {joiner_addr}"
+    )));
+    let config = joiner_dir.join("config.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("sync_interval_ms = 5000", "sync_interval_ms = 500"),
+    )
+    .expect("write config");
+    nodes.push(Validator::spawn(&config));
+    // A second `join` into the same directory is refused.
+    let again = Command::new(BIN)
+        .args(["join", "--dir"])
+        .arg(&joiner_dir)
+        .arg("--genesis")
+        .arg(dir.join("genesis.toml"))
+        .args(["--id", "4", "--listen", &joiner_addr])
+        .output()
+        .expect("run shoji-node join");
+    assert!(!again.status.success());
+
+    wait_for(
+        &dir,
+        "every validator to answer",
+        Duration::from_secs(30),
+        || (0..N).all(|i| status(&network, i).is_some()),
+    );
+    let mut txs = proving.join().expect("proving thread").into_iter();
+    let founders: Vec<u16> = (0..N).collect();
+    commit(&dir, &network, &founders, &txs.next().expect("a mint"));
+
+    let net_file = dir.join("network.json");
+    let net_arg = net_file.to_str().expect("utf-8");
+    governance(
+        &dir,
+        &[
+            "propose",
+            "--network",
+            net_arg,
+            "--add-validator",
+            "4",
+            "--key",
+            &key,
+            "--address",
+            &joiner_addr,
+            "--out",
+            "add.json",
+        ],
+    );
+    for admin in ["admin-0.key", "admin-2.key"] {
+        governance(&dir, &["approve", "add.json", "--admin-key", admin]);
+    }
+    let shown = governance(&dir, &["show", "add.json"]);
+    assert!(shown.contains("add validator 4"), "{shown}");
+    let said = governance(&dir, &["submit", "add.json", "--network", net_arg]);
+    assert!(said.contains("network.next.json"), "{said}");
+    let next = Network::load(&dir.join("network.next.json")).expect("next network file");
+    assert_eq!(next.validators.n(), 5);
+
+    // The joiner is reachable now and follows as a learner, refusing client transactions.
+    wait_for(
+        &dir,
+        "the joiner to answer",
+        Duration::from_secs(30),
+        || status(&next, 4).is_some(),
+    );
+    let refused = connect(&next, 4)
+        .expect("client")
+        .submit(&txs.next().expect("a mint"));
+    assert!(
+        matches!(&refused, Err(ClientError::Refused(r)) if r.contains("catching up")),
+        "{refused:?}"
+    );
+
+    // Traffic until the founders report the next epoch.
+    let mut boundary = None;
+    for tx in txs.by_ref() {
+        if let Some(s) = status(&network, 0).filter(|s| s.epoch > network.validators.epoch) {
+            boundary = Some(s.height);
+            break;
+        }
+        commit(&dir, &network, &founders, &tx);
+    }
+    let boundary = boundary.expect("the next epoch started before the mints ran out");
+    wait_for(&dir, "the joiner to join", Duration::from_secs(60), || {
+        status(&next, 4).is_some_and(|s| s.epoch == next.validators.epoch && s.height >= boundary)
+    });
+    let s = status(&next, 4).expect("status");
+    assert_eq!(s.validators, vec![0, 1, 2, 3, 4], "{s:?}");
+
+    // The joiner's votes count: with founder 3 down, the other four commit.
+    nodes[3].kill9();
+    let four = [0u16, 1, 2, 4];
+    let h = commit(&dir, &next, &four, &txs.next().expect("a mint"));
+    assert!(h > boundary);
     let agreed = || {
         let s: Vec<Status> = four.iter().filter_map(|i| status(&next, *i)).collect();
         s.len() == 4

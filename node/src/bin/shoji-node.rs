@@ -6,11 +6,12 @@
 //!                 [--issuer-public-key HEX --issuer-assets ID,...]
 //!                 [--admin-public-key HEX ... --admin-threshold T]
 //! shoji-node run --config DIR/validator-<i>/config.toml
+//! shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT
 //! shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS]
 //!                   [--ordering-only]
 //! shoji-node governance propose --network FILE --out FILE [--seq N]
 //!                       (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX
-//!                        | --remove-validator ID ...)
+//!                        | --remove-validator ID ... | --add-validator ID --key HEX --address IP:PORT)
 //! shoji-node governance approve FILE --admin-key FILE
 //! shoji-node governance show FILE
 //! shoji-node governance submit FILE --network FILE
@@ -28,6 +29,13 @@
 //! SIGTERM. Logs go to standard error, as text or (`log_format = "json"` in the configuration,
 //! or `SHOJI_LOG_FORMAT=json`) one JSON object per line; `RUST_LOG` overrides the configured
 //! level.
+//!
+//! `join` prepares a validator that governance is to add: a fresh key and a configuration
+//! (`DIR/validator.key`, `DIR/config.toml`) for replica `N` of the network of `FILE`,
+//! listening on `IP:PORT`. It prints the public key and the `governance propose
+//! --add-validator` command for the administrators. Started with `run`, the validator follows
+//! the chain as a learner (refusing client transactions) once the change is enacted, and
+//! becomes a member at the boundary of the epoch that adds it.
 //!
 //! `devnet` starts N (default 4) validators in this process over QUIC on loopback, with
 //! development keys, a development auditor (or the given one) and a development issuer of asset
@@ -124,6 +132,10 @@ fn main() -> anyhow::Result<()> {
             let config = config.with_context(|| format!("run needs --config FILE ({USAGE})"))?;
             run(&config)
         }
+        Some("join") => {
+            init_tracing("info", LogFormat::Text);
+            join(args)
+        }
         Some("devnet") => {
             init_tracing("info", LogFormat::Text);
             let (mut n, mut dir) = (4u16, PathBuf::from("devnet"));
@@ -195,7 +207,11 @@ fn asset_list(flag: &str, list: &str) -> anyhow::Result<BTreeSet<AssetId>> {
 
 /// The client network after a validator-set change: the next epoch, its members and their
 /// addresses.
-fn next_network(net: &Network, validators: &BTreeMap<u16, [u8; 32]>) -> anyhow::Result<Network> {
+fn next_network(
+    net: &Network,
+    validators: &BTreeMap<u16, [u8; 32]>,
+    added: Option<(u16, std::net::SocketAddr)>,
+) -> anyhow::Result<Network> {
     let members = validators
         .iter()
         .map(|(id, k)| {
@@ -208,6 +224,11 @@ fn next_network(net: &Network, validators: &BTreeMap<u16, [u8; 32]>) -> anyhow::
     let mut next = net.clone();
     next.validators = shoji_consensus::ValidatorSet::new(net.validators.epoch + 1, members)?;
     next.addrs.retain(|(id, _)| validators.contains_key(&id.0));
+    if let Some((id, addr)) = added {
+        next.addrs.retain(|(i, _)| i.0 != id);
+        next.addrs.push((ReplicaId(id), addr));
+        next.addrs.sort_by_key(|(i, _)| *i);
+    }
     Ok(next)
 }
 
@@ -219,6 +240,7 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let (mut network, mut out, mut seq, mut admin_key) = (None, None, None, None);
     let (mut action, mut issuer, mut assets) = (None, None, None);
     let mut remove: BTreeSet<u16> = BTreeSet::new();
+    let (mut add_id, mut add_key, mut add_address) = (None, None, None);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--network" => network = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
@@ -247,6 +269,21 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                         .context("--remove-validator needs a validator id")?,
                 );
             }
+            "--add-validator" => {
+                add_id = Some(
+                    value(&mut args, &a, "a validator id")?
+                        .parse::<u16>()
+                        .context("--add-validator needs a validator id (0 to 65535)")?,
+                )
+            }
+            "--key" => add_key = Some(issuer_public_key(&a, &value(&mut args, &a, "a hex key")?)?),
+            "--address" => {
+                let v = value(&mut args, &a, "IP:PORT")?;
+                let addr: std::net::SocketAddr = v
+                    .parse()
+                    .with_context(|| format!("--address {v:?} is not IP:PORT"))?;
+                add_address = Some(addr.to_string());
+            }
             "--revoke-issuer" => {
                 action = Some(GovernanceAction::SetIssuer {
                     issuer: issuer_public_key(&a, &value(&mut args, &a, "a hex key")?)?,
@@ -272,6 +309,19 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     match sub.as_str() {
         "propose" => {
             let net = load_network(&network)?;
+            match (add_id, add_key, add_address) {
+                (None, None, None) => {}
+                (Some(id), Some(key), Some(address)) => {
+                    if action.is_some() || issuer.is_some() || !remove.is_empty() {
+                        bail!("one action per proposal: --add-validator goes alone");
+                    }
+                    if net.validators.contains(ReplicaId(id)) {
+                        bail!("validator {id} is already in the network file's validator set");
+                    }
+                    action = Some(GovernanceAction::AddValidator { id, key, address });
+                }
+                _ => bail!("--add-validator ID, --key HEX and --address IP:PORT go together"),
+            }
             if !remove.is_empty() {
                 if action.is_some() || issuer.is_some() {
                     bail!("one action per proposal: --remove-validator goes alone");
@@ -300,7 +350,7 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                     bail!("--set-issuer HEX and --assets ID,... go together")
                 }
                 _ => bail!(
-                    "propose needs one action: --set-auditor HEX, --set-issuer HEX --assets ID,..., --revoke-issuer HEX or --remove-validator ID"
+                    "propose needs one action: --set-auditor HEX, --set-issuer HEX --assets ID,..., --revoke-issuer HEX, --remove-validator ID or --add-validator ID --key HEX --address IP:PORT"
                 ),
             };
             let out = out.with_context(|| format!("propose needs --out FILE ({USAGE})"))?;
@@ -372,8 +422,27 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                         "enacted at height {} (commit certificate with {} signatures checked): {}",
                         f.height, f.signatures, p.tx.action
                     );
-                    if let GovernanceAction::SetValidators { validators } = &p.tx.action {
-                        let next = next_network(&net, validators)?;
+                    let next = match &p.tx.action {
+                        GovernanceAction::SetValidators { validators } => {
+                            Some(next_network(&net, validators, None)?)
+                        }
+                        GovernanceAction::AddValidator { id, key, address } => {
+                            let mut validators: BTreeMap<u16, [u8; 32]> = net
+                                .validators
+                                .members
+                                .iter()
+                                .map(|(i, k)| (i.0, k.to_bytes()))
+                                .collect();
+                            validators.insert(*id, *key);
+                            Some(next_network(
+                                &net,
+                                &validators,
+                                Some((*id, address.parse()?)),
+                            )?)
+                        }
+                        _ => None,
+                    };
+                    if let Some(next) = next {
                         let path = network.unwrap_or_default().with_extension("next.json");
                         shoji_client::sealed::write_atomic(
                             &path,
@@ -406,10 +475,52 @@ const USAGE: &str = "usage: shoji-node init --dir DIR [--validators N] [--base-p
 [--addresses IP:PORT,...] [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] \
 [--admin-public-key HEX ... --admin-threshold T] \
 | shoji-node run --config FILE \
+| shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT \
 | shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS] [--ordering-only] \
-| shoji-node governance propose --network FILE --out FILE [--seq N] (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX | --remove-validator ID ...) \
+| shoji-node governance propose --network FILE --out FILE [--seq N] (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX | --remove-validator ID ... | --add-validator ID --key HEX --address IP:PORT) \
 | shoji-node governance approve FILE --admin-key FILE | shoji-node governance show FILE \
 | shoji-node governance submit FILE --network FILE";
+
+fn join(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let (mut dir, mut genesis, mut id, mut listen) = (None, None, None, None);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--dir" => dir = Some(PathBuf::from(value(&mut args, &a, "a directory")?)),
+            "--genesis" => genesis = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
+            "--id" => {
+                id = Some(
+                    value(&mut args, &a, "a validator id")?
+                        .parse::<u16>()
+                        .context("--id needs a validator id (0 to 65535)")?,
+                )
+            }
+            "--listen" => {
+                let v = value(&mut args, &a, "IP:PORT")?;
+                listen = Some(
+                    v.parse::<std::net::SocketAddr>()
+                        .with_context(|| format!("--listen {v:?} is not IP:PORT"))?,
+                )
+            }
+            other => bail!("unknown option {other} ({USAGE})"),
+        }
+    }
+    let need = |what: &str| format!("join needs {what} ({USAGE})");
+    let dir = dir.with_context(|| need("--dir DIR"))?;
+    let genesis = genesis.with_context(|| need("--genesis FILE"))?;
+    let id = id.with_context(|| need("--id N"))?;
+    let listen = listen.with_context(|| need("--listen IP:PORT"))?;
+    let report = shoji_node::config::join(&dir, &genesis, id, listen, &mut rand_core::OsRng)?;
+    let key = hex_encode(&report.public_key);
+    println!("validator {id} prepared in {}", dir.display());
+    println!("  key:    {} (secret: keep it)", report.key_file.display());
+    println!("  config: {}", report.config.display());
+    println!("  public key: {key}");
+    println!("the administrators add it with:");
+    println!("  shoji-node governance propose --network NETWORK.json --out add-{id}.json --add-validator {id} --key {key} --address {listen}");
+    println!("start it now (it catches up as a learner once the change is enacted):");
+    println!("  shoji-node run --config {}", report.config.display());
+    Ok(())
+}
 
 fn init(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let mut opts = InitOptions::default();
@@ -581,14 +692,24 @@ fn run(config: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("opening the database {}", db.display()))?;
     let genesis = setup.network.genesis.clone();
     let tuning = setup.config.tuning.tuning();
-    let (core, initial) = shoji_node::NodeCore::open_with(
-        store,
-        &genesis,
-        setup.key.clone(),
-        Arc::new(verifier),
-        &tuning,
-    )
-    .with_context(|| {
+    let opened = match setup.joining {
+        true => shoji_node::NodeCore::open_joining(
+            store,
+            &genesis,
+            setup.key.clone(),
+            ReplicaId(id),
+            Arc::new(verifier),
+            &tuning,
+        ),
+        false => shoji_node::NodeCore::open_with(
+            store,
+            &genesis,
+            setup.key.clone(),
+            Arc::new(verifier),
+            &tuning,
+        ),
+    };
+    let (core, initial) = opened.with_context(|| {
         format!(
             "starting validator {id} on the database {} with the genesis {}",
             db.display(),
@@ -600,18 +721,31 @@ fn run(config: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let set: BTreeMap<u64, _> = genesis
+        // The genesis validators, those the ledger knows of now (current and decided), and
+        // this validator itself when it is joining.
+        let mut set: BTreeMap<u64, _> = genesis
             .validators
             .members
             .iter()
             .map(|(id, k)| (u64::from(id.0), *k))
             .collect();
-        let addrs: BTreeMap<u64, _> = setup
+        for (v, k) in core.known_validators() {
+            if let Ok(k) = shoji_consensus::ed25519_dalek::VerifyingKey::from_bytes(&k) {
+                set.insert(u64::from(v.0), k);
+            }
+        }
+        set.insert(u64::from(id), setup.key.verifying_key());
+        let mut addrs: BTreeMap<u64, _> = setup
             .network
             .addrs
             .iter()
             .map(|(id, a)| (u64::from(id.0), *a))
             .collect();
+        for (v, a) in core.added_validator_addresses() {
+            if let Ok(a) = a.parse() {
+                addrs.insert(u64::from(v.0), a);
+            }
+        }
         let identity = shoji_net::Identity::new(&setup.key)?;
         let endpoint = match shoji_net::ValidatorEndpoint::bind(
             identity,
