@@ -544,6 +544,39 @@ fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
     assert_eq!(c.nodes[&late].ledger().state_root(), root);
 }
 
+/// Commits one block of an opaque request, relayed by validator 1 to its epoch's leader, and
+/// checks that each of `voters` reached exactly the next height.
+fn request(c: &mut Cluster, k: u64, voters: &[ReplicaId]) {
+    let node = &c.nodes[&ReplicaId(1)];
+    let (epoch, leader, height) = (
+        node.replica().config().validators.epoch,
+        node.replica().leader(),
+        node.ledger().height(),
+    );
+    let sm = SignedMessage::sign(
+        epoch,
+        ReplicaId(1),
+        Message::Request(format!("opaque request {k}").into_bytes()),
+        &c.keys[&ReplicaId(1)],
+    );
+    c.queue.push_back((
+        ReplicaId(1),
+        leader,
+        shoji_node::wire::consensus(&sm.encode()),
+    ));
+    c.run_until(60_000, |c| {
+        voters.iter().all(|r| c.nodes[r].ledger().height() > height)
+    });
+    assert!(
+        voters
+            .iter()
+            .all(|r| c.nodes[r].ledger().height() == height + 1),
+        "block {} did not commit: {:?}",
+        height + 1,
+        c.heights()
+    );
+}
+
 /// Governance removes a validator from a network of five. The change takes effect at the
 /// checkpoint boundary a log window after the deciding block: the other four switch to a new
 /// epoch there (a validator stopped since before the decision with them, on restart, by
@@ -620,42 +653,9 @@ fn governance_removes_a_validator_at_a_checkpoint_boundary() {
     assert_eq!(next, keep);
     assert_eq!(last, 8 + 16, "round_up(1, K) + L");
 
-    // Blocks of opaque requests, relayed by validator 1 to the leader of its epoch.
-    let request = |c: &mut Cluster, k: u64| {
-        let node = &c.nodes[&ReplicaId(1)];
-        let (epoch, leader, height) = (
-            node.replica().config().validators.epoch,
-            node.replica().leader(),
-            node.ledger().height(),
-        );
-        let sm = SignedMessage::sign(
-            epoch,
-            ReplicaId(1),
-            Message::Request(format!("opaque request {k}").into_bytes()),
-            &c.keys[&ReplicaId(1)],
-        );
-        c.queue.push_back((
-            ReplicaId(1),
-            leader,
-            shoji_node::wire::consensus(&sm.encode()),
-        ));
-        c.run_until(60_000, |c| {
-            running
-                .iter()
-                .all(|r| c.nodes[r].ledger().height() > height)
-        });
-        assert!(
-            running
-                .iter()
-                .all(|r| c.nodes[r].ledger().height() == height + 1),
-            "block {} did not commit: {:?}",
-            height + 1,
-            c.heights()
-        );
-    };
     let mut k = 0;
     while c.nodes[&ReplicaId(0)].ledger().height() < last {
-        request(&mut c, k);
+        request(&mut c, k, &running);
         k += 1;
     }
     for r in running {
@@ -669,7 +669,7 @@ fn governance_removes_a_validator_at_a_checkpoint_boundary() {
     assert_eq!(c.nodes[&removed].ledger().height(), last);
     // The new epoch orders blocks with three of its four validators running.
     for _ in 0..5 {
-        request(&mut c, k);
+        request(&mut c, k, &running);
         k += 1;
     }
     let top = c.nodes[&ReplicaId(0)].ledger().height();
@@ -697,7 +697,7 @@ fn governance_removes_a_validator_at_a_checkpoint_boundary() {
         1
     );
     for j in 0..3 {
-        request(&mut c, k + j);
+        request(&mut c, k + j, &running);
     }
     c.run_until(60_000, |c| c.nodes[&late].ledger().height() == top + 3);
     let roots: BTreeSet<[u8; 32]> = [0u16, 1, 2, 3]
@@ -799,37 +799,6 @@ fn governance_adds_a_validator_that_catches_up_as_a_learner() {
         Err(SubmitError::Stateful(Rejection::ValidatorSet(_)))
     ));
 
-    // Blocks of opaque requests, relayed by validator 1 to its epoch's leader.
-    let request = |c: &mut Cluster, k: u64, voters: &[ReplicaId]| {
-        let node = &c.nodes[&ReplicaId(1)];
-        let (epoch, leader, height) = (
-            node.replica().config().validators.epoch,
-            node.replica().leader(),
-            node.ledger().height(),
-        );
-        let sm = SignedMessage::sign(
-            epoch,
-            ReplicaId(1),
-            Message::Request(format!("opaque request {k}").into_bytes()),
-            &c.keys[&ReplicaId(1)],
-        );
-        c.queue.push_back((
-            ReplicaId(1),
-            leader,
-            shoji_node::wire::consensus(&sm.encode()),
-        ));
-        c.run_until(60_000, |c| {
-            voters.iter().all(|r| c.nodes[r].ledger().height() > height)
-        });
-        assert!(
-            voters
-                .iter()
-                .all(|r| c.nodes[r].ledger().height() == height + 1),
-            "block {} did not commit: {:?}",
-            height + 1,
-            c.heights()
-        );
-    };
     let mut k = 0;
     while c.nodes[&ReplicaId(0)].ledger().height() < last {
         request(&mut c, k, &members);

@@ -156,6 +156,19 @@ fn commit(dir: &Path, network: &Network, to: &[u16], tx: &Transaction) -> u64 {
     panic!("transaction not committed: {errors:?}\n{}", logs(dir));
 }
 
+/// Whether the validators `ids` all answer, at height `min_height` or above, with the same
+/// height, last block hash and state root.
+fn agree(network: &Network, ids: &[u16], min_height: u64) -> bool {
+    let s: Vec<Status> = ids.iter().filter_map(|i| status(network, *i)).collect();
+    s.len() == ids.len()
+        && s.iter().all(|x| {
+            x.height >= min_height
+                && x.height == s[0].height
+                && x.last_block_hash == s[0].last_block_hash
+                && x.state_root == s[0].state_root
+        })
+}
+
 fn mints(count: usize) -> Vec<Transaction> {
     let prover = Prover::dev().expect("parameters");
     let mut rng = rand_core::OsRng;
@@ -298,20 +311,12 @@ fn processes_survive_sigkill_and_catch_up() {
     assert!(h5 > h4);
 
     // Every validator ends on the same chain and state.
-    let agreed = || {
-        let s: Vec<Status> = (0..N).filter_map(|i| status(&network, i)).collect();
-        s.len() == N as usize
-            && s.iter().all(|x| {
-                x.height == s[0].height
-                    && x.last_block_hash == s[0].last_block_hash
-                    && x.state_root == s[0].state_root
-            })
-    };
+    let all_ids: Vec<u16> = (0..N).collect();
     wait_for(
         &dir,
         "the validators to agree",
         Duration::from_secs(30),
-        agreed,
+        || agree(&network, &all_ids, 0),
     );
     let s = status(&network, 0).expect("status");
     assert!(s.height >= h5);
@@ -589,17 +594,9 @@ fn governance_removes_a_validator_across_processes() {
     nodes[2].kill9();
     let h = commit(&dir, &next, &[0, 1, 3], &txs.next().expect("a mint"));
     nodes[2].restart();
-    let agreed = || {
-        let s: Vec<Status> = four.iter().filter_map(|i| status(&next, *i)).collect();
-        s.len() == 4
-            && s.iter().all(|x| {
-                x.height >= h
-                    && x.height == s[0].height
-                    && x.last_block_hash == s[0].last_block_hash
-                    && x.state_root == s[0].state_root
-            })
-    };
-    wait_for(&dir, "the four to agree", Duration::from_secs(30), agreed);
+    wait_for(&dir, "the four to agree", Duration::from_secs(30), || {
+        agree(&next, &four, h)
+    });
 }
 
 /// Four validator processes and a fifth prepared with `shoji-node join`. Started before the
@@ -736,15 +733,7 @@ fn governance_adds_a_validator_across_processes() {
     let four = [0u16, 1, 2, 4];
     let h = commit(&dir, &next, &four, &txs.next().expect("a mint"));
     assert!(h > boundary);
-    let agreed = || {
-        let s: Vec<Status> = four.iter().filter_map(|i| status(&next, *i)).collect();
-        s.len() == 4
-            && s.iter().all(|x| {
-                x.height >= h
-                    && x.height == s[0].height
-                    && x.last_block_hash == s[0].last_block_hash
-                    && x.state_root == s[0].state_root
-            })
-    };
-    wait_for(&dir, "the four to agree", Duration::from_secs(30), agreed);
+    wait_for(&dir, "the four to agree", Duration::from_secs(30), || {
+        agree(&next, &four, h)
+    });
 }
