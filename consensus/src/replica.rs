@@ -1249,6 +1249,12 @@ impl Replica {
                     None => return,
                 },
             };
+            // The pipelining rule below, tested first on the waiting requests (a bound on what
+            // the block can take) before hashing every transaction in flight.
+            let worth = self.cfg.pipeline_min_batch.min(self.cfg.max_batch_txs);
+            if n - 1 > self.last_delivered && self.pending.len() < worth {
+                return;
+            }
             let mut in_flight = BTreeSet::new();
             for slot in self.slots.range(self.last_delivered + 1..).map(|(_, s)| s) {
                 if let Some(pp) = &slot.pre_prepare {
@@ -1282,9 +1288,7 @@ impl Replica {
             // With a block already in flight, wait for enough requests to make the next one
             // worth its round of votes: under load the blocks grow (fewer votes, fsyncs and
             // batch verifications per transaction); when idle the first block goes at once.
-            if n - 1 > self.last_delivered
-                && txs.len() < self.cfg.pipeline_min_batch.min(self.cfg.max_batch_txs)
-            {
+            if n - 1 > self.last_delivered && txs.len() < worth {
                 return;
             }
             let block = Block {
