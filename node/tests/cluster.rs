@@ -723,8 +723,9 @@ fn governance_removes_a_validator_at_a_checkpoint_boundary() {
 /// client transactions and catches up from genesis by state transfer (its CHECKPOINT-driven
 /// requests) while never voting; the change is announced to every host with the joiner's key
 /// and address; at the boundary the joiner becomes a member of the five-validator epoch, and
-/// blocks then commit with all five at the same state. A founding validator's key restarted
-/// as a "joiner" is refused, and so is a second change while one is pending.
+/// blocks then commit with all five at the same state; with a founder down, the joiner's vote
+/// makes the quorum. A second change while one is pending is refused, and a founding
+/// validator's key opened "joining" opens as the member it is, never as a learner.
 #[test]
 fn governance_adds_a_validator_that_catches_up_as_a_learner() {
     let params = shoji_params::dev::parameters().expect("parameters");

@@ -169,6 +169,44 @@ fn agree(network: &Network, ids: &[u16], min_height: u64) -> bool {
         })
 }
 
+/// Proposes `action` as `file`, has the administrators `admins` approve it and submits it;
+/// returns the next network file `submit` wrote.
+fn enact(
+    dir: &Path,
+    network_file: &str,
+    action: &[&str],
+    file: &str,
+    admins: [&str; 2],
+) -> Network {
+    let mut propose = vec!["propose", "--network", network_file];
+    propose.extend_from_slice(action);
+    propose.extend_from_slice(&["--out", file]);
+    governance(dir, &propose);
+    for admin in admins {
+        governance(dir, &["approve", file, "--admin-key", admin]);
+    }
+    let said = governance(dir, &["submit", file, "--network", network_file]);
+    assert!(said.contains("network.next.json"), "{said}");
+    Network::load(&dir.join("network.next.json")).expect("next network file")
+}
+
+/// Commits `txs`, one per block, to the validators `to` until validator 0 reports an epoch
+/// after `network`'s; returns the height it reported then (the boundary).
+fn traffic_to_next_epoch(
+    dir: &Path,
+    network: &Network,
+    to: &[u16],
+    txs: &mut impl Iterator<Item = Transaction>,
+) -> u64 {
+    for tx in txs {
+        if let Some(s) = status(network, 0).filter(|s| s.epoch > network.validators.epoch) {
+            return s.height;
+        }
+        commit(dir, network, to, &tx);
+    }
+    panic!("the next epoch did not start before the mints ran out");
+}
+
 fn mints(count: usize) -> Vec<Transaction> {
     let prover = Prover::dev().expect("parameters");
     let mut rng = rand_core::OsRng;
@@ -539,36 +577,17 @@ fn governance_removes_a_validator_across_processes() {
 
     let net_file = dir.join("network.json");
     let net_arg = net_file.to_str().expect("utf-8");
-    governance(
+    let next = enact(
         &dir,
-        &[
-            "propose",
-            "--network",
-            net_arg,
-            "--remove-validator",
-            "4",
-            "--out",
-            "remove.json",
-        ],
+        net_arg,
+        &["--remove-validator", "4"],
+        "remove.json",
+        ["admin-0.key", "admin-1.key"],
     );
-    for key in ["admin-0.key", "admin-1.key"] {
-        governance(&dir, &["approve", "remove.json", "--admin-key", key]);
-    }
-    let said = governance(&dir, &["submit", "remove.json", "--network", net_arg]);
-    assert!(said.contains("network.next.json"), "{said}");
-    let next = Network::load(&dir.join("network.next.json")).expect("next network file");
     assert_eq!(next.validators.n(), 4);
 
     // Traffic until the four report the next epoch.
-    let mut boundary = None;
-    for tx in txs.by_ref() {
-        if let Some(s) = status(&network, 0).filter(|s| s.epoch > network.validators.epoch) {
-            boundary = Some(s.height);
-            break;
-        }
-        commit(&dir, &network, &four, &tx);
-    }
-    let boundary = boundary.expect("the next epoch started before the mints ran out");
+    let boundary = traffic_to_next_epoch(&dir, &network, &four, &mut txs);
     let s = status(&next, 1).expect("status");
     assert_eq!(s.validators, four, "{s:?}");
 
@@ -671,31 +690,23 @@ fn governance_adds_a_validator_across_processes() {
 
     let net_file = dir.join("network.json");
     let net_arg = net_file.to_str().expect("utf-8");
-    governance(
+    let next = enact(
         &dir,
+        net_arg,
         &[
-            "propose",
-            "--network",
-            net_arg,
             "--add-validator",
             "4",
             "--key",
             &key,
             "--address",
             &joiner_addr,
-            "--out",
-            "add.json",
         ],
+        "add.json",
+        ["admin-0.key", "admin-2.key"],
     );
-    for admin in ["admin-0.key", "admin-2.key"] {
-        governance(&dir, &["approve", "add.json", "--admin-key", admin]);
-    }
+    assert_eq!(next.validators.n(), 5);
     let shown = governance(&dir, &["show", "add.json"]);
     assert!(shown.contains("add validator 4"), "{shown}");
-    let said = governance(&dir, &["submit", "add.json", "--network", net_arg]);
-    assert!(said.contains("network.next.json"), "{said}");
-    let next = Network::load(&dir.join("network.next.json")).expect("next network file");
-    assert_eq!(next.validators.n(), 5);
 
     // The joiner is reachable now and follows as a learner, refusing client transactions.
     wait_for(
@@ -713,15 +724,7 @@ fn governance_adds_a_validator_across_processes() {
     );
 
     // Traffic until the founders report the next epoch.
-    let mut boundary = None;
-    for tx in txs.by_ref() {
-        if let Some(s) = status(&network, 0).filter(|s| s.epoch > network.validators.epoch) {
-            boundary = Some(s.height);
-            break;
-        }
-        commit(&dir, &network, &founders, &tx);
-    }
-    let boundary = boundary.expect("the next epoch started before the mints ran out");
+    let boundary = traffic_to_next_epoch(&dir, &network, &founders, &mut txs);
     wait_for(&dir, "the joiner to join", Duration::from_secs(60), || {
         status(&next, 4).is_some_and(|s| s.epoch == next.validators.epoch && s.height >= boundary)
     });
