@@ -3,7 +3,7 @@
 //! public inputs recomputed from its own fields.
 //!
 //! [`Verifier::verify_batch`] checks many proofs with one multi-Miller loop and one final
-//! exponentiation (random linear combination with 128-bit coefficients), in parallel over cores,
+//! exponentiation (random linear combination with coefficients drawn from 2^128 values), in parallel over cores,
 //! and when the batch fails, finds the bad proofs by bisection. This crate never links witness or
 //! proving code: it depends on the verifying key and the public-input encoding only.
 //!
@@ -15,7 +15,7 @@
 
 use ark_bls12_381::{Bls12_381, Fr};
 use ark_ec::{AffineRepr, CurveGroup};
-use ark_ff::{BigInteger, One, PrimeField, UniformRand, Zero};
+use ark_ff::{BigInteger, One, PrimeField, Zero};
 use ark_groth16::VerifyingKey;
 use rand_core::{RngCore, SeedableRng};
 use rayon::prelude::*;
@@ -27,7 +27,7 @@ mod fixed_base;
 mod pairing;
 use fixed_base::FixedBaseTables;
 pub use pairing::{BadProofEncoding, DecodedProof, PROOF_BYTES};
-use pairing::{G2Lines, Gt};
+use pairing::{G2Lines, Gt, SplitScalar};
 
 /// A proof did not verify, or was checked against the wrong number of inputs.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -256,21 +256,28 @@ impl Verifier {
         let mut seed = [0u8; 32];
         rand_core::OsRng.fill_bytes(&mut seed);
         let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed);
-        // 128-bit coefficients: a bad proof passes with probability at most 2^-128.
-        let r: Vec<u128> = (0..batch.len()).map(|_| u128::rand(&mut rng)).collect();
+        // Coefficients r_i = lo_i + λ·hi_i from two random 64-bit halves: 2^128 distinct
+        // values (see `SplitScalar`), so a bad proof passes with probability at most 2^-128,
+        // and r_i·P costs 64 doublings.
+        let r: Vec<SplitScalar> = (0..batch.len())
+            .map(|_| SplitScalar {
+                lo: rng.next_u64(),
+                hi: rng.next_u64(),
+            })
+            .collect();
+        let lambda = Fr::from(pairing::LAMBDA);
 
         // Σ r_i·IC_i = (Σ r_i)·γ_abc[0] + Σ_j (Σ_i r_i·x_ij)·γ_abc[j]: one small MSM.
         let n_inputs = self.vk.gamma_abc_g1.len();
         let mut coeffs = vec![Fr::zero(); n_inputs];
         for (ri, item) in r.iter().zip(batch) {
-            let ri = Fr::from(*ri);
+            let ri = Fr::from(ri.lo) + lambda * Fr::from(ri.hi);
             coeffs[0] += ri;
             for (c, x) in coeffs[1..].iter_mut().zip(&item.inputs) {
                 *c += ri * x;
             }
         }
         let ic = pairing::to_affine(&self.input_tables.msm(&coeffs));
-        // (Σ r_i)·(−α): the sum has at most 128 + log2(n) bits.
         let r_sum = coeffs[0].into_bigint();
         let alpha = pairing::to_affine(&pairing::mul_limbs(
             &self.alpha_neg,
@@ -279,7 +286,8 @@ impl Verifier {
         ));
 
         // Per proof: r_i·A_i paired with B_i (Miller loops of a chunk together), and
-        // Σ r_i·C_i; chunks in parallel.
+        // Σ r_i·C_i (one multi-scalar multiplication per chunk); chunks in parallel.
+        let beta = pairing::beta_cached();
         let chunk = batch
             .len()
             .div_ceil(rayon::current_num_threads().max(1))
@@ -288,26 +296,20 @@ impl Verifier {
             .par_chunks(chunk)
             .zip(r.par_chunks(chunk))
             .map(|(items, rs)| {
-                let mut c_sum: Option<blst::blst_p1> = None;
                 let ra: Vec<blst::blst_p1> = items
                     .iter()
                     .zip(rs)
-                    .map(|(b, ri)| {
-                        let rc = pairing::mul_u128(b.proof.c(), *ri);
-                        c_sum = Some(match &c_sum {
-                            Some(s) => pairing::add(s, &rc),
-                            None => rc,
-                        });
-                        pairing::mul_u128(b.proof.a(), *ri)
-                    })
+                    .map(|(b, ri)| pairing::mul_split(b.proof.a(), *ri, beta))
                     .collect();
+                let cs: Vec<blst::blst_p1_affine> = items.iter().map(|b| *b.proof.c()).collect();
+                let c_sum = pairing::msm_split(&cs, rs, beta);
                 let pairs: Vec<(blst::blst_p1_affine, blst::blst_p2_affine)> =
                     pairing::batch_to_affine(&ra)
                         .into_iter()
                         .zip(items)
                         .map(|(ra, b)| (ra, *b.proof.b()))
                         .collect();
-                (pairing::multi_miller_loop(&pairs), c_sum)
+                (pairing::multi_miller_loop(&pairs), Some(c_sum))
             })
             .reduce(
                 || (Gt::one(), None),

@@ -11,13 +11,14 @@
 use ark_bls12_381::{G1Affine, G2Affine};
 use ark_serialize::{CanonicalSerialize, Compress};
 use blst::{
-    blst_final_exp, blst_fp12, blst_fp12_is_one, blst_fp12_mul, blst_fp12_one, blst_fp6,
-    blst_miller_loop_lines, blst_miller_loop_n, blst_p1, blst_p1_add_or_double,
-    blst_p1_add_or_double_affine, blst_p1_affine, blst_p1_affine_compress, blst_p1_affine_in_g1,
-    blst_p1_deserialize, blst_p1_from_affine, blst_p1_is_inf, blst_p1_mult, blst_p1_to_affine,
-    blst_p1_uncompress, blst_p1s_to_affine, blst_p2_affine, blst_p2_affine_compress,
-    blst_p2_affine_in_g2, blst_p2_deserialize, blst_p2_uncompress, blst_precompute_lines,
-    BLST_ERROR,
+    blst_final_exp, blst_fp, blst_fp12, blst_fp12_is_one, blst_fp12_mul, blst_fp12_one, blst_fp6,
+    blst_fp_from_bendian, blst_fp_mul, blst_miller_loop_lines, blst_miller_loop_n, blst_p1,
+    blst_p1_add_or_double, blst_p1_add_or_double_affine, blst_p1_affine, blst_p1_affine_compress,
+    blst_p1_affine_in_g1, blst_p1_deserialize, blst_p1_double, blst_p1_from_affine, blst_p1_is_inf,
+    blst_p1_mult, blst_p1_to_affine, blst_p1_uncompress, blst_p1s_mult_pippenger,
+    blst_p1s_mult_pippenger_scratch_sizeof, blst_p1s_to_affine, blst_p2_affine,
+    blst_p2_affine_compress, blst_p2_affine_in_g2, blst_p2_deserialize, blst_p2_uncompress,
+    blst_precompute_lines, BLST_ERROR,
 };
 
 /// Bytes of a compressed proof: A (G1, 48), B (G2, 96), C (G1, 48), in the Zcash encoding that
@@ -215,9 +216,134 @@ pub(crate) fn mul_limbs(p: &blst_p1_affine, k: &[u64], bits: usize) -> blst_p1 {
     mul_bytes(p, &bytes, bits.min(bytes.len() * 8))
 }
 
-/// `r·p` for a 128-bit `r`.
-pub(crate) fn mul_u128(p: &blst_p1_affine, r: u128) -> blst_p1 {
-    mul_bytes(p, &r.to_le_bytes(), 128)
+/// λ = z² − 1 (z = −0xd201000000010000, the BLS12-381 parameter): a primitive cube root of
+/// unity modulo the group order, the eigenvalue of [`endo`] on G1.
+pub(crate) const LAMBDA: u128 = 0xac45a401_0001a402_00000000_ffffffff;
+
+/// β, the cube root of unity in Fp with `(β·x, y) = λ·(x, y)` for every point of G1 (which of
+/// the two roots pairs with λ is checked by the tests):
+/// 0x1a0111ea397fe699ec02408663d4de85aa0d857d89759ad4897d29650fb85f9b409427eb4f49fffd8bfd00000000aaac.
+const BETA_BE: [u8; 48] = [
+    0x1a, 0x01, 0x11, 0xea, 0x39, 0x7f, 0xe6, 0x99, 0xec, 0x02, 0x40, 0x86, 0x63, 0xd4, 0xde, 0x85,
+    0xaa, 0x0d, 0x85, 0x7d, 0x89, 0x75, 0x9a, 0xd4, 0x89, 0x7d, 0x29, 0x65, 0x0f, 0xb8, 0x5f, 0x9b,
+    0x40, 0x94, 0x27, 0xeb, 0x4f, 0x49, 0xff, 0xfd, 0x8b, 0xfd, 0x00, 0x00, 0x00, 0x00, 0xaa, 0xac,
+];
+
+fn beta() -> blst_fp {
+    let mut out = blst_fp::default();
+    // SAFETY: `BETA_BE` holds the 48 bytes blst reads.
+    unsafe { blst_fp_from_bendian(&mut out, BETA_BE.as_ptr()) };
+    out
+}
+
+/// The endomorphism φ(x, y) = (β·x, y) of the curve, in Jacobian coordinates (X, Y, Z) ↦
+/// (β·X, Y, Z); on G1 it is multiplication by [`LAMBDA`].
+pub(crate) fn endo(p: &blst_p1, beta: &blst_fp) -> blst_p1 {
+    let mut out = *p;
+    // SAFETY: all are valid field elements; `out.x` is written from a copy of itself.
+    unsafe { blst_fp_mul(&mut out.x, &p.x, beta) };
+    out
+}
+
+/// φ of an affine point (the point at infinity, all zeros, stays itself).
+pub(crate) fn endo_affine(p: &blst_p1_affine, beta: &blst_fp) -> blst_p1_affine {
+    let mut out = *p;
+    // SAFETY: all are valid field elements.
+    unsafe { blst_fp_mul(&mut out.x, &p.x, beta) };
+    out
+}
+
+/// A batch coefficient `lo + λ·hi` (mod the group order) kept as its two 64-bit halves.
+///
+/// Distinct pairs give distinct coefficients: if `a + λ·b ≡ 0` with `|a|, |b| < 2^64` and
+/// `(a, b) ≠ 0`, then `a² − a·b + b² ≡ b²·(λ² + λ + 1) ≡ 0`, yet `0 < a² − a·b + b² < 3·2^128`
+/// is smaller than the order. So a uniformly drawn pair is a uniformly drawn coefficient from a
+/// set of 2^128, as good for batch soundness as a 128-bit integer, while `coefficient·P` costs
+/// only 64 doublings through φ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SplitScalar {
+    pub(crate) lo: u64,
+    pub(crate) hi: u64,
+}
+
+/// `lo·p + hi·φ(p)`, which is `(lo + λ·hi)·p` for `p` in G1: one table of the multiples
+/// 0..15 of `p` serves both halves (φ of an entry is one field multiplication), 4-bit windows.
+pub(crate) fn mul_split(p: &blst_p1_affine, k: SplitScalar, beta: &blst_fp) -> blst_p1 {
+    let base = from_affine(p);
+    let mut table = [blst_p1::default(); 16];
+    table[1] = base;
+    for i in 2..16 {
+        table[i] = add(&table[i - 1], &base);
+    }
+    let mut endo_table = [blst_p1::default(); 16];
+    for i in 1..16 {
+        endo_table[i] = endo(&table[i], beta);
+    }
+    let mut acc = blst_p1::default();
+    for w in (0..16).rev() {
+        if w != 15 {
+            for _ in 0..4 {
+                let a = acc;
+                // SAFETY: valid points; `a` is a copy, so the output does not alias it.
+                unsafe { blst_p1_double(&mut acc, &a) };
+            }
+        }
+        let lo = ((k.lo >> (4 * w)) & 15) as usize;
+        let hi = ((k.hi >> (4 * w)) & 15) as usize;
+        if lo != 0 {
+            acc = add(&acc, &table[lo]);
+        }
+        if hi != 0 {
+            acc = add(&acc, &endo_table[hi]);
+        }
+    }
+    acc
+}
+
+/// `Σ (lo_i + λ·hi_i)·p_i` for `p_i` in G1, as one multi-scalar multiplication of the `p_i`
+/// and `φ(p_i)` with 64-bit scalars.
+pub(crate) fn msm_split(points: &[blst_p1_affine], ks: &[SplitScalar], beta: &blst_fp) -> blst_p1 {
+    let n = points.len().min(ks.len());
+    if n == 0 {
+        return blst_p1::default();
+    }
+    let mut all: Vec<blst_p1_affine> = Vec::with_capacity(2 * n);
+    let mut scalars: Vec<u8> = Vec::with_capacity(16 * n);
+    for (p, k) in points.iter().zip(ks) {
+        all.push(*p);
+        scalars.extend_from_slice(&k.lo.to_le_bytes());
+    }
+    for (p, k) in points.iter().zip(ks) {
+        all.push(endo_affine(p, beta));
+        scalars.extend_from_slice(&k.hi.to_le_bytes());
+    }
+    let count = all.len();
+    // blst reads `[array, null]` as one contiguous array of points (and of scalars).
+    let points_ptrs: [*const blst_p1_affine; 2] = [all.as_ptr(), std::ptr::null()];
+    let scalar_ptrs: [*const u8; 2] = [scalars.as_ptr(), std::ptr::null()];
+    let mut out = blst_p1::default();
+    // SAFETY: `all` and `scalars` hold `count` points and `count` 8-byte scalars and outlive
+    // the call; the scratch space has the size blst asks for, in limbs.
+    unsafe {
+        let bytes = blst_p1s_mult_pippenger_scratch_sizeof(count);
+        let mut scratch: Vec<blst::limb_t> =
+            vec![0; bytes.div_ceil(std::mem::size_of::<blst::limb_t>())];
+        blst_p1s_mult_pippenger(
+            &mut out,
+            points_ptrs.as_ptr(),
+            count,
+            scalar_ptrs.as_ptr(),
+            64,
+            scratch.as_mut_ptr(),
+        );
+    }
+    out
+}
+
+/// The cached β (see [`endo`]).
+pub(crate) fn beta_cached() -> &'static blst_fp {
+    static BETA: std::sync::OnceLock<blst_fp> = std::sync::OnceLock::new();
+    BETA.get_or_init(beta)
 }
 
 /// `a + b`.
@@ -279,5 +405,119 @@ impl DecodedProof {
     }
     pub(crate) fn c(&self) -> &blst_p1_affine {
         &self.c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_bls12_381::{Fr, G1Projective};
+    use ark_ec::{CurveGroup, PrimeGroup};
+    use ark_ff::{BigInteger, PrimeField};
+    use ark_std::UniformRand;
+
+    fn random_points(n: usize) -> Vec<G1Affine> {
+        let mut rng = ark_std::test_rng();
+        let mut v: Vec<G1Affine> = (0..n)
+            .map(|_| G1Projective::rand(&mut rng).into_affine())
+            .collect();
+        v[0] = G1Projective::generator().into_affine();
+        v
+    }
+
+    fn split_fr(k: SplitScalar) -> Fr {
+        Fr::from(k.lo) + Fr::from(LAMBDA) * Fr::from(k.hi)
+    }
+
+    #[test]
+    fn lambda_is_a_cube_root_of_unity_and_beta_its_endomorphism() {
+        let l = Fr::from(LAMBDA);
+        assert_eq!(l * l + l + Fr::from(1u64), Fr::from(0u64));
+        assert_ne!(l, Fr::from(1u64));
+        for p in random_points(4) {
+            let expected = g1_from_ark(&(p * l).into_affine());
+            assert_eq!(endo_affine(&g1_from_ark(&p), beta_cached()), expected);
+            let proj = endo(&from_affine(&g1_from_ark(&p)), beta_cached());
+            assert_eq!(to_affine(&proj), expected);
+        }
+        // The other cube root of unity in Fp is not φ for this λ: the test can fail.
+        let mut other = blst_fp::default();
+        // SAFETY: valid field elements.
+        unsafe { blst_fp_mul(&mut other, beta_cached(), beta_cached()) };
+        let g = g1_from_ark(&G1Projective::generator().into_affine());
+        assert_ne!(
+            endo_affine(&g, &other),
+            g1_from_ark(&(G1Projective::generator() * l).into_affine())
+        );
+    }
+
+    #[test]
+    fn split_multiplication_matches_the_scalar() {
+        let mut rng = ark_std::test_rng();
+        let edge = [
+            SplitScalar { lo: 0, hi: 0 },
+            SplitScalar { lo: 1, hi: 0 },
+            SplitScalar { lo: 0, hi: 1 },
+            SplitScalar {
+                lo: u64::MAX,
+                hi: u64::MAX,
+            },
+        ];
+        let random = (0..4).map(|_| SplitScalar {
+            lo: u64::rand(&mut rng),
+            hi: u64::rand(&mut rng),
+        });
+        let points = random_points(8);
+        for (k, p) in edge.into_iter().chain(random).zip(points.iter().cycle()) {
+            let expected = g1_from_ark(&(*p * split_fr(k)).into_affine());
+            let got = to_affine(&mul_split(&g1_from_ark(p), k, beta_cached()));
+            assert_eq!(got, expected, "{k:?}");
+            // And the scalar is not merely lo (or hi) alone.
+            if k.hi != 0 {
+                let lo_only = g1_from_ark(&(*p * Fr::from(k.lo)).into_affine());
+                assert_ne!(got, lo_only);
+            }
+        }
+    }
+
+    #[test]
+    fn split_msm_matches_the_sum_of_products() {
+        let mut rng = ark_std::test_rng();
+        // Sizes on both sides of blst's switch to Pippenger at 32 points (2n points here).
+        for n in [1usize, 2, 5, 16, 40] {
+            let mut points = random_points(n);
+            if n > 2 {
+                points[2] = G1Affine::identity();
+            }
+            let ks: Vec<SplitScalar> = (0..n)
+                .map(|_| SplitScalar {
+                    lo: u64::rand(&mut rng),
+                    hi: u64::rand(&mut rng),
+                })
+                .collect();
+            let expected: G1Projective =
+                points.iter().zip(&ks).map(|(p, k)| *p * split_fr(*k)).sum();
+            let blst_points: Vec<blst_p1_affine> = points.iter().map(g1_from_ark).collect();
+            let got = to_affine(&msm_split(&blst_points, &ks, beta_cached()));
+            assert_eq!(got, g1_from_ark(&expected.into_affine()), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn distinct_halves_give_distinct_coefficients_near_the_edges() {
+        // The injectivity argument of `SplitScalar` checked where a wrap-around would show.
+        let l = Fr::from(LAMBDA);
+        let a = split_fr(SplitScalar {
+            lo: u64::MAX,
+            hi: 0,
+        });
+        let b = split_fr(SplitScalar { lo: 0, hi: 1 });
+        assert_ne!(a, b);
+        let top = split_fr(SplitScalar {
+            lo: u64::MAX,
+            hi: u64::MAX,
+        });
+        assert!(top.into_bigint().num_bits() > 128);
+        assert_eq!(top, Fr::from(u64::MAX) * (Fr::from(1u64) + l));
     }
 }
