@@ -258,12 +258,12 @@ impl Client {
                     .map_err(|e| self.protocol(format!("block: {e}")))?;
                 let cert: CommitCertificate = postcard::from_bytes(&certificate)
                     .map_err(|e| self.protocol(format!("certificate: {e}")))?;
-                verify_commit_certificate(&self.network.validators, &block, &cert).map_err(
-                    |e| ClientError::BadCertificate {
+                let block_hash = block.hash();
+                verify_certificate_once(&self.network.validators, &block, block_hash, &cert)
+                    .map_err(|e| ClientError::BadCertificate {
                         node: self.node.0,
                         reason: e.to_string(),
-                    },
-                )?;
+                    })?;
                 if block.height != height || !block.transactions.contains(&bytes) {
                     return Err(ClientError::BadCertificate {
                         node: self.node.0,
@@ -278,7 +278,7 @@ impl Client {
                 }
                 Ok(Finality {
                     height,
-                    block_hash: block.hash(),
+                    block_hash,
                     signatures: cert.signatures.len(),
                 })
             }
@@ -287,8 +287,141 @@ impl Client {
     }
 }
 
+/// Commit certificates this process has verified, each named by a hash of the validator set,
+/// the block's hash and the certificate: the clients of one process (a load generator, a
+/// wallet's connections) check a block's signatures once, however many of its transactions they
+/// submitted. Bounded; the oldest entries go first.
+struct VerifiedCertificates {
+    known: std::collections::HashSet<[u8; 32]>,
+    order: std::collections::VecDeque<[u8; 32]>,
+}
+
+/// How many verified certificates a process remembers.
+const VERIFIED_CERTIFICATES_MAX: usize = 4096;
+
+fn verified_certificates() -> &'static std::sync::Mutex<VerifiedCertificates> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<VerifiedCertificates>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(|| {
+        std::sync::Mutex::new(VerifiedCertificates {
+            known: Default::default(),
+            order: Default::default(),
+        })
+    })
+}
+
+/// [`verify_commit_certificate`], skipped when this process already verified the same
+/// certificate for the same block against the same validator set.
+fn verify_certificate_once(
+    validators: &shoji_consensus::ValidatorSet,
+    block: &Block,
+    block_hash: BlockHash,
+    cert: &CommitCertificate,
+) -> Result<(), shoji_consensus::Error> {
+    let mut h = blake3::Hasher::new();
+    h.update(b"shoji.client.verified-certificate.v1");
+    h.update(&postcard::to_allocvec(validators).unwrap_or_default());
+    h.update(&block_hash.0);
+    h.update(&postcard::to_allocvec(cert).unwrap_or_default());
+    let key = *h.finalize().as_bytes();
+    // A poisoned lock only means another client panicked mid-insert: the set is still sound.
+    let lock = |c: &'static std::sync::Mutex<VerifiedCertificates>| {
+        c.lock().unwrap_or_else(|e| e.into_inner())
+    };
+    if lock(verified_certificates()).known.contains(&key) {
+        return Ok(());
+    }
+    verify_commit_certificate(validators, block, cert)?;
+    let mut cache = lock(verified_certificates());
+    if cache.known.insert(key) {
+        cache.order.push_back(key);
+        if cache.order.len() > VERIFIED_CERTIFICATES_MAX {
+            if let Some(old) = cache.order.pop_front() {
+                cache.known.remove(&old);
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Drop for Client {
     fn drop(&mut self) {
         self.conn.connection().close(0u32.into(), b"client done");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoji_consensus::ed25519_dalek::SigningKey;
+    use shoji_consensus::{Message, SignedMessage, ValidatorSet, Vote};
+
+    fn cached(
+        validators: &ValidatorSet,
+        block: &Block,
+        cert: &CommitCertificate,
+    ) -> Result<(), shoji_consensus::Error> {
+        verify_certificate_once(validators, block, block.hash(), cert)
+    }
+
+    #[test]
+    fn certificates_are_checked_once_and_a_bad_one_is_never_remembered() {
+        let keys: Vec<SigningKey> = (0..4u8)
+            .map(|i| SigningKey::from_bytes(&[i + 1; 32]))
+            .collect();
+        let validators = ValidatorSet::new(
+            3,
+            (0..4u16)
+                .map(|i| (ReplicaId(i), keys[i as usize].verifying_key()))
+                .collect(),
+        )
+        .unwrap();
+        let block = Block {
+            height: 7,
+            prev_hash: BlockHash([1; 32]),
+            view: 0,
+            proposer: ReplicaId(0),
+            time_ms: 5,
+            transactions: vec![vec![1, 2, 3]],
+        };
+        let vote = Vote {
+            view: 0,
+            height: 7,
+            block_hash: block.hash(),
+        };
+        let cert = CommitCertificate {
+            view: 0,
+            signatures: (0..3u16)
+                .map(|i| {
+                    let sm = SignedMessage::sign(
+                        validators.epoch,
+                        ReplicaId(i),
+                        Message::Commit(vote.clone()),
+                        &keys[i as usize],
+                    );
+                    (ReplicaId(i), sm.signature)
+                })
+                .collect(),
+        };
+        cached(&validators, &block, &cert).unwrap();
+        // Remembered: the same check again passes.
+        cached(&validators, &block, &cert).unwrap();
+
+        // One flipped signature byte: refused, and still refused the second time.
+        let mut forged = cert.clone();
+        let mut sig = forged.signatures[1].1.to_bytes();
+        sig[5] ^= 1;
+        forged.signatures[1].1 = shoji_consensus::ed25519_dalek::Signature::from_bytes(&sig);
+        assert!(cached(&validators, &block, &forged).is_err());
+        assert!(cached(&validators, &block, &forged).is_err());
+
+        // The remembered certificate does not vouch for another block...
+        let mut other = block.clone();
+        other.transactions.push(vec![4]);
+        assert!(cached(&validators, &other, &cert).is_err());
+        // ... nor for another validator set.
+        let mut stranger = validators.clone();
+        stranger.epoch = 4;
+        assert!(cached(&stranger, &block, &cert).is_err());
     }
 }

@@ -972,7 +972,9 @@ impl NodeCore {
                     Err(e) => Err(e.into()),
                 }
             } else {
-                match Transaction::from_bytes(bytes) {
+                // The epk subgroup check is left to the proof (ARCHITECTURE departure 21); a
+                // refused proof is explained below by strict decoding.
+                match Transaction::from_bytes_proof_bound(bytes) {
                     Ok(tx) => {
                         let id = tx.id();
                         Ok(Entry::Shielded(Box::new(tx), id))
@@ -1024,7 +1026,15 @@ impl NodeCore {
                         .unwrap_or(Err(TxError::Proof(
                             shoji_verifier::VerificationError::InvalidProof,
                         )));
-                    let admission = stateless.map_err(SubmitError::from).and_then(|()| {
+                    // A refused proof over an `epk` outside the subgroup: say so.
+                    let stateless = match stateless {
+                        Err(e) => Err(match Transaction::from_bytes(&bytes) {
+                            Err(strict) => SubmitError::from(strict),
+                            Ok(_) => SubmitError::from(e),
+                        }),
+                        Ok(()) => Ok(()),
+                    };
+                    let admission = stateless.and_then(|()| {
                         self.ledger.admissible(&tx).map_err(|r| match r {
                             Rejection::DoubleSpend => SubmitError::DoubleSpend,
                             Rejection::UnknownAnchor => SubmitError::UnknownAnchor,

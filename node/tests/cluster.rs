@@ -315,6 +315,36 @@ fn four_validators_commit_verify_store_and_restart() {
             .unwrap(),
         Err(SubmitError::Malformed(_))
     ));
+    // An audit key `epk` with a torsion component: admission decodes it unchecked, and the
+    // refusal still names the bad point (not just a failed proof or signature).
+    {
+        use ark_ed_on_bls12_381::{EdwardsAffine, Fq};
+        let bytes = m1.to_bytes();
+        // epk follows version, kind, anchor, two nullifiers, two commitments, three u64s and
+        // the auditor key.
+        let at = 2 + 32 * 5 + 24 + 32;
+        let two_torsion = EdwardsAffine::new_unchecked(Fq::from(0u64), -Fq::from(1u64));
+        let off = EdwardsAffine::from(m1.bundle().audit.epk + two_torsion);
+        let mut tampered = bytes.clone();
+        tampered[at..at + 32].copy_from_slice(&shoji_primitives::encoding::point_to_bytes(&off));
+        assert_ne!(tampered, bytes);
+        assert!(Transaction::from_bytes_proof_bound(&tampered).is_ok());
+        let refused = c
+            .nodes
+            .get_mut(&ReplicaId(1))
+            .unwrap()
+            .submit(tampered)
+            .unwrap();
+        assert!(
+            matches!(
+                refused,
+                Err(SubmitError::Malformed(
+                    shoji_primitives::encoding::EncodingError::InvalidPoint(_)
+                ))
+            ),
+            "{refused:?}"
+        );
+    }
     let out = c
         .nodes
         .get_mut(&ReplicaId(1))
