@@ -111,8 +111,14 @@ pub enum Action {
 /// Per-height consensus state.
 #[derive(Clone, Debug, Default)]
 struct Slot {
-    /// Accepted pre-prepare (its view may be older than the current view).
+    /// Accepted pre-prepare (its view may be older than the current view). Written only
+    /// through [`Slot::set_pre_prepare`] and [`Slot::clear_pre_prepare`], which keep the two
+    /// fields below in step with it.
     pre_prepare: Option<SignedPrePrepare>,
+    /// The hash of `pre_prepare`'s block (every vote on the slot is compared with it).
+    pre_prepare_hash: BlockHash,
+    /// The hashes of `pre_prepare`'s transactions (a leader skips them when proposing).
+    pre_prepare_txs: Vec<TxHash>,
     /// PREPARE votes by (view, sender).
     prepares: BTreeMap<(View, ReplicaId), (BlockHash, Signature)>,
     /// COMMIT votes by (view, sender).
@@ -134,10 +140,32 @@ impl Slot {
             .filter(|pp| pp.pre_prepare.view == view)
     }
 
+    /// The block hash of the pre-prepare accepted in `view`.
+    fn accepted_hash_in(&self, view: View) -> Option<BlockHash> {
+        self.accepted_in(view).map(|_| self.pre_prepare_hash)
+    }
+
+    fn set_pre_prepare(&mut self, spp: SignedPrePrepare, hash: BlockHash) {
+        self.pre_prepare_txs = spp
+            .pre_prepare
+            .block
+            .transactions
+            .iter()
+            .map(|t| TxHash::of(t))
+            .collect();
+        self.pre_prepare_hash = hash;
+        self.pre_prepare = Some(spp);
+    }
+
+    fn clear_pre_prepare(&mut self) {
+        self.pre_prepare = None;
+        self.pre_prepare_txs = Vec::new();
+    }
+
     /// The block with hash `hash`, if this slot knows it.
     fn block_with_hash(&self, hash: &BlockHash) -> Option<Block> {
         if let Some(pp) = &self.pre_prepare {
-            if pp.pre_prepare.block.hash() == *hash {
+            if self.pre_prepare_hash == *hash {
                 return Some(pp.pre_prepare.block.clone());
             }
         }
@@ -344,7 +372,11 @@ impl Replica {
         }
         let low = self.stable.height;
         for (h, pp) in ps.pre_prepares.range(low + 1..) {
-            self.slots.entry(*h).or_default().pre_prepare = Some(pp.clone());
+            let hash = pp.pre_prepare.block.hash();
+            self.slots
+                .entry(*h)
+                .or_default()
+                .set_pre_prepare(pp.clone(), hash);
         }
         for (h, sm) in ps.prepares.range(low + 1..) {
             if let Message::Prepare(v) = &sm.message {
@@ -846,9 +878,9 @@ impl Replica {
             if *h == block.height {
                 continue;
             }
-            if let Some(pp) = slot.accepted_in(self.view) {
-                for tx in &pp.pre_prepare.block.transactions {
-                    if seen.contains(&TxHash::of(tx)) {
+            if slot.accepted_in(self.view).is_some() {
+                for th in &slot.pre_prepare_txs {
+                    if seen.contains(th) {
                         return Err(Error::Malformed(
                             "transaction already proposed at another height".into(),
                         ));
@@ -882,8 +914,12 @@ impl Replica {
             ));
         }
         let hash = pp.block.hash();
-        if let Some(existing) = self.slots.get(&n).and_then(|s| s.accepted_in(pp.view)) {
-            return if existing.pre_prepare.block.hash() == hash {
+        if let Some(existing) = self
+            .slots
+            .get(&n)
+            .and_then(|s| s.accepted_hash_in(pp.view))
+        {
+            return if existing == hash {
                 Err(Error::Duplicate)
             } else {
                 sm.verify(&self.cfg.validators)
@@ -904,18 +940,18 @@ impl Replica {
             pre_prepare: pp,
             signature: sm.signature,
         };
-        self.accept_pre_prepare(spp);
+        self.accept_pre_prepare(spp, hash);
         Ok(())
     }
 
     /// Records an accepted pre-prepare (persisted first) and, as a backup, sends PREPARE.
-    fn accept_pre_prepare(&mut self, spp: SignedPrePrepare) {
+    /// `hash` is its block's hash.
+    fn accept_pre_prepare(&mut self, spp: SignedPrePrepare, hash: BlockHash) {
         let view = spp.pre_prepare.view;
         let n = spp.pre_prepare.block.height;
-        let hash = spp.pre_prepare.block.hash();
         self.out
             .push(Action::Persist(PersistDelta::PrePrepare(spp.clone())));
-        self.slots.entry(n).or_default().pre_prepare = Some(spp);
+        self.slots.entry(n).or_default().set_pre_prepare(spp, hash);
         if self.cfg.validators.leader(view) != self.id {
             let sm = self.sign(Message::Prepare(Vote {
                 view,
@@ -977,8 +1013,12 @@ impl Replica {
             }
             return Err(Error::Duplicate);
         }
-        if let Some(pp) = self.slots.get(&n).and_then(|s| s.accepted_in(vote.view)) {
-            if pp.pre_prepare.block.hash() != vote.block_hash {
+        if let Some(pp_hash) = self
+            .slots
+            .get(&n)
+            .and_then(|s| s.accepted_hash_in(vote.view))
+        {
+            if pp_hash != vote.block_hash {
                 // The sender voted for a block the leader did not propose to us; keep the
                 // vote (it occupies the sender's slot) but count the anomaly.
                 sm.verify(&self.cfg.validators)?;
@@ -1069,7 +1109,7 @@ impl Replica {
         if slot.prepared.as_ref().is_some_and(|c| c.view() == view) {
             return;
         }
-        let hash = pp.pre_prepare.block.hash();
+        let hash = slot.pre_prepare_hash;
         let prepares: Vec<(ReplicaId, Signature)> = slot
             .prepares
             .range((view, ReplicaId(0))..=(view, ReplicaId(u16::MAX)))
@@ -1241,9 +1281,9 @@ impl Replica {
             let prev = match self
                 .slots
                 .get(&(n - 1))
-                .and_then(|s| s.accepted_in(self.view))
+                .and_then(|s| s.accepted_hash_in(self.view))
             {
-                Some(pp) => pp.pre_prepare.block.hash(),
+                Some(h) => h,
                 None => match self.committed_hash(n - 1) {
                     Some(h) => h,
                     None => return,
@@ -1257,14 +1297,8 @@ impl Replica {
             }
             let mut in_flight = BTreeSet::new();
             for slot in self.slots.range(self.last_delivered + 1..).map(|(_, s)| s) {
-                if let Some(pp) = &slot.pre_prepare {
-                    in_flight.extend(
-                        pp.pre_prepare
-                            .block
-                            .transactions
-                            .iter()
-                            .map(|t| TxHash::of(t)),
-                    );
+                if slot.pre_prepare.is_some() {
+                    in_flight.extend(slot.pre_prepare_txs.iter().copied());
                 }
             }
             for (b, _) in self.deliverable.values() {
@@ -1314,7 +1348,8 @@ impl Replica {
                 signature: spp.signature,
             };
             self.next_propose = n + 1;
-            self.accept_pre_prepare(spp);
+            let hash = spp.pre_prepare.block.hash();
+            self.accept_pre_prepare(spp, hash);
             self.out.push(Action::Broadcast { msg });
         }
     }
@@ -1950,7 +1985,7 @@ impl Replica {
                 .as_ref()
                 .is_some_and(|pp| pp.pre_prepare.view < view)
             {
-                slot.pre_prepare = None;
+                slot.clear_pre_prepare();
             }
             slot.prepares.retain(|(v, _), _| *v >= view);
             slot.commits.retain(|(v, _), _| *v >= view);
@@ -1962,14 +1997,15 @@ impl Replica {
             if n <= self.stable.height {
                 continue;
             }
+            let hash = spp.pre_prepare.block.hash();
             if let Some(h) = self.delivered_hashes.get(&n) {
-                if *h != spp.pre_prepare.block.hash() {
+                if *h != hash {
                     self.reject(Error::Invariant(format!(
                         "new view re-proposes a different block at committed height {n}"
                     )));
                 }
             }
-            self.accept_pre_prepare(spp);
+            self.accept_pre_prepare(spp, hash);
         }
         self.next_propose = last + 1;
         let heights: Vec<Height> = self.slots.keys().copied().collect();
