@@ -396,7 +396,7 @@ mod tests {
                     let sm = SignedMessage::sign(
                         validators.epoch,
                         ReplicaId(i),
-                        Message::Commit(vote.clone()),
+                        Message::Commit(vote),
                         &keys[i as usize],
                     );
                     (ReplicaId(i), sm.signature)
