@@ -39,9 +39,11 @@ pub struct ClusterOptions {
 }
 
 fn cache_path() -> PathBuf {
+    // Named for the parameters and the transaction format, since records are fixed-size.
     shoji_params::default_dir().join(format!(
-        "bench-devnet-mints-{}.bin",
-        &shoji_params::DEV_VK_HASH[..16]
+        "bench-devnet-mints-{}-v{}.bin",
+        &shoji_params::DEV_VK_HASH[..16],
+        shoji_primitives::tx::TX_VERSION
     ))
 }
 

@@ -43,11 +43,14 @@ pub enum Response {
         applied: bool,
         /// Why it was not applied, if it was not.
         reason: Option<String>,
-        /// The block, postcard-encoded [`shoji_consensus::Block`].
+        /// The block's header and transaction hashes, postcard-encoded
+        /// [`shoji_consensus::BlockSummary`]: it has the block's hash, and holds the
+        /// transaction's [`shoji_consensus::TxHash`].
         #[serde(with = "serde_bytes")]
-        block: Vec<u8>,
+        summary: Vec<u8>,
         /// Its commit certificate, postcard-encoded [`shoji_consensus::CommitCertificate`];
-        /// check it with [`shoji_consensus::verify_commit_certificate`] against the genesis set.
+        /// check it with [`shoji_consensus::verify_commit_certificate_for`] against the
+        /// genesis set.
         #[serde(with = "serde_bytes")]
         certificate: Vec<u8>,
     },

@@ -2,7 +2,9 @@
 
 use crate::api::{Request, Response, Status, MAX_COMPACT_BLOCKS};
 use crate::network::Network;
-use shoji_consensus::{verify_commit_certificate, Block, BlockHash, CommitCertificate, ReplicaId};
+use shoji_consensus::{
+    verify_commit_certificate_for, BlockHash, BlockSummary, CommitCertificate, ReplicaId,
+};
 use shoji_ledger::CompactBlock;
 use shoji_net::{ClientConnection, NetConfig};
 use shoji_primitives::encoding::fr_from_bytes;
@@ -251,23 +253,28 @@ impl Client {
                 height,
                 applied,
                 reason,
-                block,
+                summary,
                 certificate,
             } => {
-                let block: Block = postcard::from_bytes(&block)
-                    .map_err(|e| self.protocol(format!("block: {e}")))?;
+                let summary: BlockSummary = postcard::from_bytes(&summary)
+                    .map_err(|e| self.protocol(format!("block summary: {e}")))?;
                 let cert: CommitCertificate = postcard::from_bytes(&certificate)
                     .map_err(|e| self.protocol(format!("certificate: {e}")))?;
-                let block_hash = block.hash();
-                verify_certificate_once(&self.network.validators, &block, block_hash, &cert)
-                    .map_err(|e| ClientError::BadCertificate {
-                        node: self.node.0,
-                        reason: e.to_string(),
-                    })?;
-                if block.height != height || !block.transactions.contains(&bytes) {
+                let block_hash = summary.hash();
+                verify_certificate_once(
+                    &self.network.validators,
+                    summary.height,
+                    block_hash,
+                    &cert,
+                )
+                .map_err(|e| ClientError::BadCertificate {
+                    node: self.node.0,
+                    reason: e.to_string(),
+                })?;
+                if summary.height != height || !summary.contains(&bytes) {
                     return Err(ClientError::BadCertificate {
                         node: self.node.0,
-                        reason: format!("block {} does not hold the transaction", block.height),
+                        reason: format!("block {} does not hold the transaction", summary.height),
                     });
                 }
                 if !applied {
@@ -310,17 +317,18 @@ fn verified_certificates() -> &'static std::sync::Mutex<VerifiedCertificates> {
     })
 }
 
-/// [`verify_commit_certificate`], skipped when this process already verified the same
+/// [`verify_commit_certificate_for`], skipped when this process already verified the same
 /// certificate for the same block against the same validator set.
 fn verify_certificate_once(
     validators: &shoji_consensus::ValidatorSet,
-    block: &Block,
+    height: u64,
     block_hash: BlockHash,
     cert: &CommitCertificate,
 ) -> Result<(), shoji_consensus::Error> {
     let mut h = blake3::Hasher::new();
     h.update(b"shoji.client.verified-certificate.v1");
     h.update(&postcard::to_allocvec(validators).unwrap_or_default());
+    h.update(&height.to_le_bytes());
     h.update(&block_hash.0);
     h.update(&postcard::to_allocvec(cert).unwrap_or_default());
     let key = *h.finalize().as_bytes();
@@ -331,7 +339,7 @@ fn verify_certificate_once(
     if lock(verified_certificates()).known.contains(&key) {
         return Ok(());
     }
-    verify_commit_certificate(validators, block, cert)?;
+    verify_commit_certificate_for(validators, height, block_hash, cert)?;
     let mut cache = lock(verified_certificates());
     if cache.known.insert(key) {
         cache.order.push_back(key);
@@ -354,14 +362,14 @@ impl Drop for Client {
 mod tests {
     use super::*;
     use shoji_consensus::ed25519_dalek::SigningKey;
-    use shoji_consensus::{Message, SignedMessage, ValidatorSet, Vote};
+    use shoji_consensus::{Block, Message, SignedMessage, ValidatorSet, Vote};
 
     fn cached(
         validators: &ValidatorSet,
         block: &Block,
         cert: &CommitCertificate,
     ) -> Result<(), shoji_consensus::Error> {
-        verify_certificate_once(validators, block, block.hash(), cert)
+        verify_certificate_once(validators, block.height, block.hash(), cert)
     }
 
     #[test]

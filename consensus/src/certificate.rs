@@ -89,11 +89,22 @@ pub fn verify_commit_certificate(
     block: &Block,
     cert: &CommitCertificate,
 ) -> Result<(), Error> {
+    verify_commit_certificate_for(validators, block.height, block.hash(), cert)
+}
+
+/// [`verify_commit_certificate`] for the block of `height` whose hash is `block_hash` (from a
+/// [`crate::BlockSummary`], say).
+pub fn verify_commit_certificate_for(
+    validators: &ValidatorSet,
+    height: Height,
+    block_hash: BlockHash,
+    cert: &CommitCertificate,
+) -> Result<(), Error> {
     check_signers(validators, &cert.signatures, validators.quorum(), "commit")?;
     let vote = Vote {
         view: cert.view,
-        height: block.height,
-        block_hash: block.hash(),
+        height,
+        block_hash,
     };
     for (id, sig) in &cert.signatures {
         verify_ref(validators, *id, MessageRef::Commit(&vote), sig)

@@ -26,7 +26,8 @@ mod replica;
 mod types;
 
 pub use certificate::{
-    verify_commit_certificate, CheckpointCertificate, CommitCertificate, PreparedCertificate,
+    verify_commit_certificate, verify_commit_certificate_for, CheckpointCertificate,
+    CommitCertificate, PreparedCertificate,
 };
 pub use error::Error;
 pub use message::{
@@ -37,7 +38,8 @@ pub use persist::{PersistDelta, PersistedState};
 pub use replica::{Action, Replica, TimerKind, MAX_RELAY_BATCH};
 pub use types::byte_strings;
 pub use types::{
-    Block, BlockHash, Config, Height, ReplicaId, StateRoot, TxHash, ValidatorSet, View,
+    Block, BlockHash, BlockSummary, Config, Height, ReplicaId, StateRoot, TxHash, ValidatorSet,
+    View,
 };
 
 /// Re-export of the signature crate used for keys, so hosts use the same version.

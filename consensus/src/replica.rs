@@ -914,11 +914,7 @@ impl Replica {
             ));
         }
         let hash = pp.block.hash();
-        if let Some(existing) = self
-            .slots
-            .get(&n)
-            .and_then(|s| s.accepted_hash_in(pp.view))
-        {
+        if let Some(existing) = self.slots.get(&n).and_then(|s| s.accepted_hash_in(pp.view)) {
             return if existing == hash {
                 Err(Error::Duplicate)
             } else {

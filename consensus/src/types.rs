@@ -85,17 +85,22 @@ pub struct Block {
 }
 
 impl Block {
-    /// Domain separation tag for block hashing.
-    const HASH_DOMAIN: &'static [u8] = b"shoji.block.v2";
-
-    /// blake3 over the domain tag and the canonical postcard encoding of the block.
+    /// The block's hash: that of its [`BlockSummary`], so a summary (the header and the
+    /// transactions' hashes) is enough to check a commit certificate.
     pub fn hash(&self) -> BlockHash {
-        let mut h = blake3::Hasher::new();
-        h.update(Self::HASH_DOMAIN);
-        // Encoding a `Block` into a Vec cannot fail (no maps, no unsupported types).
-        let bytes = postcard::to_allocvec(self).unwrap_or_default();
-        h.update(&bytes);
-        BlockHash(*h.finalize().as_bytes())
+        BlockSummary::hash_parts(self, self.transactions.iter().map(|t| TxHash::of(t)))
+    }
+
+    /// The header and the hashes of the transactions, in order.
+    pub fn summary(&self) -> BlockSummary {
+        BlockSummary {
+            height: self.height,
+            prev_hash: self.prev_hash,
+            view: self.view,
+            proposer: self.proposer,
+            time_ms: self.time_ms,
+            tx_hashes: self.transactions.iter().map(|t| TxHash::of(t)).collect(),
+        }
     }
 
     /// The empty ("null request") block a new leader proposes for a gap after a view change.
@@ -112,6 +117,65 @@ impl Block {
             time_ms: 0,
             transactions: Vec::new(),
         }
+    }
+}
+
+/// A block without its transactions' bytes: the header and each transaction's [`TxHash`], in
+/// order. It has the block's hash, so it carries a commit certificate to a client, which then
+/// checks that its own transaction is in the block, without downloading the block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockSummary {
+    /// [`Block::height`].
+    pub height: Height,
+    /// [`Block::prev_hash`].
+    pub prev_hash: BlockHash,
+    /// [`Block::view`].
+    pub view: View,
+    /// [`Block::proposer`].
+    pub proposer: ReplicaId,
+    /// [`Block::time_ms`].
+    pub time_ms: u64,
+    /// The hash of each of [`Block::transactions`], in order.
+    pub tx_hashes: Vec<TxHash>,
+}
+
+impl BlockSummary {
+    /// Domain separation tag for block hashing.
+    const HASH_DOMAIN: &'static [u8] = b"shoji.block.v3";
+
+    /// The hash of the block it summarizes: blake3 over the domain tag, the header's fields
+    /// (fixed-width, little-endian), the number of transactions and their hashes.
+    pub fn hash(&self) -> BlockHash {
+        let header = Block {
+            height: self.height,
+            prev_hash: self.prev_hash,
+            view: self.view,
+            proposer: self.proposer,
+            time_ms: self.time_ms,
+            transactions: Vec::new(),
+        };
+        Self::hash_parts(&header, self.tx_hashes.iter().copied())
+    }
+
+    /// Whether the block holds the transaction with these bytes.
+    pub fn contains(&self, tx: &[u8]) -> bool {
+        self.tx_hashes.contains(&TxHash::of(tx))
+    }
+
+    /// The hash from `block`'s header fields (its transactions are ignored) and `tx_hashes`.
+    fn hash_parts(block: &Block, tx_hashes: impl ExactSizeIterator<Item = TxHash>) -> BlockHash {
+        let mut h = blake3::Hasher::new();
+        h.update(Self::HASH_DOMAIN);
+        h.update(&block.height.to_le_bytes());
+        h.update(&block.prev_hash.0);
+        h.update(&block.view.to_le_bytes());
+        h.update(&block.proposer.0.to_le_bytes());
+        h.update(&block.time_ms.to_le_bytes());
+        h.update(&(tx_hashes.len() as u64).to_le_bytes());
+        for th in tx_hashes {
+            h.update(&th.0);
+        }
+        BlockHash(*h.finalize().as_bytes())
     }
 }
 
@@ -353,5 +417,78 @@ mod byte_string_tests {
         let a = postcard::to_allocvec(&block).expect("encode");
         assert_eq!(a, postcard::to_allocvec(&plain).expect("encode"));
         assert_eq!(postcard::from_bytes::<Block>(&a).expect("decode"), block);
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    fn block() -> Block {
+        Block {
+            height: 7,
+            prev_hash: BlockHash([9; 32]),
+            view: 2,
+            proposer: ReplicaId(3),
+            time_ms: 1_700_000_000_000,
+            transactions: vec![vec![1, 2, 3], vec![], vec![4; 100]],
+        }
+    }
+
+    #[test]
+    fn a_summary_has_its_blocks_hash_and_holds_its_transactions() {
+        let b = block();
+        let s = b.summary();
+        assert_eq!(s.hash(), b.hash());
+        assert!(s.contains(&[1, 2, 3]) && s.contains(&[]) && s.contains(&[4; 100]));
+        assert!(!s.contains(&[1, 2]));
+        // Round trip through the client API's encoding.
+        let bytes = postcard::to_allocvec(&s).expect("encode");
+        assert_eq!(
+            postcard::from_bytes::<BlockSummary>(&bytes).expect("decode"),
+            s
+        );
+    }
+
+    #[test]
+    fn every_field_and_every_transaction_moves_the_hash() {
+        let b = block();
+        let h = b.hash();
+        let mut changed: Vec<Block> = Vec::new();
+        let mut c = b.clone();
+        c.height += 1;
+        changed.push(c);
+        let mut c = b.clone();
+        c.prev_hash.0[31] ^= 1;
+        changed.push(c);
+        let mut c = b.clone();
+        c.view += 1;
+        changed.push(c);
+        let mut c = b.clone();
+        c.proposer = ReplicaId(4);
+        changed.push(c);
+        let mut c = b.clone();
+        c.time_ms += 1;
+        changed.push(c);
+        let mut c = b.clone();
+        c.transactions[2][50] ^= 1;
+        changed.push(c);
+        let mut c = b.clone();
+        c.transactions.swap(0, 2);
+        changed.push(c);
+        let mut c = b.clone();
+        c.transactions.pop();
+        changed.push(c);
+        let mut c = b.clone();
+        c.transactions.push(Vec::new());
+        changed.push(c);
+        for (i, c) in changed.iter().enumerate() {
+            assert_ne!(c.hash(), h, "change {i}");
+            assert_eq!(c.summary().hash(), c.hash(), "change {i}");
+        }
+        // A summary with a transaction hash replaced is another block.
+        let mut s = b.summary();
+        s.tx_hashes[0] = TxHash::of(&[1, 2, 4]);
+        assert_ne!(s.hash(), h);
     }
 }

@@ -13,11 +13,11 @@ fn stored(hex: &str) -> Transaction {
 }
 
 fn transfer() -> Transaction {
-    stored(include_str!("../../verifier/testdata/transfer-v1.hex"))
+    stored(include_str!("../../verifier/testdata/transfer-v2.hex"))
 }
 
 fn mint() -> Transaction {
-    stored(include_str!("../../verifier/testdata/mint-v1.hex"))
+    stored(include_str!("../../verifier/testdata/mint-v2.hex"))
 }
 
 fn issuer_of(tx: &Transaction) -> [u8; 32] {

@@ -403,9 +403,11 @@ fn route(
                     state_root = %shoji_primitives::encoding::hex_encode(&state_root),
                     "committed"
                 );
+                // Clients get the block's summary, not its transactions: enough to check the
+                // certificate and find their transaction.
                 let stored = core.store().block(height).ok().flatten().map(|(b, c)| {
                     (
-                        postcard::to_allocvec(&b).unwrap_or_default(),
+                        postcard::to_allocvec(&b.summary()).unwrap_or_default(),
                         postcard::to_allocvec(&c).unwrap_or_default(),
                     )
                 });
@@ -426,11 +428,11 @@ fn route(
                         Some((_, bytes)) => bytes.clone(),
                         None => {
                             let response = match &stored {
-                                Some((block, certificate)) => Response::Committed {
+                                Some((summary, certificate)) => Response::Committed {
                                     height,
                                     applied: key.0,
                                     reason: key.1.clone(),
-                                    block: block.clone(),
+                                    summary: summary.clone(),
                                     certificate: certificate.clone(),
                                 },
                                 None => Response::Error(format!(

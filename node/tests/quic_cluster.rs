@@ -4,7 +4,7 @@
 //! double spend are refused with a reason.
 
 use rand_core::{RngCore, SeedableRng};
-use shoji_consensus::{verify_commit_certificate, Block, CommitCertificate};
+use shoji_consensus::{verify_commit_certificate_for, BlockSummary, CommitCertificate};
 use shoji_ledger::LedgerConfig;
 use shoji_net::ClientConnection;
 use shoji_node::api::{Request, Response};
@@ -90,7 +90,7 @@ async fn submit_over_quic_and_check_the_certificate() {
     let Response::Committed {
         height,
         applied: true,
-        block,
+        summary,
         certificate,
         ..
     } = ask(
@@ -103,15 +103,16 @@ async fn submit_over_quic_and_check_the_certificate() {
     else {
         panic!("committed")
     };
-    let block: Block = postcard::from_bytes(&block).expect("block");
+    let summary: BlockSummary = postcard::from_bytes(&summary).expect("summary");
     let cert: CommitCertificate = postcard::from_bytes(&certificate).expect("certificate");
-    assert_eq!(block.height, height);
-    assert!(block.transactions.contains(&mint.to_bytes()));
-    verify_commit_certificate(&validators, &block, &cert)
+    assert_eq!(summary.height, height);
+    assert!(summary.contains(&mint.to_bytes()));
+    verify_commit_certificate_for(&validators, height, summary.hash(), &cert)
         .expect("certificate verifies against genesis");
-    let mut forged = block.clone();
-    forged.transactions.clear();
-    assert!(verify_commit_certificate(&validators, &forged, &cert).is_err());
+    // A summary without the transaction is another block: the certificate does not cover it.
+    let mut forged = summary.clone();
+    forged.tx_hashes.clear();
+    assert!(verify_commit_certificate_for(&validators, height, forged.hash(), &cert).is_err());
 
     // Every validator converges on the same tree.
     let mut seen = BTreeSet::new();

@@ -4,7 +4,7 @@
 //! Encoding (all integers little-endian, every field fixed-size, so every transaction of a kind has
 //! one length): `version:u8 ‖ kind:u8 ‖ bundle ‖ kind-specific tail`. The bundle is
 //! `anchor ‖ nf_0 ‖ nf_1 ‖ cm_0 ‖ cm_1 ‖ value_in:u64 ‖ value_out:u64 ‖ asset:u64 ‖ auditor(32) ‖
-//! E(32) ‖ c_0..c_3 ‖ output_0 ‖ output_1 ‖ expiry_height:u64 ‖ proof(192)`. The tail is empty for a
+//! E(32) ‖ c_0..c_3 ‖ output_0 ‖ output_1 ‖ expiry_height:u64 ‖ proof(384)`. The tail is empty for a
 //! transfer, `issuer(32) ‖ signature(64)` for a mint and `issuer(32)` for a redeem.
 //!
 //! `tx_binding` hashes every field that is not already a public input — version, kind, expiry,
@@ -20,10 +20,14 @@ use ark_bls12_381::Bls12_381;
 use ark_ff::PrimeField;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 
-/// The transaction format version this code reads and writes.
-pub const TX_VERSION: u8 = 1;
-/// A compressed Groth16 proof: `A` (48) ‖ `B` (96) ‖ `C` (48).
-pub const PROOF_BYTES: usize = 192;
+/// The transaction format version this code reads and writes (2: the proof's points are
+/// uncompressed).
+pub const TX_VERSION: u8 = 2;
+/// An uncompressed Groth16 proof: `A` (96) ‖ `B` (192) ‖ `C` (96), each point `x ‖ y` in the
+/// Zcash encoding ark-bls12-381 writes. Uncompressed because every validator decodes every
+/// proof: checking that a point is on its curve costs a few multiplications, recovering `y`
+/// from `x` a square root (ARCHITECTURE, departure 22).
+pub const PROOF_BYTES: usize = 384;
 /// Number of public inputs of the transfer statement.
 pub const NUM_PUBLIC_INPUTS: usize = 17;
 /// Encoded length of a bundle.
@@ -38,7 +42,7 @@ pub const REDEEM_BYTES: usize = TRANSFER_BYTES + 32;
 /// No transaction is longer than this.
 pub const MAX_TX_BYTES: usize = MINT_BYTES;
 
-/// A Groth16 proof in its canonical compressed form.
+/// A Groth16 proof in its canonical uncompressed form.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Proof(pub [u8; PROOF_BYTES]);
 
@@ -49,17 +53,18 @@ impl std::fmt::Debug for Proof {
 }
 
 impl Proof {
-    /// Compresses an arkworks proof.
+    /// Encodes an arkworks proof.
     pub fn from_ark(p: &ark_groth16::Proof<Bls12_381>) -> Self {
         let mut out = [0u8; PROOF_BYTES];
-        p.serialize_compressed(&mut out[..])
-            .expect("a compressed proof is 192 bytes");
+        p.serialize_uncompressed(&mut out[..])
+            .expect("an uncompressed proof is 384 bytes");
         Self(out)
     }
 
-    /// Decompresses, checking every point is on its curve and in the prime-order subgroup.
+    /// Decodes, checking every point is canonically encoded, on its curve and in the
+    /// prime-order subgroup.
     pub fn to_ark(&self) -> Result<ark_groth16::Proof<Bls12_381>, EncodingError> {
-        ark_groth16::Proof::deserialize_with_mode(&self.0[..], Compress::Yes, Validate::Yes)
+        ark_groth16::Proof::deserialize_with_mode(&self.0[..], Compress::No, Validate::Yes)
             .map_err(|_| EncodingError::InvalidPoint("proof"))
     }
 }

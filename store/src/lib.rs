@@ -70,9 +70,11 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 /// 2: blocks carry a proposed time, and the ledger head and height metadata the block time.
 /// 3: the ledger head carries the governance policy.
 /// 4: the consensus state's per-height entries live in `consensus_log`, one row each, so a
-///    vote writes its own row rather than every block in flight (a store of version 3 is
-///    converted on open).
-pub const SCHEMA_VERSION: u32 = 4;
+///    vote writes its own row rather than every block in flight.
+/// 5: blocks hold transactions of format version 2 (uncompressed proofs) and are hashed over
+///    their transactions' hashes; the certificates of an older store sign other hashes, so it
+///    is refused rather than converted.
+pub const SCHEMA_VERSION: u32 = 5;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
@@ -522,20 +524,7 @@ impl Store {
                             key: SCHEMA_KEY.into(),
                             reason: format!("{} bytes, expected 4", v.len()),
                         })?;
-                    if found == 3 {
-                        // Version 3 kept the whole consensus state in one value: split it.
-                        let mut core = txn
-                            .open_table(CONSENSUS)
-                            .ctx(|| "opening table `consensus`".to_string())?;
-                        let mut log = txn
-                            .open_table(CONSENSUS_LOG)
-                            .ctx(|| "creating table `consensus_log`".to_string())?;
-                        if let Some(state) = read_consensus_core(&core)? {
-                            write_consensus(&mut core, &mut log, &state)?;
-                        }
-                        meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes()[..])
-                            .ctx(|| "writing the schema version".to_string())?;
-                    } else if found != SCHEMA_VERSION {
+                    if found != SCHEMA_VERSION {
                         return Err(StoreError::SchemaVersion {
                             found,
                             expected: SCHEMA_VERSION,

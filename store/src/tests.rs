@@ -22,11 +22,11 @@ fn stored(hex: &str) -> Transaction {
 }
 
 fn transfer() -> Transaction {
-    stored(include_str!("../../verifier/testdata/transfer-v1.hex"))
+    stored(include_str!("../../verifier/testdata/transfer-v2.hex"))
 }
 
 fn mint() -> Transaction {
-    stored(include_str!("../../verifier/testdata/mint-v1.hex"))
+    stored(include_str!("../../verifier/testdata/mint-v2.hex"))
 }
 
 fn with_bundle(tx: &Transaction, f: impl FnOnce(&mut ShieldedBundle)) -> Transaction {
@@ -1113,35 +1113,25 @@ fn peek_row(dir: &tempfile::TempDir, key: (u64, u8)) -> Vec<u8> {
 }
 
 #[test]
-fn a_version_3_store_is_converted_on_open() {
+fn a_store_of_an_older_schema_is_refused_and_left_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(path(&dir)).unwrap());
-    // What version 3 wrote: the whole state in one value.
-    let state = busy_consensus_state();
-    {
-        let db = Database::create(path(&dir)).unwrap();
-        let txn = db.begin_write().unwrap();
-        txn.delete_table(CONSENSUS_LOG).unwrap();
-        txn.open_table(META)
-            .unwrap()
-            .insert(SCHEMA_KEY, &3u32.to_le_bytes()[..])
-            .unwrap();
-        txn.open_table(CONSENSUS)
-            .unwrap()
-            .insert(K_PERSISTED, &codec::encode_consensus(&state)[..])
-            .unwrap();
-        txn.commit().unwrap();
+    for old in [3u32, 4] {
+        {
+            let db = Database::create(path(&dir)).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(SCHEMA_KEY, &old.to_le_bytes()[..])
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let err = Store::open(path(&dir)).map(|_| ()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaVersion { found, expected } if found == old && expected == SCHEMA_VERSION),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&format!("version {old}")), "{err}");
+        assert_eq!(peek(&dir, META, SCHEMA_KEY), old.to_le_bytes().to_vec());
     }
-    let store = Store::open(path(&dir)).unwrap();
-    assert_eq!(store.consensus_state().unwrap(), Some(state.clone()));
-    drop(store);
-    assert_eq!(
-        peek(&dir, META, SCHEMA_KEY),
-        SCHEMA_VERSION.to_le_bytes().to_vec()
-    );
-    let core = codec::decode_consensus(&peek(&dir, CONSENSUS, K_PERSISTED)).unwrap();
-    assert_eq!(core, small_state(&state));
-    // Opening again finds version 4 and changes nothing.
-    let store = Store::open(path(&dir)).unwrap();
-    assert_eq!(store.consensus_state().unwrap(), Some(state));
 }

@@ -82,15 +82,25 @@ impl Chain for Devnet {
                 Response::Committed {
                     height,
                     applied: true,
-                    block,
+                    summary,
                     certificate,
                     ..
                 } => {
-                    let block: shoji_consensus::Block = postcard::from_bytes(&block)?;
+                    let summary: shoji_consensus::BlockSummary = postcard::from_bytes(&summary)?;
                     let cert: shoji_consensus::CommitCertificate =
                         postcard::from_bytes(&certificate)?;
-                    shoji_consensus::verify_commit_certificate(&self.validators, &block, &cert)
-                        .context("commit certificate does not verify against the validator set")?;
+                    shoji_consensus::verify_commit_certificate_for(
+                        &self.validators,
+                        summary.height,
+                        summary.hash(),
+                        &cert,
+                    )
+                    .context("commit certificate does not verify against the validator set")?;
+                    anyhow::ensure!(
+                        summary.height == height && summary.contains(&tx.to_bytes()),
+                        "block {height} does not hold transaction {}",
+                        tx.id()
+                    );
                     top = top.max(height);
                 }
                 other => bail!("transaction {} not applied: {other:?}", tx.id()),

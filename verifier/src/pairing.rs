@@ -13,17 +13,18 @@ use ark_serialize::{CanonicalSerialize, Compress};
 use blst::{
     blst_final_exp, blst_fp, blst_fp12, blst_fp12_is_one, blst_fp12_mul, blst_fp12_one, blst_fp6,
     blst_fp_from_bendian, blst_fp_mul, blst_miller_loop_lines, blst_miller_loop_n, blst_p1,
-    blst_p1_add_or_double, blst_p1_add_or_double_affine, blst_p1_affine, blst_p1_affine_compress,
-    blst_p1_affine_in_g1, blst_p1_deserialize, blst_p1_double, blst_p1_from_affine, blst_p1_is_inf,
-    blst_p1_mult, blst_p1_to_affine, blst_p1_uncompress, blst_p1s_mult_pippenger,
+    blst_p1_add_or_double, blst_p1_add_or_double_affine, blst_p1_affine, blst_p1_affine_in_g1,
+    blst_p1_affine_serialize, blst_p1_deserialize, blst_p1_double, blst_p1_from_affine,
+    blst_p1_is_inf, blst_p1_mult, blst_p1_to_affine, blst_p1s_mult_pippenger,
     blst_p1s_mult_pippenger_scratch_sizeof, blst_p1s_to_affine, blst_p2_affine,
-    blst_p2_affine_compress, blst_p2_affine_in_g2, blst_p2_deserialize, blst_p2_uncompress,
-    blst_precompute_lines, BLST_ERROR,
+    blst_p2_affine_in_g2, blst_p2_affine_serialize, blst_p2_deserialize, blst_precompute_lines,
+    BLST_ERROR,
 };
 
-/// Bytes of a compressed proof: A (G1, 48), B (G2, 96), C (G1, 48), in the Zcash encoding that
-/// ark-bls12-381 writes.
-pub const PROOF_BYTES: usize = 192;
+/// Bytes of an uncompressed proof: A (G1, 96), B (G2, 192), C (G1, 96), in the Zcash encoding
+/// that ark-bls12-381 writes; the transaction format's proof field.
+pub const PROOF_BYTES: usize = shoji_primitives::tx::PROOF_BYTES;
+const _: () = assert!(PROOF_BYTES == 96 + 192 + 96);
 
 /// A Groth16 proof whose three points were decoded, found on their curves and in the
 /// prime-order subgroups G1 and G2.
@@ -40,24 +41,24 @@ pub struct DecodedProof {
 pub struct BadProofEncoding;
 
 impl DecodedProof {
-    /// Decodes a compressed proof, checking each point: canonical encoding, on the curve, in
-    /// the prime-order subgroup.
+    /// Decodes an uncompressed proof, checking each point: canonical encoding (no compressed
+    /// form, coordinates below the modulus), on the curve, in the prime-order subgroup.
     pub fn from_bytes(bytes: &[u8; PROOF_BYTES]) -> Result<Self, BadProofEncoding> {
         Ok(DecodedProof {
-            a: g1_uncompress(&bytes[0..48])?,
-            b: g2_uncompress(&bytes[48..144])?,
-            c: g1_uncompress(&bytes[144..192])?,
+            a: g1_decode(&bytes[0..96])?,
+            b: g2_decode(&bytes[96..288])?,
+            c: g1_decode(&bytes[288..384])?,
         })
     }
 
-    /// The compressed encoding that [`DecodedProof::from_bytes`] reads back.
+    /// The encoding that [`DecodedProof::from_bytes`] reads back.
     pub fn to_bytes(&self) -> [u8; PROOF_BYTES] {
         let mut out = [0u8; PROOF_BYTES];
-        // SAFETY: each slice has the 48 or 96 bytes blst writes; the points are valid.
+        // SAFETY: each slice has the 96 or 192 bytes blst writes; the points are valid.
         unsafe {
-            blst_p1_affine_compress(out[0..48].as_mut_ptr(), &self.a);
-            blst_p2_affine_compress(out[48..144].as_mut_ptr(), &self.b);
-            blst_p1_affine_compress(out[144..192].as_mut_ptr(), &self.c);
+            blst_p1_affine_serialize(out[0..96].as_mut_ptr(), &self.a);
+            blst_p2_affine_serialize(out[96..288].as_mut_ptr(), &self.b);
+            blst_p1_affine_serialize(out[288..384].as_mut_ptr(), &self.c);
         }
         out
     }
@@ -65,9 +66,9 @@ impl DecodedProof {
     /// The same proof from arkworks' type (whose points ark-bls12-381 already checked).
     pub fn from_ark(proof: &ark_groth16::Proof<ark_bls12_381::Bls12_381>) -> Self {
         let mut bytes = [0u8; PROOF_BYTES];
-        // A proof is three points: its compressed encoding is exactly 192 bytes.
+        // A proof is three points: its uncompressed encoding is exactly 384 bytes.
         let ok = proof
-            .serialize_with_mode(&mut bytes[..], Compress::Yes)
+            .serialize_with_mode(&mut bytes[..], Compress::No)
             .is_ok();
         debug_assert!(ok);
         // An arkworks proof holds valid points, so decoding them again cannot fail; the
@@ -80,14 +81,18 @@ impl DecodedProof {
     }
 }
 
-fn g1_uncompress(bytes: &[u8]) -> Result<blst_p1_affine, BadProofEncoding> {
-    if bytes.len() != 48 {
+/// The flag bit of the Zcash encoding that marks a compressed point: blst would read such
+/// bytes as compressed and ignore the rest, so an uncompressed field refuses it.
+const COMPRESSED_FLAG: u8 = 0x80;
+
+fn g1_decode(bytes: &[u8]) -> Result<blst_p1_affine, BadProofEncoding> {
+    if bytes.len() != 96 || bytes[0] & COMPRESSED_FLAG != 0 {
         return Err(BadProofEncoding);
     }
     let mut p = blst_p1_affine::default();
-    // SAFETY: `bytes` holds the 48 bytes blst reads; `p` is a valid output location.
+    // SAFETY: `bytes` holds the 96 bytes blst reads; `p` is a valid output location.
     let (err, in_group) = unsafe {
-        let err = blst_p1_uncompress(&mut p, bytes.as_ptr());
+        let err = blst_p1_deserialize(&mut p, bytes.as_ptr());
         (err, blst_p1_affine_in_g1(&p))
     };
     match (err, in_group) {
@@ -96,14 +101,14 @@ fn g1_uncompress(bytes: &[u8]) -> Result<blst_p1_affine, BadProofEncoding> {
     }
 }
 
-fn g2_uncompress(bytes: &[u8]) -> Result<blst_p2_affine, BadProofEncoding> {
-    if bytes.len() != 96 {
+fn g2_decode(bytes: &[u8]) -> Result<blst_p2_affine, BadProofEncoding> {
+    if bytes.len() != 192 || bytes[0] & COMPRESSED_FLAG != 0 {
         return Err(BadProofEncoding);
     }
     let mut p = blst_p2_affine::default();
-    // SAFETY: `bytes` holds the 96 bytes blst reads; `p` is a valid output location.
+    // SAFETY: `bytes` holds the 192 bytes blst reads; `p` is a valid output location.
     let (err, in_group) = unsafe {
-        let err = blst_p2_uncompress(&mut p, bytes.as_ptr());
+        let err = blst_p2_deserialize(&mut p, bytes.as_ptr());
         (err, blst_p2_affine_in_g2(&p))
     };
     match (err, in_group) {

@@ -8,10 +8,10 @@ use ark_std::rand::SeedableRng;
 use proptest::prelude::*;
 use shoji_primitives::encoding::{hex_decode, hex_encode};
 use shoji_primitives::note::Amount;
-use shoji_primitives::tx::{Proof as ProofBytes, TxKind, MAX_TX_BYTES};
+use shoji_primitives::tx::{Proof as ProofBytes, TxKind, MAX_TX_BYTES, TRANSFER_BYTES};
 
-const TRANSFER_VECTOR: &str = include_str!("../testdata/transfer-v1.hex");
-const MINT_VECTOR: &str = include_str!("../testdata/mint-v1.hex");
+const TRANSFER_VECTOR: &str = include_str!("../testdata/transfer-v2.hex");
+const MINT_VECTOR: &str = include_str!("../testdata/mint-v2.hex");
 
 fn verifier() -> Verifier {
     Verifier::new(
@@ -55,11 +55,11 @@ fn regenerate_test_vectors() {
         .unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
     std::fs::write(
-        dir.join("transfer-v1.hex"),
+        dir.join("transfer-v2.hex"),
         hex_encode(&t.to_bytes()) + "\n",
     )
     .unwrap();
-    std::fs::write(dir.join("mint-v1.hex"), hex_encode(&m.to_bytes()) + "\n").unwrap();
+    std::fs::write(dir.join("mint-v2.hex"), hex_encode(&m.to_bytes()) + "\n").unwrap();
 }
 
 /// The stored proofs verify on every run: a change of circuit, parameters or encoding is noticed.
@@ -117,7 +117,7 @@ fn input_count_is_checked() {
 fn flipped_proof_byte_rejected() {
     let v = verifier();
     let tx = transfer();
-    for byte in (0..192).step_by(7) {
+    for byte in (0..PROOF_BYTES).step_by(7) {
         let mut p = tx.bundle().proof.0;
         p[byte] ^= 0x10;
         let mut bundle = *tx.bundle();
@@ -137,7 +137,7 @@ fn flipped_proof_byte_rejected() {
 fn blst_agrees_with_ark_groth16() {
     let v = verifier();
     let pvk = ark_groth16::prepare_verifying_key(v.verifying_key());
-    let verdicts = |bytes: &[u8; 192], inputs: &[Fr]| {
+    let verdicts = |bytes: &[u8; PROOF_BYTES], inputs: &[Fr]| {
         let ours = DecodedProof::from_bytes(bytes)
             .ok()
             .map(|p| v.verify_proof(&p, inputs).is_ok());
@@ -153,7 +153,7 @@ fn blst_agrees_with_ark_groth16() {
         let bytes = tx.bundle().proof.0;
         let inputs = tx.public_inputs().to_field_elements();
         assert_eq!(verdicts(&bytes, &inputs), (Some(true), Some(true)));
-        for bit in 0..192 * 8 {
+        for bit in 0..PROOF_BYTES * 8 {
             let mut b = bytes;
             b[bit / 8] ^= 1 << (bit % 8);
             let (ours, theirs) = verdicts(&b, &inputs);
@@ -172,8 +172,8 @@ fn blst_agrees_with_ark_groth16() {
         let ark = tx.bundle().proof.to_ark().unwrap();
         for _ in 0..4 {
             let fresh = Groth16::<Bls12_381>::rerandomize_proof(v.verifying_key(), &ark, &mut rng);
-            let mut b = [0u8; 192];
-            ark_serialize::CanonicalSerialize::serialize_compressed(&fresh, &mut b[..]).unwrap();
+            let mut b = [0u8; PROOF_BYTES];
+            ark_serialize::CanonicalSerialize::serialize_uncompressed(&fresh, &mut b[..]).unwrap();
             assert_eq!(verdicts(&b, &inputs), (Some(true), Some(true)));
             assert_eq!(
                 DecodedProof::from_bytes(&b).unwrap(),
@@ -183,6 +183,42 @@ fn blst_agrees_with_ark_groth16() {
     }
     // A changed bit never yields an accepted proof (a sign flip of a point negates it).
     assert_eq!(accepted, 0);
+}
+
+/// The proof field takes each point in exactly one form: a compressed point (whose tail blst
+/// would ignore) and a coordinate not reduced below the modulus are refused, by both decoders.
+#[test]
+fn proof_points_have_one_encoding() {
+    let tx = transfer();
+    let bytes = tx.bundle().proof.0;
+    let ark = tx.bundle().proof.to_ark().unwrap();
+    assert_eq!(DecodedProof::from_bytes(&bytes).unwrap().to_bytes(), bytes);
+    // A in compressed form, followed by anything.
+    let mut compressed = bytes;
+    ark_serialize::CanonicalSerialize::serialize_compressed(&ark.a, &mut compressed[..48]).unwrap();
+    assert_ne!(compressed, bytes);
+    assert!(DecodedProof::from_bytes(&compressed).is_err());
+    assert!(ProofBytes(compressed).to_ark().is_err());
+    // C's y coordinate plus the field modulus (y + p < 2^384: it fits the 48 bytes).
+    let modulus = <ark_bls12_381::Fq as PrimeField>::MODULUS.to_bytes_be();
+    let mut unreduced = bytes;
+    let y = &mut unreduced[336..384];
+    let mut carry = 0u16;
+    for i in (0..48).rev() {
+        let sum = u16::from(y[i]) + u16::from(modulus[i]) + carry;
+        y[i] = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0);
+    assert!(DecodedProof::from_bytes(&unreduced).is_err());
+    assert!(ProofBytes(unreduced).to_ark().is_err());
+    // The same point at infinity in the canonical form only.
+    let mut inf = bytes;
+    inf[0..96].fill(0);
+    inf[0] = 0x40;
+    assert!(DecodedProof::from_bytes(&inf).is_ok());
+    inf[95] = 1;
+    assert!(DecodedProof::from_bytes(&inf).is_err());
 }
 
 /// The binding covers the non-public fields: expiry, ciphertexts, kind, issuer.
@@ -355,15 +391,16 @@ fn small_batches_accept_valid_and_find_the_bad_proof() {
 #[test]
 fn points_at_infinity_are_refused_in_batches() {
     let v = verifier();
-    let mut infinity = [0u8; 48];
-    infinity[0] = 0xc0; // compressed, infinity
+    let mut infinity = [0u8; 96];
+    infinity[0] = 0x40; // uncompressed, infinity
     for n in [1usize, 2, 3, 5, 9] {
-        for which in [0usize, 144] {
+        // A, then C.
+        for which in [0usize, 288] {
             let mut items = batch_items(n);
             let bad_at = n / 2;
             let mut raw = items[bad_at].proof.to_bytes();
             assert_eq!(DecodedProof::from_bytes(&raw), Ok(items[bad_at].proof));
-            raw[which..which + 48].copy_from_slice(&infinity);
+            raw[which..which + 96].copy_from_slice(&infinity);
             items[bad_at].proof = DecodedProof::from_bytes(&raw).expect("infinity decodes");
             let results = v.verify_batch(&items);
             for (i, r) in results.iter().enumerate() {
@@ -448,7 +485,7 @@ proptest! {
     /// A valid encoding with one byte changed, truncated or extended is either refused or decodes
     /// to a different transaction that does not verify.
     #[test]
-    fn mutated_encoding_is_refused(pos in 0usize..1252, bit in 0u8..8, cut in 0usize..1252) {
+    fn mutated_encoding_is_refused(pos in 0usize..TRANSFER_BYTES, bit in 0u8..8, cut in 0usize..TRANSFER_BYTES) {
         let bytes = transfer().to_bytes();
         let mut flipped = bytes.clone();
         flipped[pos % bytes.len()] ^= 1 << bit;
