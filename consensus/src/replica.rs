@@ -133,6 +133,12 @@ struct Slot {
     committed: Option<(BlockHash, CommitCertificate)>,
 }
 
+/// A block's hash and its transactions' hashes, each transaction hashed once.
+fn block_hashes(block: &Block) -> (BlockHash, Vec<TxHash>) {
+    let summary = block.summary();
+    (summary.hash(), summary.tx_hashes)
+}
+
 impl Slot {
     fn accepted_in(&self, view: View) -> Option<&SignedPrePrepare> {
         self.pre_prepare
@@ -145,14 +151,8 @@ impl Slot {
         self.accepted_in(view).map(|_| self.pre_prepare_hash)
     }
 
-    fn set_pre_prepare(&mut self, spp: SignedPrePrepare, hash: BlockHash) {
-        self.pre_prepare_txs = spp
-            .pre_prepare
-            .block
-            .transactions
-            .iter()
-            .map(|t| TxHash::of(t))
-            .collect();
+    fn set_pre_prepare(&mut self, spp: SignedPrePrepare, (hash, txs): (BlockHash, Vec<TxHash>)) {
+        self.pre_prepare_txs = txs;
         self.pre_prepare_hash = hash;
         self.pre_prepare = Some(spp);
     }
@@ -372,11 +372,11 @@ impl Replica {
         }
         let low = self.stable.height;
         for (h, pp) in ps.pre_prepares.range(low + 1..) {
-            let hash = pp.pre_prepare.block.hash();
+            let hashes = block_hashes(&pp.pre_prepare.block);
             self.slots
                 .entry(*h)
                 .or_default()
-                .set_pre_prepare(pp.clone(), hash);
+                .set_pre_prepare(pp.clone(), hashes);
         }
         for (h, sm) in ps.prepares.range(low + 1..) {
             if let Message::Prepare(v) = &sm.message {
@@ -845,7 +845,8 @@ impl Replica {
         Ok(())
     }
 
-    fn validate_block_content(&self, block: &Block) -> Result<(), Error> {
+    /// `tx_hashes` are the hashes of `block`'s transactions, in order.
+    fn validate_block_content(&self, block: &Block, tx_hashes: &[TxHash]) -> Result<(), Error> {
         // A block from the future: the leader's clock (or the leader) is wrong. Times in the
         // past are not refused: a block may be accepted long after it was proposed, and the
         // application clamps block time to be monotonic.
@@ -861,11 +862,11 @@ impl Replica {
             return Err(Error::Malformed("too many transactions in block".into()));
         }
         let mut seen = BTreeSet::new();
-        for tx in &block.transactions {
+        for (tx, th) in block.transactions.iter().zip(tx_hashes) {
             if tx.len() > self.cfg.max_tx_bytes {
                 return Err(Error::Malformed("transaction too large".into()));
             }
-            let th = TxHash::of(tx);
+            let th = *th;
             if !seen.insert(th) {
                 return Err(Error::Malformed("duplicate transaction in block".into()));
             }
@@ -913,7 +914,7 @@ impl Replica {
                 "fresh block must carry the current view and its proposer".into(),
             ));
         }
-        let hash = pp.block.hash();
+        let (hash, tx_hashes) = block_hashes(&pp.block);
         if let Some(existing) = self.slots.get(&n).and_then(|s| s.accepted_hash_in(pp.view)) {
             return if existing == hash {
                 Err(Error::Duplicate)
@@ -927,7 +928,7 @@ impl Replica {
                 return Err(Error::BadChain(n));
             }
         }
-        self.validate_block_content(&pp.block)?;
+        self.validate_block_content(&pp.block, &tx_hashes)?;
         sm.verify(&self.cfg.validators)?;
         let Message::PrePrepare(pp) = sm.message else {
             return Err(Error::Malformed("not a pre-prepare".into()));
@@ -936,18 +937,22 @@ impl Replica {
             pre_prepare: pp,
             signature: sm.signature,
         };
-        self.accept_pre_prepare(spp, hash);
+        self.accept_pre_prepare(spp, (hash, tx_hashes));
         Ok(())
     }
 
     /// Records an accepted pre-prepare (persisted first) and, as a backup, sends PREPARE.
-    /// `hash` is its block's hash.
-    fn accept_pre_prepare(&mut self, spp: SignedPrePrepare, hash: BlockHash) {
+    /// `hashes` are its block's hash and its transactions' ([`block_hashes`]).
+    fn accept_pre_prepare(&mut self, spp: SignedPrePrepare, hashes: (BlockHash, Vec<TxHash>)) {
         let view = spp.pre_prepare.view;
         let n = spp.pre_prepare.block.height;
+        let hash = hashes.0;
         self.out
             .push(Action::Persist(PersistDelta::PrePrepare(spp.clone())));
-        self.slots.entry(n).or_default().set_pre_prepare(spp, hash);
+        self.slots
+            .entry(n)
+            .or_default()
+            .set_pre_prepare(spp, hashes);
         if self.cfg.validators.leader(view) != self.id {
             let sm = self.sign(Message::Prepare(Vote {
                 view,
@@ -1344,8 +1349,8 @@ impl Replica {
                 signature: spp.signature,
             };
             self.next_propose = n + 1;
-            let hash = spp.pre_prepare.block.hash();
-            self.accept_pre_prepare(spp, hash);
+            let hashes = block_hashes(&spp.pre_prepare.block);
+            self.accept_pre_prepare(spp, hashes);
             self.out.push(Action::Broadcast { msg });
         }
     }
@@ -1993,15 +1998,15 @@ impl Replica {
             if n <= self.stable.height {
                 continue;
             }
-            let hash = spp.pre_prepare.block.hash();
+            let hashes = block_hashes(&spp.pre_prepare.block);
             if let Some(h) = self.delivered_hashes.get(&n) {
-                if *h != hash {
+                if *h != hashes.0 {
                     self.reject(Error::Invariant(format!(
                         "new view re-proposes a different block at committed height {n}"
                     )));
                 }
             }
-            self.accept_pre_prepare(spp, hash);
+            self.accept_pre_prepare(spp, hashes);
         }
         self.next_propose = last + 1;
         let heights: Vec<Height> = self.slots.keys().copied().collect();
