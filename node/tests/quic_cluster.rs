@@ -1,7 +1,8 @@
 //! Four validators over real QUIC on loopback, each in its own task: a client submits a proven
 //! mint to one of them and gets back the block and a commit certificate it checks against the
-//! genesis validator set; every validator reports the same tree afterwards; garbage and a
-//! double spend are refused with a reason.
+//! genesis validator set; every validator reports the same tree afterwards; garbage, a replayed
+//! transaction, a double spend raced through two validators at once and a transaction on an
+//! unknown anchor are refused with a reason.
 
 use rand_core::{RngCore, SeedableRng};
 use shoji_consensus::{verify_commit_certificate_for, BlockSummary, CommitCertificate};
@@ -9,10 +10,12 @@ use shoji_ledger::LedgerConfig;
 use shoji_net::ClientConnection;
 use shoji_node::api::{Request, Response};
 use shoji_primitives::audit::AuditSecretKey;
+use shoji_primitives::encoding::fr_to_bytes;
 use shoji_primitives::encryption::Memo;
 use shoji_primitives::keys::{SpendingKeys, WalletSeed};
 use shoji_primitives::note::{Amount, AssetId};
-use shoji_prover::{Prover, TransferBuilder};
+use shoji_primitives::tree::{Frontier, IncrementalWitness};
+use shoji_prover::{Prover, SpendableNote, TransferBuilder};
 use shoji_verifier::Verifier;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -63,7 +66,8 @@ async fn submit_over_quic_and_check_the_certificate() {
     };
 
     let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
-    let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
+    let alice_keys = SpendingKeys::from_seed(&WalletSeed([10; 32]));
+    let alice = alice_keys.address();
     let anchor = shoji_primitives::encoding::fr_from_bytes("anchor", &anchor).expect("anchor");
     let mut b = TransferBuilder::mint(
         &wallet,
@@ -74,9 +78,9 @@ async fn submit_over_quic_and_check_the_certificate() {
         issuer.verifying_key().to_bytes(),
     );
     b.pay(alice, Amount(1000), Memo::empty()).expect("pay");
-    let mint = b
-        .build(&mut rng)
-        .expect("build")
+    let unproven = b.build(&mut rng).expect("build");
+    let minted = unproven.output_notes();
+    let mint = unproven
         .prove(&prover, &mut rng)
         .expect("prove")
         .sign_mint(&issuer)
@@ -224,6 +228,149 @@ async fn submit_over_quic_and_check_the_certificate() {
         ask(&client, &Request::Status).await,
         Response::Status(_)
     ));
+
+    // A double spend raced through two validators: two different transfers of Alice's note,
+    // one submitted to validator 0 and one to validator 3 at the same time. Neither validator
+    // has seen the nullifier, so both may pass admission; the ledger applies the first in block
+    // order and marks the other invalid, and each sender is told which happened to its own.
+    let mut tree = Frontier::new();
+    let mut owned = None;
+    for note in minted {
+        if note.value == Amount(1000) {
+            let (w, _) = IncrementalWitness::append(&mut tree, note.commitment()).expect("room");
+            owned = Some((note, w));
+        } else {
+            let completed = tree.append(note.commitment()).expect("room");
+            if let Some((_, w)) = owned.as_mut() {
+                w.observe(&completed);
+            }
+        }
+    }
+    let (note, witness) = owned.expect("Alice's note");
+    let Response::TreeState { anchor, .. } = ask(&client, &Request::TreeState).await else {
+        panic!("tree state")
+    };
+    assert_eq!(
+        fr_to_bytes(&tree.root()),
+        anchor,
+        "our tree is the ledger's"
+    );
+    let mut pay = |to: u8, amount: u64| {
+        let mut b = TransferBuilder::transfer(&alice_keys, USD, tree.root(), auditor.public_key());
+        b.spend(SpendableNote {
+            note,
+            path: witness.path(&tree).expect("path"),
+        })
+        .expect("spend");
+        let to = SpendingKeys::from_seed(&WalletSeed([to; 32])).address();
+        b.pay(to, Amount(amount), Memo::empty()).expect("pay");
+        b.build(&mut rng)
+            .expect("build")
+            .prove(&prover, &mut rng)
+            .expect("prove")
+            .into_transaction()
+            .expect("transfer")
+    };
+    let (to_bob, to_carol) = (pay(11, 300), pay(12, 700));
+    let spent = to_bob.bundle().nullifiers;
+    assert!(
+        spent
+            .iter()
+            .any(|nf| to_carol.bundle().nullifiers.contains(nf)),
+        "the two transfers reveal the note's nullifier"
+    );
+    let at = |i: u64| {
+        let key = key(i);
+        let addr = addrs[&i];
+        async move {
+            ClientConnection::connect(addr, &key)
+                .await
+                .expect("connect")
+        }
+    };
+    let (c0, c3) = (at(0).await, at(3).await);
+    let (bob_req, carol_req) = (
+        Request::Submit {
+            tx: to_bob.to_bytes(),
+        },
+        Request::Submit {
+            tx: to_carol.to_bytes(),
+        },
+    );
+    let answers = {
+        let (a, b) = tokio::join!(ask(&c0, &bob_req), ask(&c3, &carol_req));
+        [a, b]
+    };
+    let mut applied = 0;
+    for answer in &answers {
+        match answer {
+            Response::Committed { applied: true, .. } => applied += 1,
+            Response::Committed {
+                applied: false,
+                reason: Some(reason),
+                ..
+            }
+            | Response::Refused(reason) => {
+                assert!(reason.contains("double spend"), "{reason}")
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(
+        applied, 1,
+        "exactly one of the two spends applies: {answers:?}"
+    );
+
+    // A transaction built on a root the ledger never had: refused, naming the anchor.
+    let mut b = TransferBuilder::mint(
+        &wallet,
+        USD,
+        Amount(5),
+        shoji_primitives::Fr::from(12_345u64),
+        auditor.public_key(),
+        issuer.verifying_key().to_bytes(),
+    );
+    b.pay(alice, Amount(5), Memo::empty()).expect("pay");
+    let stale = b
+        .build(&mut rng)
+        .expect("build")
+        .prove(&prover, &mut rng)
+        .expect("prove")
+        .sign_mint(&issuer)
+        .expect("sign");
+    let Response::Refused(reason) = ask(
+        &c3,
+        &Request::Submit {
+            tx: stale.to_bytes(),
+        },
+    )
+    .await
+    else {
+        panic!("a transaction on an unknown anchor was not refused")
+    };
+    assert!(reason.contains("anchor"), "{reason}");
+
+    // Every validator ends with the same tree: the mint's two leaves and one transfer's two.
+    let mut seen = BTreeSet::new();
+    for i in 0..4u64 {
+        let c = at(i).await;
+        let mut state = ask(&c, &Request::TreeState).await;
+        for _ in 0..100 {
+            if matches!(state, Response::TreeState { size: 4, .. }) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            state = ask(&c, &Request::TreeState).await;
+        }
+        let Response::TreeState {
+            anchor, size: 4, ..
+        } = state
+        else {
+            panic!("validator {i} did not apply exactly one transfer: {state:?}")
+        };
+        seen.insert(anchor);
+    }
+    assert_eq!(seen.len(), 1);
 }
 
 /// Sends every input, 64 at a time concurrently, and returns each with its raw answer.
