@@ -2,10 +2,17 @@
 //! generator (this process) submitting real shielded transactions with pre-generated proofs over
 //! many client connections.
 //!
-//! The transactions are mints to random addresses under the development issuer and auditor,
-//! anchored at the empty tree: valid on any fresh development network for its first blocks, so
-//! one set, generated once (proving is the slow part) and cached beside the parameters, serves
-//! every run. Each phase starts a fresh network.
+//! The measured transactions are shielded transfers (`--load transfers`, the default): each
+//! spends one note that a setup mint paid to the load's own wallet, and pays it on to a random
+//! address. Before each measured phase the setup mints are submitted one at a time, so they
+//! commit in a known order and the tree is exactly the one the transfers were proved against
+//! (setup is not measured). A transfer carries a proof and no signature; every validator
+//! verifies it. `--load mints` measures mints to random addresses instead (a proof and the
+//! issuer's Ed25519 signature each), the load of the figures recorded before transfers.
+//!
+//! Everything is anchored in development keys and a fresh development network, so one set,
+//! generated once (proving is the slow part) and cached beside the parameters, serves every
+//! run. Each phase starts a fresh network.
 //!
 //! Consensus capacity (`tps_ordering`) is measured on a network in the benchmark mode
 //! `shoji-node devnet --ordering-only`: the load is small opaque payloads that the validators
@@ -16,20 +23,41 @@ use anyhow::{bail, ensure, Context};
 use serde_json::json;
 use shoji_client::network::{insecure_devnet_auditor, insecure_devnet_issuer};
 use shoji_client::{Client, Network};
-use shoji_primitives::encryption::Memo;
+use shoji_primitives::encryption::{try_decrypt_note, Memo};
 use shoji_primitives::keys::{SpendingKeys, WalletSeed};
-use shoji_primitives::note::{Amount, AssetId};
-use shoji_primitives::tree::Frontier;
-use shoji_primitives::tx::{Transaction, MINT_BYTES};
-use shoji_prover::{Prover, TransferBuilder};
+use shoji_primitives::note::{output_rho, Amount, AssetId, Note};
+use shoji_primitives::tree::{Frontier, IncrementalWitness};
+use shoji_primitives::tx::{Transaction, MINT_BYTES, TRANSFER_BYTES};
+use shoji_prover::{Prover, SpendableNote, TransferBuilder};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// What the shielded phases submit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// Transfers of notes minted to the load's wallet during setup: a proof each.
+    Transfers,
+    /// Mints to random addresses: a proof and the issuer's signature each.
+    Mints,
+}
+
+impl Load {
+    /// The name `--load` takes and the JSON line reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Load::Transfers => "transfers",
+            Load::Mints => "mints",
+        }
+    }
+}
 
 /// How to load the cluster.
 pub struct ClusterOptions {
     /// Transactions per phase.
     pub txs: usize,
+    /// Their kind.
+    pub load: Load,
     /// Concurrent client connections.
     pub clients: usize,
     /// Opaque payloads for the ordering phase (0 skips it).
@@ -45,6 +73,158 @@ fn cache_path() -> PathBuf {
         &shoji_params::DEV_VK_HASH[..16],
         shoji_primitives::tx::TX_VERSION
     ))
+}
+
+/// The transfer load for `n` transfers: its setup mints, then the transfers proven so far.
+/// Named for `n` too, since every transfer is anchored at the tree of all `n` setup notes.
+fn transfer_cache_path(n: usize) -> PathBuf {
+    shoji_params::default_dir().join(format!(
+        "bench-devnet-transfers-{}-v{}-{n}.bin",
+        &shoji_params::DEV_VK_HASH[..16],
+        shoji_primitives::tx::TX_VERSION
+    ))
+}
+
+/// The seed of the wallet that receives the setup notes and spends them in the transfers.
+const LOAD_WALLET_SEED: [u8; 32] = *b"shoji bench transfer load wallet";
+
+/// The asset of every load transaction (the development issuer's USD).
+const LOAD_ASSET: AssetId = AssetId(840);
+
+/// Writes the cache after every `SAVE_EVERY` proofs, so an interrupted generation resumes.
+const SAVE_EVERY: usize = 50;
+
+/// Setup mints and `n` transfers for a fresh development network, from the cache, proving (and
+/// caching) what is missing. Mint `k` pays two notes to the load wallet; committed in order,
+/// they are leaves `2k` and `2k + 1`, and transfer `i` spends leaf `i` under the root of them all.
+pub fn transfer_load(n: usize) -> anyhow::Result<(Vec<Transaction>, Vec<Transaction>)> {
+    let path = transfer_cache_path(n);
+    let mut raw = std::fs::read(&path).unwrap_or_default();
+    let want_mints = n.div_ceil(2);
+    let mint_count = (raw.len() / MINT_BYTES).min(want_mints);
+    let mut mints: Vec<Transaction> = raw[..mint_count * MINT_BYTES]
+        .chunks(MINT_BYTES)
+        .map(|c| Transaction::from_bytes(c).context("cached setup mint"))
+        .collect::<anyhow::Result<_>>()?;
+    let mut transfers: Vec<Transaction> = Vec::new();
+    if mint_count == want_mints {
+        let rest = &raw[mint_count * MINT_BYTES..];
+        transfers = rest[..rest.len() - rest.len() % TRANSFER_BYTES]
+            .chunks(TRANSFER_BYTES)
+            .take(n)
+            .map(|c| Transaction::from_bytes(c).context("cached transfer"))
+            .collect::<anyhow::Result<_>>()?;
+    }
+    raw.truncate(mint_count * MINT_BYTES + transfers.len() * TRANSFER_BYTES);
+    if mints.len() == want_mints && transfers.len() == n {
+        return Ok((mints, transfers));
+    }
+
+    let missing = want_mints - mints.len() + n - transfers.len();
+    eprintln!(
+        "proving {missing} transactions for the transfer load (once; cached in {}) ...",
+        path.display()
+    );
+    let prover = Prover::dev().context("development parameters")?;
+    let issuer = insecure_devnet_issuer();
+    let auditor = insecure_devnet_auditor().public_key();
+    let keys = SpendingKeys::from_seed(&WalletSeed(LOAD_WALLET_SEED));
+    let mut rng = rand_core::OsRng;
+    let start = Instant::now();
+    let mut proved = 0usize;
+    let progress = |raw: &[u8], proved: usize| -> anyhow::Result<()> {
+        if proved % SAVE_EVERY == 0 || proved == missing {
+            shoji_client::sealed::write_atomic(&path, raw)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "  {proved}/{missing} ({:.1} s per proof)",
+                start.elapsed().as_secs_f64() / proved as f64
+            );
+        }
+        Ok(())
+    };
+    let empty_root = Frontier::new().root();
+    while mints.len() < want_mints {
+        let value = 1 + mints.len() as u64;
+        let mut b = TransferBuilder::mint(
+            &keys,
+            LOAD_ASSET,
+            Amount(2 * value),
+            empty_root,
+            auditor,
+            issuer.verifying_key().to_bytes(),
+        );
+        b.pay(keys.address(), Amount(value), Memo::empty())?;
+        b.pay(keys.address(), Amount(value), Memo::empty())?;
+        let tx = b
+            .build(&mut rng)?
+            .prove(&prover, &mut rng)?
+            .sign_mint(&issuer)?;
+        raw.extend_from_slice(&tx.to_bytes());
+        mints.push(tx);
+        proved += 1;
+        progress(&raw, proved)?;
+    }
+
+    // The tree as the ledger will hold it once the setup mints have committed in order, and
+    // the load wallet's notes in it (recovered from the mints, as a wallet would).
+    let mut frontier = Frontier::new();
+    let mut notes: Vec<(Note, IncrementalWitness)> = Vec::with_capacity(2 * mints.len());
+    for (k, mint) in mints.iter().enumerate() {
+        let b = mint.bundle();
+        for j in 0..2 {
+            let cm = b.commitments[j];
+            let (note, _) =
+                try_decrypt_note(&keys, &b.outputs[j], &cm, output_rho(&b.nullifiers, j))
+                    .with_context(|| format!("setup mint {k} does not pay the load wallet"))?;
+            let (w, completed) = IncrementalWitness::append(&mut frontier, cm)?;
+            for (_, other) in notes.iter_mut() {
+                other.observe(&completed);
+            }
+            notes.push((note, w));
+        }
+    }
+    let anchor = frontier.root();
+    while transfers.len() < n {
+        let (note, witness) = &notes[transfers.len()];
+        let to = SpendingKeys::from_seed(&WalletSeed::random(&mut rng)).address();
+        let mut b = TransferBuilder::transfer(&keys, LOAD_ASSET, anchor, auditor);
+        b.spend(SpendableNote {
+            note: *note,
+            path: witness.path(&frontier)?,
+        })?;
+        b.pay(to, note.value, Memo::empty())?;
+        let tx = b
+            .build(&mut rng)?
+            .prove(&prover, &mut rng)?
+            .into_transaction()?;
+        raw.extend_from_slice(&tx.to_bytes());
+        transfers.push(tx);
+        proved += 1;
+        progress(&raw, proved)?;
+    }
+    Ok((mints, transfers))
+}
+
+/// Submits the setup mints one at a time, each waiting for its commit, so that their notes
+/// take the leaves the transfers were proved against; checks the tree has them all.
+fn setup(network: &Network, mints: &[Transaction]) -> anyhow::Result<()> {
+    if mints.is_empty() {
+        return Ok(());
+    }
+    let client = Client::connect(network, Some(0))?;
+    for (k, mint) in mints.iter().enumerate() {
+        client
+            .submit(mint)
+            .with_context(|| format!("setup mint {k}"))?;
+    }
+    let size = client.tree_state()?.size;
+    ensure!(
+        size == 2 * mints.len() as u64,
+        "after setup the tree holds {size} commitments, not {}",
+        2 * mints.len()
+    );
+    Ok(())
 }
 
 /// At least `n` mints for a fresh development network, from the cache, proving (and caching)
@@ -302,18 +482,24 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
         0 => None,
         n => Some(ordering_phase(n, opts.ordering_in_flight)?),
     };
-    let txs = mints(opts.txs)?;
+    let (setup_mints, txs) = match opts.load {
+        Load::Transfers => transfer_load(opts.txs)?,
+        Load::Mints => (Vec::new(), mints(opts.txs)?),
+    };
     let net = start_devnet(false)?;
+    setup(&net.network, &setup_mints)?;
     let (_, elapsed) = phase(&net.network, &txs, opts.clients, None)?;
     drop(net);
     let tps = txs.len() as f64 / elapsed;
     let net = start_devnet(false)?;
+    setup(&net.network, &setup_mints)?;
     let (mut lat, _) = phase(&net.network, &txs, opts.clients, Some(tps / 2.0))?;
     drop(net);
     lat.sort_by(|a, b| a.total_cmp(b));
     Ok(json!({
         "bench": "cluster",
         "validators": 4,
+        "load": opts.load.name(),
         "transactions": txs.len(),
         "clients": opts.clients,
         "tps_shielded": tps,
@@ -326,7 +512,12 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
     }))
 }
 
-/// Where the mint cache lives (for the help text).
-pub fn cache_location() -> String {
-    cache_path().display().to_string()
+/// Where the load's cache lives (for the help text).
+pub fn cache_location(load: Load, n: usize) -> String {
+    match load {
+        Load::Transfers => transfer_cache_path(n),
+        Load::Mints => cache_path(),
+    }
+    .display()
+    .to_string()
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
 //! shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]
-//! shoji-bench cluster [--json] [--txs N] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
+//! shoji-bench cluster [--json] [--txs N] [--load transfers|mints] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
 //! ```
 
 use anyhow::{bail, Context};
@@ -12,7 +12,7 @@ use shoji_benches::zk::{self, ZkOptions};
 const USAGE: &str = "\
 usage: shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
        shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]
-       shoji-bench cluster [--json] [--txs N] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
+       shoji-bench cluster [--json] [--txs N] [--load transfers|mints] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
 
 Each measurement prints one JSON line. `cluster` needs shoji-node built beside shoji-bench
 (cargo build --release -p shoji-node); SHOJI_BENCH_NODE_LOG=FILE keeps the validators' log
@@ -101,6 +101,7 @@ fn main() -> anyhow::Result<()> {
         "cluster" => {
             let mut opts = shoji_benches::cluster::ClusterOptions {
                 txs: 600,
+                load: shoji_benches::cluster::Load::Transfers,
                 clients: 128,
                 ordering_payloads: 20_000,
                 ordering_in_flight: 512,
@@ -110,6 +111,13 @@ fn main() -> anyhow::Result<()> {
                 match a.as_str() {
                     "--json" => {}
                     "--txs" => opts.txs = num("--txs")?.max(1),
+                    "--load" => {
+                        opts.load = match args.next().as_deref() {
+                            Some("transfers") => shoji_benches::cluster::Load::Transfers,
+                            Some("mints") => shoji_benches::cluster::Load::Mints,
+                            _ => bail!("--load takes transfers or mints"),
+                        }
+                    }
                     "--clients" => opts.clients = num("--clients")?.max(1),
                     "--ordering-payloads" => opts.ordering_payloads = num("--ordering-payloads")?,
                     "--ordering-in-flight" => {
@@ -119,10 +127,11 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             eprintln!(
-                "measuring: {} shielded transactions over {} clients against four validators (mints cached in {}) ...",
+                "measuring: {} shielded {} over {} clients against four validators (cached in {}) ...",
                 opts.txs,
+                opts.load.name(),
                 opts.clients,
-                shoji_benches::cluster::cache_location()
+                shoji_benches::cluster::cache_location(opts.load, opts.txs)
             );
             println!("{}", shoji_benches::cluster::run(&opts)?);
             Ok(())
