@@ -69,22 +69,27 @@ async fn submit_over_quic_and_check_the_certificate() {
     let alice_keys = SpendingKeys::from_seed(&WalletSeed([10; 32]));
     let alice = alice_keys.address();
     let anchor = shoji_primitives::encoding::fr_from_bytes("anchor", &anchor).expect("anchor");
-    let mut b = TransferBuilder::mint(
-        &wallet,
-        USD,
-        Amount(1000),
-        anchor,
-        auditor.public_key(),
-        issuer.verifying_key().to_bytes(),
-    );
-    b.pay(alice, Amount(1000), Memo::empty()).expect("pay");
-    let unproven = b.build(&mut rng).expect("build");
-    let minted = unproven.output_notes();
-    let mint = unproven
-        .prove(&prover, &mut rng)
-        .expect("prove")
-        .sign_mint(&issuer)
-        .expect("sign");
+    // A mint of `amount` to Alice under `anchor`, and the notes it creates.
+    let mint_to_alice = |amount: u64, anchor, rng: &mut rand_core::OsRng| {
+        let mut b = TransferBuilder::mint(
+            &wallet,
+            USD,
+            Amount(amount),
+            anchor,
+            auditor.public_key(),
+            issuer.verifying_key().to_bytes(),
+        );
+        b.pay(alice, Amount(amount), Memo::empty()).expect("pay");
+        let unproven = b.build(rng).expect("build");
+        let notes = unproven.output_notes();
+        let tx = unproven
+            .prove(&prover, rng)
+            .expect("prove")
+            .sign_mint(&issuer)
+            .expect("sign");
+        (tx, notes)
+    };
+    let (mint, minted) = mint_to_alice(1000, anchor, &mut rng);
 
     assert!(matches!(
         ask(&client, &Request::Submit { tx: vec![1, 2, 3] }).await,
@@ -296,22 +301,7 @@ async fn submit_over_quic_and_check_the_certificate() {
     );
 
     // A transaction built on a root the ledger never had: refused, naming the anchor.
-    let mut b = TransferBuilder::mint(
-        &wallet,
-        USD,
-        Amount(5),
-        shoji_primitives::Fr::from(12_345u64),
-        auditor.public_key(),
-        issuer.verifying_key().to_bytes(),
-    );
-    b.pay(alice, Amount(5), Memo::empty()).expect("pay");
-    let stale = b
-        .build(&mut rng)
-        .expect("build")
-        .prove(&prover, &mut rng)
-        .expect("prove")
-        .sign_mint(&issuer)
-        .expect("sign");
+    let (stale, _) = mint_to_alice(5, shoji_primitives::Fr::from(12_345u64), &mut rng);
     let Response::Refused(reason) = ask(
         &everyone[3],
         &Request::Submit {
