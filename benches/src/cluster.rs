@@ -133,7 +133,7 @@ pub fn transfer_load(n: usize) -> anyhow::Result<(Vec<Transaction>, Vec<Transact
     let start = Instant::now();
     let mut proved = 0usize;
     let progress = |raw: &[u8], proved: usize| -> anyhow::Result<()> {
-        if proved % SAVE_EVERY == 0 || proved == missing {
+        if proved.is_multiple_of(SAVE_EVERY) || proved == missing {
             shoji_client::sealed::write_atomic(&path, raw)
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!(
