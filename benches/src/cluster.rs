@@ -212,6 +212,7 @@ fn setup(network: &Network, mints: &[Transaction]) -> anyhow::Result<()> {
     if mints.is_empty() {
         return Ok(());
     }
+    eprintln!("setup: {} mints, one at a time ...", mints.len());
     let client = Client::connect(network, Some(0))?;
     for (k, mint) in mints.iter().enumerate() {
         client
@@ -467,6 +468,19 @@ fn ordering_phase(count: usize, in_flight: usize) -> anyhow::Result<f64> {
     })
 }
 
+/// CPU time (user and system) the process `pid` has used so far, in seconds, where the system
+/// says (Linux's `/proc`). Divided by the transactions of a phase it is the validators' cost per
+/// transaction: a steadier figure than throughput, which moves with scheduling.
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses; utime and stime
+    // are the 14th and 15th fields of the line, in USER_HZ ticks (100 per second on Linux).
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -486,15 +500,26 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
         Load::Transfers => transfer_load(opts.txs)?,
         Load::Mints => (Vec::new(), mints(opts.txs)?),
     };
+    // Progress on stderr, one line per phase, so that a profiler can be pointed at the
+    // measured part alone.
     let net = start_devnet(false)?;
     setup(&net.network, &setup_mints)?;
+    eprintln!("full load: {} transactions ...", txs.len());
+    let cpu_before = process_cpu_seconds(net.child.id());
     let (_, elapsed) = phase(&net.network, &txs, opts.clients, None)?;
+    let cpu_ms_per_tx = match (cpu_before, process_cpu_seconds(net.child.id())) {
+        (Some(a), Some(b)) => Some((b - a) * 1e3 / txs.len() as f64),
+        _ => None,
+    };
     drop(net);
     let tps = txs.len() as f64 / elapsed;
+    eprintln!("full load done: {tps:.0} per second");
     let net = start_devnet(false)?;
     setup(&net.network, &setup_mints)?;
+    eprintln!("half load: {:.0} per second ...", tps / 2.0);
     let (mut lat, _) = phase(&net.network, &txs, opts.clients, Some(tps / 2.0))?;
     drop(net);
+    eprintln!("half load done");
     lat.sort_by(|a, b| a.total_cmp(b));
     Ok(json!({
         "bench": "cluster",
@@ -503,6 +528,7 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
         "transactions": txs.len(),
         "clients": opts.clients,
         "tps_shielded": tps,
+        "validators_cpu_ms_per_tx": cpu_ms_per_tx,
         "half_load_tps": tps / 2.0,
         "commit_ms_p50": percentile(&lat, 0.5),
         "commit_ms_p99": percentile(&lat, 0.99),

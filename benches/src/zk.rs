@@ -104,6 +104,23 @@ pub fn run(opts: &ZkOptions) -> anyhow::Result<serde_json::Value> {
         per_proof_1t.push(ms(t.elapsed()) / 64.0);
     }
 
+    // The whole stateless check of a transaction (decoding with subgroup checks, public inputs,
+    // batched pairing check) per transaction, by batch size, on one thread: what a validator
+    // pays per proof when its batches are that large. Repeating one transaction costs what
+    // distinct ones would.
+    let mut by_batch = serde_json::Map::new();
+    for n in [1usize, 4, 16, 32, 64, 128] {
+        let txs = vec![tx; n];
+        let mut samples = Vec::new();
+        for _ in 0..(512 / n).clamp(3, 64) {
+            let t = Instant::now();
+            let ok = pool.install(|| verifier.verify_transactions(&txs));
+            samples.push(ms(t.elapsed()) / n as f64);
+            anyhow::ensure!(ok.iter().all(|r| r.is_ok()), "valid transactions rejected");
+        }
+        by_batch.insert(n.to_string(), median(&mut samples).into());
+    }
+
     let mut total: Vec<f64> = default_t.iter().map(|t| ms(t.total)).collect();
     let mut total_1t: Vec<f64> = one_t.iter().map(|t| ms(t.total)).collect();
     Ok(serde_json::json!({
@@ -117,6 +134,7 @@ pub fn run(opts: &ZkOptions) -> anyhow::Result<serde_json::Value> {
         "verify_ms_median": median(&mut single),
         "batch64_verify_ms_per_proof": median(&mut per_proof),
         "batch64_verify_ms_per_proof_1t": median(&mut per_proof_1t),
+        "verify_tx_ms_per_tx_1t_by_batch": by_batch,
         "proof_bytes": shoji_primitives::tx::PROOF_BYTES,
         "tx_bytes": tx.to_bytes().len(),
         "samples": {"proofs": opts.proofs, "proofs_1t": one_t.len(), "verifies": opts.verifies, "batches": opts.batches},
