@@ -55,7 +55,10 @@
 //! Exit codes: 0 done, 1 error, 8 refused or rejected by the network.
 
 /// mimalloc: validators allocate and free many small buffers per message (frames, blocks,
-/// transactions); the system allocator cost a fifth of a validator's time under load.
+/// transactions); the system allocator cost a fifth of a validator's time under load. Built
+/// without transparent huge pages (`no_thp`): with them, every 2 MiB region mimalloc handed
+/// back to the system and took again was zeroed whole by the kernel, 5 % of the machine under
+/// load (BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
