@@ -36,7 +36,7 @@ use shoji_primitives::governance::GovernanceTx;
 use shoji_primitives::tx::{Transaction, TxId};
 use shoji_store::{CommittedBlock, Store, StoreError};
 use shoji_verifier::{TxError, Verifier};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use wire::{PeerMessage, StateTransferAnswer};
 
@@ -223,6 +223,21 @@ pub struct NodeStatus {
     pub validators: Vec<ReplicaId>,
     /// Governance transactions enacted (the next must carry this sequence number).
     pub governance_seq: u64,
+    /// Proof verification since the validator started.
+    pub verification: VerificationStats,
+}
+
+/// Counts of this validator's proof verification since it started: how well verification is
+/// batched, for an operator and for the tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerificationStats {
+    /// Batches verified (a batch with a bad proof is split, and still counts once).
+    pub batches: u64,
+    /// Transactions verified (each one counts once per verification).
+    pub proofs: u64,
+    /// Of `proofs`, those verified ahead of need: carried by a peer's message (relayed or
+    /// proposed) and verified in a batch that ran for other transactions.
+    pub ahead: u64,
 }
 
 /// Something the host must do.
@@ -332,6 +347,17 @@ pub enum SubmitError {
 /// Bound on the cache of stateless results.
 const VERIFIED_CACHE_MAX: usize = 100_000;
 
+/// Most transactions held for verification ahead of need (see [`NodeCore::verify_now`]).
+const AHEAD_MAX: usize = 1_024;
+
+/// Most decoded transactions kept for their block (see [`NodeCore::decoded`]).
+const DECODED_MAX: usize = 4_096;
+
+/// Size up to which a verification that must happen now is filled with transactions held
+/// ahead. Per proof, a batch of 64 costs about a fifth less than one of 16 (BENCHMARKS.md,
+/// "verification by batch size"); larger batches gain little more and hold the caller longer.
+const AHEAD_BATCH: usize = 64;
+
 /// State-transfer answers served to one peer per second, at most.
 const TRANSFER_ANSWERS_PER_SECOND: u32 = 8;
 
@@ -344,6 +370,16 @@ pub struct NodeCore {
     /// Stateless results by transaction id, so a transaction verified at admission is not
     /// verified again when its block commits.
     verified: BTreeMap<TxId, Result<(), TxError>>,
+    /// Transactions seen in peer messages (relayed or proposed) and not verified yet, oldest
+    /// first, with their ids as a set: they will be needed when their block commits, and are
+    /// verified before that in the batches that must run anyway (see [`NodeCore::verify_now`]).
+    ahead: VecDeque<(TxId, Transaction)>,
+    ahead_ids: BTreeSet<TxId>,
+    /// Transactions decoded at admission or from a peer's message, by id, until their block
+    /// executes: decoding a transaction's Jubjub points (square roots) costs more than the
+    /// rest of its handling outside the proof.
+    decoded: BTreeMap<TxId, Transaction>,
+    verification: VerificationStats,
     /// State-transfer answers served per peer: (start of the current second, answers in it).
     served: BTreeMap<ReplicaId, (u64, u32)>,
     /// Rotation over the other validators for [`NodeCore::sync_probe`].
@@ -539,6 +575,10 @@ impl NodeCore {
             verifier,
             store,
             verified: BTreeMap::new(),
+            ahead: VecDeque::new(),
+            ahead_ids: BTreeSet::new(),
+            decoded: BTreeMap::new(),
+            verification: VerificationStats::default(),
             served: BTreeMap::new(),
             probe_next: 0,
             rejected_peer_messages: 0,
@@ -712,6 +752,7 @@ impl NodeCore {
             epoch: validators.epoch,
             validators: validators.members.keys().copied().collect(),
             governance_seq: self.ledger.policy().seq,
+            verification: self.verification,
         }
     }
 
@@ -750,6 +791,7 @@ impl NodeCore {
         match wire::decode(bytes) {
             Ok(PeerMessage::Consensus(_)) if self.retired => Ok(Vec::new()),
             Ok(PeerMessage::Consensus(msg)) => {
+                self.hold_for_verification(msg);
                 let actions = self.replica.on_message_bytes(from, msg);
                 self.process_unsynced(actions)
             }
@@ -977,6 +1019,7 @@ impl NodeCore {
                 match Transaction::from_bytes_proof_bound(bytes) {
                     Ok(tx) => {
                         let id = tx.id();
+                        self.keep_decoded(id, tx);
                         Ok(Entry::Shielded(Box::new(tx), id))
                     }
                     Err(_) if self.ordering_only && bytes.len() <= MAX_OPAQUE_BYTES => {
@@ -999,18 +1042,20 @@ impl NodeCore {
             }
         }
         // Stateless checks of the shielded transactions not seen before, as one batch.
-        let unseen: Vec<Transaction> = entries
+        let (unseen_ids, unseen): (Vec<TxId>, Vec<Transaction>) = entries
             .iter()
             .filter_map(|e| match e {
-                Some(Entry::Shielded(tx, id)) if !self.verified.contains_key(id) => Some(**tx),
+                Some(Entry::Shielded(tx, id)) if !self.verified.contains_key(id) => {
+                    Some((*id, **tx))
+                }
                 _ => None,
             })
-            .collect();
+            .unzip();
         if !unseen.is_empty() {
             tracing::debug!(proofs = unseen.len(), "verifying admissions");
-            let verdicts = self.verifier.verify_transactions(&unseen);
-            for (tx, r) in unseen.iter().zip(verdicts) {
-                self.remember(tx.id(), r);
+            let verdicts = self.verify_now(&unseen_ids, &unseen);
+            for (id, r) in unseen_ids.into_iter().zip(verdicts) {
+                self.remember(id, r);
             }
         }
         let mut admitted = Vec::new();
@@ -1055,6 +1100,99 @@ impl NodeCore {
             self.process(actions)?
         };
         Ok((out, results))
+    }
+
+    /// Keeps the shielded transactions a peer's message carries (relayed to us or proposed)
+    /// that were not verified yet, for [`NodeCore::verify_now`]. The message is decoded again
+    /// by the replica, which alone judges it: nothing here acts on it but verification, which
+    /// the transactions get anyway when their block commits.
+    fn hold_for_verification(&mut self, msg: &[u8]) {
+        use shoji_consensus::{Message, SignedMessage};
+        if self.ordering_only || self.ahead.len() >= AHEAD_MAX {
+            return;
+        }
+        let Ok(signed) = SignedMessage::decode(msg, self.replica.config().max_message_bytes) else {
+            return;
+        };
+        let txs: Vec<Vec<u8>> = match signed.message {
+            Message::Request(tx) => vec![tx],
+            Message::Requests(txs) => txs,
+            Message::PrePrepare(pp) => pp.block.transactions,
+            _ => return,
+        };
+        for bytes in txs {
+            if self.ahead.len() >= AHEAD_MAX {
+                break;
+            }
+            // A transaction's id hashes its canonical encoding: skip the ones verified or held
+            // already before paying for decoding (a wrong skip only leaves the transaction to
+            // be verified when its block commits).
+            let likely_id = TxId(*blake3::hash(&bytes).as_bytes());
+            if self.verified.contains_key(&likely_id) || self.ahead_ids.contains(&likely_id) {
+                continue;
+            }
+            let Ok(tx) = Transaction::from_bytes_proof_bound(&bytes) else {
+                continue;
+            };
+            let id = tx.id();
+            self.keep_decoded(id, tx);
+            if !self.verified.contains_key(&id) && self.ahead_ids.insert(id) {
+                self.ahead.push_back((id, tx));
+            }
+        }
+    }
+
+    /// Stateless verdicts for `txs`, which must be verified now (in order), verified in one
+    /// batch filled up to [`AHEAD_BATCH`] with transactions held ahead: one batch of 64 costs
+    /// less than four of 16, and the held ones would otherwise be verified in smaller batches
+    /// of their own when their block commits. The held ones' verdicts are remembered.
+    fn verify_now(&mut self, ids: &[TxId], txs: &[Transaction]) -> Vec<Result<(), TxError>> {
+        let mut extra: Vec<(TxId, Transaction)> = Vec::new();
+        let needed: BTreeSet<&TxId> = ids.iter().collect();
+        while txs.len() + extra.len() < AHEAD_BATCH {
+            let Some((id, tx)) = self.ahead.pop_front() else {
+                break;
+            };
+            self.ahead_ids.remove(&id);
+            if !self.verified.contains_key(&id) && !needed.contains(&id) {
+                extra.push((id, tx));
+            }
+        }
+        let batch: Vec<Transaction> = txs
+            .iter()
+            .copied()
+            .chain(extra.iter().map(|(_, t)| *t))
+            .collect();
+        tracing::debug!(needed = txs.len(), ahead = extra.len(), "verifying a batch");
+        self.verification.batches += 1;
+        self.verification.proofs += batch.len() as u64;
+        self.verification.ahead += extra.len() as u64;
+        let mut verdicts = self.verifier.verify_transactions(&batch);
+        for ((id, _), r) in extra.iter().zip(verdicts.split_off(txs.len())) {
+            self.remember(*id, r);
+        }
+        verdicts
+    }
+
+    fn keep_decoded(&mut self, id: TxId, tx: Transaction) {
+        if self.decoded.len() >= DECODED_MAX {
+            self.decoded.clear();
+        }
+        self.decoded.insert(id, tx);
+    }
+
+    /// `bytes` decoded as a shielded transaction (without the `epk` subgroup check, see
+    /// [`Transaction::from_bytes_proof_bound`]), taken from [`NodeCore::decoded`] when it was
+    /// decoded before. The id is the hash of the canonical encoding, so a kept transaction
+    /// whose id is the hash of `bytes` is what decoding `bytes` would give.
+    fn decode_for_block(&mut self, bytes: &[u8]) -> Option<Transaction> {
+        if !self.decoded.is_empty() {
+            let id = TxId(*blake3::hash(bytes).as_bytes());
+            if let Some(tx) = self.decoded.remove(&id) {
+                return Some(tx);
+            }
+        }
+        Transaction::from_bytes_proof_bound(bytes).ok()
     }
 
     fn remember(&mut self, id: TxId, r: Result<(), TxError>) {
@@ -1160,7 +1298,7 @@ impl NodeCore {
         for b in &block.transactions {
             if GovernanceTx::is_governance(b) {
                 governance.extend(GovernanceTx::from_bytes(b).ok());
-            } else if let Ok(tx) = Transaction::from_bytes_proof_bound(b) {
+            } else if let Some(tx) = self.decode_for_block(b) {
                 // Applied only if its proof verifies (cached or checked below), which implies
                 // the subgroup check this decoding leaves out.
                 txs.push(tx);
@@ -1176,12 +1314,13 @@ impl NodeCore {
             .iter()
             .map(|id| self.verified.get(id).cloned())
             .collect();
-        let missing: Vec<Transaction> = txs
+        let (missing_ids, missing): (Vec<TxId>, Vec<Transaction>) = ids
             .iter()
+            .zip(&txs)
             .zip(&cached)
             .filter(|(_, c)| c.is_none())
-            .map(|(t, _)| *t)
-            .collect();
+            .map(|((id, t), _)| (*id, *t))
+            .unzip();
         if !missing.is_empty() {
             tracing::debug!(
                 height = block.height,
@@ -1189,7 +1328,11 @@ impl NodeCore {
                 "verifying a block's unseen proofs"
             );
         }
-        let mut fresh = self.verifier.verify_transactions(&missing).into_iter();
+        let mut fresh = match missing.is_empty() {
+            true => Vec::new(),
+            false => self.verify_now(&missing_ids, &missing),
+        }
+        .into_iter();
         let mut stateless = Vec::with_capacity(txs.len());
         for (id, c) in ids.iter().zip(cached) {
             let r = match c {

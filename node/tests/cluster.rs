@@ -475,6 +475,123 @@ fn four_validators_commit_verify_store_and_restart() {
     );
 }
 
+/// A transaction a peer's message carries (relayed or proposed) is verified ahead of its
+/// block, in the batch of a later admission, and its verdict stands when the block commits:
+/// a bad proof relayed by a faulty validator is rejected by every validator, the good
+/// transaction beside it is applied, and no validator verifies any proof twice.
+#[test]
+fn proofs_carried_by_peers_are_verified_ahead_and_judged_the_same() {
+    let mut rng = rand_core::OsRng;
+    let prover = Prover::dev().expect("parameters");
+    let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
+    let auditor = AuditSecretKey::random(&mut rng);
+    let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let keys = validator_keys(4);
+    let genesis = Genesis::new(
+        validator_set(&keys),
+        ledger_config(
+            auditor.public_key(),
+            BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+            &[],
+        ),
+    );
+    let mut c = Cluster::new(keys, genesis, verifier.clone());
+    for i in 0..4u16 {
+        c.start(ReplicaId(i));
+    }
+    let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
+    let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
+    let anchor = c.nodes[&ReplicaId(0)].ledger().frontier().root();
+    let mut mint = |amount: u64| {
+        let mut b = TransferBuilder::mint(
+            &wallet,
+            USD,
+            Amount(amount),
+            anchor,
+            auditor.public_key(),
+            issuer.verifying_key().to_bytes(),
+        );
+        b.pay(alice, Amount(amount), Memo::empty()).expect("pay");
+        b.build(&mut rng)
+            .expect("build")
+            .prove(&prover, &mut rng)
+            .expect("prove")
+            .sign_mint(&issuer)
+            .expect("sign")
+    };
+    let good = mint(1000);
+    // A proof for other public values: one statement field changed, re-signed by the issuer,
+    // so only the proof is wrong.
+    let mut bad = mint(500);
+    if let Transaction::Mint { bundle, .. } = &mut bad {
+        bundle.expiry_height ^= 1;
+    }
+    let sig = shoji_consensus::ed25519_dalek::Signer::sign(&issuer, &bad.sighash()).to_bytes();
+    if let Transaction::Mint { auth, .. } = &mut bad {
+        auth.signature = sig;
+    }
+    let verdict = verifier.verify_transaction(&bad);
+    assert!(
+        matches!(verdict, Err(shoji_verifier::TxError::Proof(_))),
+        "{verdict:?}"
+    );
+
+    // Validator 1, faulty, relays the bad transaction to the others.
+    let relay = SignedMessage::sign(
+        0,
+        ReplicaId(1),
+        Message::Requests(vec![bad.to_bytes()]),
+        &c.keys[&ReplicaId(1)],
+    );
+    let relay = shoji_node::wire::consensus(&relay.encode());
+    let v2 = c.nodes.get_mut(&ReplicaId(2)).expect("validator 2");
+    let out = v2.on_peer_bytes(ReplicaId(1), &relay).expect("node");
+    assert_eq!(v2.status().verification.proofs, 0, "held, not verified yet");
+    c.handle(ReplicaId(2), out);
+    for to in [0, 3] {
+        c.queue
+            .push_back((ReplicaId(1), ReplicaId(to), relay.clone()));
+    }
+    // Validator 2 admits the good transaction: the held one is verified in the same batch.
+    c.submit(ReplicaId(2), &good).expect("admitted");
+    let stats = c.nodes[&ReplicaId(2)].status().verification;
+    assert_eq!((stats.batches, stats.proofs, stats.ahead), (1, 2, 1));
+
+    c.run_until(60_000, |c| {
+        c.committed.len() == 4
+            && c.committed
+                .values()
+                .all(|v| v.iter().map(|(_, _, o)| o.len()).sum::<usize>() == 2)
+    });
+    for (id, blocks) in &c.committed {
+        let outcomes: Vec<&TxOutcome> = blocks.iter().flat_map(|(_, _, o)| o).collect();
+        let applied = outcomes
+            .iter()
+            .filter(|o| matches!(o, TxOutcome::Applied { .. }))
+            .count();
+        let refused: Vec<&&TxOutcome> = outcomes
+            .iter()
+            .filter(|o| matches!(o, TxOutcome::Rejected(Rejection::Stateless(why)) if why.contains("proof")))
+            .collect();
+        assert_eq!(
+            (applied, refused.len()),
+            (1, 1),
+            "validator {}: {outcomes:?}",
+            id.0
+        );
+        // Each proof verified once here, whenever it was.
+        assert_eq!(
+            c.nodes[id].status().verification.proofs,
+            2,
+            "validator {}",
+            id.0
+        );
+    }
+    let roots: BTreeSet<[u8; 32]> = c.nodes.values().map(|n| n.ledger().state_root()).collect();
+    assert_eq!(roots.len(), 1, "every validator has the same state");
+    assert_eq!(c.nodes[&ReplicaId(3)].ledger().frontier().size(), 2);
+}
+
 /// Blocks of opaque requests (not transactions: execution marks them undecodable and skips
 /// them) are cheap to commit by the dozen, so the others run far past a stopped validator's
 /// window and garbage-collect the consensus log it would need; restarted, it asks a peer for
