@@ -54,7 +54,14 @@ fn main() -> anyhow::Result<()> {
                     "--proofs" => opts.proofs = num("--proofs")?.max(1),
                     "--verifies" => opts.verifies = num("--verifies")?.max(1),
                     "--batches" => opts.batches = num("--batches")?.max(1),
-                    other => bail!("unknown option {other}"),
+                    "--help" | "-h" => {
+                        println!("{USAGE}");
+                        return Ok(());
+                    }
+                    other => {
+                        eprintln!("unknown option {other}");
+                        usage()
+                    }
                 }
             }
             eprintln!(
@@ -84,7 +91,14 @@ fn main() -> anyhow::Result<()> {
                     "--txs-per-block" => opts.txs_per_block = num("--txs-per-block")?.max(1),
                     "--rounds" => rounds = num("--rounds")?.max(1),
                     "--sends" => sends = num("--sends")?,
-                    other => bail!("unknown option {other}"),
+                    "--help" | "-h" => {
+                        println!("{USAGE}");
+                        return Ok(());
+                    }
+                    other => {
+                        eprintln!("unknown option {other}");
+                        usage()
+                    }
                 }
             }
             eprintln!(
@@ -123,7 +137,14 @@ fn main() -> anyhow::Result<()> {
                     "--ordering-in-flight" => {
                         opts.ordering_in_flight = num("--ordering-in-flight")?.max(1)
                     }
-                    other => bail!("unknown option {other}"),
+                    "--help" | "-h" => {
+                        println!("{USAGE}");
+                        return Ok(());
+                    }
+                    other => {
+                        eprintln!("unknown option {other}");
+                        usage()
+                    }
                 }
             }
             eprintln!(
