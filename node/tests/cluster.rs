@@ -95,6 +95,35 @@ fn validator_set(keys: &BTreeMap<ReplicaId, SigningKey>) -> ValidatorSet {
     .expect("set")
 }
 
+/// A mint of `amount` USD from a fixed wallet to a fixed recipient, proved under `anchor` and
+/// signed by `issuer`, with its audit record for `auditor`.
+fn mint_usd(
+    prover: &Prover,
+    auditor: &AuditSecretKey,
+    issuer: &shoji_consensus::ed25519_dalek::SigningKey,
+    amount: u64,
+    anchor: shoji_primitives::Fr,
+) -> Transaction {
+    let mut rng = rand_core::OsRng;
+    let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
+    let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
+    let mut b = TransferBuilder::mint(
+        &wallet,
+        USD,
+        Amount(amount),
+        anchor,
+        auditor.public_key(),
+        issuer.verifying_key().to_bytes(),
+    );
+    b.pay(alice, Amount(amount), Memo::empty()).expect("pay");
+    b.build(&mut rng)
+        .expect("build")
+        .prove(prover, &mut rng)
+        .expect("prove")
+        .sign_mint(issuer)
+        .expect("sign")
+}
+
 impl Cluster {
     /// A cluster of the validators with these keys, none started yet.
     fn new(
@@ -284,27 +313,9 @@ fn four_validators_commit_verify_store_and_restart() {
         c.start(ReplicaId(i));
     }
 
-    let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
-    let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
-    let mint = |amount: u64, anchor, rng: &mut rand_core::OsRng| {
-        let mut b = TransferBuilder::mint(
-            &wallet,
-            USD,
-            Amount(amount),
-            anchor,
-            auditor.public_key(),
-            issuer.verifying_key().to_bytes(),
-        );
-        b.pay(alice, Amount(amount), Memo::empty()).expect("pay");
-        b.build(rng)
-            .expect("build")
-            .prove(&prover, rng)
-            .expect("prove")
-            .sign_mint(&issuer)
-            .expect("sign")
-    };
+    let mint = |amount: u64, anchor| mint_usd(&prover, &auditor, &issuer, amount, anchor);
     let genesis_root = c.nodes[&ReplicaId(0)].ledger().frontier().root();
-    let m1 = mint(1000, genesis_root, &mut rng);
+    let m1 = mint(1000, genesis_root);
 
     // Garbage is refused at admission, and a forged peer message changes nothing.
     assert!(matches!(
@@ -391,7 +402,7 @@ fn four_validators_commit_verify_store_and_restart() {
 
     // Commits continue with the restarted validator.
     let root = c.nodes[&ReplicaId(0)].ledger().frontier().root();
-    let m2 = mint(500, root, &mut rng);
+    let m2 = mint(500, root);
     c.submit(ReplicaId(0), &m2).expect("admitted");
     c.run_until(60_000, |c| {
         c.nodes.values().all(|n| n.ledger().frontier().size() == 4)
@@ -468,7 +479,7 @@ fn four_validators_commit_verify_store_and_restart() {
     c.start(ReplicaId(2));
     assert_eq!(c.nodes[&ReplicaId(2)].ledger().policy().seq, 1);
     let root = c.nodes[&ReplicaId(2)].ledger().frontier().root();
-    let m3 = mint(7, root, &mut rng);
+    let m3 = mint(7, root);
     assert_eq!(
         c.submit(ReplicaId(2), &m3),
         Err(SubmitError::Stateful(Rejection::UnauthorizedIssuer(USD.0)))
@@ -499,26 +510,8 @@ fn proofs_carried_by_peers_are_verified_ahead_and_judged_the_same() {
     for i in 0..4u16 {
         c.start(ReplicaId(i));
     }
-    let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
-    let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
     let anchor = c.nodes[&ReplicaId(0)].ledger().frontier().root();
-    let mut mint = |amount: u64| {
-        let mut b = TransferBuilder::mint(
-            &wallet,
-            USD,
-            Amount(amount),
-            anchor,
-            auditor.public_key(),
-            issuer.verifying_key().to_bytes(),
-        );
-        b.pay(alice, Amount(amount), Memo::empty()).expect("pay");
-        b.build(&mut rng)
-            .expect("build")
-            .prove(&prover, &mut rng)
-            .expect("prove")
-            .sign_mint(&issuer)
-            .expect("sign")
-    };
+    let mint = |amount: u64| mint_usd(&prover, &auditor, &issuer, amount, anchor);
     let good = mint(1000);
     // A proof for other public values: one statement field changed, re-signed by the issuer,
     // so only the proof is wrong.

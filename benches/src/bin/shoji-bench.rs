@@ -24,6 +24,17 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
+/// `--help` after a subcommand: the usage on stdout, exit code 0. Anything else unknown: the
+/// usage on stderr, exit code 2.
+fn help_or_bad_option(option: &str) -> ! {
+    if option == "--help" || option == "-h" {
+        println!("{USAGE}");
+        std::process::exit(0)
+    }
+    eprintln!("unknown option {option}");
+    usage()
+}
+
 /// The number after option `name`.
 fn number(args: &mut impl Iterator<Item = String>, name: &str) -> anyhow::Result<usize> {
     args.next()
@@ -54,14 +65,7 @@ fn main() -> anyhow::Result<()> {
                     "--proofs" => opts.proofs = num("--proofs")?.max(1),
                     "--verifies" => opts.verifies = num("--verifies")?.max(1),
                     "--batches" => opts.batches = num("--batches")?.max(1),
-                    "--help" | "-h" => {
-                        println!("{USAGE}");
-                        return Ok(());
-                    }
-                    other => {
-                        eprintln!("unknown option {other}");
-                        usage()
-                    }
+                    other => help_or_bad_option(other),
                 }
             }
             eprintln!(
@@ -91,14 +95,7 @@ fn main() -> anyhow::Result<()> {
                     "--txs-per-block" => opts.txs_per_block = num("--txs-per-block")?.max(1),
                     "--rounds" => rounds = num("--rounds")?.max(1),
                     "--sends" => sends = num("--sends")?,
-                    "--help" | "-h" => {
-                        println!("{USAGE}");
-                        return Ok(());
-                    }
-                    other => {
-                        eprintln!("unknown option {other}");
-                        usage()
-                    }
+                    other => help_or_bad_option(other),
                 }
             }
             eprintln!(
@@ -137,14 +134,7 @@ fn main() -> anyhow::Result<()> {
                     "--ordering-in-flight" => {
                         opts.ordering_in_flight = num("--ordering-in-flight")?.max(1)
                     }
-                    "--help" | "-h" => {
-                        println!("{USAGE}");
-                        return Ok(());
-                    }
-                    other => {
-                        eprintln!("unknown option {other}");
-                        usage()
-                    }
+                    other => help_or_bad_option(other),
                 }
             }
             eprintln!(
