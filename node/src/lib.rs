@@ -1053,10 +1053,10 @@ impl NodeCore {
             .unzip();
         if !unseen.is_empty() {
             tracing::debug!(proofs = unseen.len(), "verifying admissions");
-            let verdicts = self.verify_now(&unseen_ids, &unseen);
-            for (id, r) in unseen_ids.into_iter().zip(verdicts) {
-                self.remember(id, r);
-            }
+        }
+        let verdicts = self.verify_now(&unseen_ids, &unseen);
+        for (id, r) in unseen_ids.into_iter().zip(verdicts) {
+            self.remember(id, r);
         }
         let mut admitted = Vec::new();
         for ((bytes, entry), result) in batch.into_iter().zip(entries).zip(results.iter_mut()) {
@@ -1145,8 +1145,12 @@ impl NodeCore {
     /// Stateless verdicts for `txs`, which must be verified now (in order), verified in one
     /// batch filled up to [`AHEAD_BATCH`] with transactions held ahead: one batch of 64 costs
     /// less than four of 16, and the held ones would otherwise be verified in smaller batches
-    /// of their own when their block commits. The held ones' verdicts are remembered.
+    /// of their own when their block commits. The held ones' verdicts are remembered. Nothing
+    /// needed, nothing verified.
     fn verify_now(&mut self, ids: &[TxId], txs: &[Transaction]) -> Vec<Result<(), TxError>> {
+        if txs.is_empty() {
+            return Vec::new();
+        }
         let mut extra: Vec<(TxId, Transaction)> = Vec::new();
         let needed: BTreeSet<&TxId> = ids.iter().collect();
         while txs.len() + extra.len() < AHEAD_BATCH {
@@ -1328,11 +1332,7 @@ impl NodeCore {
                 "verifying a block's unseen proofs"
             );
         }
-        let mut fresh = match missing.is_empty() {
-            true => Vec::new(),
-            false => self.verify_now(&missing_ids, &missing),
-        }
-        .into_iter();
+        let mut fresh = self.verify_now(&missing_ids, &missing).into_iter();
         let mut stateless = Vec::with_capacity(txs.len());
         for (id, c) in ids.iter().zip(cached) {
             let r = match c {
