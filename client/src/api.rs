@@ -71,6 +71,10 @@ pub enum Response {
     Error(String),
     /// The answer to [`Request::Status`].
     Status(Status),
+    /// The validator admitted the transaction but will not order it (its queue was full, or
+    /// the transaction waited too long). Another validator it was relayed to may still order
+    /// it until its expiry height: it is neither final nor refused.
+    Dropped(String),
 }
 
 /// A validator's view of the network ([`Request::Status`]).
@@ -163,6 +167,9 @@ mod tests {
             governance_seq: 2,
         });
         assert_eq!(Response::decode(&s.encode()), Ok(s));
-        assert!(Response::decode(&[6, 1, 2]).is_err());
+        let dropped = Response::Dropped("not ordered within 60 s".into());
+        assert_eq!(dropped.encode()[0], 6);
+        assert_eq!(Response::decode(&dropped.encode()), Ok(dropped));
+        assert!(Response::decode(&[7, 1, 2]).is_err());
     }
 }

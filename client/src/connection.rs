@@ -30,6 +30,10 @@ pub enum ClientError {
     /// The validator refused the transaction before ordering it.
     #[error("transaction refused: {0}")]
     Refused(String),
+    /// The validator admitted the transaction, then dropped it unordered. It may still be
+    /// ordered through another validator until its expiry height.
+    #[error("transaction not ordered: {0}")]
+    NotOrdered(String),
     /// The transaction was ordered into a block but is invalid there (for example a double
     /// spend ordered concurrently); it changed nothing.
     #[error("transaction rejected in block {height}: {reason}")]
@@ -249,6 +253,7 @@ impl Client {
     pub fn submit_bytes(&self, bytes: Vec<u8>) -> Result<Finality, ClientError> {
         match self.ask(&Request::Submit { tx: bytes.clone() })? {
             Response::Refused(reason) => Err(ClientError::Refused(reason)),
+            Response::Dropped(reason) => Err(ClientError::NotOrdered(reason)),
             Response::Committed {
                 height,
                 applied,

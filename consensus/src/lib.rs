@@ -38,8 +38,8 @@ pub use persist::{PersistDelta, PersistedState};
 pub use replica::{Action, Replica, TimerKind, MAX_RELAY_BATCH};
 pub use types::byte_strings;
 pub use types::{
-    Block, BlockHash, BlockSummary, Config, Height, ReplicaId, StateRoot, TxHash, ValidatorSet,
-    View,
+    Block, BlockHash, BlockSummary, Config, Height, PayloadCheck, ReplicaId, StateRoot, TxHash,
+    ValidatorSet, View,
 };
 
 /// Re-export of the signature crate used for keys, so hosts use the same version.

@@ -87,6 +87,15 @@ pub enum Action {
         /// Its commit certificate.
         certificate: CommitCertificate,
     },
+    /// A client request the host handed in will not be ordered by this replica: the queue
+    /// refused it, or it waited longer than [`Config::pending_ttl_ms`]. The host tells the
+    /// client (another replica it was relayed to may still order it).
+    Dropped {
+        /// The request's bytes, as handed in.
+        payload: Vec<u8>,
+        /// Why.
+        reason: String,
+    },
     /// Ask validator `from` for committed blocks (with certificates) starting at
     /// `from_height`; hand the answer to [`Replica::on_state_transfer`].
     RequestStateTransfer {
@@ -106,6 +115,18 @@ pub enum Action {
         /// Validators of the next epoch.
         next_validators: ValidatorSet,
     },
+}
+
+/// A request waiting to be ordered.
+#[derive(Clone, Debug)]
+struct PendingRequest {
+    /// Arrival order (key of `Replica::pending_order`).
+    seq: u64,
+    payload: Vec<u8>,
+    /// The peer that relayed it; `None` for the host's own clients.
+    origin: Option<ReplicaId>,
+    /// The host's clock when it arrived (0 when the host gives no clock).
+    arrived_ms: u64,
 }
 
 /// Per-height consensus state.
@@ -213,9 +234,11 @@ pub struct Replica {
     delivered_hashes: BTreeMap<Height, BlockHash>,
     deliverable: BTreeMap<Height, (Block, CommitCertificate)>,
 
-    pending: BTreeMap<TxHash, (u64, Vec<u8>)>,
+    pending: BTreeMap<TxHash, PendingRequest>,
     pending_order: BTreeMap<u64, TxHash>,
     next_arrival: u64,
+    /// Requests in `pending` by the peer that relayed them (own clients' are not counted).
+    relayed_by: BTreeMap<ReplicaId, usize>,
     recent_txs: BTreeMap<TxHash, Height>,
     recent_by_height: BTreeMap<Height, Vec<TxHash>>,
 
@@ -321,6 +344,7 @@ impl Replica {
             pending: BTreeMap::new(),
             pending_order: BTreeMap::new(),
             next_arrival: 0,
+            relayed_by: BTreeMap::new(),
             recent_txs: BTreeMap::new(),
             recent_by_height: BTreeMap::new(),
             next_propose: start.height + 1,
@@ -477,8 +501,14 @@ impl Replica {
     pub fn pending_requests(&self) -> Vec<Vec<u8>> {
         self.pending_order
             .values()
-            .filter_map(|th| self.pending.get(th).map(|(_, p)| p.clone()))
+            .filter_map(|th| self.pending.get(th).map(|p| p.payload.clone()))
             .collect()
+    }
+
+    /// Replaces the payload rule ([`Config::payload_check`]), for a host whose mode changes
+    /// what it orders. Requests already waiting are kept.
+    pub fn set_payload_check(&mut self, check: crate::types::PayloadCheck) {
+        self.cfg.payload_check = check;
     }
 
     /// Schedules a validator-set change the host already knows was decided (after a restart
@@ -606,10 +636,17 @@ impl Replica {
         let relay = self.leader() != self.id || self.view_changing;
         let mut fresh = Vec::new();
         for payload in payloads {
-            match self.add_pending(payload.clone()) {
+            match self.add_pending(payload.clone(), None) {
                 Ok(true) if relay => fresh.push(payload),
                 Ok(_) => {}
-                Err(e) => self.reject(e),
+                Err(e) => {
+                    // The host admitted it and its client waits: say it will not be ordered.
+                    self.out.push(Action::Dropped {
+                        payload,
+                        reason: e.to_string(),
+                    });
+                    self.reject(e);
+                }
             }
         }
         let mut batch: Vec<Vec<u8>> = Vec::new();
@@ -733,6 +770,7 @@ impl Replica {
             out.retain(|a| !matches!(a, Action::Send { .. } | Action::Broadcast { .. }));
             return out;
         }
+        self.expire_pending();
         self.try_propose();
         self.update_view_timer();
         self.ensure_retransmit();
@@ -742,7 +780,15 @@ impl Replica {
         std::mem::take(&mut self.out)
     }
 
-    fn add_pending(&mut self, payload: Vec<u8>) -> Result<bool, Error> {
+    /// Most requests relayed by one peer that may wait here at once: a faulty member can
+    /// fill its own share of the queue, never the others'.
+    fn relay_quota(&self) -> usize {
+        (self.cfg.max_pending_requests / self.cfg.validators.n().max(1)).max(1)
+    }
+
+    /// Queues `payload` (from the host's client when `origin` is `None`, relayed by `origin`
+    /// otherwise). `Ok(false)`: already queued or recently ordered.
+    fn add_pending(&mut self, payload: Vec<u8>, origin: Option<ReplicaId>) -> Result<bool, Error> {
         if payload.len() > self.cfg.max_tx_bytes {
             return Err(Error::Limit(format!(
                 "transaction of {} bytes exceeds {}",
@@ -750,6 +796,10 @@ impl Replica {
                 self.cfg.max_tx_bytes
             )));
         }
+        self.cfg
+            .payload_check
+            .check(&payload)
+            .map_err(|e| Error::Malformed(format!("not a transaction: {e}")))?;
         let th = TxHash::of(&payload);
         if self.recent_txs.contains_key(&th) || self.pending.contains_key(&th) {
             return Ok(false);
@@ -757,11 +807,71 @@ impl Replica {
         if self.pending.len() >= self.cfg.max_pending_requests {
             return Err(Error::Limit("pending request queue full".into()));
         }
+        if let Some(peer) = origin {
+            let relayed = self.relayed_by.get(&peer).copied().unwrap_or(0);
+            if relayed >= self.relay_quota() {
+                return Err(Error::Limit(format!(
+                    "validator {} already has {relayed} relayed requests waiting",
+                    peer.0
+                )));
+            }
+            self.relayed_by.insert(peer, relayed + 1);
+        }
         let seq = self.next_arrival;
         self.next_arrival += 1;
-        self.pending.insert(th, (seq, payload));
+        self.pending.insert(
+            th,
+            PendingRequest {
+                seq,
+                payload,
+                origin,
+                arrived_ms: self.now_ms,
+            },
+        );
         self.pending_order.insert(seq, th);
         Ok(true)
+    }
+
+    /// Removes a request from the queue (ordered, or expired).
+    fn remove_pending(&mut self, th: &TxHash) -> Option<PendingRequest> {
+        let p = self.pending.remove(th)?;
+        self.pending_order.remove(&p.seq);
+        if let Some(peer) = p.origin {
+            if let Some(n) = self.relayed_by.get_mut(&peer) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.relayed_by.remove(&peer);
+                }
+            }
+        }
+        debug_assert_eq!(self.pending.len(), self.pending_order.len());
+        Some(p)
+    }
+
+    /// Drops the requests that waited longer than [`Config::pending_ttl_ms`], telling the
+    /// host about its own clients' ones. Arrival order is time order, so only the oldest
+    /// entries are looked at.
+    fn expire_pending(&mut self) {
+        if self.now_ms == 0 {
+            return;
+        }
+        while let Some((_, th)) = self.pending_order.first_key_value() {
+            let th = *th;
+            let Some(p) = self.pending.get(&th) else {
+                break;
+            };
+            if p.arrived_ms.saturating_add(self.cfg.pending_ttl_ms) > self.now_ms {
+                break;
+            }
+            if let Some(p) = self.remove_pending(&th) {
+                if p.origin.is_none() {
+                    self.out.push(Action::Dropped {
+                        payload: p.payload,
+                        reason: format!("not ordered within {} s", self.cfg.pending_ttl_ms / 1000),
+                    });
+                }
+            }
+        }
     }
 
     // ------------------------------------------------------------------ dispatch
@@ -792,7 +902,7 @@ impl Replica {
                 }
                 sm.verify(&self.cfg.validators)?;
                 if let Message::Request(tx) = sm.message {
-                    self.add_pending(tx)?;
+                    self.add_pending(tx, Some(sm.from))?;
                 }
                 Ok(())
             }
@@ -806,6 +916,14 @@ impl Replica {
                 if txs.iter().any(|tx| tx.len() > self.cfg.max_tx_bytes) {
                     return Err(Error::Limit("forwarded transaction too large".into()));
                 }
+                // An honest member relays only what its host admitted: one payload that is
+                // not a transaction condemns the whole message.
+                if let Some(e) = txs
+                    .iter()
+                    .find_map(|tx| self.cfg.payload_check.check(tx).err())
+                {
+                    return Err(Error::Malformed(format!("relayed payload: {e}")));
+                }
                 let known = |tx: &Vec<u8>| {
                     let th = TxHash::of(tx);
                     self.pending.contains_key(&th) || self.recent_txs.contains_key(&th)
@@ -816,7 +934,7 @@ impl Replica {
                 sm.verify(&self.cfg.validators)?;
                 if let Message::Requests(txs) = sm.message {
                     for tx in txs {
-                        self.add_pending(tx)?;
+                        self.add_pending(tx, Some(sm.from))?;
                     }
                 }
                 Ok(())
@@ -861,10 +979,20 @@ impl Replica {
         if block.transactions.len() > self.cfg.max_batch_txs {
             return Err(Error::Malformed("too many transactions in block".into()));
         }
+        let bytes: usize = block.transactions.iter().map(Vec::len).sum();
+        if bytes > self.cfg.max_block_bytes {
+            return Err(Error::Malformed(format!(
+                "block of {bytes} transaction bytes exceeds {}",
+                self.cfg.max_block_bytes
+            )));
+        }
         let mut seen = BTreeSet::new();
         for (tx, th) in block.transactions.iter().zip(tx_hashes) {
             if tx.len() > self.cfg.max_tx_bytes {
                 return Err(Error::Malformed("transaction too large".into()));
+            }
+            if let Err(e) = self.cfg.payload_check.check(tx) {
+                return Err(Error::Malformed(format!("block payload: {e}")));
             }
             let th = *th;
             if !seen.insert(th) {
@@ -1243,9 +1371,7 @@ impl Replica {
         let hash = block.hash();
         for tx in &block.transactions {
             let th = TxHash::of(tx);
-            if let Some((seq, _)) = self.pending.remove(&th) {
-                self.pending_order.remove(&seq);
-            }
+            self.remove_pending(&th);
             self.recent_txs.insert(th, h);
             self.recent_by_height.entry(h).or_default().push(th);
         }
@@ -1306,6 +1432,7 @@ impl Replica {
                 in_flight.extend(b.transactions.iter().map(|t| TxHash::of(t)));
             }
             let mut txs = Vec::new();
+            let mut bytes = 0usize;
             for th in self.pending_order.values() {
                 if txs.len() >= self.cfg.max_batch_txs {
                     break;
@@ -1313,8 +1440,13 @@ impl Replica {
                 if in_flight.contains(th) || self.recent_txs.contains_key(th) {
                     continue;
                 }
-                if let Some((_, tx)) = self.pending.get(th) {
-                    txs.push(tx.clone());
+                if let Some(p) = self.pending.get(th) {
+                    // The block's byte budget: what does not fit waits for the next block.
+                    if bytes + p.payload.len() > self.cfg.max_block_bytes {
+                        break;
+                    }
+                    bytes += p.payload.len();
+                    txs.push(p.payload.clone());
                 }
             }
             if txs.is_empty() {

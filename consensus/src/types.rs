@@ -244,6 +244,37 @@ impl ValidatorSet {
     }
 }
 
+/// Which payloads may be ordered: a pure function of the bytes, so that every replica
+/// judges a block's payloads alike. The consensus core does not know what a transaction is;
+/// the host supplies the rule (for Shoji: a payload must have the exact shape of a
+/// transaction kind).
+#[derive(Clone, Copy)]
+pub struct PayloadCheck(pub fn(&[u8]) -> Result<(), &'static str>);
+
+impl PayloadCheck {
+    /// Accepts every payload.
+    pub const ANY: PayloadCheck = PayloadCheck(|_| Ok(()));
+
+    /// Applies the rule.
+    pub fn check(&self, payload: &[u8]) -> Result<(), &'static str> {
+        (self.0)(payload)
+    }
+}
+
+impl std::fmt::Debug for PayloadCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PayloadCheck")
+    }
+}
+
+impl PartialEq for PayloadCheck {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for PayloadCheck {}
+
 /// Static configuration of a replica. All limits are enforced on untrusted input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -265,6 +296,19 @@ pub struct Config {
     pub max_batch_txs: usize,
     /// Maximum size of one transaction in bytes.
     pub max_tx_bytes: usize,
+    /// Maximum total size of one block's transactions in bytes. A leader closes a block at
+    /// this budget and backups refuse a block above it, so a pre-prepare (and anything that
+    /// carries one) stays well under the transport's frame limit.
+    pub max_block_bytes: usize,
+    /// The shape rule every ordered payload must pass: checked when a request enters the
+    /// queue (from a client or relayed by a peer) and, deterministically, by every backup on
+    /// every transaction of a proposed block. A block carrying a payload that fails it is
+    /// refused. The default accepts every payload.
+    pub payload_check: PayloadCheck,
+    /// How long a request may wait to be ordered, in milliseconds of the host's clock
+    /// ([`crate::Replica::set_now_ms`]); older ones are dropped (and the host told, for its
+    /// own clients' requests, by [`crate::Action::Dropped`]).
+    pub pending_ttl_ms: u64,
     /// Maximum number of client transactions waiting to be ordered.
     pub max_pending_requests: usize,
     /// Number of recent heights whose transactions are remembered to reject duplicates.
@@ -298,6 +342,9 @@ impl Config {
             pipeline_min_batch: 1,
             max_batch_txs: 64,
             max_tx_bytes: 64 * 1024,
+            max_block_bytes: 1 << 20,
+            payload_check: PayloadCheck::ANY,
+            pending_ttl_ms: 60_000,
             max_pending_requests: 10_000,
             dedup_window_blocks: 1024,
             view_timeout_ms: 1_000,
@@ -335,6 +382,12 @@ impl Config {
         }
         if self.max_batch_txs == 0 || self.max_tx_bytes == 0 || self.max_pending_requests == 0 {
             return bad("batch, transaction and pending limits must be positive");
+        }
+        if self.max_block_bytes < self.max_tx_bytes {
+            return bad("max_block_bytes must hold at least one transaction of max_tx_bytes");
+        }
+        if self.pending_ttl_ms == 0 {
+            return bad("pending_ttl_ms must be positive");
         }
         if self.view_timeout_ms == 0 || self.view_timeout_ms_max < self.view_timeout_ms {
             return bad("view_timeout_ms must be positive and at most view_timeout_ms_max");

@@ -121,6 +121,42 @@ pub fn start_placed(
     ordering_only: bool,
     placement: Placement,
 ) -> Result<LocalNetwork, DevnetError> {
+    start_inner(n, ledger, verifier, dir, ordering_only, placement, None).map(|(net, _)| net)
+}
+
+/// [`start`] without running validator `absent`: its address is bound and returned, so that a
+/// test can put a faulty double there that holds the validator's real key
+/// ([`dev_validator_key`]).
+pub fn start_without(
+    n: u16,
+    ledger: LedgerConfig,
+    verifier: Arc<Verifier>,
+    dir: &Path,
+    absent: u16,
+) -> Result<(LocalNetwork, std::net::UdpSocket), DevnetError> {
+    let (net, socket) = start_inner(
+        n,
+        ledger,
+        verifier,
+        dir,
+        false,
+        Placement::Tasks,
+        Some(absent),
+    )?;
+    let socket = socket
+        .ok_or_else(|| std::io::Error::other(format!("no validator {absent} to leave out")))?;
+    Ok((net, socket))
+}
+
+fn start_inner(
+    n: u16,
+    ledger: LedgerConfig,
+    verifier: Arc<Verifier>,
+    dir: &Path,
+    ordering_only: bool,
+    placement: Placement,
+    absent: Option<u16>,
+) -> Result<(LocalNetwork, Option<std::net::UdpSocket>), DevnetError> {
     let keys: Vec<SigningKey> = (0..n).map(dev_validator_key).collect();
     let validators = ValidatorSet::new(
         0,
@@ -144,7 +180,12 @@ pub fn start_placed(
         .map(|(i, k)| (i as u64, k.verifying_key()))
         .collect();
     let peers: Vec<ReplicaId> = (0..n).map(ReplicaId).collect();
+    let mut left_out = None;
     for (i, socket) in sockets.into_iter().enumerate() {
+        if absent == Some(i as u16) {
+            left_out = Some(socket);
+            continue;
+        }
         let node_dir = dir.join(format!("validator-{i}"));
         std::fs::create_dir_all(&node_dir)?;
         let store = Store::open(node_dir.join("node.redb"))?;
@@ -204,9 +245,12 @@ pub fn start_placed(
             }
         }
     }
-    Ok(LocalNetwork {
-        addrs,
-        validators,
-        network_id: genesis.hash(),
-    })
+    Ok((
+        LocalNetwork {
+            addrs,
+            validators,
+            network_id: genesis.hash(),
+        },
+        left_out,
+    ))
 }

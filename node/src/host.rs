@@ -392,6 +392,14 @@ fn route(
                 }
                 *peers = validators;
             }
+            Output::Dropped { id, reason } => {
+                if let Some(reqs) = waiting.remove(&id) {
+                    let bytes: Arc<[u8]> = Response::Dropped(reason).encode().into();
+                    for r in reqs {
+                        r.respond(bytes.clone());
+                    }
+                }
+            }
             Output::Committed {
                 height,
                 outcomes,

@@ -28,12 +28,13 @@ pub mod host;
 pub mod wire;
 
 use shoji_consensus::{
-    Action, Config, PersistDelta, PersistedState, Replica, ReplicaId, TimerKind, ValidatorSet,
+    Action, Config, PayloadCheck, PersistDelta, PersistedState, Replica, ReplicaId, TimerKind,
+    ValidatorSet,
 };
 use shoji_ledger::{Ledger, LedgerConfig, Rejection, TxOutcome};
 use shoji_primitives::encoding::EncodingError;
-use shoji_primitives::governance::GovernanceTx;
-use shoji_primitives::tx::{Transaction, TxId};
+use shoji_primitives::governance::{GovernanceTx, MAX_GOVERNANCE_BYTES};
+use shoji_primitives::tx::{Transaction, TxId, MAX_TX_BYTES};
 use shoji_store::{CommittedBlock, Store, StoreError};
 use shoji_verifier::{TxError, Verifier};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -135,6 +136,9 @@ impl Genesis {
         c.max_blocks_in_flight = tuning.max_blocks_in_flight;
         c.pipeline_min_batch = tuning.pipeline_min_batch;
         c.max_state_transfer_blocks = c.max_state_transfer_blocks.min(wire::MAX_TRANSFER_BLOCKS);
+        c.max_tx_bytes = MAX_PAYLOAD_BYTES;
+        c.max_block_bytes = MAX_BLOCK_BYTES;
+        c.payload_check = PayloadCheck(transaction_shape);
         c
     }
 }
@@ -282,6 +286,14 @@ pub enum Output {
         validators: BTreeMap<ReplicaId, [u8; 32]>,
         /// Addresses of validators added by governance (the others' are in the genesis).
         addresses: BTreeMap<ReplicaId, String>,
+    },
+    /// A client's admitted transaction will not be ordered by this validator (its queue refused
+    /// it, or it waited too long): tell whoever waits for `id`.
+    Dropped {
+        /// The transaction's id.
+        id: TxId,
+        /// Why.
+        reason: String,
     },
     /// A block was committed, applied and stored.
     Committed {
@@ -460,6 +472,43 @@ fn epoch_config(
 /// Largest opaque payload an ordering-only node accepts.
 pub const MAX_OPAQUE_BYTES: usize = 1024;
 
+/// Largest payload a validator orders: the largest transaction kind (a governance transaction
+/// with every approval), nothing larger.
+pub const MAX_PAYLOAD_BYTES: usize = if MAX_TX_BYTES > MAX_GOVERNANCE_BYTES {
+    MAX_TX_BYTES
+} else {
+    MAX_GOVERNANCE_BYTES
+};
+
+/// Most transaction bytes in one block: a quarter of the transport's 4 MiB frame, so a
+/// pre-prepare, and a NEW-VIEW that re-proposes it, always travel.
+pub const MAX_BLOCK_BYTES: usize = 1 << 20;
+
+/// The payload rule of a validator ([`Config::payload_check`]): the exact shape of a shielded
+/// transaction kind ([`Transaction::check_layout`]), or a governance transaction that decodes.
+/// Every validator applies it to every proposed block alike; a block carrying anything else
+/// is refused.
+pub fn transaction_shape(bytes: &[u8]) -> Result<(), &'static str> {
+    if GovernanceTx::is_governance(bytes) {
+        GovernanceTx::from_bytes(bytes)
+            .map(|_| ())
+            .map_err(|_| "malformed governance transaction")
+    } else {
+        Transaction::check_layout(bytes)
+            .map(|_| ())
+            .map_err(|_| "not a transaction of a known kind and length")
+    }
+}
+
+/// The payload rule in ordering-only mode ([`NodeCore::set_ordering_only`]): a transaction,
+/// or an opaque payload of at most [`MAX_OPAQUE_BYTES`].
+pub fn transaction_or_opaque_shape(bytes: &[u8]) -> Result<(), &'static str> {
+    match bytes.len() <= MAX_OPAQUE_BYTES {
+        true => Ok(()),
+        false => transaction_shape(bytes),
+    }
+}
+
 /// The id a client waits on for `bytes`: the transaction id of a shielded or governance
 /// transaction, blake3 of the bytes for an opaque payload (ordering-only mode), `None` if
 /// the bytes are not a transaction.
@@ -637,7 +686,8 @@ impl NodeCore {
     /// from the checkpoint at that block, with the transactions still waiting to be ordered;
     /// or, if this validator is not among them, retires.
     fn switch_epoch(&mut self) -> Result<(Vec<Output>, Vec<Action>), NodeError> {
-        let config = epoch_config(&self.genesis, &self.tuning, &self.ledger, &self.store)?;
+        let mut config = epoch_config(&self.genesis, &self.tuning, &self.ledger, &self.store)?;
+        config.payload_check = self.payload_check();
         let epoch = config.validators.epoch;
         let members: Vec<ReplicaId> = config.validators.members.keys().copied().collect();
         let start = config.start_checkpoint.clone();
@@ -694,6 +744,15 @@ impl NodeCore {
     /// client fill blocks.
     pub fn set_ordering_only(&mut self, on: bool) {
         self.ordering_only = on;
+        self.replica.set_payload_check(self.payload_check());
+    }
+
+    /// The payload rule of this node's mode.
+    fn payload_check(&self) -> PayloadCheck {
+        match self.ordering_only {
+            true => PayloadCheck(transaction_or_opaque_shape),
+            false => PayloadCheck(transaction_shape),
+        }
     }
 
     /// Whether [`NodeCore::set_ordering_only`] is on.
@@ -1264,6 +1323,12 @@ impl NodeCore {
                 // The ledger decides when an epoch starts (`BlockOutcome::epoch_started`, seen
                 // in `execute`); the replica's announcement of the same boundary adds nothing.
                 Action::EpochChange { .. } => {}
+                Action::Dropped { payload, reason } => {
+                    if let Some(id) = request_id(&payload, self.ordering_only) {
+                        tracing::info!(txid = %id, %reason, "a client's transaction was dropped");
+                        out.push(Output::Dropped { id, reason });
+                    }
+                }
             }
         }
         self.log_view_transition();

@@ -166,7 +166,7 @@ impl Cluster {
                 Output::CancelTimer { kind } => {
                     self.timers.remove(&(id, timer_slot(kind)));
                 }
-                Output::EpochChanged { .. } => {}
+                Output::EpochChanged { .. } | Output::Dropped { .. } => {}
                 Output::ValidatorsDecided {
                     validators,
                     addresses,

@@ -41,16 +41,7 @@ async fn submit_over_quic_and_check_the_certificate() {
     let auditor = AuditSecretKey::random(&mut rng);
     let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = LedgerConfig {
-        anchor_window_blocks: 100,
-        auditor: auditor.public_key(),
-        issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
-        governance: Default::default(),
-        network_id: [0; 32],
-        validators: Default::default(),
-        checkpoint_interval: 8,
-        window_size: 16,
-    };
+    let ledger = ledger_config(&auditor, &issuer);
     let net = shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("local network");
     let (addrs, validators) = (net.addrs.clone(), net.validators.clone());
     let key = |i: u64| net.key(i as u16).expect("validator key");
@@ -364,4 +355,165 @@ async fn send_all(client: Arc<ClientConnection>, inputs: Vec<Vec<u8>>) -> Vec<(V
         }
     }
     out
+}
+
+/// A member that relays junk cannot halt the network (issue: blocks and queues bounded in
+/// bytes and content). Validator 3 is a faulty double holding its real key: over and over it
+/// sends every honest validator bursts of signed `Requests` of 40 payloads of 60 KB that are
+/// not transactions. Before validators checked what they queue and capped a block's bytes, a
+/// leader whose blocks in flight were full proposed one of 80 or more such payloads, past the
+/// transport's 4 MiB frame limit: nobody received it, view after view, while the queues grew by
+/// megabytes a second. Now the junk is refused on
+/// arrival; mints submitted to the honest validators keep committing and their queues stay
+/// empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_relaying_junk_cannot_halt_the_network() {
+    use shoji_consensus::{Message, ReplicaId, SignedMessage};
+    use shoji_net::{Identity, NetConfig, ValidatorEndpoint};
+
+    let mut rng = rand_core::OsRng;
+    let prover = Prover::dev().expect("parameters");
+    let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
+    let auditor = AuditSecretKey::random(&mut rng);
+    let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = ledger_config(&auditor, &issuer);
+    let (net, socket) = shoji_node::devnet::start_without(4, ledger, verifier, dir.path(), 3)
+        .expect("local network");
+    let keys: BTreeMap<u64, _> = (0..4u16)
+        .map(|i| (i as u64, net.key(i).expect("key")))
+        .collect();
+
+    // The faulty member: its real key, its own address, every peer's.
+    let byzantine_key = shoji_node::devnet::dev_validator_key(3);
+    let endpoint = Arc::new(
+        ValidatorEndpoint::from_socket(
+            Identity::new(&byzantine_key).expect("identity"),
+            socket,
+            keys.clone(),
+            net.addrs.clone(),
+            NetConfig::default(),
+        )
+        .expect("endpoint"),
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drain = {
+        let endpoint = endpoint.clone();
+        tokio::spawn(async move { while endpoint.recv().await.is_some() {} })
+    };
+    let attack = {
+        let (endpoint, stop, epoch) = (endpoint.clone(), stop.clone(), net.validators.epoch);
+        tokio::spawn(async move {
+            let mut junk = rand_chacha::ChaCha20Rng::seed_from_u64(13);
+            // Bursts of six relays: a leader proposes the first four at once (its blocks in
+            // flight), and the rest wait to make one block of 80 or more payloads.
+            for _round in 0..60 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                for _ in 0..6 {
+                    let payloads: Vec<Vec<u8>> = (0..40)
+                        .map(|_| {
+                            let mut p = vec![0u8; 60_000];
+                            junk.fill_bytes(&mut p);
+                            p
+                        })
+                        .collect();
+                    let msg = SignedMessage::sign(
+                        epoch,
+                        ReplicaId(3),
+                        Message::Requests(payloads),
+                        &byzantine_key,
+                    );
+                    let bytes = shoji_node::wire::consensus(&msg.encode());
+                    for peer in 0..3u64 {
+                        endpoint.send(peer, bytes.clone()).expect("queued");
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+            }
+        })
+    };
+    // Let the junk arrive before the first honest transaction.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+
+    let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
+    let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
+    let mut clients = Vec::new();
+    for i in 0..3u64 {
+        let c = ClientConnection::connect(net.addrs[&i], &keys[&i]).await;
+        clients.push(c.expect("connect"));
+    }
+    let Response::TreeState { anchor, .. } = ask(&clients[0], &Request::TreeState).await else {
+        panic!("tree state")
+    };
+    let anchor = shoji_primitives::encoding::fr_from_bytes("anchor", &anchor).expect("anchor");
+    for (i, client) in clients.iter().enumerate() {
+        let mut b = TransferBuilder::mint(
+            &wallet,
+            USD,
+            Amount(10 + i as u64),
+            anchor,
+            auditor.public_key(),
+            issuer.verifying_key().to_bytes(),
+        );
+        b.pay(alice, Amount(10 + i as u64), Memo::empty())
+            .expect("pay");
+        let mint = b
+            .build(&mut rng)
+            .expect("build")
+            .prove(&prover, &mut rng)
+            .expect("prove")
+            .sign_mint(&issuer)
+            .expect("sign");
+        let submit = Request::Submit {
+            tx: mint.to_bytes(),
+        };
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            client.request(&submit.encode()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("mint {i} not committed within 30 s under the junk"))
+        .expect("request");
+        assert!(
+            matches!(
+                Response::decode(&answer).expect("response"),
+                Response::Committed { applied: true, .. }
+            ),
+            "mint {i} was not applied"
+        );
+        // Memory stays bounded: no junk waits in any honest validator's queue.
+        for (j, c) in clients.iter().enumerate() {
+            let Response::Status(status) = ask(c, &Request::Status).await else {
+                panic!("status")
+            };
+            assert!(
+                status.pending <= 1,
+                "validator {j} queues {} requests",
+                status.pending
+            );
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    attack.await.expect("attacker");
+    drain.abort();
+    same_tree_everywhere(&clients, 6).await;
+}
+
+/// The ledger of these tests: a random auditor, one issuer of USD, anchors for 100 blocks.
+fn ledger_config(
+    auditor: &AuditSecretKey,
+    issuer: &shoji_consensus::ed25519_dalek::SigningKey,
+) -> LedgerConfig {
+    LedgerConfig {
+        anchor_window_blocks: 100,
+        auditor: auditor.public_key(),
+        issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+        governance: Default::default(),
+        network_id: [0; 32],
+        validators: Default::default(),
+        checkpoint_interval: 8,
+        window_size: 16,
+    }
 }

@@ -380,14 +380,11 @@ impl Transaction {
         Self::decode(bytes, false)
     }
 
-    fn decode(bytes: &[u8], check_subgroup: bool) -> Result<Self, EncodingError> {
-        if bytes.len() > MAX_TX_BYTES {
-            return Err(EncodingError::Length {
-                what: "transaction",
-                expected: MAX_TX_BYTES,
-                got: bytes.len(),
-            });
-        }
+    /// The layout of a transaction, without decoding a field: the version byte, a known kind
+    /// and the exact length of that kind. A pure function of the bytes and cheap, for
+    /// consensus, where every validator must judge a block's payloads alike before anything
+    /// is verified. Passing it says nothing of the fields' validity.
+    pub fn check_layout(bytes: &[u8]) -> Result<TxKind, EncodingError> {
         let mut r = Reader::new("transaction", bytes);
         let version = r.u8()?;
         if version != TX_VERSION {
@@ -409,6 +406,20 @@ impl Transaction {
                 got: bytes.len(),
             });
         }
+        Ok(kind)
+    }
+
+    fn decode(bytes: &[u8], check_subgroup: bool) -> Result<Self, EncodingError> {
+        if bytes.len() > MAX_TX_BYTES {
+            return Err(EncodingError::Length {
+                what: "transaction",
+                expected: MAX_TX_BYTES,
+                got: bytes.len(),
+            });
+        }
+        let kind = Self::check_layout(bytes)?;
+        let mut r = Reader::new("transaction", bytes);
+        r.take(2)?;
         let anchor = r.fr("anchor")?;
         let nullifiers = [r.fr("nullifier")?, r.fr("nullifier")?];
         let commitments = [r.fr("commitment")?, r.fr("commitment")?];

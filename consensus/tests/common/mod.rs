@@ -650,7 +650,7 @@ impl Sim {
                         );
                     }
                 }
-                Action::EpochChange { .. } => {}
+                Action::EpochChange { .. } | Action::Dropped { .. } => {}
             }
         }
         if crash_after.is_some_and(|k| k >= done) {
