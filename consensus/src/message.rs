@@ -7,7 +7,7 @@
 //! same bytes as if they had been sent alone. The message types are deliberately not
 //! recursive, so decoding arbitrary bytes cannot recurse without bound.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};
+use ed25519_dalek::{Signature, Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::{CheckpointCertificate, PreparedCertificate};
@@ -197,7 +197,9 @@ pub(crate) fn verify_ref(
     signature: &Signature,
 ) -> Result<(), Error> {
     let key = validators.key(signer).ok_or(Error::UnknownSender(signer))?;
-    key.verify(&signing_bytes(validators.epoch, signer, message), signature)
+    // Strict: refuses small-order keys and `R`, and non-canonical `s` (RFC 8032 leaves them
+    // open; a lax check accepts forgeries under a small-order key).
+    key.verify_strict(&signing_bytes(validators.epoch, signer, message), signature)
         .map_err(|_| Error::BadSignature(signer))
 }
 

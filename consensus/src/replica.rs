@@ -1805,8 +1805,11 @@ impl Replica {
         if vc.prepared.len() as u64 > self.cfg.window_size {
             return Err(Error::Malformed("too many prepared certificates".into()));
         }
+        // The checkpoint is not verified yet: its height is the sender's word.
         let low = vc.checkpoint.height;
-        let high = low + self.cfg.window_size;
+        let high = low
+            .checked_add(self.cfg.window_size)
+            .ok_or_else(|| Error::Malformed("checkpoint height too large".into()))?;
         let mut last = low;
         for pc in &vc.prepared {
             let h = pc.height();
@@ -1956,7 +1959,7 @@ impl Replica {
             }
         }
         let max_s = best.keys().next_back().copied().unwrap_or(cp.height);
-        if max_s > cp.height + self.cfg.window_size {
+        if max_s > cp.height.saturating_add(self.cfg.window_size) {
             return Err(Error::Malformed("O-set larger than the window".into()));
         }
         let leader = self.cfg.validators.leader(view);

@@ -189,10 +189,18 @@ pub struct ValidatorSet {
 }
 
 impl ValidatorSet {
-    /// Creates a validator set, rejecting an empty one.
+    /// Creates a validator set, rejecting an empty one and weak keys: a key of small order
+    /// (the identity point, say) would let anyone forge that member's votes under a lax
+    /// verification rule, and is no one's real key.
     pub fn new(epoch: u64, members: BTreeMap<ReplicaId, VerifyingKey>) -> Result<Self, Error> {
         if members.is_empty() {
             return Err(Error::InvalidConfig("validator set is empty".into()));
+        }
+        if let Some((id, _)) = members.iter().find(|(_, k)| k.is_weak()) {
+            return Err(Error::InvalidConfig(format!(
+                "validator {} has a weak (small-order) Ed25519 key",
+                id.0
+            )));
         }
         Ok(ValidatorSet { epoch, members })
     }

@@ -692,3 +692,75 @@ fn backups_relay_client_transactions_in_signed_batches() {
     ));
     assert!(!out.iter().any(|a| matches!(a, Action::Broadcast { msg } if matches!(msg.message, Message::Requests(_) | Message::Request(_)))));
 }
+
+/// The identity point is a valid encoding of an Ed25519 key, and under RFC 8032's lax rule
+/// the signature (R = identity, s = 0) verifies for it on every message: whoever had it
+/// admitted as a member's key could forge that member's votes. Sets refuse such keys, and a
+/// set that holds one anyway (deserialized, say) still never accepts the forgery.
+#[test]
+fn a_small_order_key_is_refused_and_its_forgeries_never_verify() {
+    use shoji_consensus::ed25519_dalek::{Verifier, VerifyingKey};
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let weak = VerifyingKey::from_bytes(&identity).expect("the identity point decodes");
+    assert!(weak.is_weak());
+    let ks = keys(4, 21);
+    let mut members: BTreeMap<ReplicaId, VerifyingKey> = ks
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (ReplicaId(i as u16), k.verifying_key()))
+        .collect();
+    members.insert(ReplicaId(3), weak);
+    let err = ValidatorSet::new(0, members.clone()).expect_err("a weak key is refused");
+    assert!(err.to_string().contains("weak"), "{err}");
+
+    let vs = ValidatorSet { epoch: 0, members };
+    let mut forged_signature = [0u8; 64];
+    forged_signature[0] = 1;
+    let forged = SignedMessage {
+        from: ReplicaId(3),
+        message: Message::Commit(Vote {
+            view: 0,
+            height: 1,
+            block_hash: BlockHash([9; 32]),
+        }),
+        signature: Signature::from_bytes(&forged_signature),
+    };
+    // The lax rule would accept it: the forgery is real.
+    let lax = weak.verify(
+        b"any message at all",
+        &Signature::from_bytes(&forged_signature),
+    );
+    assert!(lax.is_ok(), "the lax rule accepts the forgery");
+    assert!(matches!(forged.verify(&vs), Err(Error::BadSignature(_))));
+}
+
+/// A VIEW-CHANGE's checkpoint height is the sender's word until its certificate is checked:
+/// one at the top of the height range used to overflow `height + window` (a panic in debug
+/// builds that any member could trigger). It is refused as malformed.
+#[test]
+fn a_view_change_with_a_checkpoint_at_the_end_of_heights_is_refused_without_panic() {
+    use shoji_consensus::{CheckpointCertificate, ViewChange};
+    let ks = keys(4, 31);
+    let vs = set(&ks);
+    let mut r = Replica::new(Config::new(vs), ks[1].clone(), None).expect("replica");
+    r.start();
+    let k = Config::new(set(&ks)).checkpoint_interval;
+    let vc = ViewChange {
+        new_view: 1,
+        checkpoint: CheckpointCertificate {
+            height: u64::MAX - u64::MAX % k,
+            block_hash: BlockHash([1; 32]),
+            state_root: [2; 32],
+            signatures: Vec::new(),
+        },
+        prepared: Vec::new(),
+    };
+    let sm = SignedMessage::sign(0, ReplicaId(2), Message::ViewChange(vc), &ks[2]);
+    let before = r.rejected_count();
+    r.on_message(ReplicaId(2), sm);
+    assert_eq!(r.rejected_count(), before + 1);
+    assert!(r
+        .recent_errors()
+        .any(|e| e.to_string().contains("too large")));
+}

@@ -777,8 +777,10 @@ impl Ledger {
         if self.policy.validators.values().any(|k| k == key) {
             return bad("the key is already a validator's");
         }
-        if ed25519_dalek::VerifyingKey::from_bytes(key).is_err() {
-            return bad("the key is not an Ed25519 public key");
+        match ed25519_dalek::VerifyingKey::from_bytes(key) {
+            Err(_) => return bad("the key is not an Ed25519 public key"),
+            Ok(k) if k.is_weak() => return bad("the key is of small order (weak)"),
+            Ok(_) => {}
         }
         if !shoji_primitives::governance::canonical_address(address) {
             return bad("the address is not IP:port");

@@ -555,10 +555,13 @@ fn governance_adds_a_validator_at_the_boundary() {
         .map(|b| [b; 32])
         .find(|k| ed25519_dalek::VerifyingKey::from_bytes(k).is_err())
         .expect("some byte pattern is not a curve point");
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
     for bad in [
         add(0, 2, joiner, "10.0.0.9:7004"),    // the id is taken
         add(0, 4, taken_key, "10.0.0.9:7004"), // the key is taken
         add(0, 4, not_a_key, "10.0.0.9:7004"), // not an Ed25519 key
+        add(0, 4, identity, "10.0.0.9:7004"),  // a small-order (weak) key
         add(0, 4, joiner, "validator-4:7004"), // not IP:port
     ] {
         assert!(
