@@ -1,5 +1,7 @@
-//! Where a command-line client gets a passphrase: an environment variable (for scripts), a file
-//! (first line), or the terminal without echo.
+//! Where a command-line client gets a passphrase: a file named on the command line (its first
+//! line), else an environment variable (for scripts), else the terminal without echo. The
+//! explicit choice wins: a `--passphrase-file` given while the variable is set (left over in a
+//! shell, say) is the one used.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -26,21 +28,21 @@ pub enum PassphraseError {
     Mismatch,
 }
 
-/// Reads a passphrase from `env_var`, else `file`, else the terminal (twice when `confirm`).
+/// Reads a passphrase from `file`, else `env_var`, else the terminal (twice when `confirm`).
 pub fn read(
     env_var: &str,
     file: Option<&Path>,
     prompt: &str,
     confirm: bool,
 ) -> Result<Zeroizing<String>, PassphraseError> {
-    let p = if let Ok(p) = std::env::var(env_var) {
-        Zeroizing::new(p)
-    } else if let Some(file) = file {
+    let p = if let Some(file) = file {
         let text = Zeroizing::new(
             std::fs::read_to_string(file)
                 .map_err(|e| PassphraseError::File(file.display().to_string(), e))?,
         );
         Zeroizing::new(text.lines().next().unwrap_or("").to_string())
+    } else if let Ok(p) = std::env::var(env_var) {
+        Zeroizing::new(p)
     } else if std::io::stdin().is_terminal() {
         let p =
             Zeroizing::new(rpassword::prompt_password(prompt).map_err(PassphraseError::Terminal)?);
@@ -61,4 +63,25 @@ pub fn read(
         return Err(PassphraseError::Empty);
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented order: the file named on the command line beats the variable.
+    #[test]
+    fn the_explicit_file_wins_over_the_variable() {
+        // A variable of this test's own, so that no other test sees it.
+        let var = "SHOJI_TEST_PASSPHRASE_ORDER";
+        std::env::set_var(var, "from the variable");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("passphrase");
+        std::fs::write(&file, "from the file\nsecond line\n").expect("write");
+        let p = read(var, Some(&file), "", false).expect("passphrase");
+        assert_eq!(p.as_str(), "from the file");
+        let p = read(var, None, "", false).expect("passphrase");
+        assert_eq!(p.as_str(), "from the variable");
+        std::env::remove_var(var);
+    }
 }

@@ -20,6 +20,13 @@ use zeroize::Zeroizing;
 const VERSION: u8 = 1;
 const HEADER_BYTES: usize = 8 + 1 + 12 + 16;
 const NONCE_BYTES: usize = 24;
+/// Most Argon2id memory a sealed file may ask for when opened (256 MiB, 13 times the default):
+/// no single flipped bit of the default turns it into more.
+const MAX_M_COST_KIB: u32 = 256 * 1024;
+/// Most Argon2id passes a sealed file may ask for.
+const MAX_T_COST: u32 = 16;
+/// Most Argon2id lanes a sealed file may ask for.
+const MAX_LANES: u32 = 16;
 
 /// Argon2id cost parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +113,10 @@ fn derive_key(
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, flushed to disk, renamed
 /// over `path`, and the directory flushed. Owner-only permissions on Unix.
+///
+/// The temporary file has a random name and is created exclusively, never through a link: a
+/// link planted beside `path` (in a shared directory, say) cannot redirect the secret keys
+/// written here into a file of the planter's choosing.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -116,14 +127,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let mut suffix = [0u8; 8];
+    OsRng.fill_bytes(&mut suffix);
+    tmp_name.push(format!(".tmp-{}", u64::from_le_bytes(suffix)));
     let tmp = dir.join(tmp_name);
+    let mut options = OpenOptions::new();
+    // Exclusive: fails on anything already there, a link included (O_CREAT | O_EXCL).
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    // Nothing was created if this fails, so there is nothing to remove.
+    let mut f = options.open(&tmp)?;
     let result = (|| {
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut f = options.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -242,9 +260,19 @@ impl SealedFile {
             t_cost: u32_at(13),
             lanes: u32_at(17),
         };
-        // Refuse parameters that would make opening a denial of service (more than 4 GiB).
-        if params.m_cost_kib > 4 << 20 || params.t_cost > 64 || params.lanes > 64 {
-            return Err(malformed("key-derivation parameters out of range"));
+        // The header is authenticated only once the key is derived: bound what deriving it may
+        // cost first. A flipped bit must not make opening allocate gigabytes.
+        if params.m_cost_kib > MAX_M_COST_KIB
+            || params.t_cost > MAX_T_COST
+            || params.lanes > MAX_LANES
+            || params.m_cost_kib == 0
+        {
+            return Err(malformed(&format!(
+                "the file is damaged: its key-derivation parameters ({} KiB, {} passes, {} lanes) \
+                 are outside what this program writes (at most {MAX_M_COST_KIB} KiB, \
+                 {MAX_T_COST} passes, {MAX_LANES} lanes)",
+                params.m_cost_kib, params.t_cost, params.lanes
+            )));
         }
         let mut salt = [0u8; 16];
         salt.copy_from_slice(&bytes[21..37]);
@@ -382,14 +410,60 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_leaves_the_old_file() {
+    fn a_failed_write_leaves_what_was_there_and_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
+        // A non-empty directory where the file should go: the rename fails.
         let path = dir.path().join("w");
-        write_atomic(&path, b"old").unwrap();
-        // A directory where the temporary file would go makes the write fail.
-        let blocker = dir.path().join(format!(".w.tmp{}", std::process::id()));
-        std::fs::create_dir(&blocker).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("inside"), b"old").unwrap();
         assert!(write_atomic(&path, b"new").is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(std::fs::read(path.join("inside")).unwrap(), b"old");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "a temporary file was left behind");
+    }
+
+    /// The temporary file's name used to be predictable (`.<name>.tmp<pid>`) and opened through
+    /// links: whoever could write the directory planted a link there and had the validator's
+    /// or issuer's key written into a file of its choosing. Now no planted link is followed.
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_link_does_not_receive_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"untouched").unwrap();
+        let path = dir.path().join("validator.key");
+        let predicted = dir
+            .path()
+            .join(format!(".validator.key.tmp{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &predicted).unwrap();
+        write_atomic(&path, b"secret key").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret key");
+        assert!(!std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+
+    /// One flipped bit of the memory cost (19 MiB to 2 GiB) made opening allocate 2 GiB before
+    /// the authentication could fail, and abort where that memory was not available. The
+    /// parameters are bounded before the key is derived and the file is called damaged.
+    #[test]
+    fn a_flipped_bit_in_the_kdf_header_is_damage_not_an_allocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let f = SealedFile::create(&path, KIND, b"pw", KdfParams::default(), b"x").unwrap();
+        drop(f);
+        let mut bytes = std::fs::read(&path).unwrap();
+        // m_cost is the u32 at offset 9: bit 21 is in its third byte.
+        bytes[9 + 2] ^= 1 << 5;
+        std::fs::write(&path, &bytes).unwrap();
+        match SealedFile::open(&path, KIND, b"pw") {
+            Err(SealError::Malformed { reason, .. }) => {
+                assert!(reason.contains("damaged"), "{reason}")
+            }
+            Err(e) => panic!("expected a damaged file, got {e}"),
+            Ok(_) => panic!("a damaged file opened"),
+        }
     }
 }
