@@ -103,7 +103,7 @@ pub fn sync_rate(opts: &SyncOptions, rounds: usize) -> anyhow::Result<serde_json
         }
         let secs = start.elapsed().as_secs_f64();
         ensure!(
-            w.balance(AssetId(840)) == Amount(1),
+            w.balance(AssetId(840)) == 1,
             "the wallet's note was not found"
         );
         rates.push(outputs / secs);

@@ -29,7 +29,7 @@ pub const USD: AssetId = AssetId(840);
 /// What the story ended with.
 pub struct StoryOutcome {
     /// Balances of Alice, Bob, Carol.
-    pub balances: [Amount; 3],
+    pub balances: [u128; 3],
     /// The auditor's payment report.
     pub payments: Vec<Payment>,
     /// The auditor's issuance report.
@@ -246,7 +246,7 @@ pub fn run_story(
     let balances = ["alice", "bob", "carol"].map(|n| world.wallet(n).balance(USD));
     log(format!(
         "Balances: alice {}, bob {}, carol {}",
-        balances[0].0, balances[1].0, balances[2].0
+        balances[0], balances[1], balances[2]
     ));
 
     let height = u64::MAX;

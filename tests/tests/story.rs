@@ -1,7 +1,5 @@
 //! The story end to end: balances, the auditor's report, disclosure, a non-designated auditor.
 
-use shoji_primitives::note::Amount;
-
 #[test]
 fn mint_pay_pay_audit_disclose_on_the_ledger() {
     check(
@@ -31,7 +29,7 @@ fn mint_pay_pay_audit_disclose_on_four_validators() {
 }
 
 fn check(out: shoji_tests::StoryOutcome) {
-    assert_eq!(out.balances, [Amount(750), Amount(150), Amount(100)]);
+    assert_eq!(out.balances, [750, 150, 100]);
     let payments: Vec<(&str, &str, u64)> = out
         .payments
         .iter()

@@ -95,8 +95,8 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
         to: Some(bob.address()),
     });
     // The note is still hers, but withheld from a second payment.
-    assert_eq!(alice.balance(USD), Amount(1000));
-    assert_eq!(alice.pending_balance(USD), Amount(1000));
+    assert_eq!(alice.balance(USD), 1000);
+    assert_eq!(alice.pending_balance(USD), 1000);
     assert!(matches!(
         alice.pay(
             bob.address(),
@@ -128,7 +128,7 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
         }
     }
     assert!(alice.pending().is_empty());
-    assert_eq!(alice.pending_balance(USD), Amount(0));
+    assert_eq!(alice.pending_balance(USD), 0);
     let retry = alice
         .pay(
             bob.address(),
@@ -147,5 +147,5 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
     for block in chain.commit(vec![retry]).expect("commit") {
         alice.scan(&block).expect("scan");
     }
-    assert_eq!(alice.balance(USD), Amount(600));
+    assert_eq!(alice.balance(USD), 600);
 }

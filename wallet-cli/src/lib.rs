@@ -357,20 +357,19 @@ impl Wallet {
         Ok(())
     }
 
-    /// Unspent value of `asset`.
-    pub fn balance(&self, asset: AssetId) -> Amount {
-        Amount(self.unspent(asset).map(|n| n.note.value.0).sum())
+    /// Unspent value of `asset`. Each note holds at most 2^64 − 1, and a wallet may hold many:
+    /// the sum is wider than a note's value, so it never wraps.
+    pub fn balance(&self, asset: AssetId) -> u128 {
+        self.unspent(asset).map(|n| n.note.value.0 as u128).sum()
     }
 
     /// Value of `asset` held in notes that a pending transaction spends (not spendable until it
-    /// commits or expires).
-    pub fn pending_balance(&self, asset: AssetId) -> Amount {
-        Amount(
-            self.unspent(asset)
-                .filter(|n| self.is_pending(n))
-                .map(|n| n.note.value.0)
-                .sum(),
-        )
+    /// commits or expires); as wide as [`Wallet::balance`].
+    pub fn pending_balance(&self, asset: AssetId) -> u128 {
+        self.unspent(asset)
+            .filter(|n| self.is_pending(n))
+            .map(|n| n.note.value.0 as u128)
+            .sum()
     }
 
     /// Assets this wallet has ever received.
@@ -699,4 +698,37 @@ fn bounded_count(r: &mut Reader<'_>, min_bytes: u64) -> Result<u64, WalletError>
         return Err(WalletError::Corrupt("item count exceeds the data"));
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two notes of 2^64 − 1 used to show a balance of 2^64 − 2 (the sum wrapped).
+    #[test]
+    fn balances_do_not_wrap() {
+        let mut w = Wallet::new(&WalletSeed([3; 32]));
+        for i in 0..2u64 {
+            let note = Note {
+                asset: AssetId(840),
+                value: Amount(u64::MAX),
+                owner: w.keys.apk,
+                rho: Fr::from(i + 1),
+                rcm: Fr::from(i + 7),
+            };
+            let (witness, _) =
+                IncrementalWitness::append(&mut w.frontier, note.commitment()).expect("room");
+            w.notes.push(OwnedNote {
+                nullifier: note.nullifier(&w.keys.nk),
+                note,
+                memo: Memo::empty(),
+                witness,
+                txid: TxId([i as u8; 32]),
+                height: 1,
+                spent_at: None,
+            });
+        }
+        assert_eq!(w.balance(AssetId(840)), 2 * u64::MAX as u128);
+        assert_eq!(w.pending_balance(AssetId(840)), 0);
+    }
 }

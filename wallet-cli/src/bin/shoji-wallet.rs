@@ -363,8 +363,8 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .assets()
                 .into_iter()
                 .map(|a| {
-                    let total = o.wallet.balance(a).0;
-                    let pending = o.wallet.pending_balance(a).0;
+                    let total = o.wallet.balance(a);
+                    let pending = o.wallet.pending_balance(a);
                     json!({"asset": a.0, "name": name(a), "balance": total, "spendable": total - pending, "pending": pending})
                 })
                 .collect();
