@@ -416,14 +416,19 @@ fn processes_survive_sigkill_and_catch_up() {
 #[test]
 fn run_errors_name_the_file() {
     let tmp = tempfile::tempdir().expect("tempdir");
+    // With backtraces asked for, an ordinary error is still a message, not a stack.
     let run = |config: &Path| {
         let out = Command::new(BIN)
             .args(["run", "--config"])
             .arg(config)
+            .env("RUST_BACKTRACE", "1")
             .output()
             .expect("run");
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(!err.contains("backtrace"), "{err}");
+        err
     };
     let missing = tmp.path().join("missing.toml");
     assert!(run(&missing).contains("missing.toml"));

@@ -108,7 +108,16 @@ fn auditor_key(hex: &str) -> anyhow::Result<AuditPublicKey> {
     AuditPublicKey::from_bytes(&bytes).context("--auditor-public-key")
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors are messages (`error: …`, exit code 1), never a debug dump with a backtrace, whatever
+/// `RUST_BACKTRACE` says.
+fn main() -> std::process::ExitCode {
+    match main_inner() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => shoji_client::cli::report_failure(false, 1, &format!("{e:#}")),
+    }
+}
+
+fn main_inner() -> anyhow::Result<()> {
     // `--help` anywhere (or `help`): the usage, one command per line, on stdout.
     if std::env::args()
         .skip(1)
