@@ -764,3 +764,139 @@ fn a_view_change_with_a_checkpoint_at_the_end_of_heights_is_refused_without_pani
         .recent_errors()
         .any(|e| e.to_string().contains("too large")));
 }
+
+/// A pre-prepare of `txs` at height 1 in view 0, signed by its leader (replica 0).
+fn pre_prepare_of(ks: &[SigningKey], txs: Vec<Vec<u8>>) -> SignedMessage {
+    let block = Block {
+        height: 1,
+        prev_hash: BlockHash([0; 32]),
+        view: 0,
+        proposer: ReplicaId(0),
+        time_ms: 0,
+        transactions: txs,
+    };
+    SignedMessage::sign(
+        0,
+        ReplicaId(0),
+        Message::PrePrepare(PrePrepare { view: 0, block }),
+        &ks[0],
+    )
+}
+
+/// A leader closes a block at `max_block_bytes`; a backup refuses a block above it.
+#[test]
+fn blocks_are_bounded_in_bytes_by_leaders_and_backups() {
+    let ks = keys(4, 41);
+    let config = || {
+        let mut c = Config::new(set(&ks));
+        c.max_tx_bytes = 100;
+        c.max_block_bytes = 300;
+        c
+    };
+    let mut leader = Replica::new(config(), ks[0].clone(), None).expect("replica");
+    leader.start();
+    let txs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100]).collect();
+    // The first request goes at once (nothing in flight); the other four wait behind it and
+    // are proposed three, then one, by the byte budget.
+    let mut blocks = proposed(&leader.on_client_request(txs[0].clone()));
+    blocks.extend(proposed(&leader.on_client_requests(txs[1..].to_vec())));
+    let sizes: Vec<usize> = blocks.iter().map(|(_, n)| *n).collect();
+    assert_eq!(sizes, vec![1, 3, 1]);
+
+    let mut backup = Replica::new(config(), ks[1].clone(), None).expect("replica");
+    backup.start();
+    let before = backup.rejected_count();
+    backup.on_message(ReplicaId(0), pre_prepare_of(&ks, txs[..4].to_vec()));
+    assert_eq!(backup.rejected_count(), before + 1);
+    assert!(backup
+        .recent_errors()
+        .any(|e| e.to_string().contains("exceeds")));
+    let actions = backup.on_message(ReplicaId(0), pre_prepare_of(&ks, txs[..3].to_vec()));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Broadcast { msg } if matches!(msg.message, Message::Prepare(_))
+    )));
+}
+
+fn starts_with_tx(payload: &[u8]) -> Result<(), &'static str> {
+    match payload.starts_with(b"tx") {
+        true => Ok(()),
+        false => Err("not a tx"),
+    }
+}
+
+/// A payload that fails the host's rule is refused on arrival (a relay carrying one is refused
+/// whole) and in a proposed block; relayed requests are held to the relayer's share of the
+/// queue.
+#[test]
+fn payloads_that_fail_the_rule_are_refused_and_relays_are_held_to_a_share() {
+    use shoji_consensus::PayloadCheck;
+    let ks = keys(4, 42);
+    let mut c = Config::new(set(&ks));
+    c.payload_check = PayloadCheck(starts_with_tx);
+    c.max_pending_requests = 8; // a share of 2 per member
+    let mut backup = Replica::new(c, ks[1].clone(), None).expect("replica");
+    backup.start();
+    let relay =
+        |txs: Vec<Vec<u8>>| SignedMessage::sign(0, ReplicaId(2), Message::Requests(txs), &ks[2]);
+    let before = backup.rejected_count();
+    backup.on_message(
+        ReplicaId(2),
+        relay(vec![b"tx 1".to_vec(), b"junk".to_vec()]),
+    );
+    assert_eq!(backup.rejected_count(), before + 1);
+    assert_eq!(backup.pending_len(), 0, "nothing of a junk relay is queued");
+    backup.on_message(ReplicaId(0), pre_prepare_of(&ks, vec![b"junk".to_vec()]));
+    assert!(backup
+        .recent_errors()
+        .any(|e| e.to_string().contains("not a tx")));
+
+    backup.on_message(
+        ReplicaId(2),
+        relay(vec![b"tx a".to_vec(), b"tx b".to_vec(), b"tx c".to_vec()]),
+    );
+    assert_eq!(
+        backup.pending_len(),
+        2,
+        "member 2 fills its share and no more"
+    );
+    // Another member's relay still gets in.
+    let other = SignedMessage::sign(0, ReplicaId(3), Message::Request(b"tx d".to_vec()), &ks[3]);
+    backup.on_message(ReplicaId(3), other);
+    assert_eq!(backup.pending_len(), 3);
+}
+
+/// A client request that waits longer than `pending_ttl_ms` is dropped and the host told (it
+/// answers its client); relayed requests expire silently.
+#[test]
+fn waiting_requests_expire_and_the_host_is_told_of_its_own() {
+    let ks = keys(4, 43);
+    let mut c = Config::new(set(&ks));
+    c.pending_ttl_ms = 5_000;
+    let mut backup = Replica::new(c, ks[1].clone(), None).expect("replica");
+    backup.start();
+    backup.set_now_ms(1_000);
+    backup.on_client_request(b"mine".to_vec());
+    let relay = SignedMessage::sign(
+        0,
+        ReplicaId(2),
+        Message::Request(b"theirs".to_vec()),
+        &ks[2],
+    );
+    backup.on_message(ReplicaId(2), relay);
+    assert_eq!(backup.pending_len(), 2);
+    backup.set_now_ms(5_999);
+    let early = backup.on_timer(shoji_consensus::TimerKind::Retransmit);
+    assert!(!early.iter().any(|a| matches!(a, Action::Dropped { .. })));
+    backup.set_now_ms(6_000);
+    let actions = backup.on_timer(shoji_consensus::TimerKind::Retransmit);
+    let dropped: Vec<&Vec<u8>> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Dropped { payload, .. } => Some(payload),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped, vec![&b"mine".to_vec()]);
+    assert_eq!(backup.pending_len(), 0);
+}
