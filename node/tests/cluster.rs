@@ -585,8 +585,9 @@ fn proofs_carried_by_peers_are_verified_ahead_and_judged_the_same() {
     assert_eq!(c.nodes[&ReplicaId(3)].ledger().frontier().size(), 2);
 }
 
-/// Blocks of opaque requests (not transactions: execution marks them undecodable and skips
-/// them) are cheap to commit by the dozen, so the others run far past a stopped validator's
+/// Blocks of filler requests (a transfer's layout, so validators order them, but not valid
+/// transactions: execution marks them undecodable and skips them) are cheap to commit by the
+/// dozen, so the others run far past a stopped validator's
 /// window and garbage-collect the consensus log it would need; restarted, it asks a peer for
 /// the blocks, checks their certificates, executes them and ends with the same chain.
 #[test]
@@ -609,7 +610,7 @@ fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
     // Validator 1 forwards one request at a time to the leader (validator 0).
     const BLOCKS: u64 = 40;
     for k in 0..BLOCKS {
-        let payload = format!("opaque request {k}").into_bytes();
+        let payload = filler(k);
         let sm = SignedMessage::sign(
             0,
             ReplicaId(1),
@@ -667,7 +668,7 @@ fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
     let sm = SignedMessage::sign(
         0,
         ReplicaId(2),
-        Message::Request(b"after the restart".to_vec()),
+        Message::Request(filler(BLOCKS)),
         &c.keys[&ReplicaId(2)],
     );
     c.queue.push_back((
@@ -684,7 +685,18 @@ fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
     assert_eq!(c.nodes[&late].ledger().state_root(), root);
 }
 
-/// Commits one block of an opaque request, relayed by validator 1 to its epoch's leader, and
+/// A request number `k` with a transfer's layout (version, kind, length), which validators
+/// order, but whose fields do not decode (the audit key is all ones, not a point): execution
+/// marks it undecodable and skips it.
+fn filler(k: u64) -> Vec<u8> {
+    let mut payload = vec![0xff; shoji_primitives::tx::TRANSFER_BYTES];
+    payload[0] = shoji_primitives::tx::TX_VERSION;
+    payload[1] = 0; // a transfer
+    payload[2..10].copy_from_slice(&k.to_le_bytes());
+    payload
+}
+
+/// Commits one block of a filler request, relayed by validator 1 to its epoch's leader, and
 /// checks that each of `voters` reached exactly the next height.
 fn request(c: &mut Cluster, k: u64, voters: &[ReplicaId]) {
     let node = &c.nodes[&ReplicaId(1)];
@@ -696,7 +708,7 @@ fn request(c: &mut Cluster, k: u64, voters: &[ReplicaId]) {
     let sm = SignedMessage::sign(
         epoch,
         ReplicaId(1),
-        Message::Request(format!("opaque request {k}").into_bytes()),
+        Message::Request(filler(k)),
         &c.keys[&ReplicaId(1)],
     );
     c.queue.push_back((
