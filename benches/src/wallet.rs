@@ -170,7 +170,7 @@ pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
         issuers,
         assets: BTreeMap::new(),
         insecure: None,
-        network_id: None,
+        network_id: net.network_id,
     };
     let client = Client::connect(&network, None)?;
     let mut wallet = Wallet::new(&WalletSeed::random(&mut rng));

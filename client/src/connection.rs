@@ -407,7 +407,7 @@ mod tests {
             signatures: (0..3u16)
                 .map(|i| {
                     let sm = SignedMessage::sign(
-                        validators.epoch,
+                        &validators,
                         ReplicaId(i),
                         Message::Commit(vote),
                         &keys[i as usize],

@@ -107,8 +107,9 @@ pub struct Network {
     pub assets: BTreeMap<AssetId, String>,
     /// Set for development networks.
     pub insecure: Option<String>,
-    /// The network's identifier, when the file gives it.
-    pub network_id: Option<[u8; 32]>,
+    /// The network's identifier (its genesis hash): what governance approvals and the
+    /// validators' votes sign, so the certificates of another network never verify here.
+    pub network_id: [u8; 32],
 }
 
 fn key32(what: &'static str, s: &str) -> Result<[u8; 32], String> {
@@ -153,7 +154,15 @@ impl Network {
             addrs.push((ReplicaId(v.id), addr));
         }
         addrs.sort_by_key(|(id, _)| *id);
-        let validators = ValidatorSet::new(file.epoch, members).map_err(|e| e.to_string())?;
+        let network_id = file.network_id.as_deref().ok_or(
+            "the file has no network_id, so no commit certificate can be checked against it \
+             (validators sign for their network since consensus signing v2): take the network \
+             file that shoji-node init or devnet writes now",
+        )?;
+        let network_id = key32("network_id", network_id)?;
+        let validators = ValidatorSet::new(file.epoch, members)
+            .map_err(|e| e.to_string())?
+            .on_network(network_id);
         let auditor =
             AuditPublicKey::from_bytes(&key32("auditor public key", &file.auditor_public_key)?)
                 .map_err(|e| format!("auditor public key: {e}"))?;
@@ -178,11 +187,7 @@ impl Network {
             issuers,
             assets,
             insecure: file.insecure,
-            network_id: file
-                .network_id
-                .as_deref()
-                .map(|s| key32("network_id", s))
-                .transpose()?,
+            network_id,
         })
     }
 
@@ -218,7 +223,7 @@ impl Network {
                 .map(|(id, name)| (id.0.to_string(), name.clone()))
                 .collect(),
             insecure: self.insecure.clone(),
-            network_id: self.network_id.map(|id| hex_encode(&id)),
+            network_id: Some(hex_encode(&self.network_id)),
         }
     }
 
@@ -291,6 +296,20 @@ mod tests {
             insecure: None,
             network_id: Some(hex_encode(&[9; 32])),
         }
+    }
+
+    /// Validators sign for their network, so a file without its id cannot check a certificate:
+    /// it is refused with what to do, and the loaded set signs for the file's network.
+    #[test]
+    fn the_network_id_is_required_and_reaches_the_validator_set() {
+        let net = Network::from_file(sample()).unwrap();
+        assert_eq!(net.network_id, [9; 32]);
+        assert_eq!(net.validators.network, [9; 32]);
+        let mut old = sample();
+        old.network_id = None;
+        let err = Network::from_file(old).unwrap_err();
+        assert!(err.contains("no network_id"), "{err}");
+        assert!(err.contains("shoji-node init or devnet"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Protocol messages, their signatures and their canonical (postcard) encoding.
 //!
 //! Every message is signed by its sender over
-//! `postcard((DOMAIN, epoch, from, message))`. Messages embedded in other messages
+//! `postcard((DOMAIN, network, epoch, from, message))`, where `network` is the genesis hash of
+//! the network the validator set orders for ([`ValidatorSet::network`]). Messages embedded in other messages
 //! (pre-prepares inside a NEW-VIEW or a prepared certificate, VIEW-CHANGEs inside a
 //! NEW-VIEW, votes inside certificates) keep their original signature, computed over the
 //! same bytes as if they had been sent alone. The message types are deliberately not
@@ -15,7 +16,7 @@ use crate::error::Error;
 use crate::types::{Block, BlockHash, Height, ReplicaId, StateRoot, ValidatorSet, View};
 
 /// Domain separation tag included in every signed payload.
-pub const SIGNING_DOMAIN: &str = "shoji.pbft.v1";
+pub const SIGNING_DOMAIN: &str = "shoji.pbft.v2";
 
 /// PRE-PREPARE: the leader of `view` assigns `block` to height `block.height`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,15 +164,22 @@ impl Message {
 #[derive(Serialize)]
 struct SigningPayload<'a> {
     domain: &'static str,
+    network: [u8; 32],
     epoch: u64,
     from: ReplicaId,
     message: MessageRef<'a>,
 }
 
-/// The exact bytes signed by `from` for `message` in `epoch`.
-pub(crate) fn signing_bytes(epoch: u64, from: ReplicaId, message: MessageRef<'_>) -> Vec<u8> {
+/// The exact bytes signed by `from` for `message` in `epoch` of `network`.
+pub(crate) fn signing_bytes(
+    network: [u8; 32],
+    epoch: u64,
+    from: ReplicaId,
+    message: MessageRef<'_>,
+) -> Vec<u8> {
     let payload = SigningPayload {
         domain: SIGNING_DOMAIN,
+        network,
         epoch,
         from,
         message,
@@ -181,12 +189,17 @@ pub(crate) fn signing_bytes(epoch: u64, from: ReplicaId, message: MessageRef<'_>
 }
 
 pub(crate) fn sign_ref(
-    epoch: u64,
+    validators: &ValidatorSet,
     from: ReplicaId,
     message: MessageRef<'_>,
     key: &SigningKey,
 ) -> Signature {
-    key.sign(&signing_bytes(epoch, from, message))
+    key.sign(&signing_bytes(
+        validators.network,
+        validators.epoch,
+        from,
+        message,
+    ))
 }
 
 /// Verifies `signature` of `signer` (a member of `validators`) over `message`.
@@ -199,19 +212,26 @@ pub(crate) fn verify_ref(
     let key = validators.key(signer).ok_or(Error::UnknownSender(signer))?;
     // Strict: refuses small-order keys and `R`, and non-canonical `s` (RFC 8032 leaves them
     // open; a lax check accepts forgeries under a small-order key).
-    key.verify_strict(&signing_bytes(validators.epoch, signer, message), signature)
+    let bytes = signing_bytes(validators.network, validators.epoch, signer, message);
+    key.verify_strict(&bytes, signature)
         .map_err(|_| Error::BadSignature(signer))
 }
 
 impl SignedPrePrepare {
-    /// Signs a pre-prepare (the caller must be the leader of `pre_prepare.view`).
+    /// Signs a pre-prepare for the network and epoch of `validators` (the caller must be the
+    /// leader of `pre_prepare.view`).
     pub fn sign(
-        epoch: u64,
+        validators: &ValidatorSet,
         leader: ReplicaId,
         pre_prepare: PrePrepare,
         key: &SigningKey,
     ) -> SignedPrePrepare {
-        let signature = sign_ref(epoch, leader, MessageRef::PrePrepare(&pre_prepare), key);
+        let signature = sign_ref(
+            validators,
+            leader,
+            MessageRef::PrePrepare(&pre_prepare),
+            key,
+        );
         SignedPrePrepare {
             pre_prepare,
             signature,
@@ -249,14 +269,19 @@ pub struct SignedMessage {
     pub from: ReplicaId,
     /// The message.
     pub message: Message,
-    /// Signature of `from` over `(SIGNING_DOMAIN, epoch, from, message)`.
+    /// Signature of `from` over `(SIGNING_DOMAIN, network, epoch, from, message)`.
     pub signature: Signature,
 }
 
 impl SignedMessage {
-    /// Signs `message` as `from` in `epoch`.
-    pub fn sign(epoch: u64, from: ReplicaId, message: Message, key: &SigningKey) -> SignedMessage {
-        let signature = sign_ref(epoch, from, message.as_ref(), key);
+    /// Signs `message` as `from` for the network and epoch of `validators`.
+    pub fn sign(
+        validators: &ValidatorSet,
+        from: ReplicaId,
+        message: Message,
+        key: &SigningKey,
+    ) -> SignedMessage {
+        let signature = sign_ref(validators, from, message.as_ref(), key);
         SignedMessage {
             from,
             message,

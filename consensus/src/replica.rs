@@ -716,7 +716,7 @@ impl Replica {
     }
 
     fn sign(&self, message: Message) -> SignedMessage {
-        SignedMessage::sign(self.cfg.validators.epoch, self.id, message, &self.key)
+        SignedMessage::sign(&self.cfg.validators, self.id, message, &self.key)
     }
 
     fn quorum(&self) -> usize {
@@ -1467,7 +1467,7 @@ impl Replica {
                 transactions: txs,
             };
             let spp = SignedPrePrepare::sign(
-                self.cfg.validators.epoch,
+                &self.cfg.validators,
                 self.id,
                 PrePrepare {
                     view: self.view,
@@ -2000,12 +2000,10 @@ impl Replica {
                 return;
             }
         };
-        let epoch = self.cfg.validators.epoch;
+        let vs = &self.cfg.validators;
         let pre_prepares: Vec<SignedPrePrepare> = blocks
             .into_iter()
-            .map(|block| {
-                SignedPrePrepare::sign(epoch, self.id, PrePrepare { view, block }, &self.key)
-            })
+            .map(|block| SignedPrePrepare::sign(vs, self.id, PrePrepare { view, block }, &self.key))
             .collect();
         let nv = NewView {
             view,

@@ -182,6 +182,10 @@ impl BlockSummary {
 /// The set of validators of one epoch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidatorSet {
+    /// The network these validators order for (its genesis hash); part of every signed
+    /// message, so a vote or a certificate of one network means nothing on another that shares
+    /// validator keys. All zeros until [`ValidatorSet::on_network`] sets it.
+    pub network: [u8; 32],
     /// Epoch number; part of every signed message, so signatures never cross epochs.
     pub epoch: u64,
     /// Members and their Ed25519 verifying keys. Iteration order (by id) defines leader order.
@@ -202,7 +206,17 @@ impl ValidatorSet {
                 id.0
             )));
         }
-        Ok(ValidatorSet { epoch, members })
+        Ok(ValidatorSet {
+            network: [0; 32],
+            epoch,
+            members,
+        })
+    }
+
+    /// The same set, signing for `network` (the genesis hash of the network it orders for).
+    pub fn on_network(mut self, network: [u8; 32]) -> Self {
+        self.network = network;
+        self
     }
 
     /// Number of validators `n`.

@@ -42,7 +42,7 @@ fn commit_sig(keys: &[SigningKey], vs: &ValidatorSet, i: usize, view: u64, b: &B
         height: b.height,
         block_hash: b.hash(),
     });
-    SignedMessage::sign(vs.epoch, ReplicaId(i as u16), msg, &keys[i]).signature
+    SignedMessage::sign(vs, ReplicaId(i as u16), msg, &keys[i]).signature
 }
 
 fn cert(keys: &[SigningKey], vs: &ValidatorSet, signers: &[usize], b: &Block) -> CommitCertificate {
@@ -142,7 +142,7 @@ fn commit_certificate_rejects_duplicate_signers_and_too_few() {
     });
     foreign.signatures.push((
         ReplicaId(9),
-        SignedMessage::sign(0, ReplicaId(9), msg, &outsider).signature,
+        SignedMessage::sign(&vs, ReplicaId(9), msg, &outsider).signature,
     ));
     assert!(verify_commit_certificate(&vs, &b, &foreign).is_err());
     // A signature moved to another signer's slot.
@@ -171,7 +171,7 @@ fn signed_message_round_trip_and_verification() {
     let ks = keys(4, 5);
     let vs = set(&ks);
     let msg = SignedMessage::sign(
-        0,
+        &set(&ks),
         ReplicaId(1),
         Message::PrePrepare(PrePrepare {
             view: 1,
@@ -202,16 +202,22 @@ fn decode_never_panics_on_arbitrary_bytes() {
     let ks = keys(4, 6);
     let mut rng = ChaCha8Rng::seed_from_u64(6);
     let samples: Vec<Vec<u8>> = vec![
-        SignedMessage::sign(0, ReplicaId(0), Message::Request(vec![1, 2, 3]), &ks[0]).encode(),
         SignedMessage::sign(
-            0,
+            &set(&ks),
+            ReplicaId(0),
+            Message::Request(vec![1, 2, 3]),
+            &ks[0],
+        )
+        .encode(),
+        SignedMessage::sign(
+            &set(&ks),
             ReplicaId(2),
             Message::Requests(vec![vec![1, 2], vec![], vec![9; 40]]),
             &ks[2],
         )
         .encode(),
         SignedMessage::sign(
-            0,
+            &set(&ks),
             ReplicaId(1),
             Message::PrePrepare(PrePrepare {
                 view: 4,
@@ -550,7 +556,7 @@ fn pre_prepare_at(ks: &[SigningKey], time_ms: u64, tx: &[u8]) -> SignedMessage {
         transactions: vec![tx.to_vec()],
     };
     SignedMessage::sign(
-        0,
+        &set(ks),
         ReplicaId(0),
         Message::PrePrepare(PrePrepare { view: 0, block }),
         &ks[0],
@@ -676,7 +682,7 @@ fn backups_relay_client_transactions_in_signed_batches() {
     let big: Vec<Vec<u8>> = (0..=MAX_RELAY_BATCH as u32)
         .map(|i| i.to_le_bytes().to_vec())
         .collect();
-    let oversized = SignedMessage::sign(0, ReplicaId(3), Message::Requests(big), &ks[3]);
+    let oversized = SignedMessage::sign(&set(&ks), ReplicaId(3), Message::Requests(big), &ks[3]);
     other.on_message_bytes(ReplicaId(3), &oversized.encode());
     assert_eq!(other.pending_len(), 5);
     assert!(matches!(
@@ -714,7 +720,11 @@ fn a_small_order_key_is_refused_and_its_forgeries_never_verify() {
     let err = ValidatorSet::new(0, members.clone()).expect_err("a weak key is refused");
     assert!(err.to_string().contains("weak"), "{err}");
 
-    let vs = ValidatorSet { epoch: 0, members };
+    let vs = ValidatorSet {
+        network: [0; 32],
+        epoch: 0,
+        members,
+    };
     let mut forged_signature = [0u8; 64];
     forged_signature[0] = 1;
     let forged = SignedMessage {
@@ -756,7 +766,7 @@ fn a_view_change_with_a_checkpoint_at_the_end_of_heights_is_refused_without_pani
         },
         prepared: Vec::new(),
     };
-    let sm = SignedMessage::sign(0, ReplicaId(2), Message::ViewChange(vc), &ks[2]);
+    let sm = SignedMessage::sign(&set(&ks), ReplicaId(2), Message::ViewChange(vc), &ks[2]);
     let before = r.rejected_count();
     r.on_message(ReplicaId(2), sm);
     assert_eq!(r.rejected_count(), before + 1);
@@ -776,7 +786,7 @@ fn pre_prepare_of(ks: &[SigningKey], txs: Vec<Vec<u8>>) -> SignedMessage {
         transactions: txs,
     };
     SignedMessage::sign(
-        0,
+        &set(ks),
         ReplicaId(0),
         Message::PrePrepare(PrePrepare { view: 0, block }),
         &ks[0],
@@ -837,8 +847,9 @@ fn payloads_that_fail_the_rule_are_refused_and_relays_are_held_to_a_share() {
     c.max_pending_requests = 8; // a share of 2 per member
     let mut backup = Replica::new(c, ks[1].clone(), None).expect("replica");
     backup.start();
-    let relay =
-        |txs: Vec<Vec<u8>>| SignedMessage::sign(0, ReplicaId(2), Message::Requests(txs), &ks[2]);
+    let relay = |txs: Vec<Vec<u8>>| {
+        SignedMessage::sign(&set(&ks), ReplicaId(2), Message::Requests(txs), &ks[2])
+    };
     let before = backup.rejected_count();
     backup.on_message(
         ReplicaId(2),
@@ -861,7 +872,12 @@ fn payloads_that_fail_the_rule_are_refused_and_relays_are_held_to_a_share() {
         "member 2 fills its share and no more"
     );
     // Another member's relay still gets in.
-    let other = SignedMessage::sign(0, ReplicaId(3), Message::Request(b"tx d".to_vec()), &ks[3]);
+    let other = SignedMessage::sign(
+        &set(&ks),
+        ReplicaId(3),
+        Message::Request(b"tx d".to_vec()),
+        &ks[3],
+    );
     backup.on_message(ReplicaId(3), other);
     assert_eq!(backup.pending_len(), 3);
 }
@@ -878,7 +894,7 @@ fn waiting_requests_expire_and_the_host_is_told_of_its_own() {
     backup.set_now_ms(1_000);
     backup.on_client_request(b"mine".to_vec());
     let relay = SignedMessage::sign(
-        0,
+        &set(&ks),
         ReplicaId(2),
         Message::Request(b"theirs".to_vec()),
         &ks[2],
@@ -899,4 +915,48 @@ fn waiting_requests_expire_and_the_host_is_told_of_its_own() {
         .collect();
     assert_eq!(dropped, vec![&b"mine".to_vec()]);
     assert_eq!(backup.pending_len(), 0);
+}
+
+/// Two networks run by the same validator keys: a vote, a pre-prepare or a commit certificate
+/// of one is worthless on the other, because every signature covers the network's id.
+#[test]
+fn signatures_of_one_network_are_refused_on_another_with_the_same_keys() {
+    let ks = keys(4, 51);
+    let (a, b) = (set(&ks).on_network([1; 32]), set(&ks).on_network([2; 32]));
+    let vote = Message::Commit(Vote {
+        view: 0,
+        height: 5,
+        block_hash: block().hash(),
+    });
+    let sm = SignedMessage::sign(&a, ReplicaId(1), vote, &ks[1]);
+    sm.verify(&a).expect("valid on its own network");
+    assert!(matches!(sm.verify(&b), Err(Error::BadSignature(_))));
+
+    let b5 = block();
+    let certificate = cert(&ks, &a, &[0, 1, 2], &b5);
+    verify_commit_certificate(&a, &b5, &certificate).expect("valid on its own network");
+    assert!(verify_commit_certificate(&b, &b5, &certificate).is_err());
+
+    // A replica of network b refuses network a's pre-prepare from the same leader.
+    let mut replica = Replica::new(Config::new(b.clone()), ks[1].clone(), None).expect("replica");
+    replica.start();
+    let pp = SignedMessage::sign(
+        &a,
+        ReplicaId(0),
+        Message::PrePrepare(PrePrepare {
+            view: 0,
+            block: Block {
+                height: 1,
+                prev_hash: BlockHash([0; 32]),
+                view: 0,
+                proposer: ReplicaId(0),
+                time_ms: 0,
+                transactions: vec![b"tx".to_vec()],
+            },
+        }),
+        &ks[0],
+    );
+    let before = replica.rejected_count();
+    replica.on_message(ReplicaId(0), pp);
+    assert_eq!(replica.rejected_count(), before + 1);
 }

@@ -1111,7 +1111,12 @@ mod tests {
         }
         // The client network file is the one clients load.
         let net = Network::load(&report.network).unwrap();
-        assert_eq!(net.validators, checked.genesis.validators);
+        let genesis = &checked.genesis;
+        assert_eq!(
+            net.validators,
+            genesis.validators.clone().on_network(genesis.hash())
+        );
+        assert_eq!(net.network_id, genesis.hash());
         assert_eq!(net.auditor, checked.genesis.ledger.auditor);
         assert_eq!(net.issuers, checked.genesis.ledger.issuers);
         assert_eq!(

@@ -248,7 +248,7 @@ fn start_inner(
     Ok((
         LocalNetwork {
             addrs,
-            validators,
+            validators: validators.on_network(genesis.hash()),
             network_id: genesis.hash(),
         },
         left_out,

@@ -124,7 +124,7 @@ impl Genesis {
 
     /// The replica configuration for this genesis with a validator's local `tuning`.
     pub fn consensus_config(&self, tuning: &Tuning) -> Config {
-        let mut c = Config::new(self.validators.clone());
+        let mut c = Config::new(self.validators.clone().on_network(self.hash()));
         c.checkpoint_interval = self.consensus.checkpoint_interval;
         c.window_size = self.consensus.window_size;
         c.max_batch_txs = self.consensus.max_batch_txs;
@@ -427,10 +427,7 @@ fn validator_set(
                 .map_err(|e| NodeError::Restore(format!("validator {id} key: {e}")))
         })
         .collect::<Result<BTreeMap<_, _>, _>>()?;
-    Ok(ValidatorSet::new(
-        genesis.validators.epoch + epoch,
-        members,
-    )?)
+    Ok(ValidatorSet::new(genesis.validators.epoch + epoch, members)?.on_network(genesis.hash()))
 }
 
 /// The replica configuration of the ledger's current epoch: genesis's, or the validators

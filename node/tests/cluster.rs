@@ -531,7 +531,7 @@ fn proofs_carried_by_peers_are_verified_ahead_and_judged_the_same() {
 
     // Validator 1, faulty, relays the bad transaction to the others.
     let relay = SignedMessage::sign(
-        0,
+        &c.nodes[&ReplicaId(1)].replica().config().validators.clone(),
         ReplicaId(1),
         Message::Requests(vec![bad.to_bytes()]),
         &c.keys[&ReplicaId(1)],
@@ -612,7 +612,7 @@ fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
     for k in 0..BLOCKS {
         let payload = filler(k);
         let sm = SignedMessage::sign(
-            0,
+            &c.nodes[&ReplicaId(1)].replica().config().validators.clone(),
             ReplicaId(1),
             Message::Request(payload),
             &c.keys[&ReplicaId(1)],
@@ -650,10 +650,12 @@ fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
             .expect("read")
             .expect("block");
         assert_eq!(mine.hash(), block.hash(), "height {h}");
-        assert!(
-            shoji_consensus::verify_commit_certificate(&c.genesis.validators, &mine, &my_cert)
-                .is_ok()
-        );
+        assert!(shoji_consensus::verify_commit_certificate(
+            &c.genesis.validators.clone().on_network(c.genesis.hash()),
+            &mine,
+            &my_cert
+        )
+        .is_ok());
         assert_eq!(
             c.nodes[&late].store().state_root(h).expect("read"),
             reference.store().state_root(h).expect("read"),
@@ -666,7 +668,7 @@ fn a_validator_down_for_many_blocks_catches_up_by_state_transfer() {
     );
     // It takes part again: the next block is committed by all four.
     let sm = SignedMessage::sign(
-        0,
+        &c.nodes[&ReplicaId(2)].replica().config().validators.clone(),
         ReplicaId(2),
         Message::Request(filler(BLOCKS)),
         &c.keys[&ReplicaId(2)],
@@ -700,13 +702,13 @@ fn filler(k: u64) -> Vec<u8> {
 /// checks that each of `voters` reached exactly the next height.
 fn request(c: &mut Cluster, k: u64, voters: &[ReplicaId]) {
     let node = &c.nodes[&ReplicaId(1)];
-    let (epoch, leader, height) = (
-        node.replica().config().validators.epoch,
+    let (validators, leader, height) = (
+        node.replica().config().validators.clone(),
         node.replica().leader(),
         node.ledger().height(),
     );
     let sm = SignedMessage::sign(
-        epoch,
+        &validators,
         ReplicaId(1),
         Message::Request(filler(k)),
         &c.keys[&ReplicaId(1)],

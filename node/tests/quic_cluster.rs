@@ -402,7 +402,8 @@ async fn a_member_relaying_junk_cannot_halt_the_network() {
         tokio::spawn(async move { while endpoint.recv().await.is_some() {} })
     };
     let attack = {
-        let (endpoint, stop, epoch) = (endpoint.clone(), stop.clone(), net.validators.epoch);
+        let (endpoint, stop) = (endpoint.clone(), stop.clone());
+        let validators = net.validators.clone();
         tokio::spawn(async move {
             let mut junk = rand_chacha::ChaCha20Rng::seed_from_u64(13);
             // Bursts of six relays: a leader proposes the first four at once (its blocks in
@@ -420,7 +421,7 @@ async fn a_member_relaying_junk_cannot_halt_the_network() {
                         })
                         .collect();
                     let msg = SignedMessage::sign(
-                        epoch,
+                        &validators,
                         ReplicaId(3),
                         Message::Requests(payloads),
                         &byzantine_key,

@@ -14,7 +14,11 @@ pub enum StoreError {
         source: Box<redb::Error>,
     },
     /// The database was written by a different schema version.
-    #[error("schema version mismatch: the database has version {found}, this build reads version {expected}")]
+    #[error(
+        "schema version mismatch: the database has version {found}, this build reads version \
+         {expected}; it was written by another release of shoji-node: run that release, or start \
+         this one on an empty data directory (a validator then fetches the chain from its peers)"
+    )]
     SchemaVersion {
         /// Version found in the database.
         found: u32,

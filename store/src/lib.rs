@@ -74,7 +74,9 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 /// 5: blocks hold transactions of format version 2 (uncompressed proofs) and are hashed over
 ///    their transactions' hashes; the certificates of an older store sign other hashes, so it
 ///    is refused rather than converted.
-pub const SCHEMA_VERSION: u32 = 5;
+/// 6: consensus signatures cover the network's id (signing v2), so the certificates and votes
+///    of an older store no longer verify; it is refused rather than converted.
+pub const SCHEMA_VERSION: u32 = 6;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";

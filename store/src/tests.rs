@@ -201,7 +201,7 @@ fn vote(height: u64) -> PersistDelta {
         height,
         block_hash: BlockHash([height as u8; 32]),
     });
-    PersistDelta::Vote(SignedMessage::sign(0, ReplicaId(2), msg, &key))
+    PersistDelta::Vote(SignedMessage::sign(&signers(&key), ReplicaId(2), msg, &key))
 }
 
 /// Five blocks: applied, rejected (unknown anchor, double spend), empty, and an anchor from the
@@ -986,7 +986,7 @@ fn busy_consensus_state() -> PersistedState {
     };
     let pre_prepare = |height: u64| {
         shoji_consensus::SignedPrePrepare::sign(
-            0,
+            &signers(&key),
             ReplicaId(2),
             shoji_consensus::PrePrepare {
                 view: 2,
@@ -995,7 +995,8 @@ fn busy_consensus_state() -> PersistedState {
             &key,
         )
     };
-    let sign = |m: shoji_consensus::Message| SignedMessage::sign(0, ReplicaId(2), m, &key);
+    let sign =
+        |m: shoji_consensus::Message| SignedMessage::sign(&signers(&key), ReplicaId(2), m, &key);
     let vote = |height: u64| shoji_consensus::Vote {
         view: 2,
         height,
@@ -1134,4 +1135,9 @@ fn a_store_of_an_older_schema_is_refused_and_left_unchanged() {
         assert!(err.to_string().contains(&format!("version {old}")), "{err}");
         assert_eq!(peek(&dir, META, SCHEMA_KEY), old.to_le_bytes().to_vec());
     }
+}
+
+/// A set of one member, validator 2 with `key`, to sign test messages for.
+fn signers(key: &SigningKey) -> ValidatorSet {
+    ValidatorSet::new(0, BTreeMap::from([(ReplicaId(2), key.verifying_key())])).expect("set")
 }

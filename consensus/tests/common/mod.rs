@@ -532,7 +532,12 @@ impl Sim {
                     if p.future_time {
                         pp.block.time_ms = self.clock_ms() + FUTURE_MS;
                     }
-                    let m = SignedMessage::sign(0, me, Message::PrePrepare(pp), &self.nodes[i].key);
+                    let m = SignedMessage::sign(
+                        &self.validators,
+                        me,
+                        Message::PrePrepare(pp),
+                        &self.nodes[i].key,
+                    );
                     out.push(m.encode());
                 } else {
                     out.push(bytes.to_vec());
@@ -568,7 +573,7 @@ impl Sim {
                 } else {
                     Message::Commit(vote)
                 };
-                out.push(SignedMessage::sign(0, me, m, &self.nodes[i].key).encode());
+                out.push(SignedMessage::sign(&self.validators, me, m, &self.nodes[i].key).encode());
             }
         }
         if p.garbage && self.rng.gen_bool(0.1) {

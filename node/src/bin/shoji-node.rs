@@ -234,7 +234,8 @@ fn next_network(
         })
         .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
     let mut next = net.clone();
-    next.validators = shoji_consensus::ValidatorSet::new(net.validators.epoch + 1, members)?;
+    next.validators = shoji_consensus::ValidatorSet::new(net.validators.epoch + 1, members)?
+        .on_network(net.network_id);
     next.addrs.retain(|(id, _)| validators.contains_key(&id.0));
     if let Some((id, addr)) = added {
         next.addrs.retain(|(i, _)| i.0 != id);
@@ -366,9 +367,7 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                 ),
             };
             let out = out.with_context(|| format!("propose needs --out FILE ({USAGE})"))?;
-            let network_id = net.network_id.with_context(|| {
-                "the network file has no network_id (regenerate it with this version)".to_string()
-            })?;
+            let network_id = net.network_id;
             let seq = match seq {
                 Some(s) => s,
                 None => {
@@ -421,7 +420,7 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
         "submit" => {
             let p = Proposal::load(&need_file()?)?;
             let net = load_network(&network)?;
-            if net.network_id.is_some_and(|id| id != p.network_id) {
+            if net.network_id != p.network_id {
                 bail!(
                     "the proposal is for another network than {}",
                     network.unwrap_or_default().display()
@@ -852,7 +851,7 @@ fn devnet(
             issuers: ledger_issuers,
             assets: BTreeMap::from([(AssetId(840), "USD".to_string())]),
             insecure: Some("development keys and parameters: never use for real value".into()),
-            network_id: Some(net.network_id),
+            network_id: net.network_id,
         };
         let info = network.to_file();
         let key_path = dir.join("issuer.key");
