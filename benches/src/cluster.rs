@@ -23,6 +23,7 @@ use anyhow::{bail, ensure, Context};
 use serde_json::json;
 use shoji_client::network::{insecure_devnet_auditor, insecure_devnet_issuer};
 use shoji_client::{Client, Network};
+use shoji_primitives::encoding::hex_encode;
 use shoji_primitives::encryption::{try_decrypt_note, Memo};
 use shoji_primitives::keys::{SpendingKeys, WalletSeed};
 use shoji_primitives::note::{output_rho, Amount, AssetId, Note};
@@ -66,22 +67,25 @@ pub struct ClusterOptions {
     pub ordering_in_flight: usize,
 }
 
-fn cache_path() -> PathBuf {
-    // Named for the parameters and the transaction format, since records are fixed-size.
+fn cache_path(network: &[u8; 32]) -> PathBuf {
+    // Named for the parameters, the transaction format (records are fixed-size) and the
+    // network the transactions name.
     shoji_params::default_dir().join(format!(
-        "bench-devnet-mints-{}-v{}.bin",
+        "bench-devnet-mints-{}-v{}-{}.bin",
         &shoji_params::DEV_VK_HASH[..16],
-        shoji_primitives::tx::TX_VERSION
+        shoji_primitives::tx::TX_VERSION,
+        &hex_encode(network)[..16]
     ))
 }
 
 /// The transfer load for `n` transfers: its setup mints, then the transfers proven so far.
 /// Named for `n` too, since every transfer is anchored at the tree of all `n` setup notes.
-fn transfer_cache_path(n: usize) -> PathBuf {
+fn transfer_cache_path(n: usize, network: &[u8; 32]) -> PathBuf {
     shoji_params::default_dir().join(format!(
-        "bench-devnet-transfers-{}-v{}-{n}.bin",
+        "bench-devnet-transfers-{}-v{}-{}-{n}.bin",
         &shoji_params::DEV_VK_HASH[..16],
-        shoji_primitives::tx::TX_VERSION
+        shoji_primitives::tx::TX_VERSION,
+        &hex_encode(network)[..16]
     ))
 }
 
@@ -97,8 +101,11 @@ const SAVE_EVERY: usize = 50;
 /// Setup mints and `n` transfers for a fresh development network, from the cache, proving (and
 /// caching) what is missing. Mint `k` pays two notes to the load wallet; committed in order,
 /// they are leaves `2k` and `2k + 1`, and transfer `i` spends leaf `i` under the root of them all.
-pub fn transfer_load(n: usize) -> anyhow::Result<(Vec<Transaction>, Vec<Transaction>)> {
-    let path = transfer_cache_path(n);
+pub fn transfer_load(
+    n: usize,
+    network: [u8; 32],
+) -> anyhow::Result<(Vec<Transaction>, Vec<Transaction>)> {
+    let path = transfer_cache_path(n, &network);
     let mut raw = std::fs::read(&path).unwrap_or_default();
     let want_mints = n.div_ceil(2);
     let mint_count = (raw.len() / MINT_BYTES).min(want_mints);
@@ -156,6 +163,7 @@ pub fn transfer_load(n: usize) -> anyhow::Result<(Vec<Transaction>, Vec<Transact
         );
         b.pay(keys.address(), Amount(value), Memo::empty())?;
         b.pay(keys.address(), Amount(value), Memo::empty())?;
+        b.network(network);
         let tx = b
             .build(&mut rng)?
             .prove(&prover, &mut rng)?
@@ -194,6 +202,7 @@ pub fn transfer_load(n: usize) -> anyhow::Result<(Vec<Transaction>, Vec<Transact
             path: witness.path(&frontier)?,
         })?;
         b.pay(to, note.value, Memo::empty())?;
+        b.network(network);
         let tx = b
             .build(&mut rng)?
             .prove(&prover, &mut rng)?
@@ -230,8 +239,8 @@ fn setup(network: &Network, mints: &[Transaction]) -> anyhow::Result<()> {
 
 /// At least `n` mints for a fresh development network, from the cache, proving (and caching)
 /// any that are missing.
-pub fn mints(n: usize) -> anyhow::Result<Vec<Transaction>> {
-    let path = cache_path();
+pub fn mints(n: usize, network: [u8; 32]) -> anyhow::Result<Vec<Transaction>> {
+    let path = cache_path(&network);
     let mut raw = std::fs::read(&path).unwrap_or_default();
     raw.truncate(raw.len() - raw.len() % MINT_BYTES);
     let have = raw.len() / MINT_BYTES;
@@ -259,6 +268,7 @@ pub fn mints(n: usize) -> anyhow::Result<Vec<Transaction>> {
                 issuer.verifying_key().to_bytes(),
             );
             b.pay(to, Amount(1 + i as u64), Memo::empty())?;
+            b.network(network);
             let tx = b
                 .build(&mut rng)?
                 .prove(&prover, &mut rng)?
@@ -496,9 +506,12 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
         0 => None,
         n => Some(ordering_phase(n, opts.ordering_in_flight)?),
     };
+    // The load names the development network's id (its genesis hash, the same on every run):
+    // read it from a devnet's network file.
+    let network = start_devnet(false)?.network.network_id;
     let (setup_mints, txs) = match opts.load {
-        Load::Transfers => transfer_load(opts.txs)?,
-        Load::Mints => (Vec::new(), mints(opts.txs)?),
+        Load::Transfers => transfer_load(opts.txs, network)?,
+        Load::Mints => (Vec::new(), mints(opts.txs, network)?),
     };
     // Progress on stderr, one line per phase, so that a profiler can be pointed at the
     // measured part alone.
@@ -538,12 +551,8 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
     }))
 }
 
-/// Where the load's cache lives (for the help text).
-pub fn cache_location(load: Load, n: usize) -> String {
-    match load {
-        Load::Transfers => transfer_cache_path(n),
-        Load::Mints => cache_path(),
-    }
-    .display()
-    .to_string()
+/// The directory the load's cache lives in (for the help text); the file is named for the
+/// load, the parameters, the transaction format and the network.
+pub fn cache_location() -> String {
+    shoji_params::default_dir().display().to_string()
 }

@@ -174,6 +174,7 @@ pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
     };
     let client = Client::connect(&network, None)?;
     let mut wallet = Wallet::new(&WalletSeed::random(&mut rng));
+    wallet.set_network(network.network_id);
     let bob = Wallet::new(&WalletSeed::random(&mut rng)).address();
     let sync = |w: &mut Wallet| -> anyhow::Result<()> {
         let tip = client.tree_state()?.height;

@@ -74,6 +74,10 @@ pub enum Rejection {
     /// A validator-set change that cannot be made.
     #[error("validator set: {0}")]
     ValidatorSet(String),
+    /// The transaction names another network (another genesis): it was built for, or
+    /// replayed from, a network that shares keys with this one.
+    #[error("transaction is for another network")]
+    WrongNetwork,
 }
 
 /// What happened to one transaction of a block.
@@ -716,6 +720,9 @@ impl Ledger {
 
     fn check(&self, tx: &Transaction, height: u64) -> Result<(), Rejection> {
         let b = tx.bundle();
+        if b.network != self.config.network_id {
+            return Err(Rejection::WrongNetwork);
+        }
         if b.expiry_height < height {
             return Err(Rejection::Expired(b.expiry_height));
         }

@@ -301,7 +301,8 @@ pub enum Output {
         height: u64,
         /// The ledger's state root after it.
         state_root: [u8; 32],
-        /// What happened to each decodable transaction, in block order.
+        /// What happened to each decodable transaction, in block order, under the id its
+        /// client waits on ([`request_id`]).
         outcomes: Vec<(TxId, TxOutcome)>,
     },
 }
@@ -506,14 +507,15 @@ pub fn transaction_or_opaque_shape(bytes: &[u8]) -> Result<(), &'static str> {
     }
 }
 
-/// The id a client waits on for `bytes`: the transaction id of a shielded or governance
+/// The id a client waits on for `bytes`: the [`Transaction::auth_id`] of a shielded
+/// transaction (its exact bytes: a rerandomized twin is another request), the id of a governance
 /// transaction, blake3 of the bytes for an opaque payload (ordering-only mode), `None` if
 /// the bytes are not a transaction.
 pub fn request_id(bytes: &[u8], ordering_only: bool) -> Option<TxId> {
     if GovernanceTx::is_governance(bytes) {
         GovernanceTx::from_bytes(bytes).ok().map(|g| g.id())
     } else if let Ok(tx) = Transaction::from_bytes(bytes) {
-        Some(tx.id())
+        Some(tx.auth_id())
     } else if ordering_only && bytes.len() <= MAX_OPAQUE_BYTES {
         Some(TxId(*blake3::hash(bytes).as_bytes()))
     } else {
@@ -1074,7 +1076,7 @@ impl NodeCore {
                 // refused proof is explained below by strict decoding.
                 match Transaction::from_bytes_proof_bound(bytes) {
                     Ok(tx) => {
-                        let id = tx.id();
+                        let id = tx.auth_id();
                         self.keep_decoded(id, tx);
                         Ok(Entry::Shielded(Box::new(tx), id))
                     }
@@ -1180,7 +1182,7 @@ impl NodeCore {
             if self.ahead.len() >= AHEAD_MAX {
                 break;
             }
-            // A transaction's id hashes its canonical encoding: skip the ones verified or held
+            // A transaction's auth id hashes its encoding: skip the ones verified or held
             // already before paying for decoding (a wrong skip only leaves the transaction to
             // be verified when its block commits).
             let likely_id = TxId(*blake3::hash(&bytes).as_bytes());
@@ -1190,7 +1192,7 @@ impl NodeCore {
             let Ok(tx) = Transaction::from_bytes_proof_bound(&bytes) else {
                 continue;
             };
-            let id = tx.id();
+            let id = tx.auth_id();
             self.keep_decoded(id, tx);
             if !self.verified.contains_key(&id) && self.ahead_ids.insert(id) {
                 self.ahead.push_back((id, tx));
@@ -1243,7 +1245,7 @@ impl NodeCore {
 
     /// `bytes` decoded as a shielded transaction (without the `epk` subgroup check, see
     /// [`Transaction::from_bytes_proof_bound`]), taken from [`NodeCore::decoded`] when it was
-    /// decoded before. The id is the hash of the canonical encoding, so a kept transaction
+    /// decoded before. The auth id is the hash of the canonical encoding, so a kept transaction
     /// whose id is the hash of `bytes` is what decoding `bytes` would give.
     fn decode_for_block(&mut self, bytes: &[u8]) -> Option<Transaction> {
         if !self.decoded.is_empty() {
@@ -1375,7 +1377,7 @@ impl NodeCore {
                 }
             }
         }
-        let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
+        let ids: Vec<TxId> = txs.iter().map(Transaction::auth_id).collect();
         let cached: Vec<Option<Result<(), TxError>>> = ids
             .iter()
             .map(|id| self.verified.get(id).cloned())

@@ -103,6 +103,7 @@ fn mint_usd(
     issuer: &shoji_consensus::ed25519_dalek::SigningKey,
     amount: u64,
     anchor: shoji_primitives::Fr,
+    network: [u8; 32],
 ) -> Transaction {
     let mut rng = rand_core::OsRng;
     let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
@@ -116,6 +117,7 @@ fn mint_usd(
         issuer.verifying_key().to_bytes(),
     );
     b.pay(alice, Amount(amount), Memo::empty()).expect("pay");
+    b.network(network);
     b.build(&mut rng)
         .expect("build")
         .prove(prover, &mut rng)
@@ -313,7 +315,8 @@ fn four_validators_commit_verify_store_and_restart() {
         c.start(ReplicaId(i));
     }
 
-    let mint = |amount: u64, anchor| mint_usd(&prover, &auditor, &issuer, amount, anchor);
+    let network = c.genesis.hash();
+    let mint = |amount: u64, anchor| mint_usd(&prover, &auditor, &issuer, amount, anchor, network);
     let genesis_root = c.nodes[&ReplicaId(0)].ledger().frontier().root();
     let m1 = mint(1000, genesis_root);
 
@@ -511,7 +514,8 @@ fn proofs_carried_by_peers_are_verified_ahead_and_judged_the_same() {
         c.start(ReplicaId(i));
     }
     let anchor = c.nodes[&ReplicaId(0)].ledger().frontier().root();
-    let mint = |amount: u64| mint_usd(&prover, &auditor, &issuer, amount, anchor);
+    let network = c.genesis.hash();
+    let mint = |amount: u64| mint_usd(&prover, &auditor, &issuer, amount, anchor, network);
     let good = mint(1000);
     // A proof for other public values: one statement field changed, re-signed by the issuer,
     // so only the proof is wrong.

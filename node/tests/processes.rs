@@ -207,7 +207,8 @@ fn traffic_to_next_epoch(
     panic!("the next epoch did not start before the mints ran out");
 }
 
-fn mints(count: usize) -> Vec<Transaction> {
+/// `count` mints for the network `network` (its genesis hash).
+fn mints(count: usize, network: [u8; 32]) -> Vec<Transaction> {
     let prover = Prover::dev().expect("parameters");
     let mut rng = rand_core::OsRng;
     let issuer = insecure_devnet_issuer();
@@ -225,6 +226,7 @@ fn mints(count: usize) -> Vec<Transaction> {
             );
             b.pay(alice, Amount(100 + i as u64), Memo::empty())
                 .expect("pay");
+            b.network(network);
             b.build(&mut rng)
                 .expect("build")
                 .prove(&prover, &mut rng)
@@ -255,12 +257,12 @@ fn logs(dir: &Path) -> String {
 fn processes_survive_sigkill_and_catch_up() {
     let started = Instant::now();
     shoji_params::dev::parameters().expect("development parameters in the cache");
-    // Proving takes a few seconds: done while the network starts.
-    let proving = std::thread::spawn(|| mints(5));
-
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("net");
     let network = init_network(&dir, N);
+    // Proving takes a few seconds: done while the network starts.
+    let id = network.network_id;
+    let proving = std::thread::spawn(move || mints(5, id));
     // One validator logs JSON lines, for a log collector.
     let p = dir.join(format!("validator-{}/config.toml", N - 1));
     let text = std::fs::read_to_string(&p).expect("config");
@@ -563,10 +565,11 @@ fn governance_removes_a_validator_across_processes() {
     const FIVE: u16 = 5;
     // The boundary comes at most a checkpoint interval (8) and a log window (16) after the
     // enactment: one mint per block carries the chain there.
-    let proving = std::thread::spawn(|| mints(30));
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("net");
     let network = init_network(&dir, FIVE);
+    let id = network.network_id;
+    let proving = std::thread::spawn(move || mints(30, id));
     let mut nodes: Vec<Validator> = (0..FIVE)
         .map(|i| Validator::spawn(&dir.join(format!("validator-{i}/config.toml"))))
         .collect();
@@ -631,10 +634,11 @@ fn governance_removes_a_validator_across_processes() {
 /// founder killed the other three and the joiner still commit (a quorum of five is four).
 #[test]
 fn governance_adds_a_validator_across_processes() {
-    let proving = std::thread::spawn(|| mints(30));
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("net");
     let network = init_network(&dir, N);
+    let id = network.network_id;
+    let proving = std::thread::spawn(move || mints(30, id));
     let mut nodes: Vec<Validator> = (0..N)
         .map(|i| Validator::spawn(&dir.join(format!("validator-{i}/config.toml"))))
         .collect();

@@ -44,6 +44,7 @@ async fn submit_over_quic_and_check_the_certificate() {
     let ledger = ledger_config(&auditor, &issuer);
     let net = shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("local network");
     let (addrs, validators) = (net.addrs.clone(), net.validators.clone());
+    let network_id = net.network_id;
     let key = |i: u64| net.key(i as u16).expect("validator key");
 
     let client = ClientConnection::connect(addrs[&1], &key(1))
@@ -71,6 +72,7 @@ async fn submit_over_quic_and_check_the_certificate() {
             issuer.verifying_key().to_bytes(),
         );
         b.pay(alice, Amount(amount), Memo::empty()).expect("pay");
+        b.network(network_id);
         let unproven = b.build(rng).expect("build");
         let notes = unproven.output_notes();
         let tx = unproven
@@ -244,6 +246,7 @@ async fn submit_over_quic_and_check_the_certificate() {
         .expect("spend");
         let to = SpendingKeys::from_seed(&WalletSeed([to; 32])).address();
         b.pay(to, Amount(amount), Memo::empty()).expect("pay");
+        b.network(network_id);
         b.build(&mut rng)
             .expect("build")
             .prove(&prover, &mut rng)
@@ -460,6 +463,7 @@ async fn a_member_relaying_junk_cannot_halt_the_network() {
         );
         b.pay(alice, Amount(10 + i as u64), Memo::empty())
             .expect("pay");
+        b.network(net.network_id);
         let mint = b
             .build(&mut rng)
             .expect("build")

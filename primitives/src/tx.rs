@@ -21,8 +21,9 @@ use ark_ff::PrimeField;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 
 /// The transaction format version this code reads and writes (2: the proof's points are
-/// uncompressed).
-pub const TX_VERSION: u8 = 2;
+/// uncompressed; 3: the transaction names its network, and its id leaves the proof and the
+/// issuer's signature out).
+pub const TX_VERSION: u8 = 3;
 /// An uncompressed Groth16 proof: `A` (96) ‖ `B` (192) ‖ `C` (96), each point `x ‖ y` in the
 /// Zcash encoding ark-bls12-381 writes. Uncompressed because every validator decodes every
 /// proof: checking that a point is on its curve costs a few multiplications, recovering `y`
@@ -31,8 +32,15 @@ pub const PROOF_BYTES: usize = 384;
 /// Number of public inputs of the transfer statement.
 pub const NUM_PUBLIC_INPUTS: usize = 17;
 /// Encoded length of a bundle.
-pub const BUNDLE_BYTES: usize =
-    5 * 32 + 3 * 8 + 32 + 32 + AUDIT_ELEMENTS * 32 + 2 * NOTE_CIPHERTEXT_BYTES + 8 + PROOF_BYTES;
+pub const BUNDLE_BYTES: usize = 5 * 32
+    + 3 * 8
+    + 32
+    + 32
+    + AUDIT_ELEMENTS * 32
+    + 2 * NOTE_CIPHERTEXT_BYTES
+    + 8
+    + 32
+    + PROOF_BYTES;
 /// Encoded length of a transfer.
 pub const TRANSFER_BYTES: usize = 2 + BUNDLE_BYTES;
 /// Encoded length of a mint.
@@ -119,6 +127,9 @@ pub struct ShieldedBundle {
     pub outputs: [NoteCiphertext; 2],
     /// Last block height at which this may be included.
     pub expiry_height: u64,
+    /// The network it is for (its genesis hash): bound by the proof, checked by validators,
+    /// so a transaction of one network is refused on another.
+    pub network: [u8; 32],
     /// The proof.
     pub proof: Proof,
 }
@@ -204,6 +215,8 @@ impl TransferPublic {
 pub struct BindingFields<'a> {
     /// Transaction kind.
     pub kind: TxKind,
+    /// The network the transaction is for.
+    pub network: &'a [u8; 32],
     /// Expiry height.
     pub expiry_height: u64,
     /// Output ciphertexts.
@@ -216,6 +229,7 @@ pub struct BindingFields<'a> {
 pub fn tx_binding(f: &BindingFields<'_>) -> Fr {
     let mut h = blake3::Hasher::new_derive_key("shoji 2026 transaction binding v1");
     h.update(&[TX_VERSION, f.kind as u8]);
+    h.update(f.network);
     h.update(&f.expiry_height.to_le_bytes());
     for o in f.outputs {
         h.update(&o.to_bytes());
@@ -309,6 +323,7 @@ impl Transaction {
             audit: b.audit,
             binding: tx_binding(&BindingFields {
                 kind: self.kind(),
+                network: &b.network,
                 expiry_height: b.expiry_height,
                 outputs: &b.outputs,
                 issuer: self.issuer(),
@@ -327,6 +342,11 @@ impl Transaction {
 
     /// The encoding without a mint's signature.
     fn unsigned_bytes(&self) -> Vec<u8> {
+        self.encode_fields(true)
+    }
+
+    /// The fields in encoding order, the proof among them when `with_proof`.
+    fn encode_fields(&self, with_proof: bool) -> Vec<u8> {
         let b = self.bundle();
         let mut out = Vec::with_capacity(MAX_TX_BYTES);
         out.push(TX_VERSION);
@@ -347,7 +367,10 @@ impl Transaction {
             out.extend_from_slice(&o.to_bytes());
         }
         out.extend_from_slice(&b.expiry_height.to_le_bytes());
-        out.extend_from_slice(&b.proof.0);
+        out.extend_from_slice(&b.network);
+        if with_proof {
+            out.extend_from_slice(&b.proof.0);
+        }
         if let Some(issuer) = self.issuer() {
             out.extend_from_slice(issuer);
         }
@@ -359,8 +382,23 @@ impl Transaction {
         blake3::derive_key("shoji 2026 issuer signature v1", &self.unsigned_bytes())
     }
 
-    /// The transaction id: blake3 of the whole encoding.
+    /// The transaction id: a hash of what the transaction does (every field but the proof
+    /// and a mint's signature, as ZIP-244 separates a transaction's effects from what
+    /// authorizes them). A Groth16 proof can be rerandomized by anyone into other valid bytes:
+    /// such a twin has the same id, so a sender recognizes its payment whatever proof bytes
+    /// were ordered. Use it to name and report; use [`Transaction::auth_id`] to cache what was
+    /// checked about exact bytes.
     pub fn id(&self) -> TxId {
+        TxId(blake3::derive_key(
+            "shoji 2026 transaction id v3",
+            &self.encode_fields(false),
+        ))
+    }
+
+    /// blake3 of the whole encoding: names these exact bytes, proof and signature included
+    /// (two twins of one [`Transaction::id`] differ here). What a verification verdict or a
+    /// decoded copy may be cached under.
+    pub fn auth_id(&self) -> TxId {
         TxId(*blake3::hash(&self.to_bytes()).as_bytes())
     }
 
@@ -438,6 +476,7 @@ impl Transaction {
         let out0 = NoteCiphertext::from_bytes(&r.array()?);
         let out1 = NoteCiphertext::from_bytes(&r.array()?);
         let expiry_height = r.u64()?;
+        let network = r.array()?;
         let proof = Proof(r.array()?);
         let bundle = ShieldedBundle {
             anchor,
@@ -450,6 +489,7 @@ impl Transaction {
             audit: AuditRecord { epk, ciphertext },
             outputs: [out0, out1],
             expiry_height,
+            network,
             proof,
         };
         let tx = match kind {

@@ -103,6 +103,7 @@ pub struct TransferBuilder<'a> {
     value_out: Amount,
     issuer: Option<[u8; 32]>,
     expiry_height: u64,
+    network: [u8; 32],
     inputs: Vec<SpendableNote>,
     outputs: Vec<(Address, Amount, Memo)>,
 }
@@ -125,6 +126,7 @@ impl<'a> TransferBuilder<'a> {
             value_out: Amount(0),
             issuer: None,
             expiry_height: u64::MAX,
+            network: [0; 32],
             inputs: Vec::new(),
             outputs: Vec::new(),
         }
@@ -224,6 +226,13 @@ impl<'a> TransferBuilder<'a> {
         self
     }
 
+    /// The network the transaction is for (its genesis hash; all zeros until set). The proof
+    /// binds it, and validators refuse a transaction for another network.
+    pub fn network(&mut self, network: [u8; 32]) -> &mut Self {
+        self.network = network;
+        self
+    }
+
     /// Pads, returns change, encrypts and binds. Consumes the builder.
     pub fn build(
         self,
@@ -294,6 +303,7 @@ impl<'a> TransferBuilder<'a> {
             .map(|j| encrypt_note(&notes[j], &outputs[j].2, &outputs[j].0, &self.keys.ovk, rng));
         let binding = tx_binding(&BindingFields {
             kind: self.kind,
+            network: &self.network,
             expiry_height: self.expiry_height,
             outputs: &ciphertexts,
             issuer: self.issuer.as_ref(),
@@ -318,6 +328,7 @@ impl<'a> TransferBuilder<'a> {
             kind: self.kind,
             issuer: self.issuer,
             expiry_height: self.expiry_height,
+            network: self.network,
             ciphertexts,
             public,
             private,
@@ -331,6 +342,7 @@ pub struct UnprovenTransaction {
     kind: TxKind,
     issuer: Option<[u8; 32]>,
     expiry_height: u64,
+    network: [u8; 32],
     ciphertexts: [shoji_primitives::encryption::NoteCiphertext; 2],
     public: TransferPublic,
     private: TransferPrivate,
@@ -381,6 +393,7 @@ impl UnprovenTransaction {
                 audit: p.audit,
                 outputs: self.ciphertexts,
                 expiry_height: self.expiry_height,
+                network: self.network,
                 proof,
             },
         }

@@ -22,11 +22,11 @@ fn stored(hex: &str) -> Transaction {
 }
 
 fn transfer() -> Transaction {
-    stored(include_str!("../../verifier/testdata/transfer-v2.hex"))
+    stored(include_str!("../../verifier/testdata/transfer-v3.hex"))
 }
 
 fn mint() -> Transaction {
-    stored(include_str!("../../verifier/testdata/mint-v2.hex"))
+    stored(include_str!("../../verifier/testdata/mint-v3.hex"))
 }
 
 fn with_bundle(tx: &Transaction, f: impl FnOnce(&mut ShieldedBundle)) -> Transaction {

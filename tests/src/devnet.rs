@@ -138,6 +138,10 @@ impl Chain for Devnet {
         }
     }
 
+    fn network_id(&self) -> [u8; 32] {
+        self.validators.network
+    }
+
     fn describe(&self) -> String {
         let addrs: Vec<String> = self.addrs.values().map(|a| a.to_string()).collect();
         format!(

@@ -107,7 +107,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
         let tx = shoji_primitives::encoding::hex_decode(
             "vector",
-            include_str!("../../verifier/testdata/transfer-v2.hex").trim(),
+            include_str!("../../verifier/testdata/transfer-v3.hex").trim(),
         )
         .unwrap();
         transaction(&tx);

@@ -55,6 +55,8 @@ pub trait Chain {
     fn anchor(&mut self) -> anyhow::Result<shoji_primitives::Fr>;
     /// What the log should call this chain.
     fn describe(&self) -> String;
+    /// The network its transactions must name (its genesis hash).
+    fn network_id(&self) -> [u8; 32];
 }
 
 /// The ledger's state transition with stateless verification, in this process: no consensus.
@@ -97,6 +99,10 @@ impl Chain for LocalChain {
 
     fn describe(&self) -> String {
         "the ledger state transition in this process (no consensus)".into()
+    }
+
+    fn network_id(&self) -> [u8; 32] {
+        self.ledger.config().network_id
     }
 }
 
@@ -172,7 +178,7 @@ pub fn run_story(
         window_size: 16,
     };
     let names = ["issuer", "alice", "bob", "carol"];
-    let wallets: Vec<(String, Wallet)> = names
+    let mut wallets: Vec<(String, Wallet)> = names
         .iter()
         .map(|n| (n.to_string(), Wallet::new(&WalletSeed::random(&mut rng))))
         .collect();
@@ -182,6 +188,10 @@ pub fn run_story(
     }
     let ledger = make_chain(config, verifier)?;
     log(format!("Chain: {}", ledger.describe()));
+    let network = ledger.network_id();
+    for (_, w) in wallets.iter_mut() {
+        w.set_network(network);
+    }
     let mut world = World {
         chain: Vec::new(),
         prover,
@@ -204,6 +214,7 @@ pub fn run_story(
             auditor_pk,
             issuer_key.verifying_key().to_bytes(),
         );
+        b.network(network);
         b.pay(
             alice,
             Amount(1000),

@@ -43,6 +43,7 @@ fn fields(tx: &Transaction) -> Vec<Vec<u8>> {
         out.push(o.to_bytes().to_vec());
     }
     out.push(b.expiry_height.to_le_bytes().to_vec());
+    out.push(b.network.to_vec());
     out.push(b.proof.0.to_vec());
     out.extend(tx.issuer().map(|i| i.to_vec()));
     if let Transaction::Mint { auth, .. } = tx {

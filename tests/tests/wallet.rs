@@ -6,6 +6,7 @@ use shoji_primitives::audit::AuditSecretKey;
 use shoji_primitives::encryption::Memo;
 use shoji_primitives::keys::WalletSeed;
 use shoji_primitives::note::{Amount, AssetId};
+use shoji_primitives::tx::{Proof, Transaction};
 use shoji_prover::{Prover, TransferBuilder};
 use shoji_tests::{Chain, LocalChain};
 use shoji_verifier::Verifier;
@@ -148,4 +149,174 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
         alice.scan(&block).expect("scan");
     }
     assert_eq!(alice.balance(USD), 600);
+}
+
+/// A faulty validator (or anyone) can rerandomize a transfer's proof into other valid bytes and
+/// have that twin ordered before the sender's copy. Ids leave the proof out, so the twin is the
+/// sender's transaction: its own copy is then a double spend, but the wallet finds its payment
+/// committed. With the proof in the id, the wallet saw a failed payment ("nothing was spent")
+/// that had happened.
+#[test]
+fn a_rerandomized_twin_ordered_first_is_the_senders_payment() {
+    use ark_groth16::Groth16;
+    let mut rng = rand_core::OsRng;
+    let prover = Prover::dev().expect("development parameters");
+    let auditor = AuditSecretKey::random(&mut rng).public_key();
+    let issuer = ed25519_dalek::SigningKey::generate(&mut rng);
+    let mut chain = LocalChain::new(
+        LedgerConfig {
+            anchor_window_blocks: 100,
+            auditor,
+            issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+            governance: Default::default(),
+            network_id: [0; 32],
+            validators: Default::default(),
+            checkpoint_interval: 8,
+            window_size: 16,
+        },
+        Verifier::new(&prover.proving_key().vk),
+    );
+    let mut alice = Wallet::new(&WalletSeed::random(&mut rng));
+    let mut bob = Wallet::new(&WalletSeed::random(&mut rng));
+    let mut b = TransferBuilder::mint(
+        alice.keys(),
+        USD,
+        Amount(1000),
+        chain.anchor().expect("anchor"),
+        auditor,
+        issuer.verifying_key().to_bytes(),
+    );
+    b.pay(alice.address(), Amount(1000), Memo::empty())
+        .expect("pay");
+    let mint = b
+        .build(&mut rng)
+        .expect("build")
+        .prove(&prover, &mut rng)
+        .expect("prove")
+        .sign_mint(&issuer)
+        .expect("sign");
+    let blocks = chain.commit(vec![mint]).expect("commit");
+    alice.scan_blocks(&blocks).expect("scan");
+    bob.scan_blocks(&blocks).expect("scan");
+
+    let tx = alice
+        .pay(
+            bob.address(),
+            USD,
+            Amount(400),
+            Memo::empty(),
+            auditor,
+            u64::MAX,
+            &mut rng,
+        )
+        .expect("pay")
+        .prove(&prover, &mut rng)
+        .expect("prove")
+        .into_transaction()
+        .expect("transaction");
+    alice.add_pending(Pending {
+        txid: tx.id(),
+        nullifiers: tx.bundle().nullifiers,
+        expiry_height: u64::MAX,
+        asset: USD,
+        amount: Amount(400),
+        to: Some(bob.address()),
+    });
+    let Transaction::Transfer(mut bundle) = tx else {
+        panic!("a transfer")
+    };
+    let proof = bundle.proof.to_ark().expect("proof");
+    let vk = &prover.proving_key().vk;
+    let twin_proof = Groth16::<ark_bls12_381::Bls12_381>::rerandomize_proof(vk, &proof, &mut rng);
+    bundle.proof = Proof::from_ark(&twin_proof);
+    let twin = Transaction::Transfer(bundle);
+    assert_ne!(twin.to_bytes(), tx.to_bytes(), "other bytes");
+    assert_ne!(twin.auth_id(), tx.auth_id());
+    assert_eq!(twin.id(), tx.id(), "the same transaction");
+
+    // The twin is ordered first; the sender's copy is then refused as a double spend.
+    let blocks = chain.commit(vec![twin]).expect("commit");
+    let refused = chain
+        .commit(vec![tx])
+        .expect_err("the sender's copy is refused");
+    assert!(refused.to_string().contains("DoubleSpend"), "{refused}");
+    alice.scan_blocks(&blocks).expect("scan");
+    bob.scan_blocks(&blocks).expect("scan");
+    assert_eq!(alice.committed_height(&tx.id()), Some(blocks[0].height));
+    assert_eq!(alice.balance(USD), 600);
+    assert_eq!(bob.balance(USD), 400);
+}
+
+/// A transaction names its network and the proof binds it: one built for (or replayed from)
+/// another network that shares issuers and keys is refused, and editing the name breaks the
+/// proof (and a mint's issuer signature, which signs every field but itself).
+#[test]
+fn a_transaction_for_another_network_is_refused() {
+    let mut rng = rand_core::OsRng;
+    let prover = Prover::dev().expect("development parameters");
+    let auditor = AuditSecretKey::random(&mut rng).public_key();
+    let issuer = ed25519_dalek::SigningKey::generate(&mut rng);
+    let ours = [1; 32];
+    let mut chain = LocalChain::new(
+        LedgerConfig {
+            anchor_window_blocks: 100,
+            auditor,
+            issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+            governance: Default::default(),
+            network_id: ours,
+            validators: Default::default(),
+            checkpoint_interval: 8,
+            window_size: 16,
+        },
+        Verifier::new(&prover.proving_key().vk),
+    );
+    let alice = Wallet::new(&WalletSeed::random(&mut rng));
+    let anchor = chain.anchor().expect("anchor");
+    let mut mint_for = |network: [u8; 32]| {
+        let mut b = TransferBuilder::mint(
+            alice.keys(),
+            USD,
+            Amount(5),
+            anchor,
+            auditor,
+            issuer.verifying_key().to_bytes(),
+        );
+        b.pay(alice.address(), Amount(5), Memo::empty())
+            .expect("pay");
+        b.network(network);
+        b.build(&mut rng)
+            .expect("build")
+            .prove(&prover, &mut rng)
+            .expect("prove")
+            .sign_mint(&issuer)
+            .expect("sign")
+    };
+    let foreign = mint_for([2; 32]);
+    let refused = chain.commit(vec![foreign]).expect_err("refused");
+    assert!(refused.to_string().contains("WrongNetwork"), "{refused}");
+
+    // Renamed to our network, the same transaction's proof and signature no longer hold.
+    let Transaction::Mint { mut bundle, auth } = foreign else {
+        panic!("a mint")
+    };
+    bundle.network = ours;
+    let mut renamed = Transaction::Mint { bundle, auth };
+    let verifier = Verifier::new(&prover.proving_key().vk);
+    assert!(matches!(
+        verifier.verify_transaction(&renamed),
+        Err(shoji_verifier::TxError::BadIssuerSignature)
+    ));
+    // Even re-signed by the issuer, the proof still names the other network.
+    let signature = ed25519_dalek::Signer::sign(&issuer, &renamed.sighash()).to_bytes();
+    if let Transaction::Mint { auth, .. } = &mut renamed {
+        auth.signature = signature;
+    }
+    assert!(matches!(
+        verifier.verify_transaction(&renamed),
+        Err(shoji_verifier::TxError::Proof(_))
+    ));
+
+    chain
+        .commit(vec![mint_for(ours)])
+        .expect("a mint for this network applies");
 }

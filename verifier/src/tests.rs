@@ -10,8 +10,11 @@ use shoji_primitives::encoding::{hex_decode, hex_encode};
 use shoji_primitives::note::Amount;
 use shoji_primitives::tx::{Proof as ProofBytes, TxKind, MAX_TX_BYTES, TRANSFER_BYTES};
 
-const TRANSFER_VECTOR: &str = include_str!("../testdata/transfer-v2.hex");
-const MINT_VECTOR: &str = include_str!("../testdata/mint-v2.hex");
+const TRANSFER_VECTOR: &str = include_str!("../testdata/transfer-v3.hex");
+const MINT_VECTOR: &str = include_str!("../testdata/mint-v3.hex");
+/// A transfer of format version 2 (before transactions named their network), kept to show
+/// that an old transaction is refused by its version, with a message saying so.
+const TRANSFER_V2: &str = include_str!("../testdata/transfer-v2.hex");
 
 fn verifier() -> Verifier {
     Verifier::new(
@@ -55,11 +58,20 @@ fn regenerate_test_vectors() {
         .unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
     std::fs::write(
-        dir.join("transfer-v2.hex"),
+        dir.join("transfer-v3.hex"),
         hex_encode(&t.to_bytes()) + "\n",
     )
     .unwrap();
-    std::fs::write(dir.join("mint-v2.hex"), hex_encode(&m.to_bytes()) + "\n").unwrap();
+    std::fs::write(dir.join("mint-v3.hex"), hex_encode(&m.to_bytes()) + "\n").unwrap();
+}
+
+/// A version-2 transaction is refused by its version, not misread.
+#[test]
+fn an_old_transaction_is_refused_by_its_version() {
+    let bytes = hex_decode("vector", TRANSFER_V2.trim()).unwrap();
+    let err = Transaction::from_bytes(&bytes).unwrap_err();
+    assert!(err.to_string().contains("version"), "{err}");
+    assert!(err.to_string().contains('2'), "{err}");
 }
 
 /// The stored proofs verify on every run: a change of circuit, parameters or encoding is noticed.

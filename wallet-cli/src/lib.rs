@@ -143,6 +143,11 @@ pub struct Wallet {
     notes: Vec<OwnedNote>,
     history: Vec<HistoryEntry>,
     pending: Vec<Pending>,
+    /// The network its transactions are for ([`Wallet::set_network`]; not saved: it comes
+    /// from the network file each time).
+    network: [u8; 32],
+    /// Pending transactions this process saw committed, with their heights (not saved).
+    confirmed: Vec<(TxId, u64)>,
 }
 
 /// What trial decryption found in one output.
@@ -171,7 +176,27 @@ impl Wallet {
             notes: Vec::new(),
             history: Vec::new(),
             pending: Vec::new(),
+            network: [0; 32],
+            confirmed: Vec::new(),
         }
+    }
+
+    /// Builds transactions for `network` (its genesis hash, from the network file): validators
+    /// refuse a transaction for another network.
+    pub fn set_network(&mut self, network: [u8; 32]) {
+        self.network = network;
+    }
+
+    /// The height at which a block committed the pending transaction `txid`, if this wallet
+    /// scanned that block since it was opened. Ids leave the proof out, so this finds the
+    /// payment whatever proof bytes the network ordered (a faulty validator may rerandomize a
+    /// proof and order its twin first; the sender's own copy is then refused as a double
+    /// spend, but the payment happened).
+    pub fn committed_height(&self, txid: &TxId) -> Option<u64> {
+        self.confirmed
+            .iter()
+            .find(|(id, _)| id == txid)
+            .map(|(_, h)| *h)
     }
 
     /// The seed (to show as a phrase once, at creation).
@@ -351,6 +376,11 @@ impl Wallet {
             }
         }
         let committed: Vec<TxId> = block.txs.iter().map(|t| t.txid).collect();
+        for p in &self.pending {
+            if committed.contains(&p.txid) {
+                self.confirmed.push((p.txid, block.height));
+            }
+        }
         self.pending
             .retain(|p| !committed.contains(&p.txid) && p.expiry_height > block.height);
         self.height = block.height;
@@ -435,7 +465,7 @@ impl Wallet {
         let mut b = TransferBuilder::transfer(&self.keys, asset, self.frontier.root(), auditor);
         self.spend_into(&mut b, &chosen)?;
         b.pay(to, amount, memo)?;
-        b.expiry_height(expiry_height);
+        b.expiry_height(expiry_height).network(self.network);
         Ok(b.build(rng)?)
     }
 
@@ -460,7 +490,7 @@ impl Wallet {
             issuer,
         );
         self.spend_into(&mut b, &chosen)?;
-        b.expiry_height(expiry_height);
+        b.expiry_height(expiry_height).network(self.network);
         Ok(b.build(rng)?)
     }
 
@@ -481,7 +511,7 @@ impl Wallet {
     ) -> Result<UnprovenTransaction, WalletError> {
         let mut b = TransferBuilder::mint(&self.keys, asset, amount, anchor, auditor, issuer);
         b.pay(to, amount, memo)?;
-        b.expiry_height(expiry_height);
+        b.expiry_height(expiry_height).network(self.network);
         Ok(b.build(rng)?)
     }
 

@@ -142,7 +142,7 @@ fn main() -> anyhow::Result<()> {
                 opts.txs,
                 opts.load.name(),
                 opts.clients,
-                shoji_benches::cluster::cache_location(opts.load, opts.txs)
+                shoji_benches::cluster::cache_location()
             );
             println!("{}", shoji_benches::cluster::run(&opts)?);
             Ok(())

@@ -491,6 +491,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             } else {
                 sync(cli, &mut o, &client)?.height
             };
+            o.wallet.set_network(net.network_id);
             let unproven = o.wallet.pay(
                 to,
                 asset,
@@ -521,6 +522,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let mut o = open(cli)?;
             let client = connect(cli, &net)?;
             let tip = sync(cli, &mut o, &client)?.height;
+            o.wallet.set_network(net.network_id);
             let unproven = o.wallet.redeem(
                 asset,
                 amount,
@@ -567,6 +569,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let mut o = open(cli)?;
             let client = connect(cli, &net)?;
             let tip = client.tree_state()?;
+            o.wallet.set_network(net.network_id);
             let unproven = o.wallet.mint(
                 to,
                 asset,
@@ -663,6 +666,20 @@ fn submit(
     let finality = match result {
         Ok(f) => f,
         Err(e @ (ClientError::Refused(_) | ClientError::Rejected { .. })) => {
+            // Refused as a double spend, it may have been paid all the same: a copy with other
+            // proof bytes (anyone can rerandomize a proof) ordered first has the same id.
+            sync(cli, o, client)?;
+            if let Some(height) = o.wallet.committed_height(&txid) {
+                if cli.json {
+                    println!("{}", json!({"txid": txid.to_string(), "height": height}));
+                } else {
+                    println!(
+                        "Committed in block {height} (the network ordered a copy of it with other proof bytes; this copy was refused: {e})."
+                    );
+                    println!("Transaction {txid}");
+                }
+                return Ok(());
+            }
             // It can never commit: its notes are free again.
             o.wallet.drop_pending(&txid);
             o.save()?;
