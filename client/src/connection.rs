@@ -86,12 +86,21 @@ pub struct TreeState {
     pub size: u64,
 }
 
-/// A blocking connection to a network.
+/// A blocking connection to a network. Dropping it closes the connection and tells the
+/// validator, so that a command that exits frees its slot at once.
 pub struct Client {
     runtime: tokio::runtime::Runtime,
     conn: ClientConnection,
     node: ReplicaId,
     network: Network,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // The endpoint's driver runs on this runtime: close while it still runs, or the close
+        // never leaves and the validator holds the connection until its idle timeout.
+        self.runtime.block_on(self.conn.shutdown());
+    }
 }
 
 /// How long a client waits for one answer; a submission waits for its commit. Longer than a
@@ -355,12 +364,6 @@ fn verify_certificate_once(
         }
     }
     Ok(())
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        self.conn.connection().close(0u32.into(), b"client done");
-    }
 }
 
 #[cfg(test)]

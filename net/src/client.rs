@@ -87,6 +87,13 @@ impl ClientConnection {
 
     /// Closes the connection and waits briefly for the server to be told.
     pub async fn close(self) {
+        self.shutdown().await
+    }
+
+    /// [`ClientConnection::close`] through a reference (for an owner being dropped): the
+    /// connection is closed, and the server told within a second, so it frees the
+    /// connection's slot at once rather than after its idle timeout.
+    pub async fn shutdown(&self) {
         self.conn
             .close(VarInt::from_u32(codes::SHUTDOWN), b"client closed");
         let _ = timeout(std::time::Duration::from_secs(1), self.endpoint.wait_idle()).await;

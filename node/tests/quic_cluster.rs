@@ -522,3 +522,48 @@ fn ledger_config(
         window_size: 16,
     }
 }
+
+/// Every wallet or auditor command is one `Client` session. The client used to drop its
+/// runtime before its close left, so each finished session held one of the validator's 1,024
+/// connection slots until the idle timeout (30 s): 1,100 quick sessions locked everyone out.
+/// Now a dropped client closes its connection, and every session is served by the validator
+/// it asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eleven_hundred_quick_client_sessions_are_all_served() {
+    let mut rng = rand_core::OsRng;
+    let prover = Prover::dev().expect("parameters");
+    let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
+    let auditor = AuditSecretKey::random(&mut rng);
+    let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let net = shoji_node::devnet::start(4, ledger_config(&auditor, &issuer), verifier, dir.path())
+        .expect("local network");
+    // A network file naming validator 0 alone: no failover hides a refusal.
+    let network = shoji_client::Network {
+        validators: net.validators.clone(),
+        addrs: vec![(shoji_consensus::ReplicaId(0), net.addrs[&0])],
+        auditor: auditor.public_key(),
+        issuers: BTreeMap::new(),
+        assets: BTreeMap::new(),
+        insecure: None,
+        network_id: net.network_id,
+    };
+    // Ten commands at a time, 110 each; a closed session takes a few tens of milliseconds to
+    // drain, so they overlap.
+    let mut sessions = tokio::task::JoinSet::new();
+    for t in 0..10 {
+        let network = network.clone();
+        sessions.spawn_blocking(move || {
+            for i in 0..110 {
+                let client = shoji_client::Client::connect(&network, Some(0))
+                    .unwrap_or_else(|e| panic!("session {t}.{i} refused: {e}"));
+                client
+                    .status()
+                    .unwrap_or_else(|e| panic!("session {t}.{i} not served: {e}"));
+            }
+        });
+    }
+    while let Some(done) = sessions.join_next().await {
+        done.expect("every session served");
+    }
+}
