@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::frame::DEFAULT_MAX_FRAME_SIZE;
+use crate::frame::{DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_REQUEST_SIZE};
 
 /// Limits, queue sizes and timers of the transport. [`NetConfig::default`] suits a production
 /// validator; tests shorten the timers.
@@ -11,6 +11,11 @@ use crate::frame::DEFAULT_MAX_FRAME_SIZE;
 pub struct NetConfig {
     /// Largest frame accepted or sent, in bytes.
     pub max_frame_size: usize,
+    /// Largest client request a validator reads, in bytes (its answers may be up to
+    /// `max_frame_size`). A client has no business sending more than a transaction and a few
+    /// bytes; a validator that read 4 MiB requests from anyone would hold megabytes per
+    /// stream for whoever asked.
+    pub max_request_size: usize,
     /// Streams a peer may have open at once on one connection (uni and bidi each).
     pub max_concurrent_streams: u32,
     /// Connections (validators and clients together) served at once; further incoming
@@ -50,6 +55,9 @@ impl NetConfig {
         if u32::try_from(self.max_frame_size).is_err() {
             return bad("max_frame_size must fit in a u32");
         }
+        if self.max_request_size == 0 || self.max_request_size > self.max_frame_size {
+            return bad("max_request_size must be in 1..=max_frame_size");
+        }
         if self.max_concurrent_streams == 0 || self.max_connections == 0 {
             return bad("stream and connection limits must be non-zero");
         }
@@ -70,6 +78,7 @@ impl Default for NetConfig {
     fn default() -> Self {
         NetConfig {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             max_concurrent_streams: 128,
             max_connections: 1024,
             inbound_queue: 4096,

@@ -10,6 +10,9 @@ use crate::error::FrameError;
 
 /// Default maximum frame size: 4 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 4 << 20;
+/// Default largest client request a validator reads: 64 KiB, several times the largest
+/// transaction.
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 64 << 10;
 
 /// Size of the length prefix.
 pub const HEADER_LEN: usize = 4;

@@ -633,7 +633,8 @@ async fn serve_client(conn: Connection, ctx: Arc<AcceptCtx>) {
         tokio::spawn(async move {
             let max = ctx.config.max_frame_size;
             let limit = ctx.config.stream_timeout;
-            let body = match timeout(limit, read_frame(&mut recv, max)).await {
+            let read = read_frame(&mut recv, ctx.config.max_request_size);
+            let body = match timeout(limit, read).await {
                 Ok(Ok(Some(body))) => body,
                 Ok(Ok(None)) => return,
                 Ok(Err(e)) => {

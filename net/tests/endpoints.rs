@@ -328,6 +328,28 @@ async fn malformed_frames_close_only_their_stream() {
     assert_eq!(fresh.request(b"ok").await.unwrap(), b"ko");
 }
 
+/// A client request is at most `max_request_size` (64 KiB), far below the 4 MiB frames
+/// validators exchange: a larger one is refused on its stream, and the connection serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_request_above_the_request_limit_is_refused() {
+    let (keys, eps) = cluster(1);
+    let addr = eps[0].local_addr().unwrap();
+    let server = std::sync::Arc::new(eps.into_iter().next().unwrap());
+    let _responder = spawn_reverser(server.clone());
+    let client = ClientConnection::connect_with(addr, &keys[0].verifying_key(), config())
+        .await
+        .unwrap();
+    let limit = NetConfig::default().max_request_size;
+    let at_limit = vec![7u8; limit];
+    assert_eq!(client.request(&at_limit).await.unwrap(), at_limit);
+    let big = vec![7u8; 1 << 20];
+    assert!(
+        client.request(&big).await.is_err(),
+        "a 1 MiB request was served"
+    );
+    assert_eq!(client.request(b"small").await.unwrap(), b"llams");
+}
+
 fn reset_code(e: quinn::ReadToEndError) -> Option<u32> {
     match e {
         quinn::ReadToEndError::Read(quinn::ReadError::Reset(code)) => {
