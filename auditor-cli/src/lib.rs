@@ -227,8 +227,14 @@ impl Auditor {
     }
 
     /// The key and everything scanned, for saving (inside an encrypted file).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![STATE_VERSION];
+    ///
+    /// The buffer is zeroized when dropped and allocated at its exact length, so no
+    /// reallocation leaves a copy of the key behind in freed memory.
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        const ENTRY: usize = 32 + 8 + 8 + 1 + 8 + 32 + 32 * shoji_primitives::audit::AUDIT_ELEMENTS;
+        let len = 1 + 32 + 8 + 8 + self.entries.len() * ENTRY;
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(len));
+        out.push(STATE_VERSION);
         out.extend_from_slice(&self.key.to_bytes());
         out.extend_from_slice(&self.height.to_le_bytes());
         out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
@@ -243,6 +249,7 @@ impl Auditor {
                 out.extend_from_slice(&fr_to_bytes(c));
             }
         }
+        debug_assert_eq!(out.len(), len);
         out
     }
 

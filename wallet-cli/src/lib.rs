@@ -19,6 +19,7 @@ use shoji_primitives::tree::{Frontier, IncrementalWitness, TreeError};
 use shoji_primitives::tx::TxId;
 use shoji_primitives::Fr;
 use shoji_prover::{BuildError, SpendableNote, TransferBuilder, UnprovenTransaction};
+use zeroize::Zeroizing;
 
 /// A note this wallet received.
 #[derive(Clone, Debug)]
@@ -530,8 +531,13 @@ impl Wallet {
     }
 
     /// The wallet's whole state, for saving (inside an encrypted file: it holds the seed).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![STATE_VERSION];
+    ///
+    /// The buffer is zeroized when dropped and sized up front for everything written, so no
+    /// reallocation leaves a copy of the seed or the notes behind in freed memory.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(self.state_bytes_bound()));
+        let capacity = out.capacity();
+        out.push(STATE_VERSION);
         out.extend_from_slice(&self.seed.0);
         out.extend_from_slice(&self.height.to_le_bytes());
         self.frontier.write(&mut out);
@@ -596,7 +602,35 @@ impl Wallet {
                 None => out.push(0),
             }
         }
+        debug_assert_eq!(out.capacity(), capacity, "the state outgrew its bound");
         out
+    }
+
+    /// At least the length of [`Wallet::to_bytes`].
+    fn state_bytes_bound(&self) -> usize {
+        use shoji_primitives::tree::{ARITY, DEPTH};
+        let frontier = 8 + (DEPTH + 1) * ARITY * 32;
+        let witness = 8 + 32 + DEPTH * (1 + (ARITY - 1) * 32);
+        let note = 8 + 8 + 3 * 32 + MEMO_BYTES + witness + 32 + 8 + 8;
+        let history: usize = self
+            .history
+            .iter()
+            .map(|h| match h {
+                HistoryEntry::Received { memo, .. } | HistoryEntry::Sent { memo, .. } => {
+                    1 + 32 + 8 + 8 + 64 + 8 + 8 + 8 + memo.len()
+                }
+            })
+            .sum();
+        let pending = 32 + 2 * 32 + 8 + 8 + 8 + 1 + 64;
+        1 + 32
+            + 8
+            + frontier
+            + 8
+            + self.notes.len() * note
+            + 8
+            + history
+            + 8
+            + self.pending.len() * pending
     }
 
     /// Reads what [`Wallet::to_bytes`] wrote, checking that the notes belong to the seed and the

@@ -263,22 +263,24 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Init => {
             let seed = WalletSeed::random(&mut rand_core::OsRng);
-            let phrase = bip39::Mnemonic::from_entropy(&seed.0)
-                .map_err(|e| anyhow!("phrase: {e}"))?
-                .to_string();
+            let phrase = zeroize::Zeroizing::new(
+                bip39::Mnemonic::from_entropy(&seed.0)
+                    .map_err(|e| anyhow!("phrase: {e}"))?
+                    .to_string(),
+            );
             let o = create(cli, &seed)?;
             let address = o.wallet.address().to_string();
             if cli.json {
                 println!(
                     "{}",
-                    json!({"wallet": cli.wallet.display().to_string(), "address": address, "recovery_phrase": phrase})
+                    json!({"wallet": cli.wallet.display().to_string(), "address": address, "recovery_phrase": phrase.as_str()})
                 );
             } else {
                 println!("Created {}.", cli.wallet.display());
                 println!();
                 println!("Recovery phrase (write it down; it is shown only this once, and anyone who has it can spend):");
                 println!();
-                println!("  {phrase}");
+                println!("  {}", phrase.as_str());
                 println!();
                 println!("Address: {address}");
             }
@@ -302,14 +304,16 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                     line
                 }
             };
-            let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let text = zeroize::Zeroizing::new(text);
+            let words =
+                zeroize::Zeroizing::new(text.split_whitespace().collect::<Vec<_>>().join(" "));
             let m = bip39::Mnemonic::parse_normalized(&words).map_err(|e| {
                 fail(
                     2,
                     anyhow!("not a valid recovery phrase ({e}); check each word"),
                 )
             })?;
-            let entropy = m.to_entropy();
+            let entropy = zeroize::Zeroizing::new(m.to_entropy());
             let seed: [u8; 32] = entropy
                 .as_slice()
                 .try_into()
