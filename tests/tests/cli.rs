@@ -315,12 +315,22 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         .ok("shoji-auditor", &["--json", "verify-disclosure", "d.json"])
         .json();
     assert_eq!(v["valid"], true);
+    assert_eq!(v["kind"], "transfer");
+    // Proven tags first; the names are the auditor's labels, marked as such.
+    assert_eq!(v["sender_label"], "Alice");
+    assert_eq!(v["sender_tag"].as_str().map(str::len), Some(16));
+    let text = sh
+        .ok("shoji-auditor", &["verify-disclosure", "d.json"])
+        .stdout;
+    assert!(text.contains("the auditor's label: \"Alice\""), "{text}");
     let original: Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("d.json")).expect("read"))
             .expect("json");
     type Tamper = fn(&mut Value);
-    let tamperings: [(&str, Tamper); 3] = [
+    let tamperings: [(&str, Tamper); 4] = [
         ("amount", |d| d["claim"]["amounts"][0] = (251).into()),
+        // A payment shown as an issuance: the kind is checked against the block.
+        ("kind", |d| d["kind"] = "mint".into()),
         ("receiver", |d| {
             let s = d["claim"]["sender"].clone();
             d["claim"]["receivers"][0] = s;

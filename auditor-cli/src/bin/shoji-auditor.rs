@@ -575,16 +575,19 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 }
             })?;
             let asset = net.asset_name(claimed.asset);
+            // What is proven is owner tags; the names in the file are the auditor's labels for
+            // them, which the proof says nothing about: shown as such, after the tags.
             let names = d.names.clone().unwrap_or_default();
-            let name = |v: &serde_json::Value, apk: &shoji_primitives::Fr| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| hex_encode(&fr_to_bytes(apk))[..16].to_string())
+            let tag = |apk: &shoji_primitives::Fr| hex_encode(&fr_to_bytes(apk))[..16].to_string();
+            let label = |v: &serde_json::Value| v.as_str().map(str::to_string);
+            let party = |apk: &shoji_primitives::Fr, v: &serde_json::Value| match label(v) {
+                Some(l) => format!("owner tag {} (the auditor's label: {l:?})", tag(apk)),
+                None => format!("owner tag {}", tag(apk)),
             };
-            let sender = name(&names["sender"], &claimed.sender);
-            let outs: Vec<String> = (0..2)
-                .filter(|&j| claimed.values[j].0 > 0)
-                .map(|j| {
+            let paid: Vec<usize> = (0..2).filter(|&j| claimed.values[j].0 > 0).collect();
+            let outs: Vec<String> = paid
+                .iter()
+                .map(|&j| {
                     if claimed.receivers[j] == claimed.sender {
                         format!("{} {} back to itself (change)", claimed.values[j].0, asset)
                     } else {
@@ -592,26 +595,39 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                             "{} {} to {}",
                             claimed.values[j].0,
                             asset,
-                            name(&names["receivers"][j], &claimed.receivers[j])
+                            party(&claimed.receivers[j], &names["receivers"][j])
                         )
                     }
                 })
                 .collect();
             if cli.json {
+                let outputs: Vec<serde_json::Value> = paid
+                    .iter()
+                    .map(|&j| {
+                        json!({
+                            "amount": claimed.values[j].0,
+                            "asset": asset,
+                            "receiver_tag": tag(&claimed.receivers[j]),
+                            "receiver_label": label(&names["receivers"][j]),
+                            "change": claimed.receivers[j] == claimed.sender,
+                        })
+                    })
+                    .collect();
                 println!(
                     "{}",
-                    json!({"valid": true, "txid": d.txid, "height": d.height, "time": cli::format_time(time_ms), "sender": sender, "outputs": outs})
+                    json!({"valid": true, "kind": d.kind, "txid": d.txid, "height": d.height, "time": cli::format_time(time_ms), "sender_tag": tag(&claimed.sender), "sender_label": label(&names["sender"]), "outputs": outputs})
                 );
             } else {
                 println!(
-                    "VALID: transaction {} in block {} ({}) — {} sent {}.",
+                    "VALID: {} {} in block {} ({}): {} sent {}.",
+                    d.kind,
                     d.txid,
                     d.height,
                     cli::format_time(time_ms),
-                    sender,
+                    party(&claimed.sender, &names["sender"]),
                     outs.join(" and ")
                 );
-                println!("(The amounts, asset and owner tags are proven; the names are the auditor's directory.)");
+                println!("(The kind, amounts, asset and owner tags are proven against the block; the labels are the auditor's word, not proven.)");
             }
             Ok(())
         }
@@ -747,6 +763,14 @@ fn verify(
     }
     if tx.audit != record {
         return Err(anyhow!("the quoted record is not the transaction's record").into());
+    }
+    if d.kind != kind_name(tx.kind) {
+        return Err(anyhow!(
+            "the disclosure calls the transaction a {}, but it is a {}",
+            d.kind,
+            kind_name(tx.kind)
+        )
+        .into());
     }
     proof
         .verify_claim(&pk, &record, &txid.0, &claimed)
