@@ -36,12 +36,14 @@ async fn ask(client: &ClientConnection, req: &Request) -> Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_over_quic_and_check_the_certificate() {
     let mut rng = rand_core::OsRng;
-    let prover = Prover::dev().expect("parameters");
-    let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
-    let auditor = AuditSecretKey::random(&mut rng);
-    let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = ledger_config(&auditor, &issuer);
+    let Fixture {
+        prover,
+        verifier,
+        auditor,
+        issuer,
+        dir,
+        ledger,
+    } = Fixture::new();
     let net = shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("local network");
     let (addrs, validators) = (net.addrs.clone(), net.validators.clone());
     let network_id = net.network_id;
@@ -375,12 +377,14 @@ async fn a_member_relaying_junk_cannot_halt_the_network() {
     use shoji_net::{Identity, NetConfig, ValidatorEndpoint};
 
     let mut rng = rand_core::OsRng;
-    let prover = Prover::dev().expect("parameters");
-    let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
-    let auditor = AuditSecretKey::random(&mut rng);
-    let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = ledger_config(&auditor, &issuer);
+    let Fixture {
+        prover,
+        verifier,
+        auditor,
+        issuer,
+        dir,
+        ledger,
+    } = Fixture::new();
     let (net, socket) = shoji_node::devnet::start_without(4, ledger, verifier, dir.path(), 3)
         .expect("local network");
     let keys: BTreeMap<u64, _> = (0..4u16)
@@ -506,20 +510,41 @@ async fn a_member_relaying_junk_cannot_halt_the_network() {
     same_tree_everywhere(&clients, 6).await;
 }
 
-/// The ledger of these tests: a random auditor, one issuer of USD, anchors for 100 blocks.
-fn ledger_config(
-    auditor: &AuditSecretKey,
-    issuer: &shoji_consensus::ed25519_dalek::SigningKey,
-) -> LedgerConfig {
-    LedgerConfig {
-        anchor_window_blocks: 100,
-        auditor: auditor.public_key(),
-        issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
-        governance: Default::default(),
-        network_id: [0; 32],
-        validators: Default::default(),
-        checkpoint_interval: 8,
-        window_size: 16,
+/// What these tests start from: the prover and its verifier, a random auditor, an issuer of
+/// USD, a directory for the validators' databases, and the ledger of those.
+struct Fixture {
+    prover: Prover,
+    verifier: Arc<Verifier>,
+    auditor: AuditSecretKey,
+    issuer: shoji_consensus::ed25519_dalek::SigningKey,
+    dir: tempfile::TempDir,
+    ledger: LedgerConfig,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let prover = Prover::dev().expect("parameters");
+        let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
+        let auditor = AuditSecretKey::random(&mut rand_core::OsRng);
+        let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let ledger = LedgerConfig {
+            anchor_window_blocks: 100,
+            auditor: auditor.public_key(),
+            issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+            governance: Default::default(),
+            network_id: [0; 32],
+            validators: Default::default(),
+            checkpoint_interval: 8,
+            window_size: 16,
+        };
+        Fixture {
+            prover,
+            verifier,
+            auditor,
+            issuer,
+            dir: tempfile::tempdir().expect("tempdir"),
+            ledger,
+        }
     }
 }
 
@@ -530,14 +555,14 @@ fn ledger_config(
 /// it asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eleven_hundred_quick_client_sessions_are_all_served() {
-    let mut rng = rand_core::OsRng;
-    let prover = Prover::dev().expect("parameters");
-    let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
-    let auditor = AuditSecretKey::random(&mut rng);
-    let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let net = shoji_node::devnet::start(4, ledger_config(&auditor, &issuer), verifier, dir.path())
-        .expect("local network");
+    let Fixture {
+        verifier,
+        auditor,
+        dir,
+        ledger,
+        ..
+    } = Fixture::new();
+    let net = shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("local network");
     // A network file naming validator 0 alone: no failover hides a refusal.
     let network = shoji_client::Network {
         validators: net.validators.clone(),

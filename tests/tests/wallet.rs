@@ -15,45 +15,77 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const USD: AssetId = AssetId(840);
 
+/// A chain of this process for network `network` with a random auditor and one issuer of USD,
+/// and the prover.
+struct World {
+    prover: Prover,
+    auditor: shoji_primitives::audit::AuditPublicKey,
+    issuer: ed25519_dalek::SigningKey,
+    chain: LocalChain,
+}
+
+impl World {
+    fn new(network: [u8; 32]) -> World {
+        let mut rng = rand_core::OsRng;
+        let prover = Prover::dev().expect("development parameters");
+        let auditor = AuditSecretKey::random(&mut rng).public_key();
+        let issuer = ed25519_dalek::SigningKey::generate(&mut rng);
+        let chain = LocalChain::new(
+            LedgerConfig {
+                anchor_window_blocks: 100,
+                auditor,
+                issuers: BTreeMap::from([(
+                    issuer.verifying_key().to_bytes(),
+                    BTreeSet::from([USD]),
+                )]),
+                governance: Default::default(),
+                network_id: network,
+                validators: Default::default(),
+                checkpoint_interval: 8,
+                window_size: 16,
+            },
+            Verifier::new(&prover.proving_key().vk),
+        );
+        World {
+            prover,
+            auditor,
+            issuer,
+            chain,
+        }
+    }
+
+    /// A mint of `amount` USD to `to`, naming `network`, under the chain's current root.
+    fn mint(&mut self, to: &Wallet, amount: u64, network: [u8; 32]) -> Transaction {
+        let mut rng = rand_core::OsRng;
+        let mut b = TransferBuilder::mint(
+            to.keys(),
+            USD,
+            Amount(amount),
+            self.chain.anchor().expect("anchor"),
+            self.auditor,
+            self.issuer.verifying_key().to_bytes(),
+        );
+        b.pay(to.address(), Amount(amount), Memo::empty())
+            .expect("pay");
+        b.network(network);
+        b.build(&mut rng)
+            .expect("build")
+            .prove(&self.prover, &mut rng)
+            .expect("prove")
+            .sign_mint(&self.issuer)
+            .expect("sign")
+    }
+}
+
 #[test]
 fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
     let mut rng = rand_core::OsRng;
-    let prover = Prover::dev().expect("development parameters");
-    let auditor = AuditSecretKey::random(&mut rng).public_key();
-    let issuer = ed25519_dalek::SigningKey::generate(&mut rng);
-    let mut chain = LocalChain::new(
-        LedgerConfig {
-            anchor_window_blocks: 100,
-            auditor,
-            issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
-            governance: Default::default(),
-            network_id: [0; 32],
-            validators: Default::default(),
-            checkpoint_interval: 8,
-            window_size: 16,
-        },
-        Verifier::new(&prover.proving_key().vk),
-    );
+    let mut world = World::new([0; 32]);
+    let auditor = world.auditor;
     let mut alice = Wallet::new(&WalletSeed::random(&mut rng));
     let bob = Wallet::new(&WalletSeed::random(&mut rng));
-    let mut b = TransferBuilder::mint(
-        alice.keys(),
-        USD,
-        Amount(1000),
-        chain.anchor().expect("anchor"),
-        auditor,
-        issuer.verifying_key().to_bytes(),
-    );
-    b.pay(alice.address(), Amount(1000), Memo::empty())
-        .expect("pay");
-    let mint = b
-        .build(&mut rng)
-        .expect("build")
-        .prove(&prover, &mut rng)
-        .expect("prove")
-        .sign_mint(&issuer)
-        .expect("sign");
-    let blocks = chain.commit(vec![mint]).expect("commit");
+    let mint = world.mint(&alice, 1000, [0; 32]);
+    let blocks = world.chain.commit(vec![mint]).expect("commit");
     // A validator serving a block that does not match its root, or with an altered commitment,
     // is caught.
     let mut wrong_root = blocks[0].clone();
@@ -83,7 +115,7 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
             &mut rng,
         )
         .expect("pay")
-        .prove(&prover, &mut rng)
+        .prove(&world.prover, &mut rng)
         .expect("prove")
         .into_transaction()
         .expect("transaction");
@@ -124,7 +156,7 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
 
     // Blocks go by without it; once past its expiry the note is spendable again.
     for _ in 0..2 {
-        for block in chain.commit(vec![]).expect("empty block") {
+        for block in world.chain.commit(vec![]).expect("empty block") {
             alice.scan(&block).expect("scan");
         }
     }
@@ -141,11 +173,11 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
             &mut rng,
         )
         .expect("the note is spendable again")
-        .prove(&prover, &mut rng)
+        .prove(&world.prover, &mut rng)
         .expect("prove")
         .into_transaction()
         .expect("transaction");
-    for block in chain.commit(vec![retry]).expect("commit") {
+    for block in world.chain.commit(vec![retry]).expect("commit") {
         alice.scan(&block).expect("scan");
     }
     assert_eq!(alice.balance(USD), 600);
@@ -160,42 +192,12 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
 fn a_rerandomized_twin_ordered_first_is_the_senders_payment() {
     use ark_groth16::Groth16;
     let mut rng = rand_core::OsRng;
-    let prover = Prover::dev().expect("development parameters");
-    let auditor = AuditSecretKey::random(&mut rng).public_key();
-    let issuer = ed25519_dalek::SigningKey::generate(&mut rng);
-    let mut chain = LocalChain::new(
-        LedgerConfig {
-            anchor_window_blocks: 100,
-            auditor,
-            issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
-            governance: Default::default(),
-            network_id: [0; 32],
-            validators: Default::default(),
-            checkpoint_interval: 8,
-            window_size: 16,
-        },
-        Verifier::new(&prover.proving_key().vk),
-    );
+    let mut world = World::new([0; 32]);
+    let auditor = world.auditor;
     let mut alice = Wallet::new(&WalletSeed::random(&mut rng));
     let mut bob = Wallet::new(&WalletSeed::random(&mut rng));
-    let mut b = TransferBuilder::mint(
-        alice.keys(),
-        USD,
-        Amount(1000),
-        chain.anchor().expect("anchor"),
-        auditor,
-        issuer.verifying_key().to_bytes(),
-    );
-    b.pay(alice.address(), Amount(1000), Memo::empty())
-        .expect("pay");
-    let mint = b
-        .build(&mut rng)
-        .expect("build")
-        .prove(&prover, &mut rng)
-        .expect("prove")
-        .sign_mint(&issuer)
-        .expect("sign");
-    let blocks = chain.commit(vec![mint]).expect("commit");
+    let mint = world.mint(&alice, 1000, [0; 32]);
+    let blocks = world.chain.commit(vec![mint]).expect("commit");
     alice.scan_blocks(&blocks).expect("scan");
     bob.scan_blocks(&blocks).expect("scan");
 
@@ -210,7 +212,7 @@ fn a_rerandomized_twin_ordered_first_is_the_senders_payment() {
             &mut rng,
         )
         .expect("pay")
-        .prove(&prover, &mut rng)
+        .prove(&world.prover, &mut rng)
         .expect("prove")
         .into_transaction()
         .expect("transaction");
@@ -226,7 +228,7 @@ fn a_rerandomized_twin_ordered_first_is_the_senders_payment() {
         panic!("a transfer")
     };
     let proof = bundle.proof.to_ark().expect("proof");
-    let vk = &prover.proving_key().vk;
+    let vk = &world.prover.proving_key().vk;
     let twin_proof = Groth16::<ark_bls12_381::Bls12_381>::rerandomize_proof(vk, &proof, &mut rng);
     bundle.proof = Proof::from_ark(&twin_proof);
     let twin = Transaction::Transfer(bundle);
@@ -235,8 +237,9 @@ fn a_rerandomized_twin_ordered_first_is_the_senders_payment() {
     assert_eq!(twin.id(), tx.id(), "the same transaction");
 
     // The twin is ordered first; the sender's copy is then refused as a double spend.
-    let blocks = chain.commit(vec![twin]).expect("commit");
-    let refused = chain
+    let blocks = world.chain.commit(vec![twin]).expect("commit");
+    let refused = world
+        .chain
         .commit(vec![tx])
         .expect_err("the sender's copy is refused");
     assert!(refused.to_string().contains("DoubleSpend"), "{refused}");
@@ -252,47 +255,11 @@ fn a_rerandomized_twin_ordered_first_is_the_senders_payment() {
 /// proof (and a mint's issuer signature, which signs every field but itself).
 #[test]
 fn a_transaction_for_another_network_is_refused() {
-    let mut rng = rand_core::OsRng;
-    let prover = Prover::dev().expect("development parameters");
-    let auditor = AuditSecretKey::random(&mut rng).public_key();
-    let issuer = ed25519_dalek::SigningKey::generate(&mut rng);
     let ours = [1; 32];
-    let mut chain = LocalChain::new(
-        LedgerConfig {
-            anchor_window_blocks: 100,
-            auditor,
-            issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
-            governance: Default::default(),
-            network_id: ours,
-            validators: Default::default(),
-            checkpoint_interval: 8,
-            window_size: 16,
-        },
-        Verifier::new(&prover.proving_key().vk),
-    );
-    let alice = Wallet::new(&WalletSeed::random(&mut rng));
-    let anchor = chain.anchor().expect("anchor");
-    let mut mint_for = |network: [u8; 32]| {
-        let mut b = TransferBuilder::mint(
-            alice.keys(),
-            USD,
-            Amount(5),
-            anchor,
-            auditor,
-            issuer.verifying_key().to_bytes(),
-        );
-        b.pay(alice.address(), Amount(5), Memo::empty())
-            .expect("pay");
-        b.network(network);
-        b.build(&mut rng)
-            .expect("build")
-            .prove(&prover, &mut rng)
-            .expect("prove")
-            .sign_mint(&issuer)
-            .expect("sign")
-    };
-    let foreign = mint_for([2; 32]);
-    let refused = chain.commit(vec![foreign]).expect_err("refused");
+    let mut world = World::new(ours);
+    let alice = Wallet::new(&WalletSeed::random(&mut rand_core::OsRng));
+    let foreign = world.mint(&alice, 5, [2; 32]);
+    let refused = world.chain.commit(vec![foreign]).expect_err("refused");
     assert!(refused.to_string().contains("WrongNetwork"), "{refused}");
 
     // Renamed to our network, the same transaction's proof and signature no longer hold.
@@ -301,13 +268,13 @@ fn a_transaction_for_another_network_is_refused() {
     };
     bundle.network = ours;
     let mut renamed = Transaction::Mint { bundle, auth };
-    let verifier = Verifier::new(&prover.proving_key().vk);
+    let verifier = Verifier::new(&world.prover.proving_key().vk);
     assert!(matches!(
         verifier.verify_transaction(&renamed),
         Err(shoji_verifier::TxError::BadIssuerSignature)
     ));
     // Even re-signed by the issuer, the proof still names the other network.
-    let signature = ed25519_dalek::Signer::sign(&issuer, &renamed.sighash()).to_bytes();
+    let signature = ed25519_dalek::Signer::sign(&world.issuer, &renamed.sighash()).to_bytes();
     if let Transaction::Mint { auth, .. } = &mut renamed {
         auth.signature = signature;
     }
@@ -316,7 +283,9 @@ fn a_transaction_for_another_network_is_refused() {
         Err(shoji_verifier::TxError::Proof(_))
     ));
 
-    chain
-        .commit(vec![mint_for(ours)])
+    let mint = world.mint(&alice, 5, ours);
+    world
+        .chain
+        .commit(vec![mint])
         .expect("a mint for this network applies");
 }
