@@ -18,9 +18,16 @@ pub struct NetConfig {
     pub max_request_size: usize,
     /// Streams a peer may have open at once on one connection (uni and bidi each).
     pub max_concurrent_streams: u32,
-    /// Connections (validators and clients together) served at once; further incoming
-    /// connections are refused before the handshake.
+    /// Client connections served at once; a client past it is closed (`codes::BUSY`) after
+    /// its handshake. Validators have their own budget (a few connections per member), so
+    /// clients holding every slot never keep a validator from reconnecting.
     pub max_connections: usize,
+    /// Handshakes in progress at once; further incoming connections are refused before any
+    /// work is spent on them. A handshake that does not complete within `handshake_timeout`
+    /// gives its slot back.
+    pub max_handshakes: usize,
+    /// Time an incoming connection has to complete its handshake.
+    pub handshake_timeout: Duration,
     /// Capacity of the queue of received validator messages. When it is full, stream readers
     /// wait, which stops reading from QUIC and lets flow control push back on the sender.
     pub inbound_queue: usize,
@@ -58,6 +65,9 @@ impl NetConfig {
         if self.max_request_size == 0 || self.max_request_size > self.max_frame_size {
             return bad("max_request_size must be in 1..=max_frame_size");
         }
+        if self.max_handshakes == 0 || self.handshake_timeout.is_zero() {
+            return bad("max_handshakes and handshake_timeout must be non-zero");
+        }
         if self.max_concurrent_streams == 0 || self.max_connections == 0 {
             return bad("stream and connection limits must be non-zero");
         }
@@ -81,6 +91,8 @@ impl Default for NetConfig {
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             max_concurrent_streams: 128,
             max_connections: 1024,
+            max_handshakes: 256,
+            handshake_timeout: Duration::from_secs(3),
             inbound_queue: 4096,
             request_queue: 1024,
             send_queue: 1024,

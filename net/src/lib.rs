@@ -57,4 +57,6 @@ pub mod codes {
     pub const NOT_A_VALIDATOR: u32 = 0x10;
     /// A connection asked for an unknown application protocol.
     pub const UNKNOWN_PROTOCOL: u32 = 0x11;
+    /// Every client slot is taken: try again later, or another validator.
+    pub const BUSY: u32 = 0x12;
 }

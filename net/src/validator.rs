@@ -522,27 +522,47 @@ impl Link {
     }
 }
 
+/// The connection budgets of an endpoint: handshakes in progress, then, once a connection says
+/// what it is, client connections and validator connections apart.
+struct Budgets {
+    handshakes: Arc<Semaphore>,
+    clients: Arc<Semaphore>,
+    validators: Arc<Semaphore>,
+}
+
+/// Validator connections served at once, per member of the largest set a network may have
+/// (a peer's dial and its redial may overlap).
+const VALIDATOR_CONNECTIONS: usize = 4 * 64;
+
 async fn accept_loop(endpoint: Endpoint, ctx: Arc<AcceptCtx>) {
-    let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
+    let budgets = Arc::new(Budgets {
+        handshakes: Arc::new(Semaphore::new(ctx.config.max_handshakes)),
+        clients: Arc::new(Semaphore::new(ctx.config.max_connections)),
+        validators: Arc::new(Semaphore::new(VALIDATOR_CONNECTIONS)),
+    });
     while let Some(incoming) = endpoint.accept().await {
-        match slots.clone().try_acquire_owned() {
-            Ok(slot) => {
-                let ctx = ctx.clone();
-                tokio::spawn(async move {
-                    serve_connection(incoming, ctx).await;
-                    drop(slot);
-                });
+        match budgets.handshakes.clone().try_acquire_owned() {
+            Ok(handshake) => {
+                let (ctx, budgets) = (ctx.clone(), budgets.clone());
+                tokio::spawn(serve_connection(incoming, ctx, budgets, handshake));
             }
             Err(_) => {
-                debug!(remote = %incoming.remote_address(), "connection limit reached; refusing");
+                debug!(remote = %incoming.remote_address(), "handshake limit reached; refusing");
                 incoming.refuse();
             }
         }
     }
 }
 
-async fn serve_connection(incoming: quinn::Incoming, ctx: Arc<AcceptCtx>) {
-    let conn = match timeout(ctx.config.stream_timeout, incoming).await {
+async fn serve_connection(
+    incoming: quinn::Incoming,
+    ctx: Arc<AcceptCtx>,
+    budgets: Arc<Budgets>,
+    handshake: tokio::sync::OwnedSemaphorePermit,
+) {
+    let handshaken = timeout(ctx.config.handshake_timeout, incoming).await;
+    drop(handshake);
+    let conn = match handshaken {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             debug!(error = %e, "incoming handshake failed");
@@ -559,13 +579,22 @@ async fn serve_connection(incoming: quinn::Incoming, ctx: Arc<AcceptCtx>) {
         .and_then(|d| d.protocol);
     match alpn.as_deref() {
         Some(p) if p == crate::ALPN_PEER => match peer_id(&conn, &ctx.members) {
-            Some((id, key)) => serve_peer(conn, id, key, ctx).await,
+            Some((id, key)) => match budgets.validators.clone().try_acquire_owned() {
+                Ok(_slot) => serve_peer(conn, id, key, ctx).await,
+                Err(_) => conn.close(VarInt::from_u32(codes::BUSY), b"too many connections"),
+            },
             None => conn.close(
                 VarInt::from_u32(codes::NOT_A_VALIDATOR),
                 b"validator certificate required",
             ),
         },
-        Some(p) if p == crate::ALPN_CLIENT => serve_client(conn, ctx).await,
+        Some(p) if p == crate::ALPN_CLIENT => match budgets.clients.clone().try_acquire_owned() {
+            Ok(_slot) => serve_client(conn, ctx).await,
+            Err(_) => {
+                debug!(remote = %conn.remote_address(), "client limit reached; closing");
+                conn.close(VarInt::from_u32(codes::BUSY), b"too many clients")
+            }
+        },
         _ => conn.close(
             VarInt::from_u32(codes::UNKNOWN_PROTOCOL),
             b"unknown protocol",

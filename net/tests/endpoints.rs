@@ -432,8 +432,13 @@ async fn connection_limit_refuses_extra_connections() {
         .await
         .unwrap();
     assert_eq!(first.request(b"12").await.unwrap(), b"21");
-    let second = ClientConnection::connect_with(addr, &pinned, config()).await;
-    assert!(matches!(second, Err(Error::Connection(_))), "{second:?}");
+    // Past the client budget a connection is closed after its handshake: connecting or the
+    // first request fails.
+    let second = match ClientConnection::connect_with(addr, &pinned, config()).await {
+        Ok(c) => c.request(b"34").await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    assert!(second.is_err(), "a client past the limit was served");
     first.close().await;
     // The slot is released once the first connection is gone.
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -450,6 +455,61 @@ async fn connection_limit_refuses_extra_connections() {
             Err(e) => panic!("slot not released: {e}"),
         }
     }
+}
+
+/// Clients and validators have separate connection budgets: clients holding every client slot
+/// of a validator do not keep another validator from connecting to it (as one restarted
+/// during such a flood must). Before, one budget served both, and the validator was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_holding_every_slot_do_not_lock_out_a_validator() {
+    let keys = vec![key(1), key(2)];
+    let sockets = [loopback_socket(), loopback_socket()];
+    let addrs: BTreeMap<u64, SocketAddr> = sockets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i as u64, s.local_addr().unwrap()))
+        .collect();
+    let [s0, s1] = sockets;
+    let limited = NetConfig {
+        max_connections: 2,
+        ..config()
+    };
+    let v0 = ValidatorEndpoint::from_socket(
+        Identity::new(&keys[0]).unwrap(),
+        s0,
+        set_of(&keys),
+        addrs.clone(),
+        limited,
+    )
+    .unwrap();
+    let server = std::sync::Arc::new(v0);
+    let _responder = spawn_reverser(server.clone());
+    let pinned = keys[0].verifying_key();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let c = ClientConnection::connect_with(addrs[&0], &pinned, config())
+            .await
+            .unwrap();
+        assert_eq!(c.request(b"ab").await.unwrap(), b"ba");
+        held.push(c);
+    }
+    // Validator 1 starts now, while the clients hold every slot, and reaches validator 0.
+    let v1 = ValidatorEndpoint::from_socket(
+        Identity::new(&keys[1]).unwrap(),
+        s1,
+        set_of(&keys),
+        addrs,
+        config(),
+    )
+    .unwrap();
+    v1.send(0, b"hello".to_vec()).unwrap();
+    let got = recv_within(&server, Duration::from_secs(5)).await;
+    assert_eq!(
+        got,
+        Some((1, b"hello".to_vec())),
+        "validator 1 was locked out"
+    );
+    drop(held);
 }
 
 #[test]
