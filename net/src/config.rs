@@ -49,6 +49,10 @@ pub struct NetConfig {
     /// Time the application has to answer a client request. A submission is answered when its
     /// block commits, which a view change can delay well beyond one frame's time.
     pub answer_timeout: Duration,
+    /// Client requests one connection may start per second, on average; a connection may run
+    /// ahead by a burst of twice as many. A request past it is refused on its stream
+    /// (`codes::RATE_LIMITED`) before the application sees it.
+    pub client_requests_per_second: u32,
 }
 
 impl NetConfig {
@@ -64,6 +68,9 @@ impl NetConfig {
         }
         if self.max_request_size == 0 || self.max_request_size > self.max_frame_size {
             return bad("max_request_size must be in 1..=max_frame_size");
+        }
+        if self.client_requests_per_second == 0 {
+            return bad("client_requests_per_second must be non-zero");
         }
         if self.max_handshakes == 0 || self.handshake_timeout.is_zero() {
             return bad("max_handshakes and handshake_timeout must be non-zero");
@@ -102,6 +109,7 @@ impl Default for NetConfig {
             reconnect_max: Duration::from_secs(5),
             stream_timeout: Duration::from_secs(10),
             answer_timeout: Duration::from_secs(60),
+            client_requests_per_second: 2_000,
         }
     }
 }

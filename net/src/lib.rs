@@ -59,4 +59,6 @@ pub mod codes {
     pub const UNKNOWN_PROTOCOL: u32 = 0x11;
     /// Every client slot is taken: try again later, or another validator.
     pub const BUSY: u32 = 0x12;
+    /// The connection started requests faster than its rate allows: slow down.
+    pub const RATE_LIMITED: u32 = 0x13;
 }

@@ -655,9 +655,51 @@ async fn serve_peer(conn: Connection, from: ReplicaId, key: [u8; 32], ctx: Arc<A
     }
 }
 
+/// A token bucket: `rate` tokens a second, at most `burst` saved up.
+struct RateLimit {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: tokio::time::Instant,
+}
+
+impl RateLimit {
+    fn per_second(rate: u32) -> RateLimit {
+        let rate = f64::from(rate);
+        RateLimit {
+            rate,
+            burst: 2.0 * rate,
+            tokens: 2.0 * rate,
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Takes a token if one is there.
+    fn take(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 async fn serve_client(conn: Connection, ctx: Arc<AcceptCtx>) {
     let from = conn.remote_address();
+    let mut rate = RateLimit::per_second(ctx.config.client_requests_per_second);
     while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+        if !rate.take() {
+            debug!(%from, "client request rate exceeded; refusing the stream");
+            let code = VarInt::from_u32(codes::RATE_LIMITED);
+            let _ = recv.stop(code);
+            let _ = send.reset(code);
+            continue;
+        }
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let max = ctx.config.max_frame_size;

@@ -350,6 +350,51 @@ async fn a_client_request_above_the_request_limit_is_refused() {
     assert_eq!(client.request(b"small").await.unwrap(), b"llams");
 }
 
+/// A connection that starts requests faster than `client_requests_per_second` (here 20, with
+/// a burst of 40) has the excess refused before the application sees it; another connection
+/// is served as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_past_its_request_rate_is_refused_and_others_are_served() {
+    let keys = vec![key(1)];
+    let limited = NetConfig {
+        client_requests_per_second: 20,
+        ..config()
+    };
+    let server = std::sync::Arc::new(
+        ValidatorEndpoint::bind(
+            Identity::new(&keys[0]).unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            set_of(&keys),
+            BTreeMap::new(),
+            limited,
+        )
+        .unwrap(),
+    );
+    let addr = server.local_addr().unwrap();
+    let _responder = spawn_reverser(server.clone());
+    let pinned = keys[0].verifying_key();
+    let greedy = std::sync::Arc::new(
+        ClientConnection::connect_with(addr, &pinned, config())
+            .await
+            .unwrap(),
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200u32 {
+        let c = greedy.clone();
+        tasks.spawn(async move { c.request(&i.to_le_bytes()).await.is_ok() });
+    }
+    let mut served = 0;
+    while let Some(ok) = tasks.join_next().await {
+        served += usize::from(ok.unwrap());
+    }
+    assert!(served >= 40, "the burst is served ({served})");
+    assert!(served < 200, "all 200 requests were served at once");
+    let other = ClientConnection::connect_with(addr, &pinned, config())
+        .await
+        .unwrap();
+    assert_eq!(other.request(b"ab").await.unwrap(), b"ba");
+}
+
 fn reset_code(e: quinn::ReadToEndError) -> Option<u32> {
     match e {
         quinn::ReadToEndError::Read(quinn::ReadError::Reset(code)) => {
