@@ -75,6 +75,33 @@ fn spawn_reverser(ep: std::sync::Arc<ValidatorEndpoint>) -> tokio::task::JoinHan
     })
 }
 
+/// One validator with `config`, answering clients with their bytes reversed: its key, the
+/// endpoint, its address and the responder (dropping that does not stop it; keep it in scope
+/// for readability).
+fn reversing_server(
+    config: NetConfig,
+) -> (
+    SigningKey,
+    std::sync::Arc<ValidatorEndpoint>,
+    SocketAddr,
+    tokio::task::JoinHandle<()>,
+) {
+    let k = key(1);
+    let server = std::sync::Arc::new(
+        ValidatorEndpoint::bind(
+            Identity::new(&k).unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            set_of(std::slice::from_ref(&k)),
+            BTreeMap::new(),
+            config,
+        )
+        .unwrap(),
+    );
+    let addr = server.local_addr().unwrap();
+    let responder = spawn_reverser(server.clone());
+    (k, server, addr, responder)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_validators_all_to_all() {
     let (_keys, eps) = cluster(4);
@@ -332,11 +359,8 @@ async fn malformed_frames_close_only_their_stream() {
 /// validators exchange: a larger one is refused on its stream, and the connection serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_request_above_the_request_limit_is_refused() {
-    let (keys, eps) = cluster(1);
-    let addr = eps[0].local_addr().unwrap();
-    let server = std::sync::Arc::new(eps.into_iter().next().unwrap());
-    let _responder = spawn_reverser(server.clone());
-    let client = ClientConnection::connect_with(addr, &keys[0].verifying_key(), config())
+    let (k, _server, addr, _responder) = reversing_server(config());
+    let client = ClientConnection::connect_with(addr, &k.verifying_key(), config())
         .await
         .unwrap();
     let limit = NetConfig::default().max_request_size;
@@ -355,24 +379,11 @@ async fn a_client_request_above_the_request_limit_is_refused() {
 /// is served as usual.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_past_its_request_rate_is_refused_and_others_are_served() {
-    let keys = vec![key(1)];
-    let limited = NetConfig {
+    let (k, _server, addr, _responder) = reversing_server(NetConfig {
         client_requests_per_second: 20,
         ..config()
-    };
-    let server = std::sync::Arc::new(
-        ValidatorEndpoint::bind(
-            Identity::new(&keys[0]).unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-            set_of(&keys),
-            BTreeMap::new(),
-            limited,
-        )
-        .unwrap(),
-    );
-    let addr = server.local_addr().unwrap();
-    let _responder = spawn_reverser(server.clone());
-    let pinned = keys[0].verifying_key();
+    });
+    let pinned = k.verifying_key();
     let greedy = std::sync::Arc::new(
         ClientConnection::connect_with(addr, &pinned, config())
             .await
@@ -456,23 +467,11 @@ async fn reconnects_after_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_limit_refuses_extra_connections() {
-    let keys = vec![key(1)];
-    let server = std::sync::Arc::new(
-        ValidatorEndpoint::bind(
-            Identity::new(&keys[0]).unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-            set_of(&keys),
-            BTreeMap::new(),
-            NetConfig {
-                max_connections: 1,
-                ..config()
-            },
-        )
-        .unwrap(),
-    );
-    let addr = server.local_addr().unwrap();
-    let _responder = spawn_reverser(server.clone());
-    let pinned = keys[0].verifying_key();
+    let (k, _server, addr, _responder) = reversing_server(NetConfig {
+        max_connections: 1,
+        ..config()
+    });
+    let pinned = k.verifying_key();
     let first = ClientConnection::connect_with(addr, &pinned, config())
         .await
         .unwrap();
