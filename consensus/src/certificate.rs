@@ -8,8 +8,10 @@ use ed25519_dalek::Signature;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::message::{verify_ref, CheckpointVote, MessageRef, SignedPrePrepare, Vote};
-use crate::types::{Block, BlockHash, Height, ReplicaId, StateRoot, ValidatorSet, View};
+use crate::message::{verify_ref, CheckpointVote, MessageRef, SignedProposal, Vote};
+use crate::types::{
+    Block, BlockHash, BlockHeader, Height, ReplicaId, StateRoot, ValidatorSet, View,
+};
 
 /// Proof that a block is committed: a quorum (`2f + 1`) of COMMIT signatures on
 /// (`view`, block height, block hash) by distinct validators.
@@ -22,11 +24,12 @@ pub struct CommitCertificate {
 }
 
 /// Proof that a block was prepared at (`view`, height): the leader's PRE-PREPARE plus
-/// `2f` matching PREPAREs from distinct other validators.
+/// `2f` matching PREPAREs from distinct other validators. It names the block by its header,
+/// so its size does not depend on the block's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreparedCertificate {
-    /// The signed pre-prepare (carries the view, the height and the full block).
-    pub pre_prepare: SignedPrePrepare,
+    /// The leader's signed proposal (the view and the block's header).
+    pub proposal: SignedProposal,
     /// (signer, signature) of PREPARE votes, strictly ascending by signer, leader excluded.
     pub prepares: Vec<(ReplicaId, Signature)>,
 }
@@ -116,17 +119,17 @@ pub fn verify_commit_certificate_for(
 impl PreparedCertificate {
     /// View in which the block was prepared.
     pub fn view(&self) -> View {
-        self.pre_prepare.pre_prepare.view
+        self.proposal.proposal.view
     }
 
     /// Height of the prepared block.
     pub fn height(&self) -> Height {
-        self.pre_prepare.pre_prepare.block.height
+        self.proposal.height()
     }
 
-    /// The prepared block.
-    pub fn block(&self) -> &Block {
-        &self.pre_prepare.pre_prepare.block
+    /// The prepared block's header.
+    pub fn header(&self) -> &BlockHeader {
+        &self.proposal.proposal.header
     }
 
     /// Verifies the leader's pre-prepare signature and `2f` PREPARE signatures from
@@ -145,13 +148,13 @@ impl PreparedCertificate {
                 "prepared: leader listed as preparer".into(),
             ));
         }
-        self.pre_prepare
+        self.proposal
             .verify(validators)
             .map_err(|e| Error::InvalidCertificate(format!("prepared: pre-prepare {e}")))?;
         let vote = Vote {
             view,
             height: self.height(),
-            block_hash: self.block().hash(),
+            block_hash: self.header().hash(),
         };
         for (id, sig) in &self.prepares {
             verify_ref(validators, *id, MessageRef::Prepare(&vote), sig)

@@ -30,16 +30,17 @@ pub use certificate::{
     CommitCertificate, PreparedCertificate,
 };
 pub use error::Error;
+pub use message::worst_case_view_change_bytes;
 pub use message::{
-    CheckpointVote, Message, NewView, PrePrepare, SignedMessage, SignedPrePrepare,
+    CheckpointVote, Message, NewView, PrePrepare, Proposal, SignedMessage, SignedProposal,
     SignedViewChange, ViewChange, Vote, SIGNING_DOMAIN,
 };
-pub use persist::{PersistDelta, PersistedState};
+pub use persist::{AcceptedProposal, PersistDelta, PersistedState};
 pub use replica::{Action, Replica, TimerKind, MAX_RELAY_BATCH};
 pub use types::byte_strings;
 pub use types::{
-    Block, BlockHash, BlockSummary, Config, Height, PayloadCheck, ReplicaId, StateRoot, TxHash,
-    ValidatorSet, View,
+    Block, BlockHash, BlockHeader, BlockSummary, Config, Height, PayloadCheck, ReplicaId,
+    StateRoot, TxHash, ValidatorSet, View,
 };
 
 /// Re-export of the signature crate used for keys, so hosts use the same version.

@@ -7,16 +7,22 @@
 //! NEW-VIEW, votes inside certificates) keep their original signature, computed over the
 //! same bytes as if they had been sent alone. The message types are deliberately not
 //! recursive, so decoding arbitrary bytes cannot recurse without bound.
+//!
+//! A PRE-PREPARE carries its whole block, but its signature covers only the view and the
+//! block's [`BlockHeader`] (a [`Proposal`]): prepared certificates and NEW-VIEWs carry the
+//! signed proposal without the transactions, so their size does not grow with the load.
 
 use ed25519_dalek::{Signature, Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::{CheckpointCertificate, PreparedCertificate};
 use crate::error::Error;
-use crate::types::{Block, BlockHash, Height, ReplicaId, StateRoot, ValidatorSet, View};
+use crate::types::{
+    Block, BlockHash, BlockHeader, Height, ReplicaId, StateRoot, ValidatorSet, View,
+};
 
 /// Domain separation tag included in every signed payload.
-pub const SIGNING_DOMAIN: &str = "shoji.pbft.v2";
+pub const SIGNING_DOMAIN: &str = "shoji.pbft.v3";
 
 /// PRE-PREPARE: the leader of `view` assigns `block` to height `block.height`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,12 +34,35 @@ pub struct PrePrepare {
     pub block: Block,
 }
 
-/// A pre-prepare with the signature of the leader of `pre_prepare.view`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignedPrePrepare {
-    /// The pre-prepare.
-    pub pre_prepare: PrePrepare,
-    /// Signature of `leader(pre_prepare.view)` over `Message::PrePrepare(pre_prepare)`.
+impl PrePrepare {
+    /// What the leader signs for this pre-prepare: the view and the block's header.
+    pub fn proposal(&self) -> Proposal {
+        Proposal {
+            view: self.view,
+            header: self.block.header(),
+        }
+    }
+}
+
+/// The signed part of a PRE-PREPARE: the leader of `view` assigns the block with `header` to
+/// height `header.height`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// View in which the pre-prepare is issued.
+    pub view: View,
+    /// The proposed block's header.
+    pub header: BlockHeader,
+}
+
+/// A [`Proposal`] with the signature of the leader of its view: the PRE-PREPARE as prepared
+/// certificates and NEW-VIEWs carry it, without the block's transactions. The signature is the
+/// one the PRE-PREPARE message carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedProposal {
+    /// The proposal.
+    pub proposal: Proposal,
+    /// Signature of `leader(proposal.view)` over `Message::PrePrepare` of a block with this
+    /// header, i.e. over the proposal.
     pub signature: Signature,
 }
 
@@ -91,9 +120,11 @@ pub struct NewView {
     pub view: View,
     /// A quorum of VIEW-CHANGE messages for `view`, from distinct senders, ascending by sender.
     pub view_changes: Vec<SignedViewChange>,
-    /// The O-set: pre-prepares for every height between the highest checkpoint and the
-    /// highest prepared height in `view_changes`, ascending by height.
-    pub pre_prepares: Vec<SignedPrePrepare>,
+    /// The O-set: proposals (headers, not blocks) for every height between the highest
+    /// checkpoint and the highest prepared height in `view_changes`, ascending by height.
+    /// Replicas take the transactions from the pre-prepares they accepted earlier, or from
+    /// peers by state transfer once the block commits.
+    pub proposals: Vec<SignedProposal>,
 }
 
 /// All protocol messages.
@@ -118,12 +149,13 @@ pub enum Message {
     Requests(#[serde(with = "crate::types::byte_strings")] Vec<Vec<u8>>),
 }
 
-/// Borrowed mirror of [`Message`]; serializes to identical bytes (same variant order).
+/// What a signature covers, by message: a borrowed mirror of [`Message`] (same variant
+/// order), except that a PRE-PREPARE is signed as its [`Proposal`] (view and block header).
 #[derive(Serialize)]
 pub(crate) enum MessageRef<'a> {
     #[allow(dead_code)]
     Request(#[serde(with = "serde_bytes")] &'a Vec<u8>),
-    PrePrepare(&'a PrePrepare),
+    PrePrepare(Proposal),
     Prepare(&'a Vote),
     Commit(&'a Vote),
     Checkpoint(&'a CheckpointVote),
@@ -136,7 +168,7 @@ impl Message {
     pub(crate) fn as_ref(&self) -> MessageRef<'_> {
         match self {
             Message::Request(r) => MessageRef::Request(r),
-            Message::PrePrepare(m) => MessageRef::PrePrepare(m),
+            Message::PrePrepare(m) => MessageRef::PrePrepare(m.proposal()),
             Message::Prepare(m) => MessageRef::Prepare(m),
             Message::Commit(m) => MessageRef::Commit(m),
             Message::Checkpoint(m) => MessageRef::Checkpoint(m),
@@ -217,36 +249,49 @@ pub(crate) fn verify_ref(
         .map_err(|_| Error::BadSignature(signer))
 }
 
-impl SignedPrePrepare {
-    /// Signs a pre-prepare for the network and epoch of `validators` (the caller must be the
-    /// leader of `pre_prepare.view`).
+impl SignedProposal {
+    /// Signs `proposal` as `leader` for the network and epoch of `validators` (the caller must
+    /// be the leader of `proposal.view`).
     pub fn sign(
         validators: &ValidatorSet,
         leader: ReplicaId,
-        pre_prepare: PrePrepare,
+        proposal: Proposal,
         key: &SigningKey,
-    ) -> SignedPrePrepare {
-        let signature = sign_ref(
-            validators,
-            leader,
-            MessageRef::PrePrepare(&pre_prepare),
-            key,
-        );
-        SignedPrePrepare {
-            pre_prepare,
+    ) -> SignedProposal {
+        let signature = sign_ref(validators, leader, MessageRef::PrePrepare(proposal), key);
+        SignedProposal {
+            proposal,
             signature,
         }
     }
 
-    /// Verifies the signature of the leader of `pre_prepare.view`.
+    /// Verifies the signature of the leader of `proposal.view`.
     pub fn verify(&self, validators: &ValidatorSet) -> Result<(), Error> {
-        let leader = validators.leader(self.pre_prepare.view);
+        let leader = validators.leader(self.proposal.view);
         verify_ref(
             validators,
             leader,
-            MessageRef::PrePrepare(&self.pre_prepare),
+            MessageRef::PrePrepare(self.proposal),
             &self.signature,
         )
+    }
+
+    /// Height of the proposed block.
+    pub fn height(&self) -> Height {
+        self.proposal.header.height
+    }
+
+    /// The PRE-PREPARE message for this proposal and `block`, which must have the proposal's
+    /// header (the signature covers the header only).
+    pub fn message(&self, from: ReplicaId, block: Block) -> SignedMessage {
+        SignedMessage {
+            from,
+            message: Message::PrePrepare(PrePrepare {
+                view: self.proposal.view,
+                block,
+            }),
+            signature: self.signature,
+        }
     }
 }
 
@@ -329,6 +374,73 @@ impl SignedMessage {
             signature: svc.signature,
         }
     }
+}
+
+/// The encoded size of the largest VIEW-CHANGE and NEW-VIEW (as [`SignedMessage`]s) that
+/// honest replicas of `n` validators with log window `window_size` can send: every field at
+/// its widest encoding, a prepared certificate at every height of the window, a NEW-VIEW with
+/// a quorum of VIEW-CHANGEs (each as large as validation lets it be) and a full O-set. Blocks appear only as headers, so the
+/// sizes do not depend on what the blocks hold; [`crate::Config::validate`] refuses a
+/// configuration whose worst case does not fit in `max_message_bytes`.
+pub fn worst_case_view_change_bytes(n: usize, window_size: u64) -> (usize, usize) {
+    let sig = Signature::from_bytes(&[0xff; 64]);
+    let hash = BlockHash([0xff; 32]);
+    let quorum = n - n.saturating_sub(1) / 3;
+    let id = |i: usize| ReplicaId(u16::MAX - i as u16);
+    let signers = |k: usize| (0..k).map(|i| (id(i), sig)).collect::<Vec<_>>();
+    let header = BlockHeader {
+        height: u64::MAX,
+        prev_hash: hash,
+        view: u64::MAX,
+        proposer: id(0),
+        time_ms: u64::MAX,
+        tx_count: u64::MAX,
+        txs_root: [0xff; 32],
+    };
+    let proposal = SignedProposal {
+        proposal: Proposal {
+            view: u64::MAX,
+            header,
+        },
+        signature: sig,
+    };
+    let view_change = ViewChange {
+        new_view: u64::MAX,
+        checkpoint: CheckpointCertificate {
+            height: u64::MAX,
+            block_hash: hash,
+            state_root: [0xff; 32],
+            signatures: signers(n),
+        },
+        prepared: (0..window_size)
+            .map(|_| PreparedCertificate {
+                proposal,
+                prepares: signers(n),
+            })
+            .collect(),
+    };
+    let wrap = |message| {
+        SignedMessage {
+            from: id(0),
+            message,
+            signature: sig,
+        }
+        .encode()
+        .len()
+    };
+    let vc_bytes = wrap(Message::ViewChange(view_change.clone()));
+    let nv_bytes = wrap(Message::NewView(NewView {
+        view: u64::MAX,
+        view_changes: (0..quorum)
+            .map(|i| SignedViewChange {
+                from: id(i),
+                view_change: view_change.clone(),
+                signature: sig,
+            })
+            .collect(),
+        proposals: vec![proposal; window_size as usize],
+    }));
+    (vc_bytes, nv_bytes)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::certificate::{CheckpointCertificate, PreparedCertificate};
 use crate::error::Error;
-use crate::message::{Message, SignedMessage, SignedPrePrepare};
+use crate::message::{Message, SignedMessage, SignedProposal};
 use crate::types::{Block, BlockHash, Height, View};
 
 /// One durable change, emitted before the message it justifies is sent.
@@ -28,9 +28,9 @@ pub enum PersistDelta {
         /// True between sending VIEW-CHANGE for `view` and installing it.
         view_changing: bool,
     },
-    /// A pre-prepare accepted (or, by the leader, issued) for its height; replaces any
-    /// earlier one at that height.
-    PrePrepare(SignedPrePrepare),
+    /// A pre-prepare accepted (or, by the leader, issued) for its height, with the blocks the
+    /// replica holds for that height; replaces any earlier one at that height.
+    PrePrepare(AcceptedProposal),
     /// An own PREPARE, COMMIT or CHECKPOINT vote; replaces the earlier vote of the same
     /// kind at that height.
     Vote(SignedMessage),
@@ -42,6 +42,18 @@ pub enum PersistDelta {
     NewView(SignedMessage),
     /// A new stable checkpoint; state at or below its height is garbage collected.
     StableCheckpoint(CheckpointCertificate),
+}
+
+/// A proposal a replica accepted for a height, with the blocks it holds for that height: the
+/// proposed one when it is known (a proposal re-issued by a NEW-VIEW names its block by header
+/// only), and the one of its prepared certificate if that differs (a later view may choose it
+/// again). At most two blocks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedProposal {
+    /// The leader's signed proposal.
+    pub proposal: SignedProposal,
+    /// Blocks held for this height.
+    pub bodies: Vec<Block>,
 }
 
 /// The durable state of a replica (see the module documentation).
@@ -57,8 +69,8 @@ pub struct PersistedState {
     pub last_committed: Height,
     /// Hash of that block.
     pub last_committed_hash: BlockHash,
-    /// Accepted pre-prepares by height.
-    pub pre_prepares: BTreeMap<Height, SignedPrePrepare>,
+    /// Accepted pre-prepares by height, with the blocks held for it.
+    pub pre_prepares: BTreeMap<Height, AcceptedProposal>,
     /// Own latest PREPARE by height.
     pub prepares: BTreeMap<Height, SignedMessage>,
     /// Own latest COMMIT by height.
@@ -114,8 +126,7 @@ impl PersistedState {
                 self.view_changing = *view_changing;
             }
             PersistDelta::PrePrepare(pp) => {
-                self.pre_prepares
-                    .insert(pp.pre_prepare.block.height, pp.clone());
+                self.pre_prepares.insert(pp.proposal.height(), pp.clone());
             }
             PersistDelta::Vote(sm) => match &sm.message {
                 Message::Prepare(v) => {

@@ -12,12 +12,12 @@ use crate::certificate::{
 };
 use crate::error::Error;
 use crate::message::{
-    CheckpointVote, Message, NewView, PrePrepare, SignedMessage, SignedPrePrepare,
-    SignedViewChange, ViewChange, Vote,
+    CheckpointVote, Message, NewView, Proposal, SignedMessage, SignedProposal, SignedViewChange,
+    ViewChange, Vote,
 };
-use crate::persist::{PersistDelta, PersistedState};
+use crate::persist::{AcceptedProposal, PersistDelta, PersistedState};
 use crate::types::{
-    Block, BlockHash, Config, Height, ReplicaId, StateRoot, TxHash, ValidatorSet, View,
+    Block, BlockHash, BlockHeader, Config, Height, ReplicaId, StateRoot, TxHash, ValidatorSet, View,
 };
 
 /// Number of recent rejection reasons kept for diagnostics.
@@ -134,12 +134,17 @@ struct PendingRequest {
 struct Slot {
     /// Accepted pre-prepare (its view may be older than the current view). Written only
     /// through [`Slot::set_pre_prepare`] and [`Slot::clear_pre_prepare`], which keep the two
-    /// fields below in step with it.
-    pre_prepare: Option<SignedPrePrepare>,
+    /// fields below and `bodies` in step with it.
+    pre_prepare: Option<SignedProposal>,
     /// The hash of `pre_prepare`'s block (every vote on the slot is compared with it).
     pre_prepare_hash: BlockHash,
-    /// The hashes of `pre_prepare`'s transactions (a leader skips them when proposing).
+    /// The hashes of `pre_prepare`'s transactions (a leader skips them when proposing); empty
+    /// while the block is not known.
     pre_prepare_txs: Vec<TxHash>,
+    /// Blocks held for this height, by hash: the accepted pre-prepare's (unless it came by
+    /// header only, in a NEW-VIEW, for a block never received) and the prepared
+    /// certificate's. At most two.
+    bodies: Vec<(BlockHash, Block)>,
     /// PREPARE votes by (view, sender).
     prepares: BTreeMap<(View, ReplicaId), (BlockHash, Signature)>,
     /// COMMIT votes by (view, sender).
@@ -150,21 +155,22 @@ struct Slot {
     own_commit: Option<SignedMessage>,
     /// Latest prepared certificate (P-set entry).
     prepared: Option<PreparedCertificate>,
-    /// Committed-local: block hash and certificate.
+    /// Committed-local: block hash and certificate (the block itself may still be missing,
+    /// to be fetched by state transfer).
     committed: Option<(BlockHash, CommitCertificate)>,
 }
 
-/// A block's hash and its transactions' hashes, each transaction hashed once.
-fn block_hashes(block: &Block) -> (BlockHash, Vec<TxHash>) {
-    let summary = block.summary();
-    (summary.hash(), summary.tx_hashes)
+/// A block's header and its transactions' hashes, each transaction hashed once.
+fn block_header(block: &Block) -> (BlockHeader, Vec<TxHash>) {
+    let txs: Vec<TxHash> = block.transactions.iter().map(|t| TxHash::of(t)).collect();
+    (BlockHeader::of(block, txs.iter().copied()), txs)
 }
 
 impl Slot {
-    fn accepted_in(&self, view: View) -> Option<&SignedPrePrepare> {
+    fn accepted_in(&self, view: View) -> Option<&SignedProposal> {
         self.pre_prepare
             .as_ref()
-            .filter(|pp| pp.pre_prepare.view == view)
+            .filter(|pp| pp.proposal.view == view)
     }
 
     /// The block hash of the pre-prepare accepted in `view`.
@@ -172,10 +178,57 @@ impl Slot {
         self.accepted_in(view).map(|_| self.pre_prepare_hash)
     }
 
-    fn set_pre_prepare(&mut self, spp: SignedPrePrepare, (hash, txs): (BlockHash, Vec<TxHash>)) {
-        self.pre_prepare_txs = txs;
+    /// Accepts `spp` (whose block hash is `hash`) with its block and transaction hashes when
+    /// known. Only the blocks of the new proposal and of the prepared certificate are kept.
+    fn set_pre_prepare(
+        &mut self,
+        spp: SignedProposal,
+        hash: BlockHash,
+        body: Option<(Block, Vec<TxHash>)>,
+    ) {
+        let prepared = self.prepared.as_ref().map(|c| c.header().hash());
+        self.bodies
+            .retain(|(h, _)| *h == hash || Some(*h) == prepared);
+        let held = self.bodies.iter().any(|(h, _)| *h == hash);
+        match body {
+            Some((block, txs)) => {
+                if !held {
+                    self.bodies.push((hash, block));
+                }
+                self.pre_prepare_txs = txs;
+            }
+            None => {
+                if !held {
+                    if let Some(empty) = spp.proposal.header.empty_block() {
+                        self.bodies.push((hash, empty));
+                    }
+                }
+                self.pre_prepare_txs = self
+                    .block_with_hash(&hash)
+                    .map(|b| b.transactions.iter().map(|t| TxHash::of(t)).collect())
+                    .unwrap_or_default();
+            }
+        }
         self.pre_prepare_hash = hash;
         self.pre_prepare = Some(spp);
+    }
+
+    /// The accepted pre-prepare and the blocks held, as persisted (see
+    /// [`Slot::accepted_record`]).
+    fn restore(&mut self, record: &AcceptedProposal) {
+        self.bodies = record
+            .bodies
+            .iter()
+            .take(2)
+            .map(|b| (b.hash(), b.clone()))
+            .collect();
+        let hash = record.proposal.proposal.header.hash();
+        self.pre_prepare_txs = self
+            .block_with_hash(&hash)
+            .map(|b| b.transactions.iter().map(|t| TxHash::of(t)).collect())
+            .unwrap_or_default();
+        self.pre_prepare_hash = hash;
+        self.pre_prepare = Some(record.proposal);
     }
 
     fn clear_pre_prepare(&mut self) {
@@ -183,19 +236,22 @@ impl Slot {
         self.pre_prepare_txs = Vec::new();
     }
 
-    /// The block with hash `hash`, if this slot knows it.
-    fn block_with_hash(&self, hash: &BlockHash) -> Option<Block> {
-        if let Some(pp) = &self.pre_prepare {
-            if self.pre_prepare_hash == *hash {
-                return Some(pp.pre_prepare.block.clone());
-            }
-        }
-        if let Some(pc) = &self.prepared {
-            if pc.block().hash() == *hash {
-                return Some(pc.block().clone());
-            }
-        }
-        None
+    /// Whether the accepted pre-prepare's block is held (not only its header).
+    fn body_known(&self) -> bool {
+        self.block_with_hash(&self.pre_prepare_hash).is_some()
+    }
+
+    /// The block with hash `hash`, if this slot holds it.
+    fn block_with_hash(&self, hash: &BlockHash) -> Option<&Block> {
+        self.bodies.iter().find(|(h, _)| h == hash).map(|(_, b)| b)
+    }
+
+    /// What is persisted for the accepted pre-prepare.
+    fn accepted_record(&self) -> Option<AcceptedProposal> {
+        Some(AcceptedProposal {
+            proposal: self.pre_prepare?,
+            bodies: self.bodies.iter().map(|(_, b)| b.clone()).collect(),
+        })
     }
 }
 
@@ -396,11 +452,7 @@ impl Replica {
         }
         let low = self.stable.height;
         for (h, pp) in ps.pre_prepares.range(low + 1..) {
-            let hashes = block_hashes(&pp.pre_prepare.block);
-            self.slots
-                .entry(*h)
-                .or_default()
-                .set_pre_prepare(pp.clone(), hashes);
+            self.slots.entry(*h).or_default().restore(pp);
         }
         for (h, sm) in ps.prepares.range(low + 1..) {
             if let Message::Prepare(v) = &sm.message {
@@ -1042,12 +1094,20 @@ impl Replica {
                 "fresh block must carry the current view and its proposer".into(),
             ));
         }
-        let (hash, tx_hashes) = block_hashes(&pp.block);
+        let (header, tx_hashes) = block_header(&pp.block);
+        let hash = header.hash();
+        let spp = SignedProposal {
+            proposal: Proposal {
+                view: pp.view,
+                header,
+            },
+            signature: sm.signature,
+        };
         if let Some(existing) = self.slots.get(&n).and_then(|s| s.accepted_hash_in(pp.view)) {
             return if existing == hash {
                 Err(Error::Duplicate)
             } else {
-                sm.verify(&self.cfg.validators)
+                spp.verify(&self.cfg.validators)
                     .and(Err(Error::Equivocation(sm.from, "PRE-PREPARE")))
             };
         }
@@ -1057,30 +1117,31 @@ impl Replica {
             }
         }
         self.validate_block_content(&pp.block, &tx_hashes)?;
-        sm.verify(&self.cfg.validators)?;
+        spp.verify(&self.cfg.validators)?;
         let Message::PrePrepare(pp) = sm.message else {
             return Err(Error::Malformed("not a pre-prepare".into()));
         };
-        let spp = SignedPrePrepare {
-            pre_prepare: pp,
-            signature: sm.signature,
-        };
-        self.accept_pre_prepare(spp, (hash, tx_hashes));
+        self.accept_pre_prepare(spp, hash, Some((pp.block, tx_hashes)));
         Ok(())
     }
 
     /// Records an accepted pre-prepare (persisted first) and, as a backup, sends PREPARE.
-    /// `hashes` are its block's hash and its transactions' ([`block_hashes`]).
-    fn accept_pre_prepare(&mut self, spp: SignedPrePrepare, hashes: (BlockHash, Vec<TxHash>)) {
-        let view = spp.pre_prepare.view;
-        let n = spp.pre_prepare.block.height;
-        let hash = hashes.0;
-        self.out
-            .push(Action::Persist(PersistDelta::PrePrepare(spp.clone())));
-        self.slots
-            .entry(n)
-            .or_default()
-            .set_pre_prepare(spp, hashes);
+    /// `hash` is its block's hash; `body` the block and its transactions' hashes when known
+    /// (a NEW-VIEW re-proposes blocks by header only).
+    fn accept_pre_prepare(
+        &mut self,
+        spp: SignedProposal,
+        hash: BlockHash,
+        body: Option<(Block, Vec<TxHash>)>,
+    ) {
+        let view = spp.proposal.view;
+        let n = spp.height();
+        let slot = self.slots.entry(n).or_default();
+        slot.set_pre_prepare(spp, hash, body);
+        if let Some(record) = slot.accepted_record() {
+            self.out
+                .push(Action::Persist(PersistDelta::PrePrepare(record)));
+        }
         if self.cfg.validators.leader(view) != self.id {
             let sm = self.sign(Message::Prepare(Vote {
                 view,
@@ -1206,12 +1267,10 @@ impl Replica {
         let view = self.view;
         if let Some(pp) = slot.accepted_in(view) {
             if self.cfg.validators.leader(view) == self.id {
-                let msg = SignedMessage {
-                    from: self.id,
-                    message: Message::PrePrepare(pp.pre_prepare.clone()),
-                    signature: pp.signature,
-                };
-                self.out.push(Action::Send { to, msg });
+                if let Some(block) = slot.block_with_hash(&slot.pre_prepare_hash) {
+                    let msg = pp.message(self.id, block.clone());
+                    self.out.push(Action::Send { to, msg });
+                }
             }
         }
         if let Some(c) = &slot.own_commit {
@@ -1250,7 +1309,7 @@ impl Replica {
             return;
         }
         let cert = PreparedCertificate {
-            pre_prepare: pp.clone(),
+            proposal: *pp,
             prepares,
         };
         self.out
@@ -1281,8 +1340,8 @@ impl Replica {
         {
             return;
         }
-        let prev = pc.block().prev_hash;
-        let hash = pc.block().hash();
+        let prev = pc.header().prev_hash;
+        let hash = pc.header().hash();
         match self.committed_hash(n - 1) {
             None => return,
             Some(p) if p != prev => {
@@ -1331,20 +1390,23 @@ impl Replica {
             view,
             signatures: sigs.into_iter().take(quorum).collect(),
         };
-        let Some(block) = slot.block_with_hash(&hash) else {
-            // Committed by a quorum, but we never saw the block: fetch it.
-            self.note_behind(n, signers);
-            return;
-        };
+        let block = slot.block_with_hash(&hash).cloned();
         if let Some(slot) = self.slots.get_mut(&n) {
             slot.committed = Some((hash, cert.clone()));
         }
         if n > self.last_delivered {
-            self.deliverable.insert(n, (block, cert));
-            if n > self.last_delivered + 1 {
-                self.note_behind(n, signers);
+            match block {
+                Some(block) => {
+                    self.deliverable.insert(n, (block, cert));
+                    if n > self.last_delivered + 1 {
+                        self.note_behind(n, signers);
+                    }
+                    self.try_deliver();
+                }
+                // Committed by a quorum, but we hold only its header (or nothing): fetch the
+                // block from the signers. Its hash is known, so later heights can commit.
+                None => self.note_behind(n, signers),
             }
-            self.try_deliver();
         } else if self.delivered_hashes.get(&n).is_some_and(|h| *h != hash) {
             self.reject(Error::Invariant(format!(
                 "height {n} committed twice with different blocks"
@@ -1425,6 +1487,12 @@ impl Replica {
             let mut in_flight = BTreeSet::new();
             for slot in self.slots.range(self.last_delivered + 1..).map(|(_, s)| s) {
                 if slot.pre_prepare.is_some() {
+                    if slot.accepted_in(self.view).is_some() && !slot.body_known() {
+                        // Re-proposed by header in the NEW-VIEW and never received: its
+                        // transactions are unknown, so anything proposed now might repeat
+                        // one. Wait until it commits and arrives by state transfer.
+                        return;
+                    }
                     in_flight.extend(slot.pre_prepare_txs.iter().copied());
                 }
             }
@@ -1466,23 +1534,19 @@ impl Replica {
                 time_ms: self.now_ms,
                 transactions: txs,
             };
-            let spp = SignedPrePrepare::sign(
+            let (header, tx_hashes) = block_header(&block);
+            let spp = SignedProposal::sign(
                 &self.cfg.validators,
                 self.id,
-                PrePrepare {
+                Proposal {
                     view: self.view,
-                    block,
+                    header,
                 },
                 &self.key,
             );
-            let msg = SignedMessage {
-                from: self.id,
-                message: Message::PrePrepare(spp.pre_prepare.clone()),
-                signature: spp.signature,
-            };
+            let msg = spp.message(self.id, block.clone());
             self.next_propose = n + 1;
-            let hashes = block_hashes(&spp.pre_prepare.block);
-            self.accept_pre_prepare(spp, hashes);
+            self.accept_pre_prepare(spp, header.hash(), Some((block, tx_hashes)));
             self.out.push(Action::Broadcast { msg });
         }
     }
@@ -1824,7 +1888,7 @@ impl Replica {
                     "prepared in a view not below the new one".into(),
                 ));
             }
-            if pc.block().transactions.len() > self.cfg.max_batch_txs {
+            if pc.header().tx_count > self.cfg.max_batch_txs as u64 {
                 return Err(Error::Malformed("prepared block too large".into()));
             }
         }
@@ -1934,7 +1998,7 @@ impl Replica {
         &self,
         view: View,
         vcs: &[SignedViewChange],
-    ) -> Result<(CheckpointCertificate, Vec<Block>), Error> {
+    ) -> Result<(CheckpointCertificate, Vec<BlockHeader>), Error> {
         let cp = vcs
             .iter()
             .map(|v| &v.view_change.checkpoint)
@@ -1964,16 +2028,16 @@ impl Replica {
         }
         let leader = self.cfg.validators.leader(view);
         let mut prev = cp.block_hash;
-        let mut blocks = Vec::new();
+        let mut headers = Vec::new();
         for n in cp.height + 1..=max_s {
-            let block = match best.get(&n) {
-                Some(pc) if pc.block().prev_hash == prev => pc.block().clone(),
-                _ => Block::null(n, prev, view, leader),
+            let header = match best.get(&n) {
+                Some(pc) if pc.header().prev_hash == prev => *pc.header(),
+                _ => Block::null(n, prev, view, leader).header(),
             };
-            prev = block.hash();
-            blocks.push(block);
+            prev = header.hash();
+            headers.push(header);
         }
-        Ok((cp, blocks))
+        Ok((cp, headers))
     }
 
     /// New leader: once a quorum of VIEW-CHANGEs for the current view is held, multicast
@@ -1993,7 +2057,7 @@ impl Replica {
         if vcs.len() < self.quorum() {
             return;
         }
-        let (cp, blocks) = match self.compute_o_set(view, &vcs) {
+        let (cp, headers) = match self.compute_o_set(view, &vcs) {
             Ok(x) => x,
             Err(e) => {
                 self.reject(e);
@@ -2001,17 +2065,17 @@ impl Replica {
             }
         };
         let vs = &self.cfg.validators;
-        let pre_prepares: Vec<SignedPrePrepare> = blocks
+        let proposals: Vec<SignedProposal> = headers
             .into_iter()
-            .map(|block| SignedPrePrepare::sign(vs, self.id, PrePrepare { view, block }, &self.key))
+            .map(|header| SignedProposal::sign(vs, self.id, Proposal { view, header }, &self.key))
             .collect();
         let nv = NewView {
             view,
             view_changes: vcs,
-            pre_prepares: pre_prepares.clone(),
+            proposals: proposals.clone(),
         };
         let sm = self.sign(Message::NewView(nv));
-        self.install_new_view(cp, pre_prepares, sm, true);
+        self.install_new_view(cp, proposals, sm, true);
     }
 
     fn on_new_view(&mut self, sm: SignedMessage) -> Result<(), Error> {
@@ -2044,7 +2108,7 @@ impl Replica {
                 ));
             }
         }
-        if nv.pre_prepares.len() as u64 > self.cfg.window_size {
+        if nv.proposals.len() as u64 > self.cfg.window_size {
             return Err(Error::Malformed("O-set larger than the window".into()));
         }
         sm.verify(vs)?;
@@ -2058,31 +2122,33 @@ impl Replica {
             svc.verify_signature(vs)?;
             self.validate_view_change(&svc.view_change)?;
         }
-        let (cp, blocks) = self.compute_o_set(view, &nv.view_changes)?;
-        if blocks.len() != nv.pre_prepares.len() {
+        let (cp, headers) = self.compute_o_set(view, &nv.view_changes)?;
+        if headers.len() != nv.proposals.len() {
             return Err(Error::Malformed(
                 "O-set does not match the view changes".into(),
             ));
         }
-        for (b, pp) in blocks.iter().zip(&nv.pre_prepares) {
-            if pp.pre_prepare.view != view || pp.pre_prepare.block != *b {
+        for (h, pp) in headers.iter().zip(&nv.proposals) {
+            if pp.proposal.view != view || pp.proposal.header != *h {
                 return Err(Error::Malformed(
                     "O-set does not match the view changes".into(),
                 ));
             }
             pp.verify(vs)?;
         }
-        let pre_prepares = nv.pre_prepares.clone();
-        self.install_new_view(cp, pre_prepares, sm, false);
+        let proposals = nv.proposals.clone();
+        self.install_new_view(cp, proposals, sm, false);
         Ok(())
     }
 
     /// Enters the view of `nv` (§4.4): adopt its checkpoint, accept the O-set
-    /// pre-prepares (sending PREPAREs as a backup) and resume normal operation.
+    /// proposals (sending PREPAREs as a backup) and resume normal operation. The O-set names
+    /// blocks by header: each one's transactions come from the blocks this replica holds for
+    /// the height, or, once the block commits, from state transfer.
     fn install_new_view(
         &mut self,
         cp: CheckpointCertificate,
-        pre_prepares: Vec<SignedPrePrepare>,
+        proposals: Vec<SignedProposal>,
         nv: SignedMessage,
         broadcast: bool,
     ) {
@@ -2117,7 +2183,7 @@ impl Replica {
             if slot
                 .pre_prepare
                 .as_ref()
-                .is_some_and(|pp| pp.pre_prepare.view < view)
+                .is_some_and(|pp| pp.proposal.view < view)
             {
                 slot.clear_pre_prepare();
             }
@@ -2125,21 +2191,36 @@ impl Replica {
             slot.commits.retain(|(v, _), _| *v >= view);
         }
         let mut last = cp.height.max(self.stable.height);
-        for spp in pre_prepares {
-            let n = spp.pre_prepare.block.height;
+        for spp in proposals {
+            let n = spp.height();
             last = last.max(n);
             if n <= self.stable.height {
                 continue;
             }
-            let hashes = block_hashes(&spp.pre_prepare.block);
+            let hash = spp.proposal.header.hash();
             if let Some(h) = self.delivered_hashes.get(&n) {
-                if *h != hashes.0 {
+                if *h != hash {
                     self.reject(Error::Invariant(format!(
                         "new view re-proposes a different block at committed height {n}"
                     )));
                 }
             }
-            self.accept_pre_prepare(spp, hashes);
+            let held = self
+                .slots
+                .get(&n)
+                .and_then(|s| s.block_with_hash(&hash))
+                .or_else(|| {
+                    self.deliverable
+                        .get(&n)
+                        .map(|(b, _)| b)
+                        .filter(|b| b.hash() == hash)
+                })
+                .cloned();
+            let body = held.map(|b| {
+                let txs = b.transactions.iter().map(|t| TxHash::of(t)).collect();
+                (b, txs)
+            });
+            self.accept_pre_prepare(spp, hash, body);
         }
         self.next_propose = last + 1;
         let heights: Vec<Height> = self.slots.keys().copied().collect();
@@ -2186,11 +2267,9 @@ impl Replica {
                 }
                 if is_leader {
                     if let Some(pp) = slot.accepted_in(view) {
-                        msgs.push(SignedMessage {
-                            from: self.id,
-                            message: Message::PrePrepare(pp.pre_prepare.clone()),
-                            signature: pp.signature,
-                        });
+                        if let Some(block) = slot.block_with_hash(&slot.pre_prepare_hash) {
+                            msgs.push(pp.message(self.id, block.clone()));
+                        }
                     }
                 }
                 for own in [&slot.own_prepare, &slot.own_commit].into_iter().flatten() {

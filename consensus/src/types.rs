@@ -85,10 +85,15 @@ pub struct Block {
 }
 
 impl Block {
-    /// The block's hash: that of its [`BlockSummary`], so a summary (the header and the
-    /// transactions' hashes) is enough to check a commit certificate.
+    /// The block's hash: that of its [`BlockHeader`], so a header (or a [`BlockSummary`]) is
+    /// enough to check a commit certificate.
     pub fn hash(&self) -> BlockHash {
-        BlockSummary::hash_parts(self, self.transactions.iter().map(|t| TxHash::of(t)))
+        self.header().hash()
+    }
+
+    /// The block's fixed-size header: its fields and a digest of its transactions.
+    pub fn header(&self) -> BlockHeader {
+        BlockHeader::of(self, self.transactions.iter().map(|t| TxHash::of(t)))
     }
 
     /// The header and the hashes of the transactions, in order.
@@ -120,6 +125,85 @@ impl Block {
     }
 }
 
+/// A block's header: its fields and a digest of its transactions. Its size does not depend on
+/// the block's content, so the messages that carry headers instead of blocks (prepared
+/// certificates, VIEW-CHANGE, NEW-VIEW) stay small under any load. The block hash is the
+/// header's hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockHeader {
+    /// [`Block::height`].
+    pub height: Height,
+    /// [`Block::prev_hash`].
+    pub prev_hash: BlockHash,
+    /// [`Block::view`].
+    pub view: View,
+    /// [`Block::proposer`].
+    pub proposer: ReplicaId,
+    /// [`Block::time_ms`].
+    pub time_ms: u64,
+    /// Number of transactions.
+    pub tx_count: u64,
+    /// blake3 over a domain tag and the transactions' [`TxHash`]es, in order.
+    pub txs_root: [u8; 32],
+}
+
+impl BlockHeader {
+    /// Domain separation tag for block hashing.
+    const HASH_DOMAIN: &'static [u8] = b"shoji.block.v4";
+    /// Domain separation tag for the transactions' digest.
+    const TXS_DOMAIN: &'static [u8] = b"shoji.block.txs.v1";
+
+    /// The header of `block`'s fields (its transactions are ignored) with `tx_hashes`.
+    pub(crate) fn of(
+        block: &Block,
+        tx_hashes: impl ExactSizeIterator<Item = TxHash>,
+    ) -> BlockHeader {
+        let tx_count = tx_hashes.len() as u64;
+        let mut h = blake3::Hasher::new();
+        h.update(Self::TXS_DOMAIN);
+        for th in tx_hashes {
+            h.update(&th.0);
+        }
+        BlockHeader {
+            height: block.height,
+            prev_hash: block.prev_hash,
+            view: block.view,
+            proposer: block.proposer,
+            time_ms: block.time_ms,
+            tx_count,
+            txs_root: *h.finalize().as_bytes(),
+        }
+    }
+
+    /// The block hash: blake3 over the domain tag and the fields, fixed-width little-endian.
+    pub fn hash(&self) -> BlockHash {
+        let mut h = blake3::Hasher::new();
+        h.update(Self::HASH_DOMAIN);
+        h.update(&self.height.to_le_bytes());
+        h.update(&self.prev_hash.0);
+        h.update(&self.view.to_le_bytes());
+        h.update(&self.proposer.0.to_le_bytes());
+        h.update(&self.time_ms.to_le_bytes());
+        h.update(&self.tx_count.to_le_bytes());
+        h.update(&self.txs_root);
+        BlockHash(*h.finalize().as_bytes())
+    }
+
+    /// The block itself when it has no transactions (a null block, say): a header is then the
+    /// whole block. `None` when it has transactions.
+    pub fn empty_block(&self) -> Option<Block> {
+        let block = Block {
+            height: self.height,
+            prev_hash: self.prev_hash,
+            view: self.view,
+            proposer: self.proposer,
+            time_ms: self.time_ms,
+            transactions: Vec::new(),
+        };
+        (block.header() == *self).then_some(block)
+    }
+}
+
 /// A block without its transactions' bytes: the header and each transaction's [`TxHash`], in
 /// order. It has the block's hash, so it carries a commit certificate to a client, which then
 /// checks that its own transaction is in the block, without downloading the block.
@@ -140,13 +224,14 @@ pub struct BlockSummary {
 }
 
 impl BlockSummary {
-    /// Domain separation tag for block hashing.
-    const HASH_DOMAIN: &'static [u8] = b"shoji.block.v3";
-
-    /// The hash of the block it summarizes: blake3 over the domain tag, the header's fields
-    /// (fixed-width, little-endian), the number of transactions and their hashes.
+    /// The hash of the block it summarizes (that of its [`BlockHeader`]).
     pub fn hash(&self) -> BlockHash {
-        let header = Block {
+        self.header().hash()
+    }
+
+    /// The header of the block it summarizes.
+    pub fn header(&self) -> BlockHeader {
+        let fields = Block {
             height: self.height,
             prev_hash: self.prev_hash,
             view: self.view,
@@ -154,28 +239,12 @@ impl BlockSummary {
             time_ms: self.time_ms,
             transactions: Vec::new(),
         };
-        Self::hash_parts(&header, self.tx_hashes.iter().copied())
+        BlockHeader::of(&fields, self.tx_hashes.iter().copied())
     }
 
     /// Whether the block holds the transaction with these bytes.
     pub fn contains(&self, tx: &[u8]) -> bool {
         self.tx_hashes.contains(&TxHash::of(tx))
-    }
-
-    /// The hash from `block`'s header fields (its transactions are ignored) and `tx_hashes`.
-    fn hash_parts(block: &Block, tx_hashes: impl ExactSizeIterator<Item = TxHash>) -> BlockHash {
-        let mut h = blake3::Hasher::new();
-        h.update(Self::HASH_DOMAIN);
-        h.update(&block.height.to_le_bytes());
-        h.update(&block.prev_hash.0);
-        h.update(&block.view.to_le_bytes());
-        h.update(&block.proposer.0.to_le_bytes());
-        h.update(&block.time_ms.to_le_bytes());
-        h.update(&(tx_hashes.len() as u64).to_le_bytes());
-        for th in tx_hashes {
-            h.update(&th.0);
-        }
-        BlockHash(*h.finalize().as_bytes())
     }
 }
 
@@ -343,7 +412,11 @@ pub struct Config {
     pub retransmit_ms: u64,
     /// How long to wait for a state-transfer reply before asking another peer.
     pub state_transfer_timeout_ms: u64,
-    /// Maximum encoded size of one [`crate::SignedMessage`].
+    /// Maximum encoded size of one [`crate::SignedMessage`]: the transport's frame limit (less
+    /// its envelope). Messages above it are refused on receipt, and
+    /// [`Config::validate`] checks that no message an honest replica sends can exceed it: a
+    /// full block, and the worst-case VIEW-CHANGE and NEW-VIEW
+    /// ([`crate::worst_case_view_change_bytes`]). Default: 4 MiB less 1 KiB.
     pub max_message_bytes: usize,
     /// Maximum number of blocks accepted in one state-transfer batch.
     pub max_state_transfer_blocks: usize,
@@ -373,7 +446,7 @@ impl Config {
             view_timeout_ms_max: 16_000,
             retransmit_ms: 400,
             state_transfer_timeout_ms: 1_000,
-            max_message_bytes: 8 * 1024 * 1024,
+            max_message_bytes: (4 << 20) - 1024,
             max_state_transfer_blocks: 64,
             max_clock_skew_ms: 30_000,
         }
@@ -426,6 +499,31 @@ impl Config {
         }
         if self.max_state_transfer_blocks == 0 {
             return bad("max_state_transfer_blocks must be positive");
+        }
+        // Every message an honest replica sends must fit, whatever the load: a full block in
+        // a PRE-PREPARE (each transaction with a length prefix of at most 10 bytes, and room
+        // for the header and the signature), and the largest VIEW-CHANGE and NEW-VIEW.
+        let full_block = self
+            .max_block_bytes
+            .saturating_add(self.max_batch_txs.saturating_mul(10))
+            .saturating_add(512);
+        if full_block > self.max_message_bytes {
+            return Err(Error::InvalidConfig(format!(
+                "a full block ({full_block} bytes encoded) does not fit in max_message_bytes ({})",
+                self.max_message_bytes
+            )));
+        }
+        let (vc, nv) =
+            crate::message::worst_case_view_change_bytes(self.validators.n(), self.window_size);
+        if vc.max(nv) > self.max_message_bytes {
+            return Err(Error::InvalidConfig(format!(
+                "with {} validators and a window of {}, a NEW-VIEW can take {} bytes, more than \
+                 max_message_bytes ({}): use a smaller window",
+                self.validators.n(),
+                self.window_size,
+                vc.max(nv),
+                self.max_message_bytes
+            )));
         }
         Ok(())
     }

@@ -138,6 +138,8 @@ impl Genesis {
         c.max_state_transfer_blocks = c.max_state_transfer_blocks.min(wire::MAX_TRANSFER_BLOCKS);
         c.max_tx_bytes = MAX_PAYLOAD_BYTES;
         c.max_block_bytes = MAX_BLOCK_BYTES;
+        // The consensus message travels in a peer frame behind a one-byte tag.
+        c.max_message_bytes = wire::MAX_PEER_MESSAGE_BYTES - 1;
         c.payload_check = PayloadCheck(transaction_shape);
         c
     }

@@ -76,7 +76,11 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 ///    is refused rather than converted.
 /// 6: consensus signatures cover the network's id (signing v2), so the certificates and votes
 ///    of an older store no longer verify; it is refused rather than converted.
-pub const SCHEMA_VERSION: u32 = 6;
+/// 7: blocks are hashed as fixed-size headers over a digest of their transactions, and a
+///    pre-prepare is signed over its view and header (signing v3), so that view changes carry
+///    headers rather than blocks; the consensus log keeps each accepted proposal with the
+///    blocks held for its height. An older store's hashes and signatures differ: refused.
+pub const SCHEMA_VERSION: u32 = 7;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
@@ -316,9 +320,8 @@ where
         let bad = corrupt("consensus_log", format!("height {height}, kind {kind}"));
         let v = v.value();
         let key = (height, kind);
-        let pre_prepare = |pp: &shoji_consensus::SignedPrePrepare| {
-            Some((pp.pre_prepare.block.height, LOG_PRE_PREPARE))
-        };
+        let pre_prepare =
+            |pp: &shoji_consensus::AcceptedProposal| Some((pp.proposal.height(), LOG_PRE_PREPARE));
         let prepared = |c: &shoji_consensus::PreparedCertificate| Some((c.height(), LOG_PREPARED));
         match kind {
             LOG_PRE_PREPARE => put_row(&mut s.pre_prepares, key, v, pre_prepare, bad)?,
@@ -370,7 +373,7 @@ fn vote_key(sm: &shoji_consensus::SignedMessage) -> Option<(u64, u8)> {
 fn log_row(delta: &PersistDelta) -> Option<((u64, u8), Vec<u8>)> {
     match delta {
         PersistDelta::PrePrepare(pp) => Some((
-            (pp.pre_prepare.block.height, LOG_PRE_PREPARE),
+            (pp.proposal.height(), LOG_PRE_PREPARE),
             codec::encode_log(pp),
         )),
         PersistDelta::Prepared(cert) => {

@@ -621,7 +621,7 @@ fn schema_version_is_checked() {
         let txn = db.begin_write().unwrap();
         txn.open_table(META)
             .unwrap()
-            .insert(SCHEMA_KEY, &7u32.to_le_bytes()[..])
+            .insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_le_bytes()[..])
             .unwrap();
         txn.commit().unwrap();
     }
@@ -630,9 +630,9 @@ fn schema_version_is_checked() {
         matches!(
             err,
             StoreError::SchemaVersion {
-                found: 7,
+                found,
                 expected: SCHEMA_VERSION
-            }
+            } if found == SCHEMA_VERSION + 1
         ),
         "{err}"
     );
@@ -984,16 +984,20 @@ fn busy_consensus_state() -> PersistedState {
         time_ms: 1_000 * height,
         transactions: vec![vec![height as u8; 40]; 3],
     };
-    let pre_prepare = |height: u64| {
-        shoji_consensus::SignedPrePrepare::sign(
+    let proposal = |height: u64| {
+        shoji_consensus::SignedProposal::sign(
             &signers(&key),
             ReplicaId(2),
-            shoji_consensus::PrePrepare {
+            shoji_consensus::Proposal {
                 view: 2,
-                block: block(height),
+                header: block(height).header(),
             },
             &key,
         )
+    };
+    let pre_prepare = |height: u64| shoji_consensus::AcceptedProposal {
+        proposal: proposal(height),
+        bodies: vec![block(height)],
     };
     let sign =
         |m: shoji_consensus::Message| SignedMessage::sign(&signers(&key), ReplicaId(2), m, &key);
@@ -1017,7 +1021,7 @@ fn busy_consensus_state() -> PersistedState {
         ))));
         deltas.push(PersistDelta::Prepared(
             shoji_consensus::PreparedCertificate {
-                pre_prepare: pre_prepare(h),
+                proposal: proposal(h),
                 prepares: vec![(ReplicaId(0), Signature::from_bytes(&[h as u8; 64]))],
             },
         ));

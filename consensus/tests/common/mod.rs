@@ -170,6 +170,22 @@ impl SimOptions {
     }
 }
 
+/// Bytes of every simulated client transaction.
+pub const SIM_TX_BYTES: usize = 1_000;
+
+/// The simulator's frame limit, scaled down with its blocks: a full block (four transactions
+/// of [`SIM_TX_BYTES`]) is about a tenth of it, as a full 1 MiB block is about a quarter of the
+/// real transport's 4 MiB. A message above it is dropped, as the transport drops it, and an
+/// honest replica that sends one fails the run.
+pub const SIM_FRAME_BYTES: usize = 40 * 1024;
+
+/// The transaction of request `req` in the run of `seed`, padded to [`SIM_TX_BYTES`].
+pub fn sim_payload(seed: u64, req: usize) -> Vec<u8> {
+    let mut payload = format!("tx-{seed}-{req}-").into_bytes();
+    payload.resize(SIM_TX_BYTES, b'.');
+    payload
+}
+
 /// The replica configuration used by the simulator: small windows so checkpoints,
 /// garbage collection and watermarks are exercised in short runs.
 pub fn sim_config(validators: ValidatorSet) -> Config {
@@ -178,6 +194,9 @@ pub fn sim_config(validators: ValidatorSet) -> Config {
     c.window_size = 8;
     c.max_blocks_in_flight = 3;
     c.max_batch_txs = 4;
+    c.max_tx_bytes = SIM_TX_BYTES + 64;
+    c.max_block_bytes = 4 * (SIM_TX_BYTES + 64);
+    c.max_message_bytes = SIM_FRAME_BYTES;
     c.view_timeout_ms = 500;
     c.view_timeout_ms_max = 4_000;
     c.retransmit_ms = 200;
@@ -422,7 +441,7 @@ impl Sim {
     /// Submits a new client request to `targets`; returns its index.
     pub fn submit(&mut self, targets: Vec<usize>) -> usize {
         let req = self.requests.len();
-        let payload = format!("tx-{}-{}", self.opts.seed, req).into_bytes();
+        let payload = sim_payload(self.opts.seed, req);
         self.req_index.insert(payload.clone(), req);
         self.requests.push(payload);
         self.push(self.now, Ev::Submit { req, targets });
@@ -467,7 +486,7 @@ impl Sim {
     }
 
     fn transmit(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
-        if from == to || self.partitioned(from, to) {
+        if from == to || self.partitioned(from, to) || bytes.len() > SIM_FRAME_BYTES {
             return;
         }
         if self.faults_active && self.rng.gen_bool(self.opts.faults.loss) {
@@ -606,11 +625,13 @@ impl Sim {
                 Action::Send { to, msg } => {
                     self.check_persisted(i, &msg)?;
                     let bytes = msg.encode();
+                    self.check_frame(i, &msg, &bytes)?;
                     self.send(i, to.0 as usize, &msg, &bytes);
                 }
                 Action::Broadcast { msg } => {
                     self.check_persisted(i, &msg)?;
                     let bytes = msg.encode();
+                    self.check_frame(i, &msg, &bytes)?;
                     for j in 0..self.opts.n {
                         if j != i {
                             self.send(i, j, &msg, &bytes);
@@ -664,6 +685,19 @@ impl Sim {
         self.check_rejections(i)
     }
 
+    /// No message an honest replica sends may be too large for the transport: it would never
+    /// arrive (and a view change that cannot arrive halts the network).
+    fn check_frame(&self, i: usize, msg: &SignedMessage, bytes: &[u8]) -> Result<(), String> {
+        if self.honest(i) && bytes.len() > SIM_FRAME_BYTES {
+            return Err(format!(
+                "replica {i} sent a {} of {} bytes, over the frame limit of {SIM_FRAME_BYTES}",
+                msg.message.kind(),
+                bytes.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// Every vote or acceptance a replica sends must already be in its persisted state.
     fn check_persisted(&self, i: usize, msg: &SignedMessage) -> Result<(), String> {
         if !self.honest(i) || msg.from.0 as usize != i {
@@ -675,10 +709,11 @@ impl Sim {
             Message::Request(_) | Message::Requests(_) => true,
             Message::PrePrepare(pp) => {
                 pp.block.height <= low
-                    || ps
-                        .pre_prepares
-                        .get(&pp.block.height)
-                        .is_some_and(|x| x.pre_prepare == *pp && x.signature == msg.signature)
+                    || ps.pre_prepares.get(&pp.block.height).is_some_and(|x| {
+                        x.proposal.proposal == pp.proposal()
+                            && x.proposal.signature == msg.signature
+                            && x.bodies.contains(&pp.block)
+                    })
             }
             Message::Prepare(v) => v.height <= low || ps.prepares.get(&v.height) == Some(msg),
             Message::Commit(v) => v.height <= low || ps.commits.get(&v.height) == Some(msg),
@@ -820,7 +855,7 @@ impl Sim {
             let at = self.rng.gen_range(0..chaos.max(1));
             let targets = self.random_targets();
             let req = self.requests.len();
-            let payload = format!("tx-{}-{}", self.opts.seed, req).into_bytes();
+            let payload = sim_payload(self.opts.seed, req);
             self.req_index.insert(payload.clone(), req);
             self.requests.push(payload);
             self.push(at, Ev::Submit { req, targets });
