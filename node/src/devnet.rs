@@ -68,12 +68,21 @@ pub struct LocalNetwork {
     pub validators: ValidatorSet,
     /// The network's identifier (its genesis hash), which governance approvals sign.
     pub network_id: [u8; 32],
+    /// A switch per validator: set, the validator closes its endpoint and stops.
+    stops: BTreeMap<u64, tokio::sync::watch::Sender<bool>>,
 }
 
 impl LocalNetwork {
     /// The public key a client pins to talk to validator `id`.
     pub fn key(&self, id: u16) -> Option<shoji_consensus::ed25519_dalek::VerifyingKey> {
         self.validators.key(ReplicaId(id)).copied()
+    }
+
+    /// Stops validator `id` as a crash would, between two of its inputs: it closes its
+    /// connections and stops answering. What it committed is on disk. Returns `false` for a
+    /// validator this network does not run.
+    pub fn stop(&self, id: u64) -> bool {
+        self.stops.get(&id).is_some_and(|s| s.send(true).is_ok())
     }
 }
 
@@ -181,6 +190,7 @@ fn start_inner(
         .collect();
     let peers: Vec<ReplicaId> = (0..n).map(ReplicaId).collect();
     let mut left_out = None;
+    let mut stops = BTreeMap::new();
     for (i, socket) in sockets.into_iter().enumerate() {
         if absent == Some(i as u16) {
             left_out = Some(socket);
@@ -193,8 +203,18 @@ fn start_inner(
         core.set_ordering_only(ordering_only);
         let identity = Identity::new(&keys[i])?;
         let (set, addrs, peers) = (set.clone(), addrs.clone(), peers.clone());
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        stops.insert(i as u64, stop);
+        let shutdown = async move {
+            // Without its network (the switch dropped), the validator runs on.
+            if stopped.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
         let serve = async move |endpoint: ValidatorEndpoint| {
-            if let Err(e) = crate::host::run(core, endpoint, out, peers).await {
+            let options = crate::host::HostOptions::default();
+            let run = crate::host::run_until(core, endpoint, out, peers, options, shutdown);
+            if let Err(e) = run.await {
                 tracing::error!(validator = i, error = %e, "validator stopped");
             }
         };
@@ -250,6 +270,7 @@ fn start_inner(
             addrs,
             validators: validators.on_network(genesis.hash()),
             network_id: genesis.hash(),
+            stops,
         },
         left_out,
     ))

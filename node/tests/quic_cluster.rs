@@ -592,3 +592,117 @@ async fn eleven_hundred_quick_client_sessions_are_all_served() {
         done.expect("every session served");
     }
 }
+
+/// Issue 13, part 2: the leader dies while blocks are full, and a new view takes over. Before,
+/// a VIEW-CHANGE carried every prepared block and a NEW-VIEW a quorum of them, so a crash with
+/// a few full blocks in flight made a NEW-VIEW above the transport's 4 MiB frame limit, which
+/// was dropped, view after view (see the consensus test
+/// `a_view_change_after_a_window_of_full_blocks_fits_a_frame_and_commits_them` for the sizes).
+/// Here four validators order payloads of 1 KiB (blocks of 256 of them) sent through 21
+/// connections to validators 1 to 3, 2,688 at a time; once 4,000 have committed, and while six blocks or
+/// more are committed above the stable checkpoint (all of them in every VIEW-CHANGE's prepared
+/// set), validator 0, the leader, is stopped. Every payload is still committed, through a view
+/// that validators 1 to 3 install.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_dies_while_blocks_are_full_and_the_next_view_commits_everything() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const PAYLOADS: usize = 16_128;
+    const IN_FLIGHT: usize = 128;
+    const CONNECTIONS: usize = 7;
+
+    let Fixture {
+        verifier,
+        dir,
+        ledger,
+        ..
+    } = Fixture::new();
+    let net = shoji_node::devnet::start_with(4, ledger, verifier, dir.path(), true)
+        .expect("local network");
+    let mut connections = Vec::new();
+    for i in 1..4u16 {
+        let key = net.key(i).expect("key");
+        for _ in 0..CONNECTIONS {
+            let c = ClientConnection::connect(net.addrs[&(i as u64)], &key)
+                .await
+                .expect("connect");
+            connections.push(Arc::new(c));
+        }
+    }
+    let committed = Arc::new(AtomicUsize::new(0));
+    let mut load = tokio::task::JoinSet::new();
+    let per_connection = PAYLOADS / connections.len();
+    for (c, client) in connections.iter().enumerate() {
+        let (client, committed) = (client.clone(), committed.clone());
+        load.spawn(async move {
+            let mut answers = Vec::new();
+            let mut batch = tokio::task::JoinSet::new();
+            for k in 0..per_connection {
+                let mut tx = format!("payload-{c}-{k}-").into_bytes();
+                tx.resize(shoji_node::MAX_OPAQUE_BYTES, b'.');
+                let client = client.clone();
+                let committed = committed.clone();
+                batch.spawn(async move {
+                    let answer = ask(&client, &Request::Submit { tx }).await;
+                    if matches!(answer, Response::Committed { .. }) {
+                        committed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    answer
+                });
+                if batch.len() >= IN_FLIGHT {
+                    answers.push(batch.join_next().await.expect("one").expect("task"));
+                }
+            }
+            while let Some(a) = batch.join_next().await {
+                answers.push(a.expect("task"));
+            }
+            answers
+        });
+    }
+    while committed.load(Ordering::Relaxed) < 4_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Stop the leader when many committed blocks sit above the stable checkpoint: every one of
+    // them is in each VIEW-CHANGE's prepared set.
+    let watcher = &connections[0];
+    loop {
+        let Response::Status(status) = ask(watcher, &Request::Status).await else {
+            panic!("status")
+        };
+        if status.height >= status.stable_checkpoint + 6 {
+            break;
+        }
+    }
+    assert!(net.stop(0), "validator 0 runs");
+    let stopped_at = committed.load(Ordering::Relaxed);
+
+    let mut fullest = 0;
+    let mut answers = 0;
+    while let Some(r) = load.join_next().await {
+        for answer in r.expect("load task") {
+            answers += 1;
+            match answer {
+                Response::Committed { summary, .. } => {
+                    let summary: BlockSummary = postcard::from_bytes(&summary).expect("summary");
+                    fullest = fullest.max(summary.tx_hashes.len());
+                }
+                other => panic!("a payload was not committed: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(answers, per_connection * connections.len());
+    assert!(
+        stopped_at < answers,
+        "the leader stopped before the load ended"
+    );
+    assert_eq!(fullest, 256, "blocks were full");
+    for i in 1..4u16 {
+        let client = &connections[(i as usize - 1) * CONNECTIONS];
+        let Response::Status(status) = ask(client, &Request::Status).await else {
+            panic!("status")
+        };
+        assert!(
+            status.view >= 1 && !status.view_changing && status.leader != Some(0),
+            "validator {i}: {status:?}"
+        );
+    }
+}
