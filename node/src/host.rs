@@ -100,6 +100,7 @@ async fn serve(
 ) -> Result<(), NodeError> {
     let mut timers: BTreeMap<u8, (Instant, TimerKind)> = BTreeMap::new();
     let mut waiting: BTreeMap<TxId, Vec<ClientRequest>> = BTreeMap::new();
+    let reads = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_READS_AT_ONCE));
     route(
         &core,
         &endpoint,
@@ -148,7 +149,7 @@ async fn serve(
                         None => break,
                     }
                 }
-                Some(handle_requests(&mut core, reqs, &mut waiting)?)
+                Some(handle_requests(&mut core, reqs, &mut waiting, &reads)?)
             }
             _ = sleep_until(next_timer.map_or(far, |(at, _)| at)) => {
                 core.set_now_ms(unix_now_ms());
@@ -220,18 +221,27 @@ const MAX_PEER_MESSAGES_AT_ONCE: usize = 256;
 /// Most client requests taken from the queue for one turn of the loop.
 const MAX_REQUESTS_AT_ONCE: usize = 512;
 
+/// Most compact-block reads served at once, each on a blocking thread of its own: reads never
+/// run on the task that runs consensus, and a flood of them queues here.
+const MAX_READS_AT_ONCE: usize = 1;
+
+/// Most bytes of compact blocks in one answer (a client's `max` may ask for up to
+/// [`crate::api::MAX_COMPACT_BLOCKS`] blocks; it asks again from where the answer stops).
+pub const COMPACT_ANSWER_BYTES: usize = 1 << 20;
+
 /// Answers reads at once; admits the submissions together and keeps them waiting for their
 /// commits.
 fn handle_requests(
     core: &mut NodeCore,
     reqs: Vec<ClientRequest>,
     waiting: &mut BTreeMap<TxId, Vec<ClientRequest>>,
+    reads: &std::sync::Arc<tokio::sync::Semaphore>,
 ) -> Result<Vec<Output>, NodeError> {
     let mut submits: Vec<(ClientRequest, Vec<u8>)> = Vec::new();
     for req in reqs {
         match Request::decode(req.body()) {
             Ok(Request::Submit { tx }) => submits.push((req, tx)),
-            Ok(read) => answer_read(core, req, read),
+            Ok(read) => answer_read(core, req, read, reads),
             Err(e) => req.respond(Response::Error(e).encode()),
         }
     }
@@ -249,8 +259,15 @@ fn handle_requests(
     Ok(out)
 }
 
-/// Answers a read (any request but a submission).
-fn answer_read(core: &NodeCore, req: ClientRequest, read: Request) {
+/// Answers a read (any request but a submission). Status and tree state are answered at once
+/// from memory; compact blocks are read from the store off this task (see
+/// [`serve_compact_blocks`]).
+fn answer_read(
+    core: &NodeCore,
+    req: ClientRequest,
+    read: Request,
+    reads: &std::sync::Arc<tokio::sync::Semaphore>,
+) {
     match read {
         Request::Status => {
             let s = core.status();
@@ -281,34 +298,41 @@ fn answer_read(core: &NodeCore, req: ClientRequest, read: Request) {
             req.respond(r.encode());
         }
         Request::CompactBlocks { from_height, max } => {
-            let top = core.ledger().height();
-            let last = top.min(
-                from_height
-                    .saturating_add(max.min(crate::api::MAX_COMPACT_BLOCKS) as u64)
-                    .saturating_sub(1),
-            );
-            let mut blocks = Vec::new();
-            let mut error = None;
-            for h in from_height.max(1)..=last {
-                match core.store().compact_block(h) {
-                    Ok(Some(b)) => blocks.push(b.to_bytes()),
-                    Ok(None) => break,
-                    Err(e) => {
-                        error = Some(e.to_string());
-                        break;
-                    }
-                }
-            }
-            let r = match error {
-                Some(e) => Response::Error(e),
-                None => Response::CompactBlocks(blocks),
-            };
-            req.respond(r.encode());
+            serve_compact_blocks(core.store().reader(), req, from_height, max, reads.clone())
         }
         Request::Submit { .. } => {
             req.respond(Response::Error("submissions are admitted in batches".into()).encode())
         }
     }
+}
+
+/// Answers a compact-block read on a blocking thread, from the store's snapshot at that moment,
+/// once one of [`MAX_READS_AT_ONCE`] permits is free: the consensus task only starts it. The
+/// blocks are stored ready to send, and one answer holds at most [`COMPACT_ANSWER_BYTES`]
+/// (one block whatever its size).
+fn serve_compact_blocks(
+    reader: shoji_store::StoreReader,
+    req: ClientRequest,
+    from_height: u64,
+    max: u32,
+    reads: std::sync::Arc<tokio::sync::Semaphore>,
+) {
+    let max = max.min(crate::api::MAX_COMPACT_BLOCKS) as usize;
+    tokio::spawn(async move {
+        let Ok(_permit) = reads.acquire_owned().await else {
+            return;
+        };
+        let read = tokio::task::spawn_blocking(move || {
+            reader.compact_blocks(from_height, max, COMPACT_ANSWER_BYTES)
+        })
+        .await;
+        let response = match read {
+            Ok(Ok(blocks)) => Response::CompactBlocks(blocks),
+            Ok(Err(e)) => Response::Error(e.to_string()),
+            Err(e) => Response::Error(format!("the read failed: {e}")),
+        };
+        req.respond(response.encode());
+    });
 }
 
 /// Adds the validators of a decided change to the transport: their connections are accepted

@@ -29,6 +29,7 @@
 //! | `blocks` | height | block and commit certificate (postcard) |
 //! | `height_info` | height | block time, tree root, state root, tree size, nullifier count, nullifier chain, applied txids |
 //! | `transactions` | txid | height, index, outcome, transaction bytes |
+//! | `compact_blocks` | height | the block's [`CompactBlock`] as clients receive it ([`CompactBlock::to_bytes`]), written with the block |
 //! | `nullifiers` | nullifier (32 bytes) | height revealed |
 //! | `commitments` | leaf index | commitment |
 //! | `checkpoints` | height | stable checkpoint certificate |
@@ -80,7 +81,9 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 ///    pre-prepare is signed over its view and header (signing v3), so that view changes carry
 ///    headers rather than blocks; the consensus log keeps each accepted proposal with the
 ///    blocks held for its height. An older store's hashes and signatures differ: refused.
-pub const SCHEMA_VERSION: u32 = 7;
+/// 8: each block's compact form is stored with it (`compact_blocks`), ready to send, so reads
+///    decode nothing; an older store lacks it.
+pub const SCHEMA_VERSION: u32 = 8;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
@@ -105,6 +108,7 @@ const COMMITMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("commitmen
 const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
 const VALIDATORS: TableDefinition<u64, &[u8]> = TableDefinition::new("validator_sets");
 const CONSENSUS_LOG: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("consensus_log");
+const COMPACT: TableDefinition<u64, &[u8]> = TableDefinition::new("compact_blocks");
 
 /// Kinds of `consensus_log` entries (the second half of the key).
 const LOG_PRE_PREPARE: u8 = 0;
@@ -480,7 +484,61 @@ fn read_head<T: ReadableTable<&'static str, &'static [u8]>>(
 
 /// The validator's database.
 pub struct Store {
-    db: Database,
+    db: std::sync::Arc<Database>,
+}
+
+/// A read-only handle on a [`Store`], to serve reads from other threads than the one that
+/// writes: each read is one redb read transaction, a consistent snapshot that never waits for
+/// the writer.
+#[derive(Clone)]
+pub struct StoreReader {
+    db: std::sync::Arc<Database>,
+}
+
+impl std::fmt::Debug for StoreReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreReader").finish_non_exhaustive()
+    }
+}
+
+impl StoreReader {
+    /// The stored compact blocks from `from_height` on, in height order: at most `max`, and
+    /// no more than `byte_budget` bytes in all, except that the first is returned whatever its
+    /// size. Stops early at the last stored height. The bytes are [`CompactBlock::to_bytes`],
+    /// as stored when the block was committed.
+    pub fn compact_blocks(
+        &self,
+        from_height: u64,
+        max: usize,
+        byte_budget: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let r = self
+            .db
+            .begin_read()
+            .ctx(|| "starting a read transaction".to_string())?;
+        let t = r
+            .open_table(COMPACT)
+            .ctx(|| "opening table `compact_blocks`".to_string())?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let from = from_height.max(1);
+        let range = t
+            .range(from..)
+            .ctx(|| "reading table `compact_blocks`".to_string())?;
+        for (expect, entry) in (from..).zip(range.take(max)) {
+            let (k, v) = entry.ctx(|| "reading table `compact_blocks`".to_string())?;
+            if k.value() != expect {
+                break;
+            }
+            let v = v.value();
+            if !out.is_empty() && bytes + v.len() > byte_budget {
+                break;
+            }
+            bytes += v.len();
+            out.push(v.to_vec());
+        }
+        Ok(out)
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -547,7 +605,14 @@ impl Store {
             txn.open_table(def)
                 .ctx(|| format!("creating table `{}`", def.name()))?;
         }
-        for def in [BLOCKS, HEIGHTS, COMMITMENTS, CHECKPOINTS, VALIDATORS] {
+        for def in [
+            BLOCKS,
+            HEIGHTS,
+            COMMITMENTS,
+            CHECKPOINTS,
+            VALIDATORS,
+            COMPACT,
+        ] {
             txn.open_table(def)
                 .ctx(|| format!("creating table `{}`", def.name()))?;
         }
@@ -559,7 +624,16 @@ impl Store {
         }
         txn.commit()
             .ctx(|| "committing the schema check".to_string())?;
-        Ok(Store { db })
+        Ok(Store {
+            db: std::sync::Arc::new(db),
+        })
+    }
+
+    /// A read-only handle on this store, for reads served off the writer's thread.
+    pub fn reader(&self) -> StoreReader {
+        StoreReader {
+            db: self.db.clone(),
+        }
     }
 
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
@@ -642,6 +716,7 @@ impl Store {
             let mut nullifiers = txn.open_table(NULLIFIERS).ctx(|| open("nullifiers"))?;
             let mut commitments = txn.open_table(COMMITMENTS).ctx(|| open("commitments"))?;
             let mut consensus_t = txn.open_table(CONSENSUS).ctx(|| open("consensus"))?;
+            let mut compact_t = txn.open_table(COMPACT).ctx(|| open("compact_blocks"))?;
 
             // Where the store stands.
             let prev = read_head(&ledger)?;
@@ -691,6 +766,7 @@ impl Store {
             let mut size = prev.frontier.size();
             let mut chain = prev.nullifier_chain;
             let mut applied = Vec::new();
+            let mut compact_txs = Vec::new();
             let mut count = prev_count;
             let height_value = codec::u64_value(h);
             for (i, (tx, outcome)) in c.transactions.iter().zip(&c.outcome.outcomes).enumerate() {
@@ -725,6 +801,7 @@ impl Store {
                         size += 1;
                     }
                     applied.push(id);
+                    compact_txs.push(CompactTx::of(tx));
                 }
                 // A transaction already applied keeps its record; otherwise the latest wins.
                 let keep = matches!(
@@ -757,6 +834,21 @@ impl Store {
                 )));
             }
 
+            // What clients scan, stored ready to send: it must be what the ledger reported.
+            let compact = CompactBlock {
+                height: h,
+                time_ms,
+                txs: compact_txs,
+                tree_root,
+            };
+            if compact != c.outcome.compact {
+                return Err(invalid(format!(
+                    "block {h}: the outcome's compact block is not the block's applied transactions"
+                )));
+            }
+            compact_t
+                .insert(h, &compact.to_bytes()[..])
+                .ctx(|| format!("writing the compact block {h}"))?;
             blocks
                 .insert(h, &block_bytes[..])
                 .ctx(|| format!("writing block {h}"))?;
@@ -1174,39 +1266,22 @@ impl Store {
         read_tx(&t, id)
     }
 
-    /// The block at `height` as wallets scan it (applied transactions, in order).
+    /// The compact block of `height`, as stored when it was committed (`None` above the last
+    /// height or at 0).
     pub fn compact_block(&self, height: u64) -> Result<Option<CompactBlock>, StoreError> {
         let r = self.read()?;
-        let heights = r
-            .open_table(HEIGHTS)
-            .ctx(|| "opening table `height_info`".to_string())?;
-        let txs = r
-            .open_table(TXS)
-            .ctx(|| "opening table `transactions`".to_string())?;
-        let Some(info) = read_info(&heights, height)? else {
-            return Ok(None);
-        };
-        let mut out = Vec::with_capacity(info.applied.len());
-        for id in &info.applied {
-            let rec = read_tx(&txs, id)?.ok_or_else(|| {
-                StoreError::Inconsistent(format!(
-                    "transaction {id} applied at height {height} is not stored"
-                ))
-            })?;
-            if rec.height != height {
-                return Err(StoreError::Inconsistent(format!(
-                    "transaction {id} listed at height {height} is recorded at {}",
-                    rec.height
-                )));
-            }
-            out.push(CompactTx::of(&rec.tx));
-        }
-        Ok(Some(CompactBlock {
-            height,
-            time_ms: info.time_ms,
-            txs: out,
-            tree_root: info.tree_root,
-        }))
+        let t = r
+            .open_table(COMPACT)
+            .ctx(|| "opening table `compact_blocks`".to_string())?;
+        get_u64(&t, "compact_blocks", height)?
+            .map(|v| {
+                CompactBlock::from_bytes(&v).map_err(|e| StoreError::Corrupt {
+                    table: "compact_blocks",
+                    key: format!("height {height}"),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
     }
 
     /// The ledger's state root recorded at `height` (`None` above the last height or at 0).

@@ -302,6 +302,25 @@ fn check_matches(store: &Store, host: &Host) {
     let h = rec.height;
     assert!(store.block(h + 1).unwrap().is_none());
     assert!(store.compact_block(h + 1).unwrap().is_none());
+
+    // The reader serves the same bytes, in order, within its count and byte budget.
+    let reader = store.reader();
+    let all = reader.compact_blocks(1, 1_000, usize::MAX).unwrap();
+    assert_eq!(all.len() as u64, h);
+    for (i, bytes) in all.iter().enumerate() {
+        let want = store.compact_block(i as u64 + 1).unwrap().unwrap();
+        assert_eq!(*bytes, want.to_bytes());
+    }
+    if h >= 3 {
+        assert_eq!(reader.compact_blocks(2, 2, usize::MAX).unwrap(), all[1..3]);
+        let two = all[0].len() + all[1].len();
+        assert_eq!(reader.compact_blocks(1, 1_000, two).unwrap(), all[..2]);
+        assert_eq!(reader.compact_blocks(1, 1_000, 1).unwrap(), all[..1]);
+    }
+    assert!(reader
+        .compact_blocks(h + 1, 10, usize::MAX)
+        .unwrap()
+        .is_empty());
 }
 
 fn path(dir: &tempfile::TempDir) -> std::path::PathBuf {
@@ -481,6 +500,27 @@ fn refuses_blocks_that_do_not_follow() {
         })
         .unwrap_err();
     assert!(err.to_string().contains("not in the block"), "{err}");
+    // An outcome whose compact block leaves out an applied transaction: what clients would
+    // scan must be the block's, so nothing is written.
+    let mut l4 = Standin {
+        ledger: host.ledger.ledger.clone(),
+        head: host.ledger.head.clone(),
+        nullifiers: host.ledger.nullifiers.clone(),
+    };
+    let block4 = host.block(&[t]);
+    let mut outcome4 = l4.apply(host.clock, &[t]);
+    assert_eq!(outcome4.compact.txs.len(), 1, "the transfer applies");
+    outcome4.compact.txs.clear();
+    let err = store
+        .commit_block(&CommittedBlock {
+            block: &block4,
+            certificate: &cert(0),
+            transactions: &[t],
+            outcome: &outcome4,
+            ledger: &l4.head(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("compact block"), "{err}");
     check_matches(&store, &host);
 }
 
@@ -566,8 +606,23 @@ fn corrupt_values_are_errors() {
         ),
         "{err}"
     );
-    assert!(store.compact_block(1).is_err());
     drop(store);
+    // A damaged compact block is an error naming its table, not a panic or a wrong answer.
+    poke(&dir, COMPACT, 1, b"\x01\xff");
+    let err = Store::open(path(&dir))
+        .unwrap()
+        .compact_block(1)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                table: "compact_blocks",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let mut info = codec::decode_info(&peek(&dir, HEIGHTS, 5)).unwrap();
     info.state_root[0] ^= 1;
     poke(&dir, HEIGHTS, 5, &codec::encode_info(&info));
