@@ -28,6 +28,13 @@ pub struct NetConfig {
     pub max_handshakes: usize,
     /// Time an incoming connection has to complete its handshake.
     pub handshake_timeout: Duration,
+    /// Handshakes in progress at once from one IP address. Once half of `max_handshakes` are
+    /// in use, an address must also prove that it receives packets (QUIC Retry) before its
+    /// handshake starts, so this limit holds against a flood from forged addresses too.
+    pub max_handshakes_per_source: usize,
+    /// Client connections served at once from one IP address, so one source cannot take
+    /// every one of `max_connections` (a bank's clients behind one address share it).
+    pub max_connections_per_source: usize,
     /// Capacity of the queue of received validator messages. When it is full, stream readers
     /// wait, which stops reading from QUIC and lets flow control push back on the sender.
     pub inbound_queue: usize,
@@ -75,6 +82,9 @@ impl NetConfig {
         if self.max_handshakes == 0 || self.handshake_timeout.is_zero() {
             return bad("max_handshakes and handshake_timeout must be non-zero");
         }
+        if self.max_handshakes_per_source == 0 || self.max_connections_per_source == 0 {
+            return bad("per-source limits must be non-zero");
+        }
         if self.max_concurrent_streams == 0 || self.max_connections == 0 {
             return bad("stream and connection limits must be non-zero");
         }
@@ -100,6 +110,8 @@ impl Default for NetConfig {
             max_connections: 1024,
             max_handshakes: 256,
             handshake_timeout: Duration::from_secs(3),
+            max_handshakes_per_source: 32,
+            max_connections_per_source: 256,
             inbound_queue: 4096,
             request_queue: 1024,
             send_queue: 1024,

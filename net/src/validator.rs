@@ -523,11 +523,62 @@ impl Link {
 }
 
 /// The connection budgets of an endpoint: handshakes in progress, then, once a connection says
-/// what it is, client connections and validator connections apart.
+/// what it is, client connections and validator connections apart; and per source address,
+/// handshakes and client connections.
 struct Budgets {
     handshakes: Arc<Semaphore>,
     clients: Arc<Semaphore>,
     validators: Arc<Semaphore>,
+    handshakes_by_source: Arc<PerSource>,
+    clients_by_source: Arc<PerSource>,
+}
+
+/// Slots in use per source IP address, each at most `limit`.
+struct PerSource {
+    limit: usize,
+    used: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One slot of a [`PerSource`] budget, given back when dropped.
+struct SourceSlot {
+    budget: Arc<PerSource>,
+    ip: std::net::IpAddr,
+}
+
+impl PerSource {
+    fn new(limit: usize) -> Arc<PerSource> {
+        Arc::new(PerSource {
+            limit,
+            used: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    /// A slot for `ip`, unless it holds `limit` already.
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<SourceSlot> {
+        let mut used = self.used.lock().ok()?;
+        let n = used.entry(ip).or_insert(0);
+        if *n >= self.limit {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            budget: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        if let Ok(mut used) = self.budget.used.lock() {
+            if let Some(n) = used.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    used.remove(&self.ip);
+                }
+            }
+        }
+    }
 }
 
 /// Validator connections served at once, per member of the largest set a network may have
@@ -539,12 +590,37 @@ async fn accept_loop(endpoint: Endpoint, ctx: Arc<AcceptCtx>) {
         handshakes: Arc::new(Semaphore::new(ctx.config.max_handshakes)),
         clients: Arc::new(Semaphore::new(ctx.config.max_connections)),
         validators: Arc::new(Semaphore::new(VALIDATOR_CONNECTIONS)),
+        handshakes_by_source: PerSource::new(ctx.config.max_handshakes_per_source),
+        clients_by_source: PerSource::new(ctx.config.max_connections_per_source),
     });
     while let Some(incoming) = endpoint.accept().await {
+        // Under pressure (half the handshake budget in use), an address that has not shown it
+        // receives our packets is asked to (QUIC Retry): it costs us no state, an honest
+        // dialer one round trip, and a flood from forged or unreachable addresses everything.
+        let pressure = budgets.handshakes.available_permits() <= ctx.config.max_handshakes / 2;
+        if pressure && !incoming.remote_address_validated() && incoming.may_retry() {
+            if let Err(e) = incoming.retry() {
+                e.into_incoming().refuse();
+            }
+            continue;
+        }
+        let Some(source) = budgets
+            .handshakes_by_source
+            .take(incoming.remote_address().ip())
+        else {
+            debug!(remote = %incoming.remote_address(), "handshakes from this address at the limit; refusing");
+            incoming.refuse();
+            continue;
+        };
         match budgets.handshakes.clone().try_acquire_owned() {
             Ok(handshake) => {
                 let (ctx, budgets) = (ctx.clone(), budgets.clone());
-                tokio::spawn(serve_connection(incoming, ctx, budgets, handshake));
+                tokio::spawn(serve_connection(
+                    incoming,
+                    ctx,
+                    budgets,
+                    (handshake, source),
+                ));
             }
             Err(_) => {
                 debug!(remote = %incoming.remote_address(), "handshake limit reached; refusing");
@@ -558,7 +634,7 @@ async fn serve_connection(
     incoming: quinn::Incoming,
     ctx: Arc<AcceptCtx>,
     budgets: Arc<Budgets>,
-    handshake: tokio::sync::OwnedSemaphorePermit,
+    handshake: (tokio::sync::OwnedSemaphorePermit, SourceSlot),
 ) {
     let handshaken = timeout(ctx.config.handshake_timeout, incoming).await;
     drop(handshake);
@@ -588,13 +664,23 @@ async fn serve_connection(
                 b"validator certificate required",
             ),
         },
-        Some(p) if p == crate::ALPN_CLIENT => match budgets.clients.clone().try_acquire_owned() {
-            Ok(_slot) => serve_client(conn, ctx).await,
-            Err(_) => {
-                debug!(remote = %conn.remote_address(), "client limit reached; closing");
-                conn.close(VarInt::from_u32(codes::BUSY), b"too many clients")
+        Some(p) if p == crate::ALPN_CLIENT => {
+            let from_source = budgets.clients_by_source.take(conn.remote_address().ip());
+            match (budgets.clients.clone().try_acquire_owned(), from_source) {
+                (Ok(_slot), Some(_source)) => serve_client(conn, ctx).await,
+                (Err(_), _) => {
+                    debug!(remote = %conn.remote_address(), "client limit reached; closing");
+                    conn.close(VarInt::from_u32(codes::BUSY), b"too many clients")
+                }
+                (_, None) => {
+                    debug!(remote = %conn.remote_address(), "client limit of this address reached; closing");
+                    conn.close(
+                        VarInt::from_u32(codes::BUSY),
+                        b"too many clients from this address",
+                    )
+                }
             }
-        },
+        }
         _ => conn.close(
             VarInt::from_u32(codes::UNKNOWN_PROTOCOL),
             b"unknown protocol",
