@@ -299,6 +299,9 @@ pub struct LedgerHead {
     pub recent_roots: Vec<Fr>,
     /// Running hash of every revealed nullifier, in order of revelation.
     pub nullifier_chain: [u8; 32],
+    /// Running hash of every block's [`CompactBlock`] (see [`chain_compact`]): what wallets and
+    /// auditors scan, certified through the state root.
+    pub scan_chain: [u8; 32],
     /// The policy in force, once governance has changed it (`None`: genesis's).
     pub policy: Option<Policy>,
 }
@@ -500,6 +503,7 @@ impl LedgerHead {
             recent_roots: vec![frontier.root()],
             frontier,
             nullifier_chain: [0; 32],
+            scan_chain: [0; 32],
             policy: None,
         }
     }
@@ -512,14 +516,89 @@ impl LedgerHead {
     /// [`LedgerHead::state_root`] given the frontier's root (which costs sixteen hashes to
     /// compute), for callers that already hold it.
     pub fn state_root_with(&self, tree_root: &Fr) -> [u8; 32] {
+        self.opening_with(tree_root).root()
+    }
+
+    /// The state root's preimage ([`StateOpening`]) given the frontier's root.
+    pub fn opening_with(&self, tree_root: &Fr) -> StateOpening {
+        StateOpening {
+            height: self.height,
+            time_ms: self.time_ms,
+            tree_size: self.frontier.size(),
+            tree_root: *tree_root,
+            nullifier_chain: self.nullifier_chain,
+            governance_chain: self.policy.as_ref().map_or([0; 32], |p| p.chain),
+            scan_chain: self.scan_chain,
+        }
+    }
+}
+
+/// Everything the state root hashes: given a certified state root (a stable checkpoint's), a
+/// client checks an opening against it and then trusts each field, in particular the tree root
+/// and the scan chain over every compact block up to `height`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateOpening {
+    /// Height.
+    pub height: u64,
+    /// Block time, Unix milliseconds.
+    pub time_ms: u64,
+    /// Commitments in the tree.
+    pub tree_size: u64,
+    /// The tree's root.
+    pub tree_root: Fr,
+    /// Running hash of the revealed nullifiers ([`chain_nullifier`]).
+    pub nullifier_chain: [u8; 32],
+    /// Running hash of the enacted governance transactions ([`chain_governance`]).
+    pub governance_chain: [u8; 32],
+    /// Running hash of the compact blocks ([`chain_compact`]).
+    pub scan_chain: [u8; 32],
+}
+
+impl StateOpening {
+    /// Encoded length.
+    pub const BYTES: usize = 8 + 8 + 8 + 32 * 4;
+
+    /// The state root these fields hash to.
+    pub fn root(&self) -> [u8; 32] {
         state_root(
             self.height,
             self.time_ms,
-            self.frontier.size(),
-            tree_root,
+            self.tree_size,
+            &self.tree_root,
             &self.nullifier_chain,
-            &self.policy.as_ref().map_or([0; 32], |p| p.chain),
+            &self.governance_chain,
+            &self.scan_chain,
         )
+    }
+
+    /// `height ‖ time_ms ‖ tree_size ‖ tree_root ‖ nullifier_chain ‖ governance_chain ‖
+    /// scan_chain` (integers little-endian).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::BYTES);
+        out.extend_from_slice(&self.height.to_le_bytes());
+        out.extend_from_slice(&self.time_ms.to_le_bytes());
+        out.extend_from_slice(&self.tree_size.to_le_bytes());
+        out.extend_from_slice(&fr_to_bytes(&self.tree_root));
+        out.extend_from_slice(&self.nullifier_chain);
+        out.extend_from_slice(&self.governance_chain);
+        out.extend_from_slice(&self.scan_chain);
+        out
+    }
+
+    /// Strict decoding of [`StateOpening::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
+        let mut r = Reader::new("state opening", bytes);
+        let opening = StateOpening {
+            height: r.u64()?,
+            time_ms: r.u64()?,
+            tree_size: r.u64()?,
+            tree_root: r.fr("tree root")?,
+            nullifier_chain: r.array()?,
+            governance_chain: r.array()?,
+            scan_chain: r.array()?,
+        };
+        r.finish()?;
+        Ok(opening)
     }
 }
 
@@ -552,8 +631,8 @@ pub enum RestoreError {
     RootMismatch,
 }
 
-/// The state root: blake3 (derived key "shoji 2026 state root v3") over height, block time and
-/// tree size (u64 little-endian), tree root, nullifier chain and governance chain.
+/// The state root: blake3 (derived key "shoji 2026 state root v4") over height, block time and
+/// tree size (u64 little-endian), tree root, nullifier chain, governance chain and scan chain.
 pub fn state_root(
     height: u64,
     time_ms: u64,
@@ -561,14 +640,26 @@ pub fn state_root(
     tree_root: &Fr,
     nullifier_chain: &[u8; 32],
     governance_chain: &[u8; 32],
+    scan_chain: &[u8; 32],
 ) -> [u8; 32] {
-    let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v3");
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v4");
     h.update(&height.to_le_bytes());
     h.update(&time_ms.to_le_bytes());
     h.update(&tree_size.to_le_bytes());
     h.update(&fr_to_bytes(tree_root));
     h.update(nullifier_chain);
     h.update(governance_chain);
+    h.update(scan_chain);
+    *h.finalize().as_bytes()
+}
+
+/// One step of the scan chain: the chain after the block whose compact form encodes to
+/// `compact` ([`CompactBlock::to_bytes`]). A client that holds the chain at one certified height
+/// checks every compact block it receives up to the next.
+pub fn chain_compact(chain: &[u8; 32], compact: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 scan chain v1");
+    h.update(chain);
+    h.update(compact);
     *h.finalize().as_bytes()
 }
 
@@ -629,6 +720,8 @@ pub struct Ledger {
     root_counts: BTreeMap<[u8; 32], usize>,
     /// Running hash of every nullifier in order of revelation.
     nullifier_chain: [u8; 32],
+    /// Running hash of every block's compact form.
+    scan_chain: [u8; 32],
     /// The policy in force.
     policy: Policy,
     /// `frontier.root()`, kept (a root is sixteen hashes).
@@ -648,6 +741,7 @@ impl Ledger {
             recent_roots: VecDeque::new(),
             root_counts: BTreeMap::new(),
             nullifier_chain: [0; 32],
+            scan_chain: [0; 32],
             tree_root: Frontier::new().root(),
         };
         l.remember_root(l.tree_root);
@@ -935,18 +1029,20 @@ impl Ledger {
         let tree_root = self.frontier.root();
         self.tree_root = tree_root;
         self.remember_root(tree_root);
+        let compact = CompactBlock {
+            height,
+            time_ms,
+            txs: compact,
+            tree_root,
+        };
+        self.scan_chain = chain_compact(&self.scan_chain, &compact.to_bytes());
         BlockOutcome {
             height,
             time_ms,
             outcomes,
             tree_root,
             state_root: self.state_root(),
-            compact: CompactBlock {
-                height,
-                time_ms,
-                txs: compact,
-                tree_root,
-            },
+            compact,
             governance,
             validators_decided,
             epoch_started,
@@ -972,8 +1068,8 @@ impl Ledger {
         Ok(first_leaf)
     }
 
-    /// Digest of the state: height, block time, tree size and root, and the chain of revealed
-    /// nullifiers.
+    /// Digest of the state ([`StateOpening::root`]): height, block time, tree size and root,
+    /// and the chains of revealed nullifiers, governance transactions and compact blocks.
     pub fn state_root(&self) -> [u8; 32] {
         state_root(
             self.height,
@@ -982,6 +1078,7 @@ impl Ledger {
             &self.tree_root,
             &self.nullifier_chain,
             &self.policy.chain,
+            &self.scan_chain,
         )
     }
 
@@ -993,6 +1090,7 @@ impl Ledger {
             frontier: self.frontier.clone(),
             recent_roots: self.recent_roots.iter().copied().collect(),
             nullifier_chain: self.nullifier_chain,
+            scan_chain: self.scan_chain,
             policy: (self.policy.seq > 0).then(|| self.policy.clone()),
         }
     }
@@ -1025,6 +1123,7 @@ impl Ledger {
             recent_roots: VecDeque::new(),
             root_counts: BTreeMap::new(),
             nullifier_chain: head.nullifier_chain,
+            scan_chain: head.scan_chain,
         };
         for r in head.recent_roots {
             l.remember_root(r);

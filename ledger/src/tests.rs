@@ -294,11 +294,41 @@ fn state_root_commits_to_block_time() {
     let ra = a.apply_block(T0, &[], &[]);
     let rb = b.apply_block(T0 + 1, &[], &[]);
     assert_ne!(ra.state_root, rb.state_root);
-    // Clamped to the same time, the roots agree again.
+    // Clamped to the same time, the roots still differ: the scan chain remembers the compact
+    // form of block 1, time included. Ledgers with the same history agree.
     let ra = a.apply_block(T0 + 1, &[], &[]);
     let rb = b.apply_block(T0, &[], &[]);
     assert_eq!((ra.time_ms, rb.time_ms), (T0 + 1, T0 + 1));
-    assert_eq!(ra.state_root, rb.state_root);
+    assert_ne!(ra.state_root, rb.state_root);
+    let mut c = ledger();
+    c.apply_block(T0, &[], &[]);
+    assert_eq!(c.apply_block(T0 + 1, &[], &[]).state_root, ra.state_root);
+}
+
+/// The state root commits to every compact block: an opening of it gives the scan chain, which
+/// a client recomputes from the compact blocks it received. One changed byte of any of them
+/// gives another chain.
+#[test]
+fn the_state_root_opens_to_the_chain_of_compact_blocks() {
+    let mut l = ledger();
+    let mut chain = [0u8; 32];
+    let mut blocks = Vec::new();
+    for k in 0..3 {
+        let out = l.apply_block(T0 + k, &[], &[]);
+        chain = chain_compact(&chain, &out.compact.to_bytes());
+        blocks.push(out.compact.to_bytes());
+        let opening = l.head().opening_with(&l.tree_root());
+        assert_eq!(opening.root(), out.state_root);
+        assert_eq!(opening.scan_chain, chain);
+        assert_eq!(StateOpening::from_bytes(&opening.to_bytes()), Ok(opening));
+    }
+    let mut forged = blocks.clone();
+    forged[1][20] ^= 1;
+    let recomputed = forged.iter().fold([0u8; 32], |c, b| chain_compact(&c, b));
+    assert_ne!(recomputed, chain);
+    let mut opening = l.head().opening_with(&l.tree_root());
+    opening.scan_chain[0] ^= 1;
+    assert_ne!(opening.root(), l.state_root());
 }
 
 /// Revoking the only issuer stops its mints from the next block; registering it again (the

@@ -275,6 +275,10 @@ pub(crate) struct HeightInfo {
     pub(crate) tree_size: u64,
     pub(crate) nullifier_count: u64,
     pub(crate) nullifier_chain: [u8; 32],
+    /// The governance chain and the scan chain after the block: with the fields above, the
+    /// state root's whole preimage (an opening clients check against a certificate).
+    pub(crate) governance_chain: [u8; 32],
+    pub(crate) scan_chain: [u8; 32],
     pub(crate) applied: Vec<TxId>,
 }
 
@@ -286,6 +290,8 @@ pub(crate) fn encode_info(i: &HeightInfo) -> Vec<u8> {
         .u64(i.tree_size)
         .u64(i.nullifier_count)
         .raw(&i.nullifier_chain)
+        .raw(&i.governance_chain)
+        .raw(&i.scan_chain)
         .u32(i.applied.len() as u32);
     for id in &i.applied {
         w.raw(&id.0);
@@ -301,6 +307,8 @@ pub(crate) fn decode_info(v: &[u8]) -> Result<HeightInfo, String> {
     let tree_size = r.u64("tree size")?;
     let nullifier_count = r.u64("nullifier count")?;
     let nullifier_chain = r.array("nullifier chain")?;
+    let governance_chain = r.array("governance chain")?;
+    let scan_chain = r.array("scan chain")?;
     let n = r.count(32, "applied count")?;
     let applied = (0..n)
         .map(|_| r.array("txid").map(TxId))
@@ -313,6 +321,8 @@ pub(crate) fn decode_info(v: &[u8]) -> Result<HeightInfo, String> {
         tree_size,
         nullifier_count,
         nullifier_chain,
+        governance_chain,
+        scan_chain,
         applied,
     })
 }

@@ -23,11 +23,11 @@
 //! |---|---|---|
 //! | `meta` | `"schema_version"` | u32 LE ([`SCHEMA_VERSION`]) |
 //! | `meta` | `"genesis_hash"` | the genesis hash the database was created for ([`Store::check_genesis`]) |
-//! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"frontier"`, `"recent_roots"`, `"policy"` (once governance changed it) | latest ledger head |
+//! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"scan_chain"`, `"frontier"`, `"recent_roots"`, `"policy"` (once governance changed it) | latest ledger head |
 //! | `consensus` | `"persisted_state"` | [`PersistedState::encode`] of the replica's small state: view, stable checkpoint, last commit, own view changes, new view (its per-height maps empty) |
 //! | `consensus_log` | (height, kind) | one per-height entry of [`PersistedState`]: pre-prepare (0), own PREPARE (1), own COMMIT (2), prepared certificate (3), own CHECKPOINT (4) |
 //! | `blocks` | height | block and commit certificate (postcard) |
-//! | `height_info` | height | block time, tree root, state root, tree size, nullifier count, nullifier chain, applied txids |
+//! | `height_info` | height | block time, tree root, state root, tree size, nullifier count, nullifier chain, governance chain, scan chain, applied txids |
 //! | `transactions` | txid | height, index, outcome, transaction bytes |
 //! | `compact_blocks` | height | the block's [`CompactBlock`] as clients receive it ([`CompactBlock::to_bytes`]), written with the block |
 //! | `nullifiers` | nullifier (32 bytes) | height revealed |
@@ -83,7 +83,10 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 ///    blocks held for its height. An older store's hashes and signatures differ: refused.
 /// 8: each block's compact form is stored with it (`compact_blocks`), ready to send, so reads
 ///    decode nothing; an older store lacks it.
-pub const SCHEMA_VERSION: u32 = 8;
+/// 9: the state root covers the scan chain (the running hash of the compact blocks), kept in
+///    the ledger head and, with the governance chain, at every height: an older store's state
+///    roots and checkpoints differ.
+pub const SCHEMA_VERSION: u32 = 9;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
@@ -92,6 +95,7 @@ const GENESIS_FORMAT: u8 = 1;
 const K_HEIGHT: &str = "height";
 const K_TIME: &str = "time_ms";
 const K_CHAIN: &str = "nullifier_chain";
+const K_SCAN: &str = "scan_chain";
 const K_FRONTIER: &str = "frontier";
 const K_ROOTS: &str = "recent_roots";
 const K_POLICY: &str = "policy";
@@ -462,6 +466,7 @@ fn read_head<T: ReadableTable<&'static str, &'static [u8]>>(
     let time_ms = codec::decode_u64(&need(K_TIME)?).map_err(corrupt("ledger", K_TIME))?;
     let nullifier_chain =
         codec::decode_hash(&need(K_CHAIN)?).map_err(corrupt("ledger", K_CHAIN))?;
+    let scan_chain = codec::decode_hash(&need(K_SCAN)?).map_err(corrupt("ledger", K_SCAN))?;
     let frontier =
         codec::decode_frontier(&need(K_FRONTIER)?).map_err(corrupt("ledger", K_FRONTIER))?;
     let recent_roots = codec::decode_roots(&need(K_ROOTS)?).map_err(corrupt("ledger", K_ROOTS))?;
@@ -478,6 +483,7 @@ fn read_head<T: ReadableTable<&'static str, &'static [u8]>>(
         frontier,
         recent_roots,
         nullifier_chain,
+        scan_chain,
         policy,
     })
 }
@@ -846,8 +852,15 @@ impl Store {
                     "block {h}: the outcome's compact block is not the block's applied transactions"
                 )));
             }
+            let compact_bytes = compact.to_bytes();
+            let scan_chain = shoji_ledger::chain_compact(&prev.scan_chain, &compact_bytes);
+            if scan_chain != c.ledger.scan_chain {
+                return Err(invalid(format!(
+                    "block {h}: the ledger head's scan chain does not extend the stored one by the block's compact form"
+                )));
+            }
             compact_t
-                .insert(h, &compact.to_bytes()[..])
+                .insert(h, &compact_bytes[..])
                 .ctx(|| format!("writing the compact block {h}"))?;
             blocks
                 .insert(h, &block_bytes[..])
@@ -859,6 +872,8 @@ impl Store {
                 tree_size: size,
                 nullifier_count: count,
                 nullifier_chain: chain,
+                governance_chain: c.ledger.policy.as_ref().map_or([0; 32], |p| p.chain),
+                scan_chain,
                 applied,
             };
             heights
@@ -868,6 +883,7 @@ impl Store {
                 (K_HEIGHT, codec::u64_value(h)),
                 (K_TIME, codec::u64_value(time_ms)),
                 (K_CHAIN, codec::hash_value(&chain)),
+                (K_SCAN, codec::hash_value(&scan_chain)),
                 (K_FRONTIER, codec::encode_frontier(&c.ledger.frontier)),
                 (K_ROOTS, codec::encode_roots(&c.ledger.recent_roots)),
             ] {
@@ -1106,6 +1122,11 @@ impl Store {
                     "height {h}: recorded nullifier chain differs from the ledger's"
                 ));
             }
+            if info.scan_chain != head.scan_chain {
+                return inconsistent(format!(
+                    "height {h}: recorded scan chain differs from the ledger's"
+                ));
+            }
             if info.state_root != state_root {
                 return inconsistent(format!(
                     "height {h}: recorded state root {} but the stored ledger state gives {}",
@@ -1282,6 +1303,24 @@ impl Store {
                 })
             })
             .transpose()
+    }
+
+    /// The state root's preimage at `height` ([`shoji_ledger::StateOpening`]; `None` above the
+    /// last height or at 0): what a client checks against a checkpoint certificate.
+    pub fn opening(&self, height: u64) -> Result<Option<shoji_ledger::StateOpening>, StoreError> {
+        let r = self.read()?;
+        let t = r
+            .open_table(HEIGHTS)
+            .ctx(|| "opening table `height_info`".to_string())?;
+        Ok(read_info(&t, height)?.map(|i| shoji_ledger::StateOpening {
+            height,
+            time_ms: i.time_ms,
+            tree_size: i.tree_size,
+            tree_root: i.tree_root,
+            nullifier_chain: i.nullifier_chain,
+            governance_chain: i.governance_chain,
+            scan_chain: i.scan_chain,
+        }))
     }
 
     /// The ledger's state root recorded at `height` (`None` above the last height or at 0).

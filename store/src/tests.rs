@@ -90,6 +90,8 @@ impl Standin {
             }
         }
         self.head.height = out.height;
+        self.head.scan_chain =
+            shoji_ledger::chain_compact(&self.head.scan_chain, &out.compact.to_bytes());
         self.head.time_ms = self.head.time_ms.max(time_ms);
         assert_eq!(self.head.time_ms, out.time_ms);
         self.head.frontier = ledger.frontier().clone();
@@ -280,6 +282,12 @@ fn check_matches(store: &Store, host: &Host) {
         assert_eq!(compact, outcome.compact);
         assert_eq!(compact.time_ms, outcome.time_ms);
         assert_eq!(store.state_root(h).unwrap(), Some(outcome.state_root));
+        let opening = store.opening(h).unwrap().expect("an opening");
+        assert_eq!(
+            opening.root(),
+            outcome.state_root,
+            "the opening hashes to the root"
+        );
         for (i, (tx, o)) in txs.iter().zip(&outcome.outcomes).enumerate() {
             let s = store.transaction(&tx.id()).unwrap().unwrap();
             assert_eq!(s.tx, *tx);
