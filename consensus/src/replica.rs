@@ -1455,11 +1455,59 @@ impl Replica {
         self.try_send_commit(h + 1);
     }
 
+    /// Whether the last delivered block is above the stable-checkpoint heights: until the
+    /// next checkpoint height is reached and becomes stable, clients cannot check what they
+    /// read of those blocks.
+    fn tail_open(&self) -> bool {
+        !self.learner
+            && !self
+                .last_delivered
+                .is_multiple_of(self.cfg.checkpoint_interval)
+    }
+
+    /// An idle leader closes the checkpoint: with nothing to order and nothing in flight, it
+    /// proposes an empty block at the next height, one at a time, until the chain reaches a
+    /// checkpoint height. Every committed block is thus soon under a stable checkpoint, whose
+    /// certified state root is what clients check compact blocks against.
+    fn close_checkpoint(&mut self) {
+        let n = self.next_propose;
+        if !self.pending.is_empty()
+            || !self.tail_open()
+            || n != self.last_delivered + 1
+            || n > self.high_watermark()
+        {
+            return;
+        }
+        let block = Block {
+            height: n,
+            prev_hash: self.last_delivered_hash,
+            view: self.view,
+            proposer: self.id,
+            time_ms: self.now_ms,
+            transactions: Vec::new(),
+        };
+        let (header, tx_hashes) = block_header(&block);
+        let spp = SignedProposal::sign(
+            &self.cfg.validators,
+            self.id,
+            Proposal {
+                view: self.view,
+                header,
+            },
+            &self.key,
+        );
+        let msg = spp.message(self.id, block.clone());
+        self.next_propose = n + 1;
+        self.accept_pre_prepare(spp, header.hash(), Some((block, tx_hashes)));
+        self.out.push(Action::Broadcast { msg });
+    }
+
     /// §4.3 leader: assign pending requests to the next heights, within the window.
     fn try_propose(&mut self) {
         if self.view_changing || self.leader() != self.id {
             return;
         }
+        self.close_checkpoint();
         while !self.pending.is_empty() {
             let n = self.next_propose;
             if n > self.high_watermark()
@@ -1764,7 +1812,9 @@ impl Replica {
         if self.view_changing {
             return;
         }
-        let want = !self.pending.is_empty();
+        // Requests wait, or the chain waits for its checkpoint to close: a leader that does
+        // neither is replaced.
+        let want = !self.pending.is_empty() || self.tail_open();
         if want && (!self.vc_timer_armed || self.progressed) {
             self.vc_timer_armed = true;
             self.out.push(Action::SetTimer {

@@ -198,8 +198,16 @@ fn block_times_follow_the_leaders_clock() {
     let mut sim = Sim::new(SimOptions::calm(4, 13));
     let start = sim.clock_ms();
     let reqs = submit_spaced(&mut sim, 12, 50, &all(4));
-    sim.run_until(10_000, |s| reqs.iter().all(|r| s.commit_count(*r) == 4))
-        .expect("run");
+    // Until every request is committed everywhere and the idle leader has closed the
+    // checkpoint (empty blocks up to a checkpoint height) on every replica.
+    let k = common::sim_config(sim.validators.clone()).checkpoint_interval as usize;
+    sim.run_until(10_000, |s| {
+        reqs.iter().all(|r| s.commit_count(*r) == 4)
+            && s.nodes
+                .iter()
+                .all(|n| n.chain.len() == s.nodes[0].chain.len() && n.chain.len().is_multiple_of(k))
+    })
+    .expect("run");
     assert_same_chains(&sim, &all(4));
     let chain = &sim.nodes[0].chain;
     assert!(chain.len() >= 2, "only {} blocks", chain.len());
@@ -261,4 +269,27 @@ fn leader_proposing_from_the_future_is_replaced() {
             );
         }
     }
+}
+
+/// Clients check what they scan against a stable checkpoint's state root, so an idle chain must
+/// not stop short of one: after a single request the leader proposes empty blocks up to the
+/// next checkpoint height, and that checkpoint becomes stable everywhere.
+#[test]
+fn an_idle_chain_closes_its_checkpoint() {
+    let mut sim = Sim::new(SimOptions::calm(4, 21));
+    let reqs = submit_spaced(&mut sim, 1, 0, &all(4));
+    let k = common::sim_config(sim.validators.clone()).checkpoint_interval;
+    sim.run_until(10_000, |s| {
+        reqs.iter().all(|r| s.commit_count(*r) == 4)
+            && s.nodes.iter().all(|n| {
+                n.replica
+                    .as_ref()
+                    .is_some_and(|r| r.stable_checkpoint().height == k)
+            })
+    })
+    .expect("the checkpoint closes");
+    assert_same_chains(&sim, &all(4));
+    let chain = &sim.nodes[0].chain;
+    assert_eq!(chain.len() as u64, k, "no block past the checkpoint");
+    assert!(chain[1..].iter().all(|(b, _)| b.transactions.is_empty()));
 }

@@ -291,7 +291,7 @@ pub struct Sim {
     events: BTreeMap<(u64, u64), Ev>,
     /// The machines.
     pub nodes: Vec<Node>,
-    validators: ValidatorSet,
+    pub validators: ValidatorSet,
     faults_active: bool,
     side: Option<Vec<bool>>,
     /// Canonical block hash per height, from the first honest commit.
