@@ -27,6 +27,12 @@ pub enum Request {
     },
     /// Where the validator stands: height, last block, state root, view and leader.
     Status,
+    /// The highest stable checkpoint at or below `at_or_below` (`u64::MAX`: the latest), with
+    /// the opening of its state root: what a client checks compact blocks against.
+    Certified {
+        /// Highest height wanted.
+        at_or_below: u64,
+    },
 }
 
 /// Most compact blocks in one response.
@@ -75,6 +81,17 @@ pub enum Response {
     /// the transaction waited too long). Another validator it was relayed to may still order
     /// it until its expiry height: it is neither final nor refused.
     Dropped(String),
+    /// The answer to [`Request::Certified`].
+    Certified {
+        /// Postcard-encoded [`shoji_consensus::CheckpointCertificate`]: a quorum's signatures on
+        /// (height, block hash, state root).
+        #[serde(with = "serde_bytes")]
+        checkpoint: Vec<u8>,
+        /// [`shoji_ledger::StateOpening::to_bytes`] of the state root at that height (empty at
+        /// height 0, whose state is the genesis state).
+        #[serde(with = "serde_bytes")]
+        opening: Vec<u8>,
+    },
 }
 
 /// A validator's view of the network ([`Request::Status`]).
@@ -170,6 +187,13 @@ mod tests {
         let dropped = Response::Dropped("not ordered within 60 s".into());
         assert_eq!(dropped.encode()[0], 6);
         assert_eq!(Response::decode(&dropped.encode()), Ok(dropped));
-        assert!(Response::decode(&[7, 1, 2]).is_err());
+        assert!(Response::decode(&[8, 1, 2]).is_err());
+        let certified = Response::Certified {
+            checkpoint: vec![1, 2],
+            opening: vec![3],
+        };
+        assert_eq!(certified.encode()[0], 7);
+        assert_eq!(Response::decode(&certified.encode()), Ok(certified));
+        assert_eq!(Request::Certified { at_or_below: 9 }.encode(), vec![4, 9]);
     }
 }

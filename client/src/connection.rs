@@ -2,10 +2,11 @@
 
 use crate::api::{Request, Response, Status, MAX_COMPACT_BLOCKS};
 use crate::network::Network;
+use shoji_consensus::CheckpointCertificate;
 use shoji_consensus::{
     verify_commit_certificate_for, BlockHash, BlockSummary, CommitCertificate, ReplicaId,
 };
-use shoji_ledger::CompactBlock;
+use shoji_ledger::{chain_compact, CompactBlock, StateOpening};
 use shoji_net::{ClientConnection, NetConfig};
 use shoji_primitives::encoding::fr_from_bytes;
 use shoji_primitives::tx::Transaction;
@@ -54,6 +55,16 @@ pub enum ClientError {
         /// What was wrong.
         reason: String,
     },
+    /// The validator answered data the network did not certify: compact blocks or a tree root
+    /// that a stable checkpoint's state root contradicts, or a checkpoint that does not verify.
+    /// Ask another validator, and tell the operators.
+    #[error("validator {node} answered what the network did not certify: {what}")]
+    Lied {
+        /// Which validator.
+        node: u16,
+        /// What it got wrong.
+        what: String,
+    },
     /// The commit certificate does not verify against the network's validator set.
     #[error("the commit certificate from validator {node} does not verify: {reason}")]
     BadCertificate {
@@ -73,6 +84,18 @@ pub struct Finality {
     pub block_hash: BlockHash,
     /// Number of validators whose commit signatures were checked.
     pub signatures: usize,
+}
+
+/// Compact blocks checked against a stable checkpoint: a quorum of the validator set signed the
+/// state root whose opening gives the scan chain over every compact block up to `height`, and
+/// the tree root there. No single validator can add, drop or alter one of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertifiedBlocks {
+    /// The checkpoint height the blocks reach (the last asked-for height when nothing new is
+    /// certified yet).
+    pub height: u64,
+    /// The blocks from the asked height to `height`, in order.
+    pub blocks: Vec<CompactBlock>,
 }
 
 /// The tree's state at a validator.
@@ -108,18 +131,44 @@ impl Drop for Client {
 /// answer or reset arrives first.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(75);
 
+/// How long [`Client::scan_certified`] waits for blocks above the last stable checkpoint to be
+/// certified.
+pub const CERTIFY_PATIENCE: Duration = Duration::from_secs(10);
+
 impl Client {
     /// Connects to the first validator of `network` that answers, starting with `first` (or
     /// validator order). The validator's TLS key must be the one the network file pins.
     pub fn connect(network: &Network, first: Option<u16>) -> Result<Client, ClientError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| ClientError::Unreachable(format!("cannot start a runtime: {e}")))?;
         let mut order = network.addrs.clone();
         if let Some(first) = first {
             order.sort_by_key(|(id, _)| id.0 != first);
         }
+        Self::connect_in_order(network, order)
+    }
+
+    /// Connects to the first validator of `network` that answers, leaving out those in `avoid`
+    /// (validators caught answering what the network did not certify).
+    pub fn connect_except(
+        network: &Network,
+        avoid: &std::collections::BTreeSet<u16>,
+    ) -> Result<Client, ClientError> {
+        let order = network
+            .addrs
+            .iter()
+            .filter(|(id, _)| !avoid.contains(&id.0))
+            .copied()
+            .collect();
+        Self::connect_in_order(network, order)
+    }
+
+    fn connect_in_order(
+        network: &Network,
+        order: Vec<(ReplicaId, std::net::SocketAddr)>,
+    ) -> Result<Client, ClientError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ClientError::Unreachable(format!("cannot start a runtime: {e}")))?;
         let config = NetConfig {
             stream_timeout: REQUEST_TIMEOUT,
             ..NetConfig::default()
@@ -182,6 +231,163 @@ impl Client {
             node: self.node.0,
             reason: reason.into(),
         }
+    }
+
+    /// The highest stable checkpoint at or below `at_or_below`, checked: its certificate against
+    /// the network's validator set, and the opening against the certified state root.
+    fn certified_at(
+        &self,
+        at_or_below: u64,
+    ) -> Result<(CheckpointCertificate, Option<StateOpening>), ClientError> {
+        let lied = |what: String| ClientError::Lied {
+            node: self.node.0,
+            what,
+        };
+        let (checkpoint, opening) = match self.ask(&Request::Certified { at_or_below })? {
+            Response::Certified {
+                checkpoint,
+                opening,
+            } => (checkpoint, opening),
+            other => return Err(self.protocol(format!("expected a checkpoint, got {other:?}"))),
+        };
+        let cert: CheckpointCertificate = postcard::from_bytes(&checkpoint)
+            .map_err(|e| self.protocol(format!("checkpoint: {e}")))?;
+        if cert.height > at_or_below {
+            return Err(self.protocol(format!(
+                "checkpoint {} above the height asked for ({at_or_below})",
+                cert.height
+            )));
+        }
+        let genesis = CheckpointCertificate::genesis();
+        if cert.height == 0 {
+            return match cert == genesis && opening.is_empty() {
+                true => Ok((cert, None)),
+                false => Err(lied("a checkpoint at height 0 that is not genesis".into())),
+            };
+        }
+        cert.verify(&self.network.validators, &genesis)
+            .map_err(|e| {
+                lied(format!(
+                    "checkpoint {} does not verify against the network's validator set ({e}; a \
+                 validator-set change is not followed by clients yet)",
+                    cert.height
+                ))
+            })?;
+        let opening =
+            StateOpening::from_bytes(&opening).map_err(|e| self.protocol(e.to_string()))?;
+        if opening.height != cert.height || opening.root() != cert.state_root {
+            return Err(lied(format!(
+                "the state at height {} does not hash to the certified state root",
+                cert.height
+            )));
+        }
+        Ok((cert, Some(opening)))
+    }
+
+    /// Compact blocks from `from_height`, as far as the highest stable checkpoint within `max`
+    /// blocks of it, each checked against that checkpoint (see [`CertifiedBlocks`]): the scan
+    /// chain is recomputed from the checkpoint at or below `from_height - 1` over every block
+    /// up to the new one, and the last block's tree root compared with the certified one.
+    /// Empty when no checkpoint above `from_height - 1` is within reach yet (an idle chain
+    /// closes its checkpoint within a few blocks). A validator whose blocks do not match is
+    /// reported as [`ClientError::Lied`].
+    pub fn certified_blocks(
+        &self,
+        from_height: u64,
+        max: u32,
+    ) -> Result<CertifiedBlocks, ClientError> {
+        let have = from_height.saturating_sub(1);
+        let (top, top_opening) = self.certified_at(have.saturating_add(max.max(1) as u64))?;
+        let Some(top_opening) = top_opening.filter(|_| top.height > have) else {
+            return Ok(CertifiedBlocks {
+                height: have,
+                blocks: Vec::new(),
+            });
+        };
+        let (base, base_opening) = self.certified_at(have)?;
+        let mut chain = base_opening.map_or([0; 32], |o| o.scan_chain);
+        let mut next = base.height + 1;
+        let mut tree_root = base_opening.map(|o| o.tree_root);
+        let mut blocks = Vec::new();
+        while next <= top.height {
+            let want = (top.height - next + 1).min(MAX_COMPACT_BLOCKS as u64) as u32;
+            let batch = self.compact_blocks(next, want)?;
+            if batch.is_empty() {
+                return Err(ClientError::Lied {
+                    node: self.node.0,
+                    what: format!(
+                        "no compact block {next}, below its own stable checkpoint {}",
+                        top.height
+                    ),
+                });
+            }
+            for b in batch {
+                chain = chain_compact(&chain, &b.to_bytes());
+                tree_root = Some(b.tree_root);
+                next = b.height + 1;
+                if b.height >= from_height {
+                    blocks.push(b);
+                }
+            }
+        }
+        if chain != top_opening.scan_chain || tree_root != Some(top_opening.tree_root) {
+            return Err(ClientError::Lied {
+                node: self.node.0,
+                what: format!(
+                    "compact blocks {}..={} do not match the certified state at height {}",
+                    base.height + 1,
+                    top.height,
+                    top.height
+                ),
+            });
+        }
+        Ok(CertifiedBlocks {
+            height: top.height,
+            blocks,
+        })
+    }
+
+    /// Scans certified blocks ([`Client::certified_blocks`]) from `from_height` until past
+    /// `until`, `batch` at a time, handing each batch to `scan` with the id of the validator
+    /// that served it. Blocks above the last stable checkpoint are certified when the chain
+    /// reaches the next one, which an idle network does within a few blocks: this waits up to
+    /// [`CERTIFY_PATIENCE`] for that, then returns what it has. A validator caught answering
+    /// what the network did not certify is left for another (nothing it sent is scanned); the
+    /// liars are returned, with what each got wrong, for the caller to report.
+    pub fn scan_certified<E: From<ClientError>>(
+        &self,
+        from_height: u64,
+        until: u64,
+        batch: u32,
+        mut scan: impl FnMut(&[CompactBlock], u16) -> Result<(), E>,
+    ) -> Result<Vec<(u16, String)>, E> {
+        let mut next = from_height;
+        let mut other: Option<Client> = None;
+        let mut liars = Vec::new();
+        let deadline = std::time::Instant::now() + CERTIFY_PATIENCE;
+        while next <= until {
+            let c = other.as_ref().unwrap_or(self);
+            let blocks = match c.certified_blocks(next, batch) {
+                Ok(b) => b.blocks,
+                Err(ClientError::Lied { node, what }) => {
+                    liars.push((node, what));
+                    let avoid = liars.iter().map(|(n, _)| *n).collect();
+                    other = Some(Client::connect_except(&self.network, &avoid)?);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let Some(last) = blocks.last() else {
+                if std::time::Instant::now() >= deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            };
+            next = last.height + 1;
+            scan(&blocks, c.node())?;
+        }
+        Ok(liars)
     }
 
     /// The validator's height, anchor and tree size.

@@ -18,5 +18,5 @@ pub mod network;
 pub mod passphrase;
 pub mod sealed;
 
-pub use connection::{Client, ClientError, Finality, TreeState};
+pub use connection::{CertifiedBlocks, Client, ClientError, Finality, TreeState};
 pub use network::{Network, NetworkError};

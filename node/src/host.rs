@@ -300,10 +300,58 @@ fn answer_read(
         Request::CompactBlocks { from_height, max } => {
             serve_compact_blocks(core.store().reader(), req, from_height, max, reads.clone())
         }
+        Request::Certified { at_or_below } => {
+            let r = match certified(core, at_or_below) {
+                Ok((cert, opening)) => Response::Certified {
+                    checkpoint: postcard::to_allocvec(&cert).unwrap_or_default(),
+                    opening: opening.map(|o| o.to_bytes()).unwrap_or_default(),
+                },
+                Err(e) => Response::Error(e),
+            };
+            req.respond(r.encode());
+        }
         Request::Submit { .. } => {
             req.respond(Response::Error("submissions are admitted in batches".into()).encode())
         }
     }
+}
+
+/// How far back [`certified`] looks for a stored checkpoint, in checkpoints.
+const CERTIFIED_LOOKBACK: u64 = 1024;
+
+/// The highest stable checkpoint at or below `at_or_below` that this validator has executed,
+/// with the opening of its state root (`None` at height 0).
+fn certified(
+    core: &NodeCore,
+    at_or_below: u64,
+) -> Result<
+    (
+        shoji_consensus::CheckpointCertificate,
+        Option<shoji_ledger::StateOpening>,
+    ),
+    String,
+> {
+    let k = core.replica().config().checkpoint_interval;
+    let stable = core.replica().stable_checkpoint();
+    let mut h = stable.height.min(at_or_below);
+    h -= h % k;
+    for _ in 0..CERTIFIED_LOOKBACK {
+        if h == 0 {
+            return Ok((shoji_consensus::CheckpointCertificate::genesis(), None));
+        }
+        let cert = match h == stable.height {
+            true => Some(stable.clone()),
+            false => core.store().checkpoint(h).map_err(|e| e.to_string())?,
+        };
+        let opening = core.store().opening(h).map_err(|e| e.to_string())?;
+        if let (Some(cert), Some(opening)) = (cert, opening) {
+            return Ok((cert, Some(opening)));
+        }
+        h -= k;
+    }
+    Err(format!(
+        "no stored checkpoint at or below height {at_or_below}"
+    ))
 }
 
 /// Answers a compact-block read on a blocking thread, from the store's snapshot at that moment,

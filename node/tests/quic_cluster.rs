@@ -5,7 +5,7 @@
 //! unknown anchor are refused with a reason.
 
 use rand_core::{RngCore, SeedableRng};
-use shoji_consensus::{verify_commit_certificate_for, BlockSummary, CommitCertificate};
+use shoji_consensus::{verify_commit_certificate_for, BlockSummary, CommitCertificate, ReplicaId};
 use shoji_ledger::LedgerConfig;
 use shoji_net::ClientConnection;
 use shoji_node::api::{Request, Response};
@@ -806,4 +806,195 @@ async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
         );
     }
     eprintln!("commit p99 {loud:.1} ms under the flood ({reads} reads), {quiet:.1} ms without");
+}
+
+/// What the lying validator double tampers with.
+const LIE_NONE: u8 = 0;
+const LIE_FORGED_PAYMENT: u8 = 1;
+const LIE_OPENING: u8 = 2;
+
+/// Issue 13, part 4: a wallet believes the network, not one validator. Validator 3 is a double
+/// holding its real key that answers every client request by asking validator 0, and then lies:
+/// it adds a forged payment (a copy of a real output with another commitment) to the compact
+/// blocks it serves, or alters the opening of a certified state root. Before, compact blocks
+/// and tree roots were one validator's word, and a wallet would have credited the forged
+/// note. Now a client checks compact blocks against a stable checkpoint's state root: both lies
+/// are caught and named, `scan_certified` moves to another validator and scans exactly the
+/// honest blocks, and nothing the liar sent is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_validator_cannot_credit_a_forged_payment_to_a_wallet() {
+    use shoji_ledger::CompactBlock;
+    use shoji_net::{Identity, NetConfig, ValidatorEndpoint};
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    let mut rng = rand_core::OsRng;
+    let Fixture {
+        prover,
+        verifier,
+        auditor,
+        issuer,
+        dir,
+        ledger,
+    } = Fixture::new();
+    let (net, socket) = shoji_node::devnet::start_without(4, ledger, verifier, dir.path(), 3)
+        .expect("local network");
+    let keys: BTreeMap<u64, _> = (0..4u16)
+        .map(|i| (i as u64, net.key(i).expect("key")))
+        .collect();
+    let honest = Arc::new(
+        ClientConnection::connect(net.addrs[&0], &keys[&0])
+            .await
+            .expect("connect"),
+    );
+
+    // A real payment: a mint to Alice.
+    let Response::TreeState { anchor, .. } = ask(&honest, &Request::TreeState).await else {
+        panic!("tree state")
+    };
+    let anchor = shoji_primitives::encoding::fr_from_bytes("anchor", &anchor).expect("anchor");
+    let minter = SpendingKeys::from_seed(&WalletSeed([9; 32]));
+    let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
+    let mut b = TransferBuilder::mint(
+        &minter,
+        USD,
+        Amount(500),
+        anchor,
+        auditor.public_key(),
+        issuer.verifying_key().to_bytes(),
+    );
+    b.pay(alice, Amount(500), Memo::empty()).expect("pay");
+    b.network(net.network_id);
+    let mint = b
+        .build(&mut rng)
+        .expect("build")
+        .prove(&prover, &mut rng)
+        .expect("prove")
+        .sign_mint(&issuer)
+        .expect("sign");
+    assert!(matches!(
+        ask(
+            &honest,
+            &Request::Submit {
+                tx: mint.to_bytes()
+            }
+        )
+        .await,
+        Response::Committed { applied: true, .. }
+    ));
+
+    // The double: validator 3's key and address; every answer is validator 0's, tampered.
+    let lie = Arc::new(AtomicU8::new(LIE_NONE));
+    let liar = ValidatorEndpoint::from_socket(
+        Identity::new(&shoji_node::devnet::dev_validator_key(3)).expect("identity"),
+        socket,
+        keys.clone(),
+        net.addrs.clone(),
+        NetConfig::default(),
+    )
+    .expect("endpoint");
+    {
+        let (honest, lie) = (honest.clone(), lie.clone());
+        tokio::spawn(async move {
+            while let Some(req) = liar.next_request().await {
+                let (honest, lie) = (honest.clone(), lie.load(Ordering::Relaxed));
+                tokio::spawn(async move {
+                    let Ok(answer) = honest.request(req.body()).await else {
+                        return;
+                    };
+                    let answer = match Response::decode(&answer) {
+                        Ok(Response::CompactBlocks(mut blocks)) if lie == LIE_FORGED_PAYMENT => {
+                            for raw in blocks.iter_mut() {
+                                let mut b = CompactBlock::from_bytes(raw).expect("block");
+                                if let Some(real) = b.txs.first().cloned() {
+                                    let mut forged = real;
+                                    forged.commitments[0] += shoji_primitives::Fr::from(1u64);
+                                    b.txs.push(forged);
+                                    *raw = b.to_bytes();
+                                }
+                            }
+                            Response::CompactBlocks(blocks).encode()
+                        }
+                        Ok(Response::Certified {
+                            checkpoint,
+                            mut opening,
+                        }) if lie == LIE_OPENING && !opening.is_empty() => {
+                            opening[40] ^= 1;
+                            Response::Certified {
+                                checkpoint,
+                                opening,
+                            }
+                            .encode()
+                        }
+                        _ => answer,
+                    };
+                    req.respond(answer);
+                });
+            }
+        });
+    }
+
+    let network = shoji_client::Network {
+        validators: net.validators.clone(),
+        addrs: net
+            .addrs
+            .iter()
+            .map(|(i, a)| (ReplicaId(*i as u16), *a))
+            .collect(),
+        auditor: auditor.public_key(),
+        issuers: BTreeMap::new(),
+        assets: BTreeMap::new(),
+        insecure: Some("test".into()),
+        network_id: net.network_id,
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        let truth = shoji_client::Client::connect(&network, Some(0)).expect("validator 0");
+        // Wait until the mint's block is under a stable checkpoint.
+        let mut honest_blocks = Vec::new();
+        for _ in 0..200 {
+            honest_blocks = truth.certified_blocks(1, 500).expect("honest").blocks;
+            if honest_blocks.iter().any(|b| !b.txs.is_empty()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(honest_blocks.iter().any(|b| !b.txs.is_empty()));
+        let mut results = Vec::new();
+        for mode in [LIE_FORGED_PAYMENT, LIE_OPENING] {
+            lie.store(mode, Ordering::Relaxed);
+            let client = shoji_client::Client::connect(&network, Some(3)).expect("validator 3");
+            assert_eq!(client.node(), 3);
+            // Unchecked, as clients read before, the forged payment passes.
+            let unchecked = client.compact_blocks(1, 500).expect("unchecked read");
+            let forged_unnoticed =
+                mode == LIE_FORGED_PAYMENT && unchecked[..honest_blocks.len()] != honest_blocks[..];
+            assert!(mode != LIE_FORGED_PAYMENT || forged_unnoticed);
+            let caught = client.certified_blocks(1, 500);
+            let mut scanned = Vec::new();
+            let liars = client
+                .scan_certified(1, honest_blocks.len() as u64, 500, |batch, node| {
+                    scanned.extend(batch.iter().cloned().map(|b| (node, b)));
+                    Ok::<(), shoji_client::ClientError>(())
+                })
+                .expect("scan");
+            results.push((mode, caught, liars, scanned));
+        }
+        (honest_blocks, results)
+    })
+    .await
+    .expect("client thread");
+    let (honest_blocks, results) = outcome;
+    for (mode, caught, liars, scanned) in results {
+        assert!(
+            matches!(caught, Err(shoji_client::ClientError::Lied { node: 3, .. })),
+            "lie {mode} not caught: {caught:?}"
+        );
+        assert_eq!(liars.len(), 1, "lie {mode}");
+        assert_eq!(liars[0].0, 3);
+        assert!(scanned.iter().all(|(node, _)| *node != 3), "lie {mode}");
+        let blocks: Vec<CompactBlock> = scanned.into_iter().map(|(_, b)| b).collect();
+        assert_eq!(
+            blocks, honest_blocks,
+            "lie {mode}: the scan is the honest one"
+        );
+    }
 }

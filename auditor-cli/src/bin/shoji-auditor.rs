@@ -302,18 +302,27 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 pb
             };
             let (mut records, mut found) = (0u64, 0usize);
-            while o.auditor.height() < tip.height {
-                let batch = client.compact_blocks(o.auditor.height() + 1, 500)?;
-                if batch.is_empty() {
-                    break;
-                }
-                for b in &batch {
-                    records += b.txs.len() as u64;
-                    found += o.auditor.scan_next(b)?;
-                }
-                o.save()?;
-                pb.set_position(o.auditor.height() - from);
-                pb.set_message(format!("{found} designated records"));
+            // Only certified blocks are scanned (see `Client::scan_certified`).
+            let liars = client.scan_certified(
+                from + 1,
+                tip.height,
+                500,
+                |batch, _node| -> Result<(), Failure> {
+                    for b in batch {
+                        records += b.txs.len() as u64;
+                        found += o.auditor.scan_next(b)?;
+                    }
+                    o.save()?;
+                    pb.set_position(o.auditor.height().saturating_sub(from));
+                    pb.set_message(format!("{found} designated records"));
+                    Ok(())
+                },
+            )?;
+            for (node, what) in liars {
+                eprintln!(
+                    "warning: validator {node} answered what the network did not certify \
+                     ({what}); nothing it sent was used"
+                );
             }
             pb.finish_and_clear();
             o.save()?;
@@ -747,12 +756,35 @@ fn verify(
     r.finish()?;
     let proof = Disclosure::from_bytes(&hex_decode("proof", &d.proof)?)?;
     let claimed = d.claim.plaintext()?;
-    let client = Client::connect(net, node)?;
-    let block = client
-        .compact_blocks(d.height, 1)?
+    // The block as the network certified it (a stable checkpoint's state root covers it),
+    // from the first validator that does not lie about it.
+    let mut client = Client::connect(net, node)?;
+    let mut liars = std::collections::BTreeSet::new();
+    let certified = loop {
+        match client.certified_blocks(d.height, 64) {
+            Ok(c) => break c,
+            Err(shoji_client::ClientError::Lied { node, what }) => {
+                eprintln!(
+                    "warning: validator {node} answered what the network did not certify \
+                     ({what}); asking another validator"
+                );
+                liars.insert(node);
+                client = Client::connect_except(net, &liars)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let block = certified
+        .blocks
         .into_iter()
         .next()
-        .ok_or_else(|| anyhow!("the network has no block {} yet", d.height))?;
+        .filter(|b| b.height == d.height)
+        .ok_or_else(|| {
+            anyhow!(
+                "block {} is not under a stable checkpoint yet (try again shortly)",
+                d.height
+            )
+        })?;
     let tx = block
         .txs
         .iter()

@@ -772,20 +772,30 @@ fn sync(cli: &Cli, o: &mut Open, client: &Client) -> Result<SyncReport, Failure>
         pb
     };
     let (mut blocks, mut outputs) = (0u64, 0u64);
-    while o.wallet.height() < tip.height {
-        let batch = client.compact_blocks(o.wallet.height() + 1, SYNC_BATCH)?;
-        if batch.is_empty() {
-            break;
-        }
-        o.wallet
-            .scan_blocks(&batch)
-            .with_context(|| format!("scanning blocks from validator {}", client.node()))?;
-        blocks += batch.len() as u64;
-        outputs += 2 * batch.iter().map(|b| b.txs.len() as u64).sum::<u64>();
-        o.save()?;
-        pb.set_position(o.wallet.height() - from);
-        let secs = start.elapsed().as_secs_f64().max(1e-9);
-        pb.set_message(format!("{:.0} outputs/s", outputs as f64 / secs));
+    // Only blocks under a stable checkpoint are scanned, each checked against its certified
+    // state root; a validator caught lying is reported and left for another.
+    let liars = client.scan_certified(
+        from + 1,
+        tip.height,
+        SYNC_BATCH,
+        |batch, node| -> Result<(), Failure> {
+            o.wallet
+                .scan_blocks(batch)
+                .with_context(|| format!("scanning blocks from validator {node}"))?;
+            blocks += batch.len() as u64;
+            outputs += 2 * batch.iter().map(|b| b.txs.len() as u64).sum::<u64>();
+            o.save()?;
+            pb.set_position(o.wallet.height().saturating_sub(from));
+            let secs = start.elapsed().as_secs_f64().max(1e-9);
+            pb.set_message(format!("{:.0} outputs/s", outputs as f64 / secs));
+            Ok(())
+        },
+    )?;
+    for (node, what) in liars {
+        eprintln!(
+            "warning: validator {node} answered what the network did not certify ({what}); \
+             nothing it sent was used"
+        );
     }
     pb.finish_and_clear();
     o.save()?;
