@@ -9,6 +9,7 @@
 
 pub mod devnet;
 pub mod fuzz;
+pub mod liar;
 
 use anyhow::{ensure, Context};
 use shoji_auditor::{Auditor, Payment};

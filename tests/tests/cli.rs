@@ -363,6 +363,74 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         sh.wallet("alice", &["history"])["history"]
     );
 
+    // A lying validator: a double of validator 3, with its real key, that adds a forged
+    // payment (a copy of a real output under another commitment) to every block it serves.
+    // Restored through it, a wallet checks the blocks against a stable checkpoint, names the
+    // liar, scans from another validator and ends with the honest balance: before, it would
+    // have credited the forged copy of the 1,000 USD mint.
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(&sh.network).expect("network file"))
+            .expect("network JSON");
+    let entries = file["validators"].as_array().expect("validators");
+    let key_of = |e: &Value| {
+        let hex = e["public_key"].as_str().expect("key");
+        let bytes: [u8; 32] = shoji_primitives::encoding::hex_decode("key", hex)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        shoji_net::VerifyingKey::from_bytes(&bytes).expect("key")
+    };
+    let validators: std::collections::BTreeMap<u64, _> = entries
+        .iter()
+        .map(|e| (e["id"].as_u64().expect("id"), key_of(e)))
+        .collect();
+    let double = shoji_node::devnet::dev_validator_key(3);
+    assert_eq!(
+        validators[&3],
+        double.verifying_key(),
+        "the devnet's validator 3"
+    );
+    let honest = entries[0]["addr"]
+        .as_str()
+        .expect("addr")
+        .parse()
+        .expect("addr");
+    let liar = shoji_tests::liar::LyingValidator::start(
+        &double,
+        validators.clone(),
+        honest,
+        validators[&0],
+    )
+    .expect("the double starts");
+    let mut lying_file = file.clone();
+    lying_file["validators"][3]["addr"] = Value::String(liar.addr.to_string());
+    let lying_network = tmp.path().join("lying.json");
+    std::fs::write(&lying_network, lying_file.to_string()).expect("write");
+    let lying_env = [("SHOJI_NETWORK", lying_network.to_str().expect("utf-8"))];
+    let restored = sh.run(
+        "shoji-wallet",
+        &[
+            "--wallet",
+            "alice3.wallet",
+            "--json",
+            "--node",
+            "3",
+            "restore",
+            "--phrase-file",
+            "phrase.txt",
+        ],
+        &lying_env,
+    );
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    assert_eq!(sh.balance("alice3"), 750, "a forged payment was credited");
+    assert!(
+        restored
+            .stderr
+            .contains("validator 3 answered what the network did not certify"),
+        "the liar is not named: {}",
+        restored.stderr
+    );
+
     // Every error: its exit code, its message, and nothing lost.
     let usd = ["--asset", "USD"];
     sh.wallet_fails(

@@ -684,6 +684,21 @@ fn submit(
                 }
                 return Ok(());
             }
+            // "Rejected in block h" is one validator's word: only once the certified blocks
+            // reach h without the transaction is it known not to have been applied.
+            let uncertified = match &e {
+                ClientError::Rejected { height, .. } => {
+                    Some(*height).filter(|h| o.wallet.height() < *h)
+                }
+                _ => None,
+            };
+            if let Some(height) = uncertified {
+                return Err(anyhow::Error::new(e)
+                    .context(format!(
+                        "transaction {txid} was reported rejected in block {height}, which the network has not certified yet: its notes stay reserved; run `shoji-wallet sync` to see"
+                    ))
+                    .into());
+            }
             // It can never commit: its notes are free again.
             o.wallet.drop_pending(&txid);
             o.save()?;

@@ -1,0 +1,107 @@
+//! A lying validator: a double that holds a validator's real key, answers every client request
+//! by asking an honest validator, and adds a forged payment to the compact blocks it serves (a
+//! copy of a block's first transaction with another commitment: a note its recipient would
+//! credit and never be able to spend). It keeps the forged blocks consistent with themselves:
+//! each block's tree root is recomputed over the forged commitments, so a client that checks
+//! its tree only against the roots in the same answers is fooled. Clients pin the validator's
+//! key, so only what they check against certified data can catch it.
+
+use std::net::SocketAddr;
+
+use shoji_client::api::Response;
+use shoji_ledger::CompactBlock;
+use shoji_net::{ClientConnection, Identity, NetConfig, ValidatorEndpoint, VerifyingKey};
+use shoji_primitives::tree::Frontier;
+
+/// A running double; it stops with the process.
+pub struct LyingValidator {
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl LyingValidator {
+    /// Starts the double of the validator with `key` (a member of `validators`), forwarding to
+    /// the honest validator at `honest` (pinned to `honest_key`), on a thread of its own.
+    pub fn start(
+        key: &ed25519_dalek::SigningKey,
+        validators: std::collections::BTreeMap<u64, VerifyingKey>,
+        honest: SocketAddr,
+        honest_key: VerifyingKey,
+    ) -> anyhow::Result<LyingValidator> {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let addr = socket.local_addr()?;
+        let identity = Identity::new(key)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let (started, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let endpoint = match ValidatorEndpoint::from_socket(
+                    identity,
+                    socket,
+                    validators,
+                    Default::default(),
+                    NetConfig::default(),
+                ) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = started.send(Err(anyhow::Error::new(e)));
+                        return;
+                    }
+                };
+                let upstream = match ClientConnection::connect(honest, &honest_key).await {
+                    Ok(c) => std::sync::Arc::new(c),
+                    Err(e) => {
+                        let _ = started.send(Err(anyhow::Error::new(e)));
+                        return;
+                    }
+                };
+                let _ = started.send(Ok(()));
+                // The forged chain so far: the next height and the tree over forged blocks.
+                let forged = std::sync::Arc::new(std::sync::Mutex::new((1u64, Frontier::new())));
+                while let Some(req) = endpoint.next_request().await {
+                    let (upstream, forged) = (upstream.clone(), forged.clone());
+                    tokio::spawn(async move {
+                        if let Ok(answer) = upstream.request(req.body()).await {
+                            req.respond(forge(answer, &forged));
+                        }
+                    });
+                }
+            })
+        });
+        result.recv()??;
+        Ok(LyingValidator { addr })
+    }
+}
+
+/// The honest answer, with a forged payment added to every compact block that has a
+/// transaction, and every block's tree root made that of the forged chain (when the blocks
+/// come in order from the first).
+fn forge(answer: Vec<u8>, chain: &std::sync::Mutex<(u64, Frontier)>) -> Vec<u8> {
+    let Ok(Response::CompactBlocks(mut blocks)) = Response::decode(&answer) else {
+        return answer;
+    };
+    let Ok(mut chain) = chain.lock() else {
+        return answer;
+    };
+    for raw in blocks.iter_mut() {
+        let Ok(mut block) = CompactBlock::from_bytes(raw) else {
+            continue;
+        };
+        if let Some(mut forged) = block.txs.first().cloned() {
+            forged.commitments[0] += shoji_primitives::Fr::from(1u64);
+            block.txs.push(forged);
+        }
+        if block.height == chain.0 {
+            for cm in block.txs.iter().flat_map(|t| t.commitments) {
+                let _ = chain.1.append(cm);
+            }
+            block.tree_root = chain.1.root();
+            chain.0 += 1;
+        }
+        *raw = block.to_bytes();
+    }
+    Response::CompactBlocks(blocks).encode()
+}
