@@ -67,6 +67,11 @@ pub fn client_api(data: &[u8]) {
     if let Ok(b) = shoji_ledger::CompactBlock::from_bytes(data) {
         assert_eq!(b.to_bytes(), data);
     }
+    if let Ok(o) = shoji_ledger::StateOpening::from_bytes(data) {
+        assert_eq!(o.to_bytes(), data);
+    }
+    // What a client decodes from a `Certified` answer.
+    let _ = postcard::from_bytes::<shoji_consensus::CheckpointCertificate>(data);
 }
 
 /// Consensus message decoding.
@@ -147,6 +152,24 @@ mod tests {
         governance(&g);
         let api = shoji_client::api::Request::Submit { tx: g.clone() }.encode();
         client_api(&api);
+        let opening = shoji_ledger::StateOpening {
+            height: 8,
+            time_ms: 1,
+            tree_size: 2,
+            tree_root: shoji_primitives::Fr::from(5u64),
+            nullifier_chain: [1; 32],
+            governance_chain: [2; 32],
+            scan_chain: [3; 32],
+        }
+        .to_bytes();
+        client_api(&opening);
+        let certified = shoji_client::api::Response::Certified {
+            checkpoint: postcard::to_allocvec(&shoji_consensus::CheckpointCertificate::genesis())
+                .unwrap(),
+            opening: opening.clone(),
+        }
+        .encode();
+        client_api(&certified);
         for _ in 0..3000 {
             let mut buf = vec![0u8; (rng.next_u32() % 1400) as usize];
             rng.fill_bytes(&mut buf);
@@ -172,7 +195,7 @@ mod tests {
                 transaction(&m[..cut]);
                 address(&m[..cut]);
             }
-            for seed in [&g, &api] {
+            for seed in [&g, &api, &opening, &certified] {
                 let mut m = seed.clone();
                 let i = (rng.next_u32() as usize) % m.len();
                 m[i] ^= 1 << (rng.next_u32() % 8);
