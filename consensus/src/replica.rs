@@ -1478,13 +1478,19 @@ impl Replica {
         {
             return;
         }
+        self.propose(n, self.last_delivered_hash, Vec::new());
+    }
+
+    /// Leader: proposes a block of `transactions` at height `n` on `prev_hash`, stamped with
+    /// its clock; accepts it (persisted first) and broadcasts the PRE-PREPARE.
+    fn propose(&mut self, n: Height, prev_hash: BlockHash, transactions: Vec<Vec<u8>>) {
         let block = Block {
             height: n,
-            prev_hash: self.last_delivered_hash,
+            prev_hash,
             view: self.view,
             proposer: self.id,
             time_ms: self.now_ms,
-            transactions: Vec::new(),
+            transactions,
         };
         let (header, tx_hashes) = block_header(&block);
         let spp = SignedProposal::sign(
@@ -1574,28 +1580,7 @@ impl Replica {
             if n - 1 > self.last_delivered && txs.len() < worth {
                 return;
             }
-            let block = Block {
-                height: n,
-                prev_hash: prev,
-                view: self.view,
-                proposer: self.id,
-                time_ms: self.now_ms,
-                transactions: txs,
-            };
-            let (header, tx_hashes) = block_header(&block);
-            let spp = SignedProposal::sign(
-                &self.cfg.validators,
-                self.id,
-                Proposal {
-                    view: self.view,
-                    header,
-                },
-                &self.key,
-            );
-            let msg = spp.message(self.id, block.clone());
-            self.next_propose = n + 1;
-            self.accept_pre_prepare(spp, header.hash(), Some((block, tx_hashes)));
-            self.out.push(Action::Broadcast { msg });
+            self.propose(n, prev, txs);
         }
     }
 

@@ -114,12 +114,23 @@ impl Block {
     /// not depend on anyone's clock: their `time_ms` is 0, which the application reads as
     /// "the parent's time" (block time is the maximum of the proposed time and the parent's).
     pub fn null(height: Height, prev_hash: BlockHash, view: View, proposer: ReplicaId) -> Block {
+        Block::empty(height, prev_hash, view, proposer, 0)
+    }
+
+    /// A block of these header fields without transactions.
+    fn empty(
+        height: Height,
+        prev_hash: BlockHash,
+        view: View,
+        proposer: ReplicaId,
+        time_ms: u64,
+    ) -> Block {
         Block {
             height,
             prev_hash,
             view,
             proposer,
-            time_ms: 0,
+            time_ms,
             transactions: Vec::new(),
         }
     }
@@ -192,14 +203,13 @@ impl BlockHeader {
     /// The block itself when it has no transactions (a null block, say): a header is then the
     /// whole block. `None` when it has transactions.
     pub fn empty_block(&self) -> Option<Block> {
-        let block = Block {
-            height: self.height,
-            prev_hash: self.prev_hash,
-            view: self.view,
-            proposer: self.proposer,
-            time_ms: self.time_ms,
-            transactions: Vec::new(),
-        };
+        let block = Block::empty(
+            self.height,
+            self.prev_hash,
+            self.view,
+            self.proposer,
+            self.time_ms,
+        );
         (block.header() == *self).then_some(block)
     }
 }
@@ -231,14 +241,13 @@ impl BlockSummary {
 
     /// The header of the block it summarizes.
     pub fn header(&self) -> BlockHeader {
-        let fields = Block {
-            height: self.height,
-            prev_hash: self.prev_hash,
-            view: self.view,
-            proposer: self.proposer,
-            time_ms: self.time_ms,
-            transactions: Vec::new(),
-        };
+        let fields = Block::empty(
+            self.height,
+            self.prev_hash,
+            self.view,
+            self.proposer,
+            self.time_ms,
+        );
         BlockHeader::of(&fields, self.tx_hashes.iter().copied())
     }
 

@@ -374,35 +374,11 @@ async fn send_all(client: Arc<ClientConnection>, inputs: Vec<Vec<u8>>) -> Vec<(V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_relaying_junk_cannot_halt_the_network() {
     use shoji_consensus::{Message, ReplicaId, SignedMessage};
-    use shoji_net::{Identity, NetConfig, ValidatorEndpoint};
 
-    let mut rng = rand_core::OsRng;
-    let Fixture {
-        prover,
-        verifier,
-        auditor,
-        issuer,
-        dir,
-        ledger,
-    } = Fixture::new();
-    let (net, socket) = shoji_node::devnet::start_without(4, ledger, verifier, dir.path(), 3)
-        .expect("local network");
-    let keys: BTreeMap<u64, _> = (0..4u16)
-        .map(|i| (i as u64, net.key(i).expect("key")))
-        .collect();
-
-    // The faulty member: its real key, its own address, every peer's.
+    let (doubled, double) = Doubled::new();
+    let (net, keys) = (&doubled.net, &doubled.keys);
     let byzantine_key = shoji_node::devnet::dev_validator_key(3);
-    let endpoint = Arc::new(
-        ValidatorEndpoint::from_socket(
-            Identity::new(&byzantine_key).expect("identity"),
-            socket,
-            keys.clone(),
-            net.addrs.clone(),
-            NetConfig::default(),
-        )
-        .expect("endpoint"),
-    );
+    let endpoint = Arc::new(double);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let drain = {
         let endpoint = endpoint.clone();
@@ -445,8 +421,6 @@ async fn a_member_relaying_junk_cannot_halt_the_network() {
     // Let the junk arrive before the first honest transaction.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 
-    let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
-    let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
     let mut clients = Vec::new();
     for i in 0..3u64 {
         let c = ClientConnection::connect(net.addrs[&i], &keys[&i]).await;
@@ -457,24 +431,7 @@ async fn a_member_relaying_junk_cannot_halt_the_network() {
     };
     let anchor = shoji_primitives::encoding::fr_from_bytes("anchor", &anchor).expect("anchor");
     for (i, client) in clients.iter().enumerate() {
-        let mut b = TransferBuilder::mint(
-            &wallet,
-            USD,
-            Amount(10 + i as u64),
-            anchor,
-            auditor.public_key(),
-            issuer.verifying_key().to_bytes(),
-        );
-        b.pay(alice, Amount(10 + i as u64), Memo::empty())
-            .expect("pay");
-        b.network(net.network_id);
-        let mint = b
-            .build(&mut rng)
-            .expect("build")
-            .prove(&prover, &mut rng)
-            .expect("prove")
-            .sign_mint(&issuer)
-            .expect("sign");
+        let mint = doubled.mint(10 + i as u64, anchor);
         let submit = Request::Submit {
             tx: mint.to_bytes(),
         };
@@ -545,6 +502,79 @@ impl Fixture {
             dir: tempfile::tempdir().expect("tempdir"),
             ledger,
         }
+    }
+}
+
+/// Validators 0 to 2 of a four-validator network, and a faulty double of validator 3: an
+/// endpoint at validator 3's address holding its real key, for a test to drive. Start it in a
+/// Tokio runtime.
+struct Doubled {
+    prover: Prover,
+    auditor: AuditSecretKey,
+    issuer: shoji_consensus::ed25519_dalek::SigningKey,
+    /// The validators' directory, removed when dropped.
+    _dir: tempfile::TempDir,
+    net: shoji_node::devnet::LocalNetwork,
+    /// Every validator's key, by id.
+    keys: BTreeMap<u64, shoji_consensus::ed25519_dalek::VerifyingKey>,
+}
+
+impl Doubled {
+    /// A proven, signed mint of `amount` USD to a fixed wallet, under `anchor`.
+    fn mint(&self, amount: u64, anchor: shoji_primitives::Fr) -> shoji_primitives::tx::Transaction {
+        let mut rng = rand_core::OsRng;
+        let minter = SpendingKeys::from_seed(&WalletSeed([9; 32]));
+        let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
+        let mut b = TransferBuilder::mint(
+            &minter,
+            USD,
+            Amount(amount),
+            anchor,
+            self.auditor.public_key(),
+            self.issuer.verifying_key().to_bytes(),
+        );
+        b.pay(alice, Amount(amount), Memo::empty()).expect("pay");
+        b.network(self.net.network_id);
+        b.build(&mut rng)
+            .expect("build")
+            .prove(&self.prover, &mut rng)
+            .expect("prove")
+            .sign_mint(&self.issuer)
+            .expect("sign")
+    }
+
+    /// The network without validator 3, and the double's endpoint.
+    fn new() -> (Doubled, shoji_net::ValidatorEndpoint) {
+        let Fixture {
+            prover,
+            verifier,
+            auditor,
+            issuer,
+            dir,
+            ledger,
+        } = Fixture::new();
+        let (net, socket) = shoji_node::devnet::start_without(4, ledger, verifier, dir.path(), 3)
+            .expect("local network");
+        let keys: BTreeMap<u64, _> = (0..4u16)
+            .map(|i| (i as u64, net.key(i).expect("key")))
+            .collect();
+        let double = shoji_net::ValidatorEndpoint::from_socket(
+            shoji_net::Identity::new(&shoji_node::devnet::dev_validator_key(3)).expect("identity"),
+            socket,
+            keys.clone(),
+            net.addrs.clone(),
+            shoji_net::NetConfig::default(),
+        )
+        .expect("endpoint");
+        let doubled = Doubled {
+            prover,
+            auditor,
+            issuer,
+            _dir: dir,
+            net,
+            keys,
+        };
+        (doubled, double)
     }
 }
 
@@ -735,7 +765,8 @@ fn p99(mut ms: Vec<f64>) -> f64 {
 /// stored ready to send. A chain of 600 blocks is built; then commit latency is measured with
 /// and without 128 streams (four connections) asking the leader for `CompactBlocks { from: 1,
 /// max: 1000 }` over and over: no view change, and the flooded p99 is within twice the
-/// unflooded one (or 20 ms, whichever is larger: loopback latencies are a few ms).
+/// unflooded one, or of 20 ms if that is larger (loopback latencies are a few ms, and an idle
+/// leader closing its checkpoint between two submissions adds its own jitter).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -792,7 +823,7 @@ async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
     let reads = served.load(Ordering::Relaxed);
     assert!(reads >= 100, "the flood was served ({reads} reads)");
     assert!(
-        loud <= 2.0 * quiet.max(10.0),
+        loud <= 2.0 * quiet.max(20.0),
         "commit p99 {loud:.1} ms under the flood, {quiet:.1} ms without ({reads} reads served)"
     );
     for i in 0..4u64 {
@@ -824,23 +855,10 @@ const LIE_OPENING: u8 = 2;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lying_validator_cannot_credit_a_forged_payment_to_a_wallet() {
     use shoji_ledger::CompactBlock;
-    use shoji_net::{Identity, NetConfig, ValidatorEndpoint};
     use std::sync::atomic::{AtomicU8, Ordering};
 
-    let mut rng = rand_core::OsRng;
-    let Fixture {
-        prover,
-        verifier,
-        auditor,
-        issuer,
-        dir,
-        ledger,
-    } = Fixture::new();
-    let (net, socket) = shoji_node::devnet::start_without(4, ledger, verifier, dir.path(), 3)
-        .expect("local network");
-    let keys: BTreeMap<u64, _> = (0..4u16)
-        .map(|i| (i as u64, net.key(i).expect("key")))
-        .collect();
+    let (doubled, liar) = Doubled::new();
+    let (net, keys) = (&doubled.net, &doubled.keys);
     let honest = Arc::new(
         ClientConnection::connect(net.addrs[&0], &keys[&0])
             .await
@@ -852,25 +870,7 @@ async fn a_lying_validator_cannot_credit_a_forged_payment_to_a_wallet() {
         panic!("tree state")
     };
     let anchor = shoji_primitives::encoding::fr_from_bytes("anchor", &anchor).expect("anchor");
-    let minter = SpendingKeys::from_seed(&WalletSeed([9; 32]));
-    let alice = SpendingKeys::from_seed(&WalletSeed([10; 32])).address();
-    let mut b = TransferBuilder::mint(
-        &minter,
-        USD,
-        Amount(500),
-        anchor,
-        auditor.public_key(),
-        issuer.verifying_key().to_bytes(),
-    );
-    b.pay(alice, Amount(500), Memo::empty()).expect("pay");
-    b.network(net.network_id);
-    let mint = b
-        .build(&mut rng)
-        .expect("build")
-        .prove(&prover, &mut rng)
-        .expect("prove")
-        .sign_mint(&issuer)
-        .expect("sign");
+    let mint = doubled.mint(500, anchor);
     assert!(matches!(
         ask(
             &honest,
@@ -884,14 +884,6 @@ async fn a_lying_validator_cannot_credit_a_forged_payment_to_a_wallet() {
 
     // The double: validator 3's key and address; every answer is validator 0's, tampered.
     let lie = Arc::new(AtomicU8::new(LIE_NONE));
-    let liar = ValidatorEndpoint::from_socket(
-        Identity::new(&shoji_node::devnet::dev_validator_key(3)).expect("identity"),
-        socket,
-        keys.clone(),
-        net.addrs.clone(),
-        NetConfig::default(),
-    )
-    .expect("endpoint");
     {
         let (honest, lie) = (honest.clone(), lie.clone());
         tokio::spawn(async move {
@@ -940,7 +932,7 @@ async fn a_lying_validator_cannot_credit_a_forged_payment_to_a_wallet() {
             .iter()
             .map(|(i, a)| (ReplicaId(*i as u16), *a))
             .collect(),
-        auditor: auditor.public_key(),
+        auditor: doubled.auditor.public_key(),
         issuers: BTreeMap::new(),
         assets: BTreeMap::new(),
         insecure: Some("test".into()),
