@@ -431,6 +431,23 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         restored.stderr
     );
 
+    // `verify-disclosure` through the double: the block it serves is checked against the
+    // certified state, the liar is named, and the disclosure verifies from another validator.
+    let through_liar = sh.run(
+        "shoji-auditor",
+        &["--json", "--node", "3", "verify-disclosure", "d.json"],
+        &lying_env,
+    );
+    assert_eq!(through_liar.code, 0, "{}", through_liar.stderr);
+    assert!(
+        through_liar
+            .stderr
+            .contains("validator 3 answered what the network did not certify"),
+        "the liar is not named: {}",
+        through_liar.stderr
+    );
+    assert_eq!(through_liar.json()["valid"], true);
+
     // Every error: its exit code, its message, and nothing lost.
     let usd = ["--asset", "USD"];
     sh.wallet_fails(
