@@ -54,6 +54,36 @@ impl World {
         }
     }
 
+    /// A proven payment of 400 USD from `from` to `to`, expiring after `expiry`, recorded as
+    /// pending in `from` (as a wallet does before it submits).
+    fn pay_400_pending(&self, from: &mut Wallet, to: &Wallet, expiry: u64) -> Transaction {
+        let mut rng = rand_core::OsRng;
+        let tx = from
+            .pay(
+                to.address(),
+                USD,
+                Amount(400),
+                Memo::empty(),
+                self.auditor,
+                expiry,
+                &mut rng,
+            )
+            .expect("pay")
+            .prove(&self.prover, &mut rng)
+            .expect("prove")
+            .into_transaction()
+            .expect("transaction");
+        from.add_pending(Pending {
+            txid: tx.id(),
+            nullifiers: tx.bundle().nullifiers,
+            expiry_height: expiry,
+            asset: USD,
+            amount: Amount(400),
+            to: Some(to.address()),
+        });
+        tx
+    }
+
     /// A mint of `amount` USD to `to`, naming `network`, under the chain's current root.
     fn mint(&mut self, to: &Wallet, amount: u64, network: [u8; 32]) -> Transaction {
         let mut rng = rand_core::OsRng;
@@ -104,29 +134,7 @@ fn a_transaction_that_never_commits_loses_nothing_and_state_round_trips() {
 
     // Alice builds and "submits" a payment that never reaches a block.
     let expiry = alice.height() + 2;
-    let tx = alice
-        .pay(
-            bob.address(),
-            USD,
-            Amount(400),
-            Memo::empty(),
-            auditor,
-            expiry,
-            &mut rng,
-        )
-        .expect("pay")
-        .prove(&world.prover, &mut rng)
-        .expect("prove")
-        .into_transaction()
-        .expect("transaction");
-    alice.add_pending(Pending {
-        txid: tx.id(),
-        nullifiers: tx.bundle().nullifiers,
-        expiry_height: expiry,
-        asset: USD,
-        amount: Amount(400),
-        to: Some(bob.address()),
-    });
+    world.pay_400_pending(&mut alice, &bob, expiry);
     // The note is still hers, but withheld from a second payment.
     assert_eq!(alice.balance(USD), 1000);
     assert_eq!(alice.pending_balance(USD), 1000);
@@ -193,7 +201,6 @@ fn a_rerandomized_twin_ordered_first_is_the_senders_payment() {
     use ark_groth16::Groth16;
     let mut rng = rand_core::OsRng;
     let mut world = World::new([0; 32]);
-    let auditor = world.auditor;
     let mut alice = Wallet::new(&WalletSeed::random(&mut rng));
     let mut bob = Wallet::new(&WalletSeed::random(&mut rng));
     let mint = world.mint(&alice, 1000, [0; 32]);
@@ -201,29 +208,7 @@ fn a_rerandomized_twin_ordered_first_is_the_senders_payment() {
     alice.scan_blocks(&blocks).expect("scan");
     bob.scan_blocks(&blocks).expect("scan");
 
-    let tx = alice
-        .pay(
-            bob.address(),
-            USD,
-            Amount(400),
-            Memo::empty(),
-            auditor,
-            u64::MAX,
-            &mut rng,
-        )
-        .expect("pay")
-        .prove(&world.prover, &mut rng)
-        .expect("prove")
-        .into_transaction()
-        .expect("transaction");
-    alice.add_pending(Pending {
-        txid: tx.id(),
-        nullifiers: tx.bundle().nullifiers,
-        expiry_height: u64::MAX,
-        asset: USD,
-        amount: Amount(400),
-        to: Some(bob.address()),
-    });
+    let tx = world.pay_400_pending(&mut alice, &bob, u64::MAX);
     let Transaction::Transfer(mut bundle) = tx else {
         panic!("a transfer")
     };
