@@ -162,7 +162,7 @@ struct Slot {
 
 /// A block's header and its transactions' hashes, each transaction hashed once.
 fn block_header(block: &Block) -> (BlockHeader, Vec<TxHash>) {
-    let txs: Vec<TxHash> = block.transactions.iter().map(|t| TxHash::of(t)).collect();
+    let txs = block.tx_hashes();
     (BlockHeader::of(block, txs.iter().copied()), txs)
 }
 
@@ -203,10 +203,7 @@ impl Slot {
                         self.bodies.push((hash, empty));
                     }
                 }
-                self.pre_prepare_txs = self
-                    .block_with_hash(&hash)
-                    .map(|b| b.transactions.iter().map(|t| TxHash::of(t)).collect())
-                    .unwrap_or_default();
+                self.pre_prepare_txs = self.tx_hashes_of(&hash);
             }
         }
         self.pre_prepare_hash = hash;
@@ -223,10 +220,7 @@ impl Slot {
             .map(|b| (b.hash(), b.clone()))
             .collect();
         let hash = record.proposal.proposal.header.hash();
-        self.pre_prepare_txs = self
-            .block_with_hash(&hash)
-            .map(|b| b.transactions.iter().map(|t| TxHash::of(t)).collect())
-            .unwrap_or_default();
+        self.pre_prepare_txs = self.tx_hashes_of(&hash);
         self.pre_prepare_hash = hash;
         self.pre_prepare = Some(record.proposal);
     }
@@ -239,6 +233,13 @@ impl Slot {
     /// Whether the accepted pre-prepare's block is held (not only its header).
     fn body_known(&self) -> bool {
         self.block_with_hash(&self.pre_prepare_hash).is_some()
+    }
+
+    /// The transaction hashes of the block with hash `hash` (none if the slot does not hold it).
+    fn tx_hashes_of(&self, hash: &BlockHash) -> Vec<TxHash> {
+        self.block_with_hash(hash)
+            .map(Block::tx_hashes)
+            .unwrap_or_default()
     }
 
     /// The block with hash `hash`, if this slot holds it.
@@ -2252,7 +2253,7 @@ impl Replica {
                 })
                 .cloned();
             let body = held.map(|b| {
-                let txs = b.transactions.iter().map(|t| TxHash::of(t)).collect();
+                let txs = b.tx_hashes();
                 (b, txs)
             });
             self.accept_pre_prepare(spp, hash, body);

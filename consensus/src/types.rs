@@ -96,6 +96,11 @@ impl Block {
         BlockHeader::of(self, self.transactions.iter().map(|t| TxHash::of(t)))
     }
 
+    /// The hash of each transaction, in order.
+    pub fn tx_hashes(&self) -> Vec<TxHash> {
+        self.transactions.iter().map(|t| TxHash::of(t)).collect()
+    }
+
     /// The header and the hashes of the transactions, in order.
     pub fn summary(&self) -> BlockSummary {
         BlockSummary {
@@ -104,7 +109,7 @@ impl Block {
             view: self.view,
             proposer: self.proposer,
             time_ms: self.time_ms,
-            tx_hashes: self.transactions.iter().map(|t| TxHash::of(t)).collect(),
+            tx_hashes: self.tx_hashes(),
         }
     }
 
