@@ -169,6 +169,18 @@ pub fn format_time(ms: u64) -> String {
         .unwrap_or_else(|| format!("{ms} ms"))
 }
 
+/// Tells the user, on standard error, of each validator caught answering what the network did
+/// not certify (the `(validator, what it got wrong)` pairs
+/// [`crate::Client::scan_certified`] returns): nothing it sent was used.
+pub fn warn_liars(liars: &[(u16, String)]) {
+    for (node, what) in liars {
+        eprintln!(
+            "warning: validator {node} answered what the network did not certify ({what}); \
+             nothing it sent was used"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -318,12 +318,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                     Ok(())
                 },
             )?;
-            for (node, what) in liars {
-                eprintln!(
-                    "warning: validator {node} answered what the network did not certify \
-                     ({what}); nothing it sent was used"
-                );
-            }
+            cli::warn_liars(&liars);
             pb.finish_and_clear();
             o.save()?;
             let secs = start.elapsed().as_secs_f64();
@@ -758,33 +753,19 @@ fn verify(
     let claimed = d.claim.plaintext()?;
     // The block as the network certified it (a stable checkpoint's state root covers it),
     // from the first validator that does not lie about it.
-    let mut client = Client::connect(net, node)?;
-    let mut liars = std::collections::BTreeSet::new();
-    let certified = loop {
-        match client.certified_blocks(d.height, 64) {
-            Ok(c) => break c,
-            Err(shoji_client::ClientError::Lied { node, what }) => {
-                eprintln!(
-                    "warning: validator {node} answered what the network did not certify \
-                     ({what}); asking another validator"
-                );
-                liars.insert(node);
-                client = Client::connect_except(net, &liars)?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let block = certified
-        .blocks
-        .into_iter()
-        .next()
-        .filter(|b| b.height == d.height)
-        .ok_or_else(|| {
-            anyhow!(
-                "block {} is not under a stable checkpoint yet (try again shortly)",
-                d.height
-            )
-        })?;
+    let client = Client::connect(net, node)?;
+    let mut found = None;
+    let liars = client.scan_certified(d.height, d.height, 64, |batch, _| {
+        found = batch.iter().find(|b| b.height == d.height).cloned();
+        Ok::<(), Failure>(())
+    })?;
+    cli::warn_liars(&liars);
+    let block = found.ok_or_else(|| {
+        anyhow!(
+            "block {} is not under a stable checkpoint yet (try again shortly)",
+            d.height
+        )
+    })?;
     let tx = block
         .txs
         .iter()

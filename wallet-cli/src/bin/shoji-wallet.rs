@@ -806,12 +806,7 @@ fn sync(cli: &Cli, o: &mut Open, client: &Client) -> Result<SyncReport, Failure>
             Ok(())
         },
     )?;
-    for (node, what) in liars {
-        eprintln!(
-            "warning: validator {node} answered what the network did not certify ({what}); \
-             nothing it sent was used"
-        );
-    }
+    shoji_client::cli::warn_liars(&liars);
     pb.finish_and_clear();
     o.save()?;
     Ok(SyncReport {
