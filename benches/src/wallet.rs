@@ -83,6 +83,7 @@ pub fn synthetic_chain(opts: &SyncOptions, me: &Address) -> Vec<CompactBlock> {
             time_ms: 1_700_000_000_000 + h as u64 * 1000,
             txs,
             tree_root: frontier.root(),
+            rejected: Vec::new(),
         });
     }
     blocks

@@ -80,6 +80,107 @@ pub enum Rejection {
     WrongNetwork,
 }
 
+impl Rejection {
+    /// The class of this rejection, as a block's compact form certifies it.
+    pub fn code(&self) -> RejectionCode {
+        match self {
+            Rejection::Stateless(_) => RejectionCode::Invalid,
+            Rejection::UnknownAnchor => RejectionCode::UnknownAnchor,
+            Rejection::DoubleSpend => RejectionCode::DoubleSpend,
+            Rejection::WrongAuditor => RejectionCode::WrongAuditor,
+            Rejection::UnauthorizedIssuer(_) => RejectionCode::UnauthorizedIssuer,
+            Rejection::Expired(_) => RejectionCode::Expired,
+            Rejection::TreeFull => RejectionCode::TreeFull,
+            Rejection::WrongNetwork => RejectionCode::WrongNetwork,
+            Rejection::GovernanceSequence { .. }
+            | Rejection::Unapproved(_)
+            | Rejection::ValidatorSet(_) => RejectionCode::Governance,
+        }
+    }
+}
+
+/// Why a transaction was not applied, without the details a [`Rejection`] carries: what a
+/// block's compact form records, so that the reason is certified with the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RejectionCode {
+    /// Stateless validation failed (layout, signature or proof).
+    Invalid = 1,
+    /// [`Rejection::UnknownAnchor`].
+    UnknownAnchor = 2,
+    /// [`Rejection::DoubleSpend`].
+    DoubleSpend = 3,
+    /// [`Rejection::WrongAuditor`].
+    WrongAuditor = 4,
+    /// [`Rejection::UnauthorizedIssuer`].
+    UnauthorizedIssuer = 5,
+    /// [`Rejection::Expired`].
+    Expired = 6,
+    /// [`Rejection::TreeFull`].
+    TreeFull = 7,
+    /// [`Rejection::WrongNetwork`].
+    WrongNetwork = 8,
+    /// A governance rule (sequence, approvals, validator set).
+    Governance = 9,
+}
+
+impl RejectionCode {
+    /// The code of byte `b`.
+    pub fn from_u8(b: u8) -> Result<Self, EncodingError> {
+        Ok(match b {
+            1 => Self::Invalid,
+            2 => Self::UnknownAnchor,
+            3 => Self::DoubleSpend,
+            4 => Self::WrongAuditor,
+            5 => Self::UnauthorizedIssuer,
+            6 => Self::Expired,
+            7 => Self::TreeFull,
+            8 => Self::WrongNetwork,
+            9 => Self::Governance,
+            _ => return Err(EncodingError::Invalid("unknown rejection code")),
+        })
+    }
+}
+
+impl std::fmt::Display for RejectionCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Invalid => "invalid transaction (layout, signature or proof)",
+            Self::UnknownAnchor => "unknown or expired anchor",
+            Self::DoubleSpend => "double spend: nullifier already revealed",
+            Self::WrongAuditor => "audit record is not encrypted to the auditor key in force",
+            Self::UnauthorizedIssuer => "issuer is not registered for the asset",
+            Self::Expired => "transaction expired",
+            Self::TreeFull => "commitment tree is full",
+            Self::WrongNetwork => "transaction is for another network",
+            Self::Governance => "governance rule",
+        })
+    }
+}
+
+/// A transaction of a block that was not applied, as the block's compact form certifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactRejection {
+    /// The hash of the exact bytes ordered ([`Transaction::auth_id`]): what its submitter
+    /// holds, whichever copy of the transaction other validators ordered.
+    pub auth_id: TxId,
+    /// Why it was not applied.
+    pub code: RejectionCode,
+}
+
+impl CompactRejection {
+    /// Encoded length: `auth_id ‖ code`.
+    pub const BYTES: usize = 32 + 1;
+
+    /// The record of `tx` rejected for `why`.
+    pub fn of(tx: &Transaction, why: &Rejection) -> Self {
+        Self {
+            auth_id: tx.auth_id(),
+            code: why.code(),
+        }
+    }
+}
+
 /// What happened to one transaction of a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxOutcome {
@@ -204,9 +305,15 @@ impl CompactBlock {
     /// Length of the encoding before the transactions.
     pub const HEADER_BYTES: usize = 8 + 8 + 32 + 4;
 
-    /// `height ‖ time_ms ‖ tree_root ‖ count:u32 ‖ txs` (integers little-endian).
+    /// `height ‖ time_ms ‖ tree_root ‖ count:u32 ‖ txs ‖ rejected_count:u32 ‖ rejected`
+    /// (integers little-endian).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(Self::HEADER_BYTES + self.txs.len() * CompactTx::BYTES);
+        let mut out = Vec::with_capacity(
+            Self::HEADER_BYTES
+                + self.txs.len() * CompactTx::BYTES
+                + 4
+                + self.rejected.len() * CompactRejection::BYTES,
+        );
         out.extend_from_slice(&self.height.to_le_bytes());
         out.extend_from_slice(&self.time_ms.to_le_bytes());
         out.extend_from_slice(&fr_to_bytes(&self.tree_root));
@@ -214,18 +321,23 @@ impl CompactBlock {
         for t in &self.txs {
             out.extend_from_slice(&t.to_bytes());
         }
+        out.extend_from_slice(&(self.rejected.len() as u32).to_le_bytes());
+        for r in &self.rejected {
+            out.extend_from_slice(&r.auth_id.0);
+            out.push(r.code as u8);
+        }
         out
     }
 
-    /// Strict decoding of [`CompactBlock::to_bytes`]: the count must match the length exactly.
+    /// Strict decoding of [`CompactBlock::to_bytes`]: the counts must match the length exactly.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
         let mut r = Reader::new("compact block", bytes);
         let height = r.u64()?;
         let time_ms = r.u64()?;
         let tree_root = r.fr("tree root")?;
         let count = u32::from_le_bytes(r.array()?) as usize;
-        if bytes.len() != Self::HEADER_BYTES.saturating_add(count.saturating_mul(CompactTx::BYTES))
-        {
+        let txs_end = Self::HEADER_BYTES.saturating_add(count.saturating_mul(CompactTx::BYTES));
+        if bytes.len() < txs_end.saturating_add(4) {
             return Err(EncodingError::Invalid(
                 "compact block length does not match its count",
             ));
@@ -233,17 +345,35 @@ impl CompactBlock {
         let txs = (0..count)
             .map(|_| CompactTx::read(&mut r))
             .collect::<Result<Vec<_>, _>>()?;
+        let rejected_count = u32::from_le_bytes(r.array()?) as usize;
+        if bytes.len()
+            != (txs_end + 4).saturating_add(rejected_count.saturating_mul(CompactRejection::BYTES))
+        {
+            return Err(EncodingError::Invalid(
+                "compact block length does not match its counts",
+            ));
+        }
+        let rejected = (0..rejected_count)
+            .map(|_| {
+                Ok(CompactRejection {
+                    auth_id: TxId(r.array()?),
+                    code: RejectionCode::from_u8(r.u8()?)?,
+                })
+            })
+            .collect::<Result<Vec<_>, EncodingError>>()?;
         r.finish()?;
         Ok(Self {
             height,
             time_ms,
             txs,
             tree_root,
+            rejected,
         })
     }
 }
 
-/// An applied block as wallets scan it: its applied transactions only, in order.
+/// A block as wallets scan it: its applied transactions in order, and which of its
+/// transactions were rejected and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompactBlock {
     /// Height.
@@ -255,6 +385,8 @@ pub struct CompactBlock {
     pub txs: Vec<CompactTx>,
     /// Tree root after the block.
     pub tree_root: Fr,
+    /// The block's transactions that were not applied, in block order.
+    pub rejected: Vec<CompactRejection>,
 }
 
 /// The result of applying one block.
@@ -657,7 +789,7 @@ pub fn state_root(
 /// `compact` ([`CompactBlock::to_bytes`]). A client that holds the chain at one certified height
 /// checks every compact block it receives up to the next.
 pub fn chain_compact(chain: &[u8; 32], compact: &[u8]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new_derive_key("shoji 2026 scan chain v1");
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 scan chain v2");
     h.update(chain);
     h.update(compact);
     *h.finalize().as_bytes()
@@ -983,6 +1115,7 @@ impl Ledger {
         let time_ms = time_ms.max(self.time_ms);
         let mut outcomes = Vec::with_capacity(txs.len());
         let mut compact = Vec::new();
+        let mut rejected = Vec::new();
         for (i, tx) in txs.iter().enumerate() {
             let outcome = match stateless.get(i) {
                 Some(Err(e)) => TxOutcome::Rejected(Rejection::Stateless(e.to_string())),
@@ -995,6 +1128,9 @@ impl Ledger {
                     Err(r) => TxOutcome::Rejected(r),
                 },
             };
+            if let TxOutcome::Rejected(why) = &outcome {
+                rejected.push(CompactRejection::of(tx, why));
+            }
             outcomes.push(outcome);
         }
         let pending_before = self.policy.next_validators.is_some();
@@ -1034,6 +1170,7 @@ impl Ledger {
             time_ms,
             txs: compact,
             tree_root,
+            rejected,
         };
         self.scan_chain = chain_compact(&self.scan_chain, &compact.to_bytes());
         BlockOutcome {

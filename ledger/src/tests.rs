@@ -240,10 +240,21 @@ fn compact_block_roundtrip_and_strictness() {
     let root = l.frontier().root();
     let m = with_bundle(&mint(), |b| b.anchor = root);
     let t = with_bundle(&transfer(), |b| b.anchor = root);
-    let out = l.apply_block(T0, &[m, t], &ok(2));
+    // The transfer twice: the second copy is a double spend, certified with its reason.
+    let out = l.apply_block(T0, &[m, t, t], &ok(3));
     let bytes = out.compact.to_bytes();
     assert_eq!(CompactBlock::from_bytes(&bytes).unwrap(), out.compact);
     assert_eq!(out.compact.txs.len(), 2);
+    assert_eq!(
+        out.compact.rejected,
+        vec![CompactRejection {
+            auth_id: t.auth_id(),
+            code: RejectionCode::DoubleSpend
+        }]
+    );
+    let mut unknown_code = bytes.clone();
+    *unknown_code.last_mut().unwrap() = 0;
+    assert!(CompactBlock::from_bytes(&unknown_code).is_err());
     assert!(CompactBlock::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     let mut longer = bytes.clone();
     longer.push(0);

@@ -36,10 +36,10 @@ pub use tls::Identity;
 pub use validator::{ClientRequest, PeerSender, ReplicaId, ValidatorEndpoint};
 
 /// ALPN protocol of validator-to-validator connections (mutual TLS).
-pub const ALPN_PEER: &[u8] = b"shoji-peer/2";
+pub const ALPN_PEER: &[u8] = b"shoji-peer/3";
 
 /// ALPN protocol of client (wallet, auditor) connections (server-authenticated only).
-pub const ALPN_CLIENT: &[u8] = b"shoji-client/2";
+pub const ALPN_CLIENT: &[u8] = b"shoji-client/3";
 
 /// QUIC application error codes used when this crate closes a stream or a connection.
 pub mod codes {

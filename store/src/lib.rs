@@ -54,7 +54,7 @@ use shoji_consensus::{
     Block, BlockHash, CheckpointCertificate, CommitCertificate, PersistDelta, PersistedState,
     ValidatorSet,
 };
-use shoji_ledger::{BlockOutcome, CompactBlock, CompactTx, TxOutcome};
+use shoji_ledger::{BlockOutcome, CompactBlock, CompactRejection, CompactTx, TxOutcome};
 use shoji_primitives::encoding::fr_to_bytes;
 use shoji_primitives::tree::{Frontier, DEPTH};
 use shoji_primitives::tx::{Transaction, TxId};
@@ -86,7 +86,10 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 /// 9: the state root covers the scan chain (the running hash of the compact blocks), kept in
 ///    the ledger head and, with the governance chain, at every height: an older store's state
 ///    roots and checkpoints differ.
-pub const SCHEMA_VERSION: u32 = 9;
+/// 10: a compact block also lists the block's rejected transactions and why (certified with
+///    the block through the scan chain, v2): an older store's compact blocks and state roots
+///    differ.
+pub const SCHEMA_VERSION: u32 = 10;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
@@ -773,6 +776,7 @@ impl Store {
             let mut chain = prev.nullifier_chain;
             let mut applied = Vec::new();
             let mut compact_txs = Vec::new();
+            let mut rejected = Vec::new();
             let mut count = prev_count;
             let height_value = codec::u64_value(h);
             for (i, (tx, outcome)) in c.transactions.iter().zip(&c.outcome.outcomes).enumerate() {
@@ -808,6 +812,9 @@ impl Store {
                     }
                     applied.push(id);
                     compact_txs.push(CompactTx::of(tx));
+                }
+                if let TxOutcome::Rejected(why) = outcome {
+                    rejected.push(CompactRejection::of(tx, why));
                 }
                 // A transaction already applied keeps its record; otherwise the latest wins.
                 let keep = matches!(
@@ -846,10 +853,11 @@ impl Store {
                 time_ms,
                 txs: compact_txs,
                 tree_root,
+                rejected,
             };
             if compact != c.outcome.compact {
                 return Err(invalid(format!(
-                    "block {h}: the outcome's compact block is not the block's applied transactions"
+                    "block {h}: the outcome's compact block is not the block's applied and rejected transactions"
                 )));
             }
             let compact_bytes = compact.to_bytes();

@@ -529,6 +529,27 @@ fn refuses_blocks_that_do_not_follow() {
         })
         .unwrap_err();
     assert!(err.to_string().contains("compact block"), "{err}");
+    // And one that leaves out a rejection (the second copy of the transfer, a double spend):
+    // the reason a wallet is told must be the block's too.
+    let mut l5 = Standin {
+        ledger: host.ledger.ledger.clone(),
+        head: host.ledger.head.clone(),
+        nullifiers: host.ledger.nullifiers.clone(),
+    };
+    let block5 = host.block(&[t, t]);
+    let mut outcome5 = l5.apply(host.clock, &[t, t]);
+    assert_eq!(outcome5.compact.rejected.len(), 1, "the copy is rejected");
+    outcome5.compact.rejected.clear();
+    let err = store
+        .commit_block(&CommittedBlock {
+            block: &block5,
+            certificate: &cert(0),
+            transactions: &[t, t],
+            outcome: &outcome5,
+            ledger: &l5.head(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("compact block"), "{err}");
     check_matches(&store, &host);
 }
 

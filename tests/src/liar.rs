@@ -1,17 +1,25 @@
 //! A lying validator: a double that holds a validator's real key, answers every client request
-//! by asking an honest validator, and adds a forged payment to the compact blocks it serves (a
-//! copy of a block's first transaction with another commitment: a note its recipient would
-//! credit and never be able to spend). It keeps the forged blocks consistent with themselves:
-//! each block's tree root is recomputed over the forged commitments, so a client that checks
-//! its tree only against the roots in the same answers is fooled. Clients pin the validator's
-//! key, so only what they check against certified data can catch it.
+//! by asking an honest validator, and lies in three ways:
+//! - it adds a forged payment to the compact blocks it serves (a copy of a block's first
+//!   transaction with another commitment: a note its recipient would credit and never be able
+//!   to spend), and keeps the forged blocks consistent with themselves: each block's tree root
+//!   is recomputed over the forged commitments, so a client that checks its tree only against
+//!   the roots in the same answers is fooled;
+//! - it reports every applied submission as rejected (a flipped `applied`), under the honest
+//!   commit certificate;
+//! - it serves a colluding auditor's record in place of one transaction's real audit record.
+//!
+//! Clients pin the validator's key, so only what they check against certified data can catch
+//! it.
 
 use std::net::SocketAddr;
 
 use shoji_client::api::Response;
 use shoji_ledger::CompactBlock;
 use shoji_net::{ClientConnection, Identity, NetConfig, ValidatorEndpoint, VerifyingKey};
+use shoji_primitives::audit::AuditRecord;
 use shoji_primitives::tree::Frontier;
+use shoji_primitives::tx::TxId;
 
 /// A running double; it stops with the process.
 pub struct LyingValidator {
@@ -21,12 +29,14 @@ pub struct LyingValidator {
 
 impl LyingValidator {
     /// Starts the double of the validator with `key` (a member of `validators`), forwarding to
-    /// the honest validator at `honest` (pinned to `honest_key`), on a thread of its own.
+    /// the honest validator at `honest` (pinned to `honest_key`), on a thread of its own. It
+    /// serves `fake_record.1` as the audit record of transaction `fake_record.0`.
     pub fn start(
         key: &ed25519_dalek::SigningKey,
         validators: std::collections::BTreeMap<u64, VerifyingKey>,
         honest: SocketAddr,
         honest_key: VerifyingKey,
+        fake_record: (TxId, AuditRecord),
     ) -> anyhow::Result<LyingValidator> {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
         let addr = socket.local_addr()?;
@@ -65,7 +75,7 @@ impl LyingValidator {
                     let (upstream, forged) = (upstream.clone(), forged.clone());
                     tokio::spawn(async move {
                         if let Ok(answer) = upstream.request(req.body()).await {
-                            req.respond(forge(answer, &forged));
+                            req.respond(forge(answer, &forged, &fake_record));
                         }
                     });
                 }
@@ -76,12 +86,34 @@ impl LyingValidator {
     }
 }
 
-/// The honest answer, with a forged payment added to every compact block that has a
-/// transaction, and every block's tree root made that of the forged chain (when the blocks
-/// come in order from the first).
-fn forge(answer: Vec<u8>, chain: &std::sync::Mutex<(u64, Frontier)>) -> Vec<u8> {
-    let Ok(Response::CompactBlocks(mut blocks)) = Response::decode(&answer) else {
-        return answer;
+/// The honest answer with the lies told: a forged payment added to every compact block that
+/// has a transaction, every block's tree root made that of the forged chain (when the blocks
+/// come in order from the first), the fake audit record in place of the real one, and an
+/// applied submission reported rejected.
+fn forge(
+    answer: Vec<u8>,
+    chain: &std::sync::Mutex<(u64, Frontier)>,
+    fake_record: &(TxId, AuditRecord),
+) -> Vec<u8> {
+    let mut blocks = match Response::decode(&answer) {
+        Ok(Response::CompactBlocks(blocks)) => blocks,
+        Ok(Response::Committed {
+            height,
+            applied: true,
+            summary,
+            certificate,
+            ..
+        }) => {
+            return Response::Committed {
+                height,
+                applied: false,
+                reason: Some("double spend: nullifier already revealed".into()),
+                summary,
+                certificate,
+            }
+            .encode()
+        }
+        _ => return answer,
     };
     let Ok(mut chain) = chain.lock() else {
         return answer;
@@ -90,6 +122,9 @@ fn forge(answer: Vec<u8>, chain: &std::sync::Mutex<(u64, Frontier)>) -> Vec<u8> 
         let Ok(mut block) = CompactBlock::from_bytes(raw) else {
             continue;
         };
+        for tx in block.txs.iter_mut().filter(|t| t.txid == fake_record.0) {
+            tx.audit = fake_record.1;
+        }
         if let Some(mut forged) = block.txs.first().cloned() {
             forged.commitments[0] += shoji_primitives::Fr::from(1u64);
             block.txs.push(forged);

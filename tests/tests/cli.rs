@@ -395,11 +395,45 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         .expect("addr")
         .parse()
         .expect("addr");
+    // A colluding auditor's fabrication: a record of the disclosed payment that says 25,000
+    // instead of 250, encrypted to its key, and a disclosure of it, proven with its key. The
+    // double serves that record as the payment's.
+    let auditor_key = shoji_client::network::insecure_devnet_auditor();
+    let pay1: [u8; 32] = shoji_primitives::encoding::hex_decode("txid", &pay1_txid)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    let record_hex = original["record"].as_str().expect("record");
+    let record_raw = shoji_primitives::encoding::hex_decode("record", record_hex).expect("hex");
+    let mut r = shoji_primitives::encoding::Reader::new("record", &record_raw);
+    let real = shoji_primitives::audit::AuditRecord {
+        epk: r.point("epk").expect("epk"),
+        ciphertext: std::array::from_fn(|_| r.fr("c").expect("c")),
+    };
+    let mut claim = auditor_key.decrypt(&real).expect("the auditor's record");
+    assert_eq!(claim.values[0].0, 250);
+    claim.values[0] = shoji_primitives::note::Amount(25_000);
+    let fake = shoji_primitives::audit::encrypt(
+        &auditor_key.public_key(),
+        &claim,
+        &shoji_primitives::audit::AuditEphemeral::random(&mut rand_core::OsRng),
+    );
+    let fake_proof = auditor_key.disclose(&fake, &pay1, &mut rand_core::OsRng);
+    let mut fabricated = original.clone();
+    fabricated["claim"]["amounts"][0] = 25_000.into();
+    let mut fake_raw = shoji_primitives::encoding::point_to_bytes(&fake.epk).to_vec();
+    for c in &fake.ciphertext {
+        fake_raw.extend_from_slice(&shoji_primitives::encoding::fr_to_bytes(c));
+    }
+    fabricated["record"] = shoji_primitives::encoding::hex_encode(&fake_raw).into();
+    fabricated["proof"] = shoji_primitives::encoding::hex_encode(&fake_proof.to_bytes()).into();
+    std::fs::write(tmp.path().join("fabricated.json"), fabricated.to_string()).expect("write");
     let liar = shoji_tests::liar::LyingValidator::start(
         &double,
         validators.clone(),
         honest,
         validators[&0],
+        (shoji_primitives::tx::TxId(pay1), fake),
     )
     .expect("the double starts");
     let mut lying_file = file.clone();
@@ -447,6 +481,47 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         through_liar.stderr
     );
     assert_eq!(through_liar.json()["valid"], true);
+
+    // The fabricated disclosure: the double serves the fake record in the payment's block, and
+    // a reader that believed it would find the disclosure valid. Checked against the certified
+    // block, it is INVALID, and the liar is named.
+    let lying_client = shoji_client::Client::connect(
+        &shoji_client::Network::load(&lying_network).expect("network"),
+        Some(3),
+    )
+    .expect("connect to the double");
+    let height = original["height"].as_u64().expect("height");
+    let served = lying_client.compact_blocks(height, 1).expect("blocks");
+    assert!(
+        served
+            .iter()
+            .flat_map(|b| &b.txs)
+            .any(|t| t.txid.0 == pay1 && t.audit == fake),
+        "the double does not serve the fabricated record"
+    );
+    drop(lying_client);
+    let fabricated = sh.run(
+        "shoji-auditor",
+        &["--node", "3", "verify-disclosure", "fabricated.json"],
+        &lying_env,
+    );
+    assert_eq!(
+        fabricated.code, 12,
+        "fabricated record accepted: {} {}",
+        fabricated.stdout, fabricated.stderr
+    );
+    assert!(
+        fabricated.stderr.contains("INVALID"),
+        "{}",
+        fabricated.stderr
+    );
+    assert!(
+        fabricated
+            .stderr
+            .contains("validator 3 answered what the network did not certify"),
+        "the liar is not named: {}",
+        fabricated.stderr
+    );
 
     // Every error: its exit code, its message, and nothing lost.
     let usd = ["--asset", "USD"];
@@ -498,10 +573,16 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         6,
         "wrong passphrase",
     );
-    // Carol pays Alice 10: Alice's wallet is now a block behind the network.
-    sh.wallet(
-        "carol",
+    // Carol pays Alice 10 through the double, which reports the applied payment rejected:
+    // the wallet finds it in the certified blocks, says it was paid and names the liar.
+    // Alice's wallet is now a block behind the network.
+    let paid = sh.run(
+        "shoji-wallet",
         &[
+            "--wallet",
+            "carol.wallet",
+            "--node",
+            "3",
             "send",
             "--to",
             &alice_addr,
@@ -510,6 +591,19 @@ fn story_balances_report_disclosure_restore_and_every_error() {
             "--asset",
             "USD",
         ],
+        &lying_env,
+    );
+    assert_eq!(paid.code, 0, "{} {}", paid.stdout, paid.stderr);
+    assert!(
+        paid.stdout.contains("Committed in block"),
+        "{}",
+        paid.stdout
+    );
+    assert!(
+        paid.stderr.contains("validator 3 reported transaction")
+            && paid.stderr.contains("does not reject it"),
+        "the false rejection is not named: {}",
+        paid.stderr
     );
     sh.wallet_fails(
         "alice",

@@ -670,41 +670,7 @@ fn submit(
     let finality = match result {
         Ok(f) => f,
         Err(e @ (ClientError::Refused(_) | ClientError::Rejected { .. })) => {
-            // Refused as a double spend, it may have been paid all the same: a copy with other
-            // proof bytes (anyone can rerandomize a proof) ordered first has the same id.
-            sync(cli, o, client)?;
-            if let Some(height) = o.wallet.committed_height(&txid) {
-                if cli.json {
-                    println!("{}", json!({"txid": txid.to_string(), "height": height}));
-                } else {
-                    println!(
-                        "Committed in block {height} (the network ordered a copy of it with other proof bytes; this copy was refused: {e})."
-                    );
-                    println!("Transaction {txid}");
-                }
-                return Ok(());
-            }
-            // "Rejected in block h" is one validator's word: only once the certified blocks
-            // reach h without the transaction is it known not to have been applied.
-            let uncertified = match &e {
-                ClientError::Rejected { height, .. } => {
-                    Some(*height).filter(|h| o.wallet.height() < *h)
-                }
-                _ => None,
-            };
-            if let Some(height) = uncertified {
-                return Err(anyhow::Error::new(e)
-                    .context(format!(
-                        "transaction {txid} was reported rejected in block {height}, which the network has not certified yet: its notes stay reserved; run `shoji-wallet sync` to see"
-                    ))
-                    .into());
-            }
-            // It can never commit: its notes are free again.
-            o.wallet.drop_pending(&txid);
-            o.save()?;
-            return Err(fail(8, anyhow::Error::new(e).context(format!(
-                "transaction {txid} did not go through; nothing was spent"
-            ))));
+            return refused(cli, o, client, &tx, &what, e);
         }
         Err(e) => {
             return Err(anyhow::Error::new(e)
@@ -716,8 +682,151 @@ fn submit(
         }
     };
     sync(cli, o, client)?;
+    // The certificate proves the block holds the transaction; that it was applied there is the
+    // validator's word until the certified blocks reach it.
+    if o.wallet.committed_height(&txid).is_none() {
+        if o.wallet.height() < finality.height {
+            eprintln!(
+                "warning: validator {} reports transaction {txid} applied in block {}, which the network has not certified yet; run `shoji-wallet sync` to confirm",
+                client.node(),
+                finality.height
+            );
+        } else {
+            let code = certified_rejection(client, finality.height, &tx.auth_id())?;
+            let lie = format!(
+                "validator {} reported transaction {txid} applied in block {}, but the certified block",
+                client.node(),
+                finality.height
+            );
+            return Err(match code {
+                Some(code) => {
+                    o.wallet.drop_pending(&txid);
+                    o.save()?;
+                    fail(8, anyhow!("{lie} rejected it ({code}); nothing was spent"))
+                }
+                None => anyhow!(
+                    "{lie} does not account for it; its notes stay reserved until it commits or expires after height {}",
+                    what.expiry
+                )
+                .into(),
+            });
+        }
+    }
     print_final(cli, &txid.to_string(), &finality);
     Ok(())
+}
+
+/// A submission refused before ordering, or reported rejected in a block: what the certified
+/// blocks say of it decides whether its notes are free again.
+fn refused(
+    cli: &Cli,
+    o: &mut Open,
+    client: &Client,
+    tx: &Transaction,
+    what: &Outgoing,
+    e: ClientError,
+) -> Result<(), Failure> {
+    let txid = tx.id();
+    // Refused or rejected, it may have been paid all the same: a copy with other proof bytes
+    // (anyone can rerandomize a proof) ordered first has the same id. And "rejected in block h"
+    // is one validator's word: the certified block h says whether these bytes were rejected
+    // there, and why.
+    sync(cli, o, client)?;
+    let reported = match &e {
+        ClientError::Rejected { height, .. } => Some(*height),
+        _ => None,
+    };
+    let certified = match reported {
+        Some(h) if o.wallet.height() >= h => Some(certified_rejection(client, h, &tx.auth_id())?),
+        _ => None,
+    };
+    if let (Some(h), Some(None)) = (reported, certified) {
+        eprintln!(
+            "warning: validator {} reported transaction {txid} rejected in block {h}, but the certified block {h} does not reject it",
+            client.node()
+        );
+    }
+    if let Some(height) = o.wallet.committed_height(&txid) {
+        if cli.json {
+            println!("{}", json!({"txid": txid.to_string(), "height": height}));
+        } else if matches!(certified, Some(None)) {
+            println!("Committed in block {height}.");
+            println!("Transaction {txid}");
+        } else {
+            println!(
+                "Committed in block {height} (the network ordered a copy of it with other proof bytes; this copy was refused: {e})."
+            );
+            println!("Transaction {txid}");
+        }
+        return Ok(());
+    }
+    match (reported, certified) {
+        (Some(height), None) => Err(anyhow::Error::new(e)
+            .context(format!(
+                "transaction {txid} was reported rejected in block {height}, which the network has not certified yet: its notes stay reserved; run `shoji-wallet sync` to see"
+            ))
+            .into()),
+        (Some(height), Some(None)) => Err(anyhow!(
+            "the report that transaction {txid} was rejected in block {height} is false, and the transaction may still be ordered: its notes stay reserved until it commits or expires after height {}; run `shoji-wallet sync` to see",
+            what.expiry
+        )
+        .into()),
+        (Some(height), Some(Some(code))) => {
+            o.wallet.drop_pending(&txid);
+            o.save()?;
+            Err(fail(
+                8,
+                anyhow!(
+                    "transaction {txid} was rejected in block {height} ({code}, certified by the network); nothing was spent"
+                ),
+            ))
+        }
+        (None, _) => {
+            // Refused before ordering: its notes are free again.
+            o.wallet.drop_pending(&txid);
+            o.save()?;
+            Err(fail(
+                8,
+                anyhow::Error::new(e)
+                    .context(format!("transaction {txid} did not go through; nothing was spent")),
+            ))
+        }
+    }
+}
+
+/// Why the certified block `height` says the exact bytes `auth_id` were rejected there; `None`
+/// when it does not list them.
+fn certified_rejection(
+    client: &Client,
+    height: u64,
+    auth_id: &shoji_primitives::tx::TxId,
+) -> Result<Option<shoji_ledger::RejectionCode>, Failure> {
+    let mut found = None;
+    let mut seen = false;
+    // A batch reaching past the next checkpoint above `height`, which certifies the block.
+    let liars = client.scan_certified(
+        height,
+        height,
+        SYNC_BATCH,
+        |blocks, _| -> Result<(), Failure> {
+            for b in blocks.iter().filter(|b| b.height == height) {
+                seen = true;
+                found = b
+                    .rejected
+                    .iter()
+                    .find(|r| r.auth_id == *auth_id)
+                    .map(|r| r.code);
+            }
+            Ok(())
+        },
+    )?;
+    cli::warn_liars(&liars);
+    if !seen {
+        return Err(
+            anyhow!("block {height} is not certified yet; run `shoji-wallet sync` to see").into(),
+        );
+    }
+    Ok(found)
 }
 
 fn print_final(cli: &Cli, txid: &str, f: &shoji_client::Finality) {
