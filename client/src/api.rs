@@ -1,4 +1,4 @@
-//! The client API: what wallets and auditors ask a validator, over a `shoji-client/2` QUIC
+//! The client API: what wallets and auditors ask a validator, over a `shoji-client/3` QUIC
 //! stream, one postcard-encoded [`Request`] and one [`Response`] per stream.
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,13 @@ pub enum Request {
     Certified {
         /// Highest height wanted.
         at_or_below: u64,
+    },
+    /// The first validator-set change whose epoch ends at or after `height`, with a checkpoint
+    /// of the ending epoch that certifies it: how a client that trusts the set ordering
+    /// `height` learns the next set.
+    EpochChange {
+        /// A height of the epoch whose end is wanted.
+        height: u64,
     },
 }
 
@@ -91,6 +98,23 @@ pub enum Response {
         /// height 0, whose state is the genesis state).
         #[serde(with = "serde_bytes")]
         opening: Vec<u8>,
+    },
+    /// The answer to [`Request::EpochChange`]; `checkpoint` is empty when no change is known
+    /// to end at or after the height asked.
+    EpochChange {
+        /// Postcard-encoded [`shoji_consensus::CheckpointCertificate`] of the ending epoch, at
+        /// or after the block that decided the change and before the epoch's last block.
+        #[serde(with = "serde_bytes")]
+        checkpoint: Vec<u8>,
+        /// [`shoji_ledger::StateOpening::to_bytes`] at the checkpoint: its `validators`
+        /// commits to the ending epoch's members, `last` and `validators` below
+        /// ([`shoji_ledger::validator_sets_hash`]).
+        #[serde(with = "serde_bytes")]
+        opening: Vec<u8>,
+        /// The last height the ending epoch's set orders.
+        last: u64,
+        /// The next epoch's members: replica id and Ed25519 key.
+        validators: Vec<(u16, [u8; 32])>,
     },
 }
 

@@ -116,6 +116,18 @@ pub struct Client {
     conn: ClientConnection,
     node: ReplicaId,
     network: Network,
+    /// The validator sets this client trusts, oldest first: the network file's, then each one
+    /// learned from a checkpoint of the one before ([`Client::validators_for`]).
+    epochs: std::sync::Mutex<Vec<Epoch>>,
+}
+
+/// A validator set and the heights it orders: those above `after`, up to `last` when a
+/// change is known.
+#[derive(Clone, Debug)]
+struct Epoch {
+    after: u64,
+    last: Option<u64>,
+    set: shoji_consensus::ValidatorSet,
 }
 
 impl Drop for Client {
@@ -192,6 +204,11 @@ impl Client {
                         conn,
                         node: id,
                         network: network.clone(),
+                        epochs: std::sync::Mutex::new(vec![Epoch {
+                            after: 0,
+                            last: None,
+                            set: network.validators.clone(),
+                        }]),
                     })
                 }
                 Ok(Err(e)) => failures.push(format!("validator {} at {addr}: {e}", id.0)),
@@ -224,6 +241,71 @@ impl Client {
             return Err(ClientError::Server(e));
         }
         Ok(resp)
+    }
+
+    /// Runs `verify` with the validator set that orders `height`. When the newest known set
+    /// fails it for a height it is not known to end before, the validator is asked for the
+    /// change that ends that set's epoch ([`Client::learn_next_epoch`]), and `verify` runs
+    /// again with the next set if the change ends before `height`. The error says why the
+    /// last try failed.
+    fn verify_in_epoch<E: std::fmt::Display>(
+        &self,
+        height: u64,
+        verify: impl Fn(&shoji_consensus::ValidatorSet) -> Result<(), E>,
+    ) -> Result<(), String> {
+        loop {
+            let epochs = self
+                .epochs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let Some(epoch) = epochs
+                .iter()
+                .find(|e| height > e.after && e.last.is_none_or(|l| height <= l))
+            else {
+                return Err(format!("no known validator set orders height {height}"));
+            };
+            let err = match verify(&epoch.set) {
+                Ok(()) => return Ok(()),
+                Err(e) => e.to_string(),
+            };
+            if epoch.last.is_some() {
+                return Err(format!("{err} (validator-set epoch {})", epoch.set.epoch));
+            }
+            match self.learn_next_epoch(epoch)? {
+                Some(last) if last < height => continue,
+                _ => {
+                    return Err(format!(
+                        "{err} (against validator-set epoch {}; the validator shows no change of the set before height {height})",
+                        epoch.set.epoch
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Asks for the change that ends `open`'s epoch and checks it ([`check_epoch_change`]);
+    /// the next set then orders the heights above the epoch's last height. Returns that
+    /// height, or `None` when the validator knows of no change.
+    fn learn_next_epoch(&self, open: &Epoch) -> Result<Option<u64>, String> {
+        let answer = self
+            .ask(&Request::EpochChange {
+                height: open.after + 1,
+            })
+            .map_err(|e| e.to_string())?;
+        let Some((last, set)) = check_epoch_change(open, answer)? else {
+            return Ok(None);
+        };
+        let mut epochs = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = epochs.last_mut().filter(|e| e.after == open.after) {
+            e.last = Some(last);
+            epochs.push(Epoch {
+                after: last,
+                last: None,
+                set,
+            });
+        }
+        Ok(Some(last))
     }
 
     fn protocol(&self, reason: impl Into<String>) -> ClientError {
@@ -265,14 +347,8 @@ impl Client {
                 false => Err(lied("a checkpoint at height 0 that is not genesis".into())),
             };
         }
-        cert.verify(&self.network.validators, &genesis)
-            .map_err(|e| {
-                lied(format!(
-                    "checkpoint {} does not verify against the network's validator set ({e}; a \
-                 validator-set change is not followed by clients yet)",
-                    cert.height
-                ))
-            })?;
+        self.verify_in_epoch(cert.height, |set| cert.verify(set, &genesis))
+            .map_err(|e| lied(format!("checkpoint {} does not verify: {e}", cert.height)))?;
         let opening =
             StateOpening::from_bytes(&opening).map_err(|e| self.protocol(e.to_string()))?;
         if opening.height != cert.height || opening.root() != cert.state_root {
@@ -481,15 +557,12 @@ impl Client {
                 let cert: CommitCertificate = postcard::from_bytes(&certificate)
                     .map_err(|e| self.protocol(format!("certificate: {e}")))?;
                 let block_hash = summary.hash();
-                verify_certificate_once(
-                    &self.network.validators,
-                    summary.height,
-                    block_hash,
-                    &cert,
-                )
+                self.verify_in_epoch(summary.height, |set| {
+                    verify_certificate_once(set, summary.height, block_hash, &cert)
+                })
                 .map_err(|e| ClientError::BadCertificate {
                     node: self.node.0,
-                    reason: e.to_string(),
+                    reason: e,
                 })?;
                 if summary.height != height || !summary.contains(&bytes) {
                     return Err(ClientError::BadCertificate {
@@ -512,6 +585,71 @@ impl Client {
             other => Err(self.protocol(format!("expected a commit, got {other:?}"))),
         }
     }
+}
+
+/// Checks an answer to [`Request::EpochChange`] for the epoch `open`: the checkpoint lies in
+/// that epoch before its announced last height and verifies against its set, the opening
+/// hashes to the certified state root, and the opening's validator commitment is that of
+/// `open`'s members with the announced change ([`shoji_ledger::validator_sets_hash`]).
+/// Returns the epoch's last height and the next set (epoch + 1, same network), or `None` when
+/// the answer says no change is known.
+fn check_epoch_change(
+    open: &Epoch,
+    answer: Response,
+) -> Result<Option<(u64, shoji_consensus::ValidatorSet)>, String> {
+    let Response::EpochChange {
+        checkpoint,
+        opening,
+        last,
+        validators,
+    } = answer
+    else {
+        return Err(format!("expected an epoch change, got {answer:?}"));
+    };
+    if checkpoint.is_empty() {
+        return Ok(None);
+    }
+    let cert: CheckpointCertificate =
+        postcard::from_bytes(&checkpoint).map_err(|e| format!("epoch change checkpoint: {e}"))?;
+    let opening = StateOpening::from_bytes(&opening).map_err(|e| e.to_string())?;
+    if cert.height <= open.after || cert.height >= last {
+        return Err(format!(
+            "an epoch change certified at height {} for an epoch ordering heights {}..={last}",
+            cert.height,
+            open.after + 1
+        ));
+    }
+    cert.verify(&open.set, &CheckpointCertificate::genesis())
+        .map_err(|e| format!("the epoch change's checkpoint does not verify: {e}"))?;
+    let members: shoji_ledger::Validators = open
+        .set
+        .members
+        .iter()
+        .map(|(id, key)| (id.0, key.to_bytes()))
+        .collect();
+    let next: shoji_ledger::Validators = validators.iter().copied().collect();
+    if next.len() != validators.len()
+        || opening.height != cert.height
+        || opening.root() != cert.state_root
+        || opening.validators != shoji_ledger::validator_sets_hash(&members, Some((last, &next)))
+    {
+        return Err(format!(
+            "the validator-set change at height {last} is not the one the checkpoint at height {} certifies",
+            cert.height
+        ));
+    }
+    let keys = next
+        .iter()
+        .map(|(id, key)| {
+            shoji_consensus::ed25519_dalek::VerifyingKey::from_bytes(key)
+                .map(|k| (ReplicaId(*id), k))
+                .map_err(|e| format!("validator {id}'s key: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let set = shoji_consensus::ValidatorSet::new(open.set.epoch + 1, keys)
+        .map_err(|e| e.to_string())?
+        .on_network(open.set.network);
+    Ok(Some((last, set)))
 }
 
 /// Commit certificates this process has verified, each named by a hash of the validator set,
@@ -645,5 +783,137 @@ mod tests {
         let mut stranger = validators.clone();
         stranger.epoch = 4;
         assert!(cached(&stranger, &block, &cert).is_err());
+    }
+
+    /// An epoch change, as an honest validator answers it for the epoch of `keys[0..4]`
+    /// (members 0..3, ordering heights above 8), with the next members 1..4 from height 25.
+    fn epoch_change_answer(keys: &[SigningKey], signers: &[usize]) -> (Epoch, Response) {
+        let set = |epoch, ids: std::ops::Range<u16>| {
+            ValidatorSet::new(
+                epoch,
+                ids.map(|i| (ReplicaId(i), keys[i as usize].verifying_key()))
+                    .collect(),
+            )
+            .unwrap()
+            .on_network([7; 32])
+        };
+        let open = Epoch {
+            after: 8,
+            last: None,
+            set: set(2, 0..4),
+        };
+        let members = |ids: std::ops::Range<u16>| -> shoji_ledger::Validators {
+            ids.map(|i| (i, keys[i as usize].verifying_key().to_bytes()))
+                .collect()
+        };
+        let opening = StateOpening {
+            height: 16,
+            time_ms: 1,
+            tree_size: 2,
+            tree_root: Fr::from(3u64),
+            nullifier_chain: [4; 32],
+            governance_chain: [5; 32],
+            scan_chain: [6; 32],
+            validators: shoji_ledger::validator_sets_hash(
+                &members(0..4),
+                Some((24, &members(1..5))),
+            ),
+        };
+        let vote = shoji_consensus::CheckpointVote {
+            height: 16,
+            block_hash: BlockHash([9; 32]),
+            state_root: opening.root(),
+        };
+        let cert = CheckpointCertificate {
+            height: 16,
+            block_hash: vote.block_hash,
+            state_root: vote.state_root,
+            signatures: signers
+                .iter()
+                .map(|&i| {
+                    let sm = SignedMessage::sign(
+                        &open.set,
+                        ReplicaId(i as u16),
+                        Message::Checkpoint(vote),
+                        &keys[i],
+                    );
+                    (ReplicaId(i as u16), sm.signature)
+                })
+                .collect(),
+        };
+        let answer = Response::EpochChange {
+            checkpoint: postcard::to_allocvec(&cert).unwrap(),
+            opening: opening.to_bytes(),
+            last: 24,
+            validators: members(1..5).into_iter().collect(),
+        };
+        (open, answer)
+    }
+
+    #[test]
+    fn an_epoch_change_is_learned_only_from_a_checkpoint_of_the_ending_set() {
+        let keys: Vec<SigningKey> = (0..5u8)
+            .map(|i| SigningKey::from_bytes(&[i + 1; 32]))
+            .collect();
+        let (open, honest) = epoch_change_answer(&keys, &[0, 1, 2]);
+        let (last, next) = check_epoch_change(&open, honest.clone()).unwrap().unwrap();
+        assert_eq!(last, 24);
+        assert_eq!(next.epoch, 3);
+        assert_eq!(next.network, [7; 32]);
+        assert_eq!(
+            next.members.keys().map(|r| r.0).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+
+        // No change known.
+        let none = Response::EpochChange {
+            checkpoint: Vec::new(),
+            opening: Vec::new(),
+            last: 0,
+            validators: Vec::new(),
+        };
+        assert!(check_epoch_change(&open, none).unwrap().is_none());
+
+        type Lie = fn(&mut u64, &mut Vec<(u16, [u8; 32])>, &mut Vec<u8>);
+        let lies: [(&str, Lie); 4] = [
+            ("another member", |_, v, _| v[0].1 = v[1].1),
+            ("a member left out", |_, v, _| {
+                v.pop();
+            }),
+            ("another last height", |l, _, _| *l = 32),
+            ("another opening", |_, _, o| o[30] ^= 1),
+        ];
+        for (what, lie) in lies {
+            let Response::EpochChange {
+                checkpoint,
+                mut opening,
+                mut last,
+                mut validators,
+            } = honest.clone()
+            else {
+                unreachable!()
+            };
+            lie(&mut last, &mut validators, &mut opening);
+            let forged = Response::EpochChange {
+                checkpoint,
+                opening,
+                last,
+                validators,
+            };
+            assert!(
+                check_epoch_change(&open, forged).is_err(),
+                "{what} accepted"
+            );
+        }
+
+        // Signed by too few of the ending set, or by the next set instead.
+        let (_, few) = epoch_change_answer(&keys, &[0, 1]);
+        assert!(check_epoch_change(&open, few).is_err());
+        let (_, strangers) = epoch_change_answer(&keys, &[2, 3, 4]);
+        assert!(check_epoch_change(&open, strangers).is_err());
+        // A checkpoint from before the epoch, or at its last height, is not its.
+        let mut later = open.clone();
+        later.after = 16;
+        assert!(check_epoch_change(&later, honest).is_err());
     }
 }

@@ -661,6 +661,7 @@ impl LedgerHead {
             nullifier_chain: self.nullifier_chain,
             governance_chain: self.policy.as_ref().map_or([0; 32], |p| p.chain),
             scan_chain: self.scan_chain,
+            validators: validators_commitment(self.policy.as_ref()),
         }
     }
 }
@@ -684,11 +685,13 @@ pub struct StateOpening {
     pub governance_chain: [u8; 32],
     /// Running hash of the compact blocks ([`chain_compact`]).
     pub scan_chain: [u8; 32],
+    /// The validator sets in force and decided ([`validators_commitment`]).
+    pub validators: [u8; 32],
 }
 
 impl StateOpening {
     /// Encoded length.
-    pub const BYTES: usize = 8 + 8 + 8 + 32 * 4;
+    pub const BYTES: usize = 8 + 8 + 8 + 32 * 5;
 
     /// The state root these fields hash to.
     pub fn root(&self) -> [u8; 32] {
@@ -700,11 +703,12 @@ impl StateOpening {
             &self.nullifier_chain,
             &self.governance_chain,
             &self.scan_chain,
+            &self.validators,
         )
     }
 
     /// `height ‖ time_ms ‖ tree_size ‖ tree_root ‖ nullifier_chain ‖ governance_chain ‖
-    /// scan_chain` (integers little-endian).
+    /// scan_chain ‖ validators` (integers little-endian).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::BYTES);
         out.extend_from_slice(&self.height.to_le_bytes());
@@ -714,6 +718,7 @@ impl StateOpening {
         out.extend_from_slice(&self.nullifier_chain);
         out.extend_from_slice(&self.governance_chain);
         out.extend_from_slice(&self.scan_chain);
+        out.extend_from_slice(&self.validators);
         out
     }
 
@@ -728,6 +733,7 @@ impl StateOpening {
             nullifier_chain: r.array()?,
             governance_chain: r.array()?,
             scan_chain: r.array()?,
+            validators: r.array()?,
         };
         r.finish()?;
         Ok(opening)
@@ -763,8 +769,10 @@ pub enum RestoreError {
     RootMismatch,
 }
 
-/// The state root: blake3 (derived key "shoji 2026 state root v4") over height, block time and
-/// tree size (u64 little-endian), tree root, nullifier chain, governance chain and scan chain.
+/// The state root: blake3 (derived key "shoji 2026 state root v5") over height, block time and
+/// tree size (u64 little-endian), tree root, nullifier chain, governance chain, scan chain and
+/// validator commitment.
+#[allow(clippy::too_many_arguments)]
 pub fn state_root(
     height: u64,
     time_ms: u64,
@@ -773,8 +781,9 @@ pub fn state_root(
     nullifier_chain: &[u8; 32],
     governance_chain: &[u8; 32],
     scan_chain: &[u8; 32],
+    validators: &[u8; 32],
 ) -> [u8; 32] {
-    let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v4");
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v5");
     h.update(&height.to_le_bytes());
     h.update(&time_ms.to_le_bytes());
     h.update(&tree_size.to_le_bytes());
@@ -782,6 +791,47 @@ pub fn state_root(
     h.update(nullifier_chain);
     h.update(governance_chain);
     h.update(scan_chain);
+    h.update(validators);
+    *h.finalize().as_bytes()
+}
+
+/// What a state root says of the validator sets: zero while governance has changed nothing,
+/// otherwise [`validator_sets_hash`] of the current members and the decided change.
+pub fn validators_commitment(policy: Option<&Policy>) -> [u8; 32] {
+    match policy {
+        None => [0; 32],
+        Some(p) => validator_sets_hash(
+            &p.validators,
+            p.next_validators.as_ref().map(|(last, next)| (*last, next)),
+        ),
+    }
+}
+
+/// blake3 (derived key "shoji 2026 validator sets v1") over the current members and the
+/// decided change if any (`0`, or `1 ‖ last height of the epoch (u64 LE) ‖ members`), members
+/// as `count:u32 ‖ (id:u16 ‖ key:32)*` in id order (integers little-endian). A client that
+/// trusts an epoch's set checks a checkpoint of that set whose state has a change decided, and
+/// learns from its opening the next set and the last height the current one signs for.
+pub fn validator_sets_hash(validators: &Validators, next: Option<(u64, &Validators)>) -> [u8; 32] {
+    fn members(h: &mut blake3::Hasher, v: &Validators) {
+        h.update(&(v.len() as u32).to_le_bytes());
+        for (id, key) in v {
+            h.update(&id.to_le_bytes());
+            h.update(key);
+        }
+    }
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 validator sets v1");
+    members(&mut h, validators);
+    match next {
+        None => {
+            h.update(&[0]);
+        }
+        Some((last, next)) => {
+            h.update(&[1]);
+            h.update(&last.to_le_bytes());
+            members(&mut h, next);
+        }
+    }
     *h.finalize().as_bytes()
 }
 
@@ -1206,7 +1256,8 @@ impl Ledger {
     }
 
     /// Digest of the state ([`StateOpening::root`]): height, block time, tree size and root,
-    /// and the chains of revealed nullifiers, governance transactions and compact blocks.
+    /// the chains of revealed nullifiers, governance transactions and compact blocks, and the
+    /// validator sets.
     pub fn state_root(&self) -> [u8; 32] {
         state_root(
             self.height,
@@ -1216,6 +1267,7 @@ impl Ledger {
             &self.nullifier_chain,
             &self.policy.chain,
             &self.scan_chain,
+            &validators_commitment((self.policy.seq > 0).then_some(&self.policy)),
         )
     }
 

@@ -310,10 +310,63 @@ fn answer_read(
             };
             req.respond(r.encode());
         }
+        Request::EpochChange { height } => {
+            let r = match epoch_change(core, height) {
+                Ok(Some((cert, opening, change))) => Response::EpochChange {
+                    checkpoint: postcard::to_allocvec(&cert).unwrap_or_default(),
+                    opening: opening.to_bytes(),
+                    last: change.last,
+                    validators: change.validators.into_iter().collect(),
+                },
+                Ok(None) => Response::EpochChange {
+                    checkpoint: Vec::new(),
+                    opening: Vec::new(),
+                    last: 0,
+                    validators: Vec::new(),
+                },
+                Err(e) => Response::Error(e),
+            };
+            req.respond(r.encode());
+        }
         Request::Submit { .. } => {
             req.respond(Response::Error("submissions are admitted in batches".into()).encode())
         }
     }
+}
+
+/// The first validator-set change whose epoch ends at or after `height`, with the first stored
+/// checkpoint of the ending epoch at or after the block that decided it (its state holds the
+/// decided change). `None` when no such change is known, or none of those checkpoints is
+/// stable yet.
+fn epoch_change(
+    core: &NodeCore,
+    height: u64,
+) -> Result<
+    Option<(
+        shoji_consensus::CheckpointCertificate,
+        shoji_ledger::StateOpening,
+        shoji_store::EpochChange,
+    )>,
+    String,
+> {
+    let store = core.store();
+    let Some(change) = store
+        .epoch_change_at_or_after(height)
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let k = core.replica().config().checkpoint_interval.max(1);
+    let mut h = change.decided.div_ceil(k).saturating_mul(k);
+    while h < change.last {
+        let cert = store.checkpoint(h).map_err(|e| e.to_string())?;
+        let opening = store.opening(h).map_err(|e| e.to_string())?;
+        if let (Some(cert), Some(opening)) = (cert, opening) {
+            return Ok(Some((cert, opening, change)));
+        }
+        h = h.saturating_add(k);
+    }
+    Ok(None)
 }
 
 /// How far back [`certified`] looks for a stored checkpoint, in checkpoints.

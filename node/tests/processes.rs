@@ -604,6 +604,22 @@ fn governance_removes_a_validator_across_processes() {
     let h = commit(&dir, &next, &four, &tx);
     assert!(h > boundary);
 
+    // A client that holds only the genesis network file follows the change: it learns the
+    // next set from a checkpoint of the old one, so commits certified by the four check, and
+    // it scans certified blocks across the boundary.
+    let h = commit(&dir, &network, &four, &txs.next().expect("a mint"));
+    assert!(h > boundary);
+    let client = connect(&network, 0).expect("validator 0");
+    let mut scanned = 0;
+    let liars = client
+        .scan_certified(1, h, 1000, |blocks, _| {
+            scanned = blocks.last().map_or(scanned, |b| b.height);
+            Ok::<_, ClientError>(())
+        })
+        .expect("certified blocks across the boundary");
+    assert!(liars.is_empty(), "{liars:?}");
+    assert!(scanned >= h, "scanned to {scanned}, committed at {h}");
+
     // Validator 4 orders nothing more and, restarted, refuses to run.
     let removed = status(&network, 4).expect("the removed validator still serves reads");
     assert!(removed.height <= boundary, "{removed:?}");

@@ -3,10 +3,7 @@
 //! encoding; consensus structures are postcard (whose varints are little-endian base-128).
 //! Decoding never panics: any malformed value is an error naming what was wrong.
 
-use shoji_consensus::ed25519_dalek::VerifyingKey;
-use shoji_consensus::{
-    Block, BlockHash, CheckpointCertificate, CommitCertificate, ReplicaId, ValidatorSet,
-};
+use shoji_consensus::{Block, BlockHash, CheckpointCertificate, CommitCertificate};
 use shoji_primitives::encoding::{fr_from_bytes, fr_to_bytes};
 use shoji_primitives::tree::{Frontier, DEPTH};
 use shoji_primitives::tx::{Transaction, TxId};
@@ -279,6 +276,8 @@ pub(crate) struct HeightInfo {
     /// state root's whole preimage (an opening clients check against a certificate).
     pub(crate) governance_chain: [u8; 32],
     pub(crate) scan_chain: [u8; 32],
+    /// [`shoji_ledger::validators_commitment`] after the block.
+    pub(crate) validators: [u8; 32],
     pub(crate) applied: Vec<TxId>,
 }
 
@@ -292,6 +291,7 @@ pub(crate) fn encode_info(i: &HeightInfo) -> Vec<u8> {
         .raw(&i.nullifier_chain)
         .raw(&i.governance_chain)
         .raw(&i.scan_chain)
+        .raw(&i.validators)
         .u32(i.applied.len() as u32);
     for id in &i.applied {
         w.raw(&id.0);
@@ -309,6 +309,7 @@ pub(crate) fn decode_info(v: &[u8]) -> Result<HeightInfo, String> {
     let nullifier_chain = r.array("nullifier chain")?;
     let governance_chain = r.array("governance chain")?;
     let scan_chain = r.array("scan chain")?;
+    let validators = r.array("validator commitment")?;
     let n = r.count(32, "applied count")?;
     let applied = (0..n)
         .map(|_| r.array("txid").map(TxId))
@@ -323,6 +324,7 @@ pub(crate) fn decode_info(v: &[u8]) -> Result<HeightInfo, String> {
         nullifier_chain,
         governance_chain,
         scan_chain,
+        validators,
         applied,
     })
 }
@@ -349,30 +351,32 @@ pub(crate) fn decode_checkpoint(v: &[u8]) -> Result<CheckpointCertificate, Strin
 }
 
 /// Validator set: epoch, count, then (u16 id, 32-byte Ed25519 key) in id order.
-pub(crate) fn encode_validators(s: &ValidatorSet) -> Vec<u8> {
+pub(crate) fn encode_epoch_change(c: &crate::EpochChange) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u64(s.epoch).u32(s.members.len() as u32);
-    for (id, key) in &s.members {
-        w.u16(id.0).raw(key.as_bytes());
+    w.u64(c.decided).u32(c.validators.len() as u32);
+    for (id, key) in &c.validators {
+        w.u16(*id).raw(key);
     }
     w.0
 }
 
-pub(crate) fn decode_validators(v: &[u8]) -> Result<ValidatorSet, String> {
+pub(crate) fn decode_epoch_change(last: u64, v: &[u8]) -> Result<crate::EpochChange, String> {
     let mut r = Reader::new(v)?;
-    let epoch = r.u64("epoch")?;
+    let decided = r.u64("decided height")?;
     let n = r.count(34, "member count")?;
-    let mut members = std::collections::BTreeMap::new();
+    let mut validators = shoji_ledger::Validators::new();
     for _ in 0..n {
-        let id = ReplicaId(r.u16("replica id")?);
-        let key = VerifyingKey::from_bytes(&r.array("verifying key")?)
-            .map_err(|e| format!("verifying key of {id}: {e}"))?;
-        if members.insert(id, key).is_some() {
+        let id = r.u16("replica id")?;
+        if validators.insert(id, r.array("verifying key")?).is_some() {
             return Err(format!("replica {id} listed twice"));
         }
     }
     r.finish()?;
-    ValidatorSet::new(epoch, members).map_err(|e| e.to_string())
+    Ok(crate::EpochChange {
+        decided,
+        last,
+        validators,
+    })
 }
 
 /// Consensus persisted state: the version byte, then [`shoji_consensus::PersistedState::encode`].

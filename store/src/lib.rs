@@ -27,13 +27,13 @@
 //! | `consensus` | `"persisted_state"` | [`PersistedState::encode`] of the replica's small state: view, stable checkpoint, last commit, own view changes, new view (its per-height maps empty) |
 //! | `consensus_log` | (height, kind) | one per-height entry of [`PersistedState`]: pre-prepare (0), own PREPARE (1), own COMMIT (2), prepared certificate (3), own CHECKPOINT (4) |
 //! | `blocks` | height | block and commit certificate (postcard) |
-//! | `height_info` | height | block time, tree root, state root, tree size, nullifier count, nullifier chain, governance chain, scan chain, applied txids |
+//! | `height_info` | height | block time, tree root, state root, tree size, nullifier count, nullifier chain, governance chain, scan chain, validator commitment, applied txids |
 //! | `transactions` | txid | height, index, outcome, transaction bytes |
 //! | `compact_blocks` | height | the block's [`CompactBlock`] as clients receive it ([`CompactBlock::to_bytes`]), written with the block |
 //! | `nullifiers` | nullifier (32 bytes) | height revealed |
 //! | `commitments` | leaf index | commitment |
 //! | `checkpoints` | height | stable checkpoint certificate |
-//! | `validator_sets` | epoch | validator set |
+//! | `epoch_changes` | the last height of an epoch | the height that decided its end, and the next epoch's members ([`EpochChange`]) |
 //!
 //! Every value but the schema version starts with a format-version byte; integers are
 //! little-endian (see `codec`). Keys are redb's native `u64` (little-endian) or raw bytes.
@@ -52,7 +52,6 @@ use redb::{
 };
 use shoji_consensus::{
     Block, BlockHash, CheckpointCertificate, CommitCertificate, PersistDelta, PersistedState,
-    ValidatorSet,
 };
 use shoji_ledger::{BlockOutcome, CompactBlock, CompactRejection, CompactTx, TxOutcome};
 use shoji_primitives::encoding::fr_to_bytes;
@@ -87,8 +86,9 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 ///    the ledger head and, with the governance chain, at every height: an older store's state
 ///    roots and checkpoints differ.
 /// 10: a compact block also lists the block's rejected transactions and why (certified with
-///    the block through the scan chain, v2): an older store's compact blocks and state roots
-///    differ.
+///    the block through the scan chain, v2), and the state root (v5) commits to the validator
+///    sets, with each decided change kept (`epoch_changes`) so that clients can follow
+///    epochs: an older store's compact blocks and state roots differ.
 pub const SCHEMA_VERSION: u32 = 10;
 
 const SCHEMA_KEY: &str = "schema_version";
@@ -113,7 +113,7 @@ const TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("transactions");
 const NULLIFIERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nullifiers");
 const COMMITMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("commitments");
 const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
-const VALIDATORS: TableDefinition<u64, &[u8]> = TableDefinition::new("validator_sets");
+const EPOCH_CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("epoch_changes");
 const CONSENSUS_LOG: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("consensus_log");
 const COMPACT: TableDefinition<u64, &[u8]> = TableDefinition::new("compact_blocks");
 
@@ -123,6 +123,17 @@ const LOG_PREPARE: u8 = 1;
 const LOG_COMMIT: u8 = 2;
 const LOG_PREPARED: u8 = 3;
 const LOG_CHECKPOINT: u8 = 4;
+
+/// A validator-set change as the ledger decided it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochChange {
+    /// The height of the block that decided it.
+    pub decided: u64,
+    /// The last height the current set orders.
+    pub last: u64,
+    /// The next epoch's members.
+    pub validators: shoji_ledger::Validators,
+}
 
 /// What happened to a stored transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -619,7 +630,7 @@ impl Store {
             HEIGHTS,
             COMMITMENTS,
             CHECKPOINTS,
-            VALIDATORS,
+            EPOCH_CHANGES,
             COMPACT,
         ] {
             txn.open_table(def)
@@ -726,6 +737,9 @@ impl Store {
             let mut commitments = txn.open_table(COMMITMENTS).ctx(|| open("commitments"))?;
             let mut consensus_t = txn.open_table(CONSENSUS).ctx(|| open("consensus"))?;
             let mut compact_t = txn.open_table(COMPACT).ctx(|| open("compact_blocks"))?;
+            let mut epoch_t = txn
+                .open_table(EPOCH_CHANGES)
+                .ctx(|| open("epoch_changes"))?;
 
             // Where the store stands.
             let prev = read_head(&ledger)?;
@@ -882,11 +896,22 @@ impl Store {
                 nullifier_chain: chain,
                 governance_chain: c.ledger.policy.as_ref().map_or([0; 32], |p| p.chain),
                 scan_chain,
+                validators: shoji_ledger::validators_commitment(c.ledger.policy.as_ref()),
                 applied,
             };
             heights
                 .insert(h, &codec::encode_info(&info)[..])
                 .ctx(|| format!("writing the metadata of height {h}"))?;
+            if let Some((last, validators)) = &c.outcome.validators_decided {
+                let change = EpochChange {
+                    decided: h,
+                    last: *last,
+                    validators: validators.clone(),
+                };
+                epoch_t
+                    .insert(*last, &codec::encode_epoch_change(&change)[..])
+                    .ctx(|| format!("writing the validator-set change decided at height {h}"))?;
+            }
             for (key, value) in [
                 (K_HEIGHT, codec::u64_value(h)),
                 (K_TIME, codec::u64_value(time_ms)),
@@ -992,39 +1017,24 @@ impl Store {
         read_consensus(&core, &log)
     }
 
-    /// Stores the validator set of its epoch (replacing any stored for that epoch).
-    pub fn put_validator_set(&self, set: &ValidatorSet) -> Result<(), StoreError> {
-        let txn = self.write("a validator set")?;
-        {
-            let mut t = txn
-                .open_table(VALIDATORS)
-                .ctx(|| "opening table `validator_sets`".to_string())?;
-            t.insert(set.epoch, &codec::encode_validators(set)[..])
-                .ctx(|| format!("writing the validator set of epoch {}", set.epoch))?;
-        }
-        txn.commit()
-            .ctx(|| format!("committing the validator set of epoch {}", set.epoch))
-    }
-
-    /// The validator set of `epoch`.
-    pub fn validator_set(&self, epoch: u64) -> Result<Option<ValidatorSet>, StoreError> {
+    /// The first validator-set change whose epoch ends at or after `height`: what a client
+    /// that trusts the set ordering `height` needs to learn the next one.
+    pub fn epoch_change_at_or_after(&self, height: u64) -> Result<Option<EpochChange>, StoreError> {
         let r = self.read()?;
         let t = r
-            .open_table(VALIDATORS)
-            .ctx(|| "opening table `validator_sets`".to_string())?;
-        let Some(v) = get_u64(&t, "validator_sets", epoch)? else {
+            .open_table(EPOCH_CHANGES)
+            .ctx(|| "opening table `epoch_changes`".to_string())?;
+        let mut range = t
+            .range(height..)
+            .ctx(|| format!("reading table `epoch_changes` from {height}"))?;
+        let Some(entry) = range.next() else {
             return Ok(None);
         };
-        let set = codec::decode_validators(&v)
-            .map_err(corrupt("validator_sets", format!("epoch {epoch}")))?;
-        if set.epoch != epoch {
-            return Err(StoreError::Corrupt {
-                table: "validator_sets",
-                key: format!("epoch {epoch}"),
-                reason: format!("the stored set is for epoch {}", set.epoch),
-            });
-        }
-        Ok(Some(set))
+        let (k, v) = entry.ctx(|| format!("reading table `epoch_changes` from {height}"))?;
+        let last = k.value();
+        codec::decode_epoch_change(last, v.value())
+            .map(Some)
+            .map_err(corrupt("epoch_changes", format!("height {last}")))
     }
 
     /// The stable checkpoint certificate stored at `height`.
@@ -1328,6 +1338,7 @@ impl Store {
             nullifier_chain: i.nullifier_chain,
             governance_chain: i.governance_chain,
             scan_chain: i.scan_chain,
+            validators: i.validators,
         }))
     }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use shoji_consensus::ed25519_dalek::{Signature, SigningKey};
-use shoji_consensus::{ReplicaId, SignedMessage};
+use shoji_consensus::{ReplicaId, SignedMessage, ValidatorSet};
 use shoji_ledger::{Ledger, LedgerConfig, Rejection};
 use shoji_primitives::encoding::hex_decode;
 use shoji_primitives::tx::ShieldedBundle;
@@ -746,19 +746,9 @@ fn schema_version_is_checked() {
 }
 
 #[test]
-fn checkpoints_validator_sets_and_consensus_deltas() {
+fn checkpoints_and_consensus_deltas() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(path(&dir)).unwrap();
-    let members: BTreeMap<_, _> = (0..4u16)
-        .map(|i| {
-            let key = SigningKey::from_bytes(&[i as u8 + 1; 32]).verifying_key();
-            (ReplicaId(i), key)
-        })
-        .collect();
-    let set = ValidatorSet::new(3, members).unwrap();
-    store.put_validator_set(&set).unwrap();
-    assert_eq!(store.validator_set(3).unwrap(), Some(set));
-    assert_eq!(store.validator_set(4).unwrap(), None);
 
     let cp = CheckpointCertificate {
         height: 8,
@@ -1228,4 +1218,43 @@ fn a_store_of_an_older_schema_is_refused_and_left_unchanged() {
 /// A set of one member, validator 2 with `key`, to sign test messages for.
 fn signers(key: &SigningKey) -> ValidatorSet {
     ValidatorSet::new(0, BTreeMap::from([(ReplicaId(2), key.verifying_key())])).expect("set")
+}
+
+/// A validator-set change the ledger decided is kept by the last height of its epoch, for
+/// clients that follow epochs to ask for.
+#[test]
+fn a_decided_validator_set_change_is_kept_for_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(path(&dir)).unwrap();
+    let mut host = Host::new();
+    host.commit(&store, &[]);
+    assert_eq!(store.epoch_change_at_or_after(0).unwrap(), None);
+    let block = host.block(&[]);
+    let mut outcome = host.ledger.apply(block.time_ms, &[]);
+    let next: shoji_ledger::Validators = (0..3u16).map(|i| (i, [i as u8 + 1; 32])).collect();
+    outcome.validators_decided = Some((24, next.clone()));
+    store
+        .commit_block(&CommittedBlock {
+            block: &block,
+            certificate: &cert(0),
+            transactions: &[],
+            outcome: &outcome,
+            ledger: &host.ledger.head(),
+        })
+        .unwrap();
+    let want = EpochChange {
+        decided: 2,
+        last: 24,
+        validators: next,
+    };
+    for h in [0, 2, 24] {
+        assert_eq!(
+            store.epoch_change_at_or_after(h).unwrap(),
+            Some(want.clone())
+        );
+    }
+    assert_eq!(store.epoch_change_at_or_after(25).unwrap(), None);
+    drop(store);
+    let store = Store::open(path(&dir)).unwrap();
+    assert_eq!(store.epoch_change_at_or_after(3).unwrap(), Some(want));
 }

@@ -160,6 +160,7 @@ mod tests {
             nullifier_chain: [1; 32],
             governance_chain: [2; 32],
             scan_chain: [3; 32],
+            validators: [4; 32],
         }
         .to_bytes();
         client_api(&opening);
@@ -170,6 +171,16 @@ mod tests {
         }
         .encode();
         client_api(&certified);
+        let epoch = shoji_client::api::Response::EpochChange {
+            checkpoint: postcard::to_allocvec(&shoji_consensus::CheckpointCertificate::genesis())
+                .unwrap(),
+            opening: opening.clone(),
+            last: 24,
+            validators: vec![(1, [5; 32])],
+        }
+        .encode();
+        client_api(&epoch);
+        client_api(&shoji_client::api::Request::EpochChange { height: 9 }.encode());
         for _ in 0..3000 {
             let mut buf = vec![0u8; (rng.next_u32() % 1400) as usize];
             rng.fill_bytes(&mut buf);
