@@ -183,18 +183,6 @@ fn consecutive<G: CurveGroup<ScalarField = Fr>>(
     (a.into_affine(), b.into_affine())
 }
 
-/// A random linear combination of two vectors with the same coefficients.
-fn combine<G: CurveGroup<ScalarField = Fr>>(
-    a: &[G::Affine],
-    b: &[G::Affine],
-    rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
-) -> (G::Affine, G::Affine) {
-    let coeffs: Vec<Fr> = (0..a.len()).map(|_| Fr::rand(rng)).collect();
-    let x = G::msm(a, &coeffs).unwrap_or_else(|_| G::zero());
-    let y = G::msm(b, &coeffs).unwrap_or_else(|_| G::zero());
-    (x.into_affine(), y.into_affine())
-}
-
 /// The random generator a contributor's secrets come from: ChaCha20 seeded with blake3
 /// (derived key "shoji ceremony entropy v1") of 64 bytes from the operating system and the
 /// contributor's own entropy, if any. Either source alone is enough.

@@ -173,7 +173,7 @@ impl Phase1 {
         }
         let n = self.size();
         self.tau_g1 = scale(&self.tau_g1, &powers, &Fr::one());
-        self.tau_g2 = scale(&self.tau_g2, &powers[..n], &Fr::one());
+        self.tau_g2 = scale_g2(&self.tau_g2, &powers[..n]);
         self.alpha_tau_g1 = scale(&self.alpha_tau_g1, &powers[..n], &s.alpha);
         self.beta_tau_g1 = scale(&self.beta_tau_g1, &powers[..n], &s.beta);
         self.beta_g2 = (self.beta_g2 * s.beta).into_affine();
@@ -355,6 +355,17 @@ where
         .map(|(p, x)| *p * (*x * k))
         .collect();
     A::Group::normalize_batch(&projective)
+}
+
+/// `points[i] · powers[i]` in G₂ by GLV (which ark-bls12-381 does not use there), in parallel.
+fn scale_g2(points: &[G2Affine], powers: &[Fr]) -> Vec<G2Affine> {
+    use ark_ec::scalar_mul::glv::GLVConfig;
+    let projective: Vec<G2Projective> = points
+        .par_iter()
+        .zip(powers.par_iter())
+        .map(|(p, x)| ark_bls12_381::g2::Config::glv_mul_affine(*p, *x).into_group())
+        .collect();
+    G2Projective::normalize_batch(&projective)
 }
 
 #[cfg(test)]

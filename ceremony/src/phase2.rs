@@ -19,12 +19,12 @@
 
 use crate::phase1::Phase1;
 use crate::{
-    combine, nonzero_scalar, read_header, read_item, read_points, read_u64, same_ratio,
-    write_header, write_item, write_points, write_u64, CeremonyError, KnowledgeProof,
+    nonzero_scalar, read_header, read_item, read_points, read_u64, same_ratio, write_header,
+    write_item, write_points, write_u64, CeremonyError, KnowledgeProof,
 };
 use ark_bls12_381::{Bls12_381, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{AffineRepr, CurveGroup};
-use ark_ff::Field;
+use ark_ff::{Field, Zero};
 use ark_groth16::{ProvingKey, VerifyingKey};
 use ark_poly::{EvaluationDomain, GeneralEvaluationDomain};
 use ark_relations::gr1cs::{
@@ -236,28 +236,9 @@ impl Phase2 {
                 expected: crate::hex(&circuit.hash),
             });
         }
-        let start = start(phase1, circuit)?;
         let pk = &self.pk;
         let inconsistent = |what: &str| Err(CeremonyError::Inconsistent(what.to_string()));
-        if pk.vk.alpha_g1 != start.vk.alpha_g1
-            || pk.vk.beta_g2 != start.vk.beta_g2
-            || pk.vk.gamma_g2 != start.vk.gamma_g2
-            || pk.beta_g1 != start.beta_g1
-        {
-            return inconsistent("α, β or γ is not phase 1's");
-        }
-        if pk.vk.gamma_abc_g1 != start.vk.gamma_abc_g1 {
-            return inconsistent("the verifying key's input bases are not the circuit's");
-        }
-        if pk.a_query != start.a_query
-            || pk.b_g1_query != start.b_g1_query
-            || pk.b_g2_query != start.b_g2_query
-        {
-            return inconsistent("the A or B query is not the circuit's");
-        }
-        if pk.l_query.len() != start.l_query.len() || pk.h_query.len() != start.h_query.len() {
-            return inconsistent("the L or H query has the wrong length");
-        }
+        check_start(phase1, circuit, pk)?;
         let mut delta = G1Affine::generator();
         let mut hash = self.start_hash();
         let mut hashes = Vec::with_capacity(self.contributions.len());
@@ -286,15 +267,7 @@ impl Phase2 {
         if !same_ratio((g1, pk.delta_g1), (g2, pk.vk.delta_g2)) {
             return inconsistent("δ·G₂ is not δ·G₁'s δ");
         }
-        let mut rng = rand_core::OsRng;
-        let (before, now) = combine::<G1Projective>(&start.l_query, &pk.l_query, &mut rng);
-        if !same_ratio((now, before), (g2, pk.vk.delta_g2)) {
-            return inconsistent("the L query is not the circuit's divided by δ");
-        }
-        let (before, now) = combine::<G1Projective>(&start.h_query, &pk.h_query, &mut rng);
-        if !same_ratio((now, before), (g2, pk.vk.delta_g2)) {
-            return inconsistent("the H query is not the circuit's divided by δ");
-        }
+        check_divided_by_delta(phase1, circuit, pk)?;
         Ok(hashes)
     }
 
@@ -372,6 +345,62 @@ where
     G::normalize_batch(&v)
 }
 
+/// [`lagrange`] in G₂, multiplying by GLV (ark-bls12-381 does not use it in G₂): a third of
+/// the time.
+fn lagrange_g2(domain: &GeneralEvaluationDomain<Fr>, powers: &[G2Affine]) -> Vec<G2Affine> {
+    let mut v: Vec<GlvG2> = powers.par_iter().map(|p| GlvG2(p.into_group())).collect();
+    domain.ifft_in_place(&mut v);
+    G2Projective::normalize_batch(&v.into_iter().map(|p| p.0).collect::<Vec<_>>())
+}
+
+/// A point of G₂ whose multiplication by a scalar uses GLV, for ark-poly's FFT.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct GlvG2(G2Projective);
+
+impl std::ops::Add for GlvG2 {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        GlvG2(self.0 + o.0)
+    }
+}
+
+impl std::ops::Sub for GlvG2 {
+    type Output = Self;
+    fn sub(self, o: Self) -> Self {
+        GlvG2(self.0 - o.0)
+    }
+}
+
+impl std::ops::AddAssign for GlvG2 {
+    fn add_assign(&mut self, o: Self) {
+        self.0 += o.0;
+    }
+}
+
+impl std::ops::SubAssign for GlvG2 {
+    fn sub_assign(&mut self, o: Self) {
+        self.0 -= o.0;
+    }
+}
+
+impl std::ops::MulAssign<Fr> for GlvG2 {
+    fn mul_assign(&mut self, k: Fr) {
+        self.0 =
+            <ark_bls12_381::g2::Config as ark_ec::scalar_mul::glv::GLVConfig>::glv_mul_projective(
+                self.0, k,
+            );
+    }
+}
+
+impl Zero for GlvG2 {
+    fn zero() -> Self {
+        GlvG2(G2Projective::zero())
+    }
+    fn is_zero(&self) -> bool {
+        self.0.is_zero()
+    }
+}
+
 /// Σ coefficient · base over a sparse column, for every variable of one matrix.
 fn columns<G>(m: &Matrix<Fr>, bases: &[G::Affine], num_vars: usize) -> Vec<Vec<(Fr, G::Affine)>>
 where
@@ -388,17 +417,226 @@ where
     cols
 }
 
-/// Evaluates every column: `Σ coeff · base`.
-fn evaluate<G>(cols: &[Vec<(Fr, G::Affine)>]) -> Vec<G>
+/// Evaluates every column, `Σ coeff · base`. Long columns (the constant's, a few inputs')
+/// are multi-scalar multiplications, one after another, each parallel inside; short ones are
+/// summed one per task, sequentially inside, so that no parallel multiplication nests in the
+/// parallel loop (nesting them overflowed worker stacks). Coefficients ±1, most of the
+/// circuit's, cost an addition.
+fn evaluate<G>(cols: &[Vec<(Fr, G::Affine)>], mul: impl Fn(&G::Affine, &Fr) -> G + Sync) -> Vec<G>
 where
     G: CurveGroup<ScalarField = Fr>,
 {
-    cols.par_iter()
+    const LONG: usize = 64;
+    let one = Fr::from(1u64);
+    let minus_one = -one;
+    let mut out: Vec<G> = cols
+        .par_iter()
         .map(|col| {
-            let (scalars, bases): (Vec<Fr>, Vec<G::Affine>) = col.iter().copied().unzip();
-            G::msm(&bases, &scalars).unwrap_or_else(|_| G::zero())
+            if col.len() >= LONG {
+                return G::zero();
+            }
+            col.iter().fold(G::zero(), |acc, (c, b)| {
+                if *c == one {
+                    acc + b
+                } else if *c == minus_one {
+                    acc - b
+                } else {
+                    acc + mul(b, c)
+                }
+            })
         })
+        .collect();
+    for (sum, col) in out.iter_mut().zip(cols) {
+        if col.len() >= LONG {
+            let (scalars, bases): (Vec<Fr>, Vec<G::Affine>) = col.iter().copied().unzip();
+            *sum = G::msm(&bases, &scalars).unwrap_or_else(|_| G::zero());
+        }
+    }
+    out
+}
+
+/// `b·c` in G₁ (ark-bls12-381 multiplies by GLV).
+fn mul_g1(b: &G1Affine, c: &Fr) -> G1Projective {
+    *b * c
+}
+
+/// `b·c` in G₂ by GLV, which ark-bls12-381 does not use by default there.
+fn mul_g2(b: &G2Affine, c: &Fr) -> G2Projective {
+    <ark_bls12_381::g2::Config as ark_ec::scalar_mul::glv::GLVConfig>::glv_mul_affine(*b, *c)
+        .into_group()
+}
+
+/// `M·c` for a sparse matrix of the circuit, as a vector over the domain's `n` points.
+fn mat_vec(m: &Matrix<Fr>, c: &[Fr], n: usize) -> Vec<Fr> {
+    let mut v = vec![Fr::zero(); n];
+    for (row, entries) in m.iter().enumerate() {
+        for (coeff, var) in entries {
+            if let Some(x) = c.get(*var) {
+                v[row] += *coeff * x;
+            }
+        }
+    }
+    v
+}
+
+/// `Σᵢ vᵢ·[Lᵢ(τ)]` from the powers `[τᵏ]` without the group FFT: since `[Lᵢ(τ)] =
+/// (1/n)·Σₖ ω^{−ik}·[τᵏ]`, the sum is `Σₖ ifft(v)ₖ·[τᵏ]` (the inverse FFT of `v` in the
+/// field, one multi-scalar multiplication in the group).
+fn lagrange_sum<G: CurveGroup<ScalarField = Fr>>(
+    domain: &GeneralEvaluationDomain<Fr>,
+    powers: &[G::Affine],
+    v: &[Fr],
+) -> G {
+    let coeffs = domain.ifft(v);
+    G::msm(&powers[..coeffs.len()], &coeffs).unwrap_or_else(|_| G::zero())
+}
+
+fn random_vector(n: usize, rng: &mut rand_core::OsRng) -> Vec<Fr> {
+    (0..n)
+        .map(|_| <Fr as ark_std::UniformRand>::rand(rng))
         .collect()
+}
+
+fn msm<G: CurveGroup<ScalarField = Fr>>(bases: &[G::Affine], scalars: &[Fr]) -> G {
+    G::msm(bases, scalars).unwrap_or_else(|_| G::zero())
+}
+
+/// Checks that every part of `pk` that δ does not touch is the circuit's start from
+/// `phase1`: α, β, γ exactly, and the A, B and input queries by one random linear combination
+/// each, compared with the same combination of phase 1's powers ([`lagrange_sum`]). A query
+/// that differs anywhere passes with probability about `1/r`.
+fn check_start(
+    phase1: &Phase1,
+    circuit: &CircuitShape,
+    pk: &ProvingKey<Bls12_381>,
+) -> Result<(), CeremonyError> {
+    let inconsistent = |what: &str| Err(CeremonyError::Inconsistent(what.to_string()));
+    let n = circuit.domain_size;
+    if n > phase1.size() {
+        return Err(CeremonyError::Circuit(format!(
+            "the circuit's domain has {n} points, more than phase 1's {}",
+            phase1.size()
+        )));
+    }
+    let domain = GeneralEvaluationDomain::<Fr>::new(n)
+        .ok_or_else(|| CeremonyError::Circuit("no domain of that size".into()))?;
+    let (ni, nw, nc) = (
+        circuit.num_instance,
+        circuit.num_witness,
+        circuit.num_constraints,
+    );
+    if pk.vk.alpha_g1 != phase1.alpha_tau_g1[0]
+        || pk.vk.beta_g2 != phase1.beta_g2
+        || pk.vk.gamma_g2 != G2Affine::generator()
+        || pk.beta_g1 != phase1.beta_tau_g1[0]
+    {
+        return inconsistent("α, β or γ is not phase 1's");
+    }
+    if pk.a_query.len() != ni + nw
+        || pk.b_g1_query.len() != ni + nw
+        || pk.b_g2_query.len() != ni + nw
+        || pk.vk.gamma_abc_g1.len() != ni
+        || pk.l_query.len() != nw
+        || pk.h_query.len() != n - 1
+    {
+        return inconsistent("a query has the wrong length");
+    }
+    let mut rng = rand_core::OsRng;
+    let (tau_g1, tau_g2) = (&phase1.tau_g1[..n], &phase1.tau_g2[..n]);
+    // A: the matrix and each input's L_{nc + j}.
+    let c = random_vector(ni + nw, &mut rng);
+    let mut v = mat_vec(&circuit.a, &c, n);
+    for j in 0..ni {
+        v[nc + j] += c[j];
+    }
+    if msm::<G1Projective>(&pk.a_query, &c) != lagrange_sum::<G1Projective>(&domain, tau_g1, &v) {
+        return inconsistent("the A or B query is not the circuit's");
+    }
+    let c = random_vector(ni + nw, &mut rng);
+    let v = mat_vec(&circuit.b, &c, n);
+    if msm::<G1Projective>(&pk.b_g1_query, &c) != lagrange_sum::<G1Projective>(&domain, tau_g1, &v)
+        || msm::<G2Projective>(&pk.b_g2_query, &c)
+            != lagrange_sum::<G2Projective>(&domain, tau_g2, &v)
+    {
+        return inconsistent("the A or B query is not the circuit's");
+    }
+    // β·A + α·B + C over the inputs, at γ = 1.
+    let mut c = random_vector(ni, &mut rng);
+    let expected = abc_sum(phase1, circuit, &domain, &c, true);
+    c.truncate(ni);
+    if msm::<G1Projective>(&pk.vk.gamma_abc_g1, &c) != expected {
+        return inconsistent("the verifying key's input bases are not the circuit's");
+    }
+    Ok(())
+}
+
+/// `Σⱼ cⱼ·(β·Aⱼ + α·Bⱼ + Cⱼ)(τ)` over the inputs (`inputs`, `c` of their length) or the
+/// witnesses (`c` of theirs), from phase 1's powers.
+fn abc_sum(
+    phase1: &Phase1,
+    circuit: &CircuitShape,
+    domain: &GeneralEvaluationDomain<Fr>,
+    c: &[Fr],
+    inputs: bool,
+) -> G1Projective {
+    let (ni, nc, n) = (
+        circuit.num_instance,
+        circuit.num_constraints,
+        circuit.domain_size,
+    );
+    let full: Vec<Fr> = if inputs {
+        c.iter()
+            .copied()
+            .chain(std::iter::repeat_n(Fr::zero(), circuit.num_witness))
+            .collect()
+    } else {
+        std::iter::repeat_n(Fr::zero(), ni)
+            .chain(c.iter().copied())
+            .collect()
+    };
+    let mut va = mat_vec(&circuit.a, &full, n);
+    if inputs {
+        for j in 0..ni {
+            va[nc + j] += full[j];
+        }
+    }
+    let vb = mat_vec(&circuit.b, &full, n);
+    let vc = mat_vec(&circuit.c, &full, n);
+    lagrange_sum::<G1Projective>(domain, &phase1.beta_tau_g1[..n], &va)
+        + lagrange_sum::<G1Projective>(domain, &phase1.alpha_tau_g1[..n], &vb)
+        + lagrange_sum::<G1Projective>(domain, &phase1.tau_g1[..n], &vc)
+}
+
+/// Checks that the L and H queries are the circuit's start divided by the final δ: one random
+/// linear combination of each, paired with δ·G₂, against the same combination of the start
+/// (computed from phase 1's powers) paired with G₂.
+fn check_divided_by_delta(
+    phase1: &Phase1,
+    circuit: &CircuitShape,
+    pk: &ProvingKey<Bls12_381>,
+) -> Result<(), CeremonyError> {
+    let inconsistent = |what: &str| Err(CeremonyError::Inconsistent(what.to_string()));
+    let n = circuit.domain_size;
+    let domain = GeneralEvaluationDomain::<Fr>::new(n)
+        .ok_or_else(|| CeremonyError::Circuit("no domain of that size".into()))?;
+    let g2 = G2Affine::generator();
+    let mut rng = rand_core::OsRng;
+    let c = random_vector(circuit.num_witness, &mut rng);
+    let start = abc_sum(phase1, circuit, &domain, &c, false).into_affine();
+    let now = msm::<G1Projective>(&pk.l_query, &c).into_affine();
+    if !same_ratio((now, start), (g2, pk.vk.delta_g2)) {
+        return inconsistent("the L query is not the circuit's divided by δ");
+    }
+    // H: τⁱ·Z(τ) = τ^(i+n) − τⁱ for i < n − 1.
+    let c = random_vector(n - 1, &mut rng);
+    let start = (msm::<G1Projective>(&phase1.tau_g1[n..2 * n - 1], &c)
+        - msm::<G1Projective>(&phase1.tau_g1[..n - 1], &c))
+    .into_affine();
+    let now = msm::<G1Projective>(&pk.h_query, &c).into_affine();
+    if !same_ratio((now, start), (g2, pk.vk.delta_g2)) {
+        return inconsistent("the H query is not the circuit's divided by δ");
+    }
+    Ok(())
 }
 
 /// The starting keys (γ = δ = 1): see the module documentation.
@@ -413,7 +651,7 @@ fn start(phase1: &Phase1, circuit: &CircuitShape) -> Result<ProvingKey<Bls12_381
     let domain = GeneralEvaluationDomain::<Fr>::new(n)
         .ok_or_else(|| CeremonyError::Circuit("no domain of that size".into()))?;
     let l_g1 = lagrange::<G1Projective>(&domain, &phase1.tau_g1[..n]);
-    let l_g2 = lagrange::<G2Projective>(&domain, &phase1.tau_g2[..n]);
+    let l_g2 = lagrange_g2(&domain, &phase1.tau_g2[..n]);
     let alpha_l = lagrange::<G1Projective>(&domain, &phase1.alpha_tau_g1[..n]);
     let beta_l = lagrange::<G1Projective>(&domain, &phase1.beta_tau_g1[..n]);
 
@@ -431,9 +669,9 @@ fn start(phase1: &Phase1, circuit: &CircuitShape) -> Result<ProvingKey<Bls12_381
     let alpha_b = columns::<G1Projective>(&circuit.b, &alpha_l, num_vars);
     let c_cols = columns::<G1Projective>(&circuit.c, &l_g1, num_vars);
 
-    let a_query = G1Projective::normalize_batch(&evaluate::<G1Projective>(&a_cols));
-    let b_g1_query = G1Projective::normalize_batch(&evaluate::<G1Projective>(&b_g1_cols));
-    let b_g2_query = G2Projective::normalize_batch(&evaluate::<G2Projective>(&b_g2_cols));
+    let a_query = G1Projective::normalize_batch(&evaluate::<G1Projective>(&a_cols, mul_g1));
+    let b_g1_query = G1Projective::normalize_batch(&evaluate::<G1Projective>(&b_g1_cols, mul_g1));
+    let b_g2_query = G2Projective::normalize_batch(&evaluate::<G2Projective>(&b_g2_cols, mul_g2));
     // β·A + α·B + C per variable, at γ = δ = 1.
     let abc: Vec<Vec<(Fr, G1Affine)>> = (0..num_vars)
         .map(|j| {
@@ -445,7 +683,7 @@ fn start(phase1: &Phase1, circuit: &CircuitShape) -> Result<ProvingKey<Bls12_381
                 .collect()
         })
         .collect();
-    let abc = G1Projective::normalize_batch(&evaluate::<G1Projective>(&abc));
+    let abc = G1Projective::normalize_batch(&evaluate::<G1Projective>(&abc, mul_g1));
     let (gamma_abc_g1, l_query) = abc.split_at(circuit.num_instance);
     // H: τⁱ·Z(τ) = τ^(i+n) − τⁱ for i < n − 1.
     let h: Vec<G1Projective> = (0..n - 1)

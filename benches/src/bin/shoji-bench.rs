@@ -4,6 +4,7 @@
 //! shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
 //! shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]
 //! shoji-bench cluster [--json] [--txs N] [--load transfers|mints] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
+//! shoji-bench ceremony [--json] [--power N] [--contributions N]
 //! ```
 
 use anyhow::{bail, Context};
@@ -13,6 +14,7 @@ const USAGE: &str = "\
 usage: shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
        shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]
        shoji-bench cluster [--json] [--txs N] [--load transfers|mints] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
+       shoji-bench ceremony [--json] [--power N] [--contributions N]
 
 Each measurement prints one JSON line. `cluster` needs shoji-node built beside shoji-bench
 (cargo build --release -p shoji-node); SHOJI_BENCH_NODE_LOG=FILE keeps the validators' log
@@ -107,6 +109,27 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("measuring: {sends} sends on four local validators ...");
                 println!("{}", shoji_benches::wallet::send_latency(sends)?);
             }
+            Ok(())
+        }
+        "ceremony" => {
+            let mut opts = shoji_benches::ceremony::CeremonyOptions {
+                power: 16,
+                contributions: 3,
+            };
+            while let Some(a) = args.next() {
+                let mut num = |name: &str| number(&mut args, name);
+                match a.as_str() {
+                    "--json" => {}
+                    "--power" => opts.power = num("--power")? as u32,
+                    "--contributions" => opts.contributions = num("--contributions")?.max(1),
+                    other => help_or_bad_option(other),
+                }
+            }
+            eprintln!(
+                "measuring: phase 1 at 2^{}, phase 2 of the transfer circuit with {} contributions ...",
+                opts.power, opts.contributions
+            );
+            println!("{}", shoji_benches::ceremony::run(&opts)?);
             Ok(())
         }
         "cluster" => {
