@@ -236,9 +236,19 @@ impl Phase2 {
                 expected: crate::hex(&circuit.hash),
             });
         }
+        check_start(phase1, circuit, &self.pk)?;
+        let hashes = self.verify_contributions()?;
+        check_divided_by_delta(phase1, circuit, &self.pk)?;
+        Ok(hashes)
+    }
+
+    /// Verifies the contributions alone: each proof of knowledge against the transcript hash
+    /// before it, each δ·G₁ the previous one times the proven δ', and the keys' δ the last
+    /// contribution's in both groups. It does not check the keys against phase 1 and the
+    /// circuit ([`Phase2::verify`] does). Returns the hash after each contribution.
+    pub fn verify_contributions(&self) -> Result<Vec<[u8; 32]>, CeremonyError> {
         let pk = &self.pk;
         let inconsistent = |what: &str| Err(CeremonyError::Inconsistent(what.to_string()));
-        check_start(phase1, circuit, pk)?;
         let mut delta = G1Affine::generator();
         let mut hash = self.start_hash();
         let mut hashes = Vec::with_capacity(self.contributions.len());
@@ -267,7 +277,6 @@ impl Phase2 {
         if !same_ratio((g1, pk.delta_g1), (g2, pk.vk.delta_g2)) {
             return inconsistent("δ·G₂ is not δ·G₁'s δ");
         }
-        check_divided_by_delta(phase1, circuit, pk)?;
         Ok(hashes)
     }
 

@@ -24,6 +24,23 @@ use shoji_verifier::Verifier;
 use shoji_wallet::Wallet;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The path of the workspace binary `name` built beside the running test (`cargo build
+/// --bins`, which `cargo nextest run --workspace` does).
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target directory");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --bins)",
+        path.display()
+    );
+    path
+}
+
 /// The asset of the story.
 pub const USD: AssetId = AssetId(840);
 
