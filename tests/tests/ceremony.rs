@@ -1,6 +1,8 @@
 //! The ceremony as its participants run it: `shoji-ceremony` processes, one per contributor,
 //! through phase 1, phase 2 and finalization; the keys it writes prove and verify transfers
-//! with Shoji's own prover and verifier, and transcripts that do not verify are refused.
+//! with Shoji's own prover and verifier, and transcripts that do not verify are refused. The
+//! development key's trapdoor, recomputed from its public seed, forges a proof of a mint of
+//! `u64::MAX` that the development verifier accepts and the ceremony's refuses.
 
 use ark_serialize::CanonicalDeserialize;
 use shoji_tests::binary;
@@ -168,4 +170,115 @@ fn three_contributors_make_keys_that_prove_transfers() {
             .is_err(),
         "the development key accepts a proof made under the ceremony's keys"
     );
+
+    // The development trapdoor's forgery does not pass under the ceremony's key.
+    assert!(
+        shoji_verifier::Verifier::new(&vk)
+            .verify_transaction(&forged_mint())
+            .is_err(),
+        "the ceremony's key accepts a forgery"
+    );
+}
+
+/// Anyone recomputes the development parameters' trapdoor from the public seed and "proves" a
+/// mint of `u64::MAX` without a witness; the development verifier accepts it.
+#[test]
+fn the_development_trapdoor_forges_a_mint_of_u64_max() {
+    let dev = shoji_params::dev::parameters().expect("development parameters");
+    let forged = forged_mint();
+    let shoji_primitives::tx::Transaction::Mint { bundle, .. } = &forged else {
+        panic!("not a mint")
+    };
+    assert_eq!(bundle.value_in.0, u64::MAX);
+    shoji_verifier::Verifier::new(&dev.vk)
+        .verify_transaction(&forged)
+        .expect("the development key accepts the forged mint of u64::MAX");
+    // The forgery is the trapdoor's, not a flaw of the check: one input changed, it fails.
+    let shoji_primitives::tx::Transaction::Mint { mut bundle, auth } = forged else {
+        unreachable!()
+    };
+    bundle.value_in = shoji_primitives::note::Amount(u64::MAX - 1);
+    assert!(shoji_verifier::Verifier::new(&dev.vk)
+        .verify_transaction(&shoji_primitives::tx::Transaction::Mint { bundle, auth })
+        .is_err());
+}
+
+/// A mint of `u64::MAX` with a proof forged from the development trapdoor, signed by the
+/// fixture's issuer (only the proof matters here).
+fn forged_mint() -> shoji_primitives::tx::Transaction {
+    use shoji_primitives::tx::Transaction;
+    let mut rng = rand_core::OsRng;
+    let dev = shoji_params::dev::parameters().expect("development parameters");
+    let scenario = shoji_prover::fixtures::Scenario::new(&mut rng);
+    let issuer = scenario.issuer.clone();
+    let dev_prover = shoji_prover::Prover::dev().expect("development prover");
+    let honest = scenario
+        .mint(1, &mut rng)
+        .prove(&dev_prover, &mut rng)
+        .expect("proved")
+        .sign_mint(&issuer)
+        .expect("signed");
+    let Transaction::Mint { mut bundle, auth } = honest else {
+        panic!("not a mint")
+    };
+    bundle.value_in = shoji_primitives::note::Amount(u64::MAX);
+    let inputs = Transaction::Mint { bundle, auth }
+        .public_inputs()
+        .to_field_elements();
+    bundle.proof =
+        shoji_primitives::tx::Proof::from_ark(&forge_with_dev_trapdoor(&dev.vk, &inputs));
+    let mut forged = Transaction::Mint { bundle, auth };
+    let sig = ed25519_dalek::Signer::sign(&issuer, &forged.sighash()).to_bytes();
+    if let Transaction::Mint { auth, .. } = &mut forged {
+        auth.signature = sig;
+    }
+    forged
+}
+
+/// A proof for any public inputs under the development key, from its trapdoor: ark-groth16's
+/// generator draws α, β, γ, δ and then the two generators from ChaCha20 seeded with the public
+/// `INSECURE_DEV_SEED`. With `A = a·G₁`, `B = b·G₂` for any a, b, and
+/// `C = ((ab − αβ)/δ)·G₁ − (γ/δ)·IC`, the verification equation holds.
+fn forge_with_dev_trapdoor(
+    vk: &ark_groth16::VerifyingKey<ark_bls12_381::Bls12_381>,
+    inputs: &[ark_bls12_381::Fr],
+) -> ark_groth16::Proof<ark_bls12_381::Bls12_381> {
+    use ark_bls12_381::{Fr, G1Projective, G2Projective};
+    use ark_ec::{AffineRepr, CurveGroup};
+    use ark_ff::Field;
+    use ark_std::UniformRand;
+    use rand_chacha::rand_core::SeedableRng;
+    let mut seeded = rand_chacha::ChaCha20Rng::from_seed(shoji_params::dev::INSECURE_DEV_SEED);
+    let (alpha, beta, gamma, delta) = (
+        Fr::rand(&mut seeded),
+        Fr::rand(&mut seeded),
+        Fr::rand(&mut seeded),
+        Fr::rand(&mut seeded),
+    );
+    let g1 = G1Projective::rand(&mut seeded);
+    let g2 = G2Projective::rand(&mut seeded);
+    assert_eq!(
+        (g1 * alpha).into_affine(),
+        vk.alpha_g1,
+        "the trapdoor is recomputed"
+    );
+    assert_eq!(
+        (g2 * delta).into_affine(),
+        vk.delta_g2,
+        "the trapdoor is recomputed"
+    );
+    let ic = inputs
+        .iter()
+        .zip(&vk.gamma_abc_g1[1..])
+        .fold(vk.gamma_abc_g1[0].into_group(), |acc, (x, base)| {
+            acc + *base * x
+        });
+    let (a, b) = (Fr::from(3u64), Fr::from(5u64));
+    let delta_inv = delta.inverse().expect("nonzero");
+    let c = g1 * ((a * b - alpha * beta) * delta_inv) - ic * (gamma * delta_inv);
+    ark_groth16::Proof {
+        a: (g1 * a).into_affine(),
+        b: (g2 * b).into_affine(),
+        c: c.into_affine(),
+    }
 }
