@@ -164,6 +164,34 @@ impl KnowledgeProof {
     }
 }
 
+/// The hash after a contribution: blake3 (derived key `context`) of the hash before it and
+/// the contribution's record (uncompressed).
+fn chain_step<C: CanonicalSerialize>(context: &str, before: &[u8; 32], c: &C) -> [u8; 32] {
+    let mut bytes = Vec::new();
+    c.serialize_uncompressed(&mut bytes)
+        .expect("writing to a Vec cannot fail");
+    let mut h = blake3::Hasher::new_derive_key(context);
+    h.update(before);
+    h.update(&bytes);
+    *h.finalize().as_bytes()
+}
+
+/// The hash after each of `contributions`, from `start`, oldest first ([`chain_step`]).
+fn chain<C: CanonicalSerialize>(
+    context: &str,
+    start: [u8; 32],
+    contributions: &[C],
+) -> Vec<[u8; 32]> {
+    let mut h = start;
+    contributions
+        .iter()
+        .map(|c| {
+            h = chain_step(context, &h, c);
+            h
+        })
+        .collect()
+}
+
 /// Whether `g1.1 / g1.0 = g2.1 / g2.0` in the exponent: `e(g1.0, g2.1) = e(g1.1, g2.0)`.
 pub fn same_ratio(g1: (G1Affine, G1Affine), g2: (G2Affine, G2Affine)) -> bool {
     Bls12_381::pairing(g1.0, g2.1) == Bls12_381::pairing(g1.1, g2.0)

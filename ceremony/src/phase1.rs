@@ -27,6 +27,9 @@ use std::io::{Read, Write};
 /// tau ceremony.
 pub const MAX_POWER: u32 = 21;
 
+/// Derived-key context of the hash after a contribution.
+const CONTRIBUTION: &str = "shoji ceremony phase1 contribution v1";
+
 /// File kind byte of a phase-1 transcript.
 const KIND: u8 = 1;
 
@@ -128,14 +131,7 @@ impl Phase1 {
 
     /// The hash after each contribution, oldest first.
     pub fn hashes(&self) -> Vec<[u8; 32]> {
-        let mut h = self.start_hash();
-        self.contributions
-            .iter()
-            .map(|c| {
-                h = next_hash(&h, c);
-                h
-            })
-            .collect()
+        crate::chain(CONTRIBUTION, self.start_hash(), &self.contributions)
     }
 
     fn start_hash(&self) -> [u8; 32] {
@@ -335,13 +331,7 @@ impl Phase1 {
 
 /// The hash after contribution `c`, given the hash before it.
 fn next_hash(before: &[u8; 32], c: &Phase1Contribution) -> [u8; 32] {
-    let mut bytes = Vec::new();
-    c.serialize_uncompressed(&mut bytes)
-        .expect("writing to a Vec cannot fail");
-    let mut h = blake3::Hasher::new_derive_key("shoji ceremony phase1 contribution v1");
-    h.update(before);
-    h.update(&bytes);
-    *h.finalize().as_bytes()
+    crate::chain_step(CONTRIBUTION, before, c)
 }
 
 /// `points[i] · powers[i] · k`, in parallel.

@@ -35,6 +35,9 @@ use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use rayon::prelude::*;
 use std::io::{Read, Write};
 
+/// Derived-key context of the hash after a contribution.
+const CONTRIBUTION: &str = "shoji ceremony phase2 contribution v1";
+
 /// File kind byte of a phase-2 transcript.
 const KIND: u8 = 2;
 
@@ -174,14 +177,7 @@ impl Phase2 {
 
     /// The hash after each contribution, oldest first.
     pub fn hashes(&self) -> Vec<[u8; 32]> {
-        let mut h = self.start_hash();
-        self.contributions
-            .iter()
-            .map(|c| {
-                h = next_hash(&h, c);
-                h
-            })
-            .collect()
+        crate::chain(CONTRIBUTION, self.start_hash(), &self.contributions)
     }
 
     fn start_hash(&self) -> [u8; 32] {
@@ -329,13 +325,7 @@ impl Phase2 {
 
 /// The hash after contribution `c`, given the hash before it.
 fn next_hash(before: &[u8; 32], c: &Phase2Contribution) -> [u8; 32] {
-    let mut bytes = Vec::new();
-    c.serialize_uncompressed(&mut bytes)
-        .expect("writing to a Vec cannot fail");
-    let mut h = blake3::Hasher::new_derive_key("shoji ceremony phase2 contribution v1");
-    h.update(before);
-    h.update(&bytes);
-    *h.finalize().as_bytes()
+    crate::chain_step(CONTRIBUTION, before, c)
 }
 
 /// Every point times `k`, in parallel.
@@ -520,15 +510,7 @@ fn check_start(
     pk: &ProvingKey<Bls12_381>,
 ) -> Result<(), CeremonyError> {
     let inconsistent = |what: &str| Err(CeremonyError::Inconsistent(what.to_string()));
-    let n = circuit.domain_size;
-    if n > phase1.size() {
-        return Err(CeremonyError::Circuit(format!(
-            "the circuit's domain has {n} points, more than phase 1's {}",
-            phase1.size()
-        )));
-    }
-    let domain = GeneralEvaluationDomain::<Fr>::new(n)
-        .ok_or_else(|| CeremonyError::Circuit("no domain of that size".into()))?;
+    let (n, domain) = domain(phase1, circuit)?;
     let (ni, nw, nc) = (
         circuit.num_instance,
         circuit.num_witness,
@@ -625,9 +607,7 @@ fn check_divided_by_delta(
     pk: &ProvingKey<Bls12_381>,
 ) -> Result<(), CeremonyError> {
     let inconsistent = |what: &str| Err(CeremonyError::Inconsistent(what.to_string()));
-    let n = circuit.domain_size;
-    let domain = GeneralEvaluationDomain::<Fr>::new(n)
-        .ok_or_else(|| CeremonyError::Circuit("no domain of that size".into()))?;
+    let (n, domain) = domain(phase1, circuit)?;
     let g2 = G2Affine::generator();
     let mut rng = rand_core::OsRng;
     let c = random_vector(circuit.num_witness, &mut rng);
@@ -648,8 +628,11 @@ fn check_divided_by_delta(
     Ok(())
 }
 
-/// The starting keys (γ = δ = 1): see the module documentation.
-fn start(phase1: &Phase1, circuit: &CircuitShape) -> Result<ProvingKey<Bls12_381>, CeremonyError> {
+/// The circuit's evaluation domain and its size, which phase 1 must cover.
+fn domain(
+    phase1: &Phase1,
+    circuit: &CircuitShape,
+) -> Result<(usize, GeneralEvaluationDomain<Fr>), CeremonyError> {
     let n = circuit.domain_size;
     if n > phase1.size() {
         return Err(CeremonyError::Circuit(format!(
@@ -659,6 +642,12 @@ fn start(phase1: &Phase1, circuit: &CircuitShape) -> Result<ProvingKey<Bls12_381
     }
     let domain = GeneralEvaluationDomain::<Fr>::new(n)
         .ok_or_else(|| CeremonyError::Circuit("no domain of that size".into()))?;
+    Ok((n, domain))
+}
+
+/// The starting keys (γ = δ = 1): see the module documentation.
+fn start(phase1: &Phase1, circuit: &CircuitShape) -> Result<ProvingKey<Bls12_381>, CeremonyError> {
+    let (n, domain) = domain(phase1, circuit)?;
     let l_g1 = lagrange::<G1Projective>(&domain, &phase1.tau_g1[..n]);
     let l_g2 = lagrange_g2(&domain, &phase1.tau_g2[..n]);
     let alpha_l = lagrange::<G1Projective>(&domain, &phase1.alpha_tau_g1[..n]);

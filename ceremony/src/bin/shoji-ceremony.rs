@@ -251,6 +251,12 @@ fn verify_phase2(
     })
 }
 
+/// What a contributor is told: where its transcript is, and the hash to publish.
+fn contributed(out: &Path, count: usize, hash: &[u8; 32]) {
+    println!("Wrote {} with contribution {count}.", out.display());
+    println!("Your contribution's hash (publish it): {}", hex(hash));
+}
+
 fn list(hashes: &[[u8; 32]]) {
     if hashes.is_empty() {
         println!("No contributions yet: these parameters are NOT secure.");
@@ -283,12 +289,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             forget_secrets(&mut rng);
             save(&out, |w| p.write(w))?;
-            println!(
-                "Wrote {} with contribution {}.",
-                out.display(),
-                p.contributions.len()
-            );
-            println!("Your contribution's hash (publish it): {}", hex(&hash));
+            contributed(&out, p.contributions.len(), &hash);
         }
         Phase::Phase1(Phase1Cmd::Verify { input }) => {
             let p = read_phase1(&input)?;
@@ -340,12 +341,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             forget_secrets(&mut rng);
             save(&out, |w| p.write(w))?;
-            println!(
-                "Wrote {} with contribution {}.",
-                out.display(),
-                p.contributions.len()
-            );
-            println!("Your contribution's hash (publish it): {}", hex(&hash));
+            contributed(&out, p.contributions.len(), &hash);
         }
         Phase::Phase2(Phase2Cmd::Verify { input, phase1 }) => {
             let p1 = read_phase1(&phase1)?;
