@@ -70,8 +70,30 @@ pub struct Phase1 {
     pub beta_tau_g1: Vec<G1Affine>,
     /// `β·G₂`.
     pub beta_g2: G2Affine,
+    /// Where the transcript started when it did not start from the generators: parameters
+    /// imported from another ceremony ([`Phase1::import_zcash`]).
+    pub origin: Option<Origin>,
     /// The contributions, oldest first.
     pub contributions: Vec<Phase1Contribution>,
+}
+
+/// The start of a transcript imported from another ceremony: the first elements of the
+/// imported parameters and the hash that names them there. Verification takes them as given
+/// (the other ceremony's own transcript vouches for them) and checks that the parameters are
+/// consistent powers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CanonicalSerialize, CanonicalDeserialize)]
+pub struct Origin {
+    /// `τ·G₁` of the imported parameters.
+    pub tau_g1: G1Affine,
+    /// `α·G₁`.
+    pub alpha_g1: G1Affine,
+    /// `β·G₁`.
+    pub beta_g1: G1Affine,
+    /// The size of the other ceremony (`log₂ N`).
+    pub source_power: u32,
+    /// The hash the imported file names its predecessor by (Zcash: the BLAKE2b-512 hash of
+    /// the challenge the response answered).
+    pub source_hash: [u8; 64],
 }
 
 /// The secrets of one contribution. Dropped as soon as they are multiplied in; zeroized then.
@@ -109,6 +131,7 @@ impl Phase1 {
             alpha_tau_g1: vec![g1; n],
             beta_tau_g1: vec![g1; n],
             beta_g2: g2,
+            origin: None,
             contributions: Vec::new(),
         })
     }
@@ -137,6 +160,12 @@ impl Phase1 {
     fn start_hash(&self) -> [u8; 32] {
         let mut h = blake3::Hasher::new_derive_key("shoji ceremony phase1 v1");
         h.update(&self.power.to_le_bytes());
+        if let Some(o) = &self.origin {
+            let mut bytes = Vec::new();
+            o.serialize_uncompressed(&mut bytes)
+                .expect("writing to a Vec cannot fail");
+            h.update(&bytes);
+        }
         *h.finalize().as_bytes()
     }
 
@@ -209,7 +238,10 @@ impl Phase1 {
         }
         let g1 = G1Affine::generator();
         let g2 = G2Affine::generator();
-        let (mut tau, mut alpha, mut beta) = (g1, g1, g1);
+        let (mut tau, mut alpha, mut beta) = match &self.origin {
+            Some(o) => (o.tau_g1, o.alpha_g1, o.beta_g1),
+            None => (g1, g1, g1),
+        };
         let mut hash = self.start_hash();
         let mut hashes = Vec::with_capacity(self.contributions.len());
         for (i, c) in self.contributions.iter().enumerate() {
@@ -247,7 +279,9 @@ impl Phase1 {
             return inconsistent("τ⁰ is not the generator");
         }
         if self.tau_g1[1] != tau || self.alpha_tau_g1[0] != alpha || self.beta_tau_g1[0] != beta {
-            return inconsistent("τ·G₁, α·G₁ or β·G₁ is not the last contribution's");
+            return inconsistent(
+                "τ·G₁, α·G₁ or β·G₁ is not the last contribution's (or the origin's)",
+            );
         }
         let mut rng = rand_core::OsRng;
         let tau_g2 = self.tau_g2[1];
@@ -283,6 +317,13 @@ impl Phase1 {
         write_points(w, &self.alpha_tau_g1)?;
         write_points(w, &self.beta_tau_g1)?;
         write_item(w, &self.beta_g2)?;
+        match &self.origin {
+            None => w.write_all(&[0])?,
+            Some(o) => {
+                w.write_all(&[1])?;
+                write_item(w, o)?;
+            }
+        }
         write_u64(w, self.contributions.len() as u64)?;
         write_points(w, &self.contributions)?;
         Ok(())
@@ -304,6 +345,14 @@ impl Phase1 {
         let alpha_tau_g1 = read_points(r, n, "α·τⁱ·G₁")?;
         let beta_tau_g1 = read_points(r, n, "β·τⁱ·G₁")?;
         let beta_g2 = read_item(r, "β·G₂")?;
+        let mut flag = [0u8; 1];
+        r.read_exact(&mut flag)
+            .map_err(|e| CeremonyError::Malformed(format!("origin: {e}")))?;
+        let origin = match flag[0] {
+            0 => None,
+            1 => Some(read_item(r, "origin")?),
+            other => return Err(CeremonyError::Malformed(format!("origin marker {other}"))),
+        };
         let count = read_u64(r)?;
         if count > 1 << 20 {
             return Err(CeremonyError::Malformed(format!("{count} contributions")));
@@ -324,7 +373,80 @@ impl Phase1 {
             alpha_tau_g1,
             beta_tau_g1,
             beta_g2,
+            origin,
             contributions,
+        })
+    }
+
+    /// Reads a response file of Zcash's Powers of Tau ceremony for BLS12-381 (its
+    /// `powersoftau` software's layout, for a ceremony of size `2^source_power`, 2^21 for the
+    /// public one): the BLAKE2b-512 hash of the challenge, then the accumulator with points
+    /// compressed (Zcash's encoding, which ark-bls12-381 shares) — `τⁱ·G₁` for `i < 2N − 1`,
+    /// `τⁱ·G₂`, `α·τⁱ·G₁`, `β·τⁱ·G₁` for `i < N`, `β·G₂` — then the contributor's public key,
+    /// which is not read. Only the first elements needed for `2^power` are kept, each checked
+    /// to be in the subgroup. The result starts a transcript here ([`Origin`]); the imported
+    /// contributions are verified with Zcash's own tools, not by this crate.
+    pub fn import_zcash(
+        r: &mut impl Read,
+        source_power: u32,
+        power: u32,
+    ) -> Result<Phase1, CeremonyError> {
+        use ark_serialize::{Compress, Validate};
+        if power == 0 || power > source_power || source_power > 28 {
+            return Err(CeremonyError::Malformed(format!(
+                "cannot take 2^{power} from a ceremony of 2^{source_power}"
+            )));
+        }
+        let (big, n) = (1usize << source_power, 1usize << power);
+        let mut source_hash = [0u8; 64];
+        r.read_exact(&mut source_hash)
+            .map_err(|e| CeremonyError::Malformed(format!("challenge hash: {e}")))?;
+        fn section<T: CanonicalDeserialize + Send>(
+            r: &mut impl Read,
+            keep: usize,
+            total: usize,
+            size: usize,
+            what: &str,
+        ) -> Result<Vec<T>, CeremonyError> {
+            let mut bytes = vec![0u8; keep * size];
+            r.read_exact(&mut bytes)
+                .map_err(|e| CeremonyError::Malformed(format!("{what}: {e}")))?;
+            let skip = ((total - keep) * size) as u64;
+            let skipped = std::io::copy(&mut r.by_ref().take(skip), &mut std::io::sink())?;
+            if skipped != skip {
+                return Err(CeremonyError::Malformed(format!(
+                    "{what}: the file ends early"
+                )));
+            }
+            bytes
+                .par_chunks(size)
+                .enumerate()
+                .map(|(i, c)| {
+                    T::deserialize_with_mode(c, Compress::Yes, Validate::Yes)
+                        .map_err(|e| CeremonyError::Malformed(format!("{what} {i}: {e}")))
+                })
+                .collect()
+        }
+        let tau_g1: Vec<G1Affine> = section(r, 2 * n - 1, 2 * big - 1, 48, "τⁱ·G₁")?;
+        let tau_g2: Vec<G2Affine> = section(r, n, big, 96, "τⁱ·G₂")?;
+        let alpha_tau_g1: Vec<G1Affine> = section(r, n, big, 48, "α·τⁱ·G₁")?;
+        let beta_tau_g1: Vec<G1Affine> = section(r, n, big, 48, "β·τⁱ·G₁")?;
+        let beta_g2: Vec<G2Affine> = section(r, 1, 1, 96, "β·G₂")?;
+        Ok(Phase1 {
+            power,
+            origin: Some(Origin {
+                tau_g1: tau_g1[1],
+                alpha_g1: alpha_tau_g1[0],
+                beta_g1: beta_tau_g1[0],
+                source_power,
+                source_hash,
+            }),
+            tau_g1,
+            tau_g2,
+            alpha_tau_g1,
+            beta_tau_g1,
+            beta_g2: beta_g2[0],
+            contributions: Vec::new(),
         })
     }
 }

@@ -379,3 +379,91 @@ fn phase2_refuses_bad_contributions_and_another_start() {
         Err(CeremonyError::WrongCircuit { .. })
     ));
 }
+
+/// Writes `p` as a response file of Zcash's Powers of Tau software: the challenge hash, the
+/// accumulator compressed, and a public key (zeros: it is not read).
+fn zcash_response(p: &Phase1) -> Vec<u8> {
+    use ark_serialize::CanonicalSerialize;
+    let mut out = vec![0xab; 64];
+    for g in &p.tau_g1 {
+        g.serialize_compressed(&mut out).unwrap();
+    }
+    for g in &p.tau_g2 {
+        g.serialize_compressed(&mut out).unwrap();
+    }
+    for g in p.alpha_tau_g1.iter().chain(&p.beta_tau_g1) {
+        g.serialize_compressed(&mut out).unwrap();
+    }
+    p.beta_g2.serialize_compressed(&mut out).unwrap();
+    out.extend_from_slice(&[0u8; 3 * 192 + 6 * 96]);
+    out
+}
+
+/// ark-bls12-381 encodes points as Zcash does: the compressed G₁ generator is the published
+/// `97f1d3a7…` (zkcrypto's bls12_381 and the IETF pairing-friendly-curves draft).
+#[test]
+fn points_are_encoded_as_zcash_encodes_them() {
+    use ark_serialize::CanonicalSerialize;
+    let mut g = Vec::new();
+    G1Affine::generator().serialize_compressed(&mut g).unwrap();
+    let hex: String = g.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        "97f1d3a73197d7942695638c4fa9ac0fc3688c4f9774b905a14e3a3f171bac586c55e83ff97a1aeffb3af00adb22c6bb"
+    );
+}
+
+#[test]
+fn a_zcash_response_starts_a_transcript_truncated_to_the_size_needed() {
+    // A "Zcash" ceremony of 2^5 with two contributions, written in its response layout.
+    let mut source = Phase1::new(5).unwrap();
+    source.contribute(&mut rng(41));
+    source.contribute(&mut rng(42));
+    let file = zcash_response(&source);
+    let mut imported = Phase1::import_zcash(&mut &file[..], 5, 4).unwrap();
+    assert_eq!(imported.tau_g1[..], source.tau_g1[..31]);
+    assert_eq!(imported.tau_g2[..], source.tau_g2[..16]);
+    assert_eq!(imported.beta_tau_g1[..], source.beta_tau_g1[..16]);
+    assert_eq!(imported.beta_g2, source.beta_g2);
+    assert_eq!(imported.origin.unwrap().source_hash, [0xab; 64]);
+    imported.verify().unwrap();
+    // Contributions build on it, and phase 2 runs from it.
+    imported.contribute(&mut rng(43));
+    imported.verify().unwrap();
+    let mut bytes = Vec::new();
+    imported.write(&mut bytes).unwrap();
+    assert_eq!(Phase1::read(&mut &bytes[..]).unwrap(), imported);
+    let mut p2 = Phase2::new(&imported, &shape()).unwrap();
+    p2.contribute(&mut rng(44));
+    p2.verify(&imported, &shape()).unwrap();
+    let (pk, vk) = p2.keys();
+    let x = Fr::from(9u64);
+    let (y, w) = Toy::outputs(x);
+    let proof = Groth16::<Bls12_381>::prove(&pk, Toy { x: Some(x) }, &mut rng(45)).unwrap();
+    let pvk = ark_groth16::prepare_verifying_key(&vk);
+    assert!(Groth16::<Bls12_381>::verify_with_processed_vk(&pvk, &[y, w], &proof).unwrap());
+
+    // A file that ends early, a point off the curve, an import larger than the source.
+    assert!(Phase1::import_zcash(&mut &file[..file.len() - 1200], 5, 4).is_err());
+    let mut bad = file.clone();
+    bad[64 + 48 * 3 + 10] ^= 0x40;
+    assert!(Phase1::import_zcash(&mut &bad[..], 5, 4).is_err());
+    assert!(Phase1::import_zcash(&mut &file[..], 5, 6).is_err());
+    // Imported parameters that are not consistent powers are refused by verification.
+    let mut swapped = source.clone();
+    swapped.tau_g1.swap(3, 4);
+    let mut imported = Phase1::import_zcash(&mut &zcash_response(&swapped)[..], 5, 4).unwrap();
+    assert!(matches!(
+        imported.verify(),
+        Err(CeremonyError::Inconsistent(_))
+    ));
+    // An origin that is not the parameters' start is refused too.
+    imported = Phase1::import_zcash(&mut &file[..], 5, 4).unwrap();
+    if let Some(o) = imported.origin.as_mut() {
+        o.alpha_g1 = bump1(&o.alpha_g1);
+    }
+    assert!(matches!(
+        imported.verify(),
+        Err(CeremonyError::Inconsistent(_))
+    ));
+}

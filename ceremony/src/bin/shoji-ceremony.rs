@@ -76,6 +76,22 @@ enum Phase1Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Start a phase-1 transcript from a response file of Zcash's public Powers of Tau
+    /// ceremony for BLS12-381, keeping the first 2^power powers (not yet tried on the
+    /// published file: see the README).
+    ImportZcash {
+        /// The response file.
+        response: PathBuf,
+        /// The size of that ceremony, log₂ (21 for Zcash's public one).
+        #[arg(long, default_value_t = 21)]
+        source_power: u32,
+        /// log₂ of the size to keep.
+        #[arg(long, default_value_t = 16)]
+        power: u32,
+        /// Where to write the transcript.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Verify a transcript, add your contribution, and print its hash: publish the hash.
     Contribute {
         /// The transcript received.
@@ -274,6 +290,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             save(&out, |w| p.write(w))?;
             println!("Wrote {} (2^{power}, no contributions yet).", out.display());
+            println!("Transcript hash: {}", hex(&p.hash()));
+        }
+        Phase::Phase1(Phase1Cmd::ImportZcash {
+            response,
+            source_power,
+            power,
+            out,
+        }) => {
+            let p = step(&format!("reading {}", response.display()), || {
+                Phase1::import_zcash(&mut open(&response)?, source_power, power)
+                    .with_context(|| format!("reading {}", response.display()))
+            })?;
+            verify_phase1(&p, &out)?;
+            save(&out, |w| p.write(w))?;
+            println!(
+                "Wrote {} (2^{power} of a 2^{source_power} Zcash response; contribute on top of it).",
+                out.display()
+            );
             println!("Transcript hash: {}", hex(&p.hash()));
         }
         Phase::Phase1(Phase1Cmd::Contribute {
