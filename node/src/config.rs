@@ -14,7 +14,9 @@
 //!
 //! ```toml
 //! epoch = 0
-//! insecure = "development issuer and auditor keys: never use for real value"  # optional
+//! insecure = "development issuer key, auditor key, parameters (their trapdoor is public): never use for real value"  # optional
+//! verifying_key_hash = "<blake3 of transfer.vk, hex>"   # optional; absent: the development key,
+//!                                                      # which only an insecure genesis may pin
 //!
 //! [ledger]
 //! anchor_window_blocks = 100
@@ -95,6 +97,8 @@ pub fn admin_key_file(i: usize) -> String {
 pub const CONFIG_FILE: &str = "config.toml";
 /// A validator's key file name in its directory.
 pub const VALIDATOR_KEY_FILE: &str = "validator.key";
+/// The transfer circuit's verifying key, copied into each validator's directory by `init --params`.
+pub const VERIFYING_KEY_FILE: &str = "transfer.vk";
 /// The database's file name in a validator's data directory.
 pub const DATABASE_FILE: &str = "node.redb";
 
@@ -171,9 +175,14 @@ pub struct GenesisFile {
     /// Validator-set epoch (0 for a new network).
     #[serde(default)]
     pub epoch: u64,
-    /// A warning carried to the client network file, set when development keys are used.
+    /// A warning carried to the client network file, set when development keys or
+    /// parameters are used. Only a genesis with it may pin the development verifying key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure: Option<String>,
+    /// blake3 of the transfer circuit's verifying key (hex), from a ceremony
+    /// (`shoji-node init --params DIR`); absent: the development key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifying_key_hash: Option<String>,
     /// Ledger configuration.
     pub ledger: LedgerSection,
     /// Consensus parameters.
@@ -400,7 +409,13 @@ impl GenesisFile {
                 window_size: 16,
             },
             consensus,
+            verifying_key_hash: match &self.verifying_key_hash {
+                Some(h) => key32("verifying_key_hash", h)?,
+                None => shoji_params::dev_verifying_key_hash(),
+            },
+            insecure: self.insecure.is_some(),
         };
+        genesis.check_parameters()?;
         genesis
             .consensus_config(&Tuning::default())
             .validate()
@@ -828,6 +843,10 @@ pub struct InitOptions {
     pub governance: Option<(Vec<[u8; 32]>, usize)>,
     /// Tuning written into every validator's configuration.
     pub tuning: TuningSection,
+    /// A ceremony's finalized parameters (`transfer.vk` in this directory, from
+    /// `shoji-ceremony phase2 finalize`); by default the development parameters, and the
+    /// genesis is then marked insecure.
+    pub params: Option<PathBuf>,
 }
 
 impl Default for InitOptions {
@@ -843,6 +862,7 @@ impl Default for InitOptions {
             assets: BTreeMap::from([(AssetId(840), "USD".to_string())]),
             governance: None,
             tuning: TuningSection::default(),
+            params: None,
         }
     }
 }
@@ -938,12 +958,34 @@ pub fn init(
         .auditor
         .unwrap_or_else(|| insecure_devnet_auditor().public_key());
     let dev_auditor = opts.auditor.is_none();
-    let insecure = match (opts.issuer.is_none(), dev_auditor) {
-        (true, true) => Some("development issuer and auditor keys: never use for real value"),
-        (true, false) => Some("development issuer key: never use for real value"),
-        (false, true) => Some("development auditor key: never use for real value"),
-        (false, false) => None,
+    let mut dev = Vec::new();
+    if opts.issuer.is_none() {
+        dev.push("issuer key");
+    }
+    if dev_auditor {
+        dev.push("auditor key");
+    }
+    // A ceremony's verifying key, copied beside each validator's configuration.
+    let params = match &opts.params {
+        Some(dir) => {
+            let path = dir.join("transfer.vk");
+            let bytes = std::fs::read(&path)
+                .map_err(|e| ConfigError::Invalid(format!("reading {}: {e}", path.display())))?;
+            let hash = *blake3::hash(&bytes).as_bytes();
+            shoji_params::load_verifying_key_pinned(&path, &hash)
+                .map_err(|e| ConfigError::Invalid(format!("--params: {e}")))?;
+            if hash == shoji_params::dev_verifying_key_hash() {
+                dev.push("parameters");
+            }
+            Some((bytes, hash))
+        }
+        None => {
+            dev.push("parameters (their trapdoor is public)");
+            None
+        }
     };
+    let insecure = (!dev.is_empty())
+        .then(|| format!("development {}: never use for real value", dev.join(", ")));
     let (admin_keys, governance) = match &opts.governance {
         Some((admins, threshold)) => (
             Vec::new(),
@@ -972,7 +1014,8 @@ pub fn init(
     };
     let file = GenesisFile {
         epoch: 0,
-        insecure: insecure.map(str::to_string),
+        insecure,
+        verifying_key_hash: params.as_ref().map(|(_, h)| hex_encode(h)),
         ledger: LedgerSection {
             anchor_window_blocks: default_anchor_window(),
             auditor_public_key: hex_encode(&auditor.to_bytes()),
@@ -1010,6 +1053,13 @@ pub fn init(
             &d.join(VALIDATOR_KEY_FILE),
             format!("{}\n", hex_encode(&key.to_bytes())).as_bytes(),
         )?;
+        let verifying_key = match &params {
+            Some((bytes, _)) => {
+                write_file(&d.join(VERIFYING_KEY_FILE), bytes)?;
+                Some(PathBuf::from(VERIFYING_KEY_FILE))
+            }
+            None => None,
+        };
         let config = ValidatorConfig {
             id: i as u16,
             key_file: PathBuf::from(VALIDATOR_KEY_FILE),
@@ -1018,7 +1068,7 @@ pub fn init(
             listen: None,
             log_level: default_log_level(),
             log_format: LogFormat::Text,
-            verifying_key: None,
+            verifying_key,
             tuning: opts.tuning,
         };
         let path = d.join(CONFIG_FILE);
@@ -1140,6 +1190,84 @@ mod tests {
             ),
             Err(ConfigError::Exists(_))
         ));
+    }
+
+    /// A network pins its verifying key in the genesis. Without `--params` it pins the
+    /// development key and is marked insecure; a genesis pinning the development key without
+    /// the marker is refused; `--params` pins the ceremony's key, copies it to every validator
+    /// and, with real issuer and auditor keys, leaves the genesis unmarked.
+    #[test]
+    fn a_network_pins_its_verifying_key_and_only_an_insecure_one_the_development_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let report = network(&tmp.path().join("dev"));
+        let (file, checked) = GenesisFile::load(&report.genesis).unwrap();
+        assert_eq!(
+            checked.genesis.verifying_key_hash,
+            shoji_params::dev_verifying_key_hash()
+        );
+        assert!(file
+            .insecure
+            .as_deref()
+            .unwrap_or("")
+            .contains("parameters"));
+        let mut unmarked = file.clone();
+        unmarked.insecure = None;
+        let err = unmarked.check().map(|_| ()).unwrap_err();
+        assert!(err.contains("trapdoor"), "{err}");
+        // The marker and the pinned key are part of the network's identity.
+        let mut other = file.clone();
+        other.verifying_key_hash = Some(hex_encode(&[5; 32]));
+        assert_ne!(
+            other.check().unwrap().genesis.hash(),
+            checked.genesis.hash()
+        );
+
+        // A ceremony's key (here the development key with δ and γ swapped: valid points,
+        // another key), with real issuer and auditor keys.
+        let dev = shoji_params::dev::parameters().unwrap();
+        let mut vk = dev.vk.clone();
+        std::mem::swap(&mut vk.delta_g2, &mut vk.gamma_g2);
+        let vk_bytes = shoji_params::verifying_key_to_bytes(&vk);
+        let params = tmp.path().join("params");
+        std::fs::create_dir_all(&params).unwrap();
+        std::fs::write(params.join("transfer.vk"), &vk_bytes).unwrap();
+        let opts = InitOptions {
+            dir: tmp.path().join("real"),
+            params: Some(params.clone()),
+            auditor: Some(
+                shoji_primitives::audit::AuditSecretKey::random(&mut rand_core::OsRng).public_key(),
+            ),
+            issuer: Some((
+                SigningKey::from_bytes(&[3; 32]).verifying_key().to_bytes(),
+                BTreeSet::from([AssetId(840)]),
+            )),
+            ..InitOptions::default()
+        };
+        let report = init(&opts, &mut rand_core::OsRng).unwrap();
+        let (file, checked) = GenesisFile::load(&report.genesis).unwrap();
+        assert_eq!(file.insecure, None);
+        assert_eq!(
+            checked.genesis.verifying_key_hash,
+            *blake3::hash(&vk_bytes).as_bytes()
+        );
+        for c in &report.configs {
+            let s = Setup::load(c).unwrap();
+            let path = s.config.verifying_key.expect("a verifying key file");
+            assert_eq!(std::fs::read(&path).unwrap(), vk_bytes);
+            assert!(shoji_params::load_verifying_key_pinned(
+                &path,
+                &s.network.genesis.verifying_key_hash
+            )
+            .is_ok());
+        }
+        // A file that is not a verifying key is refused by init.
+        std::fs::write(params.join("transfer.vk"), b"not a key").unwrap();
+        let bad = InitOptions {
+            dir: tmp.path().join("bad"),
+            ..opts
+        };
+        let err = init(&bad, &mut rand_core::OsRng).map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("--params"), "{err}");
     }
 
     #[test]

@@ -52,16 +52,34 @@ pub struct Genesis {
     pub ledger: LedgerConfig,
     /// Consensus parameters every validator must share.
     pub consensus: ConsensusParams,
+    /// The transfer circuit's verifying key, pinned: blake3 of its compressed encoding
+    /// ([`shoji_params::verifying_key_hash`]). Validators load no other.
+    pub verifying_key_hash: [u8; 32],
+    /// Marked insecure (development keys or parameters): the only kind of network that may
+    /// pin the development verifying key, whose trapdoor is public.
+    pub insecure: bool,
 }
 
 impl Genesis {
-    /// A genesis with the default consensus parameters.
+    /// A genesis with the default consensus parameters, on the development parameters and
+    /// therefore marked insecure.
     pub fn new(validators: ValidatorSet, ledger: LedgerConfig) -> Genesis {
         Genesis {
             validators,
             ledger,
             consensus: ConsensusParams::default(),
+            verifying_key_hash: shoji_params::dev_verifying_key_hash(),
+            insecure: true,
         }
+    }
+
+    /// Refuses a genesis that pins the development verifying key without being marked
+    /// insecure: anyone can forge proofs under that key.
+    pub fn check_parameters(&self) -> Result<(), String> {
+        if self.verifying_key_hash == shoji_params::dev_verifying_key_hash() && !self.insecure {
+            return Err("this genesis pins the development verifying key, whose trapdoor anyone can recompute, and is not marked insecure: run a ceremony (shoji-ceremony) and create the network with `shoji-node init --params DIR`, or mark a test network `insecure`".into());
+        }
+        Ok(())
     }
 
     /// The ledger's configuration, identified by this genesis's hash (which governance
@@ -87,7 +105,9 @@ impl Genesis {
     /// genesis; it is also the network's identifier.
     pub fn hash(&self) -> [u8; 32] {
         let mut h = blake3::Hasher::new();
-        h.update(b"shoji.genesis.v2");
+        h.update(b"shoji.genesis.v3");
+        h.update(&self.verifying_key_hash);
+        h.update(&[u8::from(self.insecure)]);
         h.update(&self.validators.epoch.to_le_bytes());
         h.update(&(self.validators.members.len() as u64).to_le_bytes());
         for (id, key) in &self.validators.members {

@@ -145,4 +145,30 @@ mod tests {
         assert!(err.to_string().contains(&pk_file()));
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A network's pinned key loads only from a file with that hash.
+    #[test]
+    fn a_pinned_key_loads_only_with_its_hash() {
+        let params = parameters().unwrap();
+        let bytes = verifying_key_to_bytes(&params.vk);
+        assert_eq!(
+            crate::verifying_key_hash(&params.vk),
+            crate::dev_verifying_key_hash()
+        );
+        assert_eq!(
+            blake3::hash(&bytes).to_hex().to_string(),
+            crate::DEV_VK_HASH
+        );
+        let dir = std::env::temp_dir().join(format!("shoji-pinned-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("transfer.vk");
+        fs::write(&path, &bytes).unwrap();
+        let pvk =
+            crate::load_verifying_key_pinned(&path, &crate::dev_verifying_key_hash()).unwrap();
+        assert_eq!(pvk.vk, params.vk);
+        let err = crate::load_verifying_key_pinned(&path, &[7; 32]).unwrap_err();
+        assert!(matches!(err, ParamsError::NotPinned { .. }), "{err}");
+        assert!(err.to_string().contains("transfer.vk"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

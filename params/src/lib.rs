@@ -61,6 +61,16 @@ pub enum ParamsError {
         /// Actual hash.
         got: String,
     },
+    /// The file is not the key the network pins.
+    #[error("parameter file {path} has hash {got}, but the network pins {expected}: it is not this network's verifying key")]
+    NotPinned {
+        /// The file.
+        path: PathBuf,
+        /// The network's pinned hash.
+        expected: String,
+        /// Actual hash.
+        got: String,
+    },
     /// The bytes are not a valid key.
     #[error("parameter file {path} is malformed: {reason}")]
     Malformed {
@@ -115,7 +125,54 @@ pub fn verifying_key_from_bytes(
     Ok(vk)
 }
 
-/// Reads and checks a verifying-key file.
+/// blake3 of a verifying key's compressed encoding: what a genesis pins.
+pub fn verifying_key_hash(vk: &VerifyingKey<Bls12_381>) -> [u8; 32] {
+    *blake3::hash(&verifying_key_to_bytes(vk)).as_bytes()
+}
+
+/// The pinned hash of the development verifying key, as bytes.
+pub fn dev_verifying_key_hash() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&DEV_VK_HASH[2 * i..2 * i + 2], 16).unwrap_or(0);
+    }
+    out
+}
+
+/// Reads a verifying-key file whose blake3 must be `hash` (a network's pinned key, from a
+/// ceremony or the development setup), validating every point and the number of inputs.
+pub fn load_verifying_key_pinned(
+    path: &Path,
+    hash: &[u8; 32],
+) -> Result<PreparedVerifyingKey<Bls12_381>, ParamsError> {
+    let bytes = std::fs::read(path).map_err(|source| ParamsError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let got = blake3::hash(&bytes);
+    if got.as_bytes() != hash {
+        return Err(ParamsError::NotPinned {
+            path: path.into(),
+            expected: blake3::Hash::from_bytes(*hash).to_hex().to_string(),
+            got: got.to_hex().to_string(),
+        });
+    }
+    let vk =
+        VerifyingKey::<Bls12_381>::deserialize_with_mode(&bytes[..], Compress::Yes, Validate::Yes)
+            .map_err(|e| ParamsError::Malformed {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
+    if vk.gamma_abc_g1.len() != shoji_primitives::tx::NUM_PUBLIC_INPUTS + 1 {
+        return Err(ParamsError::Malformed {
+            path: path.into(),
+            reason: "wrong number of public inputs".into(),
+        });
+    }
+    Ok(ark_groth16::prepare_verifying_key(&vk))
+}
+
+/// Reads and checks a verifying-key file against the development key's pin.
 pub fn load_verifying_key(path: &Path) -> Result<PreparedVerifyingKey<Bls12_381>, ParamsError> {
     let bytes = std::fs::read(path).map_err(|source| ParamsError::Io {
         path: path.into(),

@@ -3,7 +3,7 @@
 //! ```text
 //! shoji-node init --dir DIR [--validators N] [--base-port P] [--host IP]
 //!                 [--addresses IP:PORT,...] [--auditor-public-key HEX]
-//!                 [--issuer-public-key HEX --issuer-assets ID,...]
+//!                 [--issuer-public-key HEX --issuer-assets ID,...] [--params DIR]
 //!                 [--admin-public-key HEX ... --admin-threshold T]
 //! shoji-node run --config DIR/validator-<i>/config.toml
 //! shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT
@@ -483,7 +483,7 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
 }
 
 const USAGE: &str = "usage: shoji-node init --dir DIR [--validators N] [--base-port P] [--host IP] \
-[--addresses IP:PORT,...] [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] \
+[--addresses IP:PORT,...] [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] [--params DIR] \
 [--admin-public-key HEX ... --admin-threshold T] \
 | shoji-node run --config FILE \
 | shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT \
@@ -551,6 +551,7 @@ fn init(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                 )
             }
             "--dir" => dir = Some(PathBuf::from(value(&mut args, &a, "a path")?)),
+            "--params" => opts.params = Some(PathBuf::from(value(&mut args, &a, "a directory")?)),
             "--validators" => {
                 opts.validators = value(&mut args, &a, "a number")?
                     .parse()
@@ -688,13 +689,16 @@ fn run(config: &Path) -> anyhow::Result<()> {
         .verifying_key
         .clone()
         .unwrap_or_else(|| shoji_params::default_dir().join(shoji_params::vk_file()));
-    let verifier = shoji_verifier::Verifier::from_file(&vk_path).with_context(|| {
+    // The key the genesis pins, and no other.
+    let pinned = setup.network.genesis.verifying_key_hash;
+    let pvk = shoji_params::load_verifying_key_pinned(&vk_path, &pinned).with_context(|| {
         format!(
-            "loading the verifying key {} (generate the development parameters first: `cargo run --release -p shoji-params --bin shoji-params`, or set verifying_key in {})",
+            "loading the verifying key {} (for the development parameters, generate them first: `cargo run --release -p shoji-params --bin shoji-params`; for a ceremony's, set verifying_key in {})",
             vk_path.display(),
             config.display()
         )
     })?;
+    let verifier = shoji_verifier::Verifier::new(&pvk.vk);
     let data_dir = &setup.config.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
@@ -727,6 +731,11 @@ fn run(config: &Path) -> anyhow::Result<()> {
             setup.config.genesis.display()
         )
     })?;
+    if let Some(why) = &setup.network.insecure {
+        tracing::warn!(
+            "INSECURE NETWORK: {why}. Anyone can forge proofs on it (mint without limit) with the development trapdoor."
+        );
+    }
     let status = core.status();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
