@@ -111,6 +111,12 @@ pub fn verifying_key_from_bytes(
     bytes: &[u8],
 ) -> Result<VerifyingKey<Bls12_381>, ParamsError> {
     check_pinned(path, bytes, DEV_VK_BYTES, DEV_VK_HASH)?;
+    decode_verifying_key(path, bytes)
+}
+
+/// Decodes a compressed verifying key, validating every point, and checks it has one input
+/// slot per public input of the transfer circuit.
+fn decode_verifying_key(path: &Path, bytes: &[u8]) -> Result<VerifyingKey<Bls12_381>, ParamsError> {
     let vk = VerifyingKey::<Bls12_381>::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes)
         .map_err(|e| ParamsError::Malformed {
             path: path.into(),
@@ -157,19 +163,9 @@ pub fn load_verifying_key_pinned(
             got: got.to_hex().to_string(),
         });
     }
-    let vk =
-        VerifyingKey::<Bls12_381>::deserialize_with_mode(&bytes[..], Compress::Yes, Validate::Yes)
-            .map_err(|e| ParamsError::Malformed {
-                path: path.into(),
-                reason: e.to_string(),
-            })?;
-    if vk.gamma_abc_g1.len() != shoji_primitives::tx::NUM_PUBLIC_INPUTS + 1 {
-        return Err(ParamsError::Malformed {
-            path: path.into(),
-            reason: "wrong number of public inputs".into(),
-        });
-    }
-    Ok(ark_groth16::prepare_verifying_key(&vk))
+    Ok(ark_groth16::prepare_verifying_key(&decode_verifying_key(
+        path, &bytes,
+    )?))
 }
 
 /// Reads and checks a verifying-key file against the development key's pin.
