@@ -295,7 +295,6 @@ fn read_points<T: CanonicalDeserialize + CanonicalSerialize + Default + Send>(
     n: usize,
     what: &str,
 ) -> Result<Vec<T>, CeremonyError> {
-    use rayon::prelude::*;
     let size = T::default().uncompressed_size();
     let mut bytes =
         vec![
@@ -305,11 +304,23 @@ fn read_points<T: CanonicalDeserialize + CanonicalSerialize + Default + Send>(
         ];
     r.read_exact(&mut bytes)
         .map_err(|e| CeremonyError::Malformed(format!("{what}: {e}")))?;
+    decode_points(&bytes, size, Compress::No, what)
+}
+
+/// Decodes consecutive points of `size` bytes each, checking every one is on the curve and in
+/// the prime-order subgroup, in parallel.
+fn decode_points<T: CanonicalDeserialize + Send>(
+    bytes: &[u8],
+    size: usize,
+    compress: Compress,
+    what: &str,
+) -> Result<Vec<T>, CeremonyError> {
+    use rayon::prelude::*;
     bytes
         .par_chunks(size)
         .enumerate()
         .map(|(i, c)| {
-            T::deserialize_with_mode(c, Compress::No, Validate::Yes)
+            T::deserialize_with_mode(c, compress, Validate::Yes)
                 .map_err(|e| CeremonyError::Malformed(format!("{what} {i}: {e}")))
         })
         .collect()

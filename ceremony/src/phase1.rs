@@ -391,7 +391,7 @@ impl Phase1 {
         source_power: u32,
         power: u32,
     ) -> Result<Phase1, CeremonyError> {
-        use ark_serialize::{Compress, Validate};
+        use ark_serialize::Compress;
         if power == 0 || power > source_power || source_power > 28 {
             return Err(CeremonyError::Malformed(format!(
                 "cannot take 2^{power} from a ceremony of 2^{source_power}"
@@ -418,14 +418,7 @@ impl Phase1 {
                     "{what}: the file ends early"
                 )));
             }
-            bytes
-                .par_chunks(size)
-                .enumerate()
-                .map(|(i, c)| {
-                    T::deserialize_with_mode(c, Compress::Yes, Validate::Yes)
-                        .map_err(|e| CeremonyError::Malformed(format!("{what} {i}: {e}")))
-                })
-                .collect()
+            crate::decode_points(&bytes, size, Compress::Yes, what)
         }
         let tau_g1: Vec<G1Affine> = section(r, 2 * n - 1, 2 * big - 1, 48, "τⁱ·G₁")?;
         let tau_g2: Vec<G2Affine> = section(r, n, big, 96, "τⁱ·G₂")?;
