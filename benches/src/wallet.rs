@@ -170,8 +170,9 @@ pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
         auditor,
         issuers,
         assets: BTreeMap::new(),
-        insecure: None,
+        insecure: Some("development keys and parameters".into()),
         network_id: net.network_id,
+        parameters: shoji_client::ParameterPins::development(),
     };
     let client = Client::connect(&network, None)?;
     let mut wallet = Wallet::new(&WalletSeed::random(&mut rng));

@@ -169,6 +169,14 @@ pub fn format_time(ms: u64) -> String {
         .unwrap_or_else(|| format!("{ms} ms"))
 }
 
+/// Warns, on standard error, that `network` is marked insecure, with the reason its genesis
+/// gives (development keys or parameters): every validator, wallet and auditor says so.
+pub fn warn_if_insecure(network: &crate::Network) {
+    if let Some(why) = &network.insecure {
+        eprintln!("{}", crate::network::insecure_warning(why));
+    }
+}
+
 /// Tells the user, on standard error, of each validator caught answering what the network did
 /// not certify (the `(validator, what it got wrong)` pairs
 /// [`crate::Client::scan_certified`] returns): nothing it sent was used.

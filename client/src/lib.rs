@@ -19,4 +19,4 @@ pub mod passphrase;
 pub mod sealed;
 
 pub use connection::{CertifiedBlocks, Client, ClientError, Finality, TreeState};
-pub use network::{Network, NetworkError};
+pub use network::{Network, NetworkError, ParameterPins};

@@ -6,12 +6,18 @@
 //!   "validators": [{"id": 0, "addr": "127.0.0.1:7000", "public_key": "<32-byte hex>"}, ...],
 //!   "auditor_public_key": "<32-byte hex>",
 //!   "issuers": [{"public_key": "<32-byte hex>", "assets": [840]}],
-//!   "assets": {"840": "USD"}
+//!   "assets": {"840": "USD"},
+//!   "network_id": "<genesis hash, hex>",
+//!   "verifying_key_hash": "<blake3 of transfer.vk, hex>",  // absent: the development key
+//!   "proving_key_hash": "<blake3 of transfer.pk, hex>",    // what wallets prove with
+//!   "insecure": "<why>"                                    // development networks only
 //! }
 //! ```
 //!
 //! The validator keys are the trust anchor: a client accepts a transaction as final only with a
-//! commit certificate signed by a quorum of them.
+//! commit certificate signed by a quorum of them. The parameter hashes pin the keys of the
+//! network's ceremony: a wallet proves only with the proving key the file names. A file that
+//! names the development key (whose trapdoor is public) must say `insecure`.
 
 use serde::{Deserialize, Serialize};
 use shoji_consensus::ed25519_dalek::VerifyingKey;
@@ -90,6 +96,37 @@ pub struct NetworkFile {
     /// The network's identifier (its genesis hash), hex: what governance approvals sign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_id: Option<String>,
+    /// blake3 of the verifying key the genesis pins, hex; absent: the development key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifying_key_hash: Option<String>,
+    /// blake3 of the proving-key file wallets prove with, hex (a ceremony network's
+    /// `transfer.pk`); absent on development networks, whose proving key is pinned in the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proving_key_hash: Option<String>,
+}
+
+/// The proof parameters a network uses, by hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParameterPins {
+    /// blake3 of the compressed verifying key the validators verify with.
+    pub verifying_key_hash: [u8; 32],
+    /// blake3 of the proving-key file (`transfer.pk`); `None` for the development key.
+    pub proving_key_hash: Option<[u8; 32]>,
+}
+
+impl ParameterPins {
+    /// The development parameters (their trapdoor is public).
+    pub fn development() -> Self {
+        ParameterPins {
+            verifying_key_hash: shoji_params::dev_verifying_key_hash(),
+            proving_key_hash: None,
+        }
+    }
+
+    /// Whether these are the development parameters.
+    pub fn is_development(&self) -> bool {
+        self.verifying_key_hash == shoji_params::dev_verifying_key_hash()
+    }
 }
 
 /// A network, checked.
@@ -110,6 +147,8 @@ pub struct Network {
     /// The network's identifier (its genesis hash): what governance approvals and the
     /// validators' votes sign, so the certificates of another network never verify here.
     pub network_id: [u8; 32],
+    /// The proof parameters, by hash.
+    pub parameters: ParameterPins,
 }
 
 fn key32(what: &'static str, s: &str) -> Result<[u8; 32], String> {
@@ -180,6 +219,25 @@ impl Network {
                 .map_err(|_| format!("asset id {id:?} is not a number"))?;
             assets.insert(AssetId(id), name.clone());
         }
+        let parameters = match &file.verifying_key_hash {
+            None => ParameterPins::development(),
+            Some(h) => ParameterPins {
+                verifying_key_hash: key32("verifying_key_hash", h)?,
+                proving_key_hash: file
+                    .proving_key_hash
+                    .as_deref()
+                    .map(|h| key32("proving_key_hash", h))
+                    .transpose()?,
+            },
+        };
+        if parameters.is_development() && file.insecure.is_none() {
+            return Err(
+                "the file names the development verifying key, whose trapdoor anyone can \
+                 recompute, but does not mark the network insecure: take the network file its \
+                 `shoji-node init` wrote, from a ceremony's parameters (`--params DIR`)"
+                    .into(),
+            );
+        }
         Ok(Network {
             validators,
             addrs,
@@ -188,6 +246,7 @@ impl Network {
             assets,
             insecure: file.insecure,
             network_id,
+            parameters,
         })
     }
 
@@ -224,6 +283,9 @@ impl Network {
                 .collect(),
             insecure: self.insecure.clone(),
             network_id: Some(hex_encode(&self.network_id)),
+            verifying_key_hash: (!self.parameters.is_development())
+                .then(|| hex_encode(&self.parameters.verifying_key_hash)),
+            proving_key_hash: self.parameters.proving_key_hash.map(|h| hex_encode(&h)),
         }
     }
 
@@ -260,6 +322,15 @@ impl Network {
     }
 }
 
+/// The warning every program prints on a network marked insecure, with the genesis' reason.
+pub fn insecure_warning(why: &str) -> String {
+    format!(
+        "WARNING: INSECURE NETWORK: {why}. Whoever holds a development key, or the development \
+         parameters' public trapdoor, can forge on it (mint without limit): never use it for \
+         real value."
+    )
+}
+
 /// The auditor key of local development networks: a public constant, so that a newcomer can
 /// audit a devnet with nothing set up. Never designate it on a network that carries real value.
 pub fn insecure_devnet_auditor() -> shoji_primitives::audit::AuditSecretKey {
@@ -293,8 +364,10 @@ mod tests {
                 assets: vec![840],
             }],
             assets: BTreeMap::from([("840".into(), "USD".into())]),
-            insecure: None,
+            insecure: Some("development keys".into()),
             network_id: Some(hex_encode(&[9; 32])),
+            verifying_key_hash: None,
+            proving_key_hash: None,
         }
     }
 
@@ -340,5 +413,36 @@ mod tests {
         let mut f = sample();
         f.auditor_public_key = "00".repeat(32);
         assert!(Network::from_file(f).is_err());
+    }
+
+    /// The parameter pins: the development key only with the insecure mark; a ceremony's
+    /// hashes survive a round trip; a malformed hash is refused by name.
+    #[test]
+    fn parameter_pins_and_the_development_key() {
+        let net = Network::from_file(sample()).unwrap();
+        assert_eq!(net.parameters, ParameterPins::development());
+        let mut unmarked = sample();
+        unmarked.insecure = None;
+        let err = Network::from_file(unmarked.clone()).unwrap_err();
+        assert!(err.contains("development verifying key"), "{err}");
+        unmarked.verifying_key_hash = Some(hex_encode(&shoji_params::dev_verifying_key_hash()));
+        assert!(Network::from_file(unmarked.clone()).is_err());
+        let mut ceremony = unmarked;
+        ceremony.verifying_key_hash = Some(hex_encode(&[5; 32]));
+        ceremony.proving_key_hash = Some(hex_encode(&[6; 32]));
+        let net = Network::from_file(ceremony.clone()).unwrap();
+        assert_eq!(
+            net.parameters,
+            ParameterPins {
+                verifying_key_hash: [5; 32],
+                proving_key_hash: Some([6; 32])
+            }
+        );
+        assert!(!net.parameters.is_development());
+        let again = Network::from_file(net.to_file()).unwrap();
+        assert_eq!(again.parameters, net.parameters);
+        ceremony.proving_key_hash = Some("abc".into());
+        let err = Network::from_file(ceremony).unwrap_err();
+        assert!(err.contains("proving_key_hash"), "{err}");
     }
 }

@@ -5,6 +5,8 @@
 //! DIR/genesis.toml                what every validator agrees on (GenesisFile)
 //! DIR/network.json                the client network file (shoji_client::NetworkFile)
 //! DIR/issuer.key                  the development issuer's secret key (hex), when it is used
+//! DIR/params/transfer.pk          a ceremony's proving key, for wallets (`init --params`)
+//! DIR/params/transfer.vk          and its verifying key
 //! DIR/validator-<i>/config.toml   validator i's configuration (ValidatorConfig)
 //! DIR/validator-<i>/validator.key its Ed25519 secret key (hex, owner-only permissions)
 //! DIR/validator-<i>/data/         its database (created by `run`)
@@ -17,6 +19,7 @@
 //! insecure = "development issuer key, auditor key, parameters (their trapdoor is public): never use for real value"  # optional
 //! verifying_key_hash = "<blake3 of transfer.vk, hex>"   # optional; absent: the development key,
 //!                                                      # which only an insecure genesis may pin
+//! proving_key_hash = "<blake3 of transfer.pk, hex>"     # optional; for wallets, not hashed
 //!
 //! [ledger]
 //! anchor_window_blocks = 100
@@ -51,7 +54,8 @@
 //! listen = "0.0.0.0:7000"   # optional; default: this validator's genesis address
 //! log_level = "info"         # RUST_LOG, when set, takes precedence
 //! log_format = "json"        # optional: one JSON object per line (default "text")
-//! verifying_key = "..."      # optional; default: the development parameters' cache
+//! verifying_key = "transfer.vk"  # the network's key (init --params, join --params);
+//!                                 # absent: the development parameters' cache
 //!
 //! [tuning]                   # optional; local timers, these are the defaults
 //! view_timeout_ms = 1000
@@ -98,7 +102,10 @@ pub const CONFIG_FILE: &str = "config.toml";
 /// A validator's key file name in its directory.
 pub const VALIDATOR_KEY_FILE: &str = "validator.key";
 /// The transfer circuit's verifying key, copied into each validator's directory by `init --params`.
-pub const VERIFYING_KEY_FILE: &str = "transfer.vk";
+pub const VERIFYING_KEY_FILE: &str = shoji_params::VERIFYING_KEY_FILE;
+/// The directory of a network directory that holds a ceremony's keys for wallets
+/// (`shoji-wallet` looks beside its network file).
+pub const PARAMS_DIR: &str = "params";
 /// The database's file name in a validator's data directory.
 pub const DATABASE_FILE: &str = "node.redb";
 
@@ -183,6 +190,11 @@ pub struct GenesisFile {
     /// (`shoji-node init --params DIR`); absent: the development key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verifying_key_hash: Option<String>,
+    /// blake3 of the ceremony's proving-key file (hex), carried to the client network file so
+    /// wallets prove with exactly that key. Validators never use it, so it is not part of the
+    /// genesis hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proving_key_hash: Option<String>,
     /// Ledger configuration.
     pub ledger: LedgerSection,
     /// Consensus parameters.
@@ -416,6 +428,15 @@ impl GenesisFile {
             insecure: self.insecure.is_some(),
         };
         genesis.check_parameters()?;
+        if let Some(h) = &self.proving_key_hash {
+            key32("proving_key_hash", h)?;
+            if self.verifying_key_hash.is_none() {
+                return Err("proving_key_hash names a ceremony's proving key, but no \
+                     verifying_key_hash pins its verifying key: take both from the ceremony's \
+                     `phase2 finalize`"
+                    .into());
+            }
+        }
         genesis
             .consensus_config(&Tuning::default())
             .validate()
@@ -461,6 +482,8 @@ impl GenesisFile {
             assets: self.assets.clone(),
             insecure: self.insecure.clone(),
             network_id: self.check().ok().map(|g| hex_encode(&g.genesis.hash())),
+            verifying_key_hash: self.verifying_key_hash.clone(),
+            proving_key_hash: self.proving_key_hash.clone(),
         }
     }
 }
@@ -764,12 +787,15 @@ pub struct JoinReport {
 
 /// Prepares a validator that governance is to add as replica `id`, listening on `listen`:
 /// a fresh key (`DIR/validator.key`, owner-only) and `DIR/config.toml` naming the network's
-/// `genesis` file. Refuses an id the genesis already has and an existing configuration.
+/// `genesis` file. A network made from a ceremony's parameters needs their directory in
+/// `params`: its `transfer.vk` must be the key the genesis pins, and is copied to `DIR`.
+/// Refuses an id the genesis already has and an existing configuration.
 pub fn join(
     dir: &Path,
     genesis: &Path,
     id: u16,
     listen: SocketAddr,
+    params: Option<&Path>,
     rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
 ) -> Result<JoinReport, ConfigError> {
     let (_, network) = GenesisFile::load(genesis)?;
@@ -779,6 +805,30 @@ pub fn join(
             format!("validator {id} is already in this genesis: choose an unused id"),
         ));
     }
+    let pin = network.genesis.verifying_key_hash;
+    let verifying_key = match params {
+        Some(p) => {
+            let path = p.join(shoji_params::VERIFYING_KEY_FILE);
+            shoji_params::load_verifying_key_pinned(&path, &pin)
+                .map_err(|e| ConfigError::Invalid(format!("--params: {e}")))?;
+            let bytes = std::fs::read(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            Some(bytes)
+        }
+        None if pin != shoji_params::dev_verifying_key_hash() => {
+            return Err(malformed(
+                genesis,
+                format!(
+                    "this network verifies with the ceremony key {}: pass --params DIR, the \
+                     directory holding its transfer.vk (the network directory's params/)",
+                    hex_encode(&pin)
+                ),
+            ))
+        }
+        None => None,
+    };
     let config_path = dir.join(CONFIG_FILE);
     if config_path.exists() {
         return Err(ConfigError::Exists(config_path));
@@ -797,6 +847,9 @@ pub fn join(
         &key_file,
         format!("{}\n", hex_encode(&key.to_bytes())).as_bytes(),
     )?;
+    if let Some(bytes) = &verifying_key {
+        write_file(&dir.join(VERIFYING_KEY_FILE), bytes)?;
+    }
     let config = ValidatorConfig {
         id,
         key_file: PathBuf::from(VALIDATOR_KEY_FILE),
@@ -805,7 +858,7 @@ pub fn join(
         listen: Some(listen.to_string()),
         log_level: default_log_level(),
         log_format: LogFormat::Text,
-        verifying_key: None,
+        verifying_key: verifying_key.map(|_| PathBuf::from(VERIFYING_KEY_FILE)),
         tuning: TuningSection::default(),
     };
     write_file(&config_path, config.to_toml().as_bytes())?;
@@ -880,6 +933,18 @@ pub struct InitReport {
     pub issuer_key: Option<PathBuf>,
     /// The governance administrators' key files, if generated.
     pub admin_keys: Vec<PathBuf>,
+}
+
+/// A ceremony's keys as `init --params` read and checked them.
+struct CeremonyKeys {
+    /// `transfer.vk`, compressed.
+    vk: Vec<u8>,
+    /// Its blake3: what the genesis pins.
+    hash: [u8; 32],
+    /// `transfer.pk`, uncompressed.
+    pk: Vec<u8>,
+    /// Its blake3: what the network file names for wallets.
+    pk_hash: [u8; 32],
 }
 
 /// The directory of validator `i` in a network directory.
@@ -965,19 +1030,33 @@ pub fn init(
     if dev_auditor {
         dev.push("auditor key");
     }
-    // A ceremony's verifying key, copied beside each validator's configuration.
+    // A ceremony's keys: the verifying key goes beside each validator's configuration, both
+    // into DIR/params for wallets.
     let params = match &opts.params {
         Some(dir) => {
-            let path = dir.join("transfer.vk");
-            let bytes = std::fs::read(&path)
-                .map_err(|e| ConfigError::Invalid(format!("reading {}: {e}", path.display())))?;
-            let hash = *blake3::hash(&bytes).as_bytes();
-            shoji_params::load_verifying_key_pinned(&path, &hash)
+            let read = |name: &str| {
+                let path = dir.join(name);
+                std::fs::read(&path)
+                    .map(|bytes| (path.clone(), bytes))
+                    .map_err(|e| ConfigError::Invalid(format!("reading {}: {e}", path.display())))
+            };
+            let (vk_path, vk) = read(shoji_params::VERIFYING_KEY_FILE)?;
+            let hash = *blake3::hash(&vk).as_bytes();
+            shoji_params::load_verifying_key_pinned(&vk_path, &hash)
+                .map_err(|e| ConfigError::Invalid(format!("--params: {e}")))?;
+            let (pk_path, pk) = read(shoji_params::PROVING_KEY_FILE)?;
+            let pk_hash = *blake3::hash(&pk).as_bytes();
+            shoji_params::load_proving_key_pinned(&pk_path, &pk_hash, &hash)
                 .map_err(|e| ConfigError::Invalid(format!("--params: {e}")))?;
             if hash == shoji_params::dev_verifying_key_hash() {
                 dev.push("parameters");
             }
-            Some((bytes, hash))
+            Some(CeremonyKeys {
+                vk,
+                hash,
+                pk,
+                pk_hash,
+            })
         }
         None => {
             dev.push("parameters (their trapdoor is public)");
@@ -1015,7 +1094,8 @@ pub fn init(
     let file = GenesisFile {
         epoch: 0,
         insecure,
-        verifying_key_hash: params.as_ref().map(|(_, h)| hex_encode(h)),
+        verifying_key_hash: params.as_ref().map(|p| hex_encode(&p.hash)),
+        proving_key_hash: params.as_ref().map(|p| hex_encode(&p.pk_hash)),
         ledger: LedgerSection {
             anchor_window_blocks: default_anchor_window(),
             auditor_public_key: hex_encode(&auditor.to_bytes()),
@@ -1054,8 +1134,8 @@ pub fn init(
             format!("{}\n", hex_encode(&key.to_bytes())).as_bytes(),
         )?;
         let verifying_key = match &params {
-            Some((bytes, _)) => {
-                write_file(&d.join(VERIFYING_KEY_FILE), bytes)?;
+            Some(p) => {
+                write_file(&d.join(VERIFYING_KEY_FILE), &p.vk)?;
                 Some(PathBuf::from(VERIFYING_KEY_FILE))
             }
             None => None,
@@ -1087,6 +1167,12 @@ pub fn init(
         let p = opts.dir.join(admin_key_file(i));
         write_file(&p, format!("{}\n", hex_encode(&k.to_bytes())).as_bytes())?;
         admin_paths.push(p);
+    }
+    if let Some(p) = &params {
+        let d = opts.dir.join(PARAMS_DIR);
+        mkdir(&d)?;
+        write_file(&d.join(shoji_params::VERIFYING_KEY_FILE), &p.vk)?;
+        write_file(&d.join(shoji_params::PROVING_KEY_FILE), &p.pk)?;
     }
     let network_path = opts.dir.join(NETWORK_FILE);
     let json = serde_json::to_string_pretty(&file.network_file())
@@ -1231,6 +1317,11 @@ mod tests {
         let params = tmp.path().join("params");
         std::fs::create_dir_all(&params).unwrap();
         std::fs::write(params.join("transfer.vk"), &vk_bytes).unwrap();
+        let mut pk = dev.pk.clone();
+        pk.vk = vk.clone();
+        let mut pk_bytes = Vec::new();
+        ark_serialize::CanonicalSerialize::serialize_uncompressed(&pk, &mut pk_bytes).unwrap();
+        std::fs::write(params.join("transfer.pk"), &pk_bytes).unwrap();
         let opts = InitOptions {
             dir: tmp.path().join("real"),
             params: Some(params.clone()),
@@ -1260,6 +1351,58 @@ mod tests {
             )
             .is_ok());
         }
+        // Wallets find both keys in DIR/params, and the network file names their hashes.
+        let net = shoji_client::Network::load(&report.network).unwrap();
+        assert_eq!(
+            net.parameters,
+            shoji_client::ParameterPins {
+                verifying_key_hash: *blake3::hash(&vk_bytes).as_bytes(),
+                proving_key_hash: Some(*blake3::hash(&pk_bytes).as_bytes()),
+            }
+        );
+        let copied = tmp.path().join("real").join(PARAMS_DIR);
+        assert_eq!(std::fs::read(copied.join("transfer.pk")).unwrap(), pk_bytes);
+        assert_eq!(std::fs::read(copied.join("transfer.vk")).unwrap(), vk_bytes);
+
+        // A validator joining later needs the network's verifying key, and only that one.
+        let join_at = |name: &str, params: Option<&Path>| {
+            join(
+                &tmp.path().join(name),
+                &report.genesis,
+                9,
+                "127.0.0.1:7009".parse().unwrap(),
+                params,
+                &mut rand_core::OsRng,
+            )
+        };
+        let err = join_at("j0", None).map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("pass --params DIR"), "{err}");
+        let dev_params = tmp.path().join("dev-params");
+        std::fs::create_dir_all(&dev_params).unwrap();
+        std::fs::write(
+            dev_params.join("transfer.vk"),
+            shoji_params::verifying_key_to_bytes(&dev.vk),
+        )
+        .unwrap();
+        let err = join_at("j1", Some(&dev_params)).map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("the network pins"), "{err}");
+        let joined = join_at("j2", Some(&copied)).unwrap();
+        let s = Setup::load(&joined.config).unwrap();
+        let path = s.config.verifying_key.expect("a verifying key file");
+        assert_eq!(std::fs::read(&path).unwrap(), vk_bytes);
+
+        // A proving key of another verifying key is refused by init.
+        std::fs::write(
+            params.join("transfer.vk"),
+            shoji_params::verifying_key_to_bytes(&dev.vk),
+        )
+        .unwrap();
+        let bad = InitOptions {
+            dir: tmp.path().join("mixed"),
+            ..opts.clone()
+        };
+        let err = init(&bad, &mut rand_core::OsRng).map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("network verifies with"), "{err}");
         // A file that is not a verifying key is refused by init.
         std::fs::write(params.join("transfer.vk"), b"not a key").unwrap();
         let bad = InitOptions {

@@ -624,8 +624,9 @@ async fn eleven_hundred_quick_client_sessions_are_all_served() {
         auditor: auditor.public_key(),
         issuers: BTreeMap::new(),
         assets: BTreeMap::new(),
-        insecure: None,
+        insecure: Some("test".into()),
         network_id: net.network_id,
+        parameters: shoji_client::ParameterPins::development(),
     };
     // Ten commands at a time, 110 each; a closed session takes a few tens of milliseconds to
     // drain, so they overlap.
@@ -974,6 +975,7 @@ async fn a_lying_validator_cannot_credit_a_forged_payment_to_a_wallet() {
         assets: BTreeMap::new(),
         insecure: Some("test".into()),
         network_id: net.network_id,
+        parameters: shoji_client::ParameterPins::development(),
     };
     let outcome = tokio::task::spawn_blocking(move || {
         let truth = shoji_client::Client::connect(&network, Some(0)).expect("validator 0");

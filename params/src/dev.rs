@@ -171,4 +171,27 @@ mod tests {
         assert!(err.to_string().contains("transfer.vk"), "{err}");
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A proving key loads only from a file with the hash the network names, and only if it
+    /// proves for the verifying key the network verifies with.
+    #[test]
+    fn a_proving_key_loads_only_with_its_hash_and_its_networks_verifying_key() {
+        let params = parameters().unwrap();
+        let bytes = pk_to_bytes(&params.pk);
+        let dir = std::env::temp_dir().join(format!("shoji-pk-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(crate::PROVING_KEY_FILE);
+        fs::write(&path, &bytes).unwrap();
+        let hash = *blake3::hash(&bytes).as_bytes();
+        let vk_hash = crate::dev_verifying_key_hash();
+        let pk = crate::load_proving_key_pinned(&path, &hash, &vk_hash).unwrap();
+        assert!(pk.vk == params.vk);
+        let err = crate::load_proving_key_pinned(&path, &[7; 32], &vk_hash).unwrap_err();
+        assert!(matches!(err, ParamsError::NotPinned { .. }), "{err}");
+        assert!(err.to_string().contains("transfer.pk"), "{err}");
+        let err = crate::load_proving_key_pinned(&path, &hash, &[7; 32]).unwrap_err();
+        assert!(matches!(err, ParamsError::Malformed { .. }), "{err}");
+        assert!(err.to_string().contains("network verifies with"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,10 +1,11 @@
 //! Parameters of the transfer circuit.
 //!
-//! The verifying key a node uses is pinned: its compressed bytes must have exactly
-//! [`DEV_VK_BYTES`] bytes and the blake3 hash [`DEV_VK_HASH`] (size first, then hash, as
-//! `zcash_proofs` checks its parameter files). Anything else is refused with an error that names
-//! the file. Production parameters will come from a multi-party ceremony; their hash will be pinned
-//! the same way.
+//! Every key is pinned by hash. The development verifying key's compressed bytes must have
+//! exactly [`DEV_VK_BYTES`] bytes and the blake3 hash [`DEV_VK_HASH`] (size first, then hash, as
+//! `zcash_proofs` checks its parameter files); anything else is refused with an error that names
+//! the file. A network made from a ceremony's parameters (`shoji-ceremony`) pins its own: its
+//! genesis pins its verifying key's hash, and its network file also
+//! names the proving key's hash, which wallets check before proving ([`load_proving_key_pinned`]).
 //!
 //! With the `setup` feature, [`dev`] generates the **insecure development parameters** from a fixed
 //! seed (anyone can recompute the toxic waste: never use them for real value) and caches them on
@@ -16,7 +17,7 @@
 pub mod dev;
 
 use ark_bls12_381::Bls12_381;
-use ark_groth16::{PreparedVerifyingKey, VerifyingKey};
+use ark_groth16::{PreparedVerifyingKey, ProvingKey, VerifyingKey};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use std::path::{Path, PathBuf};
 
@@ -62,7 +63,7 @@ pub enum ParamsError {
         got: String,
     },
     /// The file is not the key the network pins.
-    #[error("parameter file {path} has hash {got}, but the network pins {expected}: it is not this network's verifying key")]
+    #[error("parameter file {path} has hash {got}, but the network pins {expected}: it is not this network's key")]
     NotPinned {
         /// The file.
         path: PathBuf,
@@ -166,6 +167,58 @@ pub fn load_verifying_key_pinned(
     Ok(ark_groth16::prepare_verifying_key(&decode_verifying_key(
         path, &bytes,
     )?))
+}
+
+/// File name of a network's verifying key, as `shoji-ceremony phase2 finalize` writes it.
+pub const VERIFYING_KEY_FILE: &str = "transfer.vk";
+/// File name of a network's proving key, as `shoji-ceremony phase2 finalize` writes it.
+pub const PROVING_KEY_FILE: &str = "transfer.pk";
+
+/// Reads a proving-key file (uncompressed, as `shoji-ceremony phase2 finalize` writes it) whose
+/// blake3 must be `hash`, the hash a network file names. The hash fixes every byte, so points are
+/// not re-validated (seconds for a key this size); the key's own verifying key must then hash to
+/// `vk_pin`, the key the network's validators verify with, so a proving key of
+/// another network is refused even where a network file names the wrong file.
+pub fn load_proving_key_pinned(
+    path: &Path,
+    hash: &[u8; 32],
+    vk_pin: &[u8; 32],
+) -> Result<ProvingKey<Bls12_381>, ParamsError> {
+    let bytes = std::fs::read(path).map_err(|source| ParamsError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let got = blake3::hash(&bytes);
+    if got.as_bytes() != hash {
+        return Err(ParamsError::NotPinned {
+            path: path.into(),
+            expected: blake3::Hash::from_bytes(*hash).to_hex().to_string(),
+            got: got.to_hex().to_string(),
+        });
+    }
+    let pk = ProvingKey::<Bls12_381>::deserialize_with_mode(&bytes[..], Compress::No, Validate::No)
+        .map_err(|e| ParamsError::Malformed {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+    if pk.vk.gamma_abc_g1.len() != shoji_primitives::tx::NUM_PUBLIC_INPUTS + 1 {
+        return Err(ParamsError::Malformed {
+            path: path.into(),
+            reason: "wrong number of public inputs".into(),
+        });
+    }
+    let vk_hash = verifying_key_hash(&pk.vk);
+    if &vk_hash != vk_pin {
+        return Err(ParamsError::Malformed {
+            path: path.into(),
+            reason: format!(
+                "it proves for verifying key {}, but the network verifies with {}",
+                blake3::Hash::from_bytes(vk_hash).to_hex(),
+                blake3::Hash::from_bytes(*vk_pin).to_hex()
+            ),
+        });
+    }
+    Ok(pk)
 }
 
 /// Reads and checks a verifying-key file against the development key's pin.

@@ -7,6 +7,7 @@
 //! what they scan from compact blocks.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod devnet;
 pub mod fuzz;
 pub mod liar;

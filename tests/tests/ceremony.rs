@@ -1,13 +1,18 @@
 //! The ceremony as its participants run it: `shoji-ceremony` processes, one per contributor,
 //! through phase 1, phase 2 and finalization; the keys it writes prove and verify transfers
-//! with Shoji's own prover and verifier, and transcripts that do not verify are refused. The
-//! development key's trapdoor, recomputed from its public seed, forges a proof of a mint of
-//! `u64::MAX` that the development verifier accepts and the ceremony's refuses.
+//! with Shoji's own prover and verifier, and transcripts that do not verify are refused. A
+//! network made with `shoji-node init --params` from those keys runs the mint → pay → audit
+//! story with the real binaries. The development key's trapdoor, recomputed from its public
+//! seed, forges a proof of a mint of `u64::MAX` that the development verifier accepts and the
+//! ceremony network's validators refuse.
 
 use ark_serialize::CanonicalDeserialize;
+use shoji_primitives::encoding::hex_encode;
 use shoji_tests::binary;
+use shoji_tests::cli::{Kill, Shell};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(binary("shoji-ceremony"))
@@ -174,10 +179,165 @@ fn three_contributors_make_keys_that_prove_transfers() {
     // The development trapdoor's forgery does not pass under the ceremony's key.
     assert!(
         shoji_verifier::Verifier::new(&vk)
-            .verify_transaction(&forged_mint())
+            .verify_transaction(&fixture_forgery())
             .is_err(),
         "the ceremony's key accepts a forgery"
     );
+
+    ceremony_network_story(dir);
+}
+
+/// UDP ports free on loopback now.
+fn free_ports(n: usize) -> Vec<u16> {
+    let sockets: Vec<std::net::UdpSocket> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    sockets
+        .iter()
+        .map(|s| s.local_addr().expect("addr").port())
+        .collect()
+}
+
+/// A network initialized from the ceremony's keys in `dir/params`, with its own issuer and
+/// auditor keys (so not marked insecure), run as four `shoji-node run` processes: the issuer
+/// mints, Alice pays Bob, the auditor reports the payment. Wallets find the proving key beside
+/// the network file and refuse another; the validators refuse the development forgery.
+fn ceremony_network_story(dir: &Path) {
+    let sh = Shell {
+        dir: dir.to_path_buf(),
+        network: dir.join("net").join("network.json"),
+    };
+    let auditor = sh.ok("shoji-auditor", &["--json", "keygen"]).json();
+    let auditor_pk = auditor["public_key"]
+        .as_str()
+        .expect("public key")
+        .to_string();
+    let issuer = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    std::fs::write(dir.join("issuer.key"), hex_encode(&issuer.to_bytes())).expect("issuer key");
+    let addresses: Vec<String> = free_ports(4)
+        .into_iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let issuer_pk = hex_encode(issuer.verifying_key().as_bytes());
+    sh.ok(
+        "shoji-node",
+        &[
+            "init",
+            "--dir",
+            "net",
+            "--addresses",
+            &addresses.join(","),
+            "--params",
+            "params",
+            "--auditor-public-key",
+            &auditor_pk,
+            "--issuer-public-key",
+            &issuer_pk,
+            "--issuer-assets",
+            "840",
+        ],
+    );
+    let genesis = std::fs::read_to_string(dir.join("net/genesis.toml")).expect("genesis");
+    assert!(!genesis.contains("insecure"), "{genesis}");
+    let _validators: Vec<Kill> = (0..4)
+        .map(|i| {
+            let log = std::fs::File::create(dir.join(format!("validator-{i}.log"))).expect("log");
+            Kill(
+                Command::new(binary("shoji-node"))
+                    .current_dir(dir)
+                    .args(["run", "--config"])
+                    .arg(format!("net/validator-{i}/config.toml"))
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .expect("spawn shoji-node run"),
+            )
+        })
+        .collect();
+
+    let address = |name: &str| {
+        sh.wallet(name, &["init"])["address"]
+            .as_str()
+            .expect("address")
+            .to_string()
+    };
+    let (alice, bob) = (address("alice"), address("bob"));
+    address("issuer");
+    // Wait for the validators to answer.
+    let start = Instant::now();
+    loop {
+        let r = sh.run("shoji-wallet", &["--wallet", "alice.wallet", "sync"], &[]);
+        if r.code == 0 {
+            assert!(!r.stderr.contains("INSECURE"), "{}", r.stderr);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the network did not start: {}",
+            r.stderr
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mint = [
+        "mint",
+        "--issuer-key",
+        "issuer.key",
+        "--to",
+        &alice,
+        "--amount",
+        "1000",
+        "--asset",
+        "USD",
+    ];
+    sh.wallet("issuer", &mint);
+    // A proving key other than the one the network names is refused before anything is proved:
+    // here the development key, copied where the wallet is told to look.
+    std::fs::create_dir_all(dir.join("other")).expect("dir");
+    std::fs::copy(
+        shoji_params::default_dir().join(shoji_params::pk_file()),
+        dir.join("other").join("transfer.pk"),
+    )
+    .expect("copy the development proving key");
+    let pay = [
+        "send", "--to", &bob, "--amount", "250", "--asset", "USD", "--memo", "ceremony",
+    ];
+    let mut wrong = vec!["--params", "other"];
+    wrong.extend(pay);
+    sh.wallet_fails("alice", &wrong, &[], 1, "it is not this network's key");
+    sh.wallet("alice", &pay);
+    sh.wallet("bob", &["sync"]);
+    assert_eq!([sh.balance("alice"), sh.balance("bob")], [750, 250]);
+
+    std::fs::write(
+        dir.join("names.json"),
+        serde_json::json!({ alice.clone(): "Alice", bob.clone(): "Bob" }).to_string(),
+    )
+    .expect("names");
+    let au = |args: &[&str]| {
+        let mut all = vec!["--names", "names.json", "--json"];
+        all.extend_from_slice(args);
+        sh.ok("shoji-auditor", &all).json()
+    };
+    assert_eq!(au(&["scan"])["decrypted"], 2);
+    let report = au(&["report"]);
+    let payments = report["payments"].as_array().expect("payments");
+    assert_eq!(payments.len(), 1, "{report}");
+    assert_eq!(payments[0]["from"], "Alice");
+    assert_eq!(payments[0]["to"], "Bob");
+    assert_eq!(payments[0]["amount"], 250);
+
+    // The development trapdoor's forgery, signed by this network's issuer and bound to this
+    // network: the validators refuse it for its proof.
+    let network = shoji_client::Network::load(&sh.network).expect("network file");
+    let client = shoji_client::Client::connect(&network, None).expect("connect");
+    let tip = client.tree_state().expect("tree state");
+    let forged = forged_mint(&issuer, network.auditor, tip.anchor, network.network_id);
+    match client.submit(&forged) {
+        Err(shoji_client::ClientError::Refused(why)) => {
+            assert!(why.contains("proof does not verify"), "{why}")
+        }
+        other => panic!("the forged mint was not refused: {other:?}"),
+    }
 }
 
 /// Anyone recomputes the development parameters' trapdoor from the public seed and "proves" a
@@ -185,7 +345,7 @@ fn three_contributors_make_keys_that_prove_transfers() {
 #[test]
 fn the_development_trapdoor_forges_a_mint_of_u64_max() {
     let dev = shoji_params::dev::parameters().expect("development parameters");
-    let forged = forged_mint();
+    let forged = fixture_forgery();
     let shoji_primitives::tx::Transaction::Mint { bundle, .. } = &forged else {
         panic!("not a mint")
     };
@@ -203,20 +363,53 @@ fn the_development_trapdoor_forges_a_mint_of_u64_max() {
         .is_err());
 }
 
-/// A mint of `u64::MAX` with a proof forged from the development trapdoor, signed by the
-/// fixture's issuer (only the proof matters here).
-fn forged_mint() -> shoji_primitives::tx::Transaction {
+/// [`forged_mint`] by the fixture's issuer, for the fixture's auditor and tree.
+fn fixture_forgery() -> shoji_primitives::tx::Transaction {
+    let scenario = shoji_prover::fixtures::Scenario::new(&mut rand_core::OsRng);
+    forged_mint(
+        &scenario.issuer,
+        scenario.auditor.public_key(),
+        scenario.frontier.root(),
+        [0; 32],
+    )
+}
+
+/// A mint of `u64::MAX` of USD (840) on `network` with a proof forged from the development
+/// trapdoor, signed by `issuer`: an honest mint of 1 whose amount is raised after proving.
+fn forged_mint(
+    issuer: &ed25519_dalek::SigningKey,
+    auditor: shoji_primitives::audit::AuditPublicKey,
+    anchor: shoji_primitives::Fr,
+    network: [u8; 32],
+) -> shoji_primitives::tx::Transaction {
+    use shoji_primitives::keys::{SpendingKeys, WalletSeed};
+    use shoji_primitives::note::{Amount, AssetId};
     use shoji_primitives::tx::Transaction;
     let mut rng = rand_core::OsRng;
     let dev = shoji_params::dev::parameters().expect("development parameters");
-    let scenario = shoji_prover::fixtures::Scenario::new(&mut rng);
-    let issuer = scenario.issuer.clone();
+    let keys = SpendingKeys::from_seed(&WalletSeed::random(&mut rng));
+    let mut b = shoji_prover::TransferBuilder::mint(
+        &keys,
+        AssetId(840),
+        Amount(1),
+        anchor,
+        auditor,
+        issuer.verifying_key().to_bytes(),
+    );
+    b.pay(
+        keys.address(),
+        Amount(1),
+        shoji_primitives::encryption::Memo::empty(),
+    )
+    .expect("one output")
+    .network(network);
     let dev_prover = shoji_prover::Prover::dev().expect("development prover");
-    let honest = scenario
-        .mint(1, &mut rng)
+    let honest = b
+        .build(&mut rng)
+        .expect("balanced")
         .prove(&dev_prover, &mut rng)
         .expect("proved")
-        .sign_mint(&issuer)
+        .sign_mint(issuer)
         .expect("signed");
     let Transaction::Mint { mut bundle, auth } = honest else {
         panic!("not a mint")
@@ -228,7 +421,7 @@ fn forged_mint() -> shoji_primitives::tx::Transaction {
     bundle.proof =
         shoji_primitives::tx::Proof::from_ark(&forge_with_dev_trapdoor(&dev.vk, &inputs));
     let mut forged = Transaction::Mint { bundle, auth };
-    let sig = ed25519_dalek::Signer::sign(&issuer, &forged.sighash()).to_bytes();
+    let sig = ed25519_dalek::Signer::sign(issuer, &forged.sighash()).to_bytes();
     if let Transaction::Mint { auth, .. } = &mut forged {
         auth.signature = sig;
     }

@@ -7,119 +7,11 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shoji_tests::binary as bin;
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs the CLIs in one directory with one network.
-struct Shell {
-    dir: PathBuf,
-    network: PathBuf,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-}
-
-impl Shell {
-    fn run(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(bin(program));
-        cmd.current_dir(&self.dir)
-            .args(args)
-            .env("SHOJI_NETWORK", &self.network)
-            .env("SHOJI_WALLET_PASSPHRASE", "correct horse")
-            .env("SHOJI_AUDITOR_PASSPHRASE", "auditor pass")
-            .env_remove("SHOJI_WALLET")
-            .env_remove("SHOJI_AUDITOR_KEY")
-            .stdin(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = cmd.output().expect("run binary");
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        }
-    }
-
-    /// Runs and requires success.
-    fn ok(&self, program: &str, args: &[&str]) -> Run {
-        let r = self.run(program, args, &[]);
-        assert_eq!(
-            r.code, 0,
-            "{program} {args:?} failed:\nstdout: {}\nstderr: {}",
-            r.stdout, r.stderr
-        );
-        r
-    }
-
-    fn wallet(&self, name: &str, args: &[&str]) -> Value {
-        let w = format!("{name}.wallet");
-        let mut all = vec!["--wallet", &w, "--json"];
-        all.extend_from_slice(args);
-        self.ok("shoji-wallet", &all).json()
-    }
-
-    /// Runs a wallet command that must fail with `code` and a message containing `needle`.
-    fn wallet_fails(
-        &self,
-        name: &str,
-        args: &[&str],
-        env: &[(&str, &str)],
-        code: i32,
-        needle: &str,
-    ) {
-        let w = format!("{name}.wallet");
-        let mut all = vec!["--wallet", &w];
-        all.extend_from_slice(args);
-        let r = self.run("shoji-wallet", &all, env);
-        assert_eq!(
-            r.code, code,
-            "shoji-wallet {all:?}: expected exit code {code}\nstdout: {}\nstderr: {}",
-            r.stdout, r.stderr
-        );
-        assert!(
-            r.stderr.to_lowercase().contains(&needle.to_lowercase()),
-            "shoji-wallet {all:?}: expected {needle:?} in the message, got: {}",
-            r.stderr
-        );
-    }
-
-    fn balance(&self, name: &str) -> u64 {
-        let b = self.wallet(name, &["balance"]);
-        b["balances"]
-            .as_array()
-            .expect("balances")
-            .iter()
-            .filter(|r| r["name"] == "USD")
-            .map(|r| r["balance"].as_u64().expect("balance"))
-            .sum()
-    }
-}
+use shoji_tests::cli::{Kill, Shell};
 
 fn start_devnet(dir: &Path) -> (Kill, PathBuf) {
     shoji_params::dev::parameters().expect("development parameters in the cache");
@@ -249,6 +141,19 @@ fn story_balances_report_disclosure_restore_and_every_error() {
     au(&["keygen", "--insecure-devnet"]);
     let scan = au(&["scan"]);
     assert_eq!(scan["decrypted"], 3);
+    // A development network: every program says so, with the genesis' reason.
+    for (program, args) in [
+        ("shoji-wallet", ["--wallet", "alice.wallet", "sync"]),
+        ("shoji-auditor", ["--names", "names.json", "scan"]),
+    ] {
+        let r = sh.ok(program, &args);
+        assert!(
+            r.stderr
+                .contains("WARNING: INSECURE NETWORK: development keys and parameters"),
+            "{program}: {}",
+            r.stderr
+        );
+    }
     let report = au(&["report"]);
     let payments: Vec<(String, String, u64)> = report["payments"]
         .as_array()

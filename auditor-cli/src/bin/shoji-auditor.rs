@@ -230,9 +230,11 @@ fn load_names(auditor: &mut Auditor, path: &Path) -> Result<(), Failure> {
 }
 
 fn network(cli: &Cli) -> Result<Network, Failure> {
-    Ok(Network::load(&cli.network).context(
+    let net = Network::load(&cli.network).context(
         "the network file says which validators to trust (start a local network with `shoji-node devnet`, or pass --network)",
-    )?)
+    )?;
+    cli::warn_if_insecure(&net);
+    Ok(net)
 }
 
 fn parse_txid(s: &str) -> Result<TxId, Failure> {

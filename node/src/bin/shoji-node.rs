@@ -6,7 +6,7 @@
 //!                 [--issuer-public-key HEX --issuer-assets ID,...] [--params DIR]
 //!                 [--admin-public-key HEX ... --admin-threshold T]
 //! shoji-node run --config DIR/validator-<i>/config.toml
-//! shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT
+//! shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT [--params DIR]
 //! shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS]
 //!                   [--ordering-only]
 //! shoji-node governance propose --network FILE --out FILE [--seq N]
@@ -486,7 +486,7 @@ const USAGE: &str = "usage: shoji-node init --dir DIR [--validators N] [--base-p
 [--addresses IP:PORT,...] [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] [--params DIR] \
 [--admin-public-key HEX ... --admin-threshold T] \
 | shoji-node run --config FILE \
-| shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT \
+| shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT [--params DIR] \
 | shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS] [--ordering-only] \
 | shoji-node governance propose --network FILE --out FILE [--seq N] (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX | --remove-validator ID ... | --add-validator ID --key HEX --address IP:PORT) \
 | shoji-node governance approve FILE --admin-key FILE | shoji-node governance show FILE \
@@ -494,9 +494,11 @@ const USAGE: &str = "usage: shoji-node init --dir DIR [--validators N] [--base-p
 
 fn join(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let (mut dir, mut genesis, mut id, mut listen) = (None, None, None, None);
+    let mut params = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--dir" => dir = Some(PathBuf::from(value(&mut args, &a, "a directory")?)),
+            "--params" => params = Some(PathBuf::from(value(&mut args, &a, "a directory")?)),
             "--genesis" => genesis = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
             "--id" => {
                 id = Some(
@@ -520,7 +522,14 @@ fn join(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let genesis = genesis.with_context(|| need("--genesis FILE"))?;
     let id = id.with_context(|| need("--id N"))?;
     let listen = listen.with_context(|| need("--listen IP:PORT"))?;
-    let report = shoji_node::config::join(&dir, &genesis, id, listen, &mut rand_core::OsRng)?;
+    let report = shoji_node::config::join(
+        &dir,
+        &genesis,
+        id,
+        listen,
+        params.as_deref(),
+        &mut rand_core::OsRng,
+    )?;
     let key = hex_encode(&report.public_key);
     println!("validator {id} prepared in {}", dir.display());
     println!("  key:    {} (secret: keep it)", report.key_file.display());
@@ -732,9 +741,7 @@ fn run(config: &Path) -> anyhow::Result<()> {
         )
     })?;
     if let Some(why) = &setup.network.insecure {
-        tracing::warn!(
-            "INSECURE NETWORK: {why}. Anyone can forge proofs on it (mint without limit) with the development trapdoor."
-        );
+        tracing::warn!("{}", shoji_client::network::insecure_warning(why));
     }
     let status = core.status();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -861,6 +868,7 @@ fn devnet(
             assets: BTreeMap::from([(AssetId(840), "USD".to_string())]),
             insecure: Some("development keys and parameters: never use for real value".into()),
             network_id: net.network_id,
+            parameters: shoji_client::ParameterPins::development(),
         };
         let info = network.to_file();
         let key_path = dir.join("issuer.key");

@@ -68,6 +68,10 @@ struct Cli {
         default_value = "devnet/devnet.json"
     )]
     network: PathBuf,
+    /// The directory holding the network's proving key (`transfer.pk`, whose hash the network
+    /// file names); default: `params` beside the network file. Development networks need none.
+    #[arg(long, global = true, env = "SHOJI_PARAMS")]
+    params: Option<PathBuf>,
     /// Read the passphrase from the first line of this file (else $SHOJI_WALLET_PASSPHRASE, else
     /// the terminal).
     #[arg(long, global = true)]
@@ -228,9 +232,41 @@ fn create(cli: &Cli, seed: &WalletSeed) -> Result<Open, Failure> {
 }
 
 fn network(cli: &Cli) -> Result<Network, Failure> {
-    Ok(Network::load(&cli.network).context(
+    let net = Network::load(&cli.network).context(
         "the network file says which validators to trust (start a local network with `shoji-node devnet`, or pass --network)",
-    )?)
+    )?;
+    cli::warn_if_insecure(&net);
+    Ok(net)
+}
+
+/// The prover of `net`: the development parameters on a development network, else the proving
+/// key whose hash the network file names, found in `--params` (default: `params` beside the
+/// network file). Any other file is refused before anything is proved.
+fn load_prover(cli: &Cli, net: &Network) -> anyhow::Result<Prover> {
+    let pins = net.parameters;
+    if pins.is_development() {
+        return Prover::dev().context("loading the development proving parameters");
+    }
+    let hash = pins.proving_key_hash.ok_or_else(|| {
+        anyhow!(
+            "the network file {} pins a ceremony's verifying key but names no proving key \
+             (proving_key_hash): take the network file `shoji-node init --params` wrote",
+            cli.network.display()
+        )
+    })?;
+    let dir = cli.params.clone().unwrap_or_else(|| {
+        cli.network
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("params")
+    });
+    let path = dir.join(shoji_params::PROVING_KEY_FILE);
+    let pk = shoji_params::load_proving_key_pinned(&path, &hash, &pins.verifying_key_hash)
+        .context(
+            "the network's proving key (pass --params DIR, the directory holding the \
+             transfer.pk of the network's ceremony)",
+        )?;
+    Ok(Prover::new(pk)?)
 }
 
 fn connect(cli: &Cli, net: &Network) -> Result<Client, Failure> {
@@ -585,7 +621,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 tip.height + EXPIRY_BLOCKS,
                 &mut rand_core::OsRng,
             )?;
-            let tx = prove(cli, |prover| {
+            let tx = prove(cli, &net, |prover| {
                 Ok(unproven
                     .prove(prover, &mut rand_core::OsRng)?
                     .sign_mint(&key)?)
@@ -636,7 +672,7 @@ fn prove_and_submit(
     unproven: shoji_prover::UnprovenTransaction,
     what: Outgoing,
 ) -> Result<(), Failure> {
-    let tx = prove(cli, |prover| {
+    let tx = prove(cli, client.network(), |prover| {
         Ok(unproven
             .prove(prover, &mut rand_core::OsRng)?
             .into_transaction()?)
@@ -861,10 +897,11 @@ fn spinner(cli: &Cli, msg: String) -> ProgressBar {
 
 fn prove(
     cli: &Cli,
+    net: &Network,
     f: impl FnOnce(&Prover) -> anyhow::Result<Transaction>,
 ) -> Result<Transaction, Failure> {
     let pb = spinner(cli, "loading proving parameters".into());
-    let prover = Prover::dev().context("loading the proving parameters")?;
+    let prover = load_prover(cli, net)?;
     pb.set_message("proving");
     let tx = f(&prover)?;
     pb.finish_and_clear();
