@@ -42,7 +42,7 @@ const CONTRIBUTION: &str = "shoji ceremony phase2 contribution v1";
 const KIND: u8 = 2;
 
 /// Role label of δ in proofs of knowledge.
-const DELTA: &[u8] = b"delta";
+pub(crate) const DELTA: &[u8] = b"delta";
 
 /// One contribution: δ·G₁ after it, and a proof of knowledge of the multiplier.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, CanonicalSerialize, CanonicalDeserialize)]
@@ -180,7 +180,7 @@ impl Phase2 {
         crate::chain(CONTRIBUTION, self.start_hash(), &self.contributions)
     }
 
-    fn start_hash(&self) -> [u8; 32] {
+    pub(crate) fn start_hash(&self) -> [u8; 32] {
         let mut h = blake3::Hasher::new_derive_key("shoji ceremony phase2 v1");
         h.update(&self.phase1);
         h.update(&self.circuit);

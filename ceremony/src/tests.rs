@@ -358,6 +358,17 @@ fn phase2_refuses_bad_contributions_and_another_start() {
     let mut p = good.clone();
     p.contributions[0].delta_g1 = bump1(&p.contributions[0].delta_g1);
     assert_eq!(bad_index(p.verify(p1, &shape).unwrap_err()), 1);
+    // δ·G₁ the identity: with a well-formed proof of another δ', and with a proof of δ' = 0
+    // (whose points are the identity), refused either way.
+    let mut p = good.clone();
+    p.contributions[0].delta_g1 = G1Affine::zero();
+    assert_eq!(bad_index(p.verify(p1, &shape).unwrap_err()), 1);
+    let mut p = good.clone();
+    let start = p.start_hash();
+    p.contributions[0].proof =
+        KnowledgeProof::new(&Fr::from(0u64), &start, crate::phase2::DELTA, &mut rng(5));
+    p.contributions[0].delta_g1 = G1Affine::zero();
+    assert_eq!(bad_index(p.verify(p1, &shape).unwrap_err()), 1);
 
     // Started from another phase-1 transcript, or for another circuit.
     let mut other = p1.clone();
