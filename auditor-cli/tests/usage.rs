@@ -23,7 +23,7 @@ fn help_lists_exit_codes_and_bad_input_is_refused() {
     let network = dir.path().join("network.json");
     std::fs::write(
         &network,
-        r#"{"validators":[{"id":0,"addr":"127.0.0.1:9","public_key":"1f244c4e481fc1f709c23fa8948118f0e06c1995b16b7759d06995ef9d6a267f"}],"auditor_public_key":"7ad36fe4a1249cb60abdc4567c7f0366d5dbda85d64fc029cd66b813e2d2296b","network_id":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
+        r#"{"validators":[{"id":0,"addr":"127.0.0.1:9","public_key":"1f244c4e481fc1f709c23fa8948118f0e06c1995b16b7759d06995ef9d6a267f"}],"auditor_public_key":"7ad36fe4a1249cb60abdc4567c7f0366d5dbda85d64fc029cd66b813e2d2296b","network_id":"0000000000000000000000000000000000000000000000000000000000000000","insecure":"development keys"}"#,
     )
     .expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_shoji-auditor"))

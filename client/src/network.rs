@@ -152,7 +152,7 @@ pub struct Network {
 }
 
 fn key32(what: &'static str, s: &str) -> Result<[u8; 32], String> {
-    let bytes = hex_decode(what, s).map_err(|e| e.to_string())?;
+    let bytes = hex_decode(what, s).map_err(|e| format!("{what}: {e}"))?;
     bytes
         .try_into()
         .map_err(|_| format!("{what} must be 32 bytes"))
