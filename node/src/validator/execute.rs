@@ -1,0 +1,127 @@
+//! Execution of a committed block: verification of what was not verified ahead, the ledger's
+//! state transition and one store write transaction, before the replica learns the root.
+
+use super::*;
+
+impl NodeCore {
+    /// Verifies (stateless, batched, cached), applies and stores one committed block.
+    pub(super) fn execute(
+        &mut self,
+        block: &shoji_consensus::Block,
+        certificate: &shoji_consensus::CommitCertificate,
+    ) -> Result<(Vec<Output>, Vec<Action>, bool), NodeError> {
+        let mut txs: Vec<Transaction> = Vec::new();
+        let mut governance: Vec<GovernanceTx> = Vec::new();
+        let mut opaque: Vec<(TxId, TxOutcome)> = Vec::new();
+        for b in &block.transactions {
+            if GovernanceTx::is_governance(b) {
+                governance.extend(GovernanceTx::from_bytes(b).ok());
+            } else if let Some(tx) = self.decode_for_block(b) {
+                // Applied only if its proof verifies (cached or checked below), which implies
+                // the subgroup check this decoding leaves out.
+                txs.push(tx);
+            } else if self.ordering_only {
+                if let Some(id) = request_id(b, true) {
+                    let why = Rejection::Stateless("an opaque payload: ordered only".into());
+                    opaque.push((id, TxOutcome::Rejected(why)));
+                }
+            }
+        }
+        let ids: Vec<TxId> = txs.iter().map(Transaction::auth_id).collect();
+        let cached: Vec<Option<Result<(), TxError>>> = ids
+            .iter()
+            .map(|id| self.verified.get(id).cloned())
+            .collect();
+        let (missing_ids, missing): (Vec<TxId>, Vec<Transaction>) = ids
+            .iter()
+            .zip(&txs)
+            .zip(&cached)
+            .filter(|(_, c)| c.is_none())
+            .map(|((id, t), _)| (*id, *t))
+            .unzip();
+        if !missing.is_empty() {
+            tracing::debug!(
+                height = block.height,
+                proofs = missing.len(),
+                "verifying a block's unseen proofs"
+            );
+        }
+        let mut fresh = self.verify_now(&missing_ids, &missing).into_iter();
+        let mut stateless = Vec::with_capacity(txs.len());
+        for (id, c) in ids.iter().zip(cached) {
+            let r = match c {
+                Some(r) => r,
+                None => {
+                    let r = fresh.next().unwrap_or(Err(TxError::Proof(
+                        shoji_verifier::VerificationError::InvalidProof,
+                    )));
+                    self.remember(*id, r.clone());
+                    r
+                }
+            };
+            stateless.push(r);
+        }
+        let outcome =
+            self.ledger
+                .apply_block_with_governance(block.time_ms, &txs, &stateless, &governance);
+        for (id, o) in &outcome.governance {
+            match o {
+                TxOutcome::Enacted => tracing::info!(
+                    height = outcome.height,
+                    txid = %id,
+                    policy_seq = self.ledger.policy().seq,
+                    "governance transaction enacted"
+                ),
+                TxOutcome::Rejected(r) => tracing::warn!(
+                    height = outcome.height,
+                    txid = %id,
+                    reason = %r,
+                    "governance transaction refused"
+                ),
+                TxOutcome::Applied { .. } => {}
+            }
+        }
+        let head = self.ledger.head();
+        self.store.commit_block(&CommittedBlock {
+            block,
+            certificate,
+            transactions: &txs,
+            outcome: &outcome,
+            ledger: &head,
+        })?;
+        let committed = Output::Committed {
+            height: outcome.height,
+            state_root: outcome.state_root,
+            outcomes: ids
+                .into_iter()
+                .zip(outcome.outcomes.iter().cloned())
+                .chain(outcome.governance.iter().cloned())
+                .chain(opaque)
+                .collect(),
+        };
+        let mut outputs = vec![committed];
+        let next = match &outcome.validators_decided {
+            Some((_, v)) => {
+                outputs.push(Output::ValidatorsDecided {
+                    validators: v.iter().map(|(id, k)| (ReplicaId(*id), *k)).collect(),
+                    addresses: self.added_validator_addresses(),
+                });
+                Some(validator_set(
+                    &self.genesis,
+                    self.ledger.policy().epoch + 1,
+                    v,
+                )?)
+            }
+            None => None,
+        };
+        let more = self
+            .replica
+            .on_block_executed(block.height, outcome.state_root, next);
+        if outcome.epoch_started.is_some() {
+            let (switched, actions) = self.switch_epoch()?;
+            outputs.extend(switched);
+            return Ok((outputs, actions, true));
+        }
+        Ok((outputs, more, false))
+    }
+}
