@@ -4,6 +4,7 @@
 use super::*;
 use shoji_primitives::encoding::hex_decode;
 use shoji_primitives::tx::ShieldedBundle;
+use shoji_primitives::note::AssetId;
 
 /// A block time (Unix ms).
 const T0: u64 = 1_700_000_000_000;

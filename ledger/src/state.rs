@@ -1,0 +1,266 @@
+//! The ledger's state as storage keeps it ([`LedgerHead`]), its state root and the running
+//! hashes it commits to, and openings that prove a part of it to a client.
+
+use crate::*;
+use shoji_primitives::encoding::{fr_to_bytes, EncodingError, Reader};
+use shoji_primitives::tree::Frontier;
+use shoji_primitives::tx::TxId;
+use shoji_primitives::Fr;
+use std::collections::BTreeSet;
+
+/// The ledger state without the nullifier set: what storage rewrites after every block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerHead {
+    /// Height of the last applied block (0 at genesis).
+    pub height: u64,
+    /// Time of the last applied block, Unix milliseconds (0 at genesis).
+    pub time_ms: u64,
+    /// The commitment tree's frontier.
+    pub frontier: Frontier,
+    /// Roots of the last blocks, oldest first (the genesis root counts as height 0); the last
+    /// one is `frontier.root()`.
+    pub recent_roots: Vec<Fr>,
+    /// Running hash of every revealed nullifier, in order of revelation.
+    pub nullifier_chain: [u8; 32],
+    /// Running hash of every block's [`CompactBlock`] (see [`chain_compact`]): what wallets and
+    /// auditors scan, certified through the state root.
+    pub scan_chain: [u8; 32],
+    /// The policy in force, once governance has changed it (`None`: genesis's).
+    pub policy: Option<Policy>,
+}
+
+impl LedgerHead {
+    /// The head of [`Ledger::genesis`].
+    pub fn genesis() -> Self {
+        let frontier = Frontier::new();
+        LedgerHead {
+            height: 0,
+            time_ms: 0,
+            recent_roots: vec![frontier.root()],
+            frontier,
+            nullifier_chain: [0; 32],
+            scan_chain: [0; 32],
+            policy: None,
+        }
+    }
+
+    /// The state root of a ledger with this head.
+    pub fn state_root(&self) -> [u8; 32] {
+        self.state_root_with(&self.frontier.root())
+    }
+
+    /// [`LedgerHead::state_root`] given the frontier's root (which costs sixteen hashes to
+    /// compute), for callers that already hold it.
+    pub fn state_root_with(&self, tree_root: &Fr) -> [u8; 32] {
+        self.opening_with(tree_root).root()
+    }
+
+    /// The state root's preimage ([`StateOpening`]) given the frontier's root.
+    pub fn opening_with(&self, tree_root: &Fr) -> StateOpening {
+        StateOpening {
+            height: self.height,
+            time_ms: self.time_ms,
+            tree_size: self.frontier.size(),
+            tree_root: *tree_root,
+            nullifier_chain: self.nullifier_chain,
+            governance_chain: self.policy.as_ref().map_or([0; 32], |p| p.chain),
+            scan_chain: self.scan_chain,
+            validators: validators_commitment(self.policy.as_ref()),
+        }
+    }
+}
+
+/// Everything the state root hashes: given a certified state root (a stable checkpoint's), a
+/// client checks an opening against it and then trusts each field, in particular the tree root
+/// and the scan chain over every compact block up to `height`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateOpening {
+    /// Height.
+    pub height: u64,
+    /// Block time, Unix milliseconds.
+    pub time_ms: u64,
+    /// Commitments in the tree.
+    pub tree_size: u64,
+    /// The tree's root.
+    pub tree_root: Fr,
+    /// Running hash of the revealed nullifiers ([`chain_nullifier`]).
+    pub nullifier_chain: [u8; 32],
+    /// Running hash of the enacted governance transactions ([`chain_governance`]).
+    pub governance_chain: [u8; 32],
+    /// Running hash of the compact blocks ([`chain_compact`]).
+    pub scan_chain: [u8; 32],
+    /// The validator sets in force and decided ([`validators_commitment`]).
+    pub validators: [u8; 32],
+}
+
+impl StateOpening {
+    /// Encoded length.
+    pub const BYTES: usize = 8 + 8 + 8 + 32 * 5;
+
+    /// The state root these fields hash to.
+    pub fn root(&self) -> [u8; 32] {
+        state_root(
+            self.height,
+            self.time_ms,
+            self.tree_size,
+            &self.tree_root,
+            &self.nullifier_chain,
+            &self.governance_chain,
+            &self.scan_chain,
+            &self.validators,
+        )
+    }
+
+    /// `height ‖ time_ms ‖ tree_size ‖ tree_root ‖ nullifier_chain ‖ governance_chain ‖
+    /// scan_chain ‖ validators` (integers little-endian).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::BYTES);
+        out.extend_from_slice(&self.height.to_le_bytes());
+        out.extend_from_slice(&self.time_ms.to_le_bytes());
+        out.extend_from_slice(&self.tree_size.to_le_bytes());
+        out.extend_from_slice(&fr_to_bytes(&self.tree_root));
+        out.extend_from_slice(&self.nullifier_chain);
+        out.extend_from_slice(&self.governance_chain);
+        out.extend_from_slice(&self.scan_chain);
+        out.extend_from_slice(&self.validators);
+        out
+    }
+
+    /// Strict decoding of [`StateOpening::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
+        let mut r = Reader::new("state opening", bytes);
+        let opening = StateOpening {
+            height: r.u64()?,
+            time_ms: r.u64()?,
+            tree_size: r.u64()?,
+            tree_root: r.fr("tree root")?,
+            nullifier_chain: r.array()?,
+            governance_chain: r.array()?,
+            scan_chain: r.array()?,
+            validators: r.array()?,
+        };
+        r.finish()?;
+        Ok(opening)
+    }
+}
+
+/// Everything needed to rebuild a ledger, given its configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerSnapshot {
+    /// The per-block part.
+    pub head: LedgerHead,
+    /// Every revealed nullifier (canonical 32-byte encodings).
+    pub nullifiers: BTreeSet<[u8; 32]>,
+}
+
+/// Why a snapshot cannot be restored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// No recent roots.
+    #[error("snapshot has no recent roots")]
+    NoRoots,
+    /// More recent roots than the window keeps.
+    #[error("snapshot has {got} recent roots, the window keeps {window}")]
+    TooManyRoots {
+        /// Given.
+        got: usize,
+        /// The configured window.
+        window: usize,
+    },
+    /// The last recent root is not the frontier's root.
+    #[error("the last recent root is not the tree's root")]
+    RootMismatch,
+}
+
+/// The state root: blake3 (derived key "shoji 2026 state root v5") over height, block time and
+/// tree size (u64 little-endian), tree root, nullifier chain, governance chain, scan chain and
+/// validator commitment.
+#[allow(clippy::too_many_arguments)]
+pub fn state_root(
+    height: u64,
+    time_ms: u64,
+    tree_size: u64,
+    tree_root: &Fr,
+    nullifier_chain: &[u8; 32],
+    governance_chain: &[u8; 32],
+    scan_chain: &[u8; 32],
+    validators: &[u8; 32],
+) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v5");
+    h.update(&height.to_le_bytes());
+    h.update(&time_ms.to_le_bytes());
+    h.update(&tree_size.to_le_bytes());
+    h.update(&fr_to_bytes(tree_root));
+    h.update(nullifier_chain);
+    h.update(governance_chain);
+    h.update(scan_chain);
+    h.update(validators);
+    *h.finalize().as_bytes()
+}
+
+/// What a state root says of the validator sets: zero while governance has changed nothing,
+/// otherwise [`validator_sets_hash`] of the current members and the decided change.
+pub fn validators_commitment(policy: Option<&Policy>) -> [u8; 32] {
+    match policy {
+        None => [0; 32],
+        Some(p) => validator_sets_hash(
+            &p.validators,
+            p.next_validators.as_ref().map(|(last, next)| (*last, next)),
+        ),
+    }
+}
+
+/// blake3 (derived key "shoji 2026 validator sets v1") over the current members and the
+/// decided change if any (`0`, or `1 ‖ last height of the epoch (u64 LE) ‖ members`), members
+/// as `count:u32 ‖ (id:u16 ‖ key:32)*` in id order (integers little-endian). A client that
+/// trusts an epoch's set checks a checkpoint of that set whose state has a change decided, and
+/// learns from its opening the next set and the last height the current one signs for.
+pub fn validator_sets_hash(validators: &Validators, next: Option<(u64, &Validators)>) -> [u8; 32] {
+    fn members(h: &mut blake3::Hasher, v: &Validators) {
+        h.update(&(v.len() as u32).to_le_bytes());
+        for (id, key) in v {
+            h.update(&id.to_le_bytes());
+            h.update(key);
+        }
+    }
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 validator sets v1");
+    members(&mut h, validators);
+    match next {
+        None => {
+            h.update(&[0]);
+        }
+        Some((last, next)) => {
+            h.update(&[1]);
+            h.update(&last.to_le_bytes());
+            members(&mut h, next);
+        }
+    }
+    *h.finalize().as_bytes()
+}
+
+/// One step of the scan chain: the chain after the block whose compact form encodes to
+/// `compact` ([`CompactBlock::to_bytes`]). A client that holds the chain at one certified height
+/// checks every compact block it receives up to the next.
+pub fn chain_compact(chain: &[u8; 32], compact: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 scan chain v2");
+    h.update(chain);
+    h.update(compact);
+    *h.finalize().as_bytes()
+}
+
+/// One step of the governance chain: the chain after enacting the transaction `id`.
+pub fn chain_governance(chain: &[u8; 32], id: &TxId) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 governance chain v1");
+    h.update(chain);
+    h.update(&id.0);
+    *h.finalize().as_bytes()
+}
+
+/// One step of the nullifier chain: the chain after revealing `nf`.
+pub fn chain_nullifier(chain: &[u8; 32], nf: &[u8; 32]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 nullifier chain v1");
+    h.update(chain);
+    h.update(nf);
+    *h.finalize().as_bytes()
+}
