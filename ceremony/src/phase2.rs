@@ -11,8 +11,9 @@
 //! **Contributions** ([`Phase2::contribute`]) multiply δ by a fresh δ' and divide the L and H
 //! queries by it, and prove knowledge of δ' ([`KnowledgeProof`]) against the transcript hash.
 //!
-//! **Verification** ([`Phase2::verify`]) recomputes the start from phase 1 and the circuit,
-//! checks that every key element that does not involve δ is exactly the start's, that each
+//! **Verification** ([`Phase2::verify`]) does not recompute the start: it checks, by one random
+//! linear combination per query against phase 1's powers, that every key element that does not
+//! involve δ is the start's, that each
 //! contribution's δ·G₁ is the previous one times its proven δ', that the final δ is the last
 //! contribution's in both groups, and that the L and H queries are the start's divided by δ
 //! (random linear combinations and pairings).

@@ -1,4 +1,4 @@
-//! The transfer statement (DESIGN §3): one circuit for transfers, mints and redeems.
+//! The transfer statement (docs/protocol/statement.md): one circuit for transfers, mints and redeems.
 //!
 //! Public inputs, in order: `anchor, nf_0, nf_1, cm_0, cm_1, value_in, value_out, asset_pub, PK.x,
 //! PK.y, E.x, E.y, c_0..c_3, tx_binding` ([`shoji_primitives::tx::TransferPublic`]).
@@ -12,7 +12,7 @@
 //!    all four notes share one asset, equal to `asset_pub` whenever a public value is non-zero;
 //! 6. `(E, c)` encrypts (sender apk, output owners, output values, asset) to `PK` (see
 //!    [`shoji_primitives::audit`]);
-//! 7. `tx_binding` is bound by a constraint (MUST rule 1).
+//! 7. `tx_binding` is bound by a constraint (docs/protocol/statement.md, Rule 1).
 //!
 //! Public values (`value_in`, `value_out`, `asset_pub`) are not range-checked here: the verifier
 //! builds them from 64-bit fields of the transaction, so they are below 2^64 by construction.
@@ -249,7 +249,7 @@ impl TransferCircuit {
             c.enforce_equal(p)?;
         }
 
-        // (7) tx_binding appears in a constraint (MUST rule 1).
+        // (7) tx_binding appears in a constraint (Rule 1).
         let _ = binding.square()?;
         Ok(handles)
     }

@@ -437,7 +437,7 @@ fn auditor_reads_the_truth() {
     );
 }
 
-/// Every public input is used by at least one constraint (MUST rule 1): a column of the
+/// Every public input is used by at least one constraint (docs/protocol/statement.md, Rule 1): a column of the
 /// constraint matrices that is all zero would leave that input unbound.
 #[test]
 fn every_public_input_is_constrained() {

@@ -63,7 +63,7 @@ pub enum Response {
         summary: Vec<u8>,
         /// Its commit certificate, postcard-encoded [`shoji_consensus::CommitCertificate`];
         /// check it with [`shoji_consensus::verify_commit_certificate_for`] against the
-        /// genesis set.
+        /// validator set of the block's epoch.
         #[serde(with = "serde_bytes")]
         certificate: Vec<u8>,
     },

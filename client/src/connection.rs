@@ -117,7 +117,8 @@ pub struct Client {
     node: ReplicaId,
     network: Network,
     /// The validator sets this client trusts, oldest first: the network file's, then each one
-    /// learned from a checkpoint of the one before ([`Client::validators_for`]).
+    /// learned from a checkpoint of the one before ([`Client::verify_in_epoch`],
+    /// [`Client::learn_next_epoch`]).
     epochs: std::sync::Mutex<Vec<Epoch>>,
 }
 

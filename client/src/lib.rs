@@ -1,9 +1,9 @@
 //! What every client of a Shoji network shares.
 //!
 //! - [`api`]: the messages of the client API (one request and one response per QUIC stream).
-//! - [`network`]: the network file a client is given — validator addresses and keys (the genesis
-//!   validator set every commit certificate is checked against), the designated auditor, the
-//!   issuers and the names of assets.
+//! - [`network`]: the network file a client is given — validator addresses and keys (the set of
+//!   the file's epoch; later sets are learned from checkpoints that set signed), the designated
+//!   auditor, the issuers, the names of assets and the hashes of the proof parameters.
 //! - [`Client`]: a blocking connection to one validator that fails over to the next, submits
 //!   transactions and returns only once a commit certificate for them has been checked.
 //! - [`sealed`]: passphrase-sealed files (Argon2id + XChaCha20-Poly1305) written atomically, for
@@ -18,5 +18,5 @@ pub mod network;
 pub mod passphrase;
 pub mod sealed;
 
-pub use connection::{CertifiedBlocks, Client, ClientError, Finality, TreeState};
+pub use connection::{CertifiedBlocks, Client, ClientError, Finality, TreeState, CERTIFY_PATIENCE};
 pub use network::{Network, NetworkError, ParameterPins};

@@ -13,7 +13,8 @@
 //! Committed blocks carry a [`CommitCertificate`] that anyone holding the
 //! [`ValidatorSet`] can check with [`verify_commit_certificate`].
 //!
-//! See `DESIGN.md` for the message flow, the persistence rules and the invariants.
+//! See `docs/protocol/consensus.md` for the message flow, the persistence rules and the
+//! invariants.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

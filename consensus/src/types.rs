@@ -386,7 +386,9 @@ pub struct Config {
     /// Validators of the current epoch.
     pub validators: ValidatorSet,
     /// Trusted checkpoint the epoch starts from: [`CheckpointCertificate::genesis`] for the
-    /// first epoch, the last stable checkpoint of the previous epoch otherwise.
+    /// first epoch; otherwise the checkpoint at the previous epoch's last height, which the
+    /// host derives from its own executed chain (the node passes it unsigned: replicas only
+    /// compare an epoch's start with each other's, never verify it).
     pub start_checkpoint: CheckpointCertificate,
     /// Checkpoint interval `K`: a checkpoint is taken at every height divisible by it.
     pub checkpoint_interval: u64,

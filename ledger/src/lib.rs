@@ -1,4 +1,5 @@
-//! The ledger state and its transition function (DESIGN §4, "stateful" validation).
+//! The ledger state and its transition function (docs/protocol/transactions.md, "Stateful
+//! validation").
 //!
 //! [`Ledger::apply_block`] takes a committed block's proposed time and its transactions in order,
 //! with the results of their stateless checks, and applies the valid ones: anchor is a recent root, nullifiers are

@@ -3,8 +3,8 @@
 
 use super::*;
 use shoji_primitives::encoding::hex_decode;
-use shoji_primitives::tx::ShieldedBundle;
 use shoji_primitives::note::AssetId;
+use shoji_primitives::tx::ShieldedBundle;
 
 /// A block time (Unix ms).
 const T0: u64 = 1_700_000_000_000;

@@ -3,7 +3,8 @@
 //! One task per validator owns the core; it waits on peer messages, client requests and the
 //! earliest timer, sets the core's clock to the system time, feeds the core and routes what
 //! comes out. A client's `Submit` is answered when the block holding the transaction is
-//! committed (with the block and its certificate), or at once when admission refuses it.
+//! committed (with the block's summary and its certificate), or at once when admission refuses
+//! it.
 //!
 //! The host also asks one other validator, at start and then every
 //! [`HostOptions::sync_interval`], for the blocks above its height ([`NodeCore::sync_probe`]),

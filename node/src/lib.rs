@@ -1,5 +1,6 @@
-//! The validator's core: a PBFT [`Replica`], the [`Ledger`] state transition, the stateless
-//! [`Verifier`] and the redb [`Store`], glued without I/O of its own beyond the store.
+//! The validator's core: a PBFT [`Replica`](shoji_consensus::Replica), the
+//! [`Ledger`](shoji_ledger::Ledger) state transition, the stateless
+//! [`Verifier`](shoji_verifier::Verifier) and the redb [`Store`](shoji_store::Store), glued without I/O of its own beyond the store.
 //!
 //! The host (network and clock adapters) feeds [`NodeCore`] peer messages, timer expiries and
 //! client transactions, tells it the wall-clock time before each ([`NodeCore::set_now_ms`]), and

@@ -19,7 +19,7 @@ pub const MAX_PAYLOAD_BYTES: usize = if MAX_TX_BYTES > MAX_GOVERNANCE_BYTES {
 /// pre-prepare, and a NEW-VIEW that re-proposes it, always travel.
 pub const MAX_BLOCK_BYTES: usize = 1 << 20;
 
-/// The payload rule of a validator ([`Config::payload_check`]): the exact shape of a shielded
+/// The payload rule of a validator ([`Config::payload_check`](shoji_consensus::Config::payload_check)): the exact shape of a shielded
 /// transaction kind ([`Transaction::check_layout`]), or a governance transaction that decodes.
 /// Every validator applies it to every proposed block alike; a block carrying anything else
 /// is refused.
@@ -35,7 +35,7 @@ pub fn transaction_shape(bytes: &[u8]) -> Result<(), &'static str> {
     }
 }
 
-/// The payload rule in ordering-only mode ([`NodeCore::set_ordering_only`]): a transaction,
+/// The payload rule in ordering-only mode ([`NodeCore::set_ordering_only`](crate::NodeCore::set_ordering_only)): a transaction,
 /// or an opaque payload of at most [`MAX_OPAQUE_BYTES`].
 pub fn transaction_or_opaque_shape(bytes: &[u8]) -> Result<(), &'static str> {
     match bytes.len() <= MAX_OPAQUE_BYTES {

@@ -1,4 +1,4 @@
-//! Note encryption, outside the circuit (DESIGN §3 "Note encryption").
+//! Note encryption, outside the circuit (docs/protocol/notes.md, "Note encryption").
 //!
 //! For each output, the sender picks an ephemeral X25519 key `esk`, agrees a secret with the
 //! receiver's encryption key and seals the note plaintext with ChaCha20-Poly1305 under

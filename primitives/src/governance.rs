@@ -1,5 +1,5 @@
 //! Governance transactions: changes to the network's policy approved by a threshold of the
-//! administrator keys named in genesis (DESIGN §1, "consortium governance").
+//! administrator keys named in genesis (docs/protocol/governance.md).
 //!
 //! A governance transaction carries one [`GovernanceAction`], a sequence number and Ed25519
 //! approvals. It takes effect only if at least `threshold` distinct administrators approved
@@ -11,8 +11,10 @@
 //! approvals:u8 ‖ (admin(32) ‖ signature(64))*`. Actions: `0 ‖ issuer(32) ‖ count:u8 ‖
 //! asset:u64*` sets the assets an issuer may mint and redeem (none revokes it); `1 ‖ auditor(32)`
 //! designates the auditor key every later transfer must encrypt its audit record to; `2 ‖
-//! count:u8 ‖ (id:u16 ‖ key(32))*` names the next validator set (ids increasing), which takes
-//! effect at a checkpoint boundary.
+//! count:u8 ‖ (id:u16 ‖ key(32))*` names the next validator set (ids increasing; the ledger
+//! accepts only removals that keep at least four members, with their keys unchanged); `3 ‖
+//! id:u16 ‖ key(32) ‖ len:u8 ‖ address` adds a validator reached at `address`. Set changes
+//! take effect at a checkpoint boundary.
 
 use crate::audit::AuditPublicKey;
 use crate::encoding::{EncodingError, Reader};

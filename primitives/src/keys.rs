@@ -1,10 +1,10 @@
-//! Wallet keys and addresses (DESIGN §3 "Keys").
+//! Wallet keys and addresses (docs/protocol/keys.md).
 //!
 //! Everything derives from a 32-byte wallet seed with blake3's key-derivation mode, one context
 //! string per key:
 //! - `ask` (spending key) and `nk` (nullifier key), field elements;
 //! - the owner tag `apk = Poseidon_OwnerTag(ask, nk)` — binding `nk` into the owner tag is what
-//!   makes the nullifier of a note unique (see ARCHITECTURE.md, "nullifier key binding");
+//!   makes the nullifier of a note unique (docs/decisions/0001);
 //! - an X25519 key pair for note encryption, and an outgoing key `ovk` that lets a restored
 //!   wallet read back what it sent.
 //!

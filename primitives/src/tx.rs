@@ -1,15 +1,15 @@
 //! Transactions: the shielded bundle every kind shares, its canonical byte encoding, its public
-//! inputs and the transaction binding (DESIGN §4).
+//! inputs and the transaction binding (docs/protocol/transactions.md).
 //!
 //! Encoding (all integers little-endian, every field fixed-size, so every transaction of a kind has
 //! one length): `version:u8 ‖ kind:u8 ‖ bundle ‖ kind-specific tail`. The bundle is
 //! `anchor ‖ nf_0 ‖ nf_1 ‖ cm_0 ‖ cm_1 ‖ value_in:u64 ‖ value_out:u64 ‖ asset:u64 ‖ auditor(32) ‖
-//! E(32) ‖ c_0..c_3 ‖ output_0 ‖ output_1 ‖ expiry_height:u64 ‖ proof(384)`. The tail is empty for a
+//! E(32) ‖ c_0..c_3 ‖ output_0 ‖ output_1 ‖ expiry_height:u64 ‖ network(32) ‖ proof(384)`. The tail is empty for a
 //! transfer, `issuer(32) ‖ signature(64)` for a mint and `issuer(32)` for a redeem.
 //!
 //! `tx_binding` hashes every field that is not already a public input — version, kind, expiry,
 //! both outputs' ciphertexts and, for mint and redeem, the issuer — into a field element that is a
-//! public input of the proof, so none of them can be changed under a valid proof (MUST rule 2).
+//! public input of the proof, so none of them can be changed under a valid proof (docs/protocol/statement.md, Rule 2).
 
 use crate::audit::{AuditPublicKey, AuditRecord, AUDIT_ELEMENTS};
 use crate::encoding::{fr_to_bytes, point_to_bytes, EncodingError, Reader};
@@ -27,7 +27,7 @@ pub const TX_VERSION: u8 = 3;
 /// An uncompressed Groth16 proof: `A` (96) ‖ `B` (192) ‖ `C` (96), each point `x ‖ y` in the
 /// Zcash encoding ark-bls12-381 writes. Uncompressed because every validator decodes every
 /// proof: checking that a point is on its curve costs a few multiplications, recovering `y`
-/// from `x` a square root (ARCHITECTURE, departure 22).
+/// from `x` a square root (docs/decisions/0022).
 pub const PROOF_BYTES: usize = 384;
 /// Number of public inputs of the transfer statement.
 pub const NUM_PUBLIC_INPUTS: usize = 17;

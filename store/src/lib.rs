@@ -14,8 +14,9 @@
 //! - [`Store::load`] reads everything back on start and checks that it agrees with itself.
 //! - Read APIs serve clients: blocks and certificates, transactions, compact blocks, the anchor.
 //!
-//! The ledger cannot yet be rebuilt from storage; [`snapshot`] says what is stored for it and
-//! proposes the two ledger methods the store needs ([`SnapshotLedger`]).
+//! The ledger is rebuilt from storage on start: [`Store::load`] returns its head and nullifiers,
+//! and the node restores it (`Ledger::restore`); [`snapshot`] says what is stored for it
+//! ([`SnapshotLedger`]).
 //!
 //! # Tables
 //!

@@ -1,4 +1,4 @@
-//! Stateless verification (DESIGN §4): everything about a transaction that can be checked without
+//! Stateless verification (docs/protocol/transactions.md): everything about a transaction that can be checked without
 //! the ledger's state — its shape, a mint's issuer signature, and its Groth16 proof against the
 //! public inputs recomputed from its own fields.
 //!
@@ -8,7 +8,7 @@
 //! proving code: it depends on the verifying key and the public-input encoding only.
 //!
 //! The verifying key, the statement and the public inputs are arkworks'; decoding the proof's
-//! points and the pairings run on blst (see [`DecodedProof`] and ARCHITECTURE.md), whose
+//! points and the pairings run on blst (see [`DecodedProof`] and docs/decisions/0017), whose
 //! verdicts the tests hold against ark-groth16's.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]

@@ -1,7 +1,8 @@
 //! The PBFT replica state machine.
 //!
 //! Section references (§) are to Castro and Liskov, "Practical Byzantine Fault Tolerance
-//! and Proactive Recovery", ACM TOCS 20(4), 2002; see `DESIGN.md` for the mapping.
+//! and Proactive Recovery", ACM TOCS 20(4), 2002; see
+//! `docs/protocol/consensus.md` ("Handlers and the paper") for the mapping.
 
 mod checkpoint;
 mod dispatch;
@@ -44,8 +45,9 @@ const RELAY_BYTES: usize = 1 << 20;
 /// [`Action::SetTimer`] replaces a running timer of the same kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TimerKind {
-    /// View-change timer (§4.4): runs while client requests are pending, and while a view
-    /// change has gathered a quorum but no NEW-VIEW has been installed.
+    /// View-change timer (§4.4): runs while client requests are pending, while the chain is
+    /// short of a checkpoint it has started (so the blocks below it get ordered), and while a
+    /// view change has gathered a quorum but no NEW-VIEW has been installed.
     ViewChange,
     /// Periodic re-sending of own messages that have not yet taken effect.
     Retransmit,
@@ -111,9 +113,11 @@ pub enum Action {
         /// First height wanted.
         from_height: Height,
     },
-    /// The checkpoint at `activation_height` closing the current epoch is stable: the host
-    /// should start a replica for `next_validators` with
-    /// [`Config::start_checkpoint`] set to `checkpoint`.
+    /// The checkpoint at `activation_height` closing the current epoch is stable, and this
+    /// replica orders nothing above it: a host may start a replica for `next_validators` with
+    /// [`Config::start_checkpoint`] set to `checkpoint`. Shoji's node does not need it: its
+    /// ledger reports the same boundary when it executes the epoch's last block, and the node
+    /// switches then.
     EpochChange {
         /// Last height of the current epoch.
         activation_height: Height,

@@ -53,7 +53,7 @@ impl NodeCore {
                     Err(e) => Err(e.into()),
                 }
             } else {
-                // The epk subgroup check is left to the proof (ARCHITECTURE departure 21); a
+                // The epk subgroup check is left to the proof (docs/decisions/0021); a
                 // refused proof is explained below by strict decoding.
                 match Transaction::from_bytes_proof_bound(bytes) {
                     Ok(tx) => {

@@ -503,7 +503,7 @@ impl NodeCore {
     }
 
     /// Carries out the replica's actions; every delta they persist is durable when this
-    /// returns (MUST rule of DESIGN §5: persisted before sent).
+    /// returns (docs/protocol/consensus.md, "Rule P1: persisted before sent").
     fn process(&mut self, actions: Vec<Action>) -> Result<Vec<Output>, NodeError> {
         let out = self.process_unsynced(actions)?;
         self.sync()?;

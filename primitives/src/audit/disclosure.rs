@@ -1,4 +1,4 @@
-//! Proving a decryption to a third party (DESIGN §3, "The auditor's disclosure").
+//! Proving a decryption to a third party (docs/protocol/audit.md, "The disclosure").
 //!
 //! The auditor publishes the shared point `S` of one record and a Chaum–Pedersen proof that
 //! `log_G(PK) = log_E(S)`: `S` is what its secret key makes of the record's `E`, so the plaintext

@@ -1,5 +1,5 @@
 //! The audit record: every transfer's sender, receivers, amounts and asset, encrypted to the
-//! designated auditor inside the proof (DESIGN §3, "the audit record").
+//! designated auditor inside the proof (docs/protocol/audit.md).
 //!
 //! `E = e·G`, `S = e·PK`, `(p_0..p_3) = Poseidon_AuditPad(S.x, S.y)` squeezed to four elements, and
 //! `c_i = m_i + p_i` for the plaintext elements `m = (sender apk, receiver_0 apk, receiver_1 apk,

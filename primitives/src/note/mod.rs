@@ -1,4 +1,4 @@
-//! Notes, note commitments, nullifiers and output `rho` (DESIGN §3 "Note").
+//! Notes, note commitments, nullifiers and output `rho` (docs/protocol/notes.md).
 //!
 //! A note is (`asset`, `value`, `owner`, `rho`, `rcm`). Asset identifiers and values are both
 //! 64-bit, so `asset·2^64 + value` packs them into one field element injectively (both halves are

@@ -10,7 +10,7 @@
 //!
 //! Width 5 is chosen for the 4-ary commitment tree: one permutation hashes one tree node (four
 //! children), where a binary tree with width 3 needs two permutations of 81 S-boxes for the same
-//! two levels (see ARCHITECTURE.md for the measurement).
+//! two levels (docs/decisions/0003 has the measurement).
 //!
 //! Every use has its own [`Domain`]: the capacity element starts as `domain << 8 | input_len`, so
 //! hashes for different purposes or of different lengths never collide by construction.
