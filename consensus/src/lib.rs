@@ -40,8 +40,8 @@ pub use persist::{AcceptedProposal, PersistDelta, PersistedState};
 pub use replica::{Action, Replica, TimerKind, MAX_RELAY_BATCH};
 pub use types::byte_strings;
 pub use types::{
-    Block, BlockHash, BlockHeader, BlockSummary, Config, Height, PayloadCheck, ReplicaId,
-    StateRoot, TxHash, ValidatorSet, View,
+    Block, BlockHash, BlockHeader, BlockSummary, Config, ConsensusParams, Height, PayloadCheck,
+    ReplicaId, StateRoot, Tuning, TxHash, ValidatorSet, View,
 };
 
 /// Re-export of the signature crate used for keys, so hosts use the same version.

@@ -380,6 +380,67 @@ impl PartialEq for PayloadCheck {
 
 impl Eq for PayloadCheck {}
 
+/// Consensus parameters every validator of a network must share (they are part of the node's
+/// genesis): validators that disagree on them do not agree on checkpoints or on which blocks
+/// are valid. The one definition of these settings and their defaults: [`Config::new`] starts
+/// from it, and the node's genesis file is its serde form (`[consensus]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusParams {
+    /// Checkpoint interval `K` (see [`Config::checkpoint_interval`]).
+    pub checkpoint_interval: u64,
+    /// Log window `L`, a multiple of `K` (see [`Config::window_size`]).
+    pub window_size: u64,
+    /// Most transactions in one block.
+    pub max_batch_txs: usize,
+    /// How far ahead of a backup's clock a proposed block's time may be, in milliseconds.
+    pub max_clock_skew_ms: u64,
+}
+
+impl Default for ConsensusParams {
+    fn default() -> Self {
+        ConsensusParams {
+            checkpoint_interval: 8,
+            window_size: 16,
+            max_batch_txs: 256,
+            max_clock_skew_ms: 30_000,
+        }
+    }
+}
+
+/// A replica's local timers and pipelining: they need not agree across validators. The one
+/// definition of these settings and their defaults ([`Config::new`] starts from it; the node's
+/// validator configuration embeds it in `[tuning]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Tuning {
+    /// First view-change timeout (doubles while views fail, up to the maximum).
+    pub view_timeout_ms: u64,
+    /// Cap of the view-change timeout.
+    pub view_timeout_ms_max: u64,
+    /// Re-sending of own messages that have not taken effect.
+    pub retransmit_ms: u64,
+    /// How long to wait for a state-transfer answer before asking another validator.
+    pub state_transfer_timeout_ms: u64,
+    /// Blocks a leader keeps proposed but not committed.
+    pub max_blocks_in_flight: u64,
+    /// Fewest waiting transactions for which a leader proposes while a block is in flight.
+    pub pipeline_min_batch: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            view_timeout_ms: 1_000,
+            view_timeout_ms_max: 16_000,
+            retransmit_ms: 400,
+            state_transfer_timeout_ms: 1_000,
+            max_blocks_in_flight: 4,
+            pipeline_min_batch: 32,
+        }
+    }
+}
+
 /// Static configuration of a replica. All limits are enforced on untrusted input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -442,30 +503,66 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with reasonable defaults for `validators`.
+    /// A configuration for `validators` with the default [`ConsensusParams`] and [`Tuning`].
     pub fn new(validators: ValidatorSet) -> Config {
         Config {
             validators,
             start_checkpoint: CheckpointCertificate::genesis(),
-            checkpoint_interval: 8,
-            window_size: 16,
-            max_blocks_in_flight: 4,
-            pipeline_min_batch: 1,
-            max_batch_txs: 64,
+            checkpoint_interval: 0,
+            window_size: 0,
+            max_blocks_in_flight: 0,
+            pipeline_min_batch: 0,
+            max_batch_txs: 0,
             max_tx_bytes: 64 * 1024,
             max_block_bytes: 1 << 20,
             payload_check: PayloadCheck::ANY,
             pending_ttl_ms: 60_000,
             max_pending_requests: 10_000,
             dedup_window_blocks: 1024,
-            view_timeout_ms: 1_000,
-            view_timeout_ms_max: 16_000,
-            retransmit_ms: 400,
-            state_transfer_timeout_ms: 1_000,
+            view_timeout_ms: 0,
+            view_timeout_ms_max: 0,
+            retransmit_ms: 0,
+            state_transfer_timeout_ms: 0,
             max_message_bytes: (4 << 20) - 1024,
             max_state_transfer_blocks: 64,
-            max_clock_skew_ms: 30_000,
+            max_clock_skew_ms: 0,
         }
+        .with_params(&ConsensusParams::default())
+        .with_tuning(&Tuning::default())
+    }
+
+    /// This configuration with the network's shared `params`.
+    pub fn with_params(mut self, params: &ConsensusParams) -> Config {
+        let ConsensusParams {
+            checkpoint_interval,
+            window_size,
+            max_batch_txs,
+            max_clock_skew_ms,
+        } = *params;
+        self.checkpoint_interval = checkpoint_interval;
+        self.window_size = window_size;
+        self.max_batch_txs = max_batch_txs;
+        self.max_clock_skew_ms = max_clock_skew_ms;
+        self
+    }
+
+    /// This configuration with a validator's local `tuning`.
+    pub fn with_tuning(mut self, tuning: &Tuning) -> Config {
+        let Tuning {
+            view_timeout_ms,
+            view_timeout_ms_max,
+            retransmit_ms,
+            state_transfer_timeout_ms,
+            max_blocks_in_flight,
+            pipeline_min_batch,
+        } = *tuning;
+        self.view_timeout_ms = view_timeout_ms;
+        self.view_timeout_ms_max = view_timeout_ms_max;
+        self.retransmit_ms = retransmit_ms;
+        self.state_transfer_timeout_ms = state_transfer_timeout_ms;
+        self.max_blocks_in_flight = max_blocks_in_flight;
+        self.pipeline_min_batch = pipeline_min_batch;
+        self
     }
 
     /// Checks internal consistency of the configuration.

@@ -368,8 +368,10 @@ fn leader_pipelines_only_a_worthwhile_batch() {
         proposed(&r.on_client_request(b"tx 3".to_vec())),
         vec![(2, 3)]
     );
-    // The default pipelines every request.
-    let mut eager = Replica::new(Config::new(set(&ks)), ks[0].clone(), None).expect("replica");
+    // A minimum of 1 pipelines every request.
+    let mut config = Config::new(set(&ks));
+    config.pipeline_min_batch = 1;
+    let mut eager = Replica::new(config, ks[0].clone(), None).expect("replica");
     eager.start();
     assert_eq!(
         proposed(&eager.on_client_request(b"tx 0".to_vec())),
@@ -801,6 +803,8 @@ fn blocks_are_bounded_in_bytes_by_leaders_and_backups() {
         let mut c = Config::new(set(&ks));
         c.max_tx_bytes = 100;
         c.max_block_bytes = 300;
+        // Every waiting request is worth a block, so the byte budget alone splits them.
+        c.pipeline_min_batch = 1;
         c
     };
     let mut leader = Replica::new(config(), ks[0].clone(), None).expect("replica");

@@ -199,7 +199,7 @@ pub struct GenesisFile {
     pub ledger: LedgerSection,
     /// Consensus parameters.
     #[serde(default)]
-    pub consensus: ConsensusSection,
+    pub consensus: ConsensusParams,
     /// Asset names by id, for clients.
     #[serde(default)]
     pub assets: BTreeMap<String, String>,
@@ -275,32 +275,6 @@ pub struct IssuerSection {
     pub public_key: String,
     /// The assets it may mint and redeem.
     pub assets: Vec<u64>,
-}
-
-/// `[consensus]` of the genesis file (see [`ConsensusParams`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConsensusSection {
-    /// Checkpoint interval `K`.
-    pub checkpoint_interval: u64,
-    /// Log window `L` (a multiple of `K`).
-    pub window_size: u64,
-    /// Most transactions in one block.
-    pub max_batch_txs: u64,
-    /// Accepted clock skew of proposed block times, in milliseconds.
-    pub max_clock_skew_ms: u64,
-}
-
-impl Default for ConsensusSection {
-    fn default() -> Self {
-        let p = ConsensusParams::default();
-        ConsensusSection {
-            checkpoint_interval: p.checkpoint_interval,
-            window_size: p.window_size,
-            max_batch_txs: p.max_batch_txs as u64,
-            max_clock_skew_ms: p.max_clock_skew_ms,
-        }
-    }
 }
 
 /// One `[[validators]]` entry.
@@ -400,14 +374,7 @@ impl GenesisFile {
         }
         let anchor_window_blocks = usize::try_from(self.ledger.anchor_window_blocks)
             .map_err(|_| "ledger.anchor_window_blocks is too large".to_string())?;
-        let c = &self.consensus;
-        let consensus = ConsensusParams {
-            checkpoint_interval: c.checkpoint_interval,
-            window_size: c.window_size,
-            max_batch_txs: usize::try_from(c.max_batch_txs)
-                .map_err(|_| "consensus.max_batch_txs is too large".to_string())?,
-            max_clock_skew_ms: c.max_clock_skew_ms,
-        };
+        let consensus = self.consensus;
         let genesis = Genesis {
             validators,
             ledger: LedgerConfig {
@@ -550,36 +517,22 @@ impl LogFormat {
     }
 }
 
-/// `[tuning]` of a validator's configuration (see [`Tuning`] and [`HostOptions`]).
+/// `[tuning]` of a validator's configuration: the replica's [`Tuning`] (defined, with its
+/// defaults, in the consensus crate) and the host's probe interval ([`HostOptions`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct TuningSection {
-    /// First view-change timeout.
-    pub view_timeout_ms: u64,
-    /// Cap of the doubling view-change timeout.
-    pub view_timeout_ms_max: u64,
-    /// Re-sending of own messages.
-    pub retransmit_ms: u64,
-    /// Wait for a state-transfer answer before asking another validator.
-    pub state_transfer_timeout_ms: u64,
-    /// Blocks a leader keeps proposed but not committed.
-    pub max_blocks_in_flight: u64,
-    /// Fewest waiting transactions for which a leader proposes while a block is in flight.
-    pub pipeline_min_batch: usize,
+    /// The replica's timers and pipelining.
+    #[serde(flatten)]
+    pub replica: Tuning,
     /// How often to ask another validator for blocks above our height.
     pub sync_interval_ms: u64,
 }
 
 impl Default for TuningSection {
     fn default() -> Self {
-        let t = Tuning::default();
         TuningSection {
-            view_timeout_ms: t.view_timeout_ms,
-            view_timeout_ms_max: t.view_timeout_ms_max,
-            retransmit_ms: t.retransmit_ms,
-            state_transfer_timeout_ms: t.state_transfer_timeout_ms,
-            max_blocks_in_flight: t.max_blocks_in_flight,
-            pipeline_min_batch: t.pipeline_min_batch,
+            replica: Tuning::default(),
             sync_interval_ms: HostOptions::default().sync_interval.as_millis() as u64,
         }
     }
@@ -588,14 +541,7 @@ impl Default for TuningSection {
 impl TuningSection {
     /// The replica's settings.
     pub fn tuning(&self) -> Tuning {
-        Tuning {
-            view_timeout_ms: self.view_timeout_ms,
-            view_timeout_ms_max: self.view_timeout_ms_max,
-            retransmit_ms: self.retransmit_ms,
-            state_transfer_timeout_ms: self.state_transfer_timeout_ms,
-            max_blocks_in_flight: self.max_blocks_in_flight,
-            pipeline_min_batch: self.pipeline_min_batch,
-        }
+        self.replica
     }
 
     /// The host's settings.
@@ -604,12 +550,35 @@ impl TuningSection {
             sync_interval: Duration::from_millis(self.sync_interval_ms),
         }
     }
+
+    /// Refuses a `[tuning]` key this type does not have (serde cannot deny unknown fields of
+    /// a flattened struct): the keys are those [`TuningSection::default`] serializes to.
+    fn check_keys(text: &str) -> Result<(), String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        let Some(given) = table.get("tuning").and_then(toml::Value::as_table) else {
+            return Ok(());
+        };
+        let known = toml::Table::try_from(TuningSection::default()).map_err(|e| e.to_string())?;
+        match given.keys().find(|k| !known.contains_key(*k)) {
+            Some(k) => Err(format!(
+                "unknown field `{k}` in [tuning], expected one of {}",
+                known
+                    .keys()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 impl ValidatorConfig {
     /// Parses TOML text; paths are left as written.
     pub fn parse(text: &str) -> Result<ValidatorConfig, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let config = toml::from_str(text).map_err(|e| e.to_string())?;
+        TuningSection::check_keys(text)?;
+        Ok(config)
     }
 
     /// The TOML text, with a header.
@@ -1104,7 +1073,7 @@ pub fn init(
                 assets: issuer_assets.iter().map(|a| a.0).collect(),
             }],
         },
-        consensus: ConsensusSection::default(),
+        consensus: ConsensusParams::default(),
         assets: opts
             .assets
             .iter()
@@ -1530,6 +1499,13 @@ mod tests {
         // Not TOML, unknown key, missing field, wrong type.
         assert!(err("id = ").contains(&path.display().to_string()));
         assert!(err(&format!("{text}\nbogus = 1\n")).contains("bogus"));
+        // An unknown or misspelt [tuning] key, though the replica's settings are flattened in.
+        assert!(text.contains("[tuning]"), "{text}");
+        let e = err(&text.replace("retransmit_ms", "retransmit_msec"));
+        assert!(
+            e.contains("retransmit_msec") && e.contains("[tuning]"),
+            "{e}"
+        );
         assert!(err(&text.replace("key_file", "# key_file")).contains("key_file"));
         assert!(err(&text.replace("id = 1", "id = \"one\"")).contains("id"));
         // A validator the genesis does not have.

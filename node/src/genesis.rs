@@ -1,10 +1,11 @@
-//! The genesis: what every validator agrees on before the first block, its hash (the
-//! network's identifier), and the consensus parameters and local tuning a replica is built
-//! with.
+//! The genesis: what every validator agrees on before the first block, and its hash (the
+//! network's identifier). The consensus parameters it holds and a validator's local tuning
+//! are defined once, in the consensus crate.
 
 use crate::payload::{transaction_shape, MAX_BLOCK_BYTES, MAX_PAYLOAD_BYTES};
 use crate::wire;
 use shoji_consensus::{Config, PayloadCheck, ValidatorSet};
+pub use shoji_consensus::{ConsensusParams, Tuning};
 use shoji_ledger::LedgerConfig;
 
 /// What every validator agrees on before the first block.
@@ -110,17 +111,9 @@ impl Genesis {
 
     /// The replica configuration for this genesis with a validator's local `tuning`.
     pub fn consensus_config(&self, tuning: &Tuning) -> Config {
-        let mut c = Config::new(self.validators.clone().on_network(self.hash()));
-        c.checkpoint_interval = self.consensus.checkpoint_interval;
-        c.window_size = self.consensus.window_size;
-        c.max_batch_txs = self.consensus.max_batch_txs;
-        c.max_clock_skew_ms = self.consensus.max_clock_skew_ms;
-        c.view_timeout_ms = tuning.view_timeout_ms;
-        c.view_timeout_ms_max = tuning.view_timeout_ms_max;
-        c.retransmit_ms = tuning.retransmit_ms;
-        c.state_transfer_timeout_ms = tuning.state_transfer_timeout_ms;
-        c.max_blocks_in_flight = tuning.max_blocks_in_flight;
-        c.pipeline_min_batch = tuning.pipeline_min_batch;
+        let mut c = Config::new(self.validators.clone().on_network(self.hash()))
+            .with_params(&self.consensus)
+            .with_tuning(tuning);
         c.max_state_transfer_blocks = c.max_state_transfer_blocks.min(wire::MAX_TRANSFER_BLOCKS);
         c.max_tx_bytes = MAX_PAYLOAD_BYTES;
         c.max_block_bytes = MAX_BLOCK_BYTES;
@@ -128,60 +121,5 @@ impl Genesis {
         c.max_message_bytes = wire::MAX_PEER_MESSAGE_BYTES - 1;
         c.payload_check = PayloadCheck(transaction_shape);
         c
-    }
-}
-
-/// Consensus parameters that are part of the genesis (validators that disagree on them do not
-/// agree on checkpoints or on which blocks are valid).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConsensusParams {
-    /// Checkpoint interval `K` (see [`Config::checkpoint_interval`]).
-    pub checkpoint_interval: u64,
-    /// Log window `L`, a multiple of `K` (see [`Config::window_size`]).
-    pub window_size: u64,
-    /// Most transactions in one block.
-    pub max_batch_txs: usize,
-    /// How far ahead of a backup's clock a proposed block's time may be, in milliseconds.
-    pub max_clock_skew_ms: u64,
-}
-
-impl Default for ConsensusParams {
-    fn default() -> Self {
-        ConsensusParams {
-            checkpoint_interval: 8,
-            window_size: 16,
-            max_batch_txs: 256,
-            max_clock_skew_ms: 30_000,
-        }
-    }
-}
-
-/// A validator's local settings: they need not agree across validators.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tuning {
-    /// First view-change timeout (doubles while views fail, up to the maximum).
-    pub view_timeout_ms: u64,
-    /// Cap of the view-change timeout.
-    pub view_timeout_ms_max: u64,
-    /// Re-sending of own messages that have not taken effect.
-    pub retransmit_ms: u64,
-    /// How long to wait for a state-transfer answer before asking another validator.
-    pub state_transfer_timeout_ms: u64,
-    /// Blocks a leader keeps proposed but not committed.
-    pub max_blocks_in_flight: u64,
-    /// Fewest waiting transactions for which a leader proposes while a block is in flight.
-    pub pipeline_min_batch: usize,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            view_timeout_ms: 1_000,
-            view_timeout_ms_max: 16_000,
-            retransmit_ms: 400,
-            state_transfer_timeout_ms: 1_000,
-            max_blocks_in_flight: 4,
-            pipeline_min_batch: 32,
-        }
     }
 }

@@ -193,6 +193,8 @@ pub fn sim_config(validators: ValidatorSet) -> Config {
     c.checkpoint_interval = 4;
     c.window_size = 8;
     c.max_blocks_in_flight = 3;
+    // Every waiting request is worth a pipelined block: the most blocks in flight.
+    c.pipeline_min_batch = 1;
     c.max_batch_txs = 4;
     c.max_tx_bytes = SIM_TX_BYTES + 64;
     c.max_block_bytes = 4 * (SIM_TX_BYTES + 64);
