@@ -12,7 +12,6 @@
 #![deny(missing_docs)]
 
 pub mod api;
-pub mod cli;
 mod connection;
 pub mod network;
 pub mod passphrase;

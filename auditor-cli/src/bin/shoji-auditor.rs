@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shoji_auditor::{Auditor, Payment};
-use shoji_client::cli;
+use shoji_cli as cli;
+use shoji_cli::{fail, Exit, Failure};
 use shoji_client::network::insecure_devnet_auditor;
 use shoji_client::sealed::SealedFile;
 use shoji_client::{Client, Network};
@@ -31,24 +32,24 @@ const KIND: &[u8; 8] = b"SHOJIAUD";
 const PASSPHRASE_ENV: &str = "SHOJI_AUDITOR_PASSPHRASE";
 const DISCLOSURE_FORMAT: &str = "shoji-disclosure-v1";
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success
-  1  any other error
-  2  usage error
-  6  wrong passphrase
-  7  no validator reachable
-  10 key file in use by another process
-  11 key file missing, or already exists
-  12 the disclosure is invalid (tampered, or not about that transaction)
-  13 transaction not found among the records designated to this key";
+/// The exit codes this program returns, listed by `--help`.
+const EXIT_CODES: [Exit; 8] = [
+    Exit::Other,
+    Exit::Usage,
+    Exit::WrongPassphrase,
+    Exit::Unreachable,
+    Exit::InUse,
+    Exit::File,
+    Exit::InvalidDisclosure,
+    Exit::NotFound,
+];
 
 #[derive(Parser)]
 #[command(
     name = "shoji-auditor",
     version,
     about = "The designated auditor of a Shoji network: decrypt, report and disclose transfers.",
-    after_help = EXIT_CODES
+    after_help = Exit::help("key file", &EXIT_CODES)
 )]
 struct Cli {
     /// The auditor's key file.
@@ -149,30 +150,11 @@ enum Format {
     Json,
 }
 
-struct Failure {
-    code: u8,
-    error: anyhow::Error,
-}
-
-impl<E: Into<anyhow::Error>> From<E> for Failure {
-    fn from(e: E) -> Self {
-        let error = e.into();
-        Failure {
-            code: cli::common_code(error.as_ref()),
-            error,
-        }
-    }
-}
-
-fn fail(code: u8, error: anyhow::Error) -> Failure {
-    Failure { code, error }
-}
-
 fn main() -> ExitCode {
     let args = Cli::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => cli::report_failure(args.json, f.code, &format!("{:#}", f.error)),
+        Err(f) => f.report(args.json),
     }
 }
 
@@ -230,19 +212,18 @@ fn load_names(auditor: &mut Auditor, path: &Path) -> Result<(), Failure> {
 }
 
 fn network(cli: &Cli) -> Result<Network, Failure> {
-    let net = Network::load(&cli.network).context(
-        "the network file says which validators to trust (start a local network with `shoji-node devnet`, or pass --network)",
-    )?;
-    cli::warn_if_insecure(&net);
-    Ok(net)
+    shoji_cli::load_network(&cli.network)
 }
 
 fn parse_txid(s: &str) -> Result<TxId, Failure> {
     let b = hex_decode("transaction id", s.trim())
-        .map_err(|e| fail(2, anyhow!("{s:?} is not a transaction id: {e}")))?;
-    let b: [u8; 32] = b
-        .try_into()
-        .map_err(|_| fail(2, anyhow!("a transaction id is 32 bytes (64 hex digits)")))?;
+        .map_err(|e| fail(Exit::Usage, anyhow!("{s:?} is not a transaction id: {e}")))?;
+    let b: [u8; 32] = b.try_into().map_err(|_| {
+        fail(
+            Exit::Usage,
+            anyhow!("a transaction id is 32 bytes (64 hex digits)"),
+        )
+    })?;
     Ok(TxId(b))
 }
 
@@ -343,8 +324,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let o = open(cli)?;
             let net = Network::load(&cli.network).ok();
             let e = o.auditor.entry(&txid).ok_or_else(|| {
-                fail(
-                    13,
+                fail(Exit::NotFound,
                     anyhow!(
                         "transaction {txid} is not among the {} records designated to this key (scanned to height {}; run `shoji-auditor scan`)",
                         o.auditor.entries().len(),
@@ -526,8 +506,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .auditor
                 .disclose(&txid, &mut rand_core::OsRng)
                 .ok_or_else(|| {
-                    fail(
-                        13,
+                    fail(Exit::NotFound,
                         anyhow!("transaction {txid} is not among the records designated to this key (run `shoji-auditor scan`)"),
                     )
                 })?;
@@ -569,13 +548,16 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let d: DisclosureFile = serde_json::from_str(&text).map_err(|e| {
                 fail(
-                    12,
+                    Exit::InvalidDisclosure,
                     anyhow!("{} is not a disclosure file: {e}", file.display()),
                 )
             })?;
             let (claimed, time_ms) = verify(&net, cli.node, &d).map_err(|e| {
-                if e.code == 1 {
-                    fail(12, e.error.context("INVALID disclosure"))
+                if e.code == Exit::Other {
+                    fail(
+                        Exit::InvalidDisclosure,
+                        e.error.context("INVALID disclosure"),
+                    )
                 } else {
                     e
                 }
@@ -650,7 +632,7 @@ fn parse_time(s: &str) -> Result<u64, Failure> {
             .unwrap_or(0)
     } else {
         return Err(fail(
-            2,
+            Exit::Usage,
             anyhow!(
                 "{s:?} is not a time: use RFC 3339 (2026-11-25T09:30:00Z) or a date (2026-11-25)"
             ),

@@ -113,7 +113,7 @@ fn auditor_key(hex: &str) -> anyhow::Result<AuditPublicKey> {
 fn main() -> std::process::ExitCode {
     match main_inner() {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => shoji_client::cli::report_failure(false, 1, &format!("{e:#}")),
+        Err(e) => shoji_cli::Failure::new(shoji_cli::Exit::Other, e).report(false),
     }
 }
 

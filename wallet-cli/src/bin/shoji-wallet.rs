@@ -9,7 +9,8 @@ use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use shoji_client::cli;
+use shoji_cli as cli;
+use shoji_cli::{fail, Exit, Failure};
 use shoji_client::sealed::SealedFile;
 use shoji_client::{Client, ClientError, Network};
 use shoji_primitives::encryption::Memo;
@@ -29,27 +30,27 @@ const EXPIRY_BLOCKS: u64 = 20;
 /// Blocks requested per round trip while syncing.
 const SYNC_BATCH: u32 = 500;
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success
-  1  any other error
-  2  usage error
-  3  insufficient funds
-  4  unknown asset
-  5  malformed or mistyped address
-  6  wrong passphrase
-  7  no validator reachable
-  8  transaction refused or rejected by the network
-  9  wallet out of date (run `shoji-wallet sync`)
-  10 wallet file in use by another process
-  11 wallet file missing, or already exists";
+/// The exit codes this program returns, listed by `--help`.
+const EXIT_CODES: [Exit; 11] = [
+    Exit::Other,
+    Exit::Usage,
+    Exit::InsufficientFunds,
+    Exit::UnknownAsset,
+    Exit::BadAddress,
+    Exit::WrongPassphrase,
+    Exit::Unreachable,
+    Exit::Rejected,
+    Exit::OutOfDate,
+    Exit::InUse,
+    Exit::File,
+];
 
 #[derive(Parser)]
 #[command(
     name = "shoji-wallet",
     version,
     about = "A Shoji wallet: private payments on a permissioned ledger.",
-    after_help = EXIT_CODES
+    after_help = Exit::help("wallet file", &EXIT_CODES)
 )]
 struct Cli {
     /// The wallet file.
@@ -155,41 +156,24 @@ enum Command {
     },
 }
 
-/// An error with the exit code it maps to.
-struct Failure {
-    code: u8,
-    error: anyhow::Error,
-}
-
-impl<E: Into<anyhow::Error>> From<E> for Failure {
-    fn from(e: E) -> Self {
-        let error = e.into();
-        Failure {
-            code: code_of(&error),
-            error,
-        }
-    }
-}
-
-fn fail(code: u8, error: anyhow::Error) -> Failure {
-    Failure { code, error }
-}
-
-/// The exit code for an error, from the first cause that has one.
-fn code_of(e: &anyhow::Error) -> u8 {
-    for cause in e.chain() {
-        if let Some(WalletError::InsufficientFunds { .. }) = cause.downcast_ref::<WalletError>() {
-            return 3;
-        }
-    }
-    cli::common_code(e.as_ref())
-}
-
 fn main() -> ExitCode {
     let args = Cli::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => cli::report_failure(args.json, f.code, &format!("{:#}", f.error)),
+        Err(mut f) => {
+            // The wallet's own code, for a failure the shared table has none for.
+            if f.code == Exit::Other
+                && f.error.chain().any(|c| {
+                    matches!(
+                        c.downcast_ref::<WalletError>(),
+                        Some(WalletError::InsufficientFunds { .. })
+                    )
+                })
+            {
+                f.code = Exit::InsufficientFunds;
+            }
+            f.report(args.json)
+        }
     }
 }
 
@@ -232,11 +216,7 @@ fn create(cli: &Cli, seed: &WalletSeed) -> Result<Open, Failure> {
 }
 
 fn network(cli: &Cli) -> Result<Network, Failure> {
-    let net = Network::load(&cli.network).context(
-        "the network file says which validators to trust (start a local network with `shoji-node devnet`, or pass --network)",
-    )?;
-    cli::warn_if_insecure(&net);
-    Ok(net)
+    shoji_cli::load_network(&cli.network)
 }
 
 /// The prover of `net`: the development parameters on a development network, else the proving
@@ -282,15 +262,14 @@ fn parse_address(s: &str) -> Result<Address, Failure> {
 fn memo(text: Option<&str>) -> Result<Memo, Failure> {
     match text {
         None => Ok(Memo::empty()),
-        Some(t) => {
-            Memo::from_text(t).ok_or_else(|| fail(2, anyhow!("the memo is longer than 128 bytes")))
-        }
+        Some(t) => Memo::from_text(t)
+            .ok_or_else(|| fail(Exit::Usage, anyhow!("the memo is longer than 128 bytes"))),
     }
 }
 
 fn positive(amount: u64) -> Result<Amount, Failure> {
     if amount == 0 {
-        return Err(fail(2, anyhow!("the amount must be positive")));
+        return Err(fail(Exit::Usage, anyhow!("the amount must be positive")));
     }
     Ok(Amount(amount))
 }
@@ -345,7 +324,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 zeroize::Zeroizing::new(text.split_whitespace().collect::<Vec<_>>().join(" "));
             let m = bip39::Mnemonic::parse_normalized(&words).map_err(|e| {
                 fail(
-                    2,
+                    Exit::Usage,
                     anyhow!("not a valid recovery phrase ({e}); check each word"),
                 )
             })?;
@@ -353,7 +332,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let seed: [u8; 32] = entropy
                 .as_slice()
                 .try_into()
-                .map_err(|_| fail(2, anyhow!("a Shoji recovery phrase has 24 words")))?;
+                .map_err(|_| fail(Exit::Usage, anyhow!("a Shoji recovery phrase has 24 words")))?;
             let mut o = create(cli, &WalletSeed(seed))?;
             if !cli.json {
                 println!(
@@ -518,8 +497,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let tip = if *no_sync {
                 let tip = client.tree_state()?;
                 if o.wallet.height() < tip.height {
-                    return Err(fail(
-                        9,
+                    return Err(fail(Exit::OutOfDate,
                         anyhow!(
                             "the wallet is at height {} and the network at {}: run `shoji-wallet sync` first",
                             o.wallet.height(),
@@ -558,7 +536,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .iter()
                 .find(|(_, assets)| assets.contains(&asset))
                 .map(|(k, _)| *k)
-                .ok_or_else(|| fail(4, anyhow!("no issuer of asset {} to redeem to", asset.0)))?;
+                .ok_or_else(|| {
+                    fail(
+                        Exit::UnknownAsset,
+                        anyhow!("no issuer of asset {} to redeem to", asset.0),
+                    )
+                })?;
             let mut o = open(cli)?;
             let client = connect(cli, &net)?;
             let tip = sync(cli, &mut o, &client)?.height;
@@ -599,7 +582,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .is_some_and(|assets| assets.contains(&asset))
             {
                 return Err(fail(
-                    8,
+                    Exit::Rejected,
                     anyhow!(
                         "the network does not authorize this issuer key for asset {}",
                         net.asset_name(asset)
@@ -738,7 +721,7 @@ fn submit(
                 Some(code) => {
                     o.wallet.drop_pending(&txid);
                     o.save()?;
-                    fail(8, anyhow!("{lie} rejected it ({code}); nothing was spent"))
+                    fail(Exit::Rejected, anyhow!("{lie} rejected it ({code}); nothing was spent"))
                 }
                 None => anyhow!(
                     "{lie} does not account for it; its notes stay reserved until it commits or expires after height {}",
@@ -810,8 +793,7 @@ fn refused(
         (Some(height), Some(Some(code))) => {
             o.wallet.drop_pending(&txid);
             o.save()?;
-            Err(fail(
-                8,
+            Err(fail(Exit::Rejected,
                 anyhow!(
                     "transaction {txid} was rejected in block {height} ({code}, certified by the network); nothing was spent"
                 ),
@@ -821,8 +803,7 @@ fn refused(
             // Refused before ordering: its notes are free again.
             o.wallet.drop_pending(&txid);
             o.save()?;
-            Err(fail(
-                8,
+            Err(fail(Exit::Rejected,
                 anyhow::Error::new(e)
                     .context(format!("transaction {txid} did not go through; nothing was spent")),
             ))
@@ -952,7 +933,7 @@ fn sync(cli: &Cli, o: &mut Open, client: &Client) -> Result<SyncReport, Failure>
             Ok(())
         },
     )?;
-    shoji_client::cli::warn_liars(&liars);
+    cli::warn_liars(&liars);
     pb.finish_and_clear();
     o.save()?;
     Ok(SyncReport {
