@@ -6,7 +6,7 @@
 use shoji_ledger::CompactBlock;
 use shoji_primitives::audit::disclosure::Disclosure;
 use shoji_primitives::audit::{AuditPlaintext, AuditRecord, AuditSecretKey};
-use shoji_primitives::encoding::{fr_to_bytes, fr_to_hex, point_to_bytes, Reader};
+use shoji_primitives::encoding::{fr_to_hex, Reader};
 use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tx::{TxId, TxKind};
 use shoji_primitives::Fr;
@@ -244,10 +244,7 @@ impl Auditor {
             out.extend_from_slice(&e.time_ms.to_le_bytes());
             out.push(e.kind as u8);
             out.extend_from_slice(&e.public_value.0.to_le_bytes());
-            out.extend_from_slice(&point_to_bytes(&e.record.epk));
-            for c in &e.record.ciphertext {
-                out.extend_from_slice(&fr_to_bytes(c));
-            }
+            e.record.write(&mut out);
         }
         debug_assert_eq!(out.len(), len);
         out
@@ -273,14 +270,7 @@ impl Auditor {
             let time_ms = r.u64()?;
             let kind = TxKind::from_u8(r.u8()?)?;
             let public_value = Amount(r.u64()?);
-            let epk = r.point("audit record key")?;
-            let ciphertext = [
-                r.fr("audit ciphertext")?,
-                r.fr("audit ciphertext")?,
-                r.fr("audit ciphertext")?,
-                r.fr("audit ciphertext")?,
-            ];
-            let record = AuditRecord { epk, ciphertext };
+            let record = AuditRecord::read(&mut r)?;
             let plaintext = a
                 .key
                 .decrypt(&record)

@@ -3,7 +3,7 @@
 
 use crate::*;
 use shoji_primitives::audit::{AuditPublicKey, AuditRecord};
-use shoji_primitives::encoding::{fr_to_bytes, point_to_bytes, EncodingError, Reader};
+use shoji_primitives::encoding::{fr_to_bytes, EncodingError, Reader};
 use shoji_primitives::encryption::{NoteCiphertext, NOTE_CIPHERTEXT_BYTES};
 use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tx::{Transaction, TxId, TxKind};
@@ -73,10 +73,7 @@ impl CompactTx {
             out.extend_from_slice(&o.to_bytes());
         }
         out.extend_from_slice(&self.auditor.to_bytes());
-        out.extend_from_slice(&point_to_bytes(&self.audit.epk));
-        for c in &self.audit.ciphertext {
-            out.extend_from_slice(&fr_to_bytes(c));
-        }
+        self.audit.write(&mut out);
         out
     }
 
@@ -93,13 +90,7 @@ impl CompactTx {
             NoteCiphertext::from_bytes(&r.array()?),
         ];
         let auditor = AuditPublicKey::from_bytes(r.take(32)?)?;
-        let epk = r.point("audit ephemeral key")?;
-        let ciphertext = [
-            r.fr("audit")?,
-            r.fr("audit")?,
-            r.fr("audit")?,
-            r.fr("audit")?,
-        ];
+        let audit = AuditRecord::read(r)?;
         Ok(Self {
             txid,
             kind,
@@ -110,7 +101,7 @@ impl CompactTx {
             commitments,
             outputs,
             auditor,
-            audit: AuditRecord { epk, ciphertext },
+            audit,
         })
     }
 }

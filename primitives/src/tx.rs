@@ -12,7 +12,7 @@
 //! public input of the proof, so none of them can be changed under a valid proof (docs/protocol/statement.md, Rule 2).
 
 use crate::audit::{AuditPublicKey, AuditRecord, AUDIT_ELEMENTS};
-use crate::encoding::{fr_to_bytes, point_to_bytes, EncodingError, Reader};
+use crate::encoding::{fr_to_bytes, EncodingError, Reader};
 use crate::encryption::{NoteCiphertext, NOTE_CIPHERTEXT_BYTES};
 use crate::note::{Amount, AssetId};
 use crate::Fr;
@@ -359,10 +359,7 @@ impl Transaction {
         out.extend_from_slice(&b.value_out.0.to_le_bytes());
         out.extend_from_slice(&b.asset.0.to_le_bytes());
         out.extend_from_slice(&b.auditor.to_bytes());
-        out.extend_from_slice(&point_to_bytes(&b.audit.epk));
-        for c in &b.audit.ciphertext {
-            out.extend_from_slice(&fr_to_bytes(c));
-        }
+        b.audit.write(&mut out);
         for o in &b.outputs {
             out.extend_from_slice(&o.to_bytes());
         }
@@ -465,14 +462,10 @@ impl Transaction {
         let value_out = Amount(r.u64()?);
         let asset = AssetId(r.u64()?);
         let auditor = AuditPublicKey::from_bytes(r.take(32)?)?;
-        let epk = match check_subgroup {
-            true => r.point("audit ephemeral key")?,
-            false => r.point_on_curve("audit ephemeral key")?,
+        let audit = match check_subgroup {
+            true => AuditRecord::read(&mut r)?,
+            false => AuditRecord::read_proof_bound(&mut r)?,
         };
-        let mut ciphertext = [Fr::from(0u64); AUDIT_ELEMENTS];
-        for c in ciphertext.iter_mut() {
-            *c = r.fr("audit ciphertext")?;
-        }
         let out0 = NoteCiphertext::from_bytes(&r.array()?);
         let out1 = NoteCiphertext::from_bytes(&r.array()?);
         let expiry_height = r.u64()?;
@@ -486,7 +479,7 @@ impl Transaction {
             value_out,
             asset,
             auditor,
-            audit: AuditRecord { epk, ciphertext },
+            audit,
             outputs: [out0, out1],
             expiry_height,
             network,

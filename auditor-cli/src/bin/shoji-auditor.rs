@@ -17,9 +17,7 @@ use shoji_client::sealed::SealedFile;
 use shoji_client::{Client, Network};
 use shoji_primitives::audit::disclosure::Disclosure;
 use shoji_primitives::audit::{AuditPlaintext, AuditPublicKey, AuditRecord, AuditSecretKey};
-use shoji_primitives::encoding::{
-    fr_from_bytes, fr_to_bytes, hex_decode, hex_encode, point_to_bytes, Reader,
-};
+use shoji_primitives::encoding::{fr_from_bytes, fr_to_bytes, hex_decode, hex_encode, Reader};
 use shoji_primitives::keys::Address;
 use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tx::{TxId, TxKind};
@@ -516,7 +514,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 height: e.height,
                 kind: kind_name(e.kind).into(),
                 auditor_public_key: hex_encode(&o.auditor.key().public_key().to_bytes()),
-                record: hex_encode(&record_bytes(&e.record)),
+                record: hex_encode(&e.record.to_bytes()),
                 proof: hex_encode(&proof.to_bytes()),
                 claim: Claim::of(&e.plaintext),
                 names: Some(json!({
@@ -650,14 +648,6 @@ fn csv(s: Option<&str>) -> String {
     }
 }
 
-fn record_bytes(r: &AuditRecord) -> Vec<u8> {
-    let mut out = point_to_bytes(&r.epk).to_vec();
-    for c in &r.ciphertext {
-        out.extend_from_slice(&fr_to_bytes(c));
-    }
-    out
-}
-
 /// What a disclosure file holds.
 #[derive(Serialize, Deserialize)]
 struct DisclosureFile {
@@ -723,15 +713,7 @@ fn verify(
     let pk = AuditPublicKey::from_bytes(&hex_decode("auditor public key", &d.auditor_public_key)?)?;
     let record_raw = hex_decode("record", &d.record)?;
     let mut r = Reader::new("audit record", &record_raw);
-    let record = AuditRecord {
-        epk: r.point("record key")?,
-        ciphertext: [
-            r.fr("record")?,
-            r.fr("record")?,
-            r.fr("record")?,
-            r.fr("record")?,
-        ],
-    };
+    let record = AuditRecord::read(&mut r)?;
     r.finish()?;
     let proof = Disclosure::from_bytes(&hex_decode("proof", &d.proof)?)?;
     let claimed = d.claim.plaintext()?;

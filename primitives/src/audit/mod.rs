@@ -11,7 +11,7 @@
 pub mod constraints;
 pub mod disclosure;
 
-use crate::encoding::EncodingError;
+use crate::encoding::{fr_to_bytes, point_to_bytes, EncodingError, Reader};
 use crate::note::{Amount, AssetId};
 use crate::poseidon::{self, Domain};
 use crate::Fr;
@@ -162,6 +162,53 @@ pub struct AuditRecord {
     pub epk: EdwardsAffine,
     /// `c_i = m_i + pad_i`.
     pub ciphertext: [Fr; AUDIT_ELEMENTS],
+}
+
+impl AuditRecord {
+    /// Length of the encoding: `E(32) ‖ c_0(32) ‖ … ‖ c_3(32)`.
+    pub const BYTES: usize = 32 + 32 * AUDIT_ELEMENTS;
+
+    /// Appends the record's one encoding: `E` compressed, then each `c_i` in canonical
+    /// little-endian form. Transactions, compact blocks, the auditor's file and disclosures
+    /// all carry this.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&point_to_bytes(&self.epk));
+        for c in &self.ciphertext {
+            out.extend_from_slice(&fr_to_bytes(c));
+        }
+    }
+
+    /// The encoding alone.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::BYTES);
+        self.write(&mut out);
+        out
+    }
+
+    /// Reads a record, checking that `E` is on the curve and in the prime-order subgroup and
+    /// that each `c_i` is canonical.
+    pub fn read(r: &mut Reader<'_>) -> Result<AuditRecord, EncodingError> {
+        let epk = r.point("audit ephemeral key")?;
+        Self::read_ciphertext(r, epk)
+    }
+
+    /// [`AuditRecord::read`] that checks `E` is on the curve but leaves its subgroup check to
+    /// the proof, which binds `E` as a public input (docs/decisions/0021).
+    pub fn read_proof_bound(r: &mut Reader<'_>) -> Result<AuditRecord, EncodingError> {
+        let epk = r.point_on_curve("audit ephemeral key")?;
+        Self::read_ciphertext(r, epk)
+    }
+
+    fn read_ciphertext(
+        r: &mut Reader<'_>,
+        epk: EdwardsAffine,
+    ) -> Result<AuditRecord, EncodingError> {
+        let mut ciphertext = [Fr::zero(); AUDIT_ELEMENTS];
+        for c in ciphertext.iter_mut() {
+            *c = r.fr("audit ciphertext")?;
+        }
+        Ok(AuditRecord { epk, ciphertext })
+    }
 }
 
 /// Audit decryption and disclosure failures.
@@ -336,6 +383,35 @@ mod tests {
         let mut flipped = bytes;
         flipped[0] ^= 1;
         assert_ne!(AuditPublicKey::from_bytes(&flipped).ok(), Some(pk));
+    }
+
+    /// The record's one encoding round-trips; `read` refuses an `E` outside the prime-order
+    /// subgroup, which `read_proof_bound` leaves to the proof; a non-canonical `c_i` and a short
+    /// record are refused by both.
+    #[test]
+    fn the_record_encoding_round_trips_and_refuses_bad_points_and_elements() {
+        let sk = AuditSecretKey::random(&mut OsRng);
+        let rec = encrypt(
+            &sk.public_key(),
+            &plaintext(),
+            &AuditEphemeral::random(&mut OsRng),
+        );
+        let bytes = rec.to_bytes();
+        assert_eq!(bytes.len(), AuditRecord::BYTES);
+        let read = |b: &[u8]| AuditRecord::read(&mut Reader::new("record", b));
+        let bound = |b: &[u8]| AuditRecord::read_proof_bound(&mut Reader::new("record", b));
+        assert_eq!(read(&bytes).unwrap(), rec);
+        assert_eq!(bound(&bytes).unwrap(), rec);
+        let two_torsion = EdwardsAffine::new_unchecked(Zero::zero(), -ark_ed_on_bls12_381::Fq::ONE);
+        let mut off = bytes.clone();
+        off[..32].copy_from_slice(&point_to_bytes(&(rec.epk + two_torsion).into_affine()));
+        assert!(read(&off).is_err());
+        assert!(bound(&off).is_ok());
+        let mut big = bytes.clone();
+        big[32..64].copy_from_slice(&[0xff; 32]);
+        assert!(read(&big).is_err());
+        assert!(bound(&big).is_err());
+        assert!(read(&bytes[..AuditRecord::BYTES - 1]).is_err());
     }
 
     #[test]
