@@ -2,7 +2,7 @@
 //! database under one directory, with development keys. For demos and tests only: the keys are
 //! public constants.
 
-use crate::{ed25519_dalek_key::SigningKey, Genesis, NodeCore, NodeError};
+use crate::{ed25519_dalek_key::SigningKey, Genesis, NodeCore, NodeError, PayloadPolicy};
 use shoji_consensus::{ReplicaId, ValidatorSet};
 use shoji_ledger::LedgerConfig;
 use shoji_net::{Identity, NetConfig, ValidatorEndpoint};
@@ -109,7 +109,7 @@ pub enum Placement {
     Threads,
 }
 
-/// [`start`], with every validator in the benchmark mode of [`NodeCore::set_ordering_only`]
+/// [`start`], with every validator ordering opaque payloads too ([`PayloadPolicy::OrderingOnly`])
 /// when `ordering_only` is set.
 pub fn start_with(
     n: u16,
@@ -199,8 +199,11 @@ fn start_inner(
         let node_dir = dir.join(format!("validator-{i}"));
         std::fs::create_dir_all(&node_dir)?;
         let store = Store::open(node_dir.join("node.redb"))?;
-        let (mut core, out) = NodeCore::open(store, &genesis, keys[i].clone(), verifier.clone())?;
-        core.set_ordering_only(ordering_only);
+        let (core, out) = NodeCore::open(store, &genesis, keys[i].clone(), verifier.clone())?;
+        let core = core.with_payloads(match ordering_only {
+            true => PayloadPolicy::OrderingOnly,
+            false => PayloadPolicy::Transactions,
+        });
         let identity = Identity::new(&keys[i])?;
         let (set, addrs, peers) = (set.clone(), addrs.clone(), peers.clone());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);

@@ -34,8 +34,8 @@ mod validator;
 
 pub use genesis::{ConsensusParams, Genesis, Tuning};
 pub use payload::{
-    request_id, transaction_or_opaque_shape, transaction_shape, MAX_BLOCK_BYTES, MAX_OPAQUE_BYTES,
-    MAX_PAYLOAD_BYTES,
+    request_id, transaction_or_opaque_shape, transaction_shape, Payload, PayloadPolicy,
+    MAX_BLOCK_BYTES, MAX_OPAQUE_BYTES, MAX_PAYLOAD_BYTES,
 };
 pub use validator::{NodeCore, NodeError, NodeStatus, Output, SubmitError, VerificationStats};
 

@@ -1,6 +1,9 @@
 //! What a validator orders: the size limits and the payload rule every validator applies to
-//! every proposed block, and the id a client waits on for a payload.
+//! every proposed block, the policy of which payloads a validator orders, and the payload
+//! decoded once by kind.
 
+use shoji_consensus::PayloadCheck;
+use shoji_primitives::encoding::EncodingError;
 use shoji_primitives::governance::{GovernanceTx, MAX_GOVERNANCE_BYTES};
 use shoji_primitives::tx::{Transaction, TxId, MAX_TX_BYTES};
 
@@ -35,8 +38,31 @@ pub fn transaction_shape(bytes: &[u8]) -> Result<(), &'static str> {
     }
 }
 
-/// The payload rule in ordering-only mode ([`NodeCore::set_ordering_only`](crate::NodeCore::set_ordering_only)): a transaction,
-/// or an opaque payload of at most [`MAX_OPAQUE_BYTES`].
+/// Which payloads a validator orders, chosen when the node is built
+/// ([`NodeCore::with_payloads`](crate::NodeCore::with_payloads)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PayloadPolicy {
+    /// Shielded and governance transactions: every network.
+    #[default]
+    Transactions,
+    /// Also opaque payloads of at most [`MAX_OPAQUE_BYTES`], ordered and never executed: how
+    /// `shoji-bench cluster --ordering-only` measures consensus alone. Never for a network
+    /// that carries value: any client can fill its blocks.
+    OrderingOnly,
+}
+
+impl PayloadPolicy {
+    /// The shape rule every validator of the network applies to every proposed block.
+    pub fn shape_check(self) -> PayloadCheck {
+        match self {
+            PayloadPolicy::Transactions => PayloadCheck(transaction_shape),
+            PayloadPolicy::OrderingOnly => PayloadCheck(transaction_or_opaque_shape),
+        }
+    }
+}
+
+/// The payload rule of [`PayloadPolicy::OrderingOnly`]: a transaction, or an opaque payload
+/// of at most [`MAX_OPAQUE_BYTES`].
 pub fn transaction_or_opaque_shape(bytes: &[u8]) -> Result<(), &'static str> {
     match bytes.len() <= MAX_OPAQUE_BYTES {
         true => Ok(()),
@@ -44,18 +70,48 @@ pub fn transaction_or_opaque_shape(bytes: &[u8]) -> Result<(), &'static str> {
     }
 }
 
-/// The id a client waits on for `bytes`: the [`Transaction::auth_id`] of a shielded
-/// transaction (its exact bytes: a rerandomized twin is another request), the id of a governance
-/// transaction, blake3 of the bytes for an opaque payload (ordering-only mode), `None` if
-/// the bytes are not a transaction.
-pub fn request_id(bytes: &[u8], ordering_only: bool) -> Option<TxId> {
-    if GovernanceTx::is_governance(bytes) {
-        GovernanceTx::from_bytes(bytes).ok().map(|g| g.id())
-    } else if let Ok(tx) = Transaction::from_bytes(bytes) {
-        Some(tx.auth_id())
-    } else if ordering_only && bytes.len() <= MAX_OPAQUE_BYTES {
-        Some(TxId(*blake3::hash(bytes).as_bytes()))
-    } else {
-        None
+/// A payload decoded once, by kind: what admission, execution and the reports of dropped
+/// requests all start from.
+#[derive(Clone, Debug)]
+pub enum Payload {
+    /// A shielded transaction, decoded with its audit key's subgroup check left to its proof
+    /// (docs/decisions/0021): it is applied only if the proof verifies.
+    Shielded(Box<Transaction>),
+    /// A governance transaction.
+    Governance(Box<GovernanceTx>),
+    /// An opaque payload ([`PayloadPolicy::OrderingOnly`]), by the blake3 of its bytes.
+    Opaque(TxId),
+}
+
+impl Payload {
+    /// Decodes `bytes` as `policy` allows.
+    pub fn decode(bytes: &[u8], policy: PayloadPolicy) -> Result<Payload, EncodingError> {
+        if GovernanceTx::is_governance(bytes) {
+            return GovernanceTx::from_bytes(bytes).map(|g| Payload::Governance(Box::new(g)));
+        }
+        match Transaction::from_bytes_proof_bound(bytes) {
+            Ok(tx) => Ok(Payload::Shielded(Box::new(tx))),
+            Err(_) if policy == PayloadPolicy::OrderingOnly && bytes.len() <= MAX_OPAQUE_BYTES => {
+                Ok(Payload::Opaque(TxId(*blake3::hash(bytes).as_bytes())))
+            }
+            Err(e) => Err(e),
+        }
     }
+
+    /// The id a client waits on: the [`Transaction::auth_id`] of a shielded transaction (its
+    /// exact bytes: a rerandomized twin is another request), the id of a governance
+    /// transaction, blake3 of the bytes of an opaque payload.
+    pub fn id(&self) -> TxId {
+        match self {
+            Payload::Shielded(tx) => tx.auth_id(),
+            Payload::Governance(g) => g.id(),
+            Payload::Opaque(id) => *id,
+        }
+    }
+}
+
+/// The id a client waits on for `bytes` ([`Payload::id`]), `None` if `policy` does not order
+/// them.
+pub fn request_id(bytes: &[u8], policy: PayloadPolicy) -> Option<TxId> {
+    Payload::decode(bytes, policy).ok().map(|p| p.id())
 }

@@ -43,29 +43,21 @@ impl NodeCore {
         let mut results: Vec<Result<TxId, SubmitError>> = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
         for bytes in &batch {
-            let entry = if GovernanceTx::is_governance(bytes) {
-                match GovernanceTx::from_bytes(bytes) {
-                    Ok(g) => self
-                        .ledger
-                        .admissible_governance(&g)
-                        .map(|()| Entry::Other(g.id()))
-                        .map_err(SubmitError::Stateful),
-                    Err(e) => Err(e.into()),
+            // The epk subgroup check is left to the proof (docs/decisions/0021); a refused
+            // proof is explained below by strict decoding.
+            let entry = match Payload::decode(bytes, self.payloads) {
+                Ok(Payload::Governance(g)) => self
+                    .ledger
+                    .admissible_governance(&g)
+                    .map(|()| Entry::Other(g.id()))
+                    .map_err(SubmitError::Stateful),
+                Ok(Payload::Shielded(tx)) => {
+                    let id = tx.auth_id();
+                    self.keep_decoded(id, *tx);
+                    Ok(Entry::Shielded(tx, id))
                 }
-            } else {
-                // The epk subgroup check is left to the proof (docs/decisions/0021); a
-                // refused proof is explained below by strict decoding.
-                match Transaction::from_bytes_proof_bound(bytes) {
-                    Ok(tx) => {
-                        let id = tx.auth_id();
-                        self.keep_decoded(id, tx);
-                        Ok(Entry::Shielded(Box::new(tx), id))
-                    }
-                    Err(_) if self.ordering_only && bytes.len() <= MAX_OPAQUE_BYTES => {
-                        Ok(Entry::Other(TxId(*blake3::hash(bytes).as_bytes())))
-                    }
-                    Err(e) => Err(e.into()),
-                }
+                Ok(Payload::Opaque(id)) => Ok(Entry::Other(id)),
+                Err(e) => Err(e.into()),
             };
             match entry {
                 Ok(e) => {
@@ -147,7 +139,7 @@ impl NodeCore {
     /// the transactions get anyway when their block commits.
     pub(super) fn hold_for_verification(&mut self, msg: &[u8]) {
         use shoji_consensus::{Message, SignedMessage};
-        if self.ordering_only || self.ahead.len() >= AHEAD_MAX {
+        if self.payloads == PayloadPolicy::OrderingOnly || self.ahead.len() >= AHEAD_MAX {
             return;
         }
         let Ok(signed) = SignedMessage::decode(msg, self.replica.config().max_message_bytes) else {
@@ -232,14 +224,16 @@ impl NodeCore {
     /// [`Transaction::from_bytes_proof_bound`]), taken from [`NodeCore::decoded`] when it was
     /// decoded before. The auth id is the hash of the canonical encoding, so a kept transaction
     /// whose id is the hash of `bytes` is what decoding `bytes` would give.
-    pub(super) fn decode_for_block(&mut self, bytes: &[u8]) -> Option<Transaction> {
+    /// The payload of a committed block, decoded: a shielded transaction decoded at admission
+    /// or from a peer's message is taken from [`NodeCore::decoded`] instead of decoded again.
+    pub(super) fn decode_for_block(&mut self, bytes: &[u8]) -> Option<Payload> {
         if !self.decoded.is_empty() {
             let id = TxId(*blake3::hash(bytes).as_bytes());
             if let Some(tx) = self.decoded.remove(&id) {
-                return Some(tx);
+                return Some(Payload::Shielded(Box::new(tx)));
             }
         }
-        Transaction::from_bytes_proof_bound(bytes).ok()
+        Payload::decode(bytes, self.payloads).ok()
     }
 
     pub(super) fn remember(&mut self, id: TxId, r: Result<(), TxError>) {

@@ -99,7 +99,7 @@ impl NodeCore {
     /// or, if this validator is not among them, retires.
     pub(super) fn switch_epoch(&mut self) -> Result<(Vec<Output>, Vec<Action>), NodeError> {
         let mut config = epoch_config(&self.genesis, &self.tuning, &self.ledger, &self.store)?;
-        config.payload_check = self.payload_check();
+        config.payload_check = self.payloads.shape_check();
         let epoch = config.validators.epoch;
         let members: Vec<ReplicaId> = config.validators.members.keys().copied().collect();
         let start = config.start_checkpoint.clone();

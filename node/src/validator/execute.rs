@@ -14,17 +14,17 @@ impl NodeCore {
         let mut governance: Vec<GovernanceTx> = Vec::new();
         let mut opaque: Vec<(TxId, TxOutcome)> = Vec::new();
         for b in &block.transactions {
-            if GovernanceTx::is_governance(b) {
-                governance.extend(GovernanceTx::from_bytes(b).ok());
-            } else if let Some(tx) = self.decode_for_block(b) {
+            match self.decode_for_block(b) {
+                Some(Payload::Governance(g)) => governance.push(*g),
                 // Applied only if its proof verifies (cached or checked below), which implies
                 // the subgroup check this decoding leaves out.
-                txs.push(tx);
-            } else if self.ordering_only {
-                if let Some(id) = request_id(b, true) {
+                Some(Payload::Shielded(tx)) => txs.push(*tx),
+                Some(Payload::Opaque(id)) => {
                     let why = Rejection::Stateless("an opaque payload: ordered only".into());
                     opaque.push((id, TxOutcome::Rejected(why)));
                 }
+                // The block passed the payload rule, so this does not happen.
+                None => {}
             }
         }
         let ids: Vec<TxId> = txs.iter().map(Transaction::auth_id).collect();

@@ -9,14 +9,11 @@ mod state_transfer;
 
 use crate::ed25519_dalek_key;
 use crate::genesis::{Genesis, Tuning};
-use crate::payload::{
-    request_id, transaction_or_opaque_shape, transaction_shape, MAX_OPAQUE_BYTES,
-};
+use crate::payload::{request_id, Payload, PayloadPolicy};
 use crate::wire::{self, PeerMessage, StateTransferAnswer};
 use epoch::{epoch_config, validator_set};
 use shoji_consensus::{
-    Action, Config, PayloadCheck, PersistDelta, PersistedState, Replica, ReplicaId, TimerKind,
-    ValidatorSet,
+    Action, Config, PersistDelta, PersistedState, Replica, ReplicaId, TimerKind, ValidatorSet,
 };
 use shoji_ledger::{Ledger, Rejection, TxOutcome};
 use shoji_primitives::encoding::EncodingError;
@@ -228,8 +225,8 @@ pub struct NodeCore {
     probe_next: usize,
     /// Peer messages that did not decode.
     rejected_peer_messages: u64,
-    /// Benchmark mode: order opaque payloads (see [`NodeCore::set_ordering_only`]).
-    ordering_only: bool,
+    /// Which payloads this node orders (see [`NodeCore::with_payloads`]).
+    payloads: PayloadPolicy,
     /// What a new epoch's replica is built from.
     genesis: Genesis,
     key: ed25519_dalek_key::SigningKey,
@@ -350,7 +347,7 @@ impl NodeCore {
             served: BTreeMap::new(),
             probe_next: 0,
             rejected_peer_messages: 0,
-            ordering_only: false,
+            payloads: PayloadPolicy::Transactions,
             genesis: genesis.clone(),
             key,
             tuning: *tuning,
@@ -364,27 +361,20 @@ impl NodeCore {
         Ok((node, out))
     }
 
-    /// Benchmark mode, for measuring consensus capacity alone: client payloads that are not
-    /// transactions (up to [`MAX_OPAQUE_BYTES`]) are ordered like transactions, and reported
-    /// committed (as not applied: they change no state) when their block commits. Real
-    /// transactions are handled as always. Never for a network that carries value: it lets any
-    /// client fill blocks.
-    pub fn set_ordering_only(&mut self, on: bool) {
-        self.ordering_only = on;
-        self.replica.set_payload_check(self.payload_check());
+    /// This node ordering what `policy` allows, chosen as it is built: with
+    /// [`PayloadPolicy::OrderingOnly`], client payloads that are not transactions are ordered
+    /// like transactions and reported committed (as not applied: they change no state) when
+    /// their block commits, for measuring consensus alone. Real transactions are handled as
+    /// always.
+    pub fn with_payloads(mut self, policy: PayloadPolicy) -> Self {
+        self.payloads = policy;
+        self.replica.set_payload_check(policy.shape_check());
+        self
     }
 
-    /// The payload rule of this node's mode.
-    fn payload_check(&self) -> PayloadCheck {
-        match self.ordering_only {
-            true => PayloadCheck(transaction_or_opaque_shape),
-            false => PayloadCheck(transaction_shape),
-        }
-    }
-
-    /// Whether [`NodeCore::set_ordering_only`] is on.
-    pub fn ordering_only(&self) -> bool {
-        self.ordering_only
+    /// Which payloads this node orders.
+    pub fn payloads(&self) -> PayloadPolicy {
+        self.payloads
     }
 
     /// This validator's id.
@@ -561,7 +551,7 @@ impl NodeCore {
                 // in `execute`); the replica's announcement of the same boundary adds nothing.
                 Action::EpochChange { .. } => {}
                 Action::Dropped { payload, reason } => {
-                    if let Some(id) = request_id(&payload, self.ordering_only) {
+                    if let Some(id) = request_id(&payload, self.payloads) {
                         tracing::info!(txid = %id, %reason, "a client's transaction was dropped");
                         out.push(Output::Dropped { id, reason });
                     }
