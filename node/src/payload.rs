@@ -115,3 +115,30 @@ impl Payload {
 pub fn request_id(bytes: &[u8], policy: PayloadPolicy) -> Option<TxId> {
     Payload::decode(bytes, policy).ok().map(|p| p.id())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes that are no transaction are an opaque payload only under the ordering-only
+    /// policy, and only up to its size limit; the shape rules agree with the decoder.
+    #[test]
+    fn opaque_payloads_only_under_the_ordering_only_policy() {
+        let small = vec![7u8; 40];
+        let large = vec![7u8; MAX_OPAQUE_BYTES + 1];
+        assert!(Payload::decode(&small, PayloadPolicy::Transactions).is_err());
+        let opaque = Payload::decode(&small, PayloadPolicy::OrderingOnly).expect("opaque");
+        assert!(matches!(opaque, Payload::Opaque(_)));
+        assert_eq!(opaque.id(), TxId(*blake3::hash(&small).as_bytes()));
+        assert_eq!(
+            request_id(&small, PayloadPolicy::OrderingOnly),
+            Some(opaque.id())
+        );
+        assert_eq!(request_id(&small, PayloadPolicy::Transactions), None);
+        assert!(Payload::decode(&large, PayloadPolicy::OrderingOnly).is_err());
+        let check = |p: PayloadPolicy, b: &[u8]| (p.shape_check().0)(b).is_ok();
+        assert!(!check(PayloadPolicy::Transactions, &small));
+        assert!(check(PayloadPolicy::OrderingOnly, &small));
+        assert!(!check(PayloadPolicy::OrderingOnly, &large));
+    }
+}
