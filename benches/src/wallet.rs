@@ -164,7 +164,7 @@ pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
         addrs: net
             .addrs
             .iter()
-            .map(|(id, a)| (shoji_consensus::ReplicaId(*id as u16), *a))
+            .map(|(id, a)| (shoji_consensus::ReplicaId(*id), *a))
             .collect(),
         validators: net.validators.clone(),
         auditor,

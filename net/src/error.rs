@@ -36,13 +36,13 @@ pub enum Error {
     NotInValidatorSet,
     /// Two replicas of the validator set share one key.
     #[error("validator set has a duplicate key (replicas {0} and {1})")]
-    DuplicateKey(u64, u64),
+    DuplicateKey(crate::ReplicaId, crate::ReplicaId),
     /// The replica is not in the validator set, or has no known address.
     #[error("unknown replica {0}")]
-    UnknownPeer(u64),
+    UnknownPeer(crate::ReplicaId),
     /// The send queue toward this replica is full; the message was dropped.
     #[error("send queue toward replica {0} is full; message dropped")]
-    QueueFull(u64),
+    QueueFull(crate::ReplicaId),
     /// The message is larger than the maximum frame size.
     #[error("message of {len} bytes exceeds the maximum frame size of {max} bytes")]
     TooLarge {

@@ -47,8 +47,9 @@ use crate::error::{Error, FrameError};
 use crate::frame::{read_frame, write_frame};
 use crate::tls::{self, Identity, SERVER_NAME};
 
-/// Identifier of a validator: its index in the genesis validator set.
-pub type ReplicaId = u64;
+/// Identifier of a validator: its replica id, the same 16-bit number as the consensus core's
+/// `ReplicaId` and the ledger's validator maps (the transport does not depend on either).
+pub type ReplicaId = u16;
 
 /// Key bytes of each member of the validator set, mapped to its replica id; replaced when the
 /// set changes ([`ValidatorEndpoint::set_validators`]).
@@ -857,7 +858,7 @@ mod tests {
         let set = keys
             .iter()
             .enumerate()
-            .map(|(i, k)| (i as u64, k.verifying_key()))
+            .map(|(i, k)| (i as ReplicaId, k.verifying_key()))
             .collect();
         let ep = ValidatorEndpoint::bind(
             Identity::new(&keys[0]).unwrap(),
@@ -983,7 +984,7 @@ mod tests {
         let set = keys
             .iter()
             .enumerate()
-            .map(|(i, k)| (i as u64, k.verifying_key()))
+            .map(|(i, k)| (i as ReplicaId, k.verifying_key()))
             .collect();
         // Replica 1's address accepts nothing, so the link never drains its queue.
         let black_hole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

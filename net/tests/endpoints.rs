@@ -23,10 +23,10 @@ fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
-fn set_of(keys: &[SigningKey]) -> BTreeMap<u64, VerifyingKey> {
+fn set_of(keys: &[SigningKey]) -> BTreeMap<u16, VerifyingKey> {
     keys.iter()
         .enumerate()
-        .map(|(i, k)| (i as u64, k.verifying_key()))
+        .map(|(i, k)| (i as u16, k.verifying_key()))
         .collect()
 }
 
@@ -38,10 +38,10 @@ fn loopback_socket() -> UdpSocket {
 fn cluster(n: u8) -> (Vec<SigningKey>, Vec<ValidatorEndpoint>) {
     let keys: Vec<SigningKey> = (0..n).map(|i| key(i + 1)).collect();
     let sockets: Vec<UdpSocket> = (0..n).map(|_| loopback_socket()).collect();
-    let addrs: BTreeMap<u64, SocketAddr> = sockets
+    let addrs: BTreeMap<u16, SocketAddr> = sockets
         .iter()
         .enumerate()
-        .map(|(i, s)| (i as u64, s.local_addr().unwrap()))
+        .map(|(i, s)| (i as u16, s.local_addr().unwrap()))
         .collect();
     let endpoints = sockets
         .into_iter()
@@ -60,7 +60,7 @@ fn cluster(n: u8) -> (Vec<SigningKey>, Vec<ValidatorEndpoint>) {
     (keys, endpoints)
 }
 
-async fn recv_within(ep: &ValidatorEndpoint, limit: Duration) -> Option<(u64, Vec<u8>)> {
+async fn recv_within(ep: &ValidatorEndpoint, limit: Duration) -> Option<(u16, Vec<u8>)> {
     timeout(limit, ep.recv()).await.ok().flatten()
 }
 
@@ -106,8 +106,8 @@ fn reversing_server(
 async fn four_validators_all_to_all() {
     let (_keys, eps) = cluster(4);
     for (i, ep) in eps.iter().enumerate() {
-        assert_eq!(ep.id(), i as u64);
-        for j in 0..4u64 {
+        assert_eq!(ep.id(), i as u16);
+        for j in 0..4u16 {
             ep.send(j, vec![i as u8, j as u8, 0xAB]).unwrap();
         }
     }
@@ -120,7 +120,7 @@ async fn four_validators_all_to_all() {
             assert_eq!(msg, vec![from as u8, j as u8, 0xAB], "sender id mismatch");
             senders.insert(from);
         }
-        assert_eq!(senders, (0..4).collect::<BTreeSet<u64>>());
+        assert_eq!(senders, (0..4).collect::<BTreeSet<u16>>());
     }
     for ep in eps {
         ep.shutdown().await;
@@ -167,7 +167,7 @@ async fn validator_set_changes_admit_joiners_and_cut_off_leavers() {
     let j_addr = j_socket.local_addr().unwrap();
     let mut next = set_of(&keys);
     next.insert(2, joiner.verifying_key());
-    let mut addrs: BTreeMap<u64, SocketAddr> = eps
+    let mut addrs: BTreeMap<u16, SocketAddr> = eps
         .iter()
         .map(|e| (e.id(), e.local_addr().unwrap()))
         .collect();
@@ -508,10 +508,10 @@ async fn connection_limit_refuses_extra_connections() {
 async fn clients_holding_every_slot_do_not_lock_out_a_validator() {
     let keys = vec![key(1), key(2)];
     let sockets = [loopback_socket(), loopback_socket()];
-    let addrs: BTreeMap<u64, SocketAddr> = sockets
+    let addrs: BTreeMap<u16, SocketAddr> = sockets
         .iter()
         .enumerate()
-        .map(|(i, s)| (i as u64, s.local_addr().unwrap()))
+        .map(|(i, s)| (i as u16, s.local_addr().unwrap()))
         .collect();
     let [s0, s1] = sockets;
     let limited = NetConfig {

@@ -63,7 +63,7 @@ pub fn dev_governance() -> shoji_primitives::governance::GovernanceRules {
 /// A running local network.
 pub struct LocalNetwork {
     /// Validator addresses by replica id.
-    pub addrs: BTreeMap<u64, SocketAddr>,
+    pub addrs: BTreeMap<u16, SocketAddr>,
     /// The validator set.
     pub validators: ValidatorSet,
     /// The network's identifier (its genesis hash), which governance approvals sign.
@@ -178,15 +178,15 @@ fn start_inner(
     let sockets = (0..n)
         .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
         .collect::<Result<Vec<_>, _>>()?;
-    let addrs: BTreeMap<u64, SocketAddr> = sockets
+    let addrs: BTreeMap<u16, SocketAddr> = sockets
         .iter()
         .enumerate()
-        .map(|(i, s)| Ok((i as u64, s.local_addr()?)))
+        .map(|(i, s)| Ok((i as u16, s.local_addr()?)))
         .collect::<Result<_, std::io::Error>>()?;
-    let set: BTreeMap<u64, _> = keys
+    let set: BTreeMap<u16, _> = keys
         .iter()
         .enumerate()
-        .map(|(i, k)| (i as u64, k.verifying_key()))
+        .map(|(i, k)| (i as u16, k.verifying_key()))
         .collect();
     let peers: Vec<ReplicaId> = (0..n).map(ReplicaId).collect();
     let mut left_out = None;

@@ -197,14 +197,12 @@ async fn serve(
 /// [`MAX_PEER_MESSAGES_AT_ONCE`].
 fn waiting_messages(
     endpoint: &ValidatorEndpoint,
-    first: Option<(u64, Vec<u8>)>,
+    first: Option<(shoji_net::ReplicaId, Vec<u8>)>,
 ) -> Vec<(ReplicaId, Vec<u8>)> {
     let mut msgs = Vec::new();
     let mut next = first.or_else(|| endpoint.try_recv());
     while let Some((from, bytes)) = next {
-        if let Ok(id) = u16::try_from(from) {
-            msgs.push((ReplicaId(id), bytes));
-        }
+        msgs.push((ReplicaId(from), bytes));
         next = match msgs.len() < MAX_PEER_MESSAGES_AT_ONCE {
             true => endpoint.try_recv(),
             false => None,
@@ -450,7 +448,7 @@ pub fn widen_transport(
     for (id, key) in validators {
         match shoji_net::VerifyingKey::from_bytes(key) {
             Ok(k) => {
-                set.insert(u64::from(id.0), k);
+                set.insert(id.0, k);
             }
             Err(e) => {
                 tracing::warn!(validator = id.0, error = %e, "a decided validator's key is invalid")
@@ -458,8 +456,14 @@ pub fn widen_transport(
         }
     }
     for (id, a) in addresses {
-        if let Ok(a) = a.parse() {
-            addrs.entry(u64::from(id.0)).or_insert(a);
+        match a.parse() {
+            Ok(a) => {
+                addrs.entry(id.0).or_insert(a);
+            }
+            // Governance accepts only canonical IP:port addresses, so this would be a bug;
+            // the validator is then reached only if it dials in.
+            Err(e) => tracing::warn!(validator = id.0, address = %a, error = %e,
+                "a decided validator's address does not parse: it will not be dialed"),
         }
     }
     match endpoint.set_validators(set, addrs) {
@@ -482,13 +486,13 @@ fn route(
     for o in outputs {
         match o {
             Output::Send { to, bytes } => {
-                if let Err(e) = endpoint.send(to.0 as u64, bytes) {
+                if let Err(e) = endpoint.send(to.0, bytes) {
                     tracing::debug!(to = to.0, error = %e, "send dropped");
                 }
             }
             Output::Broadcast { bytes } => {
                 for p in peers.iter().filter(|p| **p != core.id()) {
-                    if let Err(e) = endpoint.send(p.0 as u64, bytes.clone()) {
+                    if let Err(e) = endpoint.send(p.0, bytes.clone()) {
                         tracing::debug!(to = p.0, error = %e, "send dropped");
                     }
                 }

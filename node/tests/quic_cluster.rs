@@ -71,7 +71,7 @@ async fn submit_over_quic_and_check_the_certificate() {
     let net = shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("local network");
     let (addrs, validators) = (net.addrs.clone(), net.validators.clone());
     let network_id = net.network_id;
-    let key = |i: u64| net.key(i as u16).expect("validator key");
+    let key = |i: u16| net.key(i).expect("validator key");
 
     let client = ClientConnection::connect(addrs[&1], &key(1))
         .await
@@ -144,7 +144,7 @@ async fn submit_over_quic_and_check_the_certificate() {
 
     // Every validator converges on the same tree.
     let mut everyone = Vec::new();
-    for i in 0..4u64 {
+    for i in 0..4u16 {
         let c = ClientConnection::connect(addrs[&i], &key(i)).await;
         everyone.push(c.expect("connect"));
     }
@@ -434,7 +434,7 @@ async fn a_member_relaying_junk_cannot_halt_the_network() {
                         &byzantine_key,
                     );
                     let bytes = shoji_node::wire::consensus(&msg.encode());
-                    for peer in 0..3u64 {
+                    for peer in 0..3u16 {
                         endpoint.send(peer, bytes.clone()).expect("queued");
                     }
                 }
@@ -446,7 +446,7 @@ async fn a_member_relaying_junk_cannot_halt_the_network() {
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 
     let mut clients = Vec::new();
-    for i in 0..3u64 {
+    for i in 0..3u16 {
         let c = ClientConnection::connect(net.addrs[&i], &keys[&i]).await;
         clients.push(c.expect("connect"));
     }
@@ -540,7 +540,7 @@ struct Doubled {
     _dir: tempfile::TempDir,
     net: shoji_node::devnet::LocalNetwork,
     /// Every validator's key, by id.
-    keys: BTreeMap<u64, shoji_consensus::ed25519_dalek::VerifyingKey>,
+    keys: BTreeMap<u16, shoji_consensus::ed25519_dalek::VerifyingKey>,
 }
 
 impl Doubled {
@@ -579,9 +579,7 @@ impl Doubled {
         } = Fixture::new();
         let (net, socket) = shoji_node::devnet::start_without(4, ledger, verifier, dir.path(), 3)
             .expect("local network");
-        let keys: BTreeMap<u64, _> = (0..4u16)
-            .map(|i| (i as u64, net.key(i).expect("key")))
-            .collect();
+        let keys: BTreeMap<u16, _> = (0..4u16).map(|i| (i, net.key(i).expect("key"))).collect();
         let double = shoji_net::ValidatorEndpoint::from_socket(
             shoji_net::Identity::new(&shoji_node::devnet::dev_validator_key(3)).expect("identity"),
             socket,
@@ -677,7 +675,7 @@ async fn the_leader_dies_while_blocks_are_full_and_the_next_view_commits_everyth
     for i in 1..4u16 {
         let key = net.key(i).expect("key");
         for _ in 0..CONNECTIONS {
-            let c = ClientConnection::connect(net.addrs[&(i as u64)], &key)
+            let c = ClientConnection::connect(net.addrs[&i], &key)
                 .await
                 .expect("connect");
             connections.push(Arc::new(c));
@@ -816,8 +814,8 @@ async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
     } = Fixture::new();
     let net = shoji_node::devnet::start_with(4, ledger, verifier, dir.path(), true)
         .expect("local network");
-    let connect = |i: u64| {
-        let (addr, key) = (net.addrs[&i], net.key(i as u16).expect("key"));
+    let connect = |i: u16| {
+        let (addr, key) = (net.addrs[&i], net.key(i).expect("key"));
         async move {
             Arc::new(
                 ClientConnection::connect(addr, &key)
@@ -864,7 +862,7 @@ async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
         loud <= 2.0 * quiet.max(20.0),
         "commit p99 {loud:.1} ms under the flood, {quiet:.1} ms without ({reads} reads served)"
     );
-    for i in 0..4u64 {
+    for i in 0..4u16 {
         let Response::Status(status) = ask(&*connect(i).await, &Request::Status).await else {
             panic!("status")
         };
@@ -968,7 +966,7 @@ async fn a_lying_validator_cannot_credit_a_forged_payment_to_a_wallet() {
         addrs: net
             .addrs
             .iter()
-            .map(|(i, a)| (ReplicaId(*i as u16), *a))
+            .map(|(i, a)| (ReplicaId(*i), *a))
             .collect(),
         auditor: doubled.auditor.public_key(),
         issuers: BTreeMap::new(),

@@ -23,7 +23,7 @@ pub struct Devnet {
     runtime: tokio::runtime::Runtime,
     client: ClientConnection,
     /// Validator addresses, by replica id.
-    pub addrs: BTreeMap<u64, SocketAddr>,
+    pub addrs: BTreeMap<u16, SocketAddr>,
     /// The validator set (what a client checks commit certificates against).
     pub validators: ValidatorSet,
     scanned: u64,

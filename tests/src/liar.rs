@@ -33,7 +33,7 @@ impl LyingValidator {
     /// serves `fake_record.1` as the audit record of transaction `fake_record.0`.
     pub fn start(
         key: &ed25519_dalek::SigningKey,
-        validators: std::collections::BTreeMap<u64, VerifyingKey>,
+        validators: std::collections::BTreeMap<u16, VerifyingKey>,
         honest: SocketAddr,
         honest_key: VerifyingKey,
         fake_record: (TxId, AuditRecord),

@@ -272,9 +272,12 @@ fn story_balances_report_disclosure_restore_and_every_error() {
             .expect("32 bytes");
         shoji_net::VerifyingKey::from_bytes(&bytes).expect("key")
     };
-    let validators: std::collections::BTreeMap<u64, _> = entries
+    let validators: std::collections::BTreeMap<u16, _> = entries
         .iter()
-        .map(|e| (e["id"].as_u64().expect("id"), key_of(e)))
+        .map(|e| {
+            let id = e["id"].as_u64().and_then(|i| u16::try_from(i).ok());
+            (id.expect("id"), key_of(e))
+        })
         .collect();
     let double = shoji_node::devnet::dev_validator_key(3);
     assert_eq!(
@@ -313,11 +316,7 @@ fn story_balances_report_disclosure_restore_and_every_error() {
     let fake_proof = auditor_key.disclose(&fake, &pay1, &mut rand_core::OsRng);
     let mut fabricated = original.clone();
     fabricated["claim"]["amounts"][0] = 25_000.into();
-    let mut fake_raw = shoji_primitives::encoding::point_to_bytes(&fake.epk).to_vec();
-    for c in &fake.ciphertext {
-        fake_raw.extend_from_slice(&shoji_primitives::encoding::fr_to_bytes(c));
-    }
-    fabricated["record"] = shoji_primitives::encoding::hex_encode(&fake_raw).into();
+    fabricated["record"] = shoji_primitives::encoding::hex_encode(&fake.to_bytes()).into();
     fabricated["proof"] = shoji_primitives::encoding::hex_encode(&fake_proof.to_bytes()).into();
     std::fs::write(tmp.path().join("fabricated.json"), fabricated.to_string()).expect("write");
     let liar = shoji_tests::liar::LyingValidator::start(

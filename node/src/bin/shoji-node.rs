@@ -750,27 +750,31 @@ fn run(config: &Path) -> anyhow::Result<()> {
     runtime.block_on(async move {
         // The genesis validators, those the ledger knows of now (current and decided), and
         // this validator itself when it is joining.
-        let mut set: BTreeMap<u64, _> = genesis
+        let mut set: BTreeMap<u16, _> = genesis
             .validators
             .members
             .iter()
-            .map(|(id, k)| (u64::from(id.0), *k))
+            .map(|(id, k)| (id.0, *k))
             .collect();
         for (v, k) in core.known_validators() {
             if let Ok(k) = shoji_consensus::ed25519_dalek::VerifyingKey::from_bytes(&k) {
-                set.insert(u64::from(v.0), k);
+                set.insert(v.0, k);
             }
         }
-        set.insert(u64::from(id), setup.key.verifying_key());
-        let mut addrs: BTreeMap<u64, _> = setup
+        set.insert(id, setup.key.verifying_key());
+        let mut addrs: BTreeMap<u16, _> = setup
             .network
             .addrs
             .iter()
-            .map(|(id, a)| (u64::from(id.0), *a))
+            .map(|(id, a)| (id.0, *a))
             .collect();
         for (v, a) in core.added_validator_addresses() {
-            if let Ok(a) = a.parse() {
-                addrs.insert(u64::from(v.0), a);
+            match a.parse() {
+                Ok(a) => {
+                    addrs.insert(v.0, a);
+                }
+                Err(e) => tracing::warn!(validator = v.0, address = %a, error = %e,
+                    "an added validator's stored address does not parse: it will not be dialed"),
             }
         }
         let identity = shoji_net::Identity::new(&setup.key)?;
@@ -860,7 +864,7 @@ fn devnet(
             addrs: net
                 .addrs
                 .iter()
-                .map(|(id, a)| (ReplicaId(*id as u16), *a))
+                .map(|(id, a)| (ReplicaId(*id), *a))
                 .collect(),
             validators: net.validators.clone(),
             auditor,
