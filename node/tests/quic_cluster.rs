@@ -963,11 +963,7 @@ async fn a_lying_validator_cannot_credit_a_forged_payment_to_a_wallet() {
 
     let network = shoji_client::Network {
         validators: net.validators.clone(),
-        addrs: net
-            .addrs
-            .iter()
-            .map(|(i, a)| (ReplicaId(*i), *a))
-            .collect(),
+        addrs: net.addrs.iter().map(|(i, a)| (ReplicaId(*i), *a)).collect(),
         auditor: doubled.auditor.public_key(),
         issuers: BTreeMap::new(),
         assets: BTreeMap::new(),

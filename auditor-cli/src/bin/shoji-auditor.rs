@@ -7,20 +7,19 @@
 use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
+use shoji_auditor::disclosure_file::{kind_name, DisclosureFile};
 use shoji_auditor::{Auditor, Payment};
 use shoji_cli as cli;
 use shoji_cli::{fail, Exit, Failure};
 use shoji_client::network::insecure_devnet_auditor;
 use shoji_client::sealed::SealedFile;
 use shoji_client::{Client, Network};
-use shoji_primitives::audit::disclosure::Disclosure;
-use shoji_primitives::audit::{AuditPlaintext, AuditPublicKey, AuditRecord, AuditSecretKey};
-use shoji_primitives::encoding::{fr_from_bytes, fr_to_bytes, hex_decode, hex_encode, Reader};
+use shoji_primitives::audit::{AuditPlaintext, AuditSecretKey};
+use shoji_primitives::encoding::{fr_to_bytes, hex_decode, hex_encode};
 use shoji_primitives::keys::Address;
-use shoji_primitives::note::{Amount, AssetId};
-use shoji_primitives::tx::{TxId, TxKind};
+use shoji_primitives::note::AssetId;
+use shoji_primitives::tx::TxId;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,7 +27,6 @@ use std::time::Instant;
 
 const KIND: &[u8; 8] = b"SHOJIAUD";
 const PASSPHRASE_ENV: &str = "SHOJI_AUDITOR_PASSPHRASE";
-const DISCLOSURE_FORMAT: &str = "shoji-disclosure-v1";
 
 /// The exit codes this program returns, listed by `--help`.
 const EXIT_CODES: [Exit; 8] = [
@@ -223,14 +221,6 @@ fn parse_txid(s: &str) -> Result<TxId, Failure> {
         )
     })?;
     Ok(TxId(b))
-}
-
-fn kind_name(k: TxKind) -> &'static str {
-    match k {
-        TxKind::Transfer => "transfer",
-        TxKind::Mint => "mint",
-        TxKind::Redeem => "redeem",
-    }
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
@@ -508,20 +498,11 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                         anyhow!("transaction {txid} is not among the records designated to this key (run `shoji-auditor scan`)"),
                     )
                 })?;
-            let file = DisclosureFile {
-                format: DISCLOSURE_FORMAT.into(),
-                txid: txid.to_string(),
-                height: e.height,
-                kind: kind_name(e.kind).into(),
-                auditor_public_key: hex_encode(&o.auditor.key().public_key().to_bytes()),
-                record: hex_encode(&e.record.to_bytes()),
-                proof: hex_encode(&proof.to_bytes()),
-                claim: Claim::of(&e.plaintext),
-                names: Some(json!({
-                    "sender": o.auditor.participant(&e.plaintext.sender),
-                    "receivers": [o.auditor.participant(&e.plaintext.receivers[0]), o.auditor.participant(&e.plaintext.receivers[1])],
-                })),
-            };
+            let names = json!({
+                "sender": o.auditor.participant(&e.plaintext.sender),
+                "receivers": [o.auditor.participant(&e.plaintext.receivers[0]), o.auditor.participant(&e.plaintext.receivers[1])],
+            });
+            let file = DisclosureFile::new(&e, &o.auditor.key().public_key(), &proof, Some(names));
             let path = out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(format!("disclosure-{}.json", &file.txid[..16])));
@@ -648,57 +629,6 @@ fn csv(s: Option<&str>) -> String {
     }
 }
 
-/// What a disclosure file holds.
-#[derive(Serialize, Deserialize)]
-struct DisclosureFile {
-    format: String,
-    txid: String,
-    height: u64,
-    kind: String,
-    auditor_public_key: String,
-    record: String,
-    proof: String,
-    claim: Claim,
-    /// The auditor's names for the participants (not proven).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    names: Option<serde_json::Value>,
-}
-
-/// The disclosed plaintext.
-#[derive(Serialize, Deserialize)]
-struct Claim {
-    sender: String,
-    receivers: [String; 2],
-    amounts: [u64; 2],
-    asset: u64,
-}
-
-impl Claim {
-    fn of(p: &AuditPlaintext) -> Claim {
-        Claim {
-            sender: hex_encode(&fr_to_bytes(&p.sender)),
-            receivers: [
-                hex_encode(&fr_to_bytes(&p.receivers[0])),
-                hex_encode(&fr_to_bytes(&p.receivers[1])),
-            ],
-            amounts: [p.values[0].0, p.values[1].0],
-            asset: p.asset.0,
-        }
-    }
-
-    fn plaintext(&self) -> anyhow::Result<AuditPlaintext> {
-        let f = |s: &str| -> anyhow::Result<shoji_primitives::Fr> {
-            Ok(fr_from_bytes("owner tag", &hex_decode("owner tag", s)?)?)
-        };
-        Ok(AuditPlaintext {
-            sender: f(&self.sender)?,
-            receivers: [f(&self.receivers[0])?, f(&self.receivers[1])?],
-            values: [Amount(self.amounts[0]), Amount(self.amounts[1])],
-            asset: AssetId(self.asset),
-        })
-    }
-}
-
 /// Checks `d` against the chain: the transaction is in the block it names, designated to the
 /// key it names, with the record it quotes, and the proof shows the record decrypts to the claim.
 fn verify(
@@ -706,17 +636,6 @@ fn verify(
     node: Option<u16>,
     d: &DisclosureFile,
 ) -> Result<(AuditPlaintext, u64), Failure> {
-    if d.format != DISCLOSURE_FORMAT {
-        return Err(anyhow!("unknown disclosure format {:?}", d.format).into());
-    }
-    let txid = parse_txid(&d.txid)?;
-    let pk = AuditPublicKey::from_bytes(&hex_decode("auditor public key", &d.auditor_public_key)?)?;
-    let record_raw = hex_decode("record", &d.record)?;
-    let mut r = Reader::new("audit record", &record_raw);
-    let record = AuditRecord::read(&mut r)?;
-    r.finish()?;
-    let proof = Disclosure::from_bytes(&hex_decode("proof", &d.proof)?)?;
-    let claimed = d.claim.plaintext()?;
     // The block as the network certified it (a stable checkpoint's state root covers it),
     // from the first validator that does not lie about it.
     let client = Client::connect(net, node)?;
@@ -732,27 +651,6 @@ fn verify(
             d.height
         )
     })?;
-    let tx = block
-        .txs
-        .iter()
-        .find(|t| t.txid == txid)
-        .ok_or_else(|| anyhow!("block {} holds no transaction {txid}", d.height))?;
-    if tx.auditor != pk {
-        return Err(anyhow!("the transaction is designated to another auditor key").into());
-    }
-    if tx.audit != record {
-        return Err(anyhow!("the quoted record is not the transaction's record").into());
-    }
-    if d.kind != kind_name(tx.kind) {
-        return Err(anyhow!(
-            "the disclosure calls the transaction a {}, but it is a {}",
-            d.kind,
-            kind_name(tx.kind)
-        )
-        .into());
-    }
-    proof
-        .verify_claim(&pk, &record, &txid.0, &claimed)
-        .map_err(|e| anyhow!("{e}"))?;
+    let claimed = d.check(&block)?;
     Ok((claimed, block.time_ms))
 }
