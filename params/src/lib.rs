@@ -146,12 +146,8 @@ pub fn dev_verifying_key_hash() -> [u8; 32] {
     out
 }
 
-/// Reads a verifying-key file whose blake3 must be `hash` (a network's pinned key, from a
-/// ceremony or the development setup), validating every point and the number of inputs.
-pub fn load_verifying_key_pinned(
-    path: &Path,
-    hash: &[u8; 32],
-) -> Result<PreparedVerifyingKey<Bls12_381>, ParamsError> {
+/// Reads `path`, whose blake3 must be `hash` (a network's pin), else refuses it naming both.
+fn read_pinned(path: &Path, hash: &[u8; 32]) -> Result<Vec<u8>, ParamsError> {
     let bytes = std::fs::read(path).map_err(|source| ParamsError::Io {
         path: path.into(),
         source,
@@ -164,6 +160,16 @@ pub fn load_verifying_key_pinned(
             got: got.to_hex().to_string(),
         });
     }
+    Ok(bytes)
+}
+
+/// Reads a verifying-key file whose blake3 must be `hash` (a network's pinned key, from a
+/// ceremony or the development setup), validating every point and the number of inputs.
+pub fn load_verifying_key_pinned(
+    path: &Path,
+    hash: &[u8; 32],
+) -> Result<PreparedVerifyingKey<Bls12_381>, ParamsError> {
+    let bytes = read_pinned(path, hash)?;
     Ok(ark_groth16::prepare_verifying_key(&decode_verifying_key(
         path, &bytes,
     )?))
@@ -184,18 +190,7 @@ pub fn load_proving_key_pinned(
     hash: &[u8; 32],
     vk_pin: &[u8; 32],
 ) -> Result<ProvingKey<Bls12_381>, ParamsError> {
-    let bytes = std::fs::read(path).map_err(|source| ParamsError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let got = blake3::hash(&bytes);
-    if got.as_bytes() != hash {
-        return Err(ParamsError::NotPinned {
-            path: path.into(),
-            expected: blake3::Hash::from_bytes(*hash).to_hex().to_string(),
-            got: got.to_hex().to_string(),
-        });
-    }
+    let bytes = read_pinned(path, hash)?;
     let pk = ProvingKey::<Bls12_381>::deserialize_with_mode(&bytes[..], Compress::No, Validate::No)
         .map_err(|e| ParamsError::Malformed {
             path: path.into(),

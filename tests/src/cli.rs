@@ -127,3 +127,15 @@ impl Shell {
             .sum()
     }
 }
+
+/// `n` UDP ports free on loopback now (bound together, then released), for validators started
+/// as processes.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let sockets: Vec<std::net::UdpSocket> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    sockets
+        .iter()
+        .map(|s| s.local_addr().expect("addr").port())
+        .collect()
+}

@@ -9,7 +9,7 @@
 use ark_serialize::CanonicalDeserialize;
 use shoji_primitives::encoding::hex_encode;
 use shoji_tests::binary;
-use shoji_tests::cli::{Kill, Shell};
+use shoji_tests::cli::{free_ports, Kill, Shell};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -185,17 +185,6 @@ fn three_contributors_make_keys_that_prove_transfers() {
     );
 
     ceremony_network_story(dir);
-}
-
-/// UDP ports free on loopback now.
-fn free_ports(n: usize) -> Vec<u16> {
-    let sockets: Vec<std::net::UdpSocket> = (0..n)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    sockets
-        .iter()
-        .map(|s| s.local_addr().expect("addr").port())
-        .collect()
 }
 
 /// A network initialized from the ceremony's keys in `dir/params`, with its own issuer and
