@@ -326,8 +326,7 @@ impl Network {
 pub fn insecure_warning(why: &str) -> String {
     format!(
         "WARNING: INSECURE NETWORK: {why}. Whoever holds a development key, or the development \
-         parameters' public trapdoor, can forge on it (mint without limit): never use it for \
-         real value."
+         parameters' public trapdoor, can forge on it (mint without limit)."
     )
 }
 
