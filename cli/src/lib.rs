@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use anyhow::Context;
 use shoji_client::network::NetworkError;
 use shoji_client::passphrase::{self, PassphraseError};
 use shoji_client::sealed::{KdfParams, SealError, SealedFile};
@@ -120,7 +121,15 @@ impl Failure {
     /// Reports the failure on standard error, and as one JSON object on standard output when
     /// `json`; returns the exit code.
     pub fn report(&self, json: bool) -> ExitCode {
-        report_failure(json, self.code.code(), &format!("{:#}", self.error))
+        let message = format!("{:#}", self.error);
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"error": message, "exit_code": self.code.code()})
+            );
+        }
+        eprintln!("error: {message}");
+        ExitCode::from(self.code.code())
     }
 }
 
@@ -132,14 +141,10 @@ pub fn fail(code: Exit, error: anyhow::Error) -> Failure {
 /// Reads and checks the network file at `path`, and warns on standard error if it is marked
 /// insecure.
 pub fn load_network(path: &Path) -> Result<Network, Failure> {
-    let net = Network::load(path)
-        .map_err(anyhow::Error::from)
-        .map_err(|e| {
-            Failure::from(e.context(
-                "the network file says which validators to trust (start a local network with \
-             `shoji-node devnet`, or pass --network)",
-            ))
-        })?;
+    let net = Network::load(path).context(
+        "the network file says which validators to trust (start a local network with \
+         `shoji-node devnet`, or pass --network)",
+    )?;
     warn_if_insecure(&net);
     Ok(net)
 }
@@ -262,19 +267,6 @@ impl SecretFile<'_> {
         )
         .map_err(SecretFileError::Seal)
     }
-}
-
-/// Reports a failure (`message`, with `code`) on standard error, and as one JSON object on
-/// standard output when `json`; returns the exit code.
-pub fn report_failure(json: bool, code: u8, message: &str) -> ExitCode {
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"error": message, "exit_code": code})
-        );
-    }
-    eprintln!("error: {message}");
-    ExitCode::from(code)
 }
 
 /// RFC 3339 in UTC, to the millisecond; the bare number if it is out of range.

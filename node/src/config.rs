@@ -778,12 +778,9 @@ pub fn join(
     let verifying_key = match params {
         Some(p) => {
             let path = p.join(shoji_params::VERIFYING_KEY_FILE);
-            shoji_params::load_verifying_key_pinned(&path, &pin)
-                .map_err(|e| ConfigError::Invalid(format!("--params: {e}")))?;
-            let bytes = std::fs::read(&path).map_err(|source| ConfigError::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let invalid = |e| ConfigError::Invalid(format!("--params: {e}"));
+            let bytes = shoji_params::read_pinned(&path, &pin).map_err(invalid)?;
+            shoji_params::decode_verifying_key(&path, &bytes).map_err(invalid)?;
             Some(bytes)
         }
         None if pin != shoji_params::dev_verifying_key_hash() => {
@@ -1010,13 +1007,12 @@ pub fn init(
                     .map_err(|e| ConfigError::Invalid(format!("reading {}: {e}", path.display())))
             };
             let (vk_path, vk) = read(shoji_params::VERIFYING_KEY_FILE)?;
+            let invalid = |e| ConfigError::Invalid(format!("--params: {e}"));
             let hash = *blake3::hash(&vk).as_bytes();
-            shoji_params::load_verifying_key_pinned(&vk_path, &hash)
-                .map_err(|e| ConfigError::Invalid(format!("--params: {e}")))?;
+            shoji_params::decode_verifying_key(&vk_path, &vk).map_err(invalid)?;
             let (pk_path, pk) = read(shoji_params::PROVING_KEY_FILE)?;
             let pk_hash = *blake3::hash(&pk).as_bytes();
-            shoji_params::load_proving_key_pinned(&pk_path, &pk_hash, &hash)
-                .map_err(|e| ConfigError::Invalid(format!("--params: {e}")))?;
+            shoji_params::decode_proving_key(&pk_path, &pk, &hash).map_err(invalid)?;
             if hash == shoji_params::dev_verifying_key_hash() {
                 dev.push("parameters");
             }

@@ -116,8 +116,11 @@ pub fn verifying_key_from_bytes(
 }
 
 /// Decodes a compressed verifying key, validating every point, and checks it has one input
-/// slot per public input of the transfer circuit.
-fn decode_verifying_key(path: &Path, bytes: &[u8]) -> Result<VerifyingKey<Bls12_381>, ParamsError> {
+/// slot per public input of the transfer circuit; `path` names the file in errors.
+pub fn decode_verifying_key(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<VerifyingKey<Bls12_381>, ParamsError> {
     let vk = VerifyingKey::<Bls12_381>::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes)
         .map_err(|e| ParamsError::Malformed {
             path: path.into(),
@@ -147,7 +150,7 @@ pub fn dev_verifying_key_hash() -> [u8; 32] {
 }
 
 /// Reads `path`, whose blake3 must be `hash` (a network's pin), else refuses it naming both.
-fn read_pinned(path: &Path, hash: &[u8; 32]) -> Result<Vec<u8>, ParamsError> {
+pub fn read_pinned(path: &Path, hash: &[u8; 32]) -> Result<Vec<u8>, ParamsError> {
     let bytes = std::fs::read(path).map_err(|source| ParamsError::Io {
         path: path.into(),
         source,
@@ -190,8 +193,18 @@ pub fn load_proving_key_pinned(
     hash: &[u8; 32],
     vk_pin: &[u8; 32],
 ) -> Result<ProvingKey<Bls12_381>, ParamsError> {
-    let bytes = read_pinned(path, hash)?;
-    let pk = ProvingKey::<Bls12_381>::deserialize_with_mode(&bytes[..], Compress::No, Validate::No)
+    decode_proving_key(path, &read_pinned(path, hash)?, vk_pin)
+}
+
+/// Decodes a proving key read from `path` whose bytes are already pinned by hash (points are
+/// not re-validated: see [`load_proving_key_pinned`]), and checks that its verifying key
+/// hashes to `vk_pin`.
+pub fn decode_proving_key(
+    path: &Path,
+    bytes: &[u8],
+    vk_pin: &[u8; 32],
+) -> Result<ProvingKey<Bls12_381>, ParamsError> {
+    let pk = ProvingKey::<Bls12_381>::deserialize_with_mode(bytes, Compress::No, Validate::No)
         .map_err(|e| ParamsError::Malformed {
             path: path.into(),
             reason: e.to_string(),
