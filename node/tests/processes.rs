@@ -477,11 +477,11 @@ fn run_errors_name_the_file() {
     assert!(err.contains("node.redb"), "{err}");
 }
 
-/// `--help` (alone, after a command, or `help`) prints every command, one per line, and
-/// succeeds; an unknown command is bad usage (exit code 2).
+/// `--help` (alone, or `help`) prints every command, one per line, and succeeds; a command's
+/// `--help` its options; an unknown command or option is bad usage (exit code 2).
 #[test]
 fn help_lists_every_command() {
-    for args in [&["--help"][..], &["init", "--help"], &["help"], &["-h"]] {
+    for args in [&["--help"][..], &["help"], &["-h"]] {
         let out = Command::new(BIN)
             .args(args)
             .output()
@@ -503,8 +503,24 @@ fn help_lists_every_command() {
             );
         }
     }
-    let out = Command::new(BIN).arg("frobnicate").output().expect("run");
-    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(BIN)
+        .args(["init", "--help"])
+        .output()
+        .expect("run shoji-node");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for option in ["--dir", "--addresses", "--params", "--admin-threshold"] {
+        assert!(text.contains(option), "{option} missing from\n{text}");
+    }
+    for args in [
+        &["frobnicate"][..],
+        &["init", "--dir", "x", "--frobnicate"],
+        &["init", "--dir", "x", "--issuer-public-key", "00"],
+        &["devnet", "--anchor-window", "0"],
+    ] {
+        let out = Command::new(BIN).args(args).output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
 }
 
 /// `shoji-node init` of `n` validators on free loopback ports in `dir`, each probing its

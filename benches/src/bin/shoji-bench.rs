@@ -7,69 +7,123 @@
 //! shoji-bench ceremony [--json] [--power N] [--contributions N]
 //! ```
 
-use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use shoji_benches::cluster::{ClusterOptions, Load};
 use shoji_benches::zk::{self, ZkOptions};
 
-const USAGE: &str = "\
-usage: shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
-       shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]
-       shoji-bench cluster [--json] [--txs N] [--load transfers|mints] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
-       shoji-bench ceremony [--json] [--power N] [--contributions N]
-
-Each measurement prints one JSON line. `cluster` needs shoji-node built beside shoji-bench
-(cargo build --release -p shoji-node); SHOJI_BENCH_NODE_LOG=FILE keeps the validators' log
-and SHOJI_BENCH_NODE_LOG_LEVEL sets its filter (default info).";
-
-/// Bad usage: the usage on stderr, exit code 2.
-fn usage() -> ! {
-    eprintln!("{USAGE}");
-    std::process::exit(2)
-}
-
-/// `--help` after a subcommand: the usage on stdout, exit code 0. Anything else unknown: the
-/// usage on stderr, exit code 2.
-fn help_or_bad_option(option: &str) -> ! {
-    if option == "--help" || option == "-h" {
-        println!("{USAGE}");
-        std::process::exit(0)
+/// At least one: the count of something measured.
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
-    eprintln!("unknown option {option}");
-    usage()
 }
 
-/// The number after option `name`.
-fn number(args: &mut impl Iterator<Item = String>, name: &str) -> anyhow::Result<usize> {
-    args.next()
-        .with_context(|| format!("{name} needs a number"))?
-        .parse()
-        .with_context(|| format!("{name} needs a number"))
+#[derive(Parser)]
+#[command(
+    name = "shoji-bench",
+    about = "Measures Shoji; each measurement prints one JSON line.",
+    after_help = "`cluster` needs shoji-node built beside shoji-bench (cargo build --release -p \
+shoji-node); SHOJI_BENCH_NODE_LOG=FILE keeps the validators' log and SHOJI_BENCH_NODE_LOG_LEVEL \
+sets its filter (default info).\n\nExit codes: 0 measured, 1 error, 2 usage error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Proving and verifying time of the transfer circuit, one and all threads.
+    Zk {
+        /// One JSON line instead of pretty JSON.
+        #[arg(long)]
+        json: bool,
+        /// Proofs per thread setting.
+        #[arg(long, default_value = "10", value_parser = positive)]
+        proofs: usize,
+        /// Single verifications.
+        #[arg(long, default_value = "50", value_parser = positive)]
+        verifies: usize,
+        /// Batches of 64 verifications.
+        #[arg(long, default_value = "5", value_parser = positive)]
+        batches: usize,
+    },
+    /// Wallet sync rate over synthetic blocks, and send latency on four local validators.
+    Wallet {
+        /// Accepted for symmetry: the output is JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Blocks to scan.
+        #[arg(long, default_value = "100", value_parser = positive)]
+        blocks: usize,
+        /// Transactions per block.
+        #[arg(long, default_value = "100", value_parser = positive)]
+        txs_per_block: usize,
+        /// Scans of the chain (the median is reported).
+        #[arg(long, default_value = "3", value_parser = positive)]
+        rounds: usize,
+        /// Sends to time (0 skips the network part).
+        #[arg(long, default_value_t = 10)]
+        sends: usize,
+    },
+    /// Throughput and latency of four validator processes under a shielded load.
+    Cluster {
+        /// Accepted for symmetry: the output is JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Transactions per phase.
+        #[arg(long, default_value = "600", value_parser = positive)]
+        txs: usize,
+        /// The kind of transaction.
+        #[arg(long, value_enum, default_value_t = LoadArg::Transfers)]
+        load: LoadArg,
+        /// Concurrent client connections.
+        #[arg(long, default_value = "128", value_parser = positive)]
+        clients: usize,
+        /// Opaque payloads for the ordering-capacity phase (0 skips it).
+        #[arg(long, default_value_t = 20_000)]
+        ordering_payloads: usize,
+        /// Ordering requests in flight at once.
+        #[arg(long, default_value = "512", value_parser = positive)]
+        ordering_in_flight: usize,
+    },
+    /// The trusted-setup ceremony: phase 1 and phase 2 contributions and verifications.
+    Ceremony {
+        /// Accepted for symmetry: the output is JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Phase 1's size, log2 of the number of powers.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=28))]
+        power: u32,
+        /// Phase-2 contributions to make and verify.
+        #[arg(long, default_value = "3", value_parser = positive)]
+        contributions: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LoadArg {
+    /// Two-in, two-out shielded transfers (their setup mints first).
+    Transfers,
+    /// Mints: public amount in, shielded note out.
+    Mints,
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let Some(cmd) = args.next() else { usage() };
-    if cmd == "--help" || cmd == "-h" || cmd == "help" {
-        println!("{USAGE}");
-        return Ok(());
-    }
-    match cmd.as_str() {
-        "zk" => {
-            let mut opts = ZkOptions {
-                proofs: 10,
-                verifies: 50,
-                batches: 5,
+    match Cli::parse().command {
+        Command::Zk {
+            json,
+            proofs,
+            verifies,
+            batches,
+        } => {
+            let opts = ZkOptions {
+                proofs,
+                verifies,
+                batches,
             };
-            let mut json = false;
-            while let Some(a) = args.next() {
-                let mut num = |name: &str| number(&mut args, name);
-                match a.as_str() {
-                    "--json" => json = true,
-                    "--proofs" => opts.proofs = num("--proofs")?.max(1),
-                    "--verifies" => opts.verifies = num("--verifies")?.max(1),
-                    "--batches" => opts.batches = num("--batches")?.max(1),
-                    other => help_or_bad_option(other),
-                }
-            }
             eprintln!(
                 "measuring: {} proofs, {} verifications, {} batches of 64 ...",
                 opts.proofs, opts.verifies, opts.batches
@@ -80,86 +134,59 @@ fn main() -> anyhow::Result<()> {
             } else {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             }
-            Ok(())
         }
-        "wallet" => {
-            let mut opts = shoji_benches::wallet::SyncOptions {
-                blocks: 100,
-                txs_per_block: 100,
+        Command::Wallet {
+            json: _,
+            blocks,
+            txs_per_block,
+            rounds,
+            sends,
+        } => {
+            let opts = shoji_benches::wallet::SyncOptions {
+                blocks,
+                txs_per_block,
             };
-            let mut rounds = 3;
-            let mut sends = 10;
-            while let Some(a) = args.next() {
-                let mut num = |name: &str| number(&mut args, name);
-                match a.as_str() {
-                    "--json" => {}
-                    "--blocks" => opts.blocks = num("--blocks")?.max(1),
-                    "--txs-per-block" => opts.txs_per_block = num("--txs-per-block")?.max(1),
-                    "--rounds" => rounds = num("--rounds")?.max(1),
-                    "--sends" => sends = num("--sends")?,
-                    other => help_or_bad_option(other),
-                }
-            }
             eprintln!(
-                "measuring: wallet sync over {} blocks of {} transactions, {rounds} rounds ...",
-                opts.blocks, opts.txs_per_block
+                "measuring: wallet sync over {blocks} blocks of {txs_per_block} transactions, {rounds} rounds ..."
             );
             println!("{}", shoji_benches::wallet::sync_rate(&opts, rounds)?);
             if sends > 0 {
                 eprintln!("measuring: {sends} sends on four local validators ...");
                 println!("{}", shoji_benches::wallet::send_latency(sends)?);
             }
-            Ok(())
         }
-        "ceremony" => {
-            let mut opts = shoji_benches::ceremony::CeremonyOptions {
-                power: 16,
-                contributions: 3,
+        Command::Ceremony {
+            json: _,
+            power,
+            contributions,
+        } => {
+            let opts = shoji_benches::ceremony::CeremonyOptions {
+                power,
+                contributions,
             };
-            while let Some(a) = args.next() {
-                let mut num = |name: &str| number(&mut args, name);
-                match a.as_str() {
-                    "--json" => {}
-                    "--power" => opts.power = num("--power")? as u32,
-                    "--contributions" => opts.contributions = num("--contributions")?.max(1),
-                    other => help_or_bad_option(other),
-                }
-            }
             eprintln!(
-                "measuring: phase 1 at 2^{}, phase 2 of the transfer circuit with {} contributions ...",
-                opts.power, opts.contributions
+                "measuring: phase 1 at 2^{power}, phase 2 of the transfer circuit with {contributions} contributions ..."
             );
             println!("{}", shoji_benches::ceremony::run(&opts)?);
-            Ok(())
         }
-        "cluster" => {
-            let mut opts = shoji_benches::cluster::ClusterOptions {
-                txs: 600,
-                load: shoji_benches::cluster::Load::Transfers,
-                clients: 128,
-                ordering_payloads: 20_000,
-                ordering_in_flight: 512,
+        Command::Cluster {
+            json: _,
+            txs,
+            load,
+            clients,
+            ordering_payloads,
+            ordering_in_flight,
+        } => {
+            let opts = ClusterOptions {
+                txs,
+                load: match load {
+                    LoadArg::Transfers => Load::Transfers,
+                    LoadArg::Mints => Load::Mints,
+                },
+                clients,
+                ordering_payloads,
+                ordering_in_flight,
             };
-            while let Some(a) = args.next() {
-                let mut num = |name: &str| number(&mut args, name);
-                match a.as_str() {
-                    "--json" => {}
-                    "--txs" => opts.txs = num("--txs")?.max(1),
-                    "--load" => {
-                        opts.load = match args.next().as_deref() {
-                            Some("transfers") => shoji_benches::cluster::Load::Transfers,
-                            Some("mints") => shoji_benches::cluster::Load::Mints,
-                            _ => bail!("--load takes transfers or mints"),
-                        }
-                    }
-                    "--clients" => opts.clients = num("--clients")?.max(1),
-                    "--ordering-payloads" => opts.ordering_payloads = num("--ordering-payloads")?,
-                    "--ordering-in-flight" => {
-                        opts.ordering_in_flight = num("--ordering-in-flight")?.max(1)
-                    }
-                    other => help_or_bad_option(other),
-                }
-            }
             eprintln!(
                 "measuring: {} shielded {} over {} clients against four validators (cached in {}) ...",
                 opts.txs,
@@ -168,8 +195,7 @@ fn main() -> anyhow::Result<()> {
                 shoji_benches::cluster::cache_location()
             );
             println!("{}", shoji_benches::cluster::run(&opts)?);
-            Ok(())
         }
-        _ => usage(),
     }
+    Ok(())
 }

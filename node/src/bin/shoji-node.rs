@@ -63,6 +63,8 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{bail, Context};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use shoji_cli::{fail, Exit, Failure};
 use shoji_client::network::{insecure_devnet_auditor, insecure_devnet_issuer};
 use shoji_client::Network;
 use shoji_consensus::ReplicaId;
@@ -70,9 +72,12 @@ use shoji_ledger::LedgerConfig;
 use shoji_node::config::{InitOptions, LogFormat, Setup, ValidatorConfig};
 use shoji_primitives::audit::AuditPublicKey;
 use shoji_primitives::encoding::{hex_decode, hex_encode};
+use shoji_primitives::governance::{GovernanceAction, GovernanceTx};
 use shoji_primitives::note::AssetId;
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 /// Logs to standard error at `RUST_LOG`'s level (or `default`), as text or as JSON lines
@@ -94,127 +99,258 @@ fn init_tracing(default: &str, format: LogFormat) {
     }
 }
 
-fn value(
-    args: &mut impl Iterator<Item = String>,
-    flag: &str,
-    what: &str,
-) -> anyhow::Result<String> {
-    args.next()
-        .with_context(|| format!("{flag} needs {what} ({USAGE})"))
+/// Exit codes `shoji-node` returns, listed in its `--help`.
+const EXIT_CODES: [Exit; 3] = [Exit::Other, Exit::Usage, Exit::Rejected];
+
+#[derive(Parser)]
+#[command(
+    name = "shoji-node",
+    version,
+    about = "The Shoji validator: create a network, run a validator, join one, govern it.",
+    override_usage = USAGE,
+    after_help = Exit::help("file", &EXIT_CODES)
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// One line per command, shown by `--help`.
+const USAGE: &str = "shoji-node init --dir DIR [--validators N] [--base-port P] [--host IP] [--addresses IP:PORT,...]
+                       [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] [--params DIR]
+                       [--admin-public-key HEX ... --admin-threshold T]
+       shoji-node run --config FILE
+       shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT [--params DIR]
+       shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS] [--ordering-only]
+       shoji-node governance propose --network FILE --out FILE [--seq N] (--set-auditor HEX | --set-issuer HEX --assets ID,...
+                       | --revoke-issuer HEX | --remove-validator ID ... | --add-validator ID --key HEX --address IP:PORT)
+       shoji-node governance approve FILE --admin-key FILE
+       shoji-node governance show FILE
+       shoji-node governance submit FILE --network FILE";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a network directory: validator keys and configurations, the genesis, the client
+    /// network file, and (unless given) development issuer and administrator keys.
+    Init(InitArgs),
+    /// Run one validator from its configuration until SIGINT or SIGTERM.
+    Run {
+        /// The validator's `config.toml` (written by `init` or `join`).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Prepare a validator that governance is to add: a fresh key and a configuration.
+    Join(JoinArgs),
+    /// Run a development network in this process (development keys: never for real value).
+    Devnet(DevnetArgs),
+    /// Prepare, approve, show and submit governance transactions.
+    #[command(subcommand)]
+    Governance(Governance),
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// The network directory to create.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Number of validators (at least 4); by default 4, or as many as --addresses lists.
+    #[arg(long)]
+    validators: Option<u16>,
+    /// Port of validator 0; validator i listens on P + i.
+    #[arg(long, default_value_t = 7000)]
+    base_port: u16,
+    /// Host of the generated addresses.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Every validator's address, in order (instead of --host and --base-port).
+    #[arg(long, value_delimiter = ',')]
+    addresses: Vec<SocketAddr>,
+    /// The designated auditor (hex); by default the development auditor.
+    #[arg(long, value_parser = auditor_key)]
+    auditor_public_key: Option<AuditPublicKey>,
+    /// An issuer's Ed25519 public key (hex); by default the development issuer of asset 840.
+    #[arg(long, value_parser = ed25519_public_key, requires = "issuer_assets")]
+    issuer_public_key: Option<[u8; 32]>,
+    /// The assets the issuer may issue.
+    #[arg(long, value_delimiter = ',', requires = "issuer_public_key")]
+    issuer_assets: Vec<u64>,
+    /// A ceremony's finalized parameters (the directory holding `transfer.vk` and
+    /// `transfer.pk`); by default the development parameters, and the network is insecure.
+    #[arg(long)]
+    params: Option<PathBuf>,
+    /// A governance administrator's Ed25519 public key (hex), once per administrator; by
+    /// default three fresh keys, two of which must approve.
+    #[arg(long, value_parser = ed25519_public_key, requires = "admin_threshold")]
+    admin_public_key: Vec<[u8; 32]>,
+    /// How many administrators must approve a governance transaction.
+    #[arg(long, requires = "admin_public_key")]
+    admin_threshold: Option<usize>,
+}
+
+#[derive(Args)]
+struct JoinArgs {
+    /// The directory to write the key and configuration into.
+    #[arg(long)]
+    dir: PathBuf,
+    /// The network's `genesis.toml`.
+    #[arg(long)]
+    genesis: PathBuf,
+    /// The validator id governance is to add.
+    #[arg(long)]
+    id: u16,
+    /// The address to listen on.
+    #[arg(long)]
+    listen: SocketAddr,
+    /// The network's ceremony parameters (the directory holding `transfer.vk`).
+    #[arg(long)]
+    params: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DevnetArgs {
+    /// Number of validators (at least 4).
+    #[arg(long, default_value_t = 4)]
+    validators: u16,
+    /// Where to write `devnet.json` and the development keys.
+    #[arg(long, default_value = "devnet")]
+    dir: PathBuf,
+    /// The designated auditor (hex); by default the development auditor.
+    #[arg(long, value_parser = auditor_key)]
+    auditor_public_key: Option<AuditPublicKey>,
+    /// How many recent blocks a transaction's anchor may be from.
+    #[arg(long = "anchor-window", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    anchor_window: u64,
+    /// Benchmark mode: also order opaque payloads (up to 1 KiB) without executing them.
+    #[arg(long)]
+    ordering_only: bool,
+}
+
+#[derive(Subcommand)]
+enum Governance {
+    /// Write a proposal file for the network's next governance sequence number.
+    Propose(Box<ProposeArgs>),
+    /// Approve a proposal file with an administrator's key.
+    Approve {
+        /// The proposal file.
+        file: PathBuf,
+        /// The administrator's key file.
+        #[arg(long)]
+        admin_key: PathBuf,
+    },
+    /// Print a proposal file.
+    Show {
+        /// The proposal file.
+        file: PathBuf,
+    },
+    /// Submit an approved proposal and wait for its commit certificate.
+    Submit {
+        /// The proposal file.
+        file: PathBuf,
+        /// The client network file.
+        #[arg(long)]
+        network: PathBuf,
+    },
+}
+
+#[derive(Args)]
+#[command(group(
+    ArgGroup::new("action")
+        .required(true)
+        .args(["set_auditor", "set_issuer", "revoke_issuer", "remove_validator", "add_validator"])
+))]
+struct ProposeArgs {
+    /// The client network file.
+    #[arg(long)]
+    network: PathBuf,
+    /// The proposal file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// The governance sequence number; by default asked of a validator.
+    #[arg(long)]
+    seq: Option<u64>,
+    /// Designate another auditor (its public key, hex).
+    #[arg(long, value_parser = auditor_key)]
+    set_auditor: Option<AuditPublicKey>,
+    /// Register an issuer (its Ed25519 public key, hex) of --assets.
+    #[arg(long, value_parser = ed25519_public_key, requires = "assets")]
+    set_issuer: Option<[u8; 32]>,
+    /// The assets the issuer may issue.
+    #[arg(long, value_delimiter = ',', requires = "set_issuer")]
+    assets: Vec<u64>,
+    /// Revoke an issuer (its Ed25519 public key, hex).
+    #[arg(long, value_parser = ed25519_public_key)]
+    revoke_issuer: Option<[u8; 32]>,
+    /// Remove a validator, at a checkpoint boundary (repeat for several).
+    #[arg(long)]
+    remove_validator: Vec<u16>,
+    /// Add a validator (prepared with `shoji-node join`) with --key and --address.
+    #[arg(long, requires_all = ["key", "address"])]
+    add_validator: Option<u16>,
+    /// The added validator's Ed25519 public key (hex).
+    #[arg(long, value_parser = ed25519_public_key, requires = "add_validator")]
+    key: Option<[u8; 32]>,
+    /// The added validator's address.
+    #[arg(long, requires = "add_validator")]
+    address: Option<SocketAddr>,
 }
 
 fn auditor_key(hex: &str) -> anyhow::Result<AuditPublicKey> {
     let bytes = hex_decode("auditor public key", hex)?;
-    AuditPublicKey::from_bytes(&bytes).context("--auditor-public-key")
+    Ok(AuditPublicKey::from_bytes(&bytes)?)
 }
 
-/// Errors are messages (`error: …`, exit code 1), never a debug dump with a backtrace, whatever
-/// `RUST_BACKTRACE` says.
-fn main() -> std::process::ExitCode {
-    match main_inner() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => shoji_cli::Failure::new(shoji_cli::Exit::Other, e).report(false),
-    }
-}
-
-fn main_inner() -> anyhow::Result<()> {
-    // `--help` anywhere (or `help`): the usage, one command per line, on stdout.
-    if std::env::args()
-        .skip(1)
-        .enumerate()
-        .any(|(i, a)| a == "--help" || a == "-h" || (i == 0 && a == "help"))
-    {
-        println!("{}", USAGE.replace(" | shoji-node", "\n       shoji-node"));
-        return Ok(());
-    }
-    let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        Some("init") => {
-            init_tracing("info", LogFormat::Text);
-            init(args)
-        }
-        Some("run") => {
-            let mut config = None;
-            while let Some(a) = args.next() {
-                match a.as_str() {
-                    "--config" => config = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
-                    other => bail!("unknown option {other} ({USAGE})"),
-                }
-            }
-            let config = config.with_context(|| format!("run needs --config FILE ({USAGE})"))?;
-            run(&config)
-        }
-        Some("join") => {
-            init_tracing("info", LogFormat::Text);
-            join(args)
-        }
-        Some("devnet") => {
-            init_tracing("info", LogFormat::Text);
-            let (mut n, mut dir) = (4u16, PathBuf::from("devnet"));
-            let mut auditor = None;
-            let mut anchor_window = 100usize;
-            let mut ordering_only = false;
-            while let Some(a) = args.next() {
-                match a.as_str() {
-                    "--ordering-only" => ordering_only = true,
-                    "--validators" => {
-                        n = value(&mut args, &a, "a number")?
-                            .parse()
-                            .context("--validators needs a number")?
-                    }
-                    "--dir" => dir = PathBuf::from(value(&mut args, &a, "a path")?),
-                    "--auditor-public-key" => {
-                        auditor = Some(auditor_key(&value(&mut args, &a, "a hex key")?)?);
-                    }
-                    "--anchor-window" => {
-                        anchor_window = value(&mut args, &a, "a number of blocks")?
-                            .parse()
-                            .context("--anchor-window needs a number of blocks")?;
-                        if anchor_window == 0 {
-                            bail!("--anchor-window must be at least 1");
-                        }
-                    }
-                    other => bail!("unknown option {other} ({USAGE})"),
-                }
-            }
-            if n < 4 {
-                bail!("a PBFT network needs at least 4 validators (n = 3f + 1 with f >= 1)");
-            }
-            devnet(
-                n,
-                dir,
-                auditor.unwrap_or_else(|| insecure_devnet_auditor().public_key()),
-                anchor_window,
-                ordering_only,
-            )
-        }
-        Some("governance") => governance(args),
-        _ => {
-            eprintln!("{USAGE}");
-            std::process::exit(2)
-        }
-    }
-}
-
-fn issuer_public_key(flag: &str, hex: &str) -> anyhow::Result<[u8; 32]> {
-    let bytes = hex_decode("issuer public key", hex)?;
+fn ed25519_public_key(hex: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex_decode("public key", hex)?;
     let key: [u8; 32] = bytes
         .try_into()
-        .map_err(|_| anyhow::anyhow!("{flag} must be 32 bytes"))?;
+        .map_err(|_| anyhow::anyhow!("a public key is 32 bytes"))?;
     shoji_consensus::ed25519_dalek::VerifyingKey::from_bytes(&key)
-        .with_context(|| format!("{flag} is not an Ed25519 key"))?;
+        .context("not an Ed25519 public key")?;
     Ok(key)
 }
 
-fn asset_list(flag: &str, list: &str) -> anyhow::Result<BTreeSet<AssetId>> {
-    list.split(',')
-        .map(|s| {
-            s.trim()
-                .parse()
-                .map(AssetId)
-                .with_context(|| format!("{flag}: {s:?} is not a number"))
-        })
-        .collect()
+/// Errors are messages (`error: …`), never a debug dump with a backtrace, whatever
+/// `RUST_BACKTRACE` says; bad usage exits with 2, a refusal by the network with 8.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match main_inner(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.report(false),
+    }
+}
+
+fn main_inner(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Init(args) => {
+            init_tracing("info", LogFormat::Text);
+            Ok(init(args)?)
+        }
+        Command::Run { config } => Ok(run(&config)?),
+        Command::Join(args) => {
+            init_tracing("info", LogFormat::Text);
+            Ok(join(args)?)
+        }
+        Command::Devnet(args) => {
+            init_tracing("info", LogFormat::Text);
+            if args.validators < 4 {
+                return Err(fail(
+                    Exit::Usage,
+                    anyhow::anyhow!(
+                        "a PBFT network needs at least 4 validators (n = 3f + 1 with f >= 1)"
+                    ),
+                ));
+            }
+            Ok(devnet(
+                args.validators,
+                args.dir,
+                args.auditor_public_key
+                    .unwrap_or_else(|| insecure_devnet_auditor().public_key()),
+                usize::try_from(args.anchor_window).context("--anchor-window")?,
+                args.ordering_only,
+            )?)
+        }
+        Command::Governance(g) => governance(g),
+    }
 }
 
 /// The client network after a validator-set change: the next epoch, its members and their
@@ -245,155 +381,12 @@ fn next_network(
     Ok(next)
 }
 
-fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+fn governance(command: Governance) -> Result<(), Failure> {
     use shoji_node::governance::Proposal;
-    use shoji_primitives::governance::{GovernanceAction, GovernanceTx};
-    let sub = args.next().unwrap_or_default();
-    let mut file = None;
-    let (mut network, mut out, mut seq, mut admin_key) = (None, None, None, None);
-    let (mut action, mut issuer, mut assets) = (None, None, None);
-    let mut remove: BTreeSet<u16> = BTreeSet::new();
-    let (mut add_id, mut add_key, mut add_address) = (None, None, None);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--network" => network = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
-            "--out" => out = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
-            "--admin-key" => admin_key = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
-            "--seq" => {
-                seq = Some(
-                    value(&mut args, &a, "a number")?
-                        .parse::<u64>()
-                        .context("--seq needs a number")?,
-                )
-            }
-            "--set-auditor" => {
-                action = Some(GovernanceAction::SetAuditor {
-                    auditor: auditor_key(&value(&mut args, &a, "a hex key")?)?,
-                })
-            }
-            "--set-issuer" => {
-                issuer = Some(issuer_public_key(&a, &value(&mut args, &a, "a hex key")?)?)
-            }
-            "--assets" => assets = Some(asset_list(&a, &value(&mut args, &a, "asset ids")?)?),
-            "--remove-validator" => {
-                remove.insert(
-                    value(&mut args, &a, "a validator id")?
-                        .parse()
-                        .context("--remove-validator needs a validator id")?,
-                );
-            }
-            "--add-validator" => {
-                add_id = Some(
-                    value(&mut args, &a, "a validator id")?
-                        .parse::<u16>()
-                        .context("--add-validator needs a validator id (0 to 65535)")?,
-                )
-            }
-            "--key" => add_key = Some(issuer_public_key(&a, &value(&mut args, &a, "a hex key")?)?),
-            "--address" => {
-                let v = value(&mut args, &a, "IP:PORT")?;
-                let addr: std::net::SocketAddr = v
-                    .parse()
-                    .with_context(|| format!("--address {v:?} is not IP:PORT"))?;
-                add_address = Some(addr.to_string());
-            }
-            "--revoke-issuer" => {
-                action = Some(GovernanceAction::SetIssuer {
-                    issuer: issuer_public_key(&a, &value(&mut args, &a, "a hex key")?)?,
-                    assets: BTreeSet::new(),
-                })
-            }
-            other if !other.starts_with("--") && file.is_none() => {
-                file = Some(PathBuf::from(other))
-            }
-            other => bail!("unknown option {other} ({USAGE})"),
-        }
-    }
-    let load_network = |network: &Option<PathBuf>| -> anyhow::Result<Network> {
-        let path = network
-            .as_ref()
-            .with_context(|| format!("governance {sub} needs --network FILE ({USAGE})"))?;
-        Ok(Network::load(path)?)
-    };
-    let need_file = || {
-        file.clone()
-            .with_context(|| format!("governance {sub} needs a proposal FILE ({USAGE})"))
-    };
-    match sub.as_str() {
-        "propose" => {
-            let net = load_network(&network)?;
-            match (add_id, add_key, add_address) {
-                (None, None, None) => {}
-                (Some(id), Some(key), Some(address)) => {
-                    if action.is_some() || issuer.is_some() || !remove.is_empty() {
-                        bail!("one action per proposal: --add-validator goes alone");
-                    }
-                    if net.validators.contains(ReplicaId(id)) {
-                        bail!("validator {id} is already in the network file's validator set");
-                    }
-                    action = Some(GovernanceAction::AddValidator { id, key, address });
-                }
-                _ => bail!("--add-validator ID, --key HEX and --address IP:PORT go together"),
-            }
-            if !remove.is_empty() {
-                if action.is_some() || issuer.is_some() {
-                    bail!("one action per proposal: --remove-validator goes alone");
-                }
-                for id in &remove {
-                    if !net.validators.contains(ReplicaId(*id)) {
-                        bail!("validator {id} is not in the network file's validator set");
-                    }
-                }
-                action = Some(GovernanceAction::SetValidators {
-                    validators: net
-                        .validators
-                        .members
-                        .iter()
-                        .filter(|(id, _)| !remove.contains(&id.0))
-                        .map(|(id, k)| (id.0, k.to_bytes()))
-                        .collect(),
-                });
-            }
-            let action = match (action, issuer, assets) {
-                (Some(a), None, None) => a,
-                (None, Some(issuer), Some(assets)) if !assets.is_empty() => {
-                    GovernanceAction::SetIssuer { issuer, assets }
-                }
-                (None, Some(_), _) | (None, None, Some(_)) => {
-                    bail!("--set-issuer HEX and --assets ID,... go together")
-                }
-                _ => bail!(
-                    "propose needs one action: --set-auditor HEX, --set-issuer HEX --assets ID,..., --revoke-issuer HEX, --remove-validator ID or --add-validator ID --key HEX --address IP:PORT"
-                ),
-            };
-            let out = out.with_context(|| format!("propose needs --out FILE ({USAGE})"))?;
-            let network_id = net.network_id;
-            let seq = match seq {
-                Some(s) => s,
-                None => {
-                    shoji_client::Client::connect(&net, None)?
-                        .status()?
-                        .governance_seq
-                }
-            };
-            if out.exists() {
-                bail!("{} exists: choose another --out", out.display());
-            }
-            let p = Proposal {
-                network_id,
-                tx: GovernanceTx::new(seq, action),
-            };
-            p.save(&out)?;
-            println!("proposal {} written to {}", seq, out.display());
-            println!("  {}", p.tx.action);
-            println!("each administrator approves it with: shoji-node governance approve {} --admin-key KEY", out.display());
-            Ok(())
-        }
-        "approve" => {
-            let file = need_file()?;
-            let key_path =
-                admin_key.with_context(|| format!("approve needs --admin-key FILE ({USAGE})"))?;
-            let key = shoji_node::config::read_key(&key_path)?;
+    match command {
+        Governance::Propose(args) => Ok(propose(*args)?),
+        Governance::Approve { file, admin_key } => {
+            let key = shoji_node::config::read_key(&admin_key)?;
             let mut p = Proposal::load(&file)?;
             let network_id = p.network_id;
             p.tx.approve(&key, &network_id);
@@ -406,8 +399,8 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        "show" => {
-            let p = Proposal::load(&need_file()?)?;
+        Governance::Show { file } => {
+            let p = Proposal::load(&file)?;
             println!("network  {}", hex_encode(&p.network_id));
             println!("sequence {}", p.tx.seq);
             println!("action   {}", p.tx.action);
@@ -417,111 +410,155 @@ fn governance(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        "submit" => {
-            let p = Proposal::load(&need_file()?)?;
-            let net = load_network(&network)?;
-            if net.network_id != p.network_id {
-                bail!(
-                    "the proposal is for another network than {}",
-                    network.unwrap_or_default().display()
-                );
-            }
-            let client = shoji_client::Client::connect(&net, None)?;
-            match client.submit_bytes(p.tx.to_bytes()) {
-                Ok(f) => {
-                    println!(
-                        "enacted at height {} (commit certificate with {} signatures checked): {}",
-                        f.height, f.signatures, p.tx.action
-                    );
-                    let next = match &p.tx.action {
-                        GovernanceAction::SetValidators { validators } => {
-                            Some(next_network(&net, validators, None)?)
-                        }
-                        GovernanceAction::AddValidator { id, key, address } => {
-                            let mut validators: BTreeMap<u16, [u8; 32]> = net
-                                .validators
-                                .members
-                                .iter()
-                                .map(|(i, k)| (i.0, k.to_bytes()))
-                                .collect();
-                            validators.insert(*id, *key);
-                            Some(next_network(
-                                &net,
-                                &validators,
-                                Some((*id, address.parse()?)),
-                            )?)
-                        }
-                        _ => None,
-                    };
-                    if let Some(next) = next {
-                        let path = network.unwrap_or_default().with_extension("next.json");
-                        shoji_client::sealed::write_atomic(
-                            &path,
-                            serde_json::to_string_pretty(&next.to_file())?.as_bytes(),
-                        )?;
-                        println!(
-                            "the new validator set orders blocks from the checkpoint boundary a log window after height {}; from then on clients need the network file {} (epoch {})",
-                            f.height,
-                            path.display(),
-                            next.validators.epoch
-                        );
-                    }
-                    Ok(())
-                }
-                Err(
-                    e @ (shoji_client::ClientError::Refused(_)
-                    | shoji_client::ClientError::Rejected { .. }),
-                ) => {
-                    eprintln!("error: {e}");
-                    std::process::exit(8)
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-        _ => bail!("governance needs propose, approve, show or submit ({USAGE})"),
+        Governance::Submit { file, network } => submit(&file, &network),
     }
 }
 
-const USAGE: &str = "usage: shoji-node init --dir DIR [--validators N] [--base-port P] [--host IP] \
-[--addresses IP:PORT,...] [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] [--params DIR] \
-[--admin-public-key HEX ... --admin-threshold T] \
-| shoji-node run --config FILE \
-| shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT [--params DIR] \
-| shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS] [--ordering-only] \
-| shoji-node governance propose --network FILE --out FILE [--seq N] (--set-auditor HEX | --set-issuer HEX --assets ID,... | --revoke-issuer HEX | --remove-validator ID ... | --add-validator ID --key HEX --address IP:PORT) \
-| shoji-node governance approve FILE --admin-key FILE | shoji-node governance show FILE \
-| shoji-node governance submit FILE --network FILE";
-
-fn join(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
-    let (mut dir, mut genesis, mut id, mut listen) = (None, None, None, None);
-    let mut params = None;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--dir" => dir = Some(PathBuf::from(value(&mut args, &a, "a directory")?)),
-            "--params" => params = Some(PathBuf::from(value(&mut args, &a, "a directory")?)),
-            "--genesis" => genesis = Some(PathBuf::from(value(&mut args, &a, "a file")?)),
-            "--id" => {
-                id = Some(
-                    value(&mut args, &a, "a validator id")?
-                        .parse::<u16>()
-                        .context("--id needs a validator id (0 to 65535)")?,
-                )
-            }
-            "--listen" => {
-                let v = value(&mut args, &a, "IP:PORT")?;
-                listen = Some(
-                    v.parse::<std::net::SocketAddr>()
-                        .with_context(|| format!("--listen {v:?} is not IP:PORT"))?,
-                )
-            }
-            other => bail!("unknown option {other} ({USAGE})"),
+/// The proposal's action, checked against the network file's validator set.
+fn proposed_action(args: &ProposeArgs, net: &Network) -> anyhow::Result<GovernanceAction> {
+    // clap lets exactly one action through (the `action` group), with its companions.
+    if let Some(auditor) = &args.set_auditor {
+        return Ok(GovernanceAction::SetAuditor { auditor: *auditor });
+    }
+    if let Some(issuer) = args.set_issuer {
+        return Ok(GovernanceAction::SetIssuer {
+            issuer,
+            assets: args.assets.iter().copied().map(AssetId).collect(),
+        });
+    }
+    if let Some(issuer) = args.revoke_issuer {
+        return Ok(GovernanceAction::SetIssuer {
+            issuer,
+            assets: BTreeSet::new(),
+        });
+    }
+    if let (Some(id), Some(key), Some(address)) = (args.add_validator, args.key, args.address) {
+        if net.validators.contains(ReplicaId(id)) {
+            bail!("validator {id} is already in the network file's validator set");
+        }
+        return Ok(GovernanceAction::AddValidator {
+            id,
+            key,
+            address: address.to_string(),
+        });
+    }
+    let remove: BTreeSet<u16> = args.remove_validator.iter().copied().collect();
+    if remove.is_empty() {
+        bail!("propose needs one action");
+    }
+    for id in &remove {
+        if !net.validators.contains(ReplicaId(*id)) {
+            bail!("validator {id} is not in the network file's validator set");
         }
     }
-    let need = |what: &str| format!("join needs {what} ({USAGE})");
-    let dir = dir.with_context(|| need("--dir DIR"))?;
-    let genesis = genesis.with_context(|| need("--genesis FILE"))?;
-    let id = id.with_context(|| need("--id N"))?;
-    let listen = listen.with_context(|| need("--listen IP:PORT"))?;
+    Ok(GovernanceAction::SetValidators {
+        validators: net
+            .validators
+            .members
+            .iter()
+            .filter(|(id, _)| !remove.contains(&id.0))
+            .map(|(id, k)| (id.0, k.to_bytes()))
+            .collect(),
+    })
+}
+
+fn propose(args: ProposeArgs) -> anyhow::Result<()> {
+    use shoji_node::governance::Proposal;
+    let net = Network::load(&args.network)?;
+    let action = proposed_action(&args, &net)?;
+    let out = &args.out;
+    if out.exists() {
+        bail!("{} exists: choose another --out", out.display());
+    }
+    let seq = match args.seq {
+        Some(s) => s,
+        None => {
+            shoji_client::Client::connect(&net, None)?
+                .status()?
+                .governance_seq
+        }
+    };
+    let p = Proposal {
+        network_id: net.network_id,
+        tx: GovernanceTx::new(seq, action),
+    };
+    p.save(out)?;
+    println!("proposal {} written to {}", seq, out.display());
+    println!("  {}", p.tx.action);
+    println!(
+        "each administrator approves it with: shoji-node governance approve {} --admin-key KEY",
+        out.display()
+    );
+    Ok(())
+}
+
+fn submit(file: &Path, network: &Path) -> Result<(), Failure> {
+    use shoji_node::governance::Proposal;
+    let p = Proposal::load(file)?;
+    let net = Network::load(network)?;
+    if net.network_id != p.network_id {
+        return Err(anyhow::anyhow!(
+            "the proposal is for another network than {}",
+            network.display()
+        )
+        .into());
+    }
+    let client = shoji_client::Client::connect(&net, None)?;
+    let f = match client.submit_bytes(p.tx.to_bytes()) {
+        Ok(f) => f,
+        Err(
+            e
+            @ (shoji_client::ClientError::Refused(_) | shoji_client::ClientError::Rejected { .. }),
+        ) => return Err(fail(Exit::Rejected, e.into())),
+        Err(e) => return Err(e.into()),
+    };
+    println!(
+        "enacted at height {} (commit certificate with {} signatures checked): {}",
+        f.height, f.signatures, p.tx.action
+    );
+    let next = match &p.tx.action {
+        GovernanceAction::SetValidators { validators } => {
+            Some(next_network(&net, validators, None)?)
+        }
+        GovernanceAction::AddValidator { id, key, address } => {
+            let mut validators: BTreeMap<u16, [u8; 32]> = net
+                .validators
+                .members
+                .iter()
+                .map(|(i, k)| (i.0, k.to_bytes()))
+                .collect();
+            validators.insert(*id, *key);
+            let address = address
+                .parse()
+                .with_context(|| format!("the added validator's address {address:?}"))?;
+            Some(next_network(&net, &validators, Some((*id, address)))?)
+        }
+        _ => None,
+    };
+    if let Some(next) = next {
+        let path = network.with_extension("next.json");
+        shoji_client::sealed::write_atomic(
+            &path,
+            serde_json::to_string_pretty(&next.to_file())?.as_bytes(),
+        )?;
+        println!(
+            "the new validator set orders blocks from the checkpoint boundary a log window after height {}; from then on clients need the network file {} (epoch {})",
+            f.height,
+            path.display(),
+            next.validators.epoch
+        );
+    }
+    Ok(())
+}
+
+fn join(args: JoinArgs) -> anyhow::Result<()> {
+    let JoinArgs {
+        dir,
+        genesis,
+        id,
+        listen,
+        params,
+    } = args;
     let report = shoji_node::config::join(
         &dir,
         &genesis,
@@ -542,91 +579,37 @@ fn join(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
-    let mut opts = InitOptions::default();
-    let mut dir = None;
-    let (mut issuer, mut issuer_assets) = (None, None);
-    let (mut admins, mut threshold) = (Vec::new(), None);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--admin-public-key" => {
-                admins.push(issuer_public_key(&a, &value(&mut args, &a, "a hex key")?)?)
+fn init(args: InitArgs) -> anyhow::Result<()> {
+    let validators = match (args.validators, args.addresses.len()) {
+        (Some(n), 0) => n,
+        (None, 0) => InitOptions::default().validators,
+        (n, listed) => {
+            let listed = u16::try_from(listed).context("--addresses: too many validators")?;
+            if n.is_some_and(|n| n != listed) {
+                bail!(
+                    "--validators {} but --addresses lists {listed}",
+                    n.unwrap_or(0)
+                );
             }
-            "--admin-threshold" => {
-                threshold = Some(
-                    value(&mut args, &a, "a number")?
-                        .parse::<usize>()
-                        .context("--admin-threshold needs a number")?,
-                )
-            }
-            "--dir" => dir = Some(PathBuf::from(value(&mut args, &a, "a path")?)),
-            "--params" => opts.params = Some(PathBuf::from(value(&mut args, &a, "a directory")?)),
-            "--validators" => {
-                opts.validators = value(&mut args, &a, "a number")?
-                    .parse()
-                    .context("--validators needs a number")?
-            }
-            "--base-port" => {
-                opts.base_port = value(&mut args, &a, "a port")?
-                    .parse()
-                    .context("--base-port needs a port number")?
-            }
-            "--host" => {
-                opts.host = value(&mut args, &a, "an IP address")?
-                    .parse()
-                    .context("--host needs an IP address")?
-            }
-            "--addresses" => {
-                opts.addresses = value(&mut args, &a, "IP:PORT,...")?
-                    .split(',')
-                    .map(|s| {
-                        s.trim()
-                            .parse()
-                            .with_context(|| format!("--addresses: {s:?} is not IP:PORT"))
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-                opts.validators = u16::try_from(opts.addresses.len())
-                    .context("--addresses: too many validators")?;
-            }
-            "--auditor-public-key" => {
-                opts.auditor = Some(auditor_key(&value(&mut args, &a, "a hex key")?)?)
-            }
-            "--issuer-public-key" => {
-                let bytes = hex_decode("issuer public key", &value(&mut args, &a, "a hex key")?)?;
-                let key: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| anyhow::anyhow!("--issuer-public-key must be 32 bytes"))?;
-                shoji_consensus::ed25519_dalek::VerifyingKey::from_bytes(&key)
-                    .context("--issuer-public-key is not an Ed25519 key")?;
-                issuer = Some(key);
-            }
-            "--issuer-assets" => {
-                issuer_assets = Some(
-                    value(&mut args, &a, "asset ids")?
-                        .split(',')
-                        .map(|s| {
-                            s.trim()
-                                .parse()
-                                .map(AssetId)
-                                .with_context(|| format!("--issuer-assets: {s:?} is not a number"))
-                        })
-                        .collect::<anyhow::Result<BTreeSet<AssetId>>>()?,
-                )
-            }
-            other => bail!("unknown option {other} ({USAGE})"),
+            listed
         }
-    }
-    opts.dir = dir.with_context(|| format!("init needs --dir DIR ({USAGE})"))?;
-    match (issuer, issuer_assets) {
-        (Some(k), Some(a)) => opts.issuer = Some((k, a)),
-        (None, None) => {}
-        _ => bail!("--issuer-public-key and --issuer-assets go together"),
-    }
-    match (admins.is_empty(), threshold) {
-        (true, None) => {}
-        (false, Some(t)) => opts.governance = Some((admins, t)),
-        _ => bail!("--admin-public-key (one per administrator) and --admin-threshold go together"),
-    }
+    };
+    let opts = InitOptions {
+        dir: args.dir,
+        validators,
+        addresses: args.addresses,
+        host: args.host,
+        base_port: args.base_port,
+        auditor: args.auditor_public_key,
+        issuer: args
+            .issuer_public_key
+            .map(|k| (k, args.issuer_assets.iter().copied().map(AssetId).collect())),
+        governance: args
+            .admin_threshold
+            .map(|t| (args.admin_public_key.clone(), t)),
+        params: args.params,
+        ..InitOptions::default()
+    };
     let report = shoji_node::config::init(&opts, &mut rand_core::OsRng)?;
     println!(
         "created a network of {} validators in {}",
