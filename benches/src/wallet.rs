@@ -178,17 +178,13 @@ pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
     let mut wallet = Wallet::new(&WalletSeed::random(&mut rng));
     wallet.set_network(network.network_id);
     let bob = Wallet::new(&WalletSeed::random(&mut rng)).address();
+    // The clients' own sync loop: certified blocks only.
     let sync = |w: &mut Wallet| -> anyhow::Result<()> {
-        let tip = client.tree_state()?.height;
-        while w.height() < tip {
-            let blocks = client.compact_blocks(w.height() + 1, 500)?;
-            ensure!(
-                !blocks.is_empty(),
-                "validator has no block {}",
-                w.height() + 1
-            );
-            w.scan_blocks(&blocks)?;
-        }
+        shoji_cli::sync_certified(&client, w.height(), "syncing", true, |blocks, _, _| {
+            w.scan_blocks(blocks)?;
+            Ok(String::new())
+        })
+        .map_err(|f| f.error)?;
         Ok(())
     };
     let tip = client.tree_state()?;

@@ -7,9 +7,13 @@
 //!   ([`common_code`]), and [`Failure::report`] on standard error (and standard output as JSON);
 //! - [`SecretFile`]: a passphrase-sealed secret file (wallet, auditor key), locked while open;
 //! - [`load_network`]: the network file, with the warning an insecure network gets;
+//! - [`sync_certified`]: the one sync loop (certified blocks, a progress bar) of every client;
 //! - [`format_time`], [`warn_liars`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod sync;
+pub use sync::{sync_certified, Synced, SYNC_BATCH};
 
 use anyhow::Context;
 use shoji_client::network::NetworkError;

@@ -6,7 +6,6 @@
 
 use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use shoji_auditor::disclosure_file::{kind_name, DisclosureFile};
 use shoji_auditor::{Auditor, Payment};
@@ -23,7 +22,6 @@ use shoji_primitives::tx::TxId;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 const KIND: &[u8; 8] = b"SHOJIAUD";
 const PASSPHRASE_ENV: &str = "SHOJI_AUDITOR_PASSPHRASE";
@@ -259,40 +257,23 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let mut o = open(cli)?;
             let net = network(cli)?;
             let client = Client::connect(&net, cli.node)?;
-            let start = Instant::now();
-            let tip = client.tree_state()?;
-            let from = o.auditor.height();
-            let pb = if cli.json || tip.height <= from {
-                ProgressBar::hidden()
-            } else {
-                let pb = ProgressBar::new(tip.height - from);
-                pb.set_style(
-                    ProgressStyle::with_template("scanning {bar:30} {pos}/{len} blocks, {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                pb
-            };
-            let (mut records, mut found) = (0u64, 0usize);
-            // Only certified blocks are scanned (see `Client::scan_certified`).
-            let liars = client.scan_certified(
-                from + 1,
-                tip.height,
-                500,
-                |batch, _node| -> Result<(), Failure> {
+            let mut found = 0usize;
+            let synced = cli::sync_certified(
+                &client,
+                o.auditor.height(),
+                "scanning",
+                cli.json,
+                |batch, _node, _done| {
                     for b in batch {
-                        records += b.txs.len() as u64;
                         found += o.auditor.scan_next(b)?;
                     }
                     o.save()?;
-                    pb.set_position(o.auditor.height().saturating_sub(from));
-                    pb.set_message(format!("{found} designated records"));
-                    Ok(())
+                    Ok(format!("{found} designated records"))
                 },
             )?;
-            cli::warn_liars(&liars);
-            pb.finish_and_clear();
             o.save()?;
-            let secs = start.elapsed().as_secs_f64();
+            let records = synced.transactions;
+            let secs = synced.seconds;
             if cli.json {
                 println!(
                     "{}",

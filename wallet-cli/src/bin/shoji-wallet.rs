@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use shoji_cli as cli;
-use shoji_cli::{fail, Exit, Failure};
+use shoji_cli::{fail, Exit, Failure, Synced};
 use shoji_client::sealed::SealedFile;
 use shoji_client::{Client, ClientError, Network};
 use shoji_primitives::encryption::Memo;
@@ -21,14 +21,12 @@ use shoji_prover::Prover;
 use shoji_wallet::{HistoryEntry, Pending, Wallet, WalletError};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const KIND: &[u8; 8] = b"SHOJIWLT";
 const PASSPHRASE_ENV: &str = "SHOJI_WALLET_PASSPHRASE";
 /// Blocks after the current height within which a transaction must commit.
 const EXPIRY_BLOCKS: u64 = 20;
-/// Blocks requested per round trip while syncing.
-const SYNC_BATCH: u32 = 500;
 
 /// The exit codes this program returns, listed by `--help`.
 const EXIT_CODES: [Exit; 11] = [
@@ -824,7 +822,7 @@ fn certified_rejection(
     let liars = client.scan_certified(
         height,
         height,
-        SYNC_BATCH,
+        cli::SYNC_BATCH,
         |blocks, _| -> Result<(), Failure> {
             for b in blocks.iter().filter(|b| b.height == height) {
                 seen = true;
@@ -891,74 +889,44 @@ fn prove(
 
 struct SyncReport {
     height: u64,
-    blocks: u64,
-    outputs: u64,
-    seconds: f64,
+    synced: Synced,
 }
 
-/// Scans every block the network has that the wallet has not, saving as it goes.
+/// Scans every block the network has that the wallet has not, saving after each batch.
 fn sync(cli: &Cli, o: &mut Open, client: &Client) -> Result<SyncReport, Failure> {
-    let start = Instant::now();
-    let tip = client.tree_state()?;
-    let from = o.wallet.height();
-    let pb = if cli.json || tip.height <= from {
-        ProgressBar::hidden()
-    } else {
-        let pb = ProgressBar::new(tip.height - from);
-        pb.set_style(
-            ProgressStyle::with_template(
-                "syncing {bar:30} {pos}/{len} blocks, {msg} [{elapsed}, eta {eta}]",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        pb
-    };
-    let (mut blocks, mut outputs) = (0u64, 0u64);
-    // Only blocks under a stable checkpoint are scanned, each checked against its certified
-    // state root; a validator caught lying is reported and left for another.
-    let liars = client.scan_certified(
-        from + 1,
-        tip.height,
-        SYNC_BATCH,
-        |batch, node| -> Result<(), Failure> {
+    let synced = cli::sync_certified(
+        client,
+        o.wallet.height(),
+        "syncing",
+        cli.json,
+        |batch, node, done| {
             o.wallet
                 .scan_blocks(batch)
                 .with_context(|| format!("scanning blocks from validator {node}"))?;
-            blocks += batch.len() as u64;
-            outputs += 2 * batch.iter().map(|b| b.txs.len() as u64).sum::<u64>();
             o.save()?;
-            pb.set_position(o.wallet.height().saturating_sub(from));
-            let secs = start.elapsed().as_secs_f64().max(1e-9);
-            pb.set_message(format!("{:.0} outputs/s", outputs as f64 / secs));
-            Ok(())
+            Ok(format!("{:.0} outputs/s", 2.0 * done.rate()))
         },
     )?;
-    cli::warn_liars(&liars);
-    pb.finish_and_clear();
     o.save()?;
     Ok(SyncReport {
         height: o.wallet.height(),
-        blocks,
-        outputs,
-        seconds: start.elapsed().as_secs_f64(),
+        synced,
     })
 }
 
 fn print_sync(cli: &Cli, r: &SyncReport) {
-    let rate = if r.seconds > 0.0 {
-        r.outputs as f64 / r.seconds
-    } else {
-        0.0
-    };
+    // Two outputs per transaction.
+    let (outputs, rate) = (2 * r.synced.transactions, 2.0 * r.synced.rate());
+    let (blocks, seconds) = (r.synced.blocks, r.synced.seconds);
     if cli.json {
         println!(
             "{}",
-            json!({"height": r.height, "blocks": r.blocks, "outputs": r.outputs, "seconds": r.seconds, "outputs_per_second": rate})
+            json!({"height": r.height, "blocks": blocks, "outputs": outputs, "seconds": seconds, "outputs_per_second": rate})
         );
     } else {
         println!(
-            "Synced to height {} ({} blocks, {} outputs in {:.2} s, {:.0} outputs/s).",
-            r.height, r.blocks, r.outputs, r.seconds, rate
+            "Synced to height {} ({blocks} blocks, {outputs} outputs in {seconds:.2} s, {rate:.0} outputs/s).",
+            r.height
         );
     }
 }
