@@ -6,6 +6,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod settle;
+pub use settle::{Answer, Settlement};
+
 use rayon::prelude::*;
 use shoji_ledger::{CompactBlock, CompactTx};
 use shoji_primitives::audit::AuditPublicKey;

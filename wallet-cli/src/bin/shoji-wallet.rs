@@ -18,7 +18,7 @@ use shoji_primitives::keys::{Address, WalletSeed};
 use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tx::Transaction;
 use shoji_prover::Prover;
-use shoji_wallet::{HistoryEntry, Pending, Wallet, WalletError};
+use shoji_wallet::{Answer, HistoryEntry, Pending, Settlement, Wallet, WalletError};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -684,11 +684,10 @@ fn submit(
     let spinner = spinner(cli, format!("submitting to validator {}", client.node()));
     let result = client.submit(&tx);
     spinner.finish_and_clear();
-    let finality = match result {
-        Ok(f) => f,
-        Err(e @ (ClientError::Refused(_) | ClientError::Rejected { .. })) => {
-            return refused(cli, o, client, &tx, &what, e);
-        }
+    let (answer, finality, refusal) = match result {
+        Ok(f) => (Answer::Applied(f.height), Some(f), None),
+        Err(e @ ClientError::Rejected { height, .. }) => (Answer::Rejected(height), None, Some(e)),
+        Err(e @ ClientError::Refused(_)) => (Answer::Refused, None, Some(e)),
         Err(e) => {
             return Err(anyhow::Error::new(e)
                 .context(format!(
@@ -698,114 +697,77 @@ fn submit(
                 .into())
         }
     };
+    // Whatever the validator answered, the certified blocks decide (`Wallet::settle`).
     sync(cli, o, client)?;
-    // The certificate proves the block holds the transaction; that it was applied there is the
-    // validator's word until the certified blocks reach it.
-    if o.wallet.committed_height(&txid).is_none() {
-        if o.wallet.height() < finality.height {
-            eprintln!(
-                "warning: validator {} reports transaction {txid} applied in block {}, which the network has not certified yet; run `shoji-wallet sync` to confirm",
-                client.node(),
-                finality.height
-            );
-        } else {
-            let code = certified_rejection(client, finality.height, &tx.auth_id())?;
-            let lie = format!(
-                "validator {} reported transaction {txid} applied in block {}, but the certified block",
-                client.node(),
-                finality.height
-            );
-            return Err(match code {
-                Some(code) => {
-                    o.wallet.drop_pending(&txid);
-                    o.save()?;
-                    fail(Exit::Rejected, anyhow!("{lie} rejected it ({code}); nothing was spent"))
+    let auth_id = tx.auth_id();
+    let settlement = o
+        .wallet
+        .settle(&txid, answer, |h| certified_rejection(client, h, &auth_id))?;
+    o.save()?;
+    let node = client.node();
+    let said = match answer {
+        Answer::Applied(h) => {
+            format!("validator {node} reported transaction {txid} applied in block {h}")
+        }
+        Answer::Rejected(h) => {
+            format!("validator {node} reported transaction {txid} rejected in block {h}")
+        }
+        Answer::Refused => format!("validator {node} refused transaction {txid}"),
+    };
+    match settlement {
+        Settlement::Committed { height, copy } => {
+            if let (Answer::Rejected(h), false) = (answer, copy) {
+                eprintln!("warning: {said}, but the certified block {h} does not reject it");
+            }
+            match (&finality, cli.json) {
+                (Some(f), _) => print_final(cli, &txid.to_string(), f),
+                (None, true) => println!("{}", json!({"txid": txid.to_string(), "height": height})),
+                (None, false) if copy => {
+                    println!(
+                        "Committed in block {height} (the network ordered a copy of it with other proof bytes; this copy was refused: {}).",
+                        refusal.as_ref().map_or(String::new(), |e| e.to_string())
+                    );
+                    println!("Transaction {txid}");
                 }
-                None => anyhow!(
-                    "{lie} does not account for it; its notes stay reserved until it commits or expires after height {}",
-                    what.expiry
-                )
-                .into(),
-            });
+                (None, false) => {
+                    println!("Committed in block {height}.");
+                    println!("Transaction {txid}");
+                }
+            }
+            Ok(())
         }
-    }
-    print_final(cli, &txid.to_string(), &finality);
-    Ok(())
-}
-
-/// A submission refused before ordering, or reported rejected in a block: what the certified
-/// blocks say of it decides whether its notes are free again.
-fn refused(
-    cli: &Cli,
-    o: &mut Open,
-    client: &Client,
-    tx: &Transaction,
-    what: &Outgoing,
-    e: ClientError,
-) -> Result<(), Failure> {
-    let txid = tx.id();
-    // Refused or rejected, it may have been paid all the same: a copy with other proof bytes
-    // (anyone can rerandomize a proof) ordered first has the same id. And "rejected in block h"
-    // is one validator's word: the certified block h says whether these bytes were rejected
-    // there, and why.
-    sync(cli, o, client)?;
-    let reported = match &e {
-        ClientError::Rejected { height, .. } => Some(*height),
-        _ => None,
-    };
-    let certified = match reported {
-        Some(h) if o.wallet.height() >= h => Some(certified_rejection(client, h, &tx.auth_id())?),
-        _ => None,
-    };
-    if let (Some(h), Some(None)) = (reported, certified) {
-        eprintln!(
-            "warning: validator {} reported transaction {txid} rejected in block {h}, but the certified block {h} does not reject it",
-            client.node()
-        );
-    }
-    if let Some(height) = o.wallet.committed_height(&txid) {
-        if cli.json {
-            println!("{}", json!({"txid": txid.to_string(), "height": height}));
-        } else if matches!(certified, Some(None)) {
-            println!("Committed in block {height}.");
-            println!("Transaction {txid}");
-        } else {
-            println!(
-                "Committed in block {height} (the network ordered a copy of it with other proof bytes; this copy was refused: {e})."
+        Settlement::Uncertified { .. } => {
+            eprintln!(
+                "warning: {said}, which the network has not certified yet; run `shoji-wallet sync` to confirm"
             );
-            println!("Transaction {txid}");
+            if let Some(f) = &finality {
+                print_final(cli, &txid.to_string(), f);
+            }
+            Ok(())
         }
-        return Ok(());
-    }
-    match (reported, certified) {
-        (Some(height), None) => Err(anyhow::Error::new(e)
-            .context(format!(
-                "transaction {txid} was reported rejected in block {height}, which the network has not certified yet: its notes stay reserved; run `shoji-wallet sync` to see"
-            ))
-            .into()),
-        (Some(height), Some(None)) => Err(anyhow!(
-            "the report that transaction {txid} was rejected in block {height} is false, and the transaction may still be ordered: its notes stay reserved until it commits or expires after height {}; run `shoji-wallet sync` to see",
+        Settlement::Unsettled { height, contradicted: false } => Err(anyhow!(
+            "{said}; block {height} is not certified yet: its notes stay reserved until it commits or expires after height {}; run `shoji-wallet sync` to see",
             what.expiry
         )
         .into()),
-        (Some(height), Some(Some(code))) => {
-            o.wallet.drop_pending(&txid);
-            o.save()?;
-            Err(fail(Exit::Rejected,
-                anyhow!(
-                    "transaction {txid} was rejected in block {height} ({code}, certified by the network); nothing was spent"
-                ),
-            ))
-        }
-        (None, _) => {
-            // Refused before ordering: its notes are free again.
-            o.wallet.drop_pending(&txid);
-            o.save()?;
-            Err(fail(Exit::Rejected,
-                anyhow::Error::new(e)
-                    .context(format!("transaction {txid} did not go through; nothing was spent")),
-            ))
-        }
+        Settlement::Unsettled { height, contradicted: true } => Err(anyhow!(
+            "{said}, but the certified block {height} does not account for it: its notes stay reserved until it commits or expires after height {}; run `shoji-wallet sync` to see",
+            what.expiry
+        )
+        .into()),
+        Settlement::Rejected { height, code } => Err(fail(
+            Exit::Rejected,
+            anyhow!(
+                "transaction {txid} was rejected in block {height} ({code}, certified by the network); nothing was spent"
+            ),
+        )),
+        Settlement::Refused => Err(fail(
+            Exit::Rejected,
+            anyhow!(
+                "{said} ({}); it did not go through; nothing was spent",
+                refusal.as_ref().map_or(String::new(), |e| e.to_string())
+            ),
+        )),
     }
 }
 
