@@ -166,9 +166,24 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
+    /// A little-endian u16.
+    pub fn u16(&mut self) -> Result<u16, EncodingError> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+
+    /// A little-endian u32.
+    pub fn u32(&mut self) -> Result<u32, EncodingError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
     /// A little-endian u64.
     pub fn u64(&mut self) -> Result<u64, EncodingError> {
         Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    /// Every byte not read yet (the reader is then finished).
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.bytes)
     }
 
     /// A canonical field element.

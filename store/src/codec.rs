@@ -4,7 +4,7 @@
 //! Decoding never panics: any malformed value is an error naming what was wrong.
 
 use shoji_consensus::{Block, BlockHash, CheckpointCertificate, CommitCertificate};
-use shoji_primitives::encoding::{fr_from_bytes, fr_to_bytes};
+use shoji_primitives::encoding::fr_to_bytes;
 use shoji_primitives::tree::{Frontier, DEPTH};
 use shoji_primitives::tx::{Transaction, TxId};
 use shoji_primitives::Fr;
@@ -50,35 +50,38 @@ impl Writer {
     }
 }
 
-/// Reads fields from a stored value; errors are reasons (the caller adds table and key).
+/// Reads fields from a stored value: the shared bounds-checked
+/// [`shoji_primitives::encoding::Reader`] behind the version byte, with errors that name the
+/// field (the caller adds table and key).
 pub(crate) struct Reader<'a> {
-    buf: &'a [u8],
+    inner: shoji_primitives::encoding::Reader<'a>,
 }
 
 impl<'a> Reader<'a> {
     /// Checks the version byte.
     pub(crate) fn new(buf: &'a [u8]) -> Result<Self, String> {
-        match buf.first() {
+        match buf.split_first() {
             None => Err("empty value".into()),
-            Some(&V1) => Ok(Reader { buf: &buf[1..] }),
-            Some(v) => Err(format!("unknown format version {v} (expected {V1})")),
+            Some((&V1, rest)) => Ok(Reader {
+                inner: shoji_primitives::encoding::Reader::new("stored value", rest),
+            }),
+            Some((v, _)) => Err(format!("unknown format version {v} (expected {V1})")),
         }
+    }
+    /// Why a read of `n` bytes for `what` failed: only truncation can.
+    fn truncated(&self, n: usize, what: &str) -> String {
+        format!(
+            "truncated: {what} needs {n} bytes, {} left",
+            self.inner.remaining()
+        )
     }
     pub(crate) fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
-        if self.buf.len() < n {
-            return Err(format!(
-                "truncated: {what} needs {n} bytes, {} left",
-                self.buf.len()
-            ));
-        }
-        let (a, b) = self.buf.split_at(n);
-        self.buf = b;
-        Ok(a)
+        let short = self.truncated(n, what);
+        self.inner.take(n).map_err(|_| short)
     }
     pub(crate) fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], String> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, what)?);
-        Ok(out)
+        let short = self.truncated(N, what);
+        self.inner.array().map_err(|_| short)
     }
     pub(crate) fn u8(&mut self, what: &str) -> Result<u8, String> {
         Ok(self.array::<1>(what)?[0])
@@ -93,8 +96,11 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
     pub(crate) fn fr(&mut self, what: &'static str) -> Result<Fr, String> {
-        let b = self.take(32, what)?;
-        fr_from_bytes(what, b).map_err(|e| e.to_string())
+        let short = self.truncated(32, what);
+        match self.inner.fr(what) {
+            Err(shoji_primitives::encoding::EncodingError::Invalid(_)) => Err(short),
+            r => r.map_err(|e| e.to_string()),
+        }
     }
     pub(crate) fn bytes(&mut self, what: &str) -> Result<&'a [u8], String> {
         let n = self.u32(what)? as usize;
@@ -103,19 +109,18 @@ impl<'a> Reader<'a> {
     /// A u32 count, refused if the remaining bytes cannot hold `count * item` bytes.
     pub(crate) fn count(&mut self, item: usize, what: &str) -> Result<usize, String> {
         let n = self.u32(what)? as usize;
-        if n.saturating_mul(item) > self.buf.len() {
+        if n.saturating_mul(item) > self.inner.remaining() {
             return Err(format!("{what}: count {n} exceeds the value's length"));
         }
         Ok(n)
     }
     pub(crate) fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.buf)
+        self.inner.rest()
     }
     pub(crate) fn finish(&self) -> Result<(), String> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("{} trailing bytes", self.buf.len()))
+        match self.inner.remaining() {
+            0 => Ok(()),
+            n => Err(format!("{n} trailing bytes")),
         }
     }
 }
