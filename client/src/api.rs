@@ -150,6 +150,18 @@ pub struct Status {
 }
 
 impl Request {
+    /// A short machine name of the request's kind (`compact_blocks`), for metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Submit { .. } => "submit",
+            Request::TreeState => "tree_state",
+            Request::CompactBlocks { .. } => "compact_blocks",
+            Request::Status => "status",
+            Request::Certified { .. } => "certified",
+            Request::EpochChange { .. } => "epoch_change",
+        }
+    }
+
     /// Encodes.
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_allocvec(self).unwrap_or_default()

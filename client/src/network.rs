@@ -103,6 +103,10 @@ pub struct NetworkFile {
     /// `transfer.pk`); absent on development networks, whose proving key is pinned in the code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proving_key_hash: Option<String>,
+    /// Each validator's operations address (`/metrics`, `/livez`, `/readyz`), by replica id:
+    /// for the operators' monitoring, not for clients (which ignore it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operations: BTreeMap<String, String>,
 }
 
 /// The proof parameters a network uses, by hash.
@@ -286,6 +290,7 @@ impl Network {
             verifying_key_hash: (!self.parameters.is_development())
                 .then(|| hex_encode(&self.parameters.verifying_key_hash)),
             proving_key_hash: self.parameters.proving_key_hash.map(|h| hex_encode(&h)),
+            operations: BTreeMap::new(),
         }
     }
 
@@ -367,6 +372,7 @@ mod tests {
             network_id: Some(hex_encode(&[9; 32])),
             verifying_key_hash: None,
             proving_key_hash: None,
+            operations: BTreeMap::new(),
         }
     }
 

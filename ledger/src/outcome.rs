@@ -112,6 +112,23 @@ impl RejectionCode {
     }
 }
 
+impl RejectionCode {
+    /// A short machine name (`double_spend`), for metric labels and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid",
+            Self::UnknownAnchor => "unknown_anchor",
+            Self::DoubleSpend => "double_spend",
+            Self::WrongAuditor => "wrong_auditor",
+            Self::UnauthorizedIssuer => "unauthorized_issuer",
+            Self::Expired => "expired",
+            Self::TreeFull => "tree_full",
+            Self::WrongNetwork => "wrong_network",
+            Self::Governance => "governance",
+        }
+    }
+}
+
 impl std::fmt::Display for RejectionCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -23,6 +23,7 @@ mod client;
 mod config;
 mod error;
 pub mod frame;
+mod metrics;
 mod tls;
 mod validator;
 
@@ -30,6 +31,7 @@ pub use client::ClientConnection;
 pub use config::NetConfig;
 pub use ed25519_dalek::VerifyingKey;
 pub use error::{Error, FrameError};
+pub use metrics::{NetMetrics, ReasonLabel, Refusal};
 /// The QUIC implementation, re-exported for [`ClientConnection::connection`].
 pub use quinn;
 pub use tls::Identity;

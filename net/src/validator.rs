@@ -45,6 +45,7 @@ use crate::codes;
 use crate::config::NetConfig;
 use crate::error::{Error, FrameError};
 use crate::frame::{read_frame, write_frame};
+use crate::metrics::{Connected, NetMetrics, Refusal};
 use crate::tls::{self, Identity, SERVER_NAME};
 
 /// Identifier of a validator: its replica id, the same 16-bit number as the consensus core's
@@ -173,6 +174,7 @@ pub struct ValidatorEndpoint {
     members: Members,
     /// The link to each peer: its key, address and sending task.
     links: std::sync::Mutex<BTreeMap<ReplicaId, LinkHandle>>,
+    metrics: NetMetrics,
 }
 
 /// A running link ([`Link`]) and what it was started for.
@@ -189,6 +191,7 @@ struct AcceptCtx {
     config: NetConfig,
     inbox: mpsc::Sender<(ReplicaId, Vec<u8>)>,
     requests: mpsc::Sender<ClientRequest>,
+    metrics: NetMetrics,
 }
 
 impl ValidatorEndpoint {
@@ -252,7 +255,9 @@ impl ValidatorEndpoint {
             config: config.clone(),
             inbox: inbox_tx.clone(),
             requests: req_tx,
+            metrics: NetMetrics::default(),
         });
+        let metrics = ctx.metrics.clone();
         let tasks = vec![tokio::spawn(accept_loop(endpoint.clone(), ctx))];
         let sender = PeerSender {
             inner: Arc::new(SenderInner {
@@ -273,6 +278,7 @@ impl ValidatorEndpoint {
             config,
             members,
             links: std::sync::Mutex::new(BTreeMap::new()),
+            metrics,
         };
         ep.start_links(&validator_set, &peer_addrs)?;
         Ok(ep)
@@ -420,6 +426,11 @@ impl ValidatorEndpoint {
     /// request at once and hand them on together.
     pub fn try_next_request(&self) -> Option<ClientRequest> {
         self.requests.try_lock().ok()?.try_recv().ok()
+    }
+
+    /// The transport's metrics (shared handles: they keep counting).
+    pub fn metrics(&self) -> NetMetrics {
+        self.metrics.clone()
     }
 
     /// Closes every connection, waits (briefly) for the peers to be told, and releases the
@@ -610,6 +621,7 @@ async fn accept_loop(endpoint: Endpoint, ctx: Arc<AcceptCtx>) {
             .take(incoming.remote_address().ip())
         else {
             debug!(remote = %incoming.remote_address(), "handshakes from this address at the limit; refusing");
+            ctx.metrics.refuse(Refusal::HandshakesPerSource);
             incoming.refuse();
             continue;
         };
@@ -625,6 +637,7 @@ async fn accept_loop(endpoint: Endpoint, ctx: Arc<AcceptCtx>) {
             }
             Err(_) => {
                 debug!(remote = %incoming.remote_address(), "handshake limit reached; refusing");
+                ctx.metrics.refuse(Refusal::Handshakes);
                 incoming.refuse();
             }
         }
@@ -657,24 +670,38 @@ async fn serve_connection(
     match alpn.as_deref() {
         Some(p) if p == crate::ALPN_PEER => match peer_id(&conn, &ctx.members) {
             Some((id, key)) => match budgets.validators.clone().try_acquire_owned() {
-                Ok(_slot) => serve_peer(conn, id, key, ctx).await,
-                Err(_) => conn.close(VarInt::from_u32(codes::BUSY), b"too many connections"),
+                Ok(_slot) => {
+                    let _connected = Connected::new(&ctx.metrics.validators_connected);
+                    serve_peer(conn, id, key, ctx).await
+                }
+                Err(_) => {
+                    ctx.metrics.refuse(Refusal::Validators);
+                    conn.close(VarInt::from_u32(codes::BUSY), b"too many connections")
+                }
             },
-            None => conn.close(
-                VarInt::from_u32(codes::NOT_A_VALIDATOR),
-                b"validator certificate required",
-            ),
+            None => {
+                ctx.metrics.refuse(Refusal::NotAValidator);
+                conn.close(
+                    VarInt::from_u32(codes::NOT_A_VALIDATOR),
+                    b"validator certificate required",
+                )
+            }
         },
         Some(p) if p == crate::ALPN_CLIENT => {
             let from_source = budgets.clients_by_source.take(conn.remote_address().ip());
             match (budgets.clients.clone().try_acquire_owned(), from_source) {
-                (Ok(_slot), Some(_source)) => serve_client(conn, ctx).await,
+                (Ok(_slot), Some(_source)) => {
+                    let _connected = Connected::new(&ctx.metrics.clients_connected);
+                    serve_client(conn, ctx).await
+                }
                 (Err(_), _) => {
                     debug!(remote = %conn.remote_address(), "client limit reached; closing");
+                    ctx.metrics.refuse(Refusal::Clients);
                     conn.close(VarInt::from_u32(codes::BUSY), b"too many clients")
                 }
                 (_, None) => {
                     debug!(remote = %conn.remote_address(), "client limit of this address reached; closing");
+                    ctx.metrics.refuse(Refusal::ClientsPerSource);
                     conn.close(
                         VarInt::from_u32(codes::BUSY),
                         b"too many clients from this address",
@@ -682,10 +709,13 @@ async fn serve_connection(
                 }
             }
         }
-        _ => conn.close(
-            VarInt::from_u32(codes::UNKNOWN_PROTOCOL),
-            b"unknown protocol",
-        ),
+        _ => {
+            ctx.metrics.refuse(Refusal::UnknownProtocol);
+            conn.close(
+                VarInt::from_u32(codes::UNKNOWN_PROTOCOL),
+                b"unknown protocol",
+            )
+        }
     }
 }
 
@@ -732,6 +762,7 @@ async fn serve_peer(conn: Connection, from: ReplicaId, key: [u8; 32], ctx: Arc<A
                 Ok(Ok(None)) => {}
                 Ok(Err(e)) => {
                     debug!(from, error = %e, "bad frame; stopping stream");
+                    ctx.metrics.refuse(Refusal::BadPeerFrame);
                     let _ = stream.stop(VarInt::from_u32(stop_code(&e)));
                 }
                 Err(_) => {
@@ -782,6 +813,7 @@ async fn serve_client(conn: Connection, ctx: Arc<AcceptCtx>) {
     while let Ok((mut send, mut recv)) = conn.accept_bi().await {
         if !rate.take() {
             debug!(%from, "client request rate exceeded; refusing the stream");
+            ctx.metrics.refuse(Refusal::RateLimited);
             let code = VarInt::from_u32(codes::RATE_LIMITED);
             let _ = recv.stop(code);
             let _ = send.reset(code);
@@ -797,6 +829,7 @@ async fn serve_client(conn: Connection, ctx: Arc<AcceptCtx>) {
                 Ok(Ok(None)) => return,
                 Ok(Err(e)) => {
                     debug!(%from, error = %e, "bad request frame; closing stream");
+                    ctx.metrics.refuse(Refusal::BadRequestFrame);
                     let code = VarInt::from_u32(stop_code(&e));
                     let _ = recv.stop(code);
                     let _ = send.reset(code);

@@ -5,7 +5,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use shoji_net::{codes, ClientConnection, Error, Identity, NetConfig, ValidatorEndpoint};
+use shoji_net::{
+    codes, ClientConnection, Error, Identity, NetConfig, ReasonLabel, Refusal, ValidatorEndpoint,
+};
 use tokio::time::{sleep, timeout, Instant};
 
 fn config() -> NetConfig {
@@ -359,7 +361,14 @@ async fn malformed_frames_close_only_their_stream() {
 /// validators exchange: a larger one is refused on its stream, and the connection serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_request_above_the_request_limit_is_refused() {
-    let (k, _server, addr, _responder) = reversing_server(config());
+    let (k, server, addr, _responder) = reversing_server(config());
+    let refused = |why: Refusal| {
+        server
+            .metrics()
+            .refused
+            .get_or_create(&ReasonLabel { reason: why.name() })
+            .get()
+    };
     let client = ClientConnection::connect_with(addr, &k.verifying_key(), config())
         .await
         .unwrap();
@@ -372,6 +381,11 @@ async fn a_client_request_above_the_request_limit_is_refused() {
         "a 1 MiB request was served"
     );
     assert_eq!(client.request(b"small").await.unwrap(), b"llams");
+    // Counted for the operator, under its reason; the client connection is being served.
+    assert_eq!(refused(Refusal::BadRequestFrame), 1);
+    assert_eq!(refused(Refusal::RateLimited), 0);
+    assert_eq!(server.metrics().clients_connected.get(), 1);
+    drop(client);
 }
 
 /// A connection that starts requests faster than `client_requests_per_second` (here 20, with
@@ -379,7 +393,7 @@ async fn a_client_request_above_the_request_limit_is_refused() {
 /// is served as usual.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_past_its_request_rate_is_refused_and_others_are_served() {
-    let (k, _server, addr, _responder) = reversing_server(NetConfig {
+    let (k, server, addr, _responder) = reversing_server(NetConfig {
         client_requests_per_second: 20,
         ..config()
     });
@@ -400,6 +414,14 @@ async fn a_client_past_its_request_rate_is_refused_and_others_are_served() {
     }
     assert!(served >= 40, "the burst is served ({served})");
     assert!(served < 200, "all 200 requests were served at once");
+    let counted = server
+        .metrics()
+        .refused
+        .get_or_create(&ReasonLabel {
+            reason: Refusal::RateLimited.name(),
+        })
+        .get();
+    assert_eq!(counted as usize, 200 - served, "each refusal is counted");
     let other = ClientConnection::connect_with(addr, &pinned, config())
         .await
         .unwrap();

@@ -52,6 +52,7 @@
 //! genesis = "../genesis.toml"
 //! data_dir = "data"
 //! listen = "0.0.0.0:7000"   # optional; default: this validator's genesis address
+//! operations = "127.0.0.1:8000"  # optional: /metrics, /livez, /readyz over HTTP
 //! log_level = "info"         # RUST_LOG, when set, takes precedence
 //! log_format = "json"        # optional: one JSON object per line (default "text")
 //! verifying_key = "transfer.vk"  # the network's key (init --params, join --params);
@@ -451,6 +452,7 @@ impl GenesisFile {
             network_id: self.check().ok().map(|g| hex_encode(&g.genesis.hash())),
             verifying_key_hash: self.verifying_key_hash.clone(),
             proving_key_hash: self.proving_key_hash.clone(),
+            operations: BTreeMap::new(),
         }
     }
 }
@@ -472,6 +474,10 @@ pub struct ValidatorConfig {
     /// The UDP address to listen on; by default its address in the genesis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
+    /// The TCP address of the operations service (`/metrics`, `/livez`, `/readyz`); none:
+    /// not served. Public data only, but bind it where only operators reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<String>,
     /// Log filter (`info`, `debug`, `shoji_node=debug,info`, ...); `RUST_LOG` overrides it.
     #[serde(default = "default_log_level")]
     pub log_level: String,
@@ -635,6 +641,8 @@ pub struct Setup {
     pub key: SigningKey,
     /// The address to listen on.
     pub listen: SocketAddr,
+    /// The operations service's address, if it is served.
+    pub operations: Option<SocketAddr>,
     /// Not in the genesis: a validator governance adds (see [`join`]), which runs as a
     /// learner until its epoch begins.
     pub joining: bool,
@@ -714,6 +722,15 @@ impl Setup {
                 malformed(path, format!("validator {} has no address", config.id))
             })?,
         };
+        let operations = match &config.operations {
+            Some(s) => Some(s.parse().map_err(|e| {
+                malformed(
+                    path,
+                    format!("operations address {s:?}: {e} (expected IP:port)"),
+                )
+            })?),
+            None => None,
+        };
         let tuning = config.tuning.tuning();
         network
             .genesis
@@ -731,6 +748,7 @@ impl Setup {
             network,
             key,
             listen,
+            operations,
             joining,
         })
     }
@@ -822,6 +840,11 @@ pub fn join(
         genesis,
         data_dir: PathBuf::from("data"),
         listen: Some(listen.to_string()),
+        // As `init` places them: loopback, above the validator's port.
+        operations: listen
+            .port()
+            .checked_add(OPERATIONS_PORT_OFFSET)
+            .map(|p| format!("127.0.0.1:{p}")),
         log_level: default_log_level(),
         log_format: LogFormat::Text,
         verifying_key: verifying_key.map(|_| PathBuf::from(VERIFYING_KEY_FILE)),
@@ -866,7 +889,13 @@ pub struct InitOptions {
     /// `shoji-ceremony phase2 finalize`); by default the development parameters, and the
     /// genesis is then marked insecure.
     pub params: Option<PathBuf>,
+    /// Each validator's operations address; when empty, `127.0.0.1` at its port plus
+    /// [`OPERATIONS_PORT_OFFSET`].
+    pub operations: Vec<SocketAddr>,
 }
+
+/// How far above a validator's port `init` puts its operations service by default.
+pub const OPERATIONS_PORT_OFFSET: u16 = 1000;
 
 impl Default for InitOptions {
     fn default() -> Self {
@@ -882,6 +911,7 @@ impl Default for InitOptions {
             governance: None,
             tuning: TuningSection::default(),
             params: None,
+            operations: Vec::new(),
         }
     }
 }
@@ -951,6 +981,28 @@ pub fn init(
         return Err(ConfigError::Invalid(format!(
             "{} addresses given for {n} validators",
             opts.addresses.len()
+        )));
+    };
+    let operations: Vec<SocketAddr> = if opts.operations.is_empty() {
+        addresses
+            .iter()
+            .map(|a| {
+                a.port()
+                    .checked_add(OPERATIONS_PORT_OFFSET)
+                    .map(|p| SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), p))
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "no operations port above {a} (give --operations)"
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?
+    } else if opts.operations.len() == n as usize {
+        opts.operations.clone()
+    } else {
+        return Err(ConfigError::Invalid(format!(
+            "{} operations addresses given for {n} validators",
+            opts.operations.len()
         )));
     };
     let genesis_path = opts.dir.join(GENESIS_FILE);
@@ -1111,6 +1163,7 @@ pub fn init(
             genesis: PathBuf::from("..").join(GENESIS_FILE),
             data_dir: PathBuf::from("data"),
             listen: None,
+            operations: Some(operations[i].to_string()),
             log_level: default_log_level(),
             log_format: LogFormat::Text,
             verifying_key,
@@ -1140,7 +1193,13 @@ pub fn init(
         write_file(&d.join(shoji_params::PROVING_KEY_FILE), &p.pk)?;
     }
     let network_path = opts.dir.join(NETWORK_FILE);
-    let json = serde_json::to_string_pretty(&file.network_file())
+    let mut network_file = file.network_file();
+    network_file.operations = operations
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i.to_string(), a.to_string()))
+        .collect();
+    let json = serde_json::to_string_pretty(&network_file)
         .map_err(|e| ConfigError::Invalid(format!("encoding the network file: {e}")))?;
     write_file(&network_path, json.as_bytes())?;
     // Written last: its presence marks a complete network directory.

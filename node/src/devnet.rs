@@ -68,6 +68,8 @@ pub struct LocalNetwork {
     pub validators: ValidatorSet,
     /// The network's identifier (its genesis hash), which governance approvals sign.
     pub network_id: [u8; 32],
+    /// Each validator's operations address (`/metrics`, `/livez`, `/readyz`), on loopback.
+    pub operations: BTreeMap<u16, SocketAddr>,
     /// A switch per validator: set, the validator closes its endpoint and stops.
     stops: BTreeMap<u64, tokio::sync::watch::Sender<bool>>,
 }
@@ -189,6 +191,7 @@ fn start_inner(
         .map(|(i, k)| (i as u16, k.verifying_key()))
         .collect();
     let peers: Vec<ReplicaId> = (0..n).map(ReplicaId).collect();
+    let mut operations = BTreeMap::new();
     let mut left_out = None;
     let mut stops = BTreeMap::new();
     for (i, socket) in sockets.into_iter().enumerate() {
@@ -198,13 +201,17 @@ fn start_inner(
         }
         let node_dir = dir.join(format!("validator-{i}"));
         std::fs::create_dir_all(&node_dir)?;
-        let store = Store::open(node_dir.join("node.redb"))?;
+        let database = node_dir.join("node.redb");
+        let store = Store::open(&database)?;
         let (core, out) = NodeCore::open(store, &genesis, keys[i].clone(), verifier.clone())?;
         let core = core.with_payloads(match ordering_only {
             true => PayloadPolicy::OrderingOnly,
             false => PayloadPolicy::Transactions,
         });
         let identity = Identity::new(&keys[i])?;
+        let ops = std::net::TcpListener::bind("127.0.0.1:0")?;
+        ops.set_nonblocking(true)?;
+        operations.insert(i as u16, ops.local_addr()?);
         let (set, addrs, peers) = (set.clone(), addrs.clone(), peers.clone());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         stops.insert(i as u64, stop);
@@ -215,6 +222,21 @@ fn start_inner(
             }
         };
         let serve = async move |endpoint: ValidatorEndpoint| {
+            match tokio::net::TcpListener::from_std(ops) {
+                Ok(listener) => {
+                    let (node, net) = (core.metrics().clone(), endpoint.metrics());
+                    tokio::spawn(async move {
+                        let pending = std::future::pending::<()>();
+                        if let Err(e) =
+                            crate::operations::serve(listener, &node, &net, Some(database), pending)
+                                .await
+                        {
+                            tracing::warn!(validator = i, error = %e, "the operations service stopped");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(validator = i, error = %e, "no operations service"),
+            }
             let options = crate::host::HostOptions::default();
             let run = crate::host::run_until(core, endpoint, out, peers, options, shutdown);
             if let Err(e) = run.await {
@@ -273,6 +295,7 @@ fn start_inner(
             addrs,
             validators: validators.on_network(genesis.hash()),
             network_id: genesis.hash(),
+            operations,
             stops,
         },
         left_out,

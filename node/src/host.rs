@@ -119,6 +119,8 @@ async fn serve(
         &mut timers,
         &mut waiting,
     );
+    core.refresh_metrics();
+    core.metrics().turned(unix_now_ms());
     let mut next_probe = Instant::now() + options.sync_interval;
     // Set when a due timer gave way to waiting messages (see the timer branch).
     let mut timer_deferred = false;
@@ -190,6 +192,8 @@ async fn serve(
             &mut timers,
             &mut waiting,
         );
+        core.refresh_metrics();
+        core.metrics().turned(unix_now_ms());
     }
 }
 
@@ -237,11 +241,18 @@ fn handle_requests(
     reads: &std::sync::Arc<tokio::sync::Semaphore>,
 ) -> Result<Vec<Output>, NodeError> {
     let mut submits: Vec<(ClientRequest, Vec<u8>)> = Vec::new();
+    let metrics = core.metrics().clone();
     for req in reqs {
         match Request::decode(req.body()) {
             Ok(Request::Submit { tx }) => submits.push((req, tx)),
-            Ok(read) => answer_read(core, req, read, reads),
-            Err(e) => req.respond(Response::Error(e).encode()),
+            Ok(read) => {
+                metrics.client_request(read.kind(), "ok");
+                answer_read(core, req, read, reads)
+            }
+            Err(e) => {
+                metrics.client_request("malformed", "error");
+                req.respond(Response::Error(e).encode())
+            }
         }
     }
     if submits.is_empty() {
@@ -251,8 +262,16 @@ fn handle_requests(
     let (out, results) = core.submit_batch(txs)?;
     for (req, result) in reqs.into_iter().zip(results) {
         match result {
-            Err(e) => req.respond(Response::Refused(e.to_string()).encode()),
-            Ok(id) => waiting.entry(id).or_default().push(req),
+            Err(e) => {
+                metrics.client_request("submit", "refused");
+                metrics.admission(e.reason());
+                req.respond(Response::Refused(e.to_string()).encode())
+            }
+            Ok(id) => {
+                metrics.client_request("submit", "ok");
+                metrics.admission("admitted");
+                waiting.entry(id).or_default().push(req)
+            }
         }
     }
     Ok(out)

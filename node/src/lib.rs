@@ -26,6 +26,8 @@ pub mod config;
 pub mod devnet;
 pub mod governance;
 pub mod host;
+pub mod metrics;
+pub mod operations;
 pub mod wire;
 
 mod genesis;

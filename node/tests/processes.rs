@@ -530,10 +530,17 @@ fn init_network(dir: &Path, n: u16) -> Network {
         .into_iter()
         .map(|p| format!("127.0.0.1:{p}"))
         .collect();
+    // Operations on free ports too (by default they sit 1000 above each validator's port,
+    // which another test may hold).
+    let operations: Vec<String> = free_ports(n)
+        .into_iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
     let out = Command::new(BIN)
         .args(["init", "--dir"])
         .arg(dir)
         .args(["--addresses", &addresses.join(",")])
+        .args(["--operations", &operations.join(",")])
         .output()
         .expect("run shoji-node init");
     assert!(

@@ -207,6 +207,10 @@ fn ceremony_network_story(dir: &Path) {
         .into_iter()
         .map(|p| format!("127.0.0.1:{p}"))
         .collect();
+    let operations: Vec<String> = free_ports(4)
+        .into_iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
     let issuer_pk = hex_encode(issuer.verifying_key().as_bytes());
     sh.ok(
         "shoji-node",
@@ -216,6 +220,8 @@ fn ceremony_network_story(dir: &Path) {
             "net",
             "--addresses",
             &addresses.join(","),
+            "--operations",
+            &operations.join(","),
             "--params",
             "params",
             "--auditor-public-key",

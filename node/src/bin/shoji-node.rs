@@ -117,7 +117,7 @@ struct Cli {
 
 /// One line per command, shown by `--help`.
 const USAGE: &str = "shoji-node init --dir DIR [--validators N] [--base-port P] [--host IP] [--addresses IP:PORT,...]
-                       [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] [--params DIR]
+                       [--operations IP:PORT,...] [--auditor-public-key HEX] [--issuer-public-key HEX --issuer-assets ID,...] [--params DIR]
                        [--admin-public-key HEX ... --admin-threshold T]
        shoji-node run --config FILE
        shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT [--params DIR]
@@ -165,6 +165,10 @@ struct InitArgs {
     /// Every validator's address, in order (instead of --host and --base-port).
     #[arg(long, value_delimiter = ',')]
     addresses: Vec<SocketAddr>,
+    /// Every validator's operations address (/metrics, /livez, /readyz), in order; by default
+    /// 127.0.0.1 at the validator's port + 1000.
+    #[arg(long, value_delimiter = ',')]
+    operations: Vec<SocketAddr>,
     /// The designated auditor (hex); by default the development auditor.
     #[arg(long, value_parser = auditor_key)]
     auditor_public_key: Option<AuditPublicKey>,
@@ -608,6 +612,7 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
             .admin_threshold
             .map(|t| (args.admin_public_key.clone(), t)),
         params: args.params,
+        operations: args.operations,
         ..InitOptions::default()
     };
     let report = shoji_node::config::init(&opts, &mut rand_core::OsRng)?;
@@ -779,6 +784,32 @@ fn run(config: &Path) -> anyhow::Result<()> {
                     .context(format!("listening on {} (from {})", setup.listen, config.display())))
             }
         };
+        let operations = match setup.operations {
+            Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => Some((addr, l)),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+                    "cannot serve operations on {addr} (from {}): the address is in use — is this validator already running?",
+                    config.display()
+                ),
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "serving operations on {addr} (from {})",
+                        config.display()
+                    )))
+                }
+            },
+            None => None,
+        };
+        if let Some((addr, listener)) = operations {
+            let (node, net) = (core.metrics().clone(), endpoint.metrics());
+            tokio::spawn(async move {
+                let pending = std::future::pending::<()>();
+                if let Err(e) = shoji_node::operations::serve(listener, &node, &net, Some(db), pending).await {
+                    tracing::error!(error = %e, "the operations service stopped");
+                }
+            });
+            tracing::info!(%addr, "operations service: /metrics, /livez, /readyz");
+        }
         tracing::info!(
             validator = id,
             listen = %setup.listen,
@@ -857,7 +888,12 @@ fn devnet(
             network_id: net.network_id,
             parameters: shoji_client::ParameterPins::development(),
         };
-        let info = network.to_file();
+        let mut info = network.to_file();
+        info.operations = net
+            .operations
+            .iter()
+            .map(|(id, a)| (id.to_string(), a.to_string()))
+            .collect();
         let key_path = dir.join("issuer.key");
         shoji_client::sealed::write_atomic(&key_path, hex_encode(&issuer.to_bytes()).as_bytes())
             .with_context(|| format!("writing {}", key_path.display()))?;

@@ -206,7 +206,17 @@ impl NodeCore {
         self.verification.batches += 1;
         self.verification.proofs += batch.len() as u64;
         self.verification.ahead += extra.len() as u64;
+        let started = std::time::Instant::now();
         let mut verdicts = self.verifier.verify_transactions(&batch);
+        self.metrics
+            .verification_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .verification_batch_size
+            .observe(batch.len() as f64);
+        self.metrics
+            .proofs_verified_ahead
+            .inc_by(extra.len() as u64);
         for ((id, _), r) in extra.iter().zip(verdicts.split_off(txs.len())) {
             self.remember(*id, r);
         }

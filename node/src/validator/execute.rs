@@ -61,6 +61,7 @@ impl NodeCore {
             };
             stateless.push(r);
         }
+        let previous_time_ms = self.ledger.time_ms();
         let outcome =
             self.ledger
                 .apply_block_with_governance(block.time_ms, &txs, &stateless, &governance);
@@ -82,6 +83,7 @@ impl NodeCore {
             }
         }
         let head = self.ledger.head();
+        let started = std::time::Instant::now();
         self.store.commit_block(&CommittedBlock {
             block,
             certificate,
@@ -89,6 +91,31 @@ impl NodeCore {
             outcome: &outcome,
             ledger: &head,
         })?;
+        let m = &self.metrics;
+        m.store_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if previous_time_ms > 0 {
+            m.block_interval
+                .observe(block.time_ms.saturating_sub(previous_time_ms) as f64 / 1000.0);
+        }
+        let rejected = |o: &TxOutcome| match o {
+            TxOutcome::Rejected(r) => Some(r.code().name()),
+            TxOutcome::Applied { .. } | TxOutcome::Enacted => None,
+        };
+        for (tx, o) in txs.iter().zip(&outcome.outcomes) {
+            let kind = match tx.kind() {
+                shoji_primitives::tx::TxKind::Transfer => "transfer",
+                shoji_primitives::tx::TxKind::Mint => "mint",
+                shoji_primitives::tx::TxKind::Redeem => "redeem",
+            };
+            m.transaction(kind, rejected(o));
+        }
+        for (_, o) in &outcome.governance {
+            m.transaction("governance", rejected(o));
+        }
+        for (_, o) in &opaque {
+            m.transaction("opaque", rejected(o));
+        }
         let committed = Output::Committed {
             height: outcome.height,
             state_root: outcome.state_root,

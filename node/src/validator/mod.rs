@@ -183,6 +183,21 @@ pub enum SubmitError {
     Learning,
 }
 
+impl SubmitError {
+    /// A short machine name (`double_spend`), for metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SubmitError::Malformed(_) => "malformed",
+            SubmitError::Invalid(_) => "invalid",
+            SubmitError::DoubleSpend => "double_spend",
+            SubmitError::UnknownAnchor => "unknown_anchor",
+            SubmitError::Stateful(r) => r.code().name(),
+            SubmitError::Retired => "retired",
+            SubmitError::Learning => "learning",
+        }
+    }
+}
+
 /// Bound on the cache of stateless results.
 const VERIFIED_CACHE_MAX: usize = 100_000;
 
@@ -238,6 +253,10 @@ pub struct NodeCore {
     /// Persist deltas not written yet: [`NodeCore::sync`] writes them, in one transaction,
     /// before any output they justify leaves this type.
     unsynced: Vec<PersistDelta>,
+    /// What this validator counts for its operator ([`NodeCore::metrics`]).
+    metrics: crate::metrics::Metrics,
+    /// The view [`NodeCore::refresh_metrics`] last saw.
+    metrics_view: Option<u64>,
 }
 
 impl NodeCore {
@@ -354,6 +373,8 @@ impl NodeCore {
             retired: false,
             seen_view: (0, false),
             unsynced: Vec::new(),
+            metrics: crate::metrics::Metrics::default(),
+            metrics_view: None,
         };
         node.seen_view = (node.replica.view(), node.replica.is_view_changing());
         let actions = node.replica.start();
@@ -408,6 +429,35 @@ impl NodeCore {
     /// decode badly are counted by the replica, [`Replica::rejected_count`]).
     pub fn rejected_peer_messages(&self) -> u64 {
         self.rejected_peer_messages
+    }
+
+    /// This validator's metrics (shared handles: the host serves them, and counts client
+    /// requests into them).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Sets the metrics' gauges to the replica's state now (the host calls it after each turn
+    /// of its loop), and counts the views entered since the last call.
+    pub fn refresh_metrics(&mut self) {
+        let m = &self.metrics;
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let view = self.replica.view();
+        if let Some(seen) = self.metrics_view {
+            m.view_changes.inc_by(view.saturating_sub(seen));
+        }
+        self.metrics_view = Some(view);
+        m.height.set(gauge(self.ledger.height()));
+        m.view.set(gauge(view));
+        m.view_changing
+            .set(i64::from(self.replica.is_view_changing()));
+        m.epoch.set(gauge(self.ledger.policy().epoch));
+        m.validators
+            .set(gauge(self.replica.config().validators.members.len() as u64));
+        m.stable_checkpoint
+            .set(gauge(self.replica.stable_checkpoint().height));
+        m.pending_requests
+            .set(gauge(self.replica.pending_len() as u64));
     }
 
     /// Where this validator stands.
@@ -477,6 +527,7 @@ impl NodeCore {
             Ok(PeerMessage::TransferAnswer(answer)) => self.on_transfer_answer(from, answer),
             Err(e) => {
                 self.rejected_peer_messages += 1;
+                self.metrics.peer_messages_refused.inc();
                 tracing::debug!(from = from.0, error = %e, "peer message refused");
                 Ok(Vec::new())
             }

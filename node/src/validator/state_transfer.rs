@@ -126,6 +126,13 @@ impl NodeCore {
             }
         }
         let after = self.ledger.height();
+        self.metrics
+            .state_transfer_blocks
+            .inc_by(after.saturating_sub(before));
+        let tip = i64::try_from(answer.tip).unwrap_or(i64::MAX);
+        if tip > self.metrics.network_height.get() {
+            self.metrics.network_height.set(tip);
+        }
         if after > before {
             tracing::info!(
                 from = from.0,
