@@ -40,7 +40,27 @@ pub enum Request {
         /// A height of the epoch whose end is wanted.
         height: u64,
     },
+    /// The public events after `after` whose kinds are in `kinds`
+    /// ([`crate::events::KindMask`]), at most `max` (and at most [`MAX_EVENTS`]). When there
+    /// are none yet, the validator waits up to `wait_ms` (at most [`MAX_EVENT_WAIT_MS`]) for
+    /// the next block before it answers.
+    Events {
+        /// The last event the client has.
+        after: crate::events::Cursor,
+        /// The kinds wanted.
+        kinds: crate::events::KindMask,
+        /// How many at most.
+        max: u32,
+        /// How long to wait for a new block when there is nothing yet, in milliseconds.
+        wait_ms: u32,
+    },
 }
+
+/// Most events in one response.
+pub const MAX_EVENTS: u32 = 10_000;
+
+/// Longest a validator holds an events request open waiting for a block.
+pub const MAX_EVENT_WAIT_MS: u32 = 30_000;
 
 /// Most compact blocks in one response.
 pub const MAX_COMPACT_BLOCKS: u32 = 1000;
@@ -116,6 +136,21 @@ pub enum Response {
         /// The next epoch's members: replica id and Ed25519 key.
         validators: Vec<(u16, [u8; 32])>,
     },
+    /// The answer to [`Request::Events`]: events in stream order, and the cursor to ask after
+    /// next (the last event looked at, which a filter may have left out).
+    Events {
+        /// The events.
+        events: Vec<crate::events::Event>,
+        /// Where to resume.
+        next: crate::events::Cursor,
+    },
+    /// The answer to [`Request::Events`] when the events after the cursor are no longer kept:
+    /// they are kept from `first` on. Resume from there (and accept the gap), or from a
+    /// validator that keeps more.
+    EventsPruned {
+        /// The first height whose events are kept.
+        first: u64,
+    },
 }
 
 /// A validator's view of the network ([`Request::Status`]).
@@ -159,6 +194,7 @@ impl Request {
             Request::Status => "status",
             Request::Certified { .. } => "certified",
             Request::EpochChange { .. } => "epoch_change",
+            Request::Events { .. } => "events",
         }
     }
 

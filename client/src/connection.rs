@@ -501,6 +501,56 @@ impl Client {
         }
     }
 
+    /// The public events after `after` whose kinds are in `kinds`, at most `max`, waiting up to
+    /// `wait_ms` for a block when there are none yet; and the cursor to ask after next. The
+    /// answer is checked to be in stream order, after `after`, of the kinds asked, and no
+    /// longer than asked. [`ClientError::Server`] when the events after `after` are no longer
+    /// kept (the message names the first height kept).
+    pub fn events(
+        &self,
+        after: crate::events::Cursor,
+        kinds: crate::events::KindMask,
+        max: u32,
+        wait_ms: u32,
+    ) -> Result<(Vec<crate::events::Event>, crate::events::Cursor), ClientError> {
+        let max = max.clamp(1, crate::api::MAX_EVENTS);
+        let request = Request::Events {
+            after,
+            kinds,
+            max,
+            wait_ms,
+        };
+        match self.ask(&request)? {
+            Response::Events { events, next } => {
+                if events.len() > max as usize {
+                    return Err(self.protocol("more events than asked for"));
+                }
+                let mut last = after;
+                for e in &events {
+                    if e.cursor <= last {
+                        return Err(self.protocol(format!(
+                            "event {} out of order (after {last})",
+                            e.cursor
+                        )));
+                    }
+                    if kinds & e.body.kind().bit() == 0 {
+                        return Err(self.protocol(format!("event {} of a kind not asked for", e.cursor)));
+                    }
+                    last = e.cursor;
+                }
+                if next < last {
+                    return Err(self.protocol(format!("resume cursor {next} before event {last}")));
+                }
+                Ok((events, next))
+            }
+            Response::EventsPruned { first } => Err(ClientError::Server(format!(
+                "the events after {after} are no longer kept: this validator keeps them from height {first}"
+            ))),
+            Response::Error(e) => Err(ClientError::Server(e)),
+            other => Err(self.protocol(format!("expected events, got {other:?}"))),
+        }
+    }
+
     /// Up to `max` compact blocks from `from_height` (fewer at the tip; none past it). Each is
     /// checked to be well formed and in sequence.
     pub fn compact_blocks(

@@ -13,6 +13,7 @@
 
 pub mod api;
 mod connection;
+pub mod events;
 pub mod network;
 pub mod passphrase;
 pub mod sealed;

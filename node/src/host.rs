@@ -102,6 +102,9 @@ async fn serve(
     let mut timers: BTreeMap<u8, (Instant, TimerKind)> = BTreeMap::new();
     let mut waiting: BTreeMap<TxId, Vec<ClientRequest>> = BTreeMap::new();
     let reads = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_READS_AT_ONCE));
+    // The committed height, for event readers waiting for the next block.
+    let (committed, _) = tokio::sync::watch::channel(core.ledger().height());
+    let ctx = Reads { reads, committed };
     route(
         &core,
         &endpoint,
@@ -109,6 +112,7 @@ async fn serve(
         initial,
         &mut timers,
         &mut waiting,
+        &ctx.committed,
     );
     let probe = core.sync_probe();
     route(
@@ -118,6 +122,7 @@ async fn serve(
         probe,
         &mut timers,
         &mut waiting,
+        &ctx.committed,
     );
     core.refresh_metrics();
     core.metrics().turned(unix_now_ms());
@@ -152,7 +157,7 @@ async fn serve(
                         None => break,
                     }
                 }
-                Some(handle_requests(&mut core, reqs, &mut waiting, &reads)?)
+                Some(handle_requests(&mut core, reqs, &mut waiting, &ctx)?)
             }
             _ = sleep_until(next_timer.map_or(far, |(at, _)| at)) => {
                 core.set_now_ms(unix_now_ms());
@@ -191,6 +196,7 @@ async fn serve(
             outputs,
             &mut timers,
             &mut waiting,
+            &ctx.committed,
         );
         core.refresh_metrics();
         core.metrics().turned(unix_now_ms());
@@ -238,7 +244,7 @@ fn handle_requests(
     core: &mut NodeCore,
     reqs: Vec<ClientRequest>,
     waiting: &mut BTreeMap<TxId, Vec<ClientRequest>>,
-    reads: &std::sync::Arc<tokio::sync::Semaphore>,
+    reads: &Reads,
 ) -> Result<Vec<Output>, NodeError> {
     let mut submits: Vec<(ClientRequest, Vec<u8>)> = Vec::new();
     let metrics = core.metrics().clone();
@@ -280,12 +286,7 @@ fn handle_requests(
 /// Answers a read (any request but a submission). Status and tree state are answered at once
 /// from memory; compact blocks are read from the store off this task (see
 /// [`serve_compact_blocks`]).
-fn answer_read(
-    core: &NodeCore,
-    req: ClientRequest,
-    read: Request,
-    reads: &std::sync::Arc<tokio::sync::Semaphore>,
-) {
+fn answer_read(core: &NodeCore, req: ClientRequest, read: Request, reads: &Reads) {
     match read {
         Request::Status => {
             let s = core.status();
@@ -315,9 +316,29 @@ fn answer_read(
             };
             req.respond(r.encode());
         }
-        Request::CompactBlocks { from_height, max } => {
-            serve_compact_blocks(core.store().reader(), req, from_height, max, reads.clone())
-        }
+        Request::CompactBlocks { from_height, max } => serve_compact_blocks(
+            core.store().reader(),
+            req,
+            from_height,
+            max,
+            reads.reads.clone(),
+        ),
+        Request::Events {
+            after,
+            kinds,
+            max,
+            wait_ms,
+        } => serve_events(
+            core.store().reader(),
+            req,
+            EventsQuery {
+                after,
+                kinds,
+                max: max.clamp(1, crate::api::MAX_EVENTS) as usize,
+                wait: Duration::from_millis(u64::from(wait_ms.min(crate::api::MAX_EVENT_WAIT_MS))),
+            },
+            reads,
+        ),
         Request::Certified { at_or_below } => {
             let r = match certified(core, at_or_below) {
                 Ok((cert, opening)) => Response::Certified {
@@ -454,6 +475,89 @@ fn serve_compact_blocks(
     });
 }
 
+/// What reads served off the consensus task share: the permits that bound them, and the
+/// committed height (event readers wait on it for the next block).
+struct Reads {
+    reads: std::sync::Arc<tokio::sync::Semaphore>,
+    committed: tokio::sync::watch::Sender<u64>,
+}
+
+/// A [`Request::Events`], bounded.
+struct EventsQuery {
+    after: shoji_client::events::Cursor,
+    kinds: shoji_client::events::KindMask,
+    max: usize,
+    wait: Duration,
+}
+
+/// Most bytes of stored events read for one answer.
+const EVENTS_READ_BYTES: usize = 1 << 20;
+
+/// Most heights of stored events read for one answer.
+const EVENTS_READ_HEIGHTS: usize = 1000;
+
+/// Answers an events read on a blocking thread, from the store's snapshot, once a read permit
+/// is free; when there is nothing after the cursor yet, waits (up to the query's wait) for the
+/// next committed block and reads again.
+fn serve_events(
+    reader: shoji_store::StoreReader,
+    req: ClientRequest,
+    q: EventsQuery,
+    reads: &Reads,
+) {
+    let permits = reads.reads.clone();
+    let mut committed = reads.committed.subscribe();
+    tokio::spawn(async move {
+        let deadline = Instant::now() + q.wait;
+        let response = loop {
+            let read = {
+                let Ok(_permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let reader = reader.clone();
+                let from = q.after.height.max(1);
+                // Heights from the cursor's own (its later events) on; a filter may leave
+                // most of them out, so as many as the byte budget allows.
+                tokio::task::spawn_blocking(move || {
+                    reader.events(from, EVENTS_READ_HEIGHTS, EVENTS_READ_BYTES)
+                })
+                .await
+            };
+            let (first, heights) = match read {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => break Response::Error(e.to_string()),
+                Err(e) => break Response::Error(format!("the read failed: {e}")),
+            };
+            // Events after the cursor that are no longer kept: say so, never skip silently.
+            if let Some(first) = first {
+                if first > 1 && q.after.height + 1 < first {
+                    break Response::EventsPruned { first };
+                }
+            }
+            let (events, next) = match crate::events::select(&heights, q.after, q.kinds, q.max) {
+                Ok(r) => r,
+                Err(e) => break Response::Error(e),
+            };
+            if !events.is_empty() || next != q.after {
+                break Response::Events { events, next };
+            }
+            // Nothing yet: wait for the next block, or answer empty at the deadline.
+            let seen = *committed.borrow_and_update();
+            let newer = async {
+                while *committed.borrow_and_update() <= seen {
+                    if committed.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            if tokio::time::timeout_at(deadline, newer).await.is_err() {
+                break Response::Events { events, next };
+            }
+        };
+        req.respond(response.encode());
+    });
+}
+
 /// Adds the validators of a decided change to the transport: their connections are accepted
 /// and they are dialed from now on. Nobody is dropped here (a validator leaving at the boundary
 /// still has to finish the old epoch).
@@ -494,6 +598,7 @@ pub fn widen_transport(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn route(
     core: &NodeCore,
     endpoint: &ValidatorEndpoint,
@@ -501,6 +606,7 @@ fn route(
     outputs: Vec<Output>,
     timers: &mut BTreeMap<u8, (Instant, TimerKind)>,
     waiting: &mut BTreeMap<TxId, Vec<ClientRequest>>,
+    committed: &tokio::sync::watch::Sender<u64>,
 ) {
     for o in outputs {
         match o {
@@ -554,6 +660,7 @@ fn route(
                 outcomes,
                 state_root,
             } => {
+                committed.send_replace(height);
                 tracing::debug!(
                     height,
                     transactions = outcomes.len(),

@@ -24,6 +24,7 @@
 pub use shoji_client::api;
 pub mod config;
 pub mod devnet;
+mod events;
 pub mod governance;
 pub mod host;
 pub mod metrics;

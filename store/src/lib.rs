@@ -34,6 +34,7 @@
 //! | `nullifiers` | nullifier (32 bytes) | height revealed |
 //! | `commitments` | leaf index | commitment |
 //! | `checkpoints` | height | stable checkpoint certificate |
+//! | `events` | height | the height's public events, as the node encodes them (`shoji_client::events`), written with the block |
 //! | `epoch_changes` | the last height of an epoch | the height that decided its end, and the next epoch's members ([`EpochChange`]) |
 //!
 //! Every value but the schema version starts with a format-version byte; integers are
@@ -90,7 +91,7 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 ///    the block through the scan chain, v2), and the state root (v5) commits to the validator
 ///    sets, with each decided change kept (`epoch_changes`) so that clients can follow
 ///    epochs: an older store's compact blocks and state roots differ.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
@@ -117,6 +118,7 @@ const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoin
 const EPOCH_CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("epoch_changes");
 const CONSENSUS_LOG: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("consensus_log");
 const COMPACT: TableDefinition<u64, &[u8]> = TableDefinition::new("compact_blocks");
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
 /// Kinds of `consensus_log` entries (the second half of the key).
 const LOG_PRE_PREPARE: u8 = 0;
@@ -188,6 +190,8 @@ pub struct CommittedBlock<'a> {
     pub outcome: &'a BlockOutcome,
     /// The ledger head after the block ([`SnapshotLedger::head`]).
     pub ledger: &'a LedgerHead,
+    /// The height's public events, encoded by the node; stored as they are.
+    pub events: &'a [u8],
 }
 
 /// The commitment tree as clients see it.
@@ -523,6 +527,45 @@ impl std::fmt::Debug for StoreReader {
 }
 
 impl StoreReader {
+    /// The stored events of the heights from `from_height` on, in height order: at most `max`
+    /// heights, and no more than `byte_budget` bytes in all (the first height whatever its
+    /// size). Stops at the last stored height. Also returns the first height whose events are
+    /// kept (`None` when none are).
+    #[allow(clippy::type_complexity)]
+    pub fn events(
+        &self,
+        from_height: u64,
+        max: usize,
+        byte_budget: usize,
+    ) -> Result<(Option<u64>, Vec<(u64, Vec<u8>)>), StoreError> {
+        let r = self
+            .db
+            .begin_read()
+            .ctx(|| "starting a read transaction".to_string())?;
+        let t = r
+            .open_table(EVENTS)
+            .ctx(|| "opening table `events`".to_string())?;
+        let first = t
+            .first()
+            .ctx(|| "reading table `events`".to_string())?
+            .map(|(k, _)| k.value());
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let range = t
+            .range(from_height.max(1)..)
+            .ctx(|| "reading table `events`".to_string())?;
+        for entry in range.take(max) {
+            let (k, v) = entry.ctx(|| "reading table `events`".to_string())?;
+            let v = v.value();
+            if !out.is_empty() && bytes + v.len() > byte_budget {
+                break;
+            }
+            bytes += v.len();
+            out.push((k.value(), v.to_vec()));
+        }
+        Ok((first, out))
+    }
+
     /// The stored compact blocks from `from_height` on, in height order: at most `max`, and
     /// no more than `byte_budget` bytes in all, except that the first is returned whatever its
     /// size. Stops early at the last stored height. The bytes are [`CompactBlock::to_bytes`],
@@ -633,6 +676,7 @@ impl Store {
             CHECKPOINTS,
             EPOCH_CHANGES,
             COMPACT,
+            EVENTS,
         ] {
             txn.open_table(def)
                 .ctx(|| format!("creating table `{}`", def.name()))?;
@@ -738,6 +782,7 @@ impl Store {
             let mut commitments = txn.open_table(COMMITMENTS).ctx(|| open("commitments"))?;
             let mut consensus_t = txn.open_table(CONSENSUS).ctx(|| open("consensus"))?;
             let mut compact_t = txn.open_table(COMPACT).ctx(|| open("compact_blocks"))?;
+            let mut events_t = txn.open_table(EVENTS).ctx(|| open("events"))?;
             let mut epoch_t = txn
                 .open_table(EPOCH_CHANGES)
                 .ctx(|| open("epoch_changes"))?;
@@ -885,6 +930,9 @@ impl Store {
             compact_t
                 .insert(h, &compact_bytes[..])
                 .ctx(|| format!("writing the compact block {h}"))?;
+            events_t
+                .insert(h, c.events)
+                .ctx(|| format!("writing the events of block {h}"))?;
             blocks
                 .insert(h, &block_bytes[..])
                 .ctx(|| format!("writing block {h}"))?;

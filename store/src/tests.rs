@@ -182,6 +182,7 @@ impl Host {
                 transactions: txs,
                 outcome: &outcome,
                 ledger: &head,
+                events: &[],
             })
             .unwrap();
         self.consensus.record_commit(&block);
@@ -423,6 +424,7 @@ fn crash_between_blocks_and_inside_a_write() {
             transactions: &[t],
             outcome: &outcome,
             ledger: &head,
+            events: &[],
         })
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
@@ -457,6 +459,7 @@ fn refuses_blocks_that_do_not_follow() {
         transactions: &[],
         outcome: &outcome,
         ledger: &head,
+        events: &[],
     };
     assert!(matches!(
         store.commit_block(&c),
@@ -475,6 +478,7 @@ fn refuses_blocks_that_do_not_follow() {
             transactions: &[],
             outcome: &outcome2,
             ledger: &head2,
+            events: &[],
         })
         .unwrap_err();
     assert!(err.to_string().contains("does not link"), "{err}");
@@ -486,6 +490,7 @@ fn refuses_blocks_that_do_not_follow() {
             transactions: &[],
             outcome: &outcome2,
             ledger: &LedgerHead::genesis(),
+            events: &[],
         })
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
@@ -505,6 +510,7 @@ fn refuses_blocks_that_do_not_follow() {
             transactions: &[t],
             outcome: &outcome3,
             ledger: &l3.head(),
+            events: &[],
         })
         .unwrap_err();
     assert!(err.to_string().contains("not in the block"), "{err}");
@@ -526,6 +532,7 @@ fn refuses_blocks_that_do_not_follow() {
             transactions: &[t],
             outcome: &outcome4,
             ledger: &l4.head(),
+            events: &[],
         })
         .unwrap_err();
     assert!(err.to_string().contains("compact block"), "{err}");
@@ -547,6 +554,7 @@ fn refuses_blocks_that_do_not_follow() {
             transactions: &[t, t],
             outcome: &outcome5,
             ledger: &l5.head(),
+            events: &[],
         })
         .unwrap_err();
     assert!(err.to_string().contains("compact block"), "{err}");
@@ -832,6 +840,7 @@ fn full_disk_is_an_error_with_context() {
             transactions: &[],
             outcome: &outcome,
             ledger: &head,
+            events: &[],
         })
         .unwrap_err();
     assert!(matches!(err, StoreError::Db { .. }), "{err}");
@@ -1006,6 +1015,7 @@ fn block_time_is_clamped_checked_and_stored() {
             transactions: &[],
             outcome: &outcome,
             ledger: &head,
+            events: &[],
         })
         .unwrap_err();
     assert!(err.to_string().contains("ledger time"), "{err}");
@@ -1021,6 +1031,7 @@ fn block_time_is_clamped_checked_and_stored() {
             transactions: &[],
             outcome: &outcome,
             ledger: &head,
+            events: &[],
         })
         .unwrap_err();
     assert!(err.to_string().contains("outcome time"), "{err}");
@@ -1240,6 +1251,7 @@ fn a_decided_validator_set_change_is_kept_for_clients() {
             transactions: &[],
             outcome: &outcome,
             ledger: &host.ledger.head(),
+            events: &[],
         })
         .unwrap();
     let want = EpochChange {

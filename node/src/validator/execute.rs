@@ -13,13 +13,22 @@ impl NodeCore {
         let mut txs: Vec<Transaction> = Vec::new();
         let mut governance: Vec<GovernanceTx> = Vec::new();
         let mut opaque: Vec<(TxId, TxOutcome)> = Vec::new();
+        // Which payload came where, for the events.
+        let mut order = Vec::with_capacity(block.transactions.len());
         for b in &block.transactions {
             match self.decode_for_block(b) {
-                Some(Payload::Governance(g)) => governance.push(*g),
+                Some(Payload::Governance(g)) => {
+                    order.push(crate::events::Slot::Governance(governance.len()));
+                    governance.push(*g)
+                }
                 // Applied only if its proof verifies (cached or checked below), which implies
                 // the subgroup check this decoding leaves out.
-                Some(Payload::Shielded(tx)) => txs.push(*tx),
+                Some(Payload::Shielded(tx)) => {
+                    order.push(crate::events::Slot::Shielded(txs.len()));
+                    txs.push(*tx)
+                }
                 Some(Payload::Opaque(id)) => {
+                    order.push(crate::events::Slot::Opaque(opaque.len()));
                     let why = Rejection::Stateless("an opaque payload: ordered only".into());
                     opaque.push((id, TxOutcome::Rejected(why)));
                 }
@@ -83,6 +92,18 @@ impl NodeCore {
             }
         }
         let head = self.ledger.head();
+        // A validator set decided here starts the epoch after the current one.
+        let next_epoch = self.ledger.policy().epoch + 1;
+        let events = shoji_client::events::encode_height(&crate::events::of_block(
+            block,
+            certificate,
+            &order,
+            &txs,
+            &governance,
+            &opaque,
+            &outcome,
+            next_epoch,
+        ));
         let started = std::time::Instant::now();
         self.store.commit_block(&CommittedBlock {
             block,
@@ -90,6 +111,7 @@ impl NodeCore {
             transactions: &txs,
             outcome: &outcome,
             ledger: &head,
+            events: &events,
         })?;
         let m = &self.metrics;
         m.store_commit_seconds
