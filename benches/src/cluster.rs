@@ -371,11 +371,15 @@ fn start_devnet(ordering_only: bool) -> anyhow::Result<Devnet> {
 
 /// Per-transaction commit latencies (ms) and the wall time of the whole phase. With `rate`, the
 /// clients together submit at most that many transactions per second.
+/// When each transaction's commit answer came back, by [`Transaction::id`].
+type Committed = std::sync::Mutex<std::collections::HashMap<[u8; 32], Instant>>;
+
 fn phase(
     network: &Network,
     txs: &[Transaction],
     clients: usize,
     rate: Option<f64>,
+    committed: Option<&Committed>,
 ) -> anyhow::Result<(Vec<f64>, f64)> {
     let clients = clients.clamp(1, txs.len().max(1));
     // Every client connects before the clock starts: QUIC handshakes are not the load.
@@ -402,7 +406,13 @@ fn phase(
                         }
                         let t = Instant::now();
                         client.submit(tx)?;
-                        lat.push(t.elapsed().as_secs_f64() * 1e3);
+                        let done = Instant::now();
+                        lat.push((done - t).as_secs_f64() * 1e3);
+                        if let Some(c) = committed {
+                            if let Ok(mut c) = c.lock() {
+                                c.insert(tx.id().0, done);
+                            }
+                        }
                     }
                     Ok((lat, Instant::now()))
                 })
@@ -427,6 +437,29 @@ fn phase(
         end = end.max(done);
     }
     Ok((all, end.duration_since(start).as_secs_f64()))
+}
+
+/// Tails the event stream of validator 0 for transaction events until `stop`, returning when
+/// each transaction's event arrived, by id.
+fn tail_events(
+    network: &Network,
+    stop: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<std::collections::HashMap<[u8; 32], Instant>> {
+    use shoji_client::events::{Cursor, EventBody, EventKind};
+    let client = Client::connect(network, Some(0))?;
+    let mut seen = std::collections::HashMap::new();
+    let mut after = Cursor::START;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let (events, next) = client.events(after, EventKind::Transaction.bit(), 10_000, 200)?;
+        let now = Instant::now();
+        for e in events {
+            if let EventBody::Transaction { txid, .. } = e.body {
+                seen.insert(txid, now);
+            }
+        }
+        after = next;
+    }
+    Ok(seen)
 }
 
 /// Orders `count` distinct 64-byte opaque payloads on a fresh ordering-only network with
@@ -524,7 +557,7 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
     setup(&net.network, &setup_mints)?;
     eprintln!("full load: {} transactions ...", txs.len());
     let cpu_before = process_cpu_seconds(net.child.id());
-    let (_, elapsed) = phase(&net.network, &txs, opts.clients, None)?;
+    let (_, elapsed) = phase(&net.network, &txs, opts.clients, None, None)?;
     let cpu_ms_per_tx = match (cpu_before, process_cpu_seconds(net.child.id())) {
         (Some(a), Some(b)) => Some((b - a) * 1e3 / txs.len() as f64),
         _ => None,
@@ -535,8 +568,50 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
     let net = start_devnet(false)?;
     setup(&net.network, &setup_mints)?;
     eprintln!("half load: {:.0} per second ...", tps / 2.0);
-    let (mut lat, _) = phase(&net.network, &txs, opts.clients, Some(tps / 2.0))?;
+    // A consumer tails the event stream meanwhile: how long after a transaction's commit
+    // answer reaches its client does its event reach the consumer?
+    let committed = Committed::default();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (lat, seen) = std::thread::scope(|s| {
+        let consumer = s.spawn(|| tail_events(&net.network, &stop));
+        let lat = phase(
+            &net.network,
+            &txs,
+            opts.clients,
+            Some(tps / 2.0),
+            Some(&committed),
+        );
+        // The last events arrive within a block of the last commit.
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let seen = consumer
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the event consumer panicked")));
+        (lat, seen)
+    });
+    let (mut lat, _) = lat?;
+    let seen = seen?;
     drop(net);
+    let committed = committed
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a client thread panicked"))?;
+    let mut event_lag: Vec<f64> = committed
+        .iter()
+        .filter_map(|(id, at)| {
+            let got = seen.get(id)?;
+            Some(match got.checked_duration_since(*at) {
+                Some(d) => d.as_secs_f64() * 1e3,
+                None => -(at.duration_since(*got).as_secs_f64() * 1e3),
+            })
+        })
+        .collect();
+    anyhow::ensure!(
+        event_lag.len() == committed.len(),
+        "the event consumer saw {} of the {} transactions committed",
+        event_lag.len(),
+        committed.len()
+    );
+    event_lag.sort_by(|a, b| a.total_cmp(b));
     eprintln!("half load done");
     lat.sort_by(|a, b| a.total_cmp(b));
     Ok(json!({
@@ -550,6 +625,8 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
         "half_load_tps": tps / 2.0,
         "commit_ms_p50": percentile(&lat, 0.5),
         "commit_ms_p99": percentile(&lat, 0.99),
+        "event_lag_ms_p50": percentile(&event_lag, 0.5),
+        "event_lag_ms_p99": percentile(&event_lag, 0.99),
         "tps_ordering": tps_ordering,
         "ordering_payloads": opts.ordering_payloads,
         "ordering_in_flight": opts.ordering_in_flight,

@@ -113,6 +113,34 @@ pub type KindMask = u8;
 /// Every kind.
 pub const ALL_KINDS: KindMask = 0b1111;
 
+/// What a block's payload is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PayloadKind {
+    /// A shielded transfer.
+    Transfer,
+    /// A mint (public value in, shielded notes out).
+    Mint,
+    /// A redeem (shielded notes in, public value out).
+    Redeem,
+    /// A governance transaction.
+    Governance,
+    /// An opaque payload (ordering-only benchmark networks).
+    Opaque,
+}
+
+impl PayloadKind {
+    /// `transfer`, `mint`, `redeem`, `governance` or `opaque`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PayloadKind::Transfer => "transfer",
+            PayloadKind::Mint => "mint",
+            PayloadKind::Redeem => "redeem",
+            PayloadKind::Governance => "governance",
+            PayloadKind::Opaque => "opaque",
+        }
+    }
+}
+
 /// One event of the stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -144,12 +172,13 @@ pub enum EventBody {
         /// Its id: [`shoji_primitives::tx::Transaction::id`] (what the wallet showed), a
         /// governance transaction's id, or blake3 of an opaque payload.
         txid: [u8; 32],
-        /// `transfer`, `mint`, `redeem`, `governance` or `opaque`.
-        kind: String,
+        /// What it is.
+        kind: PayloadKind,
         /// Applied (or enacted).
         applied: bool,
-        /// Why not, as the block's certified rejection code names it (`double_spend`, ...).
-        reason: Option<String>,
+        /// Why not: its rejection code, the byte the block's compact form certifies
+        /// ([`shoji_ledger::RejectionCode`]; [`EventBody::reason_name`] names it).
+        reason: Option<u8>,
     },
     /// A governance transaction was enacted.
     Governance {
@@ -177,6 +206,17 @@ pub enum EventBody {
 }
 
 impl EventBody {
+    /// The name of a transaction event's rejection code (`double_spend`, ...), `unknown` for a
+    /// code this build does not know; `None` when applied or not a transaction event.
+    pub fn reason_name(&self) -> Option<&'static str> {
+        match self {
+            EventBody::Transaction {
+                reason: Some(code), ..
+            } => Some(shoji_ledger::RejectionCode::from_u8(*code).map_or("unknown", |c| c.name())),
+            _ => None,
+        }
+    }
+
     /// The event's kind.
     pub fn kind(&self) -> EventKind {
         match self {
@@ -237,6 +277,23 @@ mod tests {
                     index: 0
                 }
         );
+    }
+
+    #[test]
+    fn a_rejection_is_named_by_its_certified_code() {
+        let rejected = |reason| EventBody::Transaction {
+            txid: [0; 32],
+            kind: PayloadKind::Transfer,
+            applied: false,
+            reason,
+        };
+        let double_spend = shoji_ledger::RejectionCode::DoubleSpend as u8;
+        assert_eq!(
+            rejected(Some(double_spend)).reason_name(),
+            Some("double_spend")
+        );
+        assert_eq!(rejected(Some(0)).reason_name(), Some("unknown"));
+        assert_eq!(rejected(None).reason_name(), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! executed and stored with it, and served to clients that ask for the events after a cursor
 //! ([`answer`]): every validator derives the same events from the same block and outcomes.
 
-use shoji_client::events::{Cursor, Event, EventBody, KindMask};
+use shoji_client::events::{Cursor, Event, EventBody, KindMask, PayloadKind};
 use shoji_ledger::{BlockOutcome, TxOutcome};
 use shoji_primitives::governance::GovernanceTx;
 use shoji_primitives::tx::{Transaction, TxKind};
@@ -16,18 +16,18 @@ pub(crate) enum Slot {
     Opaque(usize),
 }
 
-fn reason(o: &TxOutcome) -> (bool, Option<String>) {
+fn reason(o: &TxOutcome) -> (bool, Option<u8>) {
     match o {
         TxOutcome::Applied { .. } | TxOutcome::Enacted => (true, None),
-        TxOutcome::Rejected(r) => (false, Some(r.code().name().to_string())),
+        TxOutcome::Rejected(r) => (false, Some(r.code() as u8)),
     }
 }
 
-fn kind_name(k: TxKind) -> &'static str {
+fn kind_of(k: TxKind) -> PayloadKind {
     match k {
-        TxKind::Transfer => "transfer",
-        TxKind::Mint => "mint",
-        TxKind::Redeem => "redeem",
+        TxKind::Transfer => PayloadKind::Transfer,
+        TxKind::Mint => PayloadKind::Mint,
+        TxKind::Redeem => PayloadKind::Redeem,
     }
 }
 
@@ -54,22 +54,22 @@ pub(crate) fn of_block(
     for slot in order {
         let (txid, kind, o) = match *slot {
             Slot::Shielded(i) => match (txs.get(i), outcome.outcomes.get(i)) {
-                (Some(tx), Some(o)) => (tx.id().0, kind_name(tx.kind()), o),
+                (Some(tx), Some(o)) => (tx.id().0, kind_of(tx.kind()), o),
                 _ => continue,
             },
             Slot::Governance(i) => match outcome.governance.get(i) {
-                Some((id, o)) => (id.0, "governance", o),
+                Some((id, o)) => (id.0, PayloadKind::Governance, o),
                 None => continue,
             },
             Slot::Opaque(i) => match opaque.get(i) {
-                Some((id, o)) => (id.0, "opaque", o),
+                Some((id, o)) => (id.0, PayloadKind::Opaque, o),
                 None => continue,
             },
         };
         let (applied, reason) = reason(o);
         events.push(EventBody::Transaction {
             txid,
-            kind: kind.to_string(),
+            kind,
             applied,
             reason,
         });
@@ -151,7 +151,7 @@ mod tests {
     fn tx(b: u8) -> EventBody {
         EventBody::Transaction {
             txid: [b; 32],
-            kind: "mint".into(),
+            kind: PayloadKind::Mint,
             applied: true,
             reason: None,
         }

@@ -3,7 +3,7 @@
 //! once sees (none missed, none twice, in order); a filter returns only its kinds; a consumer
 //! waiting at the tip is answered when the next block commits.
 
-use shoji_client::events::{Cursor, Event, EventBody, EventKind, ALL_KINDS};
+use shoji_client::events::{Cursor, Event, EventBody, EventKind, PayloadKind, ALL_KINDS};
 use shoji_client::{Client, Network};
 use shoji_ledger::LedgerConfig;
 use shoji_primitives::audit::AuditSecretKey;
@@ -136,10 +136,10 @@ fn consumers_resume_from_their_cursor_and_miss_nothing() {
         .filter_map(|e| match &e.body {
             EventBody::Transaction {
                 txid,
-                kind,
+                kind: PayloadKind::Mint,
                 applied: true,
                 reason: None,
-            } if kind == "mint" => Some(*txid),
+            } => Some(*txid),
             _ => None,
         })
         .collect();
