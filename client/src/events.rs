@@ -153,11 +153,17 @@ pub struct Event {
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventBody {
-    /// A block was committed (index 0 of its height). Check it: its commit certificate
-    /// ([`crate::Client::block_certificate`]) signs `hash`.
+    /// A block was committed (index 0 of its height). Block events chain by `prev_hash`, and
+    /// a stable checkpoint ([`crate::api::Request::Certified`]) signs the hash of its block:
+    /// a consumer that checks the chain up to a checkpoint knows the block events are the
+    /// network's. The other events of a height are the serving validator's derivation of that
+    /// block (the same at every validator): cross-check with a second validator, or with the
+    /// certified compact blocks ([`crate::Client::certified_blocks`]), where that matters.
     Block {
         /// The block's hash ([`shoji_consensus::BlockSummary::hash`]).
         hash: [u8; 32],
+        /// The previous block's hash (the genesis hash for block 1).
+        prev_hash: [u8; 32],
         /// Block time (Unix ms).
         time_ms: u64,
         /// The view that committed it.

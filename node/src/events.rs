@@ -46,6 +46,7 @@ pub(crate) fn of_block(
 ) -> Vec<EventBody> {
     let mut events = vec![EventBody::Block {
         hash: block.hash().0,
+        prev_hash: block.prev_hash.0,
         time_ms: outcome.time_ms,
         view: certificate.view,
         transactions: u32::try_from(block.transactions.len()).unwrap_or(u32::MAX),
@@ -141,6 +142,7 @@ mod tests {
     fn block(n: u32) -> EventBody {
         EventBody::Block {
             hash: [0; 32],
+            prev_hash: [0; 32],
             time_ms: 0,
             view: 0,
             transactions: n,

@@ -5,19 +5,13 @@
 
 use shoji_client::events::{Cursor, Event, EventBody, EventKind, PayloadKind, ALL_KINDS};
 use shoji_client::{Client, Network};
-use shoji_ledger::LedgerConfig;
-use shoji_primitives::audit::AuditSecretKey;
-use shoji_primitives::encryption::Memo;
 use shoji_primitives::keys::{SpendingKeys, WalletSeed};
-use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tx::Transaction;
-use shoji_prover::{Prover, TransferBuilder};
-use shoji_verifier::Verifier;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-const USD: AssetId = AssetId(840);
+mod common;
+use common::Fixture;
 
 /// Every event after `after` of `kinds`, `page` at a time, each page from a new connection to
 /// the next validator in turn.
@@ -38,21 +32,9 @@ fn read_paged(network: &Network, after: Cursor, kinds: u8, page: u32) -> Vec<Eve
 
 #[test]
 fn consumers_resume_from_their_cursor_and_miss_nothing() {
-    let prover = Prover::dev().expect("parameters");
-    let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
-    let auditor = AuditSecretKey::random(&mut rand_core::OsRng);
-    let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let issuers = BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]);
-    let ledger = LedgerConfig {
-        anchor_window_blocks: 100,
-        auditor: auditor.public_key(),
-        issuers: issuers.clone(),
-        governance: Default::default(),
-        network_id: [0; 32],
-        validators: Default::default(),
-        checkpoint_interval: 8,
-        window_size: 16,
-    };
+    let fixture = Fixture::new();
+    let issuers = fixture.ledger.issuers.clone();
+    let auditor = &fixture.auditor;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -60,6 +42,7 @@ fn consumers_resume_from_their_cursor_and_miss_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let net = {
         let _guard = runtime.enter();
+        let (ledger, verifier) = (fixture.ledger.clone(), fixture.verifier.clone());
         shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("devnet")
     };
     let network = Network {
@@ -80,23 +63,7 @@ fn consumers_resume_from_their_cursor_and_miss_nothing() {
     let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
     let mint = |amount: u64| -> Transaction {
         let anchor = client.tree_state().expect("tree state").anchor;
-        let mut b = TransferBuilder::mint(
-            &wallet,
-            USD,
-            Amount(amount),
-            anchor,
-            auditor.public_key(),
-            issuer.verifying_key().to_bytes(),
-        );
-        b.pay(wallet.address(), Amount(amount), Memo::empty())
-            .expect("pay");
-        b.network(network.network_id);
-        b.build(&mut rand_core::OsRng)
-            .expect("build")
-            .prove(&prover, &mut rand_core::OsRng)
-            .expect("prove")
-            .sign_mint(&issuer)
-            .expect("sign")
+        fixture.mint(&wallet, amount, anchor, network.network_id)
     };
     let mut minted = Vec::new();
     for amount in [1, 2, 3] {
@@ -131,6 +98,42 @@ fn consumers_resume_from_their_cursor_and_miss_nothing() {
         })
         .collect();
     assert_eq!(blocks, (1..=tip).collect::<Vec<_>>());
+    // Block events chain by hash, and a stable checkpoint signs the hash at its height.
+    let hashes: Vec<([u8; 32], [u8; 32])> = all
+        .iter()
+        .filter_map(|e| match e.body {
+            EventBody::Block {
+                hash, prev_hash, ..
+            } => Some((hash, prev_hash)),
+            _ => None,
+        })
+        .collect();
+    for pair in hashes.windows(2) {
+        assert_eq!(pair[1].1, pair[0].0, "block events chain");
+    }
+    let checkpoint = runtime.block_on(async {
+        let key = net.key(0).expect("key");
+        let c = shoji_net::ClientConnection::connect(net.addrs[&0], &key)
+            .await
+            .expect("connect");
+        let req = shoji_node::api::Request::Certified {
+            at_or_below: u64::MAX,
+        };
+        let bytes = c.request(&req.encode()).await.expect("certified");
+        match shoji_node::api::Response::decode(&bytes).expect("response") {
+            shoji_node::api::Response::Certified { checkpoint, .. } => {
+                postcard::from_bytes::<shoji_consensus::CheckpointCertificate>(&checkpoint)
+                    .expect("checkpoint")
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+    assert!(checkpoint.height >= 8, "a checkpoint is stable");
+    let at = usize::try_from(checkpoint.height).expect("height") - 1;
+    assert_eq!(
+        hashes[at].0, checkpoint.block_hash.0,
+        "the checkpoint signs it"
+    );
     let mints: Vec<[u8; 32]> = all
         .iter()
         .filter_map(|e| match &e.body {

@@ -4,22 +4,16 @@
 //! to); `/livez` and `/readyz` answer, and `/readyz` says what is missing when a validator
 //! cannot reach a quorum.
 
-use shoji_ledger::LedgerConfig;
 use shoji_net::ClientConnection;
 use shoji_node::api::{Request, Response};
-use shoji_primitives::audit::AuditSecretKey;
-use shoji_primitives::encryption::Memo;
 use shoji_primitives::keys::{SpendingKeys, WalletSeed};
-use shoji_primitives::note::{Amount, AssetId};
-use shoji_prover::{Prover, TransferBuilder};
-use shoji_verifier::Verifier;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-const USD: AssetId = AssetId(840);
+mod common;
+use common::Fixture;
 
 /// `GET path` over HTTP/1.1: the status code and the body.
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -76,20 +70,8 @@ fn value(samples: &BTreeMap<String, f64>, key: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_as_the_load_says_and_health_answers() {
-    let prover = Prover::dev().expect("parameters");
-    let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
-    let auditor = AuditSecretKey::random(&mut rand_core::OsRng);
-    let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let ledger = LedgerConfig {
-        anchor_window_blocks: 100,
-        auditor: auditor.public_key(),
-        issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
-        governance: Default::default(),
-        network_id: [0; 32],
-        validators: Default::default(),
-        checkpoint_interval: 8,
-        window_size: 16,
-    };
+    let fixture = Fixture::new();
+    let (ledger, verifier) = (fixture.ledger.clone(), fixture.verifier.clone());
     let dir = tempfile::tempdir().expect("tempdir");
     let net = shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("devnet");
     let ops = net.operations.clone();
@@ -134,28 +116,14 @@ async fn metrics_move_as_the_load_says_and_health_answers() {
     };
     let anchor = shoji_primitives::encoding::fr_from_bytes("anchor", &anchor).expect("anchor");
     let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
-    let mut mints = Vec::new();
-    for amount in [10, 20] {
-        let mut b = TransferBuilder::mint(
-            &wallet,
-            USD,
-            Amount(amount),
-            anchor,
-            auditor.public_key(),
-            issuer.verifying_key().to_bytes(),
-        );
-        b.pay(wallet.address(), Amount(amount), Memo::empty())
-            .expect("pay");
-        b.network(net.network_id);
-        let tx = b
-            .build(&mut rand_core::OsRng)
-            .expect("build")
-            .prove(&prover, &mut rand_core::OsRng)
-            .expect("prove")
-            .sign_mint(&issuer)
-            .expect("sign");
-        mints.push(tx.to_bytes());
-    }
+    let mints: Vec<Vec<u8>> = [10, 20]
+        .into_iter()
+        .map(|amount| {
+            fixture
+                .mint(&wallet, amount, anchor, net.network_id)
+                .to_bytes()
+        })
+        .collect();
     for tx in &mints {
         let r = ask(Request::Submit { tx: tx.clone() }).await;
         assert!(

@@ -6,21 +6,20 @@
 
 use rand_core::{RngCore, SeedableRng};
 use shoji_consensus::{verify_commit_certificate_for, BlockSummary, CommitCertificate, ReplicaId};
-use shoji_ledger::LedgerConfig;
 use shoji_net::ClientConnection;
 use shoji_node::api::{Request, Response};
 use shoji_primitives::audit::AuditSecretKey;
 use shoji_primitives::encoding::fr_to_bytes;
 use shoji_primitives::encryption::Memo;
 use shoji_primitives::keys::{SpendingKeys, WalletSeed};
-use shoji_primitives::note::{Amount, AssetId};
+use shoji_primitives::note::Amount;
 use shoji_primitives::tree::{Frontier, IncrementalWitness};
 use shoji_prover::{Prover, SpendableNote, TransferBuilder};
-use shoji_verifier::Verifier;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-const USD: AssetId = AssetId(840);
+mod common;
+use common::{Fixture, USD};
 
 async fn ask(client: &ClientConnection, req: &Request) -> Response {
     let bytes = tokio::time::timeout(
@@ -493,42 +492,6 @@ async fn a_member_relaying_junk_cannot_halt_the_network() {
 
 /// What these tests start from: the prover and its verifier, a random auditor, an issuer of
 /// USD, a directory for the validators' databases, and the ledger of those.
-struct Fixture {
-    prover: Prover,
-    verifier: Arc<Verifier>,
-    auditor: AuditSecretKey,
-    issuer: shoji_consensus::ed25519_dalek::SigningKey,
-    dir: tempfile::TempDir,
-    ledger: LedgerConfig,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        let prover = Prover::dev().expect("parameters");
-        let verifier = Arc::new(Verifier::new(&prover.proving_key().vk));
-        let auditor = AuditSecretKey::random(&mut rand_core::OsRng);
-        let issuer = shoji_consensus::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-        let ledger = LedgerConfig {
-            anchor_window_blocks: 100,
-            auditor: auditor.public_key(),
-            issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
-            governance: Default::default(),
-            network_id: [0; 32],
-            validators: Default::default(),
-            checkpoint_interval: 8,
-            window_size: 16,
-        };
-        Fixture {
-            prover,
-            verifier,
-            auditor,
-            issuer,
-            dir: tempfile::tempdir().expect("tempdir"),
-            ledger,
-        }
-    }
-}
-
 /// Validators 0 to 2 of a four-validator network, and a faulty double of validator 3: an
 /// endpoint at validator 3's address holding its real key, for a test to drive. Start it in a
 /// Tokio runtime.
