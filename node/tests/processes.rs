@@ -198,10 +198,17 @@ fn traffic_to_next_epoch(
     to: &[u16],
     txs: &mut impl Iterator<Item = Transaction>,
 ) -> u64 {
+    // Fail with the validators' logs well before the harness kills the test.
+    let start = Instant::now();
     for tx in txs {
         if let Some(s) = status(network, 0).filter(|s| s.epoch > network.validators.epoch) {
             return s.height;
         }
+        assert!(
+            start.elapsed() < Duration::from_secs(150),
+            "the next epoch did not start within 150 s\n{}",
+            logs(dir)
+        );
         commit(dir, network, to, &tx);
     }
     panic!("the next epoch did not start before the mints ran out");
