@@ -765,7 +765,8 @@ fn p99(mut ms: Vec<f64>) -> f64 {
 /// and without 128 streams (four connections) asking the leader for `CompactBlocks { from: 1,
 /// max: 1000 }` over and over: no view change, and the flooded p99 is within twice the
 /// unflooded one, or of 20 ms if that is larger (loopback latencies are a few ms, and an idle
-/// leader closing its checkpoint between two submissions adds its own jitter).
+/// leader closing its checkpoint between two submissions adds its own jitter), in the first
+/// flooded round or, after a hiccup, in a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -813,16 +814,24 @@ async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
         }
     }
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let flooded = commit_latencies(&submitter, "flooded", 300).await;
+    let quiet = p99(base);
+    let bound = 2.0 * quiet.max(20.0);
+    // A p99 of 300 commits is their third-worst: one hiccup of a shared two-core machine (a
+    // scheduler stall, another process) can push it past the bound. A second round, flood
+    // still running, tells a hiccup from a stall: reads on the consensus task fail both.
+    let mut loud = p99(commit_latencies(&submitter, "flooded", 300).await);
+    if loud > bound {
+        eprintln!("commit p99 {loud:.1} ms under the flood: measuring a second round");
+        loud = p99(commit_latencies(&submitter, "flooded again", 300).await);
+    }
     stop.store(true, Ordering::Relaxed);
     while let Some(r) = flood.join_next().await {
         r.expect("flood task");
     }
-    let (quiet, loud) = (p99(base), p99(flooded));
     let reads = served.load(Ordering::Relaxed);
     assert!(reads >= 100, "the flood was served ({reads} reads)");
     assert!(
-        loud <= 2.0 * quiet.max(20.0),
+        loud <= bound,
         "commit p99 {loud:.1} ms under the flood, {quiet:.1} ms without ({reads} reads served)"
     );
     for i in 0..4u16 {
