@@ -132,7 +132,7 @@ impl SeedCompat for rand_chacha::ChaCha20Rng {
 /// Starts four validators in this process, funds a wallet, then times `sends` payments end to
 /// end: build, prove, and submit until a checked commit certificate comes back.
 pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
-    use shoji_client::{Client, Network};
+    use shoji_client::Client;
     use shoji_primitives::note::AssetId;
     use std::collections::{BTreeMap, BTreeSet};
     let mut rng = rand_core::OsRng;
@@ -160,20 +160,7 @@ pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
         let _guard = runtime.enter();
         shoji_node::devnet::start(4, config, std::sync::Arc::new(verifier), dir.path())?
     };
-    let network = Network {
-        addrs: net
-            .addrs
-            .iter()
-            .map(|(id, a)| (shoji_consensus::ReplicaId(*id), *a))
-            .collect(),
-        validators: net.validators.clone(),
-        auditor,
-        issuers,
-        assets: BTreeMap::new(),
-        insecure: Some("development keys and parameters".into()),
-        network_id: net.network_id,
-        parameters: shoji_client::ParameterPins::development(),
-    };
+    let network = net.client_network(auditor, issuers);
     let client = Client::connect(&network, None)?;
     let mut wallet = Wallet::new(&WalletSeed::random(&mut rng));
     wallet.set_network(network.network_id);

@@ -80,6 +80,29 @@ impl LocalNetwork {
         self.validators.key(ReplicaId(id)).copied()
     }
 
+    /// The network file clients use for this network: every validator, the given auditor and
+    /// issuers, no asset names, marked insecure (development keys and parameters).
+    pub fn client_network(
+        &self,
+        auditor: shoji_primitives::audit::AuditPublicKey,
+        issuers: BTreeMap<[u8; 32], std::collections::BTreeSet<shoji_primitives::note::AssetId>>,
+    ) -> shoji_client::Network {
+        shoji_client::Network {
+            addrs: self
+                .addrs
+                .iter()
+                .map(|(id, a)| (ReplicaId(*id), *a))
+                .collect(),
+            validators: self.validators.clone(),
+            auditor,
+            issuers,
+            assets: BTreeMap::new(),
+            insecure: Some("development keys and parameters: never use for real value".into()),
+            network_id: self.network_id,
+            parameters: shoji_client::ParameterPins::development(),
+        }
+    }
+
     /// Stops validator `id` as a crash would, between two of its inputs: it closes its
     /// connections and stops answering. What it committed is on disk. Returns `false` for a
     /// validator this network does not run.

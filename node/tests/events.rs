@@ -7,7 +7,6 @@ use shoji_client::events::{Cursor, Event, EventBody, EventKind, PayloadKind, ALL
 use shoji_client::{Client, Network};
 use shoji_primitives::keys::{SpendingKeys, WalletSeed};
 use shoji_primitives::tx::Transaction;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -45,20 +44,7 @@ fn consumers_resume_from_their_cursor_and_miss_nothing() {
         let (ledger, verifier) = (fixture.ledger.clone(), fixture.verifier.clone());
         shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("devnet")
     };
-    let network = Network {
-        addrs: net
-            .addrs
-            .iter()
-            .map(|(id, a)| (shoji_consensus::ReplicaId(*id), *a))
-            .collect(),
-        validators: net.validators.clone(),
-        auditor: auditor.public_key(),
-        issuers,
-        assets: BTreeMap::new(),
-        insecure: Some("development keys and parameters".into()),
-        network_id: net.network_id,
-        parameters: shoji_client::ParameterPins::development(),
-    };
+    let network = net.client_network(auditor.public_key(), issuers);
     let client = Client::connect(&network, Some(0)).expect("connect");
     let wallet = SpendingKeys::from_seed(&WalletSeed([9; 32]));
     let mint = |amount: u64| -> Transaction {

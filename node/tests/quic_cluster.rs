@@ -5,7 +5,7 @@
 //! unknown anchor are refused with a reason.
 
 use rand_core::{RngCore, SeedableRng};
-use shoji_consensus::{verify_commit_certificate_for, BlockSummary, CommitCertificate, ReplicaId};
+use shoji_consensus::{verify_commit_certificate_for, BlockSummary, CommitCertificate};
 use shoji_net::ClientConnection;
 use shoji_node::api::{Request, Response};
 use shoji_primitives::audit::AuditSecretKey;
@@ -933,16 +933,7 @@ async fn a_lying_validator_cannot_credit_a_forged_payment_to_a_wallet() {
         });
     }
 
-    let network = shoji_client::Network {
-        validators: net.validators.clone(),
-        addrs: net.addrs.iter().map(|(i, a)| (ReplicaId(*i), *a)).collect(),
-        auditor: doubled.auditor.public_key(),
-        issuers: BTreeMap::new(),
-        assets: BTreeMap::new(),
-        insecure: Some("test".into()),
-        network_id: net.network_id,
-        parameters: shoji_client::ParameterPins::development(),
-    };
+    let network = net.client_network(doubled.auditor.public_key(), BTreeMap::new());
     let outcome = tokio::task::spawn_blocking(move || {
         let truth = shoji_client::Client::connect(&network, Some(0)).expect("validator 0");
         // Wait until the mint's block is under a stable checkpoint.

@@ -874,20 +874,8 @@ fn devnet(
             ordering_only,
             shoji_node::devnet::Placement::Threads,
         )?;
-        let network = Network {
-            addrs: net
-                .addrs
-                .iter()
-                .map(|(id, a)| (ReplicaId(*id), *a))
-                .collect(),
-            validators: net.validators.clone(),
-            auditor,
-            issuers: ledger_issuers,
-            assets: BTreeMap::from([(AssetId(840), "USD".to_string())]),
-            insecure: Some("development keys and parameters: never use for real value".into()),
-            network_id: net.network_id,
-            parameters: shoji_client::ParameterPins::development(),
-        };
+        let mut network = net.client_network(auditor, ledger_issuers);
+        network.assets = BTreeMap::from([(AssetId(840), "USD".to_string())]);
         let mut info = network.to_file();
         info.operations = net
             .operations
