@@ -54,6 +54,17 @@ pub enum Request {
         /// How long to wait for a new block when there is nothing yet, in milliseconds.
         wait_ms: u32,
     },
+    /// The summary and commit certificate of the block committed at `height`.
+    Block {
+        /// The height.
+        height: u64,
+    },
+    /// Where the transaction with this id ([`shoji_primitives::tx::Transaction::id`]) was
+    /// committed, and its outcome there.
+    Transaction {
+        /// The id.
+        txid: [u8; 32],
+    },
 }
 
 /// Most events in one response.
@@ -151,6 +162,36 @@ pub enum Response {
         /// The first height whose events are kept.
         first: u64,
     },
+    /// The answer to [`Request::Block`]; both empty when no block is committed at that height.
+    Block {
+        /// Postcard-encoded [`shoji_consensus::BlockSummary`].
+        #[serde(with = "serde_bytes")]
+        summary: Vec<u8>,
+        /// Postcard-encoded [`shoji_consensus::CommitCertificate`] of the block.
+        #[serde(with = "serde_bytes")]
+        certificate: Vec<u8>,
+    },
+    /// The answer to [`Request::Transaction`]: `None` when this validator has committed no
+    /// transaction with that id. The outcome is the validator's word until a client checks
+    /// it against the certified compact block of `height` (which lists the applied
+    /// transactions' ids and the rejected ones' codes).
+    Transaction(Option<TxRecord>),
+}
+
+/// Where a transaction was committed, and what happened to it ([`Response::Transaction`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxRecord {
+    /// The block's height.
+    pub height: u64,
+    /// Its index among the block's transactions.
+    pub index: u32,
+    /// Applied, or rejected with the ledger's reason in words.
+    pub rejected: Option<String>,
+    /// The transaction as ordered ([`shoji_primitives::tx::Transaction::to_bytes`]): the
+    /// client checks its id, and finds it in the certified compact block by its id (applied)
+    /// or by the hash of these bytes (rejected).
+    #[serde(with = "serde_bytes")]
+    pub tx: Vec<u8>,
 }
 
 /// A validator's view of the network ([`Request::Status`]).
@@ -195,6 +236,8 @@ impl Request {
             Request::Certified { .. } => "certified",
             Request::EpochChange { .. } => "epoch_change",
             Request::Events { .. } => "events",
+            Request::Block { .. } => "block",
+            Request::Transaction { .. } => "transaction",
         }
     }
 

@@ -65,6 +65,17 @@ pub enum ClientError {
         /// What it got wrong.
         what: String,
     },
+    /// The events after `after` are no longer kept by the validator: it keeps them from height
+    /// `first`. Resume from there (accepting the gap), or from a validator that keeps more.
+    #[error("the events after {after} are no longer kept: validator {node} keeps them from height {first}")]
+    EventsPruned {
+        /// Which validator.
+        node: u16,
+        /// The cursor asked after.
+        after: crate::events::Cursor,
+        /// The first height whose events it keeps.
+        first: u64,
+    },
     /// The commit certificate does not verify against the network's validator set.
     #[error("the commit certificate from validator {node} does not verify: {reason}")]
     BadCertificate {
@@ -96,6 +107,36 @@ pub struct CertifiedBlocks {
     pub height: u64,
     /// The blocks from the asked height to `height`, in order.
     pub blocks: Vec<CompactBlock>,
+}
+
+/// A block's summary (its header fields and transaction hashes), checked against its commit
+/// certificate and the validator set of its epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertifiedBlock {
+    /// The summary.
+    pub summary: BlockSummary,
+    /// The block's hash ([`BlockSummary::hash`]), which the certificate signs.
+    pub hash: BlockHash,
+    /// The commit certificate.
+    pub certificate: CommitCertificate,
+}
+
+/// Where a transaction was committed and what happened to it ([`Client::transaction`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxStatus {
+    /// The block's height.
+    pub height: u64,
+    /// Its index among the block's transactions.
+    pub index: u32,
+    /// What it is.
+    pub kind: shoji_primitives::tx::TxKind,
+    /// `None`: applied. Otherwise why not: the certified rejection code's name
+    /// ([`shoji_ledger::RejectionCode::name`]) when `certified`, else the validator's words.
+    pub rejected: Option<String>,
+    /// Whether the outcome was checked against the compact block of `height` certified by a
+    /// stable checkpoint. `false` until the chain's next stable checkpoint reaches `height`
+    /// (within one checkpoint interval): until then the outcome is the validator's word.
+    pub certified: bool,
 }
 
 /// The tree's state at a validator.
@@ -504,8 +545,8 @@ impl Client {
     /// The public events after `after` whose kinds are in `kinds`, at most `max`, waiting up to
     /// `wait_ms` for a block when there are none yet; and the cursor to ask after next. The
     /// answer is checked to be in stream order, after `after`, of the kinds asked, and no
-    /// longer than asked. [`ClientError::Server`] when the events after `after` are no longer
-    /// kept (the message names the first height kept).
+    /// longer than asked. [`ClientError::EventsPruned`] when the events after `after` are no
+    /// longer kept.
     pub fn events(
         &self,
         after: crate::events::Cursor,
@@ -528,13 +569,13 @@ impl Client {
                 let mut last = after;
                 for e in &events {
                     if e.cursor <= last {
-                        return Err(self.protocol(format!(
-                            "event {} out of order (after {last})",
-                            e.cursor
-                        )));
+                        return Err(self
+                            .protocol(format!("event {} out of order (after {last})", e.cursor)));
                     }
                     if kinds & e.body.kind().bit() == 0 {
-                        return Err(self.protocol(format!("event {} of a kind not asked for", e.cursor)));
+                        return Err(
+                            self.protocol(format!("event {} of a kind not asked for", e.cursor))
+                        );
                     }
                     last = e.cursor;
                 }
@@ -543,11 +584,124 @@ impl Client {
                 }
                 Ok((events, next))
             }
-            Response::EventsPruned { first } => Err(ClientError::Server(format!(
-                "the events after {after} are no longer kept: this validator keeps them from height {first}"
-            ))),
+            Response::EventsPruned { first } => Err(ClientError::EventsPruned {
+                node: self.node.0,
+                after,
+                first,
+            }),
             Response::Error(e) => Err(ClientError::Server(e)),
             other => Err(self.protocol(format!("expected events, got {other:?}"))),
+        }
+    }
+
+    /// The block committed at `height` (`None` when none is yet, at this validator), its
+    /// summary checked against its commit certificate: [`ClientError::BadCertificate`] when the
+    /// certificate does not verify against the validator set of the block's epoch or is for
+    /// another height.
+    pub fn block(&self, height: u64) -> Result<Option<CertifiedBlock>, ClientError> {
+        let (summary, certificate) = match self.ask(&Request::Block { height })? {
+            Response::Block {
+                summary,
+                certificate,
+            } => (summary, certificate),
+            other => return Err(self.protocol(format!("expected a block, got {other:?}"))),
+        };
+        if summary.is_empty() && certificate.is_empty() {
+            return Ok(None);
+        }
+        let summary: BlockSummary = postcard::from_bytes(&summary)
+            .map_err(|e| self.protocol(format!("block summary: {e}")))?;
+        let certificate: CommitCertificate = postcard::from_bytes(&certificate)
+            .map_err(|e| self.protocol(format!("certificate: {e}")))?;
+        let bad = |reason: String| ClientError::BadCertificate {
+            node: self.node.0,
+            reason,
+        };
+        if summary.height != height {
+            return Err(bad(format!(
+                "asked for block {height}, answered block {}",
+                summary.height
+            )));
+        }
+        let hash = summary.hash();
+        self.verify_in_epoch(height, |set| {
+            verify_certificate_once(set, height, hash, &certificate)
+        })
+        .map_err(bad)?;
+        Ok(Some(CertifiedBlock {
+            summary,
+            hash,
+            certificate,
+        }))
+    }
+
+    /// Where the transaction `txid` ([`Transaction::id`]) was committed and its outcome
+    /// (`None` when this validator has committed none with that id). The validator's answer
+    /// carries the transaction as ordered, whose id is checked; once a stable checkpoint covers
+    /// its height, the outcome is checked against the certified compact block there (the
+    /// applied transactions' ids, the rejected ones' byte hashes and codes) and `certified` is
+    /// set. A validator whose answer the certified block contradicts is reported as
+    /// [`ClientError::Lied`].
+    pub fn transaction(
+        &self,
+        txid: shoji_primitives::tx::TxId,
+    ) -> Result<Option<TxStatus>, ClientError> {
+        let record = match self.ask(&Request::Transaction { txid: txid.0 })? {
+            Response::Transaction(record) => record,
+            other => return Err(self.protocol(format!("expected a transaction, got {other:?}"))),
+        };
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let lied = |what: String| ClientError::Lied {
+            node: self.node.0,
+            what,
+        };
+        let tx = Transaction::from_bytes(&record.tx)
+            .map_err(|e| self.protocol(format!("transaction: {e}")))?;
+        if tx.id() != txid {
+            return Err(lied(format!("answered transaction {} for {txid}", tx.id())));
+        }
+        let mut status = TxStatus {
+            height: record.height,
+            index: record.index,
+            kind: tx.kind(),
+            rejected: record.rejected,
+            certified: false,
+        };
+        let Some(block) = self.certified_block(record.height)? else {
+            return Ok(Some(status));
+        };
+        status.rejected =
+            certified_outcome(&block, &tx, status.rejected.is_some()).map_err(lied)?;
+        status.certified = true;
+        Ok(Some(status))
+    }
+
+    /// The compact block of `height`, checked against the first stable checkpoint at or above
+    /// it (`None` while there is none yet). Looks for that checkpoint over a window that
+    /// doubles, so it reads about one checkpoint interval of compact blocks.
+    fn certified_block(&self, height: u64) -> Result<Option<CompactBlock>, ClientError> {
+        let (latest, _) = self.certified_at(u64::MAX)?;
+        if latest.height < height || height == 0 {
+            return Ok(None);
+        }
+        let mut span = 1u32;
+        loop {
+            let certified = self.certified_blocks(height, span)?;
+            if let Some(block) = certified.blocks.into_iter().find(|b| b.height == height) {
+                return Ok(Some(block));
+            }
+            if span >= MAX_COMPACT_BLOCKS {
+                return Err(ClientError::Lied {
+                    node: self.node.0,
+                    what: format!(
+                        "no stable checkpoint within {MAX_COMPACT_BLOCKS} blocks of height {height}, below its latest ({})",
+                        latest.height
+                    ),
+                });
+            }
+            span = span.saturating_mul(2).min(MAX_COMPACT_BLOCKS);
         }
     }
 
@@ -726,6 +880,38 @@ fn verified_certificates() -> &'static std::sync::Mutex<VerifiedCertificates> {
     })
 }
 
+/// The outcome of `tx` in its certified compact `block`: `None` when the block applied it (an
+/// applied transaction with its id), the rejection code's name when the block rejected these
+/// exact bytes. An error, saying what, when the block contradicts the validator's claim
+/// (`claimed_rejected`) or does not hold the transaction at all.
+fn certified_outcome(
+    block: &CompactBlock,
+    tx: &Transaction,
+    claimed_rejected: bool,
+) -> Result<Option<String>, String> {
+    let txid = tx.id();
+    let applied = block.txs.iter().any(|t| t.txid == txid);
+    let auth_id = tx.auth_id();
+    let rejection = block.rejected.iter().find(|r| r.auth_id == auth_id);
+    match (applied, rejection, claimed_rejected) {
+        (true, _, false) => Ok(None),
+        (false, Some(r), true) => Ok(Some(r.code.name().to_string())),
+        (true, _, true) => Err(format!(
+            "said {txid} was rejected in block {}, which applied it",
+            block.height
+        )),
+        (false, Some(r), false) => Err(format!(
+            "said {txid} was applied in block {}, which rejected it ({})",
+            block.height,
+            r.code.name()
+        )),
+        (false, None, _) => Err(format!(
+            "said {txid} was in block {}, which does not hold it",
+            block.height
+        )),
+    }
+}
+
 /// [`verify_commit_certificate_for`], skipped when this process already verified the same
 /// certificate for the same block against the same validator set.
 fn verify_certificate_once(
@@ -764,6 +950,64 @@ fn verify_certificate_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stored(hex: &str) -> Transaction {
+        let bytes = shoji_primitives::encoding::hex_decode("vector", hex.trim()).unwrap();
+        Transaction::from_bytes(&bytes).unwrap()
+    }
+
+    /// A certified block that applied `applied` and rejected `rejected` as a double spend.
+    fn block_with(applied: &[&Transaction], rejected: &[&Transaction]) -> CompactBlock {
+        CompactBlock {
+            height: 9,
+            time_ms: 1,
+            txs: applied
+                .iter()
+                .map(|t| shoji_ledger::CompactTx::of(t))
+                .collect(),
+            tree_root: Fr::from(3u64),
+            rejected: rejected
+                .iter()
+                .map(|t| shoji_ledger::CompactRejection {
+                    auth_id: t.auth_id(),
+                    code: shoji_ledger::RejectionCode::DoubleSpend,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_transactions_outcome_is_what_its_certified_block_says() {
+        let transfer = stored(include_str!("../../verifier/testdata/transfer-v3.hex"));
+        let mint = stored(include_str!("../../verifier/testdata/mint-v3.hex"));
+        let applied = block_with(&[&transfer], &[&mint]);
+        // The claims the block bears out.
+        assert_eq!(certified_outcome(&applied, &transfer, false), Ok(None));
+        assert_eq!(
+            certified_outcome(&applied, &mint, true),
+            Ok(Some("double_spend".to_string()))
+        );
+        // A validator that flips the outcome either way, or names a block without it.
+        let flipped = certified_outcome(&applied, &transfer, true).unwrap_err();
+        assert!(flipped.contains("which applied it"), "{flipped}");
+        let flipped = certified_outcome(&applied, &mint, false).unwrap_err();
+        assert!(
+            flipped.contains("which rejected it (double_spend)"),
+            "{flipped}"
+        );
+        let elsewhere = block_with(&[&mint], &[]);
+        let absent = certified_outcome(&elsewhere, &transfer, false).unwrap_err();
+        assert!(absent.contains("does not hold it"), "{absent}");
+        // A rejection is matched on the exact bytes: another copy with the same id (a
+        // rerandomized proof) rejected does not make this one rejected.
+        let mut twin = transfer;
+        if let Transaction::Transfer(b) = &mut twin {
+            b.proof.0[10] ^= 1;
+        }
+        assert_eq!(twin.id(), transfer.id());
+        let twin_rejected = block_with(&[], &[&twin]);
+        assert!(certified_outcome(&twin_rejected, &transfer, true).is_err());
+    }
     use shoji_consensus::ed25519_dalek::SigningKey;
     use shoji_consensus::{Block, Message, SignedMessage, ValidatorSet, Vote};
 

@@ -18,5 +18,8 @@ pub mod network;
 pub mod passphrase;
 pub mod sealed;
 
-pub use connection::{CertifiedBlocks, Client, ClientError, Finality, TreeState, CERTIFY_PATIENCE};
+pub use connection::{
+    CertifiedBlock, CertifiedBlocks, Client, ClientError, Finality, TreeState, TxStatus,
+    CERTIFY_PATIENCE,
+};
 pub use network::{Network, NetworkError, ParameterPins};

@@ -284,8 +284,9 @@ fn handle_requests(
 }
 
 /// Answers a read (any request but a submission). Status and tree state are answered at once
-/// from memory; compact blocks are read from the store off this task (see
-/// [`serve_compact_blocks`]).
+/// from memory; compact blocks, blocks, transactions and events are read from the store off
+/// this task (see
+/// [`serve_from_store`]).
 fn answer_read(core: &NodeCore, req: ClientRequest, read: Request, reads: &Reads) {
     match read {
         Request::Status => {
@@ -316,13 +317,21 @@ fn answer_read(core: &NodeCore, req: ClientRequest, read: Request, reads: &Reads
             };
             req.respond(r.encode());
         }
-        Request::CompactBlocks { from_height, max } => serve_compact_blocks(
-            core.store().reader(),
-            req,
-            from_height,
-            max,
-            reads.reads.clone(),
-        ),
+        Request::CompactBlocks { from_height, max } => {
+            serve_from_store(core.store().reader(), req, reads.reads.clone(), move |r| {
+                compact_blocks(r, from_height, max)
+            })
+        }
+        Request::Block { height } => {
+            serve_from_store(core.store().reader(), req, reads.reads.clone(), move |r| {
+                block(r, height)
+            })
+        }
+        Request::Transaction { txid } => {
+            serve_from_store(core.store().reader(), req, reads.reads.clone(), move |r| {
+                transaction(r, txid)
+            })
+        }
         Request::Events {
             after,
             kinds,
@@ -446,33 +455,64 @@ fn certified(
     ))
 }
 
-/// Answers a compact-block read on a blocking thread, from the store's snapshot at that moment,
-/// once one of [`MAX_READS_AT_ONCE`] permits is free: the consensus task only starts it. The
-/// blocks are stored ready to send, and one answer holds at most [`COMPACT_ANSWER_BYTES`]
-/// (one block whatever its size).
-fn serve_compact_blocks(
+/// Answers a read from the store on a blocking thread, from the store's snapshot at that
+/// moment, once one of [`MAX_READS_AT_ONCE`] permits is free: the consensus task only starts it.
+fn serve_from_store(
     reader: shoji_store::StoreReader,
     req: ClientRequest,
-    from_height: u64,
-    max: u32,
     reads: std::sync::Arc<tokio::sync::Semaphore>,
+    read: impl FnOnce(&shoji_store::StoreReader) -> Response + Send + 'static,
 ) {
-    let max = max.min(crate::api::MAX_COMPACT_BLOCKS) as usize;
     tokio::spawn(async move {
         let Ok(_permit) = reads.acquire_owned().await else {
             return;
         };
-        let read = tokio::task::spawn_blocking(move || {
-            reader.compact_blocks(from_height, max, COMPACT_ANSWER_BYTES)
-        })
-        .await;
-        let response = match read {
-            Ok(Ok(blocks)) => Response::CompactBlocks(blocks),
-            Ok(Err(e)) => Response::Error(e.to_string()),
-            Err(e) => Response::Error(format!("the read failed: {e}")),
-        };
+        let response = tokio::task::spawn_blocking(move || read(&reader))
+            .await
+            .unwrap_or_else(|e| Response::Error(format!("the read failed: {e}")));
         req.respond(response.encode());
     });
+}
+
+/// Compact blocks from `from_height`: they are stored ready to send, and one answer holds at
+/// most [`COMPACT_ANSWER_BYTES`] (one block whatever its size).
+fn compact_blocks(reader: &shoji_store::StoreReader, from_height: u64, max: u32) -> Response {
+    let max = max.min(crate::api::MAX_COMPACT_BLOCKS) as usize;
+    match reader.compact_blocks(from_height, max, COMPACT_ANSWER_BYTES) {
+        Ok(blocks) => Response::CompactBlocks(blocks),
+        Err(e) => Response::Error(e.to_string()),
+    }
+}
+
+/// The summary and commit certificate of the block at `height` (both empty above the tip).
+fn block(reader: &shoji_store::StoreReader, height: u64) -> Response {
+    match reader.block(height) {
+        Ok(Some((block, cert))) => Response::Block {
+            summary: postcard::to_allocvec(&block.summary()).unwrap_or_default(),
+            certificate: postcard::to_allocvec(&cert).unwrap_or_default(),
+        },
+        Ok(None) => Response::Block {
+            summary: Vec::new(),
+            certificate: Vec::new(),
+        },
+        Err(e) => Response::Error(e.to_string()),
+    }
+}
+
+/// Where the transaction `txid` was committed, with its bytes and outcome.
+fn transaction(reader: &shoji_store::StoreReader, txid: [u8; 32]) -> Response {
+    match reader.transaction(&TxId(txid)) {
+        Ok(found) => Response::Transaction(found.map(|t| crate::api::TxRecord {
+            height: t.height,
+            index: t.index,
+            rejected: match t.outcome {
+                shoji_store::StoredOutcome::Applied { .. } => None,
+                shoji_store::StoredOutcome::Rejected(why) => Some(why),
+            },
+            tx: t.tx.to_bytes(),
+        })),
+        Err(e) => Response::Error(e.to_string()),
+    }
 }
 
 /// What reads served off the consensus task share: the permits that bound them, and the

@@ -527,6 +527,30 @@ impl std::fmt::Debug for StoreReader {
 }
 
 impl StoreReader {
+    /// The block committed at `height` and its commit certificate ([`Store::block`]).
+    pub fn block(&self, height: u64) -> Result<Option<(Block, CommitCertificate)>, StoreError> {
+        let r = self
+            .db
+            .begin_read()
+            .ctx(|| "starting a read transaction".to_string())?;
+        let t = r
+            .open_table(BLOCKS)
+            .ctx(|| "opening table `blocks`".to_string())?;
+        read_block(&t, height)
+    }
+
+    /// A committed transaction ([`Store::transaction`]).
+    pub fn transaction(&self, id: &TxId) -> Result<Option<StoredTx>, StoreError> {
+        let r = self
+            .db
+            .begin_read()
+            .ctx(|| "starting a read transaction".to_string())?;
+        let t = r
+            .open_table(TXS)
+            .ctx(|| "opening table `transactions`".to_string())?;
+        read_tx(&t, id)
+    }
+
     /// The stored events of the heights from `from_height` on, in height order: at most `max`
     /// heights, and no more than `byte_budget` bytes in all (the first height whatever its
     /// size). Stops at the last stored height. Also returns the first height whose events are
@@ -1337,21 +1361,13 @@ impl Store {
 
     /// The block committed at `height` and its commit certificate.
     pub fn block(&self, height: u64) -> Result<Option<(Block, CommitCertificate)>, StoreError> {
-        let r = self.read()?;
-        let t = r
-            .open_table(BLOCKS)
-            .ctx(|| "opening table `blocks`".to_string())?;
-        read_block(&t, height)
+        self.reader().block(height)
     }
 
     /// A committed transaction: its block height, index and outcome. A transaction included
     /// more than once reports its applied inclusion if there is one, else its latest.
     pub fn transaction(&self, id: &TxId) -> Result<Option<StoredTx>, StoreError> {
-        let r = self.read()?;
-        let t = r
-            .open_table(TXS)
-            .ctx(|| "opening table `transactions`".to_string())?;
-        read_tx(&t, id)
+        self.reader().transaction(id)
     }
 
     /// The compact block of `height`, as stored when it was committed (`None` above the last

@@ -7,7 +7,9 @@
 //!   the roots in the same answers is fooled;
 //! - it reports every applied submission as rejected (a flipped `applied`), under the honest
 //!   commit certificate;
-//! - it serves a colluding auditor's record in place of one transaction's real audit record.
+//! - it serves a colluding auditor's record in place of one transaction's real audit record;
+//! - it pads every block summary it serves with a transaction hash, under the honest commit
+//!   certificate, and reports every applied transaction it is asked about as rejected.
 //!
 //! Clients pin the validator's key, so only what they check against certified data can catch
 //! it.
@@ -112,6 +114,25 @@ fn forge(
                 certificate,
             }
             .encode()
+        }
+        Ok(Response::Block {
+            summary,
+            certificate,
+        }) if !summary.is_empty() => {
+            let Ok(mut padded) = postcard::from_bytes::<shoji_consensus::BlockSummary>(&summary)
+            else {
+                return answer;
+            };
+            padded.tx_hashes.push(shoji_consensus::TxHash([7; 32]));
+            return Response::Block {
+                summary: postcard::to_allocvec(&padded).unwrap_or_default(),
+                certificate,
+            }
+            .encode();
+        }
+        Ok(Response::Transaction(Some(mut record))) if record.rejected.is_none() => {
+            record.rejected = Some("double spend: nullifier already revealed".into());
+            return Response::Transaction(Some(record)).encode();
         }
         _ => return answer,
     };

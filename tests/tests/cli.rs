@@ -390,6 +390,31 @@ fn story_balances_report_disclosure_restore_and_every_error() {
             .any(|t| t.txid.0 == pay1 && t.audit == fake),
         "the double does not serve the fabricated record"
     );
+    // A block summary padded under the honest certificate does not verify; a payment reported
+    // rejected is checked against the certified blocks, and the liar named.
+    let padded = lying_client.block(height);
+    assert!(
+        matches!(
+            padded,
+            Err(shoji_client::ClientError::BadCertificate { node: 3, .. })
+        ),
+        "{padded:?}"
+    );
+    let honest_client = shoji_client::Client::connect(
+        &shoji_client::Network::load(&sh.network).expect("network"),
+        Some(0),
+    )
+    .expect("connect");
+    assert!(honest_client.block(height).expect("block").is_some());
+    drop(honest_client);
+    let flipped = lying_client.transaction(shoji_primitives::tx::TxId(pay1));
+    assert!(
+        matches!(
+            flipped,
+            Err(shoji_client::ClientError::Lied { node: 3, .. })
+        ),
+        "{flipped:?}"
+    );
     drop(lying_client);
     let fabricated = sh.run(
         "shoji-auditor",
