@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod disclosure_file;
+pub mod records;
 
 use shoji_ledger::CompactBlock;
 use shoji_primitives::audit::disclosure::Disclosure;
@@ -72,8 +73,9 @@ pub enum AuditorError {
     Encoding(#[from] shoji_primitives::encoding::EncodingError),
 }
 
-/// Version of [`Auditor::to_bytes`].
-const STATE_VERSION: u8 = 1;
+/// Version of [`Auditor::to_bytes`]: 2 holds the key alone (the records live in a database,
+/// [`records`]); 1 also held every record, and is still read so that its records can be moved.
+const STATE_VERSION: u8 = 2;
 
 /// The auditor: its key, a directory of participant names, what it has decrypted.
 pub struct Auditor {
@@ -102,6 +104,16 @@ impl Auditor {
     /// Last scanned height.
     pub fn height(&self) -> u64 {
         self.height
+    }
+
+    /// Continues scanning after `height` (what a records database says is scanned).
+    pub fn resume_after(&mut self, height: u64) {
+        self.height = height;
+    }
+
+    /// Takes the entries decrypted since the last call (for appending to a database).
+    pub fn take_entries(&mut self) -> Vec<AuditEntry> {
+        std::mem::take(&mut self.entries)
     }
 
     /// The entry of transaction `txid`, if it was designated to this key.
@@ -166,14 +178,34 @@ impl Auditor {
         &self.entries
     }
 
-    /// Payments between heights `from..=to`: the non-zero outputs of transfers and redeems
-    /// (mints excluded, see [`Auditor::issuances`]) to someone other than the sender, and each
-    /// redeem's public amount, paid to `issuer`.
+    /// Payments between heights `from..=to` among the entries in memory
+    /// ([`Auditor::payments`]).
     pub fn report(&self, from: u64, to: u64) -> Vec<Payment> {
-        let mut out = self.outputs(from, to, |k| k != TxKind::Mint);
-        for e in self.entries.iter().filter(|e| {
-            (from..=to).contains(&e.height) && e.kind == TxKind::Redeem && e.public_value.0 > 0
-        }) {
+        let entries: Vec<&AuditEntry> = self.in_range(from, to).collect();
+        self.payments(&entries)
+    }
+
+    /// Mints between heights `from..=to` among the entries in memory ([`Auditor::mints`]).
+    pub fn issuances(&self, from: u64, to: u64) -> Vec<Payment> {
+        let entries: Vec<&AuditEntry> = self.in_range(from, to).collect();
+        self.mints(&entries)
+    }
+
+    fn in_range(&self, from: u64, to: u64) -> impl Iterator<Item = &AuditEntry> {
+        self.entries
+            .iter()
+            .filter(move |e| (from..=to).contains(&e.height))
+    }
+
+    /// The payments of `entries`: the non-zero outputs of transfers and redeems (mints
+    /// excluded, see [`Auditor::mints`]) to someone other than the sender, and each redeem's
+    /// public amount, paid to `issuer`; in height order.
+    pub fn payments(&self, entries: &[&AuditEntry]) -> Vec<Payment> {
+        let mut out = self.outputs(entries, |k| k != TxKind::Mint);
+        for e in entries
+            .iter()
+            .filter(|e| e.kind == TxKind::Redeem && e.public_value.0 > 0)
+        {
             out.push(Payment {
                 txid: e.txid,
                 height: e.height,
@@ -188,18 +220,14 @@ impl Auditor {
         out
     }
 
-    /// Mints between heights `from..=to`: who received newly issued value.
-    pub fn issuances(&self, from: u64, to: u64) -> Vec<Payment> {
-        self.outputs(from, to, |k| k == TxKind::Mint)
+    /// The mints of `entries`: who received newly issued value.
+    pub fn mints(&self, entries: &[&AuditEntry]) -> Vec<Payment> {
+        self.outputs(entries, |k| k == TxKind::Mint)
     }
 
-    fn outputs(&self, from: u64, to: u64, kind: impl Fn(TxKind) -> bool) -> Vec<Payment> {
+    fn outputs(&self, entries: &[&AuditEntry], kind: impl Fn(TxKind) -> bool) -> Vec<Payment> {
         let mut out = Vec::new();
-        for e in self
-            .entries
-            .iter()
-            .filter(|e| (from..=to).contains(&e.height) && kind(e.kind))
-        {
+        for e in entries.iter().filter(|e| kind(e.kind)) {
             let p = &e.plaintext;
             for j in 0..2 {
                 if p.values[j].0 > 0 && (p.receivers[j] != p.sender || e.kind == TxKind::Mint) {
@@ -218,6 +246,14 @@ impl Auditor {
         out
     }
 
+    /// The owner tag of the participant named `name` in the directory.
+    pub fn named(&self, name: &str) -> Option<[u8; 32]> {
+        self.directory
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(apk, _)| *apk)
+    }
+
     /// A disclosure of one transfer, bound to its transaction id.
     pub fn disclose(
         &self,
@@ -225,42 +261,46 @@ impl Auditor {
         rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
     ) -> Option<(AuditEntry, Disclosure)> {
         let e = self.entries.iter().find(|e| e.txid == *txid)?;
-        Some((e.clone(), self.key.disclose(&e.record, &txid.0, rng)))
+        Some((e.clone(), self.disclose_entry(e, rng)))
     }
 
-    /// The key and everything scanned, for saving (inside an encrypted file).
+    /// A disclosure of `entry` (one read back from a records database), bound to its id.
+    pub fn disclose_entry(
+        &self,
+        entry: &AuditEntry,
+        rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+    ) -> Disclosure {
+        self.key.disclose(&entry.record, &entry.txid.0, rng)
+    }
+
+    /// The key, for saving (inside an encrypted file); the records go to a database
+    /// ([`records`]).
     ///
     /// The buffer is zeroized when dropped and allocated at its exact length, so no
     /// reallocation leaves a copy of the key behind in freed memory.
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        const ENTRY: usize = 32 + 8 + 8 + 1 + 8 + 32 + 32 * shoji_primitives::audit::AUDIT_ELEMENTS;
-        let len = 1 + 32 + 8 + 8 + self.entries.len() * ENTRY;
-        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(len));
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(1 + 32));
         out.push(STATE_VERSION);
         out.extend_from_slice(&self.key.to_bytes());
-        out.extend_from_slice(&self.height.to_le_bytes());
-        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
-        for e in &self.entries {
-            out.extend_from_slice(&e.txid.0);
-            out.extend_from_slice(&e.height.to_le_bytes());
-            out.extend_from_slice(&e.time_ms.to_le_bytes());
-            out.push(e.kind as u8);
-            out.extend_from_slice(&e.public_value.0.to_le_bytes());
-            e.record.write(&mut out);
-        }
-        debug_assert_eq!(out.len(), len);
         out
     }
 
-    /// Reads what [`Auditor::to_bytes`] wrote; each record is decrypted again, so a saved state
-    /// cannot claim a plaintext its record does not hold.
+    /// Reads what [`Auditor::to_bytes`] wrote, or a version-1 state, whose records come back
+    /// as the entries in memory (with its height) for the caller to move to a database. Each
+    /// such record is decrypted again, so a saved state cannot claim a plaintext its record
+    /// does not hold.
     pub fn from_bytes(bytes: &[u8]) -> Result<Auditor, AuditorError> {
         let mut r = Reader::new("auditor state", bytes);
-        if r.u8()? != STATE_VERSION {
+        let version = r.u8()?;
+        if version != STATE_VERSION && version != 1 {
             return Err(AuditorError::Corrupt("unsupported state version"));
         }
         let key = AuditSecretKey::from_bytes(&r.array()?)?;
         let mut a = Auditor::new(key);
+        if version == STATE_VERSION {
+            r.finish()?;
+            return Ok(a);
+        }
         a.height = r.u64()?;
         let n = r.u64()?;
         if n.saturating_mul(32 + 8 + 8 + 1 + 8 + 32 + 128) > r.remaining() as u64 {

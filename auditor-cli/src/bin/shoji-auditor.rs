@@ -8,17 +8,17 @@ use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 use shoji_auditor::disclosure_file::{kind_name, DisclosureFile};
-use shoji_auditor::{Auditor, Payment};
+use shoji_auditor::records::{Query, Records};
+use shoji_auditor::{AuditEntry, Auditor, Payment};
 use shoji_cli as cli;
 use shoji_cli::{fail, Exit, Failure};
 use shoji_client::network::insecure_devnet_auditor;
-use shoji_client::sealed::SealedFile;
 use shoji_client::{Client, Network};
 use shoji_primitives::audit::{AuditPlaintext, AuditSecretKey};
 use shoji_primitives::encoding::{fr_to_bytes, hex_decode, hex_encode};
 use shoji_primitives::keys::Address;
 use shoji_primitives::note::AssetId;
-use shoji_primitives::tx::TxId;
+use shoji_primitives::tx::{TxId, TxKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -62,6 +62,10 @@ struct Cli {
         default_value = "devnet/devnet.json"
     )]
     network: PathBuf,
+    /// Where the decrypted records are kept: a `postgres://…` URL, or an SQLite file (default:
+    /// the key file's name with `.db`, created readable by its owner only).
+    #[arg(long, global = true, env = "SHOJI_AUDITOR_DATABASE")]
+    database: Option<String>,
     /// A directory of participants: a JSON object mapping addresses to names.
     #[arg(long, global = true, env = "SHOJI_DIRECTORY")]
     names: Option<PathBuf>,
@@ -154,16 +158,7 @@ fn main() -> ExitCode {
 
 struct Open {
     auditor: Auditor,
-    file: SealedFile,
-}
-
-impl Open {
-    fn save(&self) -> Result<(), Failure> {
-        Ok(self
-            .file
-            .save(&self.auditor.to_bytes())
-            .context("saving the auditor state (the previous file is intact)")?)
-    }
+    records: Records,
 }
 
 fn secret_file(cli: &Cli) -> cli::SecretFile<'_> {
@@ -177,13 +172,57 @@ fn secret_file(cli: &Cli) -> cli::SecretFile<'_> {
     }
 }
 
+/// Where the records database is: `--database`, else the key file's name with `.db`.
+fn database(cli: &Cli) -> String {
+    cli.database
+        .clone()
+        .unwrap_or_else(|| cli.key.with_extension("db").display().to_string())
+}
+
 fn open(cli: &Cli) -> Result<Open, Failure> {
     let (file, payload) = secret_file(cli).open()?;
     let mut auditor = Auditor::from_bytes(&payload).context("reading the auditor state")?;
+    let location = database(cli);
+    let mut records = Records::open(&location, &auditor.key().public_key())
+        .with_context(|| format!("opening the records database {}", redact(&location)))?;
+    // A key file of the first layout held the records too: move them to the database, then
+    // keep only the key in the file.
+    let moved = auditor.take_entries();
+    if !moved.is_empty() || auditor.height() > 0 {
+        let height = auditor.height().max(records.height()?);
+        records
+            .append(&moved, height)
+            .context("moving the key file's records to the database")?;
+        file.save(&auditor.to_bytes())
+            .context("rewriting the key file without its records (the previous file is intact)")?;
+        eprintln!(
+            "Moved {} records from {} to {}.",
+            moved.len(),
+            cli.key.display(),
+            redact(&location)
+        );
+    }
+    auditor.resume_after(records.height()?);
     if let Some(names) = &cli.names {
         load_names(&mut auditor, names)?;
     }
-    Ok(Open { auditor, file })
+    Ok(Open { auditor, records })
+}
+
+/// `location` without a password (`postgres://user:secret@host/db` → `postgres://user:…@host/db`).
+fn redact(location: &str) -> String {
+    match (location.find("://"), location.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &location[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => {
+                    format!("{}{user}:…{}", &location[..scheme + 3], &location[at..])
+                }
+                None => location.to_string(),
+            }
+        }
+        _ => location.to_string(),
+    }
 }
 
 /// Reads a directory file: `{"shoji1…": "Bank A", …}`.
@@ -207,6 +246,23 @@ fn load_names(auditor: &mut Auditor, path: &Path) -> Result<(), Failure> {
 
 fn network(cli: &Cli) -> Result<Network, Failure> {
     shoji_cli::load_network(&cli.network)
+}
+
+/// The record of `txid`, read back from the database and checked against its decryption.
+fn find(o: &mut Open, txid: &TxId) -> Result<AuditEntry, Failure> {
+    let found = o
+        .records
+        .entry(txid, o.auditor.key())
+        .context("reading the records database")?;
+    found.ok_or_else(|| {
+        fail(
+            Exit::NotFound,
+            anyhow!(
+                "transaction {txid} is not among the records designated to this key (scanned to height {}; run `shoji-auditor scan`)",
+                o.auditor.height()
+            ),
+        )
+    })
 }
 
 fn parse_txid(s: &str) -> Result<TxId, Failure> {
@@ -267,40 +323,35 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                     for b in batch {
                         found += o.auditor.scan_next(b)?;
                     }
-                    o.save()?;
+                    let height = o.auditor.height();
+                    o.records
+                        .append(&o.auditor.take_entries(), height)
+                        .context("appending to the records database")?;
                     Ok(format!("{found} designated records"))
                 },
             )?;
-            o.save()?;
+            let total = o.records.count().context("counting the records")?;
             let records = synced.transactions;
             let secs = synced.seconds;
             if cli.json {
                 println!(
                     "{}",
-                    json!({"height": o.auditor.height(), "records_scanned": records, "decrypted": found, "total_entries": o.auditor.entries().len(), "seconds": secs})
+                    json!({"height": o.auditor.height(), "records_scanned": records, "decrypted": found, "total_entries": total, "database": o.records.backend(), "seconds": secs})
                 );
             } else {
                 println!(
                     "Scanned to height {}: {records} records, {found} designated to this key ({} in all), {secs:.2} s.",
                     o.auditor.height(),
-                    o.auditor.entries().len()
+                    total
                 );
             }
             Ok(())
         }
         Command::Show { txid } => {
             let txid = parse_txid(txid)?;
-            let o = open(cli)?;
+            let mut o = open(cli)?;
             let net = Network::load(&cli.network).ok();
-            let e = o.auditor.entry(&txid).ok_or_else(|| {
-                fail(Exit::NotFound,
-                    anyhow!(
-                        "transaction {txid} is not among the {} records designated to this key (scanned to height {}; run `shoji-auditor scan`)",
-                        o.auditor.entries().len(),
-                        o.auditor.height()
-                    ),
-                )
-            })?;
+            let e = find(&mut o, &txid)?;
             let p = &e.plaintext;
             let asset = net
                 .as_ref()
@@ -357,36 +408,43 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             include_mints,
             format,
         } => {
-            let o = open(cli)?;
+            let mut o = open(cli)?;
             let net = Network::load(&cli.network).ok();
             let asset_name = |a: AssetId| net.as_ref().map_or(a.0.to_string(), |n| n.asset_name(a));
             let to = to.unwrap_or(o.auditor.height());
-            let mut rows: Vec<(&'static str, Payment)> = o
-                .auditor
-                .report(*from, to)
-                .into_iter()
-                .map(|p| {
-                    let kind = o
-                        .auditor
-                        .entry(&p.txid)
-                        .map_or("transfer", |e| kind_name(e.kind));
-                    (kind, p)
-                })
-                .collect();
-            if *include_mints {
-                rows.extend(
-                    o.auditor
-                        .issuances(*from, to)
-                        .into_iter()
-                        .map(|p| ("mint", p)),
-                );
-                rows.sort_by_key(|(_, p)| p.height);
-            }
             let since = since.as_deref().map(parse_time).transpose()?;
             let until = until.as_deref().map(parse_time).transpose()?;
-            rows.retain(|(_, p)| {
-                since.is_none_or(|t| p.time_ms >= t) && until.is_none_or(|t| p.time_ms < t)
+            // The database selects by height, time and, when it names one owner tag, the
+            // participant; the names filter below handles owner-tag prefixes.
+            let apk = participant.as_deref().and_then(|who| {
+                who.parse::<Address>()
+                    .ok()
+                    .map(|a| fr_to_bytes(&a.apk))
+                    .or_else(|| o.auditor.named(who))
             });
+            let entries = o
+                .records
+                .query(&Query {
+                    from: *from,
+                    to,
+                    since_ms: since,
+                    until_ms: until,
+                    participant: apk,
+                    asset: None,
+                })
+                .context("querying the records database")?;
+            let kinds: BTreeMap<TxId, TxKind> = entries.iter().map(|e| (e.txid, e.kind)).collect();
+            let refs: Vec<&AuditEntry> = entries.iter().collect();
+            let mut rows: Vec<(&'static str, Payment)> = o
+                .auditor
+                .payments(&refs)
+                .into_iter()
+                .map(|p| (kinds.get(&p.txid).map_or("transfer", |k| kind_name(*k)), p))
+                .collect();
+            if *include_mints {
+                rows.extend(o.auditor.mints(&refs).into_iter().map(|p| ("mint", p)));
+                rows.sort_by_key(|(_, p)| p.height);
+            }
             if let Some(who) = participant {
                 let who_apk = who
                     .parse::<Address>()
@@ -470,15 +528,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Disclose { txid, out } => {
             let txid = parse_txid(txid)?;
-            let o = open(cli)?;
-            let (e, proof) = o
-                .auditor
-                .disclose(&txid, &mut rand_core::OsRng)
-                .ok_or_else(|| {
-                    fail(Exit::NotFound,
-                        anyhow!("transaction {txid} is not among the records designated to this key (run `shoji-auditor scan`)"),
-                    )
-                })?;
+            let mut o = open(cli)?;
+            let e = find(&mut o, &txid)?;
+            let proof = o.auditor.disclose_entry(&e, &mut rand_core::OsRng);
             let names = json!({
                 "sender": o.auditor.participant(&e.plaintext.sender),
                 "receivers": [o.auditor.participant(&e.plaintext.receivers[0]), o.auditor.participant(&e.plaintext.receivers[1])],

@@ -1,0 +1,522 @@
+//! The auditor's decrypted records in a database: embedded SQLite by default (no setup), or the
+//! PostgreSQL server a compliance department already runs (`postgres://…`).
+//!
+//! A scan appends; nothing is rewritten. Reports are queries over indexes on height, time,
+//! participant (sender and each receiver) and asset. The database holds only what the auditor
+//! decrypted from records designated to its key, and is bound to that key: opening it with
+//! another key is refused. Reading one record back for `show` or a disclosure decrypts it again
+//! and compares, so a row edited in the database is caught where it would be believed.
+
+use crate::AuditEntry;
+use shoji_primitives::audit::{AuditPlaintext, AuditPublicKey, AuditRecord};
+use shoji_primitives::encoding::{fr_from_bytes, fr_to_bytes, hex_encode, Reader};
+use shoji_primitives::note::{Amount, AssetId};
+use shoji_primitives::tx::{TxId, TxKind};
+
+/// Version of the tables' layout, kept in `meta`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Why the records could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordsError {
+    /// SQLite failed.
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// The database holds another key's records.
+    #[error("the database holds the records of auditor key {found}, not of this key ({ours}): give this key's database with --database")]
+    OtherKey {
+        /// The key the database is bound to (hex).
+        found: String,
+        /// This key (hex).
+        ours: String,
+    },
+    /// A layout this build does not know.
+    #[error("the database's schema version is {found}; this build reads version {SCHEMA_VERSION}: use the matching shoji-auditor, or scan again into a new database")]
+    Schema {
+        /// The version found.
+        found: String,
+    },
+    /// A row that is not what this build wrote, or that its record contradicts.
+    #[error("the database is damaged: {0}")]
+    Corrupt(String),
+    /// The database file could not be created.
+    #[error("creating {path}: {source}")]
+    Create {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+enum Backend {
+    Sqlite(rusqlite::Connection),
+    Postgres(Box<postgres::Client>),
+}
+
+/// An open records database.
+pub struct Records {
+    db: Backend,
+}
+
+/// What a report asks for: heights `from..=to`, optionally a time window `[since, until)`
+/// (Unix ms), a participant (owner tag, as sender or receiver) and an asset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    /// First height.
+    pub from: u64,
+    /// Last height.
+    pub to: u64,
+    /// Blocks at or after this time.
+    pub since_ms: Option<u64>,
+    /// Blocks before this time.
+    pub until_ms: Option<u64>,
+    /// Entries this owner tag sent or received.
+    pub participant: Option<[u8; 32]>,
+    /// Entries of this asset.
+    pub asset: Option<AssetId>,
+}
+
+const SQLITE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    txid BLOB PRIMARY KEY,
+    height INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    public_value INTEGER NOT NULL,
+    asset INTEGER NOT NULL,
+    sender BLOB NOT NULL,
+    receiver0 BLOB NOT NULL,
+    value0 INTEGER NOT NULL,
+    receiver1 BLOB NOT NULL,
+    value1 INTEGER NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_height ON records (height);
+CREATE INDEX IF NOT EXISTS records_time ON records (time_ms);
+CREATE INDEX IF NOT EXISTS records_sender ON records (sender, height);
+CREATE INDEX IF NOT EXISTS records_receiver0 ON records (receiver0, height);
+CREATE INDEX IF NOT EXISTS records_receiver1 ON records (receiver1, height);
+CREATE INDEX IF NOT EXISTS records_asset ON records (asset, height);
+";
+
+const POSTGRES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    txid BYTEA PRIMARY KEY,
+    height BIGINT NOT NULL,
+    time_ms BIGINT NOT NULL,
+    kind SMALLINT NOT NULL,
+    public_value BIGINT NOT NULL,
+    asset BIGINT NOT NULL,
+    sender BYTEA NOT NULL,
+    receiver0 BYTEA NOT NULL,
+    value0 BIGINT NOT NULL,
+    receiver1 BYTEA NOT NULL,
+    value1 BIGINT NOT NULL,
+    record BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_height ON records (height);
+CREATE INDEX IF NOT EXISTS records_time ON records (time_ms);
+CREATE INDEX IF NOT EXISTS records_sender ON records (sender, height);
+CREATE INDEX IF NOT EXISTS records_receiver0 ON records (receiver0, height);
+CREATE INDEX IF NOT EXISTS records_receiver1 ON records (receiver1, height);
+CREATE INDEX IF NOT EXISTS records_asset ON records (asset, height);
+";
+
+const COLUMNS: &str = "txid, height, time_ms, kind, public_value, asset, sender, receiver0, value0, receiver1, value1, record";
+
+/// u64 values (amounts, heights, times) are stored as the i64 with the same bits: both
+/// databases' integers are signed 64-bit, and an amount may use the whole u64 range.
+fn to_i64(v: u64) -> i64 {
+    v as i64
+}
+
+fn to_u64(v: i64) -> u64 {
+    v as u64
+}
+
+/// One row, as read from either database.
+struct Row {
+    txid: Vec<u8>,
+    height: i64,
+    time_ms: i64,
+    kind: i64,
+    public_value: i64,
+    asset: i64,
+    sender: Vec<u8>,
+    receivers: [Vec<u8>; 2],
+    values: [i64; 2],
+    record: Vec<u8>,
+}
+
+impl Row {
+    fn entry(self) -> Result<AuditEntry, RecordsError> {
+        let corrupt = |what: &str| RecordsError::Corrupt(format!("a record's {what}"));
+        let fr = |b: &[u8], what: &'static str| -> Result<_, RecordsError> {
+            let a: [u8; 32] = b.try_into().map_err(|_| corrupt(what))?;
+            fr_from_bytes(what, &a).map_err(|_| corrupt(what))
+        };
+        let mut r = Reader::new("audit record", &self.record);
+        let record = AuditRecord::read(&mut r).map_err(|_| corrupt("audit record"))?;
+        r.finish().map_err(|_| corrupt("audit record"))?;
+        Ok(AuditEntry {
+            txid: TxId(self.txid.as_slice().try_into().map_err(|_| corrupt("id"))?),
+            height: to_u64(self.height),
+            time_ms: to_u64(self.time_ms),
+            kind: u8::try_from(self.kind)
+                .ok()
+                .and_then(|k| TxKind::from_u8(k).ok())
+                .ok_or_else(|| corrupt("kind"))?,
+            public_value: Amount(to_u64(self.public_value)),
+            plaintext: AuditPlaintext {
+                sender: fr(&self.sender, "sender")?,
+                receivers: [
+                    fr(&self.receivers[0], "receiver")?,
+                    fr(&self.receivers[1], "receiver")?,
+                ],
+                values: [
+                    Amount(to_u64(self.values[0])),
+                    Amount(to_u64(self.values[1])),
+                ],
+                asset: AssetId(to_u64(self.asset)),
+            },
+            record,
+        })
+    }
+}
+
+fn sqlite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        txid: r.get(0)?,
+        height: r.get(1)?,
+        time_ms: r.get(2)?,
+        kind: r.get(3)?,
+        public_value: r.get(4)?,
+        asset: r.get(5)?,
+        sender: r.get(6)?,
+        receivers: [r.get(7)?, r.get(9)?],
+        values: [r.get(8)?, r.get(10)?],
+        record: r.get(11)?,
+    })
+}
+
+fn postgres_row(r: &postgres::Row) -> Result<Row, postgres::Error> {
+    Ok(Row {
+        txid: r.try_get(0)?,
+        height: r.try_get(1)?,
+        time_ms: r.try_get(2)?,
+        kind: i64::from(r.try_get::<_, i16>(3)?),
+        public_value: r.try_get(4)?,
+        asset: r.try_get(5)?,
+        sender: r.try_get(6)?,
+        receivers: [r.try_get(7)?, r.try_get(9)?],
+        values: [r.try_get(8)?, r.try_get(10)?],
+        record: r.try_get(11)?,
+    })
+}
+
+/// The WHERE clause of `q`, with placeholders written by `p(n)`, and its parameters.
+fn filter(q: &Query, p: impl Fn(usize) -> String) -> (String, Vec<Param>) {
+    let mut clause = format!("height >= {} AND height <= {}", p(1), p(2));
+    let mut params = vec![Param::Int(to_i64(q.from)), Param::Int(to_i64(q.to))];
+    if let Some(t) = q.since_ms {
+        params.push(Param::Int(to_i64(t)));
+        clause.push_str(&format!(" AND time_ms >= {}", p(params.len())));
+    }
+    if let Some(t) = q.until_ms {
+        params.push(Param::Int(to_i64(t)));
+        clause.push_str(&format!(" AND time_ms < {}", p(params.len())));
+    }
+    if let Some(apk) = q.participant {
+        params.push(Param::Bytes(apk.to_vec()));
+        let n = p(params.len());
+        clause.push_str(&format!(
+            " AND (sender = {n} OR receiver0 = {n} OR receiver1 = {n})"
+        ));
+    }
+    if let Some(a) = q.asset {
+        params.push(Param::Int(to_i64(a.0)));
+        clause.push_str(&format!(" AND asset = {}", p(params.len())));
+    }
+    (clause, params)
+}
+
+enum Param {
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+impl Records {
+    /// Opens (creating if needed) the records database at `location`: a `postgres://` or
+    /// `postgresql://` URL, or an SQLite file path (optionally `sqlite:` before it; a new file
+    /// is created readable by its owner only). It is bound to `key` on first use; another key's
+    /// database, or another schema version, is refused.
+    pub fn open(location: &str, key: &AuditPublicKey) -> Result<Records, RecordsError> {
+        let mut records =
+            if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+                let mut client = postgres::Client::connect(location, postgres::NoTls)?;
+                client.batch_execute(POSTGRES_SCHEMA)?;
+                Records {
+                    db: Backend::Postgres(Box::new(client)),
+                }
+            } else {
+                let path = location.strip_prefix("sqlite:").unwrap_or(location);
+                create_private(path)?;
+                let conn = rusqlite::Connection::open(path)?;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                conn.execute_batch(SQLITE_SCHEMA)?;
+                Records {
+                    db: Backend::Sqlite(conn),
+                }
+            };
+        records.bind(key)?;
+        Ok(records)
+    }
+
+    /// `sqlite` or `postgresql`.
+    pub fn backend(&self) -> &'static str {
+        match self.db {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgresql",
+        }
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<String>, RecordsError> {
+        Ok(match &mut self.db {
+            Backend::Sqlite(c) => {
+                use rusqlite::OptionalExtension;
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?
+            }
+            Backend::Postgres(c) => c
+                .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?
+                .map(|r| r.try_get(0))
+                .transpose()?,
+        })
+    }
+
+    fn bind(&mut self, key: &AuditPublicKey) -> Result<(), RecordsError> {
+        let ours = hex_encode(&key.to_bytes());
+        match (self.meta("auditor")?, self.meta("schema")?) {
+            (Some(found), _) if found != ours => Err(RecordsError::OtherKey { found, ours }),
+            (_, Some(v)) if v != SCHEMA_VERSION.to_string() => {
+                Err(RecordsError::Schema { found: v })
+            }
+            (Some(_), Some(_)) => Ok(()),
+            _ => {
+                let rows = [
+                    ("auditor", ours),
+                    ("schema", SCHEMA_VERSION.to_string()),
+                    ("height", "0".to_string()),
+                ];
+                match &mut self.db {
+                    Backend::Sqlite(c) => {
+                        let tx = c.transaction()?;
+                        for (k, v) in &rows {
+                            tx.execute(
+                                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                                [k, v.as_str()],
+                            )?;
+                        }
+                        tx.commit()?;
+                    }
+                    Backend::Postgres(c) => {
+                        let mut tx = c.transaction()?;
+                        for (k, v) in &rows {
+                            tx.execute(
+                                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                                &[k, v],
+                            )?;
+                        }
+                        tx.commit()?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The last height scanned into the database.
+    pub fn height(&mut self) -> Result<u64, RecordsError> {
+        let v = self.meta("height")?.unwrap_or_else(|| "0".into());
+        v.parse()
+            .map_err(|_| RecordsError::Corrupt(format!("the scanned height {v:?}")))
+    }
+
+    /// How many records the database holds.
+    pub fn count(&mut self) -> Result<u64, RecordsError> {
+        let n: i64 = match &mut self.db {
+            Backend::Sqlite(c) => c.query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))?,
+            Backend::Postgres(c) => c
+                .query_one("SELECT COUNT(*) FROM records", &[])?
+                .try_get(0)?,
+        };
+        Ok(to_u64(n))
+    }
+
+    /// Appends `entries` and records that blocks up to `height` are scanned, in one database
+    /// transaction: after a crash, either both or neither are there. A record already present
+    /// (the same id) is kept as it is.
+    pub fn append(&mut self, entries: &[AuditEntry], height: u64) -> Result<(), RecordsError> {
+        let h = height.to_string();
+        match &mut self.db {
+            Backend::Sqlite(c) => {
+                let tx = c.transaction()?;
+                {
+                    let mut insert = tx.prepare_cached(&format!(
+                        "INSERT INTO records ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (txid) DO NOTHING"
+                    ))?;
+                    for e in entries {
+                        let p = &e.plaintext;
+                        insert.execute(rusqlite::params![
+                            e.txid.0.as_slice(),
+                            to_i64(e.height),
+                            to_i64(e.time_ms),
+                            e.kind as u8 as i64,
+                            to_i64(e.public_value.0),
+                            to_i64(p.asset.0),
+                            fr_to_bytes(&p.sender).as_slice(),
+                            fr_to_bytes(&p.receivers[0]).as_slice(),
+                            to_i64(p.values[0].0),
+                            fr_to_bytes(&p.receivers[1]).as_slice(),
+                            to_i64(p.values[1].0),
+                            e.record.to_bytes(),
+                        ])?;
+                    }
+                }
+                tx.execute("UPDATE meta SET value = ?1 WHERE key = 'height'", [&h])?;
+                tx.commit()?;
+            }
+            Backend::Postgres(c) => {
+                let mut tx = c.transaction()?;
+                let insert = tx.prepare(&format!(
+                    "INSERT INTO records ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (txid) DO NOTHING"
+                ))?;
+                for e in entries {
+                    let p = &e.plaintext;
+                    tx.execute(
+                        &insert,
+                        &[
+                            &e.txid.0.as_slice(),
+                            &to_i64(e.height),
+                            &to_i64(e.time_ms),
+                            &(e.kind as u8 as i16),
+                            &to_i64(e.public_value.0),
+                            &to_i64(p.asset.0),
+                            &fr_to_bytes(&p.sender).as_slice(),
+                            &fr_to_bytes(&p.receivers[0]).as_slice(),
+                            &to_i64(p.values[0].0),
+                            &fr_to_bytes(&p.receivers[1]).as_slice(),
+                            &to_i64(p.values[1].0),
+                            &e.record.to_bytes(),
+                        ],
+                    )?;
+                }
+                tx.execute("UPDATE meta SET value = $1 WHERE key = 'height'", &[&h])?;
+                tx.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The entry of transaction `txid`, if the database holds one. Its record is decrypted with
+    /// `key` again and must say what the row says.
+    pub fn entry(
+        &mut self,
+        txid: &TxId,
+        key: &shoji_primitives::audit::AuditSecretKey,
+    ) -> Result<Option<AuditEntry>, RecordsError> {
+        let sql = |p: &str| format!("SELECT {COLUMNS} FROM records WHERE txid = {p}");
+        let row = match &mut self.db {
+            Backend::Sqlite(c) => {
+                use rusqlite::OptionalExtension;
+                c.query_row(&sql("?1"), [txid.0.as_slice()], sqlite_row)
+                    .optional()?
+            }
+            Backend::Postgres(c) => c
+                .query_opt(&sql("$1"), &[&txid.0.as_slice()])?
+                .map(|r| postgres_row(&r))
+                .transpose()?,
+        };
+        let Some(entry) = row.map(Row::entry).transpose()? else {
+            return Ok(None);
+        };
+        match key.decrypt(&entry.record) {
+            Ok(p) if p == entry.plaintext => Ok(Some(entry)),
+            _ => Err(RecordsError::Corrupt(format!(
+                "the row of transaction {txid} does not match its record"
+            ))),
+        }
+    }
+
+    /// The entries `q` selects, in height order (then by id).
+    pub fn query(&mut self, q: &Query) -> Result<Vec<AuditEntry>, RecordsError> {
+        let rows = match &mut self.db {
+            Backend::Sqlite(c) => {
+                let (clause, params) = filter(q, |n| format!("?{n}"));
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM records WHERE {clause} ORDER BY height, txid"
+                ))?;
+                let values: Vec<rusqlite::types::Value> = params
+                    .into_iter()
+                    .map(|p| match p {
+                        Param::Int(i) => rusqlite::types::Value::Integer(i),
+                        Param::Bytes(b) => rusqlite::types::Value::Blob(b),
+                    })
+                    .collect();
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(values), sqlite_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows
+            }
+            Backend::Postgres(c) => {
+                let (clause, params) = filter(q, |n| format!("${n}"));
+                let boxed: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
+                    .into_iter()
+                    .map(|p| -> Box<dyn postgres::types::ToSql + Sync> {
+                        match p {
+                            Param::Int(i) => Box::new(i),
+                            Param::Bytes(b) => Box::new(b),
+                        }
+                    })
+                    .collect();
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    boxed.iter().map(|b| b.as_ref()).collect();
+                c.query(
+                    &format!("SELECT {COLUMNS} FROM records WHERE {clause} ORDER BY height, txid"),
+                    &refs,
+                )?
+                .iter()
+                .map(postgres_row)
+                .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        rows.into_iter().map(Row::entry).collect()
+    }
+}
+
+/// Creates the SQLite file readable and writable by its owner only, if it does not exist.
+fn create_private(path: &str) -> Result<(), RecordsError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(RecordsError::Create {
+            path: path.to_string(),
+            source,
+        }),
+    }
+}
