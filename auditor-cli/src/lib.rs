@@ -34,6 +34,38 @@ pub struct AuditEntry {
     pub record: AuditRecord,
 }
 
+/// What a report reads of one decrypted record: everything but the record itself (which only a
+/// disclosure needs, and which is dear to decode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// Transaction id.
+    pub txid: TxId,
+    /// Height of its block.
+    pub height: u64,
+    /// Its block's time (Unix milliseconds).
+    pub time_ms: u64,
+    /// Kind.
+    pub kind: TxKind,
+    /// The public amount of a mint or redeem; 0 for a transfer.
+    pub public_value: Amount,
+    /// What the record says.
+    pub plaintext: AuditPlaintext,
+}
+
+impl AuditEntry {
+    /// The entry without its record.
+    pub fn recorded(&self) -> Recorded {
+        Recorded {
+            txid: self.txid,
+            height: self.height,
+            time_ms: self.time_ms,
+            kind: self.kind,
+            public_value: self.public_value,
+            plaintext: self.plaintext,
+        }
+    }
+}
+
 /// A payment in a report: one non-zero output that did not return to its sender.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Payment {
@@ -181,13 +213,13 @@ impl Auditor {
     /// Payments between heights `from..=to` among the entries in memory
     /// ([`Auditor::payments`]).
     pub fn report(&self, from: u64, to: u64) -> Vec<Payment> {
-        let entries: Vec<&AuditEntry> = self.in_range(from, to).collect();
+        let entries: Vec<Recorded> = self.in_range(from, to).map(AuditEntry::recorded).collect();
         self.payments(&entries)
     }
 
     /// Mints between heights `from..=to` among the entries in memory ([`Auditor::mints`]).
     pub fn issuances(&self, from: u64, to: u64) -> Vec<Payment> {
-        let entries: Vec<&AuditEntry> = self.in_range(from, to).collect();
+        let entries: Vec<Recorded> = self.in_range(from, to).map(AuditEntry::recorded).collect();
         self.mints(&entries)
     }
 
@@ -200,7 +232,7 @@ impl Auditor {
     /// The payments of `entries`: the non-zero outputs of transfers and redeems (mints
     /// excluded, see [`Auditor::mints`]) to someone other than the sender, and each redeem's
     /// public amount, paid to `issuer`; in height order.
-    pub fn payments(&self, entries: &[&AuditEntry]) -> Vec<Payment> {
+    pub fn payments(&self, entries: &[Recorded]) -> Vec<Payment> {
         let mut out = self.outputs(entries, |k| k != TxKind::Mint);
         for e in entries
             .iter()
@@ -221,11 +253,11 @@ impl Auditor {
     }
 
     /// The mints of `entries`: who received newly issued value.
-    pub fn mints(&self, entries: &[&AuditEntry]) -> Vec<Payment> {
+    pub fn mints(&self, entries: &[Recorded]) -> Vec<Payment> {
         self.outputs(entries, |k| k == TxKind::Mint)
     }
 
-    fn outputs(&self, entries: &[&AuditEntry], kind: impl Fn(TxKind) -> bool) -> Vec<Payment> {
+    fn outputs(&self, entries: &[Recorded], kind: impl Fn(TxKind) -> bool) -> Vec<Payment> {
         let mut out = Vec::new();
         for e in entries.iter().filter(|e| kind(e.kind)) {
             let p = &e.plaintext;

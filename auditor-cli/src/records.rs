@@ -7,7 +7,7 @@
 //! another key is refused. Reading one record back for `show` or a disclosure decrypts it again
 //! and compares, so a row edited in the database is caught where it would be believed.
 
-use crate::AuditEntry;
+use crate::{AuditEntry, Recorded};
 use shoji_primitives::audit::{AuditPlaintext, AuditPublicKey, AuditRecord};
 use shoji_primitives::encoding::{fr_from_bytes, fr_to_bytes, hex_encode, Reader};
 use shoji_primitives::note::{Amount, AssetId};
@@ -131,6 +131,10 @@ CREATE INDEX IF NOT EXISTS records_asset ON records (asset, height);
 
 const COLUMNS: &str = "txid, height, time_ms, kind, public_value, asset, sender, receiver0, value0, receiver1, value1, record";
 
+/// [`COLUMNS`] with an empty record: reports read everything but the record.
+const REPORT_COLUMNS_SQLITE: &str = "txid, height, time_ms, kind, public_value, asset, sender, receiver0, value0, receiver1, value1, X''";
+const REPORT_COLUMNS_POSTGRES: &str = "txid, height, time_ms, kind, public_value, asset, sender, receiver0, value0, receiver1, value1, ''::bytea";
+
 /// u64 values (amounts, heights, times) are stored as the i64 with the same bits: both
 /// databases' integers are signed 64-bit, and an amount may use the whole u64 range.
 fn to_i64(v: u64) -> i64 {
@@ -152,20 +156,18 @@ struct Row {
     sender: Vec<u8>,
     receivers: [Vec<u8>; 2],
     values: [i64; 2],
+    /// Empty when the query left the record out.
     record: Vec<u8>,
 }
 
 impl Row {
-    fn entry(self) -> Result<AuditEntry, RecordsError> {
+    fn recorded(&self) -> Result<Recorded, RecordsError> {
         let corrupt = |what: &str| RecordsError::Corrupt(format!("a record's {what}"));
         let fr = |b: &[u8], what: &'static str| -> Result<_, RecordsError> {
             let a: [u8; 32] = b.try_into().map_err(|_| corrupt(what))?;
             fr_from_bytes(what, &a).map_err(|_| corrupt(what))
         };
-        let mut r = Reader::new("audit record", &self.record);
-        let record = AuditRecord::read(&mut r).map_err(|_| corrupt("audit record"))?;
-        r.finish().map_err(|_| corrupt("audit record"))?;
-        Ok(AuditEntry {
+        Ok(Recorded {
             txid: TxId(self.txid.as_slice().try_into().map_err(|_| corrupt("id"))?),
             height: to_u64(self.height),
             time_ms: to_u64(self.time_ms),
@@ -186,6 +188,22 @@ impl Row {
                 ],
                 asset: AssetId(to_u64(self.asset)),
             },
+        })
+    }
+
+    fn entry(self) -> Result<AuditEntry, RecordsError> {
+        let r = self.recorded()?;
+        let mut reader = Reader::new("audit record", &self.record);
+        let corrupt = || RecordsError::Corrupt("a record's audit record".into());
+        let record = AuditRecord::read(&mut reader).map_err(|_| corrupt())?;
+        reader.finish().map_err(|_| corrupt())?;
+        Ok(AuditEntry {
+            txid: r.txid,
+            height: r.height,
+            time_ms: r.time_ms,
+            kind: r.kind,
+            public_value: r.public_value,
+            plaintext: r.plaintext,
             record,
         })
     }
@@ -245,6 +263,41 @@ fn filter(q: &Query, p: impl Fn(usize) -> String) -> (String, Vec<Param>) {
         clause.push_str(&format!(" AND asset = {}", p(params.len())));
     }
     (clause, params)
+}
+
+/// A batch of entries as one array per column, for PostgreSQL's `UNNEST`.
+#[derive(Default)]
+struct PgColumns {
+    txid: Vec<Vec<u8>>,
+    height: Vec<i64>,
+    time_ms: Vec<i64>,
+    kind: Vec<i16>,
+    public_value: Vec<i64>,
+    asset: Vec<i64>,
+    sender: Vec<Vec<u8>>,
+    receiver0: Vec<Vec<u8>>,
+    value0: Vec<i64>,
+    receiver1: Vec<Vec<u8>>,
+    value1: Vec<i64>,
+    record: Vec<Vec<u8>>,
+}
+
+impl PgColumns {
+    fn push(&mut self, e: &AuditEntry) {
+        let p = &e.plaintext;
+        self.txid.push(e.txid.0.to_vec());
+        self.height.push(to_i64(e.height));
+        self.time_ms.push(to_i64(e.time_ms));
+        self.kind.push(i16::from(e.kind as u8));
+        self.public_value.push(to_i64(e.public_value.0));
+        self.asset.push(to_i64(p.asset.0));
+        self.sender.push(fr_to_bytes(&p.sender).to_vec());
+        self.receiver0.push(fr_to_bytes(&p.receivers[0]).to_vec());
+        self.value0.push(to_i64(p.values[0].0));
+        self.receiver1.push(fr_to_bytes(&p.receivers[1]).to_vec());
+        self.value1.push(to_i64(p.values[1].0));
+        self.record.push(e.record.to_bytes());
+    }
 }
 
 enum Param {
@@ -395,30 +448,32 @@ impl Records {
                 tx.commit()?;
             }
             Backend::Postgres(c) => {
-                let mut tx = c.transaction()?;
-                let insert = tx.prepare(&format!(
-                    "INSERT INTO records ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (txid) DO NOTHING"
-                ))?;
+                // One statement per batch: the columns as arrays, unnested server-side (a
+                // round trip per row would cost more than the insert).
+                let mut cols = PgColumns::default();
                 for e in entries {
-                    let p = &e.plaintext;
-                    tx.execute(
-                        &insert,
-                        &[
-                            &e.txid.0.as_slice(),
-                            &to_i64(e.height),
-                            &to_i64(e.time_ms),
-                            &(e.kind as u8 as i16),
-                            &to_i64(e.public_value.0),
-                            &to_i64(p.asset.0),
-                            &fr_to_bytes(&p.sender).as_slice(),
-                            &fr_to_bytes(&p.receivers[0]).as_slice(),
-                            &to_i64(p.values[0].0),
-                            &fr_to_bytes(&p.receivers[1]).as_slice(),
-                            &to_i64(p.values[1].0),
-                            &e.record.to_bytes(),
-                        ],
-                    )?;
+                    cols.push(e);
                 }
+                let mut tx = c.transaction()?;
+                tx.execute(
+                    &format!(
+                        "INSERT INTO records ({COLUMNS}) SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[], $4::smallint[], $5::bigint[], $6::bigint[], $7::bytea[], $8::bytea[], $9::bigint[], $10::bytea[], $11::bigint[], $12::bytea[]) ON CONFLICT (txid) DO NOTHING"
+                    ),
+                    &[
+                        &cols.txid,
+                        &cols.height,
+                        &cols.time_ms,
+                        &cols.kind,
+                        &cols.public_value,
+                        &cols.asset,
+                        &cols.sender,
+                        &cols.receiver0,
+                        &cols.value0,
+                        &cols.receiver1,
+                        &cols.value1,
+                        &cols.record,
+                    ],
+                )?;
                 tx.execute("UPDATE meta SET value = $1 WHERE key = 'height'", &[&h])?;
                 tx.commit()?;
             }
@@ -456,13 +511,13 @@ impl Records {
         }
     }
 
-    /// The entries `q` selects, in height order (then by id).
-    pub fn query(&mut self, q: &Query) -> Result<Vec<AuditEntry>, RecordsError> {
+    /// What the entries `q` selects say, in height order (then by id), without their records.
+    pub fn query(&mut self, q: &Query) -> Result<Vec<Recorded>, RecordsError> {
         let rows = match &mut self.db {
             Backend::Sqlite(c) => {
                 let (clause, params) = filter(q, |n| format!("?{n}"));
                 let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM records WHERE {clause} ORDER BY height, txid"
+                    "SELECT {REPORT_COLUMNS_SQLITE} FROM records WHERE {clause} ORDER BY height, txid"
                 ))?;
                 let values: Vec<rusqlite::types::Value> = params
                     .into_iter()
@@ -490,7 +545,9 @@ impl Records {
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                     boxed.iter().map(|b| b.as_ref()).collect();
                 c.query(
-                    &format!("SELECT {COLUMNS} FROM records WHERE {clause} ORDER BY height, txid"),
+                    &format!(
+                        "SELECT {REPORT_COLUMNS_POSTGRES} FROM records WHERE {clause} ORDER BY height, txid"
+                    ),
                     &refs,
                 )?
                 .iter()
@@ -498,7 +555,7 @@ impl Records {
                 .collect::<Result<Vec<_>, _>>()?
             }
         };
-        rows.into_iter().map(Row::entry).collect()
+        rows.iter().map(Row::recorded).collect()
     }
 }
 

@@ -434,15 +434,14 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 })
                 .context("querying the records database")?;
             let kinds: BTreeMap<TxId, TxKind> = entries.iter().map(|e| (e.txid, e.kind)).collect();
-            let refs: Vec<&AuditEntry> = entries.iter().collect();
             let mut rows: Vec<(&'static str, Payment)> = o
                 .auditor
-                .payments(&refs)
+                .payments(&entries)
                 .into_iter()
                 .map(|p| (kinds.get(&p.txid).map_or("transfer", |k| kind_name(*k)), p))
                 .collect();
             if *include_mints {
-                rows.extend(o.auditor.mints(&refs).into_iter().map(|p| ("mint", p)));
+                rows.extend(o.auditor.mints(&entries).into_iter().map(|p| ("mint", p)));
                 rows.sort_by_key(|(_, p)| p.height);
             }
             if let Some(who) = participant {

@@ -89,6 +89,26 @@ enum Command {
         #[arg(long, default_value = "512", value_parser = positive)]
         ordering_in_flight: usize,
     },
+    /// The auditor's records database: append rate and report query times at scale, on SQLite
+    /// and (with --postgres) PostgreSQL.
+    Auditor {
+        /// Accepted for symmetry: the output is JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Records to store.
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+        records: u64,
+        /// Designated records per block.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+        per_block: u64,
+        /// Records appended per database transaction.
+        #[arg(long, default_value = "10000", value_parser = positive)]
+        batch: usize,
+        /// A PostgreSQL database whose `records` and `meta` tables may be dropped
+        /// (postgres://user:password@host/db); SQLite only without it.
+        #[arg(long, env = "SHOJI_BENCH_POSTGRES")]
+        postgres: Option<String>,
+    },
     /// The trusted-setup ceremony: phase 1 and phase 2 contributions and verifications.
     Ceremony {
         /// Accepted for symmetry: the output is JSON lines.
@@ -153,6 +173,31 @@ fn main() -> anyhow::Result<()> {
             if sends > 0 {
                 eprintln!("measuring: {sends} sends on four local validators ...");
                 println!("{}", shoji_benches::wallet::send_latency(sends)?);
+            }
+        }
+        Command::Auditor {
+            json: _,
+            records,
+            per_block,
+            batch,
+            postgres,
+        } => {
+            let opts = shoji_benches::auditor::AuditorOptions {
+                records,
+                per_block,
+                batch,
+                postgres,
+            };
+            eprintln!(
+                "measuring: {records} auditor records on SQLite{} ...",
+                if opts.postgres.is_some() {
+                    " and PostgreSQL"
+                } else {
+                    ""
+                }
+            );
+            for line in shoji_benches::auditor::run(&opts)? {
+                println!("{line}");
             }
         }
         Command::Ceremony {
