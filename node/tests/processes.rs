@@ -187,6 +187,22 @@ fn enact(
     }
     let said = governance(dir, &["submit", file, "--network", network_file]);
     assert!(said.contains("network.next.json"), "{said}");
+    // The operations addresses of the validators that stay carry over to the next file.
+    let raw = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).expect("read")).expect("JSON")
+    };
+    let (old, next) = (raw(network_file), raw("network.next.json"));
+    for v in next["validators"].as_array().expect("validators") {
+        let id = v["id"].to_string();
+        if let Some(addr) = old["operations"].get(&id) {
+            assert_eq!(
+                next["operations"].get(&id),
+                Some(addr),
+                "operations of {id}"
+            );
+        }
+    }
+    assert!(!next["operations"].as_object().is_none_or(|o| o.is_empty()));
     Network::load(&dir.join("network.next.json")).expect("next network file")
 }
 

@@ -541,10 +541,21 @@ fn submit(file: &Path, network: &Path) -> Result<(), Failure> {
     };
     if let Some(next) = next {
         let path = network.with_extension("next.json");
-        shoji_client::sealed::write_atomic(
-            &path,
-            serde_json::to_string_pretty(&next.to_file())?.as_bytes(),
-        )?;
+        let mut file = next.to_file();
+        // The operations addresses of the validators that stay are the old file's.
+        let old: Option<shoji_client::network::NetworkFile> = std::fs::read_to_string(network)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(old) = old {
+            let staying: std::collections::BTreeSet<String> =
+                file.validators.iter().map(|v| v.id.to_string()).collect();
+            file.operations = old
+                .operations
+                .into_iter()
+                .filter(|(id, _)| staying.contains(id))
+                .collect();
+        }
+        shoji_client::sealed::write_atomic(&path, serde_json::to_string_pretty(&file)?.as_bytes())?;
         println!(
             "the new validator set orders blocks from the checkpoint boundary a log window after height {}; from then on clients need the network file {} (epoch {})",
             f.height,
