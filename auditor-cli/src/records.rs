@@ -81,21 +81,23 @@ pub struct Query {
     pub asset: Option<AssetId>,
 }
 
-const SQLITE_SCHEMA: &str = "
+/// The tables and indexes, with each database's type names for `{BLOB}`, `{INT}` and
+/// `{SMALL}` ([`schema`]).
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
-    txid BLOB PRIMARY KEY,
-    height INTEGER NOT NULL,
-    time_ms INTEGER NOT NULL,
-    kind INTEGER NOT NULL,
-    public_value INTEGER NOT NULL,
-    asset INTEGER NOT NULL,
-    sender BLOB NOT NULL,
-    receiver0 BLOB NOT NULL,
-    value0 INTEGER NOT NULL,
-    receiver1 BLOB NOT NULL,
-    value1 INTEGER NOT NULL,
-    record BLOB NOT NULL
+    txid {BLOB} PRIMARY KEY,
+    height {INT} NOT NULL,
+    time_ms {INT} NOT NULL,
+    kind {SMALL} NOT NULL,
+    public_value {INT} NOT NULL,
+    asset {INT} NOT NULL,
+    sender {BLOB} NOT NULL,
+    receiver0 {BLOB} NOT NULL,
+    value0 {INT} NOT NULL,
+    receiver1 {BLOB} NOT NULL,
+    value1 {INT} NOT NULL,
+    record {BLOB} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_height ON records (height);
 CREATE INDEX IF NOT EXISTS records_time ON records (time_ms);
@@ -105,29 +107,17 @@ CREATE INDEX IF NOT EXISTS records_receiver1 ON records (receiver1, height);
 CREATE INDEX IF NOT EXISTS records_asset ON records (asset, height);
 ";
 
-const POSTGRES_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    txid BYTEA PRIMARY KEY,
-    height BIGINT NOT NULL,
-    time_ms BIGINT NOT NULL,
-    kind SMALLINT NOT NULL,
-    public_value BIGINT NOT NULL,
-    asset BIGINT NOT NULL,
-    sender BYTEA NOT NULL,
-    receiver0 BYTEA NOT NULL,
-    value0 BIGINT NOT NULL,
-    receiver1 BYTEA NOT NULL,
-    value1 BIGINT NOT NULL,
-    record BYTEA NOT NULL
-);
-CREATE INDEX IF NOT EXISTS records_height ON records (height);
-CREATE INDEX IF NOT EXISTS records_time ON records (time_ms);
-CREATE INDEX IF NOT EXISTS records_sender ON records (sender, height);
-CREATE INDEX IF NOT EXISTS records_receiver0 ON records (receiver0, height);
-CREATE INDEX IF NOT EXISTS records_receiver1 ON records (receiver1, height);
-CREATE INDEX IF NOT EXISTS records_asset ON records (asset, height);
-";
+/// [`SCHEMA`] for SQLite (`postgres: false`) or PostgreSQL.
+fn schema(postgres: bool) -> String {
+    let (blob, int, small) = match postgres {
+        true => ("BYTEA", "BIGINT", "SMALLINT"),
+        false => ("BLOB", "INTEGER", "INTEGER"),
+    };
+    SCHEMA
+        .replace("{BLOB}", blob)
+        .replace("{INT}", int)
+        .replace("{SMALL}", small)
+}
 
 const COLUMNS: &str = "txid, height, time_ms, kind, public_value, asset, sender, receiver0, value0, receiver1, value1, record";
 
@@ -314,7 +304,7 @@ impl Records {
         let mut records =
             if location.starts_with("postgres://") || location.starts_with("postgresql://") {
                 let mut client = postgres::Client::connect(location, postgres::NoTls)?;
-                client.batch_execute(POSTGRES_SCHEMA)?;
+                client.batch_execute(&schema(true))?;
                 Records {
                     db: Backend::Postgres(Box::new(client)),
                 }
@@ -324,7 +314,7 @@ impl Records {
                 let conn = rusqlite::Connection::open(path)?;
                 conn.pragma_update(None, "journal_mode", "WAL")?;
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
-                conn.execute_batch(SQLITE_SCHEMA)?;
+                conn.execute_batch(&schema(false))?;
                 Records {
                     db: Backend::Sqlite(conn),
                 }
