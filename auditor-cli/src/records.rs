@@ -43,6 +43,12 @@ pub enum RecordsError {
     /// A row that is not what this build wrote, or that its record contradicts.
     #[error("the database is damaged: {0}")]
     Corrupt(String),
+    /// Records would cross the network unencrypted.
+    #[error("{0} is not on this machine and the URL does not ask for TLS: add `sslmode=require` (the server's certificate is verified against the system's roots, or --database-ca), or `sslmode=disable` to send the records in the clear")]
+    Unencrypted(String),
+    /// TLS could not be set up (a CA file that cannot be read, no roots).
+    #[error("TLS to the database: {0}")]
+    Tls(String),
     /// The database file could not be created.
     #[error("creating {path}: {source}")]
     Create {
@@ -297,13 +303,18 @@ enum Param {
 
 impl Records {
     /// Opens (creating if needed) the records database at `location`: a `postgres://` or
-    /// `postgresql://` URL, or an SQLite file path (optionally `sqlite:` before it; a new file
-    /// is created readable by its owner only). It is bound to `key` on first use; another key's
-    /// database, or another schema version, is refused.
-    pub fn open(location: &str, key: &AuditPublicKey) -> Result<Records, RecordsError> {
+    /// `postgresql://` URL ([`connect_postgres`] says when it uses TLS; `ca` adds a trusted
+    /// certificate authority), or an SQLite file path (optionally `sqlite:` before it; a new
+    /// file is created readable by its owner only). It is bound to `key` on first use; another
+    /// key's database, or another schema version, is refused.
+    pub fn open(
+        location: &str,
+        key: &AuditPublicKey,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Records, RecordsError> {
         let mut records =
             if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-                let mut client = postgres::Client::connect(location, postgres::NoTls)?;
+                let mut client = connect_postgres(location, ca)?;
                 client.batch_execute(&schema(true))?;
                 Records {
                     db: Backend::Postgres(Box::new(client)),
@@ -547,6 +558,105 @@ impl Records {
         };
         rows.iter().map(Row::recorded).collect()
     }
+}
+
+/// Connects to PostgreSQL. With `sslmode=require`, or a `ca` given, over TLS (rustls), the
+/// server's certificate verified against the system's roots and `ca` — stricter than libpq's
+/// `require`, which does not verify. With `sslmode=disable`, in the clear. Otherwise (libpq's
+/// default, `prefer`) in the clear only when every host is this machine (loopback or a Unix
+/// socket); a remote host is refused ([`RecordsError::Unencrypted`]).
+pub fn connect_postgres(
+    location: &str,
+    ca: Option<&std::path::Path>,
+) -> Result<postgres::Client, RecordsError> {
+    use postgres::config::{Host, SslMode};
+    let config: postgres::Config = location.parse()?;
+    let local = config.get_hosts().iter().all(|h| match h {
+        Host::Tcp(name) => {
+            name == "localhost"
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    });
+    let tls = match config.get_ssl_mode() {
+        SslMode::Disable => false,
+        SslMode::Require => true,
+        _ if ca.is_some() => true,
+        _ if local => false,
+        _ => {
+            let hosts: Vec<String> = config
+                .get_hosts()
+                .iter()
+                .map(|h| match h {
+                    Host::Tcp(name) => name.clone(),
+                    #[cfg(unix)]
+                    Host::Unix(path) => path.display().to_string(),
+                })
+                .collect();
+            return Err(RecordsError::Unencrypted(hosts.join(", ")));
+        }
+    };
+    if !tls {
+        return Ok(config.connect(postgres::NoTls)?);
+    }
+    let mut config = config;
+    config.ssl_mode(SslMode::Require);
+    config.connect(tls_connector(ca)?).map_err(|e| {
+        // The handshake's own reason (an unknown issuer, a name mismatch) is in the causes.
+        let mut why = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            why.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        RecordsError::Tls(why)
+    })
+}
+
+/// A rustls connector trusting the system's roots and, when given, the certificates in the
+/// PEM file `ca`.
+fn tls_connector(
+    ca: Option<&std::path::Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, RecordsError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A system root this build cannot parse is skipped, as a browser would.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca {
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| RecordsError::Tls(format!("reading {}: {e}", path.display())))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| RecordsError::Tls(format!("reading {}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(RecordsError::Tls(format!(
+                "{} holds no PEM certificate",
+                path.display()
+            )));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| RecordsError::Tls(format!("{}: {e}", path.display())))?;
+        }
+    }
+    if roots.is_empty() {
+        return Err(RecordsError::Tls(
+            "no trusted certificate authority: the system has none, give --database-ca".into(),
+        ));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RecordsError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// Creates the SQLite file readable and writable by its owner only, if it does not exist.

@@ -51,7 +51,7 @@ fn exercise(location: &str, mut tamper: impl FnMut(&TxId)) {
     let key = AuditSecretKey::random(&mut rand_core::OsRng);
     let all: Vec<AuditEntry> = (0..12).map(|i| entry(&key, i)).collect();
     {
-        let mut db = Records::open(location, &key.public_key()).expect("open");
+        let mut db = Records::open(location, &key.public_key(), None).expect("open");
         assert_eq!(
             (db.height().expect("height"), db.count().expect("count")),
             (0, 0)
@@ -61,7 +61,7 @@ fn exercise(location: &str, mut tamper: impl FnMut(&TxId)) {
         // Appending a record again (a rescan after a crash) keeps one copy.
         db.append(&all[..2], 6).expect("append again");
     }
-    let mut db = Records::open(location, &key.public_key()).expect("reopen");
+    let mut db = Records::open(location, &key.public_key(), None).expect("reopen");
     assert_eq!(db.height().expect("height"), 6);
     assert_eq!(db.count().expect("count"), 12);
 
@@ -116,7 +116,7 @@ fn exercise(location: &str, mut tamper: impl FnMut(&TxId)) {
 
     // Another key's database is refused, whatever it would have read.
     let other = AuditSecretKey::random(&mut rand_core::OsRng);
-    match Records::open(location, &other.public_key()) {
+    match Records::open(location, &other.public_key(), None) {
         Err(RecordsError::OtherKey { .. }) => {}
         Err(e) => panic!("refused for the wrong reason: {e}"),
         Ok(_) => panic!("another key's database was opened"),
@@ -169,4 +169,46 @@ fn records_on_postgresql() {
             )
             .expect("tamper");
     });
+}
+
+/// TLS to PostgreSQL: with the test server's certificate authority the connection is made and
+/// verified; without it the certificate is refused; a remote host without TLS is refused before
+/// any record is sent. `SHOJI_TEST_POSTGRES_CA` names the authority that signed the server's
+/// certificate for `localhost` (`.ci/run` and `scripts/check` make one).
+#[test]
+fn records_on_postgresql_over_tls() {
+    let url = std::env::var("SHOJI_TEST_POSTGRES").expect("SHOJI_TEST_POSTGRES (see above)");
+    let ca = std::path::PathBuf::from(std::env::var("SHOJI_TEST_POSTGRES_CA").expect(
+        "SHOJI_TEST_POSTGRES_CA must name the PEM certificate authority of the test server's TLS \
+         certificate for localhost; scripts/check makes one",
+    ));
+    let tls_url = format!(
+        "{}?sslmode=require",
+        url.replace("@127.0.0.1:", "@localhost:")
+    );
+    let key = AuditSecretKey::random(&mut rand_core::OsRng);
+    let mut client = shoji_auditor::records::connect_postgres(&tls_url, Some(&ca))
+        .expect("a verified TLS connection");
+    let row = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .expect("pg_stat_ssl");
+    assert!(row.get::<_, bool>(0), "the connection is not encrypted");
+    // Without the authority, the server's certificate is not trusted.
+    match shoji_auditor::records::connect_postgres(&tls_url, None) {
+        Err(e) => assert!(
+            matches!(e, RecordsError::Tls(_)) && e.to_string().contains("certificate"),
+            "{e}"
+        ),
+        Ok(_) => panic!("an unverified server was trusted"),
+    }
+    // A remote host without TLS: refused before connecting.
+    let remote = "postgres://auditor:secret@db.example.net:5432/records";
+    match Records::open(remote, &key.public_key(), None) {
+        Err(RecordsError::Unencrypted(hosts)) => assert_eq!(hosts, "db.example.net"),
+        Err(e) => panic!("refused for the wrong reason: {e}"),
+        Ok(_) => panic!("records would have crossed the network in the clear"),
+    }
 }

@@ -111,7 +111,8 @@ fn measure(
     pool: &[(AuditPlaintext, AuditRecord)],
 ) -> anyhow::Result<serde_json::Value> {
     let auditor = Auditor::new(key.clone());
-    let mut db = Records::open(location, &key.public_key()).context("opening the database")?;
+    let mut db =
+        Records::open(location, &key.public_key(), None).context("opening the database")?;
     let start = Instant::now();
     let mut i = 0u64;
     while i < opts.records {

@@ -66,6 +66,10 @@ struct Cli {
     /// the key file's name with `.db`, created readable by its owner only).
     #[arg(long, global = true, env = "SHOJI_AUDITOR_DATABASE")]
     database: Option<String>,
+    /// A PEM file of certificate authorities to trust for the PostgreSQL server's certificate,
+    /// beside the system's (it also turns TLS on).
+    #[arg(long, global = true, env = "SHOJI_AUDITOR_DATABASE_CA")]
+    database_ca: Option<PathBuf>,
     /// A directory of participants: a JSON object mapping addresses to names.
     #[arg(long, global = true, env = "SHOJI_DIRECTORY")]
     names: Option<PathBuf>,
@@ -183,8 +187,12 @@ fn open(cli: &Cli) -> Result<Open, Failure> {
     let (file, payload) = secret_file(cli).open()?;
     let mut auditor = Auditor::from_bytes(&payload).context("reading the auditor state")?;
     let location = database(cli);
-    let mut records = Records::open(&location, &auditor.key().public_key())
-        .with_context(|| format!("opening the records database {}", redact(&location)))?;
+    let mut records = Records::open(
+        &location,
+        &auditor.key().public_key(),
+        cli.database_ca.as_deref(),
+    )
+    .with_context(|| format!("opening the records database {}", redact(&location)))?;
     // A key file of the first layout held the records too: move them to the database, then
     // keep only the key in the file.
     let moved = auditor.take_entries();
