@@ -187,12 +187,20 @@ impl Auditor {
         Ok(self.entries.len() - before)
     }
 
-    /// Decrypts every record in `block` designated to this key (whatever its height).
+    /// Decrypts every record in `block` designated to this key (whatever its height), on
+    /// every core: a scan is bound by decryption (a Jubjub scalar multiplication per record),
+    /// not by storing what it finds. Entries keep block order.
     pub fn scan(&mut self, block: &CompactBlock) {
+        use rayon::prelude::*;
         let pk = self.key.public_key();
-        for tx in block.txs.iter().filter(|t| t.auditor == pk) {
-            if let Ok(plaintext) = self.key.decrypt(&tx.audit) {
-                self.entries.push(AuditEntry {
+        let key = &self.key;
+        let found: Vec<AuditEntry> = block
+            .txs
+            .par_iter()
+            .filter(|t| t.auditor == pk)
+            .filter_map(|tx| {
+                let plaintext = key.decrypt(&tx.audit).ok()?;
+                Some(AuditEntry {
                     txid: tx.txid,
                     height: block.height,
                     time_ms: block.time_ms,
@@ -200,9 +208,10 @@ impl Auditor {
                     public_value: Amount(tx.value_in.0.max(tx.value_out.0)),
                     plaintext,
                     record: tx.audit,
-                });
-            }
-        }
+                })
+            })
+            .collect();
+        self.entries.extend(found);
     }
 
     /// Everything decrypted so far.
