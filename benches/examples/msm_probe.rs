@@ -30,6 +30,33 @@ fn med(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Times `ark` and `blst` five times each, alternating, checks their results (as blst affine
+/// points) equal, and prints one JSON line.
+fn compare<P: PartialEq + std::fmt::Debug>(
+    name: &str,
+    mixed: bool,
+    n: usize,
+    mut ark: impl FnMut() -> P,
+    mut blst: impl FnMut() -> P,
+) {
+    let (mut ta, mut tb) = (vec![], vec![]);
+    let (mut ra, mut rb) = (None, None);
+    for _ in 0..5 {
+        let m = Instant::now();
+        ra = Some(ark());
+        ta.push(m.elapsed().as_secs_f64() * 1e3);
+        let m = Instant::now();
+        rb = Some(blst());
+        tb.push(m.elapsed().as_secs_f64() * 1e3);
+    }
+    assert_eq!(ra, rb, "{name} differs");
+    println!(
+        "{{\"msm\":\"{name}\",\"mixed\":{mixed},\"n\":{n},\"ark_ms\":{:.1},\"blst_ms\":{:.1}}}",
+        med(ta),
+        med(tb)
+    );
+}
+
 fn main() {
     let prover = shoji_prover::Prover::dev().unwrap();
     let pk = prover.proving_key();
@@ -60,48 +87,34 @@ fn main() {
             let s = scalars(bases.len(), &mut rng);
             let sb = bytes(&s);
             let bl: Vec<_> = bases.iter().map(g1).collect();
-            let (mut ta, mut tb) = (vec![], vec![]);
-            let (mut ra, mut rb) = (G1Projective::default(), blst::blst_p1::default());
-            for _ in 0..5 {
-                let m = Instant::now();
-                ra = G1Projective::msm_unchecked(bases, &s);
-                ta.push(m.elapsed().as_secs_f64() * 1e3);
-                let m = Instant::now();
-                rb = bl.as_slice().mult(&sb, 255);
-                tb.push(m.elapsed().as_secs_f64() * 1e3);
-            }
-            let mut aff = blst::blst_p1_affine::default();
-            // SAFETY: both are valid blst points.
-            unsafe { blst::blst_p1_to_affine(&mut aff, &rb) };
-            assert_eq!(g1(&ra.into_affine()), aff, "{name} differs");
-            println!(
-                "{{\"msm\":\"{name}\",\"mixed\":{mixed},\"n\":{},\"ark_ms\":{:.1},\"blst_ms\":{:.1}}}",
-                bases.len(), med(ta), med(tb)
+            compare(
+                name,
+                mixed,
+                bases.len(),
+                || g1(&G1Projective::msm_unchecked(bases, &s).into_affine()),
+                || {
+                    let mut aff = blst::blst_p1_affine::default();
+                    // SAFETY: both are valid blst points.
+                    unsafe { blst::blst_p1_to_affine(&mut aff, &bl.as_slice().mult(&sb, 255)) };
+                    aff
+                },
             );
         }
         let bases = &pk.b_g2_query;
         let s = scalars(bases.len(), &mut rng);
         let sb = bytes(&s);
         let bl: Vec<_> = bases.iter().map(g2).collect();
-        let (mut ta, mut tb) = (vec![], vec![]);
-        let (mut ra, mut rb) = (G2Projective::default(), blst::blst_p2::default());
-        for _ in 0..5 {
-            let m = Instant::now();
-            ra = G2Projective::msm_unchecked(bases, &s);
-            ta.push(m.elapsed().as_secs_f64() * 1e3);
-            let m = Instant::now();
-            rb = bl.as_slice().mult(&sb, 255);
-            tb.push(m.elapsed().as_secs_f64() * 1e3);
-        }
-        let mut aff = blst::blst_p2_affine::default();
-        // SAFETY: both are valid blst points.
-        unsafe { blst::blst_p2_to_affine(&mut aff, &rb) };
-        assert_eq!(g2(&ra.into_affine()), aff, "b_g2 differs");
-        println!(
-            "{{\"msm\":\"b_g2\",\"mixed\":{mixed},\"n\":{},\"ark_ms\":{:.1},\"blst_ms\":{:.1}}}",
+        compare(
+            "b_g2",
+            mixed,
             bases.len(),
-            med(ta),
-            med(tb)
+            || g2(&G2Projective::msm_unchecked(bases, &s).into_affine()),
+            || {
+                let mut aff = blst::blst_p2_affine::default();
+                // SAFETY: both are valid blst points.
+                unsafe { blst::blst_p2_to_affine(&mut aff, &bl.as_slice().mult(&sb, 255)) };
+                aff
+            },
         );
     }
 }

@@ -279,11 +279,11 @@ pub async fn stream(
         let (mut events, mut next) = first;
         loop {
             for e in &events {
-                let json = serde_json::to_string(&EventJson::from(e)).unwrap_or_default();
+                let event = EventJson::from(e);
                 let sse = SseEvent::default()
-                    .id(e.cursor.to_string())
-                    .event(EventJson::from(e).kind)
-                    .data(json);
+                    .id(&event.cursor)
+                    .event(event.kind)
+                    .data(serde_json::to_string(&event).unwrap_or_default());
                 if tx.send(sse).await.is_err() {
                     return;
                 }
