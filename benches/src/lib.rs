@@ -1,6 +1,7 @@
 //! Shared measurement code for the `shoji-bench` binary and the criterion benches.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod auditor;
 pub mod ceremony;
 pub mod cluster;

@@ -52,7 +52,7 @@ impl Statement<'_> {
     }
 }
 
-/// The proof of a withdrawal. 864 bytes encoded.
+/// The proof of a withdrawal. 992 bytes encoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WithdrawProof {
     balance_limbs: [Point; LIMBS],

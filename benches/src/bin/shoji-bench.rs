@@ -5,6 +5,7 @@
 //! shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]
 //! shoji-bench cluster [--json] [--txs N] [--load transfers|mints] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
 //! shoji-bench ceremony [--json] [--power N] [--contributions N]
+//! shoji-bench accounts [--json] [--proofs N] [--verifies N]
 //! ```
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -109,6 +110,19 @@ enum Command {
         #[arg(long, env = "SHOJI_BENCH_POSTGRES")]
         postgres: Option<String>,
     },
+    /// Confidential accounts: proving and verifying transfers (one and batched), withdrawals,
+    /// openings and disclosures; decryption; sizes.
+    Accounts {
+        /// One JSON line instead of pretty JSON.
+        #[arg(long)]
+        json: bool,
+        /// Proofs to time per proof type.
+        #[arg(long, default_value = "30", value_parser = positive)]
+        proofs: usize,
+        /// Single verifications to time.
+        #[arg(long, default_value = "100", value_parser = positive)]
+        verifies: usize,
+    },
     /// The trusted-setup ceremony: phase 1 and phase 2 contributions and verifications.
     Ceremony {
         /// Accepted for symmetry: the output is JSON lines.
@@ -149,6 +163,22 @@ fn main() -> anyhow::Result<()> {
                 opts.proofs, opts.verifies, opts.batches
             );
             let out = zk::run(&opts)?;
+            if json {
+                println!("{out}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
+        }
+        Command::Accounts {
+            json,
+            proofs,
+            verifies,
+        } => {
+            eprintln!("measuring: {proofs} proofs and {verifies} verifications per account proof type ...");
+            let out = shoji_benches::accounts::run(&shoji_benches::accounts::AccountsOptions {
+                proofs,
+                verifies,
+            })?;
             if json {
                 println!("{out}");
             } else {
