@@ -246,6 +246,7 @@ mod tests {
             txs: vec![tx],
             tree_root: Fr::from(9u64),
             rejected: Vec::new(),
+            accounts: Vec::new(),
         }
     }
 

@@ -84,6 +84,7 @@ pub fn synthetic_chain(opts: &SyncOptions, me: &Address) -> Vec<CompactBlock> {
             txs,
             tree_root: frontier.root(),
             rejected: Vec::new(),
+            accounts: Vec::new(),
         });
     }
     blocks
@@ -151,6 +152,7 @@ pub fn send_latency(sends: usize) -> anyhow::Result<serde_json::Value> {
         validators: Default::default(),
         checkpoint_interval: 8,
         window_size: 16,
+        account_auditor: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

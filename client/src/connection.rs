@@ -973,6 +973,7 @@ mod tests {
                     code: shoji_ledger::RejectionCode::DoubleSpend,
                 })
                 .collect(),
+            accounts: Vec::new(),
         }
     }
 

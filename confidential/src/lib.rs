@@ -46,7 +46,7 @@ pub const LIMBS: usize = 4;
 pub const TRANSCRIPT_LABEL: &[u8] = b"shoji-confidential";
 
 /// Why a value was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     /// The bytes do not decode (wrong length, a non-canonical scalar, a point not on the group).
     #[error("malformed {0}")]

@@ -2,6 +2,7 @@
 //! encoding, hashed into the scan chain the state root certifies.
 
 use crate::*;
+use shoji_primitives::account::AccountTx;
 use shoji_primitives::audit::{AuditPublicKey, AuditRecord};
 use shoji_primitives::encoding::{fr_to_bytes, EncodingError, Reader};
 use shoji_primitives::encryption::{NoteCiphertext, NOTE_CIPHERTEXT_BYTES};
@@ -110,8 +111,9 @@ impl CompactBlock {
     /// Length of the encoding before the transactions.
     pub const HEADER_BYTES: usize = 8 + 8 + 32 + 4;
 
-    /// `height ‖ time_ms ‖ tree_root ‖ count:u32 ‖ txs ‖ rejected_count:u32 ‖ rejected`
-    /// (integers little-endian).
+    /// `height ‖ time_ms ‖ tree_root ‖ count:u32 ‖ txs ‖ rejected_count:u32 ‖ rejected ‖
+    /// accounts_count:u32 ‖ account transactions` (integers little-endian; each account
+    /// transaction in its own encoding, whose kind byte gives its length).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
             Self::HEADER_BYTES
@@ -130,6 +132,10 @@ impl CompactBlock {
         for r in &self.rejected {
             out.extend_from_slice(&r.auth_id.0);
             out.push(r.code as u8);
+        }
+        out.extend_from_slice(&(self.accounts.len() as u32).to_le_bytes());
+        for a in &self.accounts {
+            out.extend_from_slice(&a.to_bytes());
         }
         out
     }
@@ -151,8 +157,10 @@ impl CompactBlock {
             .map(|_| CompactTx::read(&mut r))
             .collect::<Result<Vec<_>, _>>()?;
         let rejected_count = u32::from_le_bytes(r.array()?) as usize;
-        if bytes.len()
-            != (txs_end + 4).saturating_add(rejected_count.saturating_mul(CompactRejection::BYTES))
+        if r.remaining()
+            < rejected_count
+                .saturating_mul(CompactRejection::BYTES)
+                .saturating_add(4)
         {
             return Err(EncodingError::Invalid(
                 "compact block length does not match its counts",
@@ -166,6 +174,27 @@ impl CompactBlock {
                 })
             })
             .collect::<Result<Vec<_>, EncodingError>>()?;
+        let accounts_count = u32::from_le_bytes(r.array()?) as usize;
+        if r.remaining() < accounts_count.saturating_mul(2) {
+            return Err(EncodingError::Invalid(
+                "compact block length does not match its counts",
+            ));
+        }
+        let accounts = (0..accounts_count)
+            .map(|_| {
+                let rest = r.rest();
+                let len = rest
+                    .get(1)
+                    .and_then(|&kind| AccountTx::encoded_len(kind))
+                    .ok_or(EncodingError::Invalid("compact block account transaction"))?;
+                let tx = AccountTx::from_bytes(
+                    rest.get(..len)
+                        .ok_or(EncodingError::Invalid("compact block account transaction"))?,
+                )?;
+                r = Reader::new("compact block", &rest[len..]);
+                Ok(tx)
+            })
+            .collect::<Result<Vec<_>, EncodingError>>()?;
         r.finish()?;
         Ok(Self {
             height,
@@ -173,6 +202,7 @@ impl CompactBlock {
             txs,
             tree_root,
             rejected,
+            accounts,
         })
     }
 }
@@ -190,6 +220,10 @@ pub struct CompactBlock {
     pub txs: Vec<CompactTx>,
     /// Tree root after the block.
     pub tree_root: Fr,
-    /// The block's transactions that were not applied, in block order.
+    /// The block's transactions that were not applied, in block order (shielded, then
+    /// account transactions).
     pub rejected: Vec<CompactRejection>,
+    /// Applied account transactions, in block order, whole: wallets track their accounts and
+    /// auditors read the amounts from them.
+    pub accounts: Vec<AccountTx>,
 }

@@ -22,16 +22,20 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod accounts;
 mod compact;
 mod outcome;
 mod policy;
 mod state;
 
+pub use accounts::*;
 pub use compact::*;
 pub use outcome::*;
 pub use policy::*;
 pub use state::*;
 
+use shoji_confidential::{Ciphertext, PublicKey};
+use shoji_primitives::account::AccountTx;
 use shoji_primitives::audit::AuditPublicKey;
 use shoji_primitives::encoding::fr_to_bytes;
 use shoji_primitives::governance::{
@@ -40,6 +44,7 @@ use shoji_primitives::governance::{
 use shoji_primitives::tree::{Frontier, TreeError};
 use shoji_primitives::tx::{Transaction, TxId, TxKind};
 use shoji_primitives::Fr;
+use shoji_verifier::accounts::AccountTxError;
 use shoji_verifier::TxError;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -66,6 +71,10 @@ pub struct BlockOutcome {
     /// Set when this block is the last of its epoch: the new epoch number and its members,
     /// who order every block above this one.
     pub epoch_started: Option<(u64, Validators)>,
+    /// What happened to each account transaction of the block, in order.
+    pub accounts: Vec<(TxId, TxOutcome)>,
+    /// The accounts the block changed, with their new state: what storage writes.
+    pub accounts_changed: Vec<(AccountId, AccountState)>,
 }
 
 /// A validator set: replica id → Ed25519 public key.
@@ -93,6 +102,9 @@ pub struct LedgerConfig {
     pub checkpoint_interval: u64,
     /// See `checkpoint_interval`.
     pub window_size: u64,
+    /// The auditor's account-tier key every account transfer encrypts its amount to; `None`:
+    /// the network has no confidential accounts.
+    pub account_auditor: Option<PublicKey>,
 }
 
 /// Fewest validators a set may have (`n = 3f + 1` with `f = 1`).
@@ -118,6 +130,8 @@ pub struct Ledger {
     policy: Policy,
     /// `frontier.root()`, kept (a root is sixteen hashes).
     tree_root: Fr,
+    /// Confidential accounts.
+    accounts: BTreeMap<AccountId, AccountState>,
 }
 
 impl Ledger {
@@ -135,6 +149,7 @@ impl Ledger {
             nullifier_chain: [0; 32],
             scan_chain: [0; 32],
             tree_root: Frontier::new().root(),
+            accounts: BTreeMap::new(),
         };
         l.remember_root(l.tree_root);
         l
@@ -168,6 +183,11 @@ impl Ledger {
     /// The policy in force (auditor, issuers, governance sequence).
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The state of account `id`, if it was opened.
+    pub fn account(&self, id: &AccountId) -> Option<&AccountState> {
+        self.accounts.get(id)
     }
 
     /// Whether `nf` has been revealed.
@@ -371,6 +391,22 @@ impl Ledger {
         stateless: &[Result<(), TxError>],
         governance: &[GovernanceTx],
     ) -> BlockOutcome {
+        self.apply_block_full(time_ms, txs, stateless, &[], &[], governance)
+    }
+
+    /// Applies a committed block with account transactions: its shielded transactions, then
+    /// its account transactions (`accounts`, with `accounts_stateless[i]` the result of
+    /// [`shoji_verifier::accounts::verify_account_txs`] for `accounts[i]`), then its
+    /// governance transactions, each in block order.
+    pub fn apply_block_full(
+        &mut self,
+        time_ms: u64,
+        txs: &[Transaction],
+        stateless: &[Result<(), TxError>],
+        accounts: &[AccountTx],
+        accounts_stateless: &[Result<(), AccountTxError>],
+        governance: &[GovernanceTx],
+    ) -> BlockOutcome {
         let height = self.height + 1;
         let time_ms = time_ms.max(self.time_ms);
         let mut outcomes = Vec::with_capacity(txs.len());
@@ -393,6 +429,34 @@ impl Ledger {
             }
             outcomes.push(outcome);
         }
+        let mut changed = BTreeSet::new();
+        let mut account_outcomes = Vec::with_capacity(accounts.len());
+        let mut compact_accounts = Vec::new();
+        for (i, tx) in accounts.iter().enumerate() {
+            let outcome = match accounts_stateless.get(i) {
+                Some(Err(e)) => Err(Rejection::Stateless(e.to_string())),
+                None => Err(Rejection::Stateless("not verified".into())),
+                Some(Ok(())) => self.apply_account(tx, height, &mut changed),
+            };
+            let outcome = match outcome {
+                Ok(()) => {
+                    compact_accounts.push(tx.clone());
+                    TxOutcome::Applied { first_leaf: 0 }
+                }
+                Err(why) => {
+                    rejected.push(CompactRejection {
+                        auth_id: tx.auth_id(),
+                        code: why.code(),
+                    });
+                    TxOutcome::Rejected(why)
+                }
+            };
+            account_outcomes.push((tx.id(), outcome));
+        }
+        let accounts_changed = changed
+            .into_iter()
+            .filter_map(|id| self.accounts.get(&id).map(|a| (id, a.clone())))
+            .collect();
         let pending_before = self.policy.next_validators.is_some();
         let governance: Vec<(TxId, TxOutcome)> = governance
             .iter()
@@ -431,6 +495,7 @@ impl Ledger {
             txs: compact,
             tree_root,
             rejected,
+            accounts: compact_accounts,
         };
         self.scan_chain = chain_compact(&self.scan_chain, &compact.to_bytes());
         BlockOutcome {
@@ -443,7 +508,160 @@ impl Ledger {
             governance,
             validators_decided,
             epoch_started,
+            accounts: account_outcomes,
+            accounts_changed,
         }
+    }
+
+    /// The stateful checks of an account transaction against the current state: what
+    /// admission refuses early.
+    pub fn admissible_account(&self, tx: &AccountTx) -> Result<(), Rejection> {
+        self.check_account(tx, self.height + 1).map(|_| ())
+    }
+
+    /// Checks `tx` and says what applying it changes: the debited account's new base (or a
+    /// new account), and a credit.
+    fn check_account(&self, tx: &AccountTx, height: u64) -> Result<AccountEffect, Rejection> {
+        let auditor = self
+            .config
+            .account_auditor
+            .ok_or(Rejection::AccountsDisabled)?;
+        let existing = |key: &PublicKey| {
+            self.accounts
+                .get(&AccountId::new(key, tx.asset()))
+                .ok_or(Rejection::UnknownAccount)
+        };
+        let spend =
+            |key: &PublicKey, sequence: u64, credits: u64, spendable: &Ciphertext, expiry: u64| {
+                if expiry < height {
+                    return Err(Rejection::Expired(expiry));
+                }
+                let a = existing(key)?;
+                if sequence != a.sequence {
+                    return Err(Rejection::AccountSequence {
+                        expected: a.sequence,
+                        got: sequence,
+                    });
+                }
+                if a.spendable(credits).as_ref() != Some(spendable) {
+                    return Err(Rejection::StaleBalance(credits));
+                }
+                Ok(())
+            };
+        let issuer_may = |issuer: &[u8; 32]| match self
+            .policy
+            .issuers
+            .get(issuer)
+            .is_some_and(|assets| assets.contains(&tx.asset()))
+        {
+            true => Ok(()),
+            false => Err(Rejection::UnauthorizedIssuer(tx.asset().0)),
+        };
+        match tx {
+            AccountTx::Open(o) => {
+                match self.accounts.contains_key(&AccountId::new(&o.key, o.asset)) {
+                    true => Err(Rejection::AccountExists),
+                    false => Ok(AccountEffect::Open(AccountId::new(&o.key, o.asset))),
+                }
+            }
+            AccountTx::Transfer(t) => {
+                let h = &t.header;
+                if h.auditor != auditor {
+                    return Err(Rejection::WrongAuditor);
+                }
+                spend(
+                    &h.sender,
+                    h.sequence,
+                    h.credits,
+                    &h.spendable,
+                    h.expiry_height,
+                )?;
+                existing(&h.receiver)?;
+                Ok(AccountEffect::Move {
+                    from: Some((
+                        AccountId::new(&h.sender, h.asset),
+                        t.amount.for_role(shoji_confidential::Role::Sender),
+                    )),
+                    to: Some((
+                        AccountId::new(&h.receiver, h.asset),
+                        t.amount.for_role(shoji_confidential::Role::Receiver),
+                    )),
+                    nullifier: None,
+                })
+            }
+            AccountTx::Mint(m) => {
+                issuer_may(&m.issuer)?;
+                existing(&m.account)?;
+                let nf = mint_nullifier(&tx.id());
+                if self.nullifiers.contains(&nf) {
+                    return Err(Rejection::DoubleSpend);
+                }
+                Ok(AccountEffect::Move {
+                    from: None,
+                    to: Some((
+                        AccountId::new(&m.account, m.asset),
+                        Ciphertext::public(m.value.0),
+                    )),
+                    nullifier: Some(nf),
+                })
+            }
+            AccountTx::Redeem(r) => {
+                let h = &r.header;
+                issuer_may(&h.issuer)?;
+                spend(
+                    &h.account,
+                    h.sequence,
+                    h.credits,
+                    &h.spendable,
+                    h.expiry_height,
+                )?;
+                Ok(AccountEffect::Move {
+                    from: Some((
+                        AccountId::new(&h.account, h.asset),
+                        Ciphertext::public(h.value.0),
+                    )),
+                    to: None,
+                    nullifier: None,
+                })
+            }
+        }
+    }
+
+    fn apply_account(
+        &mut self,
+        tx: &AccountTx,
+        height: u64,
+        changed: &mut BTreeSet<AccountId>,
+    ) -> Result<(), Rejection> {
+        match self.check_account(tx, height)? {
+            AccountEffect::Open(id) => {
+                self.accounts.insert(id, AccountState::new());
+                changed.insert(id);
+            }
+            AccountEffect::Move {
+                from,
+                to,
+                nullifier,
+            } => {
+                if let Some((id, amount)) = from {
+                    if let Some(a) = self.accounts.get_mut(&id) {
+                        a.debit(amount);
+                        changed.insert(id);
+                    }
+                }
+                if let Some((id, amount)) = to {
+                    if let Some(a) = self.accounts.get_mut(&id) {
+                        a.credit(amount);
+                        changed.insert(id);
+                    }
+                }
+                if let Some(nf) = nullifier {
+                    self.nullifiers.insert(nf);
+                    self.nullifier_chain = chain_nullifier(&self.nullifier_chain, &nf);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn apply(&mut self, tx: &Transaction) -> Result<u64, Rejection> {
@@ -496,7 +714,11 @@ impl Ledger {
 
     /// Rebuilds a ledger from its configuration and a snapshot.
     pub fn restore(config: LedgerConfig, snapshot: LedgerSnapshot) -> Result<Self, RestoreError> {
-        let LedgerSnapshot { head, nullifiers } = snapshot;
+        let LedgerSnapshot {
+            head,
+            nullifiers,
+            accounts,
+        } = snapshot;
         let window = config.anchor_window_blocks.max(1);
         if head.recent_roots.is_empty() {
             return Err(RestoreError::NoRoots);
@@ -523,6 +745,7 @@ impl Ledger {
             root_counts: BTreeMap::new(),
             nullifier_chain: head.nullifier_chain,
             scan_chain: head.scan_chain,
+            accounts,
         };
         for r in head.recent_roots {
             l.remember_root(r);
@@ -531,5 +754,28 @@ impl Ledger {
     }
 }
 
+/// What an account transaction does once its checks pass. Built and consumed once per
+/// transaction on the stack, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum AccountEffect {
+    /// A new account.
+    Open(AccountId),
+    /// A debit of the owner's base (advancing its sequence), a credit, and for a mint the
+    /// nullifier that keeps it from being applied twice.
+    Move {
+        from: Option<(AccountId, Ciphertext)>,
+        to: Option<(AccountId, Ciphertext)>,
+        nullifier: Option<[u8; 32]>,
+    },
+}
+
+/// The value a mint into an account leaves in the nullifier set, so that the same mint is
+/// applied once: a hash of its id, in a domain of its own.
+pub fn mint_nullifier(id: &TxId) -> [u8; 32] {
+    blake3::derive_key("shoji 2026 account mint nullifier v1", &id.0)
+}
+
+#[cfg(test)]
+mod account_tests;
 #[cfg(test)]
 mod tests;

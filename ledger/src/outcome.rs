@@ -48,6 +48,27 @@ pub enum Rejection {
     /// replayed from, a network that shares keys with this one.
     #[error("transaction is for another network")]
     WrongNetwork,
+    /// An account transaction on a network without an account-tier auditor key.
+    #[error("this network has no confidential accounts (no account auditor key)")]
+    AccountsDisabled,
+    /// An opening of an account that exists.
+    #[error("the account is already open")]
+    AccountExists,
+    /// A transaction naming an account that was never opened.
+    #[error("no such account")]
+    UnknownAccount,
+    /// An account transaction out of sequence (a replay, or one made against an older state).
+    #[error("account sequence number {got}, expected {expected}")]
+    AccountSequence {
+        /// The account's next sequence number.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// The balance a transaction spends from is not the account's for the credits it names,
+    /// or names credits outside the window.
+    #[error("the spendable balance is not the account's (credits {0})")]
+    StaleBalance(u64),
 }
 
 impl Rejection {
@@ -62,6 +83,11 @@ impl Rejection {
             Rejection::Expired(_) => RejectionCode::Expired,
             Rejection::TreeFull => RejectionCode::TreeFull,
             Rejection::WrongNetwork => RejectionCode::WrongNetwork,
+            Rejection::AccountsDisabled
+            | Rejection::AccountExists
+            | Rejection::UnknownAccount
+            | Rejection::AccountSequence { .. }
+            | Rejection::StaleBalance(_) => RejectionCode::Account,
             Rejection::GovernanceSequence { .. }
             | Rejection::Unapproved(_)
             | Rejection::ValidatorSet(_) => RejectionCode::Governance,
@@ -92,6 +118,8 @@ pub enum RejectionCode {
     WrongNetwork = 8,
     /// A governance rule (sequence, approvals, validator set).
     Governance = 9,
+    /// An account rule: unknown or existing account, sequence, stale balance, accounts off.
+    Account = 10,
 }
 
 impl RejectionCode {
@@ -107,6 +135,7 @@ impl RejectionCode {
             7 => Self::TreeFull,
             8 => Self::WrongNetwork,
             9 => Self::Governance,
+            10 => Self::Account,
             _ => return Err(EncodingError::Invalid("unknown rejection code")),
         })
     }
@@ -125,6 +154,7 @@ impl RejectionCode {
             Self::TreeFull => "tree_full",
             Self::WrongNetwork => "wrong_network",
             Self::Governance => "governance",
+            Self::Account => "account",
         }
     }
 }
@@ -141,6 +171,7 @@ impl std::fmt::Display for RejectionCode {
             Self::TreeFull => "commitment tree is full",
             Self::WrongNetwork => "transaction is for another network",
             Self::Governance => "governance rule",
+            Self::Account => "account rule (unknown or existing account, sequence, stale balance)",
         })
     }
 }

@@ -151,6 +151,8 @@ pub struct LedgerSnapshot {
     pub head: LedgerHead,
     /// Every revealed nullifier (canonical 32-byte encodings).
     pub nullifiers: BTreeSet<[u8; 32]>,
+    /// Every confidential account.
+    pub accounts: std::collections::BTreeMap<AccountId, AccountState>,
 }
 
 /// Why a snapshot cannot be restored.
@@ -243,7 +245,7 @@ pub fn validator_sets_hash(validators: &Validators, next: Option<(u64, &Validato
 /// `compact` ([`CompactBlock::to_bytes`]). A client that holds the chain at one certified height
 /// checks every compact block it receives up to the next.
 pub fn chain_compact(chain: &[u8; 32], compact: &[u8]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new_derive_key("shoji 2026 scan chain v2");
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 scan chain v3");
     h.update(chain);
     h.update(compact);
     *h.finalize().as_bytes()

@@ -44,6 +44,7 @@ fn ledger() -> Ledger {
         validators: Default::default(),
         checkpoint_interval: 8,
         window_size: 16,
+        account_auditor: None,
     })
 }
 
@@ -208,6 +209,7 @@ fn snapshot_and_restore() {
     let snap = LedgerSnapshot {
         head: a.head(),
         nullifiers: a.nullifiers.clone(),
+        accounts: a.accounts.clone(),
     };
     assert_eq!(snap.head.state_root(), a.state_root());
     let mut b = Ledger::restore(a.config().clone(), snap.clone()).unwrap();
@@ -253,9 +255,15 @@ fn compact_block_roundtrip_and_strictness() {
             code: RejectionCode::DoubleSpend
         }]
     );
+    // The rejection's code is the byte before the (empty) account section's count.
     let mut unknown_code = bytes.clone();
-    *unknown_code.last_mut().unwrap() = 0;
+    let at = unknown_code.len() - 5;
+    unknown_code[at] = 0;
     assert!(CompactBlock::from_bytes(&unknown_code).is_err());
+    let mut phantom_accounts = bytes.clone();
+    let at = phantom_accounts.len() - 4;
+    phantom_accounts[at] = 1;
+    assert!(CompactBlock::from_bytes(&phantom_accounts).is_err());
     assert!(CompactBlock::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     let mut longer = bytes.clone();
     longer.push(0);
@@ -459,6 +467,7 @@ fn governance_rotates_the_auditor_and_the_state_root_commits_to_it() {
     let snap = LedgerSnapshot {
         head: a.head(),
         nullifiers: a.nullifiers.clone(),
+        accounts: a.accounts.clone(),
     };
     assert_eq!(snap.head.state_root(), a.state_root());
     let policy = snap

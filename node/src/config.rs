@@ -387,6 +387,7 @@ impl GenesisFile {
                 validators: Default::default(),
                 checkpoint_interval: 8,
                 window_size: 16,
+                account_auditor: None,
             },
             consensus,
             verifying_key_hash: match &self.verifying_key_hash {

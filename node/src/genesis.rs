@@ -62,6 +62,7 @@ impl Genesis {
                 .collect(),
             checkpoint_interval: self.consensus.checkpoint_interval,
             window_size: self.consensus.window_size,
+            account_auditor: None,
             ..self.ledger.clone()
         }
     }

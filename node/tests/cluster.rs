@@ -74,6 +74,7 @@ fn ledger_config(
         validators: Default::default(),
         checkpoint_interval: 8,
         window_size: 16,
+        account_auditor: None,
     }
 }
 

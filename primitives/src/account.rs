@@ -20,7 +20,9 @@ use crate::encoding::{EncodingError, Reader};
 use crate::note::{Amount, AssetId};
 use crate::tx::{TxId, TX_VERSION};
 use shoji_confidential::elgamal::{AMOUNT_CIPHERTEXT_BYTES, CIPHERTEXT_BYTES};
-use shoji_confidential::{open, transfer, withdraw, AmountCiphertext, Ciphertext, PublicKey};
+use shoji_confidential::{
+    open, transfer, withdraw, AmountCiphertext, Ciphertext, PublicKey, SecretKey,
+};
 
 /// Kind byte of an account opening.
 pub const OPEN_KIND: u8 = 4;
@@ -203,6 +205,91 @@ fn context(network: &[u8; 32], fields: &[u8]) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
+impl AccountTx {
+    /// Opens the account `(key, asset)` on `network`.
+    pub fn open(
+        network: &[u8; 32],
+        key: &SecretKey,
+        asset: AssetId,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Self {
+        let public = key.public();
+        let proof = open::prove(key, &open_context(network, asset, &public), rng);
+        AccountTx::Open(Open {
+            asset,
+            key: public,
+            proof,
+        })
+    }
+
+    /// Pays `amount` from the account of `key` (which holds `balance` in
+    /// `header.spendable`) as `header` says, on `network`.
+    pub fn transfer(
+        network: &[u8; 32],
+        key: &SecretKey,
+        header: TransferHeader,
+        balance: u64,
+        amount: u64,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<Self, shoji_confidential::Error> {
+        let context = header.context(network);
+        let st = transfer::Statement {
+            context: &context,
+            sender: &header.sender,
+            receiver: &header.receiver,
+            auditor: &header.auditor,
+            spendable: &header.spendable,
+        };
+        let (amount, proof) = transfer::prove(key, &st, balance, amount, rng)?;
+        Ok(AccountTx::Transfer(Box::new(Transfer {
+            header,
+            amount,
+            proof,
+        })))
+    }
+
+    /// Redeems `header.value` from the account of `key` (holding `balance`) on `network`.
+    pub fn redeem(
+        network: &[u8; 32],
+        key: &SecretKey,
+        header: RedeemHeader,
+        balance: u64,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<Self, shoji_confidential::Error> {
+        let context = header.context(network);
+        let st = withdraw::Statement {
+            context: &context,
+            owner: &header.account,
+            spendable: &header.spendable,
+            amount: header.value.0,
+        };
+        let proof = withdraw::prove(key, &st, balance, rng)?;
+        Ok(AccountTx::Redeem(Box::new(Redeem { header, proof })))
+    }
+
+    /// An issuer's signed mint of `value` into `account` on `network`.
+    pub fn mint(
+        network: &[u8; 32],
+        issuer: &ed25519_dalek::SigningKey,
+        asset: AssetId,
+        account: PublicKey,
+        value: Amount,
+        nonce: [u8; 32],
+    ) -> Self {
+        let mut m = Mint {
+            asset,
+            account,
+            value,
+            nonce,
+            issuer: issuer.verifying_key().to_bytes(),
+            signature: [0; 64],
+        };
+        let digest = AccountTx::Mint(m.clone()).sighash(network);
+        m.signature = ed25519_dalek::Signer::sign(issuer, &digest).to_bytes();
+        AccountTx::Mint(m)
+    }
+}
+
 /// Which fields an encoding holds.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -297,6 +384,12 @@ impl AccountTx {
         ))
     }
 
+    /// blake3 of the whole encoding: names these exact bytes (what a rejection certifies and a
+    /// verdict may be cached under).
+    pub fn auth_id(&self) -> TxId {
+        TxId(*blake3::hash(&self.to_bytes()).as_bytes())
+    }
+
     /// What every proof of the transaction is made over: the network id and every field but
     /// the proof and the amount ciphertext (which the prover makes with the proof, and the
     /// transfer transcript absorbs itself). Passed to the proofs as their `context`.
@@ -312,6 +405,17 @@ impl AccountTx {
         *h.finalize().as_bytes()
     }
 
+    /// The encoded length of account kind `kind`, if it is one.
+    pub fn encoded_len(kind: u8) -> Option<usize> {
+        match kind {
+            OPEN_KIND => Some(OPEN_BYTES),
+            TRANSFER_KIND => Some(TRANSFER_BYTES),
+            MINT_KIND => Some(MINT_BYTES),
+            REDEEM_KIND => Some(REDEEM_BYTES),
+            _ => None,
+        }
+    }
+
     /// The layout: version, a known account kind and that kind's exact length. Cheap, for
     /// consensus's payload rule.
     pub fn check_layout(bytes: &[u8]) -> Result<u8, EncodingError> {
@@ -324,18 +428,10 @@ impl AccountTx {
             });
         }
         let kind = r.u8()?;
-        let expected = match kind {
-            OPEN_KIND => OPEN_BYTES,
-            TRANSFER_KIND => TRANSFER_BYTES,
-            MINT_KIND => MINT_BYTES,
-            REDEEM_KIND => REDEEM_BYTES,
-            v => {
-                return Err(EncodingError::Unknown {
-                    what: "account transaction kind",
-                    value: v as u64,
-                })
-            }
-        };
+        let expected = Self::encoded_len(kind).ok_or(EncodingError::Unknown {
+            what: "account transaction kind",
+            value: kind as u64,
+        })?;
         if bytes.len() != expected {
             return Err(EncodingError::Length {
                 what: "account transaction",
@@ -415,7 +511,6 @@ impl AccountTx {
 mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
-    use shoji_confidential::SecretKey;
 
     const NET: [u8; 32] = [9; 32];
 

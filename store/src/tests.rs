@@ -52,6 +52,7 @@ fn config() -> LedgerConfig {
         validators: Default::default(),
         checkpoint_interval: 8,
         window_size: 16,
+        account_auditor: None,
     }
 }
 

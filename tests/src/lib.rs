@@ -195,6 +195,7 @@ pub fn run_story(
         validators: Default::default(),
         checkpoint_interval: 8,
         window_size: 16,
+        account_auditor: None,
     };
     let names = ["issuer", "alice", "bob", "carol"];
     let mut wallets: Vec<(String, Wallet)> = names

@@ -43,6 +43,7 @@ impl World {
                 validators: Default::default(),
                 checkpoint_interval: 8,
                 window_size: 16,
+                account_auditor: None,
             },
             Verifier::new(&prover.proving_key().vk),
         );

@@ -23,6 +23,7 @@ use shoji_primitives::encoding::EncodingError;
 use shoji_primitives::tx::{ShapeError, Transaction};
 use std::path::Path;
 
+pub mod accounts;
 mod fixed_base;
 mod pairing;
 use fixed_base::FixedBaseTables;

@@ -871,6 +871,7 @@ fn devnet(
         validators: Default::default(),
         checkpoint_interval: 8,
         window_size: 16,
+        account_auditor: None,
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

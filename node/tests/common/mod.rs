@@ -42,6 +42,7 @@ impl Fixture {
             validators: Default::default(),
             checkpoint_interval: 8,
             window_size: 16,
+            account_auditor: None,
         };
         Fixture {
             prover,

@@ -1,0 +1,376 @@
+//! Confidential accounts through the ledger, with real proofs verified as validators verify
+//! them: open, mint, pay, redeem; replays, stale balances, a credit landing between proving and
+//! inclusion, wrong auditor, unknown accounts, unauthorized issuers, accounts switched off.
+
+use super::*;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use shoji_confidential::{Role, SecretKey};
+use shoji_primitives::account::{RedeemHeader, TransferHeader};
+use shoji_primitives::note::{Amount, AssetId};
+use shoji_verifier::accounts::verify_account_txs;
+
+const NETWORK: [u8; 32] = [3; 32];
+const USD: AssetId = AssetId(840);
+
+struct World {
+    ledger: Ledger,
+    issuer: ed25519_dalek::SigningKey,
+    auditor: SecretKey,
+    rng: ChaCha20Rng,
+    nonce: u8,
+}
+
+fn world(accounts: bool) -> World {
+    let issuer = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let auditor = SecretKey::auditor(&[9; 32]);
+    let ledger = Ledger::genesis(LedgerConfig {
+        anchor_window_blocks: 3,
+        auditor: shoji_primitives::audit::AuditSecretKey::random(&mut ChaCha20Rng::seed_from_u64(
+            1,
+        ))
+        .public_key(),
+        issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+        governance: GovernanceRules::default(),
+        network_id: NETWORK,
+        validators: Default::default(),
+        checkpoint_interval: 8,
+        window_size: 16,
+        account_auditor: accounts.then(|| auditor.public()),
+    });
+    World {
+        ledger,
+        issuer,
+        auditor,
+        rng: ChaCha20Rng::seed_from_u64(2),
+        nonce: 0,
+    }
+}
+
+impl World {
+    /// Verifies `txs` as a validator does and applies them as one block.
+    fn block(&mut self, txs: &[AccountTx]) -> BlockOutcome {
+        let refs: Vec<&AccountTx> = txs.iter().collect();
+        let stateless = verify_account_txs(&refs, &NETWORK);
+        self.ledger
+            .apply_block_full(0, &[], &[], txs, &stateless, &[])
+    }
+
+    fn outcomes(&mut self, txs: &[AccountTx]) -> Vec<Result<(), Rejection>> {
+        self.block(txs)
+            .accounts
+            .into_iter()
+            .map(|(_, o)| match o {
+                TxOutcome::Applied { .. } => Ok(()),
+                TxOutcome::Rejected(r) => Err(r),
+                TxOutcome::Enacted => panic!("an account transaction enacted"),
+            })
+            .collect()
+    }
+
+    fn open(&mut self, key: &SecretKey) -> AccountTx {
+        AccountTx::open(&NETWORK, key, USD, &mut self.rng)
+    }
+
+    fn mint(&mut self, to: &SecretKey, value: u64) -> AccountTx {
+        self.nonce += 1;
+        AccountTx::mint(
+            &NETWORK,
+            &self.issuer,
+            USD,
+            to.public(),
+            Amount(value),
+            [self.nonce; 32],
+        )
+    }
+
+    fn state(&self, key: &SecretKey) -> AccountState {
+        self.ledger
+            .account(&AccountId::new(&key.public(), USD))
+            .cloned()
+            .expect("an open account")
+    }
+
+    /// A payment of `amount` from `from` (holding `balance` with every credit) to `to`.
+    fn pay(&mut self, from: &SecretKey, to: &SecretKey, balance: u64, amount: u64) -> AccountTx {
+        let a = self.state(from);
+        let header = TransferHeader {
+            asset: USD,
+            sender: from.public(),
+            receiver: to.public(),
+            auditor: self.auditor.public(),
+            sequence: a.sequence,
+            credits: a.credits,
+            expiry_height: self.ledger.height() + 10,
+            spendable: a.balance(),
+        };
+        AccountTx::transfer(&NETWORK, from, header, balance, amount, &mut self.rng).unwrap()
+    }
+
+    fn holds(&self, key: &SecretKey, value: u64) -> bool {
+        self.state(key).balance().holds(key, value)
+    }
+}
+
+fn keys() -> (SecretKey, SecretKey) {
+    (SecretKey::account(&[1; 32]), SecretKey::account(&[2; 32]))
+}
+
+#[test]
+fn open_mint_pay_and_redeem_move_the_balances_every_party_reads() {
+    let mut w = world(true);
+    let (alice, bob) = keys();
+    let opens = [w.open(&alice), w.open(&bob)];
+    assert_eq!(w.outcomes(&opens), vec![Ok(()), Ok(())]);
+    let m = w.mint(&alice, 1_000);
+    assert_eq!(w.outcomes(&[m]), vec![Ok(())]);
+    assert!(w.holds(&alice, 1_000));
+    let root_before = w.ledger.state_root();
+    let pay = w.pay(&alice, &bob, 1_000, 300);
+    let out = w.block(std::slice::from_ref(&pay));
+    assert!(matches!(out.accounts[0].1, TxOutcome::Applied { .. }));
+    assert_ne!(w.ledger.state_root(), root_before);
+    assert!(w.holds(&alice, 700));
+    assert!(w.holds(&bob, 300));
+    assert_eq!(out.accounts_changed.len(), 2);
+    // The compact block carries the payment whole: the auditor reads the amount from it.
+    assert_eq!(out.compact.accounts, vec![pay.clone()]);
+    assert_eq!(
+        CompactBlock::from_bytes(&out.compact.to_bytes()),
+        Ok(out.compact.clone())
+    );
+    let AccountTx::Transfer(t) = &out.compact.accounts[0] else {
+        panic!("a transfer")
+    };
+    assert_eq!(t.amount.decrypt(Role::Auditor, &w.auditor), Ok(300));
+    assert_eq!(t.amount.decrypt(Role::Receiver, &bob), Ok(300));
+    // Bob pays some back, then redeems to the issuer.
+    let back = w.pay(&bob, &alice, 300, 100);
+    assert_eq!(w.outcomes(&[back]), vec![Ok(())]);
+    assert!(w.holds(&alice, 800));
+    let b = w.state(&bob);
+    let header = RedeemHeader {
+        asset: USD,
+        account: bob.public(),
+        issuer: w.issuer.verifying_key().to_bytes(),
+        value: Amount(150),
+        sequence: b.sequence,
+        credits: b.credits,
+        expiry_height: 100,
+        spendable: b.balance(),
+    };
+    let redeem = AccountTx::redeem(&NETWORK, &bob, header, 200, &mut w.rng).unwrap();
+    assert_eq!(w.outcomes(&[redeem]), vec![Ok(())]);
+    assert!(w.holds(&bob, 50));
+    // The state survives a snapshot.
+    let snap = LedgerSnapshot {
+        head: w.ledger.head(),
+        nullifiers: w.ledger.nullifiers.clone(),
+        accounts: w.ledger.accounts.clone(),
+    };
+    let restored = Ledger::restore(w.ledger.config().clone(), snap).unwrap();
+    assert_eq!(
+        restored.account(&AccountId::new(&bob.public(), USD)),
+        Some(&w.state(&bob))
+    );
+}
+
+#[test]
+fn replays_are_refused() {
+    let mut w = world(true);
+    let (alice, bob) = keys();
+    let opens = [w.open(&alice), w.open(&bob)];
+    w.block(&opens);
+    assert_eq!(w.outcomes(&opens[..1]), vec![Err(Rejection::AccountExists)]);
+    let m = w.mint(&alice, 500);
+    assert_eq!(
+        w.outcomes(&[m.clone(), m.clone()]),
+        vec![Ok(()), Err(Rejection::DoubleSpend)]
+    );
+    assert_eq!(w.outcomes(&[m]), vec![Err(Rejection::DoubleSpend)]);
+    let pay = w.pay(&alice, &bob, 500, 200);
+    assert_eq!(
+        w.outcomes(&[pay.clone(), pay.clone()]),
+        vec![
+            Ok(()),
+            Err(Rejection::AccountSequence {
+                expected: 1,
+                got: 0
+            })
+        ]
+    );
+    assert_eq!(
+        w.outcomes(&[pay]),
+        vec![Err(Rejection::AccountSequence {
+            expected: 1,
+            got: 0
+        })]
+    );
+    assert!(w.holds(&alice, 300));
+    assert!(w.holds(&bob, 200));
+}
+
+#[test]
+fn a_credit_between_proving_and_inclusion_neither_breaks_the_proof_nor_is_lost() {
+    let mut w = world(true);
+    let (alice, bob) = keys();
+    let opens = [w.open(&alice), w.open(&bob)];
+    w.block(&opens);
+    let m = w.mint(&alice, 1_000);
+    w.block(&[m]);
+    // Alice proves against her balance now …
+    let pay = w.pay(&alice, &bob, 1_000, 400);
+    // … and, before it is ordered, two payments reach her.
+    let m1 = w.mint(&alice, 50);
+    let m2 = w.mint(&alice, 25);
+    assert_eq!(w.outcomes(&[m1, m2]), vec![Ok(()), Ok(())]);
+    assert_eq!(w.outcomes(&[pay]), vec![Ok(())]);
+    assert!(w.holds(&alice, 675));
+    assert!(w.holds(&bob, 400));
+    // Her next payment names the latest credits and spends them.
+    let pay2 = w.pay(&alice, &bob, 675, 675);
+    assert_eq!(w.outcomes(&[pay2]), vec![Ok(())]);
+    assert!(w.holds(&alice, 0));
+}
+
+#[test]
+fn a_balance_the_account_does_not_have_is_refused() {
+    let mut w = world(true);
+    let (alice, bob) = keys();
+    let opens = [w.open(&alice), w.open(&bob)];
+    w.block(&opens);
+    let m = w.mint(&alice, 1_000);
+    w.block(&[m]);
+    let a = w.state(&alice);
+    let header = TransferHeader {
+        asset: USD,
+        sender: alice.public(),
+        receiver: bob.public(),
+        auditor: w.auditor.public(),
+        sequence: a.sequence,
+        credits: a.credits,
+        expiry_height: 50,
+        spendable: a.balance(),
+    };
+    // Claiming more than the account holds: spendable from another account's state.
+    let fake = shoji_confidential::Ciphertext::public(5_000);
+    let rich = AccountTx::transfer(
+        &NETWORK,
+        &alice,
+        TransferHeader {
+            spendable: fake,
+            ..header
+        },
+        5_000,
+        4_000,
+        &mut w.rng,
+    )
+    .unwrap();
+    assert_eq!(w.outcomes(&[rich]), vec![Err(Rejection::StaleBalance(1))]);
+    // Naming credits it has not received, or credits out of the window.
+    let ahead = AccountTx::transfer(
+        &NETWORK,
+        &alice,
+        TransferHeader {
+            credits: 2,
+            ..header
+        },
+        1_000,
+        1,
+        &mut w.rng,
+    )
+    .unwrap();
+    assert_eq!(w.outcomes(&[ahead]), vec![Err(Rejection::StaleBalance(2))]);
+    // An expired transfer, a wrong auditor key, an unknown receiver.
+    let expired = AccountTx::transfer(
+        &NETWORK,
+        &alice,
+        TransferHeader {
+            expiry_height: 1,
+            ..header
+        },
+        1_000,
+        1,
+        &mut w.rng,
+    )
+    .unwrap();
+    assert_eq!(w.outcomes(&[expired]), vec![Err(Rejection::Expired(1))]);
+    let other_auditor = SecretKey::auditor(&[10; 32]).public();
+    let wrong = AccountTx::transfer(
+        &NETWORK,
+        &alice,
+        TransferHeader {
+            auditor: other_auditor,
+            ..header
+        },
+        1_000,
+        1,
+        &mut w.rng,
+    )
+    .unwrap();
+    assert_eq!(w.outcomes(&[wrong]), vec![Err(Rejection::WrongAuditor)]);
+    let stranger = SecretKey::account(&[5; 32]);
+    let nowhere = AccountTx::transfer(
+        &NETWORK,
+        &alice,
+        TransferHeader {
+            receiver: stranger.public(),
+            ..header
+        },
+        1_000,
+        1,
+        &mut w.rng,
+    )
+    .unwrap();
+    assert_eq!(w.outcomes(&[nowhere]), vec![Err(Rejection::UnknownAccount)]);
+    // A proof for another network fails stateless verification.
+    let foreign = AccountTx::transfer(&[4; 32], &alice, header, 1_000, 1, &mut w.rng).unwrap();
+    assert!(matches!(
+        w.outcomes(&[foreign])[0],
+        Err(Rejection::Stateless(_))
+    ));
+    // Nothing moved.
+    assert!(w.holds(&alice, 1_000));
+    assert_eq!(w.state(&alice).sequence, 0);
+}
+
+#[test]
+fn issuers_and_networks_without_accounts_are_refused() {
+    let mut w = world(true);
+    let (alice, _) = keys();
+    let o = w.open(&alice);
+    w.block(&[o]);
+    let rogue = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+    let m = AccountTx::mint(&NETWORK, &rogue, USD, alice.public(), Amount(9), [1; 32]);
+    assert_eq!(
+        w.outcomes(&[m]),
+        vec![Err(Rejection::UnauthorizedIssuer(840))]
+    );
+    let other_asset = AccountTx::mint(
+        &NETWORK,
+        &w.issuer,
+        AssetId(978),
+        alice.public(),
+        Amount(9),
+        [1; 32],
+    );
+    assert_eq!(
+        w.outcomes(&[other_asset]),
+        vec![Err(Rejection::UnauthorizedIssuer(978))]
+    );
+    let unopened = SecretKey::account(&[6; 32]);
+    let nowhere = w.mint(&unopened, 9);
+    assert_eq!(w.outcomes(&[nowhere]), vec![Err(Rejection::UnknownAccount)]);
+    let mut forged = w.mint(&alice, 9);
+    if let AccountTx::Mint(m) = &mut forged {
+        m.value = Amount(9_000);
+    }
+    assert!(matches!(
+        w.outcomes(&[forged])[0],
+        Err(Rejection::Stateless(_))
+    ));
+
+    let mut off = world(false);
+    let o = off.open(&alice);
+    assert_eq!(off.outcomes(&[o]), vec![Err(Rejection::AccountsDisabled)]);
+}
