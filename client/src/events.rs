@@ -126,10 +126,19 @@ pub enum PayloadKind {
     Governance,
     /// An opaque payload (ordering-only benchmark networks).
     Opaque,
+    /// A confidential account opened.
+    AccountOpen,
+    /// A confidential transfer between accounts (amount hidden).
+    AccountTransfer,
+    /// An issuer's mint into an account (public value).
+    AccountMint,
+    /// A redemption from an account to an issuer (public value).
+    AccountRedeem,
 }
 
 impl PayloadKind {
-    /// `transfer`, `mint`, `redeem`, `governance` or `opaque`.
+    /// `transfer`, `mint`, `redeem`, `governance`, `opaque`, `account_open`,
+    /// `account_transfer`, `account_mint` or `account_redeem`.
     pub fn name(self) -> &'static str {
         match self {
             PayloadKind::Transfer => "transfer",
@@ -137,6 +146,10 @@ impl PayloadKind {
             PayloadKind::Redeem => "redeem",
             PayloadKind::Governance => "governance",
             PayloadKind::Opaque => "opaque",
+            PayloadKind::AccountOpen => "account_open",
+            PayloadKind::AccountTransfer => "account_transfer",
+            PayloadKind::AccountMint => "account_mint",
+            PayloadKind::AccountRedeem => "account_redeem",
         }
     }
 }

@@ -84,6 +84,10 @@ pub struct NetworkFile {
     pub validators: Vec<ValidatorEntry>,
     /// The designated auditor's public key, hex.
     pub auditor_public_key: String,
+    /// The auditor's account-tier key (Ristretto), hex: what account transfers encrypt their
+    /// amounts to. Absent: the network has no confidential accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_auditor_public_key: Option<String>,
     /// Issuers.
     #[serde(default)]
     pub issuers: Vec<IssuerEntry>,
@@ -142,6 +146,8 @@ pub struct Network {
     pub addrs: Vec<(ReplicaId, SocketAddr)>,
     /// The designated auditor.
     pub auditor: AuditPublicKey,
+    /// The auditor's account-tier key; `None`: no confidential accounts on this network.
+    pub account_auditor: Option<shoji_confidential::PublicKey>,
     /// Issuers and their assets.
     pub issuers: BTreeMap<[u8; 32], BTreeSet<AssetId>>,
     /// Asset names.
@@ -209,6 +215,14 @@ impl Network {
         let auditor =
             AuditPublicKey::from_bytes(&key32("auditor public key", &file.auditor_public_key)?)
                 .map_err(|e| format!("auditor public key: {e}"))?;
+        let account_auditor = file
+            .account_auditor_public_key
+            .as_deref()
+            .map(|h| {
+                shoji_confidential::PublicKey::from_bytes(&key32("account auditor public key", h)?)
+                    .map_err(|e| format!("account auditor public key: {e}"))
+            })
+            .transpose()?;
         let mut issuers = BTreeMap::new();
         for i in &file.issuers {
             issuers.insert(
@@ -246,6 +260,7 @@ impl Network {
             validators,
             addrs,
             auditor,
+            account_auditor,
             issuers,
             assets,
             insecure: file.insecure,
@@ -272,6 +287,7 @@ impl Network {
                 })
                 .collect(),
             auditor_public_key: hex_encode(&self.auditor.to_bytes()),
+            account_auditor_public_key: self.account_auditor.map(|k| hex_encode(&k.to_bytes())),
             issuers: self
                 .issuers
                 .iter()
@@ -341,6 +357,11 @@ pub fn insecure_devnet_auditor() -> shoji_primitives::audit::AuditSecretKey {
     shoji_primitives::audit::AuditSecretKey(ark_ed_on_bls12_381::Fr::from(0x5401_u64))
 }
 
+/// The account-tier key of [`insecure_devnet_auditor`], derived from it as every auditor's is.
+pub fn insecure_devnet_account_auditor() -> shoji_confidential::SecretKey {
+    shoji_confidential::SecretKey::auditor(&insecure_devnet_auditor().to_bytes())
+}
+
 /// The issuer key of local development networks (a public constant, like
 /// [`insecure_devnet_auditor`]).
 pub fn insecure_devnet_issuer() -> shoji_consensus::ed25519_dalek::SigningKey {
@@ -363,6 +384,7 @@ mod tests {
                 })
                 .collect(),
             auditor_public_key: hex_encode(&insecure_devnet_auditor().public_key().to_bytes()),
+            account_auditor_public_key: None,
             issuers: vec![IssuerEntry {
                 public_key: hex_encode(insecure_devnet_issuer().verifying_key().as_bytes()),
                 assets: vec![840],

@@ -12,7 +12,8 @@
 //! Soundness holds whatever `k`: every credit is a range-proved non-negative amount, so
 //! `R[credits] − R[k]` is never negative and the balance is at least what was proved.
 
-use shoji_confidential::{Ciphertext, PublicKey};
+use shoji_confidential::{Ciphertext, PublicKey, Role};
+use shoji_primitives::account::AccountTx;
 use shoji_primitives::encoding::{EncodingError, Reader};
 use shoji_primitives::note::AssetId;
 use std::collections::VecDeque;
@@ -108,7 +109,49 @@ impl AccountState {
                 .unwrap_or_else(Ciphertext::zero)
     }
 
-    pub(crate) fn credit(&mut self, amount: Ciphertext) {
+    /// The accounts an applied transaction changes: the debited one first, then the credited
+    /// one (the same twice for a payment to oneself); an opening changes none (it creates one).
+    pub fn touched(tx: &AccountTx) -> Vec<AccountId> {
+        match tx {
+            AccountTx::Open(_) => Vec::new(),
+            AccountTx::Transfer(t) => vec![
+                AccountId::new(&t.header.sender, t.header.asset),
+                AccountId::new(&t.header.receiver, t.header.asset),
+            ],
+            AccountTx::Mint(m) => vec![AccountId::new(&m.account, m.asset)],
+            AccountTx::Redeem(r) => vec![AccountId::new(&r.header.account, r.header.asset)],
+        }
+    }
+
+    /// Applies what an applied transaction `tx` does to this account, `id`: the ledger does
+    /// this for every account `tx` touches, and a wallet following certified compact blocks
+    /// does it for its own, so both hold the same state.
+    pub fn follow(&mut self, id: &AccountId, tx: &AccountTx) {
+        match tx {
+            AccountTx::Open(_) => {}
+            AccountTx::Transfer(t) => {
+                let h = &t.header;
+                if AccountId::new(&h.sender, h.asset) == *id {
+                    self.debit(t.amount.for_role(Role::Sender));
+                }
+                if AccountId::new(&h.receiver, h.asset) == *id {
+                    self.credit(t.amount.for_role(Role::Receiver));
+                }
+            }
+            AccountTx::Mint(m) => {
+                if AccountId::new(&m.account, m.asset) == *id {
+                    self.credit(Ciphertext::public(m.value.0));
+                }
+            }
+            AccountTx::Redeem(r) => {
+                if AccountId::new(&r.header.account, r.header.asset) == *id {
+                    self.debit(Ciphertext::public(r.header.value.0));
+                }
+            }
+        }
+    }
+
+    fn credit(&mut self, amount: Ciphertext) {
         let last = self
             .received
             .back()
@@ -121,7 +164,7 @@ impl AccountState {
         }
     }
 
-    pub(crate) fn debit(&mut self, amount: Ciphertext) {
+    fn debit(&mut self, amount: Ciphertext) {
         self.base = self.base - amount;
         self.sequence += 1;
     }
@@ -178,6 +221,7 @@ mod tests {
             a.credit(Ciphertext::public(i));
         }
         a.debit(Ciphertext::public(50));
+        assert_eq!(a.credits, 100);
         let sum = |k: u64| k * (k + 1) / 2;
         assert!(a.balance().holds(&key, sum(100) - 50));
         for k in [36, 40, 99, 100] {

@@ -519,9 +519,9 @@ impl Ledger {
         self.check_account(tx, self.height + 1).map(|_| ())
     }
 
-    /// Checks `tx` and says what applying it changes: the debited account's new base (or a
-    /// new account), and a credit.
-    fn check_account(&self, tx: &AccountTx, height: u64) -> Result<AccountEffect, Rejection> {
+    /// Checks `tx` against the state; for a mint, returns the nullifier that applying it
+    /// records.
+    fn check_account(&self, tx: &AccountTx, height: u64) -> Result<Option<[u8; 32]>, Rejection> {
         let auditor = self
             .config
             .account_auditor
@@ -561,7 +561,7 @@ impl Ledger {
             AccountTx::Open(o) => {
                 match self.accounts.contains_key(&AccountId::new(&o.key, o.asset)) {
                     true => Err(Rejection::AccountExists),
-                    false => Ok(AccountEffect::Open(AccountId::new(&o.key, o.asset))),
+                    false => Ok(None),
                 }
             }
             AccountTx::Transfer(t) => {
@@ -577,17 +577,7 @@ impl Ledger {
                     h.expiry_height,
                 )?;
                 existing(&h.receiver)?;
-                Ok(AccountEffect::Move {
-                    from: Some((
-                        AccountId::new(&h.sender, h.asset),
-                        t.amount.for_role(shoji_confidential::Role::Sender),
-                    )),
-                    to: Some((
-                        AccountId::new(&h.receiver, h.asset),
-                        t.amount.for_role(shoji_confidential::Role::Receiver),
-                    )),
-                    nullifier: None,
-                })
+                Ok(None)
             }
             AccountTx::Mint(m) => {
                 issuer_may(&m.issuer)?;
@@ -596,14 +586,7 @@ impl Ledger {
                 if self.nullifiers.contains(&nf) {
                     return Err(Rejection::DoubleSpend);
                 }
-                Ok(AccountEffect::Move {
-                    from: None,
-                    to: Some((
-                        AccountId::new(&m.account, m.asset),
-                        Ciphertext::public(m.value.0),
-                    )),
-                    nullifier: Some(nf),
-                })
+                Ok(Some(nf))
             }
             AccountTx::Redeem(r) => {
                 let h = &r.header;
@@ -615,14 +598,7 @@ impl Ledger {
                     &h.spendable,
                     h.expiry_height,
                 )?;
-                Ok(AccountEffect::Move {
-                    from: Some((
-                        AccountId::new(&h.account, h.asset),
-                        Ciphertext::public(h.value.0),
-                    )),
-                    to: None,
-                    nullifier: None,
-                })
+                Ok(None)
             }
         }
     }
@@ -633,33 +609,23 @@ impl Ledger {
         height: u64,
         changed: &mut BTreeSet<AccountId>,
     ) -> Result<(), Rejection> {
-        match self.check_account(tx, height)? {
-            AccountEffect::Open(id) => {
-                self.accounts.insert(id, AccountState::new());
+        let nullifier = self.check_account(tx, height)?;
+        if let AccountTx::Open(o) = tx {
+            let id = AccountId::new(&o.key, o.asset);
+            self.accounts.insert(id, AccountState::new());
+            changed.insert(id);
+        }
+        let mut touched = AccountState::touched(tx);
+        touched.dedup();
+        for id in touched {
+            if let Some(a) = self.accounts.get_mut(&id) {
+                a.follow(&id, tx);
                 changed.insert(id);
             }
-            AccountEffect::Move {
-                from,
-                to,
-                nullifier,
-            } => {
-                if let Some((id, amount)) = from {
-                    if let Some(a) = self.accounts.get_mut(&id) {
-                        a.debit(amount);
-                        changed.insert(id);
-                    }
-                }
-                if let Some((id, amount)) = to {
-                    if let Some(a) = self.accounts.get_mut(&id) {
-                        a.credit(amount);
-                        changed.insert(id);
-                    }
-                }
-                if let Some(nf) = nullifier {
-                    self.nullifiers.insert(nf);
-                    self.nullifier_chain = chain_nullifier(&self.nullifier_chain, &nf);
-                }
-            }
+        }
+        if let Some(nf) = nullifier {
+            self.nullifiers.insert(nf);
+            self.nullifier_chain = chain_nullifier(&self.nullifier_chain, &nf);
         }
         Ok(())
     }
@@ -752,21 +718,6 @@ impl Ledger {
         }
         Ok(l)
     }
-}
-
-/// What an account transaction does once its checks pass. Built and consumed once per
-/// transaction on the stack, so its size does not matter.
-#[allow(clippy::large_enum_variant)]
-enum AccountEffect {
-    /// A new account.
-    Open(AccountId),
-    /// A debit of the owner's base (advancing its sequence), a credit, and for a mint the
-    /// nullifier that keeps it from being applied twice.
-    Move {
-        from: Option<(AccountId, Ciphertext)>,
-        to: Option<(AccountId, Ciphertext)>,
-        nullifier: Option<[u8; 32]>,
-    },
 }
 
 /// The value a mint into an account leaves in the nullifier set, so that the same mint is

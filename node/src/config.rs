@@ -259,6 +259,9 @@ pub struct LedgerSection {
     pub anchor_window_blocks: u64,
     /// The designated auditor's public key, hex.
     pub auditor_public_key: String,
+    /// The auditor's account-tier key (Ristretto), hex; absent: no confidential accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_auditor_public_key: Option<String>,
     /// Registered issuers.
     #[serde(default)]
     pub issuers: Vec<IssuerSection>,
@@ -358,6 +361,18 @@ impl GenesisFile {
             &self.ledger.auditor_public_key,
         )?)
         .map_err(|e| format!("ledger.auditor_public_key: {e}"))?;
+        let account_auditor = self
+            .ledger
+            .account_auditor_public_key
+            .as_deref()
+            .map(|h| {
+                shoji_confidential::PublicKey::from_bytes(&key32(
+                    "ledger.account_auditor_public_key",
+                    h,
+                )?)
+                .map_err(|e| format!("ledger.account_auditor_public_key: {e}"))
+            })
+            .transpose()?;
         let mut issuers = BTreeMap::new();
         for i in &self.ledger.issuers {
             let key = key32("issuer public key", &i.public_key)?;
@@ -387,7 +402,7 @@ impl GenesisFile {
                 validators: Default::default(),
                 checkpoint_interval: 8,
                 window_size: 16,
-                account_auditor: None,
+                account_auditor,
             },
             consensus,
             verifying_key_hash: match &self.verifying_key_hash {
@@ -439,6 +454,7 @@ impl GenesisFile {
                 })
                 .collect(),
             auditor_public_key: self.ledger.auditor_public_key.clone(),
+            account_auditor_public_key: self.ledger.account_auditor_public_key.clone(),
             issuers: self
                 .ledger
                 .issuers
@@ -1117,6 +1133,15 @@ pub fn init(
         ledger: LedgerSection {
             anchor_window_blocks: default_anchor_window(),
             auditor_public_key: hex_encode(&auditor.to_bytes()),
+            // The development auditor's account-tier key comes with it; a real auditor's is
+            // added to the genesis by hand (`shoji-auditor account-key` prints it).
+            account_auditor_public_key: dev_auditor.then(|| {
+                hex_encode(
+                    &shoji_client::network::insecure_devnet_account_auditor()
+                        .public()
+                        .to_bytes(),
+                )
+            }),
             issuers: vec![IssuerSection {
                 public_key: hex_encode(&issuer_key),
                 assets: issuer_assets.iter().map(|a| a.0).collect(),

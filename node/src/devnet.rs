@@ -68,6 +68,8 @@ pub struct LocalNetwork {
     pub validators: ValidatorSet,
     /// The network's identifier (its genesis hash), which governance approvals sign.
     pub network_id: [u8; 32],
+    /// The auditor's account-tier key, if the network has confidential accounts.
+    pub account_auditor: Option<shoji_confidential::PublicKey>,
     /// Each validator's operations address (`/metrics`, `/livez`, `/readyz`), on loopback.
     pub operations: BTreeMap<u16, SocketAddr>,
     /// A switch per validator: set, the validator closes its endpoint and stops.
@@ -95,6 +97,7 @@ impl LocalNetwork {
                 .collect(),
             validators: self.validators.clone(),
             auditor,
+            account_auditor: self.account_auditor,
             issuers,
             assets: BTreeMap::new(),
             insecure: Some("development keys and parameters: never use for real value".into()),
@@ -318,6 +321,7 @@ fn start_inner(
             addrs,
             validators: validators.on_network(genesis.hash()),
             network_id: genesis.hash(),
+            account_auditor: genesis.ledger.account_auditor,
             operations,
             stops,
         },

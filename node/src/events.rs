@@ -4,6 +4,7 @@
 
 use shoji_client::events::{Cursor, Event, EventBody, KindMask, PayloadKind};
 use shoji_ledger::{BlockOutcome, TxOutcome};
+use shoji_primitives::account::AccountTx;
 use shoji_primitives::governance::GovernanceTx;
 use shoji_primitives::tx::{Transaction, TxKind};
 
@@ -12,6 +13,7 @@ use shoji_primitives::tx::{Transaction, TxKind};
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Slot {
     Shielded(usize),
+    Account(usize),
     Governance(usize),
     Opaque(usize),
 }
@@ -31,6 +33,15 @@ fn kind_of(k: TxKind) -> PayloadKind {
     }
 }
 
+fn account_kind(tx: &AccountTx) -> PayloadKind {
+    match tx {
+        AccountTx::Open(_) => PayloadKind::AccountOpen,
+        AccountTx::Transfer(_) => PayloadKind::AccountTransfer,
+        AccountTx::Mint(_) => PayloadKind::AccountMint,
+        AccountTx::Redeem(_) => PayloadKind::AccountRedeem,
+    }
+}
+
 /// The events of one executed block: the block (index 0), each payload's outcome in block
 /// order, each enacted governance action, a decided validator set, a new epoch.
 #[allow(clippy::too_many_arguments)]
@@ -39,6 +50,7 @@ pub(crate) fn of_block(
     certificate: &shoji_consensus::CommitCertificate,
     order: &[Slot],
     txs: &[Transaction],
+    accounts: &[AccountTx],
     governance: &[GovernanceTx],
     opaque: &[(shoji_primitives::tx::TxId, TxOutcome)],
     outcome: &BlockOutcome,
@@ -56,6 +68,10 @@ pub(crate) fn of_block(
         let (txid, kind, o) = match *slot {
             Slot::Shielded(i) => match (txs.get(i), outcome.outcomes.get(i)) {
                 (Some(tx), Some(o)) => (tx.id().0, kind_of(tx.kind()), o),
+                _ => continue,
+            },
+            Slot::Account(i) => match (accounts.get(i), outcome.accounts.get(i)) {
+                (Some(tx), Some((id, o))) => (id.0, account_kind(tx), o),
                 _ => continue,
             },
             Slot::Governance(i) => match outcome.governance.get(i) {

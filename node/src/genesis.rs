@@ -62,7 +62,6 @@ impl Genesis {
                 .collect(),
             checkpoint_interval: self.consensus.checkpoint_interval,
             window_size: self.consensus.window_size,
-            account_auditor: None,
             ..self.ledger.clone()
         }
     }
@@ -91,6 +90,11 @@ impl Genesis {
             for a in assets {
                 h.update(&a.0.to_le_bytes());
             }
+        }
+        // Only networks with accounts hash the key, so the others keep their identifiers.
+        if let Some(a) = &self.ledger.account_auditor {
+            h.update(b"account auditor");
+            h.update(&a.to_bytes());
         }
         let g = &self.ledger.governance;
         h.update(&(g.threshold as u64).to_le_bytes());

@@ -3,6 +3,7 @@
 //! decoded once by kind.
 
 use shoji_consensus::PayloadCheck;
+use shoji_primitives::account::{AccountTx, MAX_ACCOUNT_TX_BYTES};
 use shoji_primitives::encoding::EncodingError;
 use shoji_primitives::governance::{GovernanceTx, MAX_GOVERNANCE_BYTES};
 use shoji_primitives::tx::{Transaction, TxId, MAX_TX_BYTES};
@@ -12,18 +13,26 @@ pub const MAX_OPAQUE_BYTES: usize = 1024;
 
 /// Largest payload a validator orders: the largest transaction kind (a governance transaction
 /// with every approval), nothing larger.
-pub const MAX_PAYLOAD_BYTES: usize = if MAX_TX_BYTES > MAX_GOVERNANCE_BYTES {
-    MAX_TX_BYTES
-} else {
-    MAX_GOVERNANCE_BYTES
-};
+pub const MAX_PAYLOAD_BYTES: usize = max(
+    max(MAX_TX_BYTES, MAX_GOVERNANCE_BYTES),
+    MAX_ACCOUNT_TX_BYTES,
+);
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
 
 /// Most transaction bytes in one block: a quarter of the transport's 4 MiB frame, so a
 /// pre-prepare, and a NEW-VIEW that re-proposes it, always travel.
 pub const MAX_BLOCK_BYTES: usize = 1 << 20;
 
 /// The payload rule of a validator ([`Config::payload_check`](shoji_consensus::Config::payload_check)): the exact shape of a shielded
-/// transaction kind ([`Transaction::check_layout`]), or a governance transaction that decodes.
+/// transaction kind ([`Transaction::check_layout`]) or an account transaction kind
+/// ([`AccountTx::check_layout`]), or a governance transaction that decodes.
 /// Every validator applies it to every proposed block alike; a block carrying anything else
 /// is refused.
 pub fn transaction_shape(bytes: &[u8]) -> Result<(), &'static str> {
@@ -31,6 +40,10 @@ pub fn transaction_shape(bytes: &[u8]) -> Result<(), &'static str> {
         GovernanceTx::from_bytes(bytes)
             .map(|_| ())
             .map_err(|_| "malformed governance transaction")
+    } else if AccountTx::is_account(bytes) {
+        AccountTx::check_layout(bytes)
+            .map(|_| ())
+            .map_err(|_| "not an account transaction of a known kind and length")
     } else {
         Transaction::check_layout(bytes)
             .map(|_| ())
@@ -79,6 +92,8 @@ pub enum Payload {
     Shielded(Box<Transaction>),
     /// A governance transaction.
     Governance(Box<GovernanceTx>),
+    /// A confidential-account transaction.
+    Account(Box<AccountTx>),
     /// An opaque payload ([`PayloadPolicy::OrderingOnly`]), by the blake3 of its bytes.
     Opaque(TxId),
 }
@@ -88,6 +103,9 @@ impl Payload {
     pub fn decode(bytes: &[u8], policy: PayloadPolicy) -> Result<Payload, EncodingError> {
         if GovernanceTx::is_governance(bytes) {
             return GovernanceTx::from_bytes(bytes).map(|g| Payload::Governance(Box::new(g)));
+        }
+        if AccountTx::is_account(bytes) {
+            return AccountTx::from_bytes(bytes).map(|a| Payload::Account(Box::new(a)));
         }
         match Transaction::from_bytes_proof_bound(bytes) {
             Ok(tx) => Ok(Payload::Shielded(Box::new(tx))),
@@ -99,12 +117,14 @@ impl Payload {
     }
 
     /// The id a client waits on: the [`Transaction::auth_id`] of a shielded transaction (its
-    /// exact bytes: a rerandomized twin is another request), the id of a governance
+    /// exact bytes: a rerandomized twin is another request) or of an account transaction, the
+    /// id of a governance
     /// transaction, blake3 of the bytes of an opaque payload.
     pub fn id(&self) -> TxId {
         match self {
             Payload::Shielded(tx) => tx.auth_id(),
             Payload::Governance(g) => g.id(),
+            Payload::Account(a) => a.auth_id(),
             Payload::Opaque(id) => *id,
         }
     }

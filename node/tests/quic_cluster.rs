@@ -583,6 +583,7 @@ async fn eleven_hundred_quick_client_sessions_are_all_served() {
         validators: net.validators.clone(),
         addrs: vec![(shoji_consensus::ReplicaId(0), net.addrs[&0])],
         auditor: auditor.public_key(),
+        account_auditor: None,
         issuers: BTreeMap::new(),
         assets: BTreeMap::new(),
         insecure: Some("test".into()),

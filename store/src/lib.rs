@@ -31,7 +31,8 @@
 //! | `height_info` | height | block time, tree root, state root, tree size, nullifier count, nullifier chain, governance chain, scan chain, validator commitment, applied txids |
 //! | `transactions` | txid | height, index, outcome, transaction bytes |
 //! | `compact_blocks` | height | the block's [`CompactBlock`] as clients receive it ([`CompactBlock::to_bytes`]), written with the block |
-//! | `nullifiers` | nullifier (32 bytes) | height revealed |
+//! | `nullifiers` | nullifier (32 bytes) | height revealed (a mint into an account leaves one too) |
+//! | `accounts` | account id: key (32) ‖ asset (u64) | the account's state ([`AccountState::to_bytes`]), rewritten when a block changes it |
 //! | `commitments` | leaf index | commitment |
 //! | `checkpoints` | height | stable checkpoint certificate |
 //! | `events` | height | the height's public events, as the node encodes them (`shoji_client::events`), written with the block |
@@ -55,7 +56,10 @@ use redb::{
 use shoji_consensus::{
     Block, BlockHash, CheckpointCertificate, CommitCertificate, PersistDelta, PersistedState,
 };
-use shoji_ledger::{BlockOutcome, CompactBlock, CompactRejection, CompactTx, TxOutcome};
+use shoji_ledger::{
+    AccountId, AccountState, BlockOutcome, CompactBlock, CompactRejection, CompactTx, TxOutcome,
+};
+use shoji_primitives::account::AccountTx;
 use shoji_primitives::encoding::fr_to_bytes;
 use shoji_primitives::tree::{Frontier, DEPTH};
 use shoji_primitives::tx::{Transaction, TxId};
@@ -121,6 +125,7 @@ const EPOCH_CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("epoch_c
 const CONSENSUS_LOG: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("consensus_log");
 const COMPACT: TableDefinition<u64, &[u8]> = TableDefinition::new("compact_blocks");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+const ACCOUNTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("accounts");
 
 /// Kinds of `consensus_log` entries (the second half of the key).
 const LOG_PRE_PREPARE: u8 = 0;
@@ -188,6 +193,8 @@ pub struct CommittedBlock<'a> {
     /// The block's transactions as handed to `Ledger::apply_block`, in order (entries of
     /// `block.transactions` that do not decode are kept only in the block).
     pub transactions: &'a [Transaction],
+    /// The block's account transactions as handed to `Ledger::apply_block_full`, in order.
+    pub accounts: &'a [AccountTx],
     /// What `Ledger::apply_block` returned for them.
     pub outcome: &'a BlockOutcome,
     /// The ledger head after the block ([`SnapshotLedger::head`]).
@@ -709,7 +716,7 @@ impl Store {
         }
         txn.open_table(CONSENSUS_LOG)
             .ctx(|| "creating table `consensus_log`".to_string())?;
-        for def in [TXS, NULLIFIERS] {
+        for def in [TXS, NULLIFIERS, ACCOUNTS] {
             txn.open_table(def)
                 .ctx(|| format!("creating table `{}`", def.name()))?;
         }
@@ -809,6 +816,7 @@ impl Store {
             let mut consensus_t = txn.open_table(CONSENSUS).ctx(|| open("consensus"))?;
             let mut compact_t = txn.open_table(COMPACT).ctx(|| open("compact_blocks"))?;
             let mut events_t = txn.open_table(EVENTS).ctx(|| open("events"))?;
+            let mut accounts_t = txn.open_table(ACCOUNTS).ctx(|| open("accounts"))?;
             let mut epoch_t = txn
                 .open_table(EPOCH_CHANGES)
                 .ctx(|| open("epoch_changes"))?;
@@ -927,6 +935,44 @@ impl Store {
                     c.ledger.frontier.size()
                 )));
             }
+            // Account transactions come after the shielded ones: a mint leaves a nullifier.
+            let mut compact_accounts = Vec::new();
+            if c.accounts.len() != c.outcome.accounts.len() {
+                return Err(invalid(format!(
+                    "block {h}: {} account transactions but {} outcomes",
+                    c.accounts.len(),
+                    c.outcome.accounts.len()
+                )));
+            }
+            for (i, (tx, (_, outcome))) in c.accounts.iter().zip(&c.outcome.accounts).enumerate() {
+                match outcome {
+                    TxOutcome::Rejected(why) => rejected.push(CompactRejection {
+                        auth_id: tx.auth_id(),
+                        code: why.code(),
+                    }),
+                    _ => {
+                        if let AccountTx::Mint(_) = tx {
+                            let nf = shoji_ledger::mint_nullifier(&tx.id());
+                            chain = chain_nullifier(&chain, &nf);
+                            let old = nullifiers
+                                .insert(&nf[..], &height_value[..])
+                                .ctx(|| format!("writing a mint nullifier of block {h}"))?;
+                            if old.is_some() {
+                                return Err(invalid(format!(
+                                    "block {h}, account transaction {i}: the mint is already stored"
+                                )));
+                            }
+                            count += 1;
+                        }
+                        compact_accounts.push(tx.clone());
+                    }
+                }
+            }
+            for (id, state) in &c.outcome.accounts_changed {
+                accounts_t
+                    .insert(&id.to_bytes()[..], &state.to_bytes()[..])
+                    .ctx(|| format!("writing an account changed by block {h}"))?;
+            }
             if chain != c.ledger.nullifier_chain {
                 return Err(invalid(format!(
                     "block {h}: the ledger head's nullifier chain does not extend the stored one by the block's nullifiers"
@@ -934,15 +980,13 @@ impl Store {
             }
 
             // What clients scan, stored ready to send: it must be what the ledger reported.
-            // Validators do not order account transactions yet (their payload rule refuses
-            // the kinds), so a stored block applies none.
             let compact = CompactBlock {
                 height: h,
                 time_ms,
                 txs: compact_txs,
                 tree_root,
                 rejected,
-                accounts: Vec::new(),
+                accounts: compact_accounts,
             };
             if compact != c.outcome.compact {
                 return Err(invalid(format!(
@@ -1142,6 +1186,7 @@ impl Store {
         let blocks = r.open_table(BLOCKS).ctx(|| open("blocks"))?;
         let heights = r.open_table(HEIGHTS).ctx(|| open("height_info"))?;
         let nullifiers = r.open_table(NULLIFIERS).ctx(|| open("nullifiers"))?;
+        let accounts_t = r.open_table(ACCOUNTS).ctx(|| open("accounts"))?;
         let commitments = r.open_table(COMMITMENTS).ctx(|| open("commitments"))?;
         let consensus_t = r.open_table(CONSENSUS).ctx(|| open("consensus"))?;
         let log_t = r.open_table(CONSENSUS_LOG).ctx(|| open("consensus_log"))?;
@@ -1303,7 +1348,7 @@ impl Store {
             ledger: LedgerSnapshot {
                 head,
                 nullifiers: set,
-                accounts: std::collections::BTreeMap::new(),
+                accounts: read_accounts(&accounts_t)?,
             },
             consensus,
         }))
@@ -1482,3 +1527,18 @@ fn decode_commitment(v: &[u8], index: u64) -> Result<Fr, StoreError> {
 
 #[cfg(test)]
 mod tests;
+
+fn read_accounts(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+) -> Result<std::collections::BTreeMap<AccountId, AccountState>, StoreError> {
+    let mut out = std::collections::BTreeMap::new();
+    for item in t.iter().ctx(|| "reading table `accounts`".to_string())? {
+        let (k, v) = item.ctx(|| "reading table `accounts`".to_string())?;
+        let id = AccountId::from_bytes(k.value())
+            .map_err(|e| corrupt("accounts", hex(k.value()))(e.to_string()))?;
+        let state = AccountState::from_bytes(v.value())
+            .map_err(|e| corrupt("accounts", hex(k.value()))(e.to_string()))?;
+        out.insert(id, state);
+    }
+    Ok(out)
+}

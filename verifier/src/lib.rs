@@ -63,6 +63,9 @@ pub enum TxError {
     /// The proof is invalid.
     #[error(transparent)]
     Proof(#[from] VerificationError),
+    /// An account transaction's proof or issuer signature is invalid.
+    #[error(transparent)]
+    Account(#[from] accounts::AccountTxError),
 }
 
 /// A verifying key, prepared for single and batched verification.

@@ -871,7 +871,10 @@ fn devnet(
         validators: Default::default(),
         checkpoint_interval: 8,
         window_size: 16,
-        account_auditor: None,
+        // The development auditor reads the account tier too; another auditor's account key
+        // is not derivable from its public key, so its devnet has no accounts.
+        account_auditor: (auditor == shoji_client::network::insecure_devnet_auditor().public_key())
+            .then(|| shoji_client::network::insecure_devnet_account_auditor().public()),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

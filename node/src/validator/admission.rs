@@ -31,6 +31,7 @@ impl NodeCore {
     ) -> Result<(Vec<Output>, Vec<Result<TxId, SubmitError>>), NodeError> {
         enum Entry {
             Shielded(Box<Transaction>, TxId),
+            Account(Box<AccountTx>, TxId),
             Other(TxId),
         }
         if self.retired || self.replica.is_learner() {
@@ -56,13 +57,17 @@ impl NodeCore {
                     self.keep_decoded(id, *tx);
                     Ok(Entry::Shielded(tx, id))
                 }
+                Ok(Payload::Account(a)) => {
+                    let id = a.auth_id();
+                    Ok(Entry::Account(a, id))
+                }
                 Ok(Payload::Opaque(id)) => Ok(Entry::Other(id)),
                 Err(e) => Err(e.into()),
             };
             match entry {
                 Ok(e) => {
                     results.push(Ok(match &e {
-                        Entry::Shielded(_, id) | Entry::Other(id) => *id,
+                        Entry::Shielded(_, id) | Entry::Account(_, id) | Entry::Other(id) => *id,
                     }));
                     entries.push(Some(e));
                 }
@@ -89,11 +94,41 @@ impl NodeCore {
         for (id, r) in unseen_ids.into_iter().zip(verdicts) {
             self.remember(id, r);
         }
+        // The account transactions not seen before, as one batch of their own.
+        let (unseen_ids, unseen): (Vec<TxId>, Vec<&AccountTx>) = entries
+            .iter()
+            .filter_map(|e| match e {
+                Some(Entry::Account(tx, id)) if !self.verified.contains_key(id) => {
+                    Some((*id, &**tx))
+                }
+                _ => None,
+            })
+            .unzip();
+        let verdicts = self.verify_accounts(&unseen);
+        for (id, r) in unseen_ids.into_iter().zip(verdicts) {
+            self.remember(id, r);
+        }
         let mut admitted = Vec::new();
         for ((bytes, entry), result) in batch.into_iter().zip(entries).zip(results.iter_mut()) {
             match entry {
                 None => continue,
                 Some(Entry::Other(_)) => admitted.push(bytes),
+                Some(Entry::Account(tx, id)) => {
+                    let admission = match self.verified.get(&id).cloned() {
+                        Some(Ok(())) => self.ledger.admissible_account(&tx).map_err(|r| match r {
+                            Rejection::DoubleSpend => SubmitError::DoubleSpend,
+                            r => SubmitError::Stateful(r),
+                        }),
+                        Some(Err(e)) => Err(SubmitError::Invalid(e)),
+                        None => Err(SubmitError::Invalid(TxError::Proof(
+                            shoji_verifier::VerificationError::InvalidProof,
+                        ))),
+                    };
+                    match admission {
+                        Ok(()) => admitted.push(bytes),
+                        Err(e) => *result = Err(e),
+                    }
+                }
                 Some(Entry::Shielded(tx, id)) => {
                     let stateless = self
                         .verified
@@ -221,6 +256,27 @@ impl NodeCore {
             self.remember(*id, r);
         }
         verdicts
+    }
+
+    /// Stateless verdicts for account transactions, batched (one multiscalar multiplication
+    /// per core), for this network.
+    pub(super) fn verify_accounts(&mut self, txs: &[&AccountTx]) -> Vec<Result<(), TxError>> {
+        if txs.is_empty() {
+            return Vec::new();
+        }
+        let started = std::time::Instant::now();
+        let network = self.ledger.config().network_id;
+        let verdicts = shoji_verifier::accounts::verify_account_txs(txs, &network);
+        self.metrics
+            .verification_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .verification_batch_size
+            .observe(txs.len() as f64);
+        verdicts
+            .into_iter()
+            .map(|r| r.map_err(TxError::Account))
+            .collect()
     }
 
     pub(super) fn keep_decoded(&mut self, id: TxId, tx: Transaction) {

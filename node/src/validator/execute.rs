@@ -12,6 +12,7 @@ impl NodeCore {
     ) -> Result<(Vec<Output>, Vec<Action>, bool), NodeError> {
         let mut txs: Vec<Transaction> = Vec::new();
         let mut governance: Vec<GovernanceTx> = Vec::new();
+        let mut accounts: Vec<AccountTx> = Vec::new();
         let mut opaque: Vec<(TxId, TxOutcome)> = Vec::new();
         // Which payload came where, for the events.
         let mut order = Vec::with_capacity(block.transactions.len());
@@ -26,6 +27,10 @@ impl NodeCore {
                 Some(Payload::Shielded(tx)) => {
                     order.push(crate::events::Slot::Shielded(txs.len()));
                     txs.push(*tx)
+                }
+                Some(Payload::Account(a)) => {
+                    order.push(crate::events::Slot::Account(accounts.len()));
+                    accounts.push(*a)
                 }
                 Some(Payload::Opaque(id)) => {
                     order.push(crate::events::Slot::Opaque(opaque.len()));
@@ -70,10 +75,39 @@ impl NodeCore {
             };
             stateless.push(r);
         }
+        // Account transactions: cached verdicts, the rest verified now in one batch.
+        let account_ids: Vec<TxId> = accounts.iter().map(AccountTx::auth_id).collect();
+        let unseen: Vec<(TxId, &AccountTx)> = account_ids
+            .iter()
+            .zip(&accounts)
+            .filter(|(id, _)| !self.verified.contains_key(id))
+            .map(|(id, a)| (*id, a))
+            .collect();
+        let unseen_txs: Vec<&AccountTx> = unseen.iter().map(|(_, a)| *a).collect();
+        let verdicts = self.verify_accounts(&unseen_txs);
+        for ((id, _), r) in unseen.iter().zip(verdicts) {
+            self.remember(*id, r);
+        }
+        let account_stateless: Vec<Result<(), shoji_verifier::accounts::AccountTxError>> =
+            account_ids
+                .iter()
+                .map(|id| match self.verified.get(id) {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(TxError::Account(e))) => Err(e.clone()),
+                    _ => Err(shoji_verifier::accounts::AccountTxError::Proof(
+                        shoji_confidential::Error::InvalidProof("not verified"),
+                    )),
+                })
+                .collect();
         let previous_time_ms = self.ledger.time_ms();
-        let outcome =
-            self.ledger
-                .apply_block_with_governance(block.time_ms, &txs, &stateless, &governance);
+        let outcome = self.ledger.apply_block_full(
+            block.time_ms,
+            &txs,
+            &stateless,
+            &accounts,
+            &account_stateless,
+            &governance,
+        );
         for (id, o) in &outcome.governance {
             match o {
                 TxOutcome::Enacted => tracing::info!(
@@ -99,6 +133,7 @@ impl NodeCore {
             certificate,
             &order,
             &txs,
+            &accounts,
             &governance,
             &opaque,
             &outcome,
@@ -109,6 +144,7 @@ impl NodeCore {
             block,
             certificate,
             transactions: &txs,
+            accounts: &accounts,
             outcome: &outcome,
             ledger: &head,
             events: &events,
@@ -132,6 +168,15 @@ impl NodeCore {
             };
             m.transaction(kind, rejected(o));
         }
+        for (tx, (_, o)) in accounts.iter().zip(&outcome.accounts) {
+            let kind = match tx {
+                AccountTx::Open(_) => "account_open",
+                AccountTx::Transfer(_) => "account_transfer",
+                AccountTx::Mint(_) => "account_mint",
+                AccountTx::Redeem(_) => "account_redeem",
+            };
+            m.transaction(kind, rejected(o));
+        }
         for (_, o) in &outcome.governance {
             m.transaction("governance", rejected(o));
         }
@@ -144,6 +189,11 @@ impl NodeCore {
             outcomes: ids
                 .into_iter()
                 .zip(outcome.outcomes.iter().cloned())
+                .chain(
+                    account_ids
+                        .into_iter()
+                        .zip(outcome.accounts.iter().map(|(_, o)| o.clone())),
+                )
                 .chain(outcome.governance.iter().cloned())
                 .chain(opaque)
                 .collect(),

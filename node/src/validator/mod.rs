@@ -16,6 +16,7 @@ use shoji_consensus::{
     Action, Config, PersistDelta, PersistedState, Replica, ReplicaId, TimerKind, ValidatorSet,
 };
 use shoji_ledger::{Ledger, Rejection, TxOutcome};
+use shoji_primitives::account::AccountTx;
 use shoji_primitives::encoding::EncodingError;
 use shoji_primitives::governance::GovernanceTx;
 use shoji_primitives::tx::{Transaction, TxId};
