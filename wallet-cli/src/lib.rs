@@ -6,7 +6,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod accounts;
 mod settle;
+pub use accounts::{AccountBook, AccountEntry};
 pub use settle::{Answer, Settlement};
 
 use rayon::prelude::*;
@@ -117,6 +119,19 @@ pub enum WalletError {
     /// A saved wallet state is malformed.
     #[error("the wallet state is malformed: {0}")]
     Encoding(#[from] shoji_primitives::encoding::EncodingError),
+    /// The wallet has no account for the asset.
+    #[error("no account for asset {0}: open one first (shoji-wallet account open)")]
+    NoAccount(u64),
+    /// The wallet's account for the asset is already open.
+    #[error("the account for asset {0} is already open")]
+    AccountExists(u64),
+    /// An account proof could not be made, or an amount not decrypted.
+    #[error("account: {0}")]
+    AccountProof(shoji_confidential::Error),
+    /// After a certified block, the account's state does not hold the balance the wallet
+    /// decrypted: the validators' blocks and this wallet disagree.
+    #[error("after block {0}, the account's ciphertext does not hold the decrypted balance")]
+    AccountMismatch(u64),
 }
 
 /// A transaction this wallet submitted that is not final yet. Its notes stay unspent (they
@@ -152,6 +167,12 @@ pub struct Wallet {
     network: [u8; 32],
     /// Pending transactions this process saw committed, with their heights (not saved).
     confirmed: Vec<(TxId, u64)>,
+    /// The confidential-account key (derived from the seed).
+    account_secret: shoji_confidential::SecretKey,
+    /// The wallet's confidential accounts, by asset.
+    accounts: std::collections::BTreeMap<AssetId, AccountBook>,
+    /// Payments in and out of them.
+    account_history: Vec<AccountEntry>,
 }
 
 /// What trial decryption found in one output.
@@ -166,8 +187,9 @@ struct Trial {
     sent: Option<(Note, Address, Memo)>,
 }
 
-/// Version of [`Wallet::to_bytes`].
-const STATE_VERSION: u8 = 1;
+/// Version of [`Wallet::to_bytes`] (2: the confidential accounts follow; a version-1 state,
+/// which has none, is read and saved as version 2).
+const STATE_VERSION: u8 = 2;
 
 impl Wallet {
     /// A wallet for `seed` that has scanned nothing.
@@ -182,6 +204,9 @@ impl Wallet {
             pending: Vec::new(),
             network: [0; 32],
             confirmed: Vec::new(),
+            account_secret: shoji_confidential::SecretKey::account(&seed.0),
+            accounts: std::collections::BTreeMap::new(),
+            account_history: Vec::new(),
         }
     }
 
@@ -387,6 +412,7 @@ impl Wallet {
         }
         self.pending
             .retain(|p| !committed.contains(&p.txid) && p.expiry_height > block.height);
+        self.scan_accounts(block)?;
         self.height = block.height;
         Ok(())
     }
@@ -605,6 +631,7 @@ impl Wallet {
                 None => out.push(0),
             }
         }
+        accounts::write(self, &mut out);
         debug_assert_eq!(out.capacity(), capacity, "the state outgrew its bound");
         out
     }
@@ -634,13 +661,15 @@ impl Wallet {
             + history
             + 8
             + self.pending.len() * pending
+            + accounts::bound(self)
     }
 
     /// Reads what [`Wallet::to_bytes`] wrote, checking that the notes belong to the seed and the
     /// witnesses lead to the saved tree's root.
     pub fn from_bytes(bytes: &[u8]) -> Result<Wallet, WalletError> {
         let mut r = Reader::new("wallet state", bytes);
-        if r.u8()? != STATE_VERSION {
+        let version = r.u8()?;
+        if version != STATE_VERSION && version != 1 {
             return Err(WalletError::Corrupt("unsupported wallet state version"));
         }
         let seed = WalletSeed(r.array()?);
@@ -730,6 +759,9 @@ impl Wallet {
                 amount,
                 to,
             });
+        }
+        if version >= 2 {
+            accounts::read(&mut w, &mut r)?;
         }
         r.finish()?;
         for n in w.notes.iter().filter(|n| n.spent_at.is_none()) {

@@ -125,6 +125,9 @@ enum Command {
     },
     /// Payments received and sent.
     History,
+    /// Confidential accounts: open, address, balance, send, redeem, mint.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Issue new value (issuers only): public amount in, shielded note out.
     Mint {
         /// The issuer's Ed25519 key (file holding its 32-byte secret in hex).
@@ -145,6 +148,57 @@ enum Command {
     },
     /// Return value to its issuer (shielded notes in, public amount out).
     Redeem {
+        /// Amount.
+        #[arg(long)]
+        amount: u64,
+        /// Asset name or number.
+        #[arg(long)]
+        asset: String,
+    },
+}
+
+/// `shoji-wallet account …`: confidential accounts, amounts hidden and parties known.
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Open this wallet's account for an asset.
+    Open {
+        /// Asset name or number.
+        #[arg(long)]
+        asset: String,
+    },
+    /// Print this wallet's account key (what payers send to).
+    Address,
+    /// Balance of each open account.
+    Balance,
+    /// Pay another account: the amount is encrypted for the receiver and the auditor.
+    Send {
+        /// The receiver's account key (hex, from `shoji-wallet account address`).
+        #[arg(long)]
+        to: String,
+        /// Amount, in the asset's smallest unit.
+        #[arg(long)]
+        amount: u64,
+        /// Asset name or number.
+        #[arg(long)]
+        asset: String,
+    },
+    /// Return value from the account to the asset's issuer (public amount).
+    Redeem {
+        /// Amount.
+        #[arg(long)]
+        amount: u64,
+        /// Asset name or number.
+        #[arg(long)]
+        asset: String,
+    },
+    /// Issue new value into an account (issuers only): a public amount, signed.
+    Mint {
+        /// The issuer's Ed25519 key (file holding its 32-byte secret in hex).
+        #[arg(long)]
+        issuer_key: PathBuf,
+        /// The receiving account's key (hex).
+        #[arg(long)]
+        to: String,
         /// Amount.
         #[arg(long)]
         amount: u64,
@@ -354,6 +408,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             print_sync(cli, &report);
             Ok(())
         }
+        Command::Account(a) => account(cli, a),
         Command::Address => {
             let o = open(cli)?;
             if cli.json {
@@ -804,6 +859,183 @@ fn certified_rejection(
         );
     }
     Ok(found)
+}
+
+fn account_key(s: &str) -> Result<shoji_confidential::PublicKey, Failure> {
+    let bytes = shoji_primitives::encoding::hex_decode("account key", s.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            fail(
+                Exit::BadAddress,
+                anyhow!("{s:?} is not a 32-byte hex account key"),
+            )
+        })?;
+    shoji_confidential::PublicKey::from_bytes(&bytes).map_err(|e| {
+        fail(
+            Exit::BadAddress,
+            anyhow!("{s:?} is not an account key: {e}"),
+        )
+    })
+}
+
+/// The account auditor of `net`, or a failure saying the network has no accounts.
+fn account_auditor(net: &Network) -> Result<shoji_confidential::PublicKey, Failure> {
+    net.account_auditor.ok_or_else(|| {
+        fail(
+            Exit::Rejected,
+            anyhow!("this network has no confidential accounts (its network file names no account auditor key)"),
+        )
+    })
+}
+
+fn account(cli: &Cli, cmd: &AccountCommand) -> Result<(), Failure> {
+    let submit = |o: &mut Open, client: &Client, tx: shoji_primitives::account::AccountTx| {
+        let pb = spinner(cli, "waiting for the commit".into());
+        let finality = client.submit_bytes(tx.to_bytes());
+        pb.finish_and_clear();
+        let finality = finality?;
+        sync(cli, o, client)?;
+        print_final(cli, &tx.id().to_string(), &finality);
+        Ok::<(), Failure>(())
+    };
+    match cmd {
+        AccountCommand::Address => {
+            let o = open(cli)?;
+            let key = shoji_primitives::encoding::hex_encode(&o.wallet.account_key().to_bytes());
+            if cli.json {
+                println!("{}", json!({"account_key": key}));
+            } else {
+                println!("{key}");
+            }
+            Ok(())
+        }
+        AccountCommand::Balance => {
+            let o = open(cli)?;
+            let net = Network::load(&cli.network).ok();
+            let name = |a: AssetId| net.as_ref().map_or(a.0.to_string(), |n| n.asset_name(a));
+            let rows: Vec<serde_json::Value> = o
+                .wallet
+                .accounts()
+                .map(|(a, b)| json!({"asset": a.0, "name": name(*a), "balance": b.balance, "sequence": b.state.sequence, "credits": b.state.credits}))
+                .collect();
+            if cli.json {
+                println!("{}", json!({"height": o.wallet.height(), "accounts": rows}));
+            } else {
+                println!("As of height {}:", o.wallet.height());
+                if rows.is_empty() {
+                    println!("  (no open account)");
+                }
+                for r in &rows {
+                    println!(
+                        "  {:>8} {:>12}",
+                        r["name"].as_str().unwrap_or(""),
+                        r["balance"].as_u64().unwrap_or(0)
+                    );
+                }
+            }
+            Ok(())
+        }
+        AccountCommand::Open { asset } => {
+            let net = network(cli)?;
+            account_auditor(&net)?;
+            let asset = net.resolve_asset(asset)?;
+            let mut o = open(cli)?;
+            let client = connect(cli, &net)?;
+            sync(cli, &mut o, &client)?;
+            o.wallet.set_network(net.network_id);
+            let tx = o.wallet.open_account(asset, &mut rand_core::OsRng)?;
+            submit(&mut o, &client, tx)
+        }
+        AccountCommand::Send { to, amount, asset } => {
+            let to = account_key(to)?;
+            let amount = positive(*amount)?;
+            let net = network(cli)?;
+            let auditor = account_auditor(&net)?;
+            let asset = net.resolve_asset(asset)?;
+            let mut o = open(cli)?;
+            let client = connect(cli, &net)?;
+            let tip = sync(cli, &mut o, &client)?.height;
+            o.wallet.set_network(net.network_id);
+            let tx = o.wallet.account_send(
+                &to,
+                asset,
+                amount.0,
+                &auditor,
+                tip + EXPIRY_BLOCKS,
+                &mut rand_core::OsRng,
+            )?;
+            submit(&mut o, &client, tx)
+        }
+        AccountCommand::Redeem { amount, asset } => {
+            let amount = positive(*amount)?;
+            let net = network(cli)?;
+            account_auditor(&net)?;
+            let asset = net.resolve_asset(asset)?;
+            let issuer = net
+                .issuers
+                .iter()
+                .find(|(_, assets)| assets.contains(&asset))
+                .map(|(k, _)| *k)
+                .ok_or_else(|| {
+                    fail(
+                        Exit::UnknownAsset,
+                        anyhow!("no issuer of asset {} to redeem to", asset.0),
+                    )
+                })?;
+            let mut o = open(cli)?;
+            let client = connect(cli, &net)?;
+            let tip = sync(cli, &mut o, &client)?.height;
+            o.wallet.set_network(net.network_id);
+            let tx = o.wallet.account_redeem(
+                issuer,
+                asset,
+                amount.0,
+                tip + EXPIRY_BLOCKS,
+                &mut rand_core::OsRng,
+            )?;
+            submit(&mut o, &client, tx)
+        }
+        AccountCommand::Mint {
+            issuer_key,
+            to,
+            amount,
+            asset,
+        } => {
+            let to = account_key(to)?;
+            let amount = positive(*amount)?;
+            let net = network(cli)?;
+            account_auditor(&net)?;
+            let asset = net.resolve_asset(asset)?;
+            let key = read_issuer_key(issuer_key)?;
+            if !net
+                .issuers
+                .get(&key.verifying_key().to_bytes())
+                .is_some_and(|assets| assets.contains(&asset))
+            {
+                return Err(fail(
+                    Exit::Rejected,
+                    anyhow!(
+                        "the network does not authorize this issuer key for asset {}",
+                        net.asset_name(asset)
+                    ),
+                ));
+            }
+            let mut nonce = [0u8; 32];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+            let tx = shoji_primitives::account::AccountTx::mint(
+                &net.network_id,
+                &key,
+                asset,
+                to,
+                amount,
+                nonce,
+            );
+            let mut o = open(cli)?;
+            let client = connect(cli, &net)?;
+            submit(&mut o, &client, tx)
+        }
+    }
 }
 
 fn print_final(cli: &Cli, txid: &str, f: &shoji_client::Finality) {

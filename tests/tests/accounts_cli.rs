@@ -1,0 +1,165 @@
+//! Confidential accounts with the real binaries on `shoji-node devnet`: two wallets open
+//! accounts, the issuer mints into one, it pays the other, the other redeems part to the issuer;
+//! balances, an overdraft and a payment to a key that is not an account; a wallet restored from
+//! its phrase finds its account again.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shoji_tests::binary as bin;
+use shoji_tests::cli::{Kill, Shell};
+
+fn start_devnet(dir: &Path) -> (Kill, PathBuf) {
+    shoji_params::dev::parameters().expect("development parameters in the cache");
+    let child = Command::new(bin("shoji-node"))
+        .current_dir(dir)
+        .args(["devnet", "--dir", "devnet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn shoji-node devnet");
+    let guard = Kill(child);
+    let network = dir.join("devnet").join("devnet.json");
+    let start = Instant::now();
+    while !network.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "devnet.json not written"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (guard, network)
+}
+
+fn account_balance(sh: &Shell, name: &str) -> u64 {
+    let b: Value = sh.wallet(name, &["account", "balance"]);
+    b["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter(|r| r["name"] == "USD")
+        .map(|r| r["balance"].as_u64().expect("balance"))
+        .sum()
+}
+
+#[test]
+fn accounts_open_mint_pay_redeem_and_restore_with_the_binaries() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_devnet, network) = start_devnet(tmp.path());
+    let sh = Shell {
+        dir: tmp.path().to_path_buf(),
+        network,
+    };
+    let phrase = sh.wallet("alice", &["init"])["recovery_phrase"]
+        .as_str()
+        .expect("phrase")
+        .to_string();
+    sh.wallet("bob", &["init"]);
+    sh.wallet("issuer", &["init"]);
+    let key = |name: &str| {
+        sh.wallet(name, &["account", "address"])["account_key"]
+            .as_str()
+            .expect("account key")
+            .to_string()
+    };
+    let (alice, bob) = (key("alice"), key("bob"));
+    assert_ne!(alice, bob);
+
+    // Paying an account nobody opened is refused by the network.
+    sh.wallet_fails(
+        "issuer",
+        &[
+            "account",
+            "mint",
+            "--issuer-key",
+            "devnet/issuer.key",
+            "--to",
+            &alice,
+            "--amount",
+            "5",
+            "--asset",
+            "USD",
+        ],
+        &[],
+        8,
+        "no such account",
+    );
+    for w in ["alice", "bob"] {
+        let opened = sh.wallet(w, &["account", "open", "--asset", "USD"]);
+        assert!(
+            opened["certificate_signatures"]
+                .as_u64()
+                .expect("signatures")
+                >= 3
+        );
+    }
+    sh.wallet_fails(
+        "alice",
+        &["account", "open", "--asset", "USD"],
+        &[],
+        1,
+        "already open",
+    );
+    sh.wallet(
+        "issuer",
+        &[
+            "account",
+            "mint",
+            "--issuer-key",
+            "devnet/issuer.key",
+            "--to",
+            &alice,
+            "--amount",
+            "1000",
+            "--asset",
+            "USD",
+        ],
+    );
+    sh.wallet("alice", &["sync"]);
+    assert_eq!(account_balance(&sh, "alice"), 1000);
+
+    sh.wallet(
+        "alice",
+        &[
+            "account", "send", "--to", &bob, "--amount", "300", "--asset", "USD",
+        ],
+    );
+    sh.wallet("bob", &["sync"]);
+    assert_eq!(
+        [account_balance(&sh, "alice"), account_balance(&sh, "bob")],
+        [700, 300]
+    );
+
+    // An overdraft is refused before anything is proved; a mistyped key is a bad address.
+    sh.wallet_fails(
+        "bob",
+        &[
+            "account", "send", "--to", &alice, "--amount", "301", "--asset", "USD",
+        ],
+        &[],
+        3,
+        "insufficient funds",
+    );
+    sh.wallet_fails(
+        "bob",
+        &[
+            "account", "send", "--to", "abcd", "--amount", "1", "--asset", "USD",
+        ],
+        &[],
+        5,
+        "account key",
+    );
+    sh.wallet(
+        "bob",
+        &["account", "redeem", "--amount", "100", "--asset", "USD"],
+    );
+    assert_eq!(account_balance(&sh, "bob"), 200);
+
+    // A wallet restored from its phrase finds its account and balance.
+    std::fs::write(tmp.path().join("phrase.txt"), &phrase).expect("phrase");
+    sh.wallet("alice2", &["restore", "--phrase-file", "phrase.txt"]);
+    assert_eq!(key("alice2"), alice);
+    assert_eq!(account_balance(&sh, "alice2"), 700);
+}
