@@ -1134,7 +1134,7 @@ pub fn init(
             anchor_window_blocks: default_anchor_window(),
             auditor_public_key: hex_encode(&auditor.to_bytes()),
             // The development auditor's account-tier key comes with it; a real auditor's is
-            // added to the genesis by hand (`shoji-auditor account-key` prints it).
+            // added to the genesis by hand (`shoji-auditor public-key` prints it).
             account_auditor_public_key: dev_auditor.then(|| {
                 hex_encode(
                     &shoji_client::network::insecure_devnet_account_auditor()

@@ -157,6 +157,18 @@ fn accounts_open_mint_pay_redeem_and_restore_with_the_binaries() {
     );
     assert_eq!(account_balance(&sh, "bob"), 200);
 
+    // The development auditor's account-tier key is the one the devnet's network file names.
+    let auditor = sh
+        .ok("shoji-auditor", &["--json", "keygen", "--insecure-devnet"])
+        .json();
+    let network: Value =
+        serde_json::from_str(&std::fs::read_to_string(&sh.network).expect("network file"))
+            .expect("network json");
+    assert_eq!(
+        auditor["account_public_key"],
+        network["account_auditor_public_key"]
+    );
+
     // A wallet restored from its phrase finds its account and balance.
     std::fs::write(tmp.path().join("phrase.txt"), &phrase).expect("phrase");
     sh.wallet("alice2", &["restore", "--phrase-file", "phrase.txt"]);

@@ -96,7 +96,7 @@ enum Command {
         #[arg(long)]
         insecure_devnet: bool,
     },
-    /// Print the public key.
+    /// Print the public key, and the account-tier key derived from the same secret.
     PublicKey,
     /// Decrypt every new audit record designated to this key.
     Scan,
@@ -296,24 +296,30 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let auditor = Auditor::new(key);
             secret_file(cli).create(&auditor.to_bytes())?;
             let pk = hex_encode(&auditor.key().public_key().to_bytes());
+            let apk = account_public_key(auditor.key());
             if cli.json {
                 println!(
                     "{}",
-                    json!({"key_file": cli.key.display().to_string(), "public_key": pk})
+                    json!({"key_file": cli.key.display().to_string(), "public_key": pk, "account_public_key": apk})
                 );
             } else {
                 println!("Created {}.", cli.key.display());
                 println!("Public key (register it with governance): {pk}");
+                println!(
+                    "Account-tier public key (the genesis's account_auditor_public_key): {apk}"
+                );
             }
             Ok(())
         }
         Command::PublicKey => {
             let o = open(cli)?;
             let pk = hex_encode(&o.auditor.key().public_key().to_bytes());
+            let apk = account_public_key(o.auditor.key());
             if cli.json {
-                println!("{}", json!({"public_key": pk}));
+                println!("{}", json!({"public_key": pk, "account_public_key": apk}));
             } else {
                 println!("{pk}");
+                println!("account tier: {apk}");
             }
             Ok(())
         }
@@ -693,4 +699,14 @@ fn verify(
     })?;
     let claimed = d.check(&block)?;
     Ok((claimed, block.time_ms))
+}
+
+/// The auditor's account-tier public key (confidential accounts), hex: derived from the same
+/// secret as its note-tier key.
+fn account_public_key(key: &AuditSecretKey) -> String {
+    hex_encode(
+        &shoji_confidential::SecretKey::auditor(&key.to_bytes())
+            .public()
+            .to_bytes(),
+    )
 }
