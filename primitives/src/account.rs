@@ -587,6 +587,15 @@ mod tests {
     }
 
     #[test]
+    fn lengths_are_the_documented_ones() {
+        // docs/protocol/accounts.md, "Transactions".
+        assert_eq!(
+            [OPEN_BYTES, TRANSFER_BYTES, MINT_BYTES, REDEEM_BYTES],
+            [106, 1954, 178, 1162]
+        );
+    }
+
+    #[test]
     fn every_kind_round_trips_at_its_length_and_nothing_else_decodes() {
         for (tx, len) in
             samples(1)
