@@ -132,3 +132,129 @@ fn accounts_open_mint_pay_and_redeem_on_a_devnet() {
     assert!(follow(&bob).balance().holds(&bob, 150));
     drop(net);
 }
+
+fn files(dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files(&path, out);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path.display().to_string(), bytes));
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What an observer holds (every committed account transaction and every byte the validators
+/// store) holds no account payment's amount and no resulting balance, in any encoding the
+/// accounts use: the integer, the scalar, the unblinded point `v·G`, and each nonzero limb's
+/// point. The search can fail: the mint's public amount is found.
+#[test]
+fn an_observer_of_blocks_and_storage_learns_no_account_amount() {
+    use curve25519_dalek::scalar::Scalar;
+    let mut fixture = Fixture::new();
+    let account_auditor = SecretKey::auditor(&fixture.auditor.to_bytes());
+    fixture.ledger.account_auditor = Some(account_auditor.public());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let net = {
+        let _guard = runtime.enter();
+        let (ledger, verifier) = (fixture.ledger.clone(), fixture.verifier.clone());
+        shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("devnet")
+    };
+    let network = net.client_network(fixture.auditor.public_key(), fixture.ledger.issuers.clone());
+    let id = network.network_id;
+    let client = Client::connect(&network, Some(0)).expect("connect");
+    let mut rng = rand_core::OsRng;
+    let (alice, bob) = (SecretKey::account(&[1; 32]), SecretKey::account(&[2; 32]));
+    let mut committed = Vec::new();
+    let mut submit = |tx: AccountTx| {
+        client.submit_bytes(tx.to_bytes()).expect("committed");
+        committed.push(tx.to_bytes());
+    };
+    submit(AccountTx::open(&id, &alice, USD, &mut rng));
+    submit(AccountTx::open(&id, &bob, USD, &mut rng));
+    let minted = 1_000_000u64;
+    let mint = AccountTx::mint(
+        &id,
+        &fixture.issuer,
+        USD,
+        alice.public(),
+        Amount(minted),
+        [3; 32],
+    );
+    submit(mint.clone());
+    let secret = 271_828u64;
+    // Alice's state after the mint: one credit of the public amount.
+    let mut a = AccountState::new();
+    a.follow(&AccountId::new(&alice.public(), USD), &mint);
+    let header = TransferHeader {
+        asset: USD,
+        sender: alice.public(),
+        receiver: bob.public(),
+        auditor: account_auditor.public(),
+        sequence: a.sequence,
+        credits: a.credits,
+        expiry_height: client.status().expect("status").height + 100,
+        spendable: a.balance(),
+    };
+    submit(AccountTx::transfer(&id, &alice, header, minted, secret, &mut rng).expect("prove"));
+    drop(net);
+
+    let mut held: Vec<(String, Vec<u8>)> = committed
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("committed account transaction {i}"), b.clone()))
+        .collect();
+    files(dir.path(), &mut held);
+    let g = curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    for v in [secret, minted - secret] {
+        needles.push((
+            format!("{v} as a scalar"),
+            Scalar::from(v).to_bytes().to_vec(),
+        ));
+        needles.push((
+            format!("{v}·G"),
+            (Scalar::from(v) * g).compress().to_bytes().to_vec(),
+        ));
+        for (i, limb) in shoji_confidential::limbs_of(v).iter().enumerate() {
+            if *limb > 1 {
+                needles.push((
+                    format!("limb {i} of {v} as a point"),
+                    (Scalar::from(*limb) * g).compress().to_bytes().to_vec(),
+                ));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for (what, needle) in &needles {
+        for (place, bytes) in &held {
+            if contains(bytes, needle) {
+                found.push(format!("{what} in {place}"));
+            }
+        }
+    }
+    // Eight bytes are meaningful in the transactions, where every byte is a known field (in a
+    // database file they are as likely an offset as an amount).
+    for (i, bytes) in committed.iter().enumerate() {
+        for v in [secret, minted - secret] {
+            for needle in [v.to_le_bytes(), v.to_be_bytes()] {
+                if contains(bytes, &needle) {
+                    found.push(format!("{v} as a u64 in committed account transaction {i}"));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "an observer finds: {found:#?}");
+    assert!(
+        held.iter().any(|(_, b)| contains(b, &minted.to_le_bytes())),
+        "the mint's public amount is in the chain"
+    );
+}
