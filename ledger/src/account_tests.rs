@@ -374,3 +374,52 @@ fn issuers_and_networks_without_accounts_are_refused() {
     let o = off.open(&alice);
     assert_eq!(off.outcomes(&[o]), vec![Err(Rejection::AccountsDisabled)]);
 }
+
+#[test]
+fn governance_rotates_the_account_auditor_and_opens_accounts_on_a_network_without() {
+    use shoji_primitives::governance::{GovernanceAction, GovernanceTx};
+    let admin = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
+    let mut w = world(false);
+    w.ledger.config.governance = GovernanceRules {
+        admins: BTreeSet::from([admin.verifying_key().to_bytes()]),
+        threshold: 1,
+    };
+    let (alice, bob) = keys();
+    let o = w.open(&alice);
+    assert_eq!(
+        w.outcomes(std::slice::from_ref(&o)),
+        vec![Err(Rejection::AccountsDisabled)]
+    );
+    let enact = |w: &mut World, seq: u64, key: &SecretKey| {
+        let mut g = GovernanceTx::new(
+            seq,
+            GovernanceAction::SetAccountAuditor {
+                auditor: key.public(),
+            },
+        );
+        g.approve(&admin, &NETWORK);
+        let out = w.ledger.apply_block_full(0, &[], &[], &[], &[], &[g]);
+        assert_eq!(out.governance[0].1, TxOutcome::Enacted);
+    };
+    let first = w.auditor.clone();
+    enact(&mut w, 0, &first);
+    let ob = w.open(&bob);
+    assert_eq!(w.outcomes(&[o, ob]), vec![Ok(()), Ok(())]);
+    let m = w.mint(&alice, 100);
+    w.block(&[m]);
+    // The auditor rotates: a payment to the old key is refused, to the new one applied.
+    let old = w.pay(&alice, &bob, 100, 10);
+    let new_auditor = SecretKey::auditor(&[12; 32]);
+    enact(&mut w, 1, &new_auditor);
+    assert_eq!(w.outcomes(&[old]), vec![Err(Rejection::WrongAuditor)]);
+    w.auditor = new_auditor;
+    let new = w.pay(&alice, &bob, 100, 10);
+    assert_eq!(w.outcomes(std::slice::from_ref(&new)), vec![Ok(())]);
+    let AccountTx::Transfer(t) = &new else {
+        panic!("a transfer")
+    };
+    assert_eq!(t.amount.decrypt(Role::Auditor, &w.auditor), Ok(10));
+    // The policy, with its account auditor, survives its encoding.
+    let p = w.ledger.policy().clone();
+    assert_eq!(Policy::from_bytes(&p.to_bytes()), Ok(p));
+}

@@ -102,8 +102,9 @@ pub struct LedgerConfig {
     pub checkpoint_interval: u64,
     /// See `checkpoint_interval`.
     pub window_size: u64,
-    /// The auditor's account-tier key every account transfer encrypts its amount to; `None`:
-    /// the network has no confidential accounts.
+    /// The auditor's account-tier key every account transfer encrypts its amount to, at
+    /// genesis (governance may designate another, or open accounts on a network without);
+    /// `None`: the network has no confidential accounts.
     pub account_auditor: Option<PublicKey>,
 }
 
@@ -359,6 +360,9 @@ impl Ledger {
                 }
             }
             GovernanceAction::SetAuditor { auditor } => self.policy.auditor = *auditor,
+            GovernanceAction::SetAccountAuditor { auditor } => {
+                self.policy.account_auditor = Some(*auditor)
+            }
             GovernanceAction::SetValidators { .. } | GovernanceAction::AddValidator { .. } => {}
         }
         self.policy.seq += 1;
@@ -523,7 +527,7 @@ impl Ledger {
     /// records.
     fn check_account(&self, tx: &AccountTx, height: u64) -> Result<Option<[u8; 32]>, Rejection> {
         let auditor = self
-            .config
+            .policy
             .account_auditor
             .ok_or(Rejection::AccountsDisabled)?;
         let existing = |key: &PublicKey| {

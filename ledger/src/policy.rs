@@ -30,6 +30,9 @@ pub struct Policy {
     /// Where the validators added by governance are reached (the genesis ones' addresses are
     /// in the genesis): replica id → `IP:port`.
     pub addresses: BTreeMap<u16, String>,
+    /// The auditor's account-tier key every account transfer must encrypt its amount to;
+    /// `None`: no confidential accounts.
+    pub account_auditor: Option<shoji_confidential::PublicKey>,
 }
 
 impl Policy {
@@ -45,12 +48,14 @@ impl Policy {
             validators: config.validators.clone(),
             next_validators: None,
             addresses: BTreeMap::new(),
+            account_auditor: config.account_auditor,
         }
     }
 
     /// `seq:u64 ‖ chain(32) ‖ auditor(32) ‖ issuers:u32 ‖ (key(32) ‖ assets:u8 ‖ asset:u64*)* ‖
     /// epoch:u64 ‖ epoch_start:u64 ‖ validators ‖ next:u8 (0 or 1) ‖ [last height:u64 ‖
-    /// validators] ‖ [addresses]` where `validators` is `count:u16 ‖ (id:u16 ‖ key(32))*` and
+    /// validators] ‖ account auditor:u8 (0 or 1) ‖ [key(32)] ‖ [addresses]` where `validators`
+    /// is `count:u16 ‖ (id:u16 ‖ key(32))*` and
     /// `addresses`, present only when some validator was added, is `count:u16 ‖ (id:u16 ‖
     /// len:u8 ‖ IP:port)*` (little-endian), issuers, assets and ids in increasing order.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -75,6 +80,13 @@ impl Policy {
                 out.push(1);
                 out.extend_from_slice(&h.to_le_bytes());
                 write_validators(&mut out, v);
+            }
+        }
+        match &self.account_auditor {
+            None => out.push(0),
+            Some(k) => {
+                out.push(1);
+                out.extend_from_slice(&k.to_bytes());
             }
         }
         if !self.addresses.is_empty() {
@@ -133,6 +145,19 @@ impl Policy {
                 })
             }
         };
+        let account_auditor = match r.u8()? {
+            0 => None,
+            1 => Some(
+                shoji_confidential::PublicKey::from_bytes(&r.array()?)
+                    .map_err(|_| EncodingError::InvalidPoint("policy account auditor"))?,
+            ),
+            v => {
+                return Err(EncodingError::Unknown {
+                    what: "policy account auditor",
+                    value: v as u64,
+                })
+            }
+        };
         let mut addresses = BTreeMap::new();
         if r.remaining() > 0 {
             let n = u16::from_le_bytes(r.array()?);
@@ -167,6 +192,7 @@ impl Policy {
             validators,
             next_validators,
             addresses,
+            account_auditor,
         })
     }
 }

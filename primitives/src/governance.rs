@@ -68,6 +68,12 @@ pub enum GovernanceAction {
         /// Where the other validators reach it: `IP:port` as Rust writes a socket address.
         address: String,
     },
+    /// Every later account transfer must encrypt its amount to this account-tier auditor key
+    /// (docs/protocol/accounts.md); on a network without accounts, this opens them.
+    SetAccountAuditor {
+        /// The auditor's account-tier public key (Ristretto).
+        auditor: shoji_confidential::PublicKey,
+    },
 }
 
 /// Longest [`GovernanceAction::AddValidator`] address, in bytes.
@@ -112,6 +118,11 @@ impl std::fmt::Display for GovernanceAction {
             Self::AddValidator { id, key, address } => {
                 write!(f, "add validator {id} ({}) at {address}", short(key))
             }
+            Self::SetAccountAuditor { auditor } => write!(
+                f,
+                "designate account auditor {}",
+                crate::encoding::hex_encode(&auditor.to_bytes())
+            ),
         }
     }
 }
@@ -220,6 +231,10 @@ impl GovernanceTx {
                 out.push(a.len() as u8);
                 out.extend_from_slice(a);
             }
+            GovernanceAction::SetAccountAuditor { auditor } => {
+                out.push(4);
+                out.extend_from_slice(&auditor.to_bytes());
+            }
         }
         out
     }
@@ -312,6 +327,10 @@ impl GovernanceTx {
             }
             1 => GovernanceAction::SetAuditor {
                 auditor: AuditPublicKey::from_bytes(&r.array::<32>()?)?,
+            },
+            4 => GovernanceAction::SetAccountAuditor {
+                auditor: shoji_confidential::PublicKey::from_bytes(&r.array::<32>()?)
+                    .map_err(|_| EncodingError::InvalidPoint("account auditor key"))?,
             },
             2 => {
                 let n = r.u8()? as usize;
@@ -501,6 +520,12 @@ mod tests {
                     address: "[::1]:7009".into(),
                 },
             ),
+            GovernanceTx::new(
+                7,
+                GovernanceAction::SetAccountAuditor {
+                    auditor: shoji_confidential::SecretKey::auditor(&[6; 32]).public(),
+                },
+            ),
         ] {
             tx.approve(&keys[0], &NET);
             tx.approve(&keys[2], &NET);
@@ -520,6 +545,16 @@ mod tests {
             // A shielded transaction's decoder refuses it.
             assert!(crate::tx::Transaction::from_bytes(&bytes).is_err());
         }
+        // An account auditor key that is no Ristretto point is refused.
+        let mut bad = GovernanceTx::new(
+            7,
+            GovernanceAction::SetAccountAuditor {
+                auditor: shoji_confidential::SecretKey::auditor(&[6; 32]).public(),
+            },
+        )
+        .to_bytes();
+        bad[11..43].copy_from_slice(&[0xff; 32]);
+        assert!(GovernanceTx::from_bytes(&bad).is_err());
         // Unknown action, unknown kind, assets out of order.
         let mut b = set_issuer().to_bytes();
         b[10] = 9;

@@ -260,7 +260,7 @@ enum Governance {
 #[command(group(
     ArgGroup::new("action")
         .required(true)
-        .args(["set_auditor", "set_issuer", "revoke_issuer", "remove_validator", "add_validator"])
+        .args(["set_auditor", "set_account_auditor", "set_issuer", "revoke_issuer", "remove_validator", "add_validator"])
 ))]
 struct ProposeArgs {
     /// The client network file.
@@ -275,6 +275,10 @@ struct ProposeArgs {
     /// Designate another auditor (its public key, hex).
     #[arg(long, value_parser = auditor_key)]
     set_auditor: Option<AuditPublicKey>,
+    /// Designate the account-tier auditor key (hex, from `shoji-auditor public-key`): opens
+    /// confidential accounts on a network without them.
+    #[arg(long, value_parser = account_auditor_key)]
+    set_account_auditor: Option<shoji_confidential::PublicKey>,
     /// Register an issuer (its Ed25519 public key, hex) of --assets.
     #[arg(long, value_parser = ed25519_public_key, requires = "assets")]
     set_issuer: Option<[u8; 32]>,
@@ -301,6 +305,13 @@ struct ProposeArgs {
 fn auditor_key(hex: &str) -> anyhow::Result<AuditPublicKey> {
     let bytes = hex_decode("auditor public key", hex)?;
     Ok(AuditPublicKey::from_bytes(&bytes)?)
+}
+
+fn account_auditor_key(hex: &str) -> anyhow::Result<shoji_confidential::PublicKey> {
+    let bytes: [u8; 32] = hex_decode("account auditor key", hex)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("an account key is 32 bytes"))?;
+    Ok(shoji_confidential::PublicKey::from_bytes(&bytes)?)
 }
 
 fn ed25519_public_key(hex: &str) -> anyhow::Result<[u8; 32]> {
@@ -423,6 +434,9 @@ fn proposed_action(args: &ProposeArgs, net: &Network) -> anyhow::Result<Governan
     // clap lets exactly one action through (the `action` group), with its companions.
     if let Some(auditor) = &args.set_auditor {
         return Ok(GovernanceAction::SetAuditor { auditor: *auditor });
+    }
+    if let Some(auditor) = args.set_account_auditor {
+        return Ok(GovernanceAction::SetAccountAuditor { auditor });
     }
     if let Some(issuer) = args.set_issuer {
         return Ok(GovernanceAction::SetIssuer {
