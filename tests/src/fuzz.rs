@@ -103,6 +103,23 @@ pub fn account_proofs(data: &[u8]) {
     }
 }
 
+/// Account transaction decoding (what a validator reads from any client), and the account
+/// state a validator's store reads back.
+pub fn account_transaction(data: &[u8]) {
+    use shoji_primitives::account::AccountTx;
+    if let Ok(tx) = AccountTx::from_bytes(data) {
+        assert_eq!(
+            tx.to_bytes(),
+            data,
+            "a decoded account transaction re-encodes"
+        );
+        let _ = shoji_verifier::accounts::verify_account_tx(&tx, &[0; 32]);
+    }
+    if let Ok(state) = shoji_ledger::AccountState::from_bytes(data) {
+        assert_eq!(state.to_bytes(), data, "a decoded account state re-encodes");
+    }
+}
+
 /// Governance transaction decoding.
 pub fn governance(data: &[u8]) {
     use shoji_primitives::governance::{GovernanceRules, GovernanceTx};
@@ -271,6 +288,16 @@ mod tests {
             assert!(transfer::verify_one(&st, &ct, &proof).is_ok());
             seed
         };
+        let account_tx = shoji_primitives::account::AccountTx::open(
+            &[0; 32],
+            &shoji_confidential::SecretKey::account(&[3; 32]),
+            shoji_primitives::note::AssetId(1),
+            &mut rng,
+        )
+        .to_bytes();
+        account_transaction(&account_tx);
+        let state = shoji_ledger::AccountState::new().to_bytes();
+        account_transaction(&state);
         for round in 0..3000 {
             let mut buf = vec![0u8; (rng.next_u32() % 1400) as usize];
             rng.fill_bytes(&mut buf);
@@ -325,6 +352,14 @@ mod tests {
                 *b = (rng.next_u32() % 6) as u8;
             }
             account_proofs(&tagged);
+            account_transaction(&buf);
+            for seed in [&account_tx, &state] {
+                let mut m = seed.clone();
+                let i = (rng.next_u32() as usize) % m.len();
+                m[i] ^= 1 << (rng.next_u32() % 8);
+                account_transaction(&m);
+                account_transaction(&m[..(rng.next_u32() as usize) % (m.len() + 1)]);
+            }
         }
     }
 }
