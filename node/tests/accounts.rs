@@ -13,8 +13,17 @@ use shoji_primitives::note::Amount;
 mod common;
 use common::{Fixture, USD};
 
-#[test]
-fn accounts_open_mint_pay_and_redeem_on_a_devnet() {
+/// A four-validator devnet whose genesis designates an account auditor.
+struct Devnet {
+    fixture: Fixture,
+    account_auditor: SecretKey,
+    runtime: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+    net: shoji_node::devnet::LocalNetwork,
+    network: shoji_client::Network,
+}
+
+fn devnet() -> Devnet {
     let mut fixture = Fixture::new();
     let account_auditor = SecretKey::auditor(&fixture.auditor.to_bytes());
     fixture.ledger.account_auditor = Some(account_auditor.public());
@@ -29,6 +38,26 @@ fn accounts_open_mint_pay_and_redeem_on_a_devnet() {
         shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("devnet")
     };
     let network = net.client_network(fixture.auditor.public_key(), fixture.ledger.issuers.clone());
+    Devnet {
+        fixture,
+        account_auditor,
+        runtime,
+        dir,
+        net,
+        network,
+    }
+}
+
+#[test]
+fn accounts_open_mint_pay_and_redeem_on_a_devnet() {
+    let Devnet {
+        fixture,
+        account_auditor,
+        runtime: _runtime,
+        dir: _dir,
+        net,
+        network,
+    } = devnet();
     assert_eq!(network.account_auditor, Some(account_auditor.public()));
     let id = network.network_id;
     let client = Client::connect(&network, Some(1)).expect("connect");
@@ -155,20 +184,14 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn an_observer_of_blocks_and_storage_learns_no_account_amount() {
     use curve25519_dalek::scalar::Scalar;
-    let mut fixture = Fixture::new();
-    let account_auditor = SecretKey::auditor(&fixture.auditor.to_bytes());
-    fixture.ledger.account_auditor = Some(account_auditor.public());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let net = {
-        let _guard = runtime.enter();
-        let (ledger, verifier) = (fixture.ledger.clone(), fixture.verifier.clone());
-        shoji_node::devnet::start(4, ledger, verifier, dir.path()).expect("devnet")
-    };
-    let network = net.client_network(fixture.auditor.public_key(), fixture.ledger.issuers.clone());
+    let Devnet {
+        fixture,
+        account_auditor,
+        runtime: _runtime,
+        dir,
+        net,
+        network,
+    } = devnet();
     let id = network.network_id;
     let client = Client::connect(&network, Some(0)).expect("connect");
     let mut rng = rand_core::OsRng;

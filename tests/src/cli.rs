@@ -4,8 +4,9 @@
 
 use crate::binary as bin;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A child process, killed when dropped.
 pub struct Kill(pub Child);
@@ -138,4 +139,28 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .iter()
         .map(|s| s.local_addr().expect("addr").port())
         .collect()
+}
+
+/// Starts `shoji-node devnet --dir devnet` in `dir` and waits for its network file; the
+/// devnet stops when the returned guard drops.
+pub fn start_devnet(dir: &Path) -> (Kill, PathBuf) {
+    shoji_params::dev::parameters().expect("development parameters in the cache");
+    let child = Command::new(bin("shoji-node"))
+        .current_dir(dir)
+        .args(["devnet", "--dir", "devnet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn shoji-node devnet");
+    let guard = Kill(child);
+    let network = dir.join("devnet").join("devnet.json");
+    let start = Instant::now();
+    while !network.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "devnet.json not written"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (guard, network)
 }

@@ -6,34 +6,8 @@
 //! `cargo nextest run --workspace` does).
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use shoji_tests::binary as bin;
-use shoji_tests::cli::{Kill, Shell};
-
-fn start_devnet(dir: &Path) -> (Kill, PathBuf) {
-    shoji_params::dev::parameters().expect("development parameters in the cache");
-    let child = Command::new(bin("shoji-node"))
-        .current_dir(dir)
-        .args(["devnet", "--dir", "devnet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn shoji-node devnet");
-    let guard = Kill(child);
-    let network = dir.join("devnet").join("devnet.json");
-    let start = Instant::now();
-    while !network.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "devnet.json not written"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (guard, network)
-}
+use shoji_tests::cli::{start_devnet, Shell};
 
 #[test]
 fn story_balances_report_disclosure_restore_and_every_error() {

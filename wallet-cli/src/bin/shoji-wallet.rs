@@ -584,17 +584,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let amount = positive(*amount)?;
             let net = network(cli)?;
             let asset = net.resolve_asset(asset)?;
-            let issuer = net
-                .issuers
-                .iter()
-                .find(|(_, assets)| assets.contains(&asset))
-                .map(|(k, _)| *k)
-                .ok_or_else(|| {
-                    fail(
-                        Exit::UnknownAsset,
-                        anyhow!("no issuer of asset {} to redeem to", asset.0),
-                    )
-                })?;
+            let issuer = issuer_of(&net, asset)?;
             let mut o = open(cli)?;
             let client = connect(cli, &net)?;
             let tip = sync(cli, &mut o, &client)?.height;
@@ -861,6 +851,20 @@ fn certified_rejection(
     Ok(found)
 }
 
+/// The issuer of `asset` on `net`, to redeem to.
+fn issuer_of(net: &Network, asset: AssetId) -> Result<[u8; 32], Failure> {
+    net.issuers
+        .iter()
+        .find(|(_, assets)| assets.contains(&asset))
+        .map(|(k, _)| *k)
+        .ok_or_else(|| {
+            fail(
+                Exit::UnknownAsset,
+                anyhow!("no issuer of asset {} to redeem to", asset.0),
+            )
+        })
+}
+
 fn account_key(s: &str) -> Result<shoji_confidential::PublicKey, Failure> {
     let bytes = shoji_primitives::encoding::hex_decode("account key", s.trim())
         .ok()
@@ -972,17 +976,7 @@ fn account(cli: &Cli, cmd: &AccountCommand) -> Result<(), Failure> {
             let net = network(cli)?;
             account_auditor(&net)?;
             let asset = net.resolve_asset(asset)?;
-            let issuer = net
-                .issuers
-                .iter()
-                .find(|(_, assets)| assets.contains(&asset))
-                .map(|(k, _)| *k)
-                .ok_or_else(|| {
-                    fail(
-                        Exit::UnknownAsset,
-                        anyhow!("no issuer of asset {} to redeem to", asset.0),
-                    )
-                })?;
+            let issuer = issuer_of(&net, asset)?;
             let mut o = open(cli)?;
             let client = connect(cli, &net)?;
             let tip = sync(cli, &mut o, &client)?.height;
