@@ -1,8 +1,8 @@
 //! A transfer between accounts: the amount encrypted once for sender, receiver and auditor, and
 //! one proof that
-//! - every limb of the amount is well formed for the three keys ([`sigma::Validity`]);
+//! - every limb of the amount is well formed for the three keys (a sigma protocol);
 //! - the sender owns its account and its new balance, `spendable − amount`, equals the value
-//!   committed in four balance limbs ([`sigma::Equality`]; the proof of `s` is the sender's
+//!   committed in four balance limbs (a sigma protocol; the proof of `s` is the sender's
 //!   authorization of everything in the transcript);
 //! - the four amount limbs and the four balance limbs are each in `[0, 2¹⁶)` (one Bulletproof
 //!   aggregated over eight values), so `0 ≤ amount < 2⁶⁴` and `0 ≤ new balance < 2⁶⁴`: no

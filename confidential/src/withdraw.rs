@@ -1,6 +1,6 @@
 //! A withdrawal of a public amount from an account (a shield into a note, a redemption to the
 //! issuer): the owner proves that it owns the account and that `spendable − amount·G` holds a
-//! value in `[0, 2⁶⁴)`, committed in four balance limbs ([`sigma::Equality`] and one Bulletproof
+//! value in `[0, 2⁶⁴)`, committed in four balance limbs (a sigma protocol and one Bulletproof
 //! over the four limbs).
 //!
 //! Transcript (`shoji-confidential`, `proof = "withdraw v1"`): the caller's context, the owner's
