@@ -639,7 +639,13 @@ async fn the_leader_dies_while_blocks_are_full_and_the_next_view_commits_everyth
     for i in 1..4u16 {
         let key = net.key(i).expect("key");
         for _ in 0..CONNECTIONS {
-            let c = ClientConnection::connect(net.addrs[&i], &key)
+            // A request waits through the view change under a full load: give it the minute
+            // `submit_within_rate` allows, not the transport's default ten seconds.
+            let config = shoji_net::NetConfig {
+                stream_timeout: std::time::Duration::from_secs(60),
+                ..Default::default()
+            };
+            let c = ClientConnection::connect_with(net.addrs[&i], &key, config)
                 .await
                 .expect("connect");
             connections.push(Arc::new(c));
