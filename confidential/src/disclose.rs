@@ -10,7 +10,7 @@
 use crate::batch::{Base, BatchVerifier};
 use crate::elgamal::{AmountCiphertext, Role};
 use crate::keys::{PublicKey, SecretKey};
-use crate::sigma::{append_scalars, challenge, Point, Words};
+use crate::sigma::{append_scalars, challenge, powers, Point, Words};
 use crate::{g, limbs_of, transcript, Error, LIMBS};
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
@@ -43,11 +43,7 @@ fn absorb(
     t.append_message(b"auditor", auditor.compressed().as_bytes());
     ct.absorb(&mut t);
     t.append_u64(b"amount", amount);
-    let b = challenge(&mut t, b"disclose-b");
-    let mut powers = [Scalar::ONE; LIMBS];
-    for i in 1..LIMBS {
-        powers[i] = powers[i - 1] * b;
-    }
+    let powers = powers(challenge(&mut t, b"disclose-b"));
     let limbs = limbs_of(amount);
     // D* = Σ bⁱ·Dᵢ and C* − a*·G = Σ bⁱ·(Cᵢ − aᵢ·G).
     let handle = RistrettoPoint::vartime_multiscalar_mul(

@@ -8,6 +8,7 @@
 
 use crate::batch::{Base, BatchVerifier, BP_M, BP_N};
 use crate::elgamal::{point, scalar};
+use crate::sigma::challenge;
 use crate::Error;
 use bulletproofs::RangeProof;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
@@ -41,12 +42,6 @@ pub(crate) fn prove(
     )
     .map_err(|_| Error::Unprovable("range proof parameters"))?;
     Ok((proof.to_bytes(), commitments))
-}
-
-fn challenge(t: &mut Transcript, label: &'static [u8]) -> Scalar {
-    let mut buf = [0u8; 64];
-    t.challenge_bytes(label, &mut buf);
-    Scalar::from_bytes_mod_order_wide(&buf)
 }
 
 fn nonzero_point(

@@ -257,7 +257,8 @@ impl Validity {
     }
 }
 
-fn powers(b: Scalar) -> [Scalar; LIMBS] {
+/// `1, b, b², b³`: the weights that fold the limbs into one statement.
+pub(crate) fn powers(b: Scalar) -> [Scalar; LIMBS] {
     let mut out = [Scalar::ONE; LIMBS];
     for i in 1..LIMBS {
         out[i] = out[i - 1] * b;

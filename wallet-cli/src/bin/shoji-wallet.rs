@@ -618,20 +618,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let net = network(cli)?;
             let asset = net.resolve_asset(asset)?;
             let key = read_issuer_key(issuer_key)?;
-            let issuer = key.verifying_key().to_bytes();
-            if !net
-                .issuers
-                .get(&issuer)
-                .is_some_and(|assets| assets.contains(&asset))
-            {
-                return Err(fail(
-                    Exit::Rejected,
-                    anyhow!(
-                        "the network does not authorize this issuer key for asset {}",
-                        net.asset_name(asset)
-                    ),
-                ));
-            }
+            let issuer = authorized_issuer(&net, &key, asset)?;
             let mut o = open(cli)?;
             let client = connect(cli, &net)?;
             let tip = client.tree_state()?;
@@ -851,6 +838,29 @@ fn certified_rejection(
     Ok(found)
 }
 
+/// `key`'s public key, if `net` authorizes it to issue `asset`.
+fn authorized_issuer(
+    net: &Network,
+    key: &ed25519_dalek::SigningKey,
+    asset: AssetId,
+) -> Result<[u8; 32], Failure> {
+    let issuer = key.verifying_key().to_bytes();
+    if !net
+        .issuers
+        .get(&issuer)
+        .is_some_and(|assets| assets.contains(&asset))
+    {
+        return Err(fail(
+            Exit::Rejected,
+            anyhow!(
+                "the network does not authorize this issuer key for asset {}",
+                net.asset_name(asset)
+            ),
+        ));
+    }
+    Ok(issuer)
+}
+
 /// The issuer of `asset` on `net`, to redeem to.
 fn issuer_of(net: &Network, asset: AssetId) -> Result<[u8; 32], Failure> {
     net.issuers
@@ -1002,19 +1012,7 @@ fn account(cli: &Cli, cmd: &AccountCommand) -> Result<(), Failure> {
             account_auditor(&net)?;
             let asset = net.resolve_asset(asset)?;
             let key = read_issuer_key(issuer_key)?;
-            if !net
-                .issuers
-                .get(&key.verifying_key().to_bytes())
-                .is_some_and(|assets| assets.contains(&asset))
-            {
-                return Err(fail(
-                    Exit::Rejected,
-                    anyhow!(
-                        "the network does not authorize this issuer key for asset {}",
-                        net.asset_name(asset)
-                    ),
-                ));
-            }
+            authorized_issuer(&net, &key, asset)?;
             let mut nonce = [0u8; 32];
             rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
             let tx = shoji_primitives::account::AccountTx::mint(
