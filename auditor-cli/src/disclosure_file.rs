@@ -24,7 +24,7 @@ pub struct DisclosureFile {
     pub txid: String,
     /// The height of its block.
     pub height: u64,
-    /// Its kind ([`kind_name`]).
+    /// Its kind ([`TxKind::name`]).
     pub kind: String,
     /// The auditor key the record is designated to, hex.
     pub auditor_public_key: String,
@@ -90,15 +90,6 @@ fn malformed(what: &str, e: impl std::fmt::Display) -> DisclosureFileError {
     DisclosureFileError::Malformed(format!("{what}: {e}"))
 }
 
-/// The name of a kind in reports and disclosures.
-pub fn kind_name(k: TxKind) -> &'static str {
-    match k {
-        TxKind::Transfer => "transfer",
-        TxKind::Mint => "mint",
-        TxKind::Redeem => "redeem",
-    }
-}
-
 impl Claim {
     /// The claim of a plaintext.
     pub fn of(p: &AuditPlaintext) -> Claim {
@@ -142,7 +133,7 @@ impl DisclosureFile {
             format: DISCLOSURE_FORMAT.into(),
             txid: entry.txid.to_string(),
             height: entry.height,
-            kind: kind_name(entry.kind).into(),
+            kind: TxKind::name(entry.kind).into(),
             auditor_public_key: hex_encode(&key.to_bytes()),
             record: hex_encode(&entry.record.to_bytes()),
             proof: hex_encode(&proof.to_bytes()),
@@ -197,10 +188,10 @@ impl DisclosureFile {
         if tx.audit != record {
             return Err(DisclosureFileError::OtherRecord);
         }
-        if self.kind != kind_name(tx.kind) {
+        if self.kind != TxKind::name(tx.kind) {
             return Err(DisclosureFileError::Kind {
                 claimed: self.kind.clone(),
-                actual: kind_name(tx.kind),
+                actual: TxKind::name(tx.kind),
             });
         }
         proof
@@ -239,6 +230,7 @@ mod tests {
             outputs: [NoteCiphertext::from_bytes(&[0; NOTE_CIPHERTEXT_BYTES]); 2],
             auditor: key.public_key(),
             audit: encrypt(&key.public_key(), &plaintext, &AuditEphemeral::random(rng)),
+            account: None,
         };
         CompactBlock {
             height: 5,

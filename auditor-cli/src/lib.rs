@@ -26,7 +26,8 @@ pub struct AuditEntry {
     pub time_ms: u64,
     /// Kind.
     pub kind: TxKind,
-    /// The public amount of a mint (brought in) or redeem (taken out); 0 for a transfer.
+    /// The public amount of a mint or shield (brought in) or of a redeem or unshield (taken
+    /// out); 0 for a transfer.
     pub public_value: Amount,
     /// What the record says.
     pub plaintext: AuditPlaintext,
@@ -46,7 +47,7 @@ pub struct Recorded {
     pub time_ms: u64,
     /// Kind.
     pub kind: TxKind,
-    /// The public amount of a mint or redeem; 0 for a transfer.
+    /// The public amount of a mint, redeem, shield or unshield; 0 for a transfer.
     pub public_value: Amount,
     /// What the record says.
     pub plaintext: AuditPlaintext,
@@ -238,21 +239,24 @@ impl Auditor {
             .filter(move |e| (from..=to).contains(&e.height))
     }
 
-    /// The payments of `entries`: the non-zero outputs of transfers and redeems (mints
-    /// excluded, see [`Auditor::mints`]) to someone other than the sender, and each redeem's
-    /// public amount, paid to `issuer`; in height order.
+    /// The payments of `entries`: the non-zero outputs of transfers, redeems and unshields to
+    /// someone other than the sender and every non-zero output of a shield (value arriving in
+    /// notes from an account; mints excluded, see [`Auditor::mints`]), and each redeem's or
+    /// unshield's public amount, paid to `issuer` or `account`; in height order.
     pub fn payments(&self, entries: &[Recorded]) -> Vec<Payment> {
         let mut out = self.outputs(entries, |k| k != TxKind::Mint);
-        for e in entries
-            .iter()
-            .filter(|e| e.kind == TxKind::Redeem && e.public_value.0 > 0)
-        {
+        for e in entries.iter().filter(|e| e.public_value.0 > 0) {
+            let to = match e.kind {
+                TxKind::Redeem => "issuer",
+                TxKind::Unshield => "account",
+                _ => continue,
+            };
             out.push(Payment {
                 txid: e.txid,
                 height: e.height,
                 time_ms: e.time_ms,
                 from: self.display(&e.plaintext.sender),
-                to: "issuer".into(),
+                to: to.into(),
                 asset: e.plaintext.asset,
                 amount: e.public_value,
             });
@@ -271,7 +275,8 @@ impl Auditor {
         for e in entries.iter().filter(|e| kind(e.kind)) {
             let p = &e.plaintext;
             for j in 0..2 {
-                if p.values[j].0 > 0 && (p.receivers[j] != p.sender || e.kind == TxKind::Mint) {
+                let arriving = matches!(e.kind, TxKind::Mint | TxKind::Shield);
+                if p.values[j].0 > 0 && (p.receivers[j] != p.sender || arriving) {
                     out.push(Payment {
                         txid: e.txid,
                         height: e.height,

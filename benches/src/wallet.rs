@@ -76,6 +76,7 @@ pub fn synthetic_chain(opts: &SyncOptions, me: &Address) -> Vec<CompactBlock> {
                     epk: auditor.0,
                     ciphertext: [Fr::from(0u64); 4],
                 },
+                account: None,
             });
         }
         blocks.push(CompactBlock {

@@ -134,11 +134,15 @@ pub enum PayloadKind {
     AccountMint,
     /// A redemption from an account to an issuer (public value).
     AccountRedeem,
+    /// A shield: public value from an account into shielded notes.
+    Shield,
+    /// An unshield: public value from shielded notes into an account.
+    Unshield,
 }
 
 impl PayloadKind {
     /// `transfer`, `mint`, `redeem`, `governance`, `opaque`, `account_open`,
-    /// `account_transfer`, `account_mint` or `account_redeem`.
+    /// `account_transfer`, `account_mint`, `account_redeem`, `shield` or `unshield`.
     pub fn name(self) -> &'static str {
         match self {
             PayloadKind::Transfer => "transfer",
@@ -150,6 +154,8 @@ impl PayloadKind {
             PayloadKind::AccountTransfer => "account_transfer",
             PayloadKind::AccountMint => "account_mint",
             PayloadKind::AccountRedeem => "account_redeem",
+            PayloadKind::Shield => "shield",
+            PayloadKind::Unshield => "unshield",
         }
     }
 }

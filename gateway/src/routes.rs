@@ -121,14 +121,6 @@ pub struct SubmittedBody {
     pub signatures: usize,
 }
 
-fn kind_name(kind: TxKind) -> &'static str {
-    match kind {
-        TxKind::Transfer => "transfer",
-        TxKind::Mint => "mint",
-        TxKind::Redeem => "redeem",
-    }
-}
-
 /// Where the network stands, as one validator sees it.
 #[utoipa::path(get, path = "/v1/status", tag = "network",
     responses(
@@ -232,7 +224,7 @@ pub async fn transaction(
         .ok_or_else(|| ApiError::not_found(format!("no committed transaction {txid}")))?;
     Ok(Json(TransactionBody {
         txid: hex_encode(&id),
-        kind: kind_name(status.kind),
+        kind: TxKind::name(status.kind),
         outcome: match status.rejected {
             None => "applied",
             Some(_) => "rejected",

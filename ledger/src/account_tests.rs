@@ -15,6 +15,8 @@ const USD: AssetId = AssetId(840);
 
 struct World {
     ledger: Ledger,
+    network: [u8; 32],
+    asset: AssetId,
     issuer: ed25519_dalek::SigningKey,
     auditor: SecretKey,
     rng: ChaCha20Rng,
@@ -22,17 +24,27 @@ struct World {
 }
 
 fn world(accounts: bool) -> World {
+    let note_auditor =
+        shoji_primitives::audit::AuditSecretKey::random(&mut ChaCha20Rng::seed_from_u64(1))
+            .public_key();
+    world_on(NETWORK, USD, note_auditor, accounts)
+}
+
+/// A world on `network` whose issuer may mint `asset`, with the note auditor `note_auditor`.
+fn world_on(
+    network: [u8; 32],
+    asset: AssetId,
+    note_auditor: shoji_primitives::audit::AuditPublicKey,
+    accounts: bool,
+) -> World {
     let issuer = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     let auditor = SecretKey::auditor(&[9; 32]);
     let ledger = Ledger::genesis(LedgerConfig {
         anchor_window_blocks: 3,
-        auditor: shoji_primitives::audit::AuditSecretKey::random(&mut ChaCha20Rng::seed_from_u64(
-            1,
-        ))
-        .public_key(),
-        issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([USD]))]),
+        auditor: note_auditor,
+        issuers: BTreeMap::from([(issuer.verifying_key().to_bytes(), BTreeSet::from([asset]))]),
         governance: GovernanceRules::default(),
-        network_id: NETWORK,
+        network_id: network,
         validators: Default::default(),
         checkpoint_interval: 8,
         window_size: 16,
@@ -40,6 +52,8 @@ fn world(accounts: bool) -> World {
     });
     World {
         ledger,
+        network,
+        asset,
         issuer,
         auditor,
         rng: ChaCha20Rng::seed_from_u64(2),
@@ -51,7 +65,7 @@ impl World {
     /// Verifies `txs` as a validator does and applies them as one block.
     fn block(&mut self, txs: &[AccountTx]) -> BlockOutcome {
         let refs: Vec<&AccountTx> = txs.iter().collect();
-        let stateless = verify_account_txs(&refs, &NETWORK);
+        let stateless = verify_account_txs(&refs, &self.network);
         self.ledger
             .apply_block_full(0, &[], &[], txs, &stateless, &[])
     }
@@ -69,15 +83,15 @@ impl World {
     }
 
     fn open(&mut self, key: &SecretKey) -> AccountTx {
-        AccountTx::open(&NETWORK, key, USD, &mut self.rng)
+        AccountTx::open(&self.network, key, self.asset, &mut self.rng)
     }
 
     fn mint(&mut self, to: &SecretKey, value: u64) -> AccountTx {
         self.nonce += 1;
         AccountTx::mint(
-            &NETWORK,
+            &self.network,
             &self.issuer,
-            USD,
+            self.asset,
             to.public(),
             Amount(value),
             [self.nonce; 32],
@@ -86,7 +100,7 @@ impl World {
 
     fn state(&self, key: &SecretKey) -> AccountState {
         self.ledger
-            .account(&AccountId::new(&key.public(), USD))
+            .account(&AccountId::new(&key.public(), self.asset))
             .cloned()
             .expect("an open account")
     }
@@ -95,7 +109,7 @@ impl World {
     fn pay(&mut self, from: &SecretKey, to: &SecretKey, balance: u64, amount: u64) -> AccountTx {
         let a = self.state(from);
         let header = TransferHeader {
-            asset: USD,
+            asset: self.asset,
             sender: from.public(),
             receiver: to.public(),
             auditor: self.auditor.public(),
@@ -104,7 +118,7 @@ impl World {
             expiry_height: self.ledger.height() + 10,
             spendable: a.balance(),
         };
-        AccountTx::transfer(&NETWORK, from, header, balance, amount, &mut self.rng).unwrap()
+        AccountTx::transfer(&self.network, from, header, balance, amount, &mut self.rng).unwrap()
     }
 
     fn holds(&self, key: &SecretKey, value: u64) -> bool {
@@ -422,4 +436,162 @@ fn governance_rotates_the_account_auditor_and_opens_accounts_on_a_network_withou
     // The policy, with its account auditor, survives its encoding.
     let p = w.ledger.policy().clone();
     assert_eq!(Policy::from_bytes(&p.to_bytes()), Ok(p));
+}
+
+/// The verifier's stored shield (300 out of the account of `SecretKey::account(&[5; 32])`,
+/// spending from a balance of 1,000 made by one public credit) and unshield (250 into that
+/// account), on the all-zeros network, anchored at `root`. Their stateless checks are the
+/// verifier's (`stored_bridge_transactions_verify`); here they are given.
+fn bridge_vectors(root: Fr) -> (Transaction, Transaction) {
+    let read = |hex: &str| {
+        let bytes = shoji_primitives::encoding::hex_decode("vector", hex.trim()).unwrap();
+        let mut tx = Transaction::from_bytes(&bytes).unwrap();
+        tx.bundle_mut().anchor = root;
+        tx
+    };
+    (
+        read(include_str!("../../verifier/testdata/shield-v3.hex")),
+        read(include_str!("../../verifier/testdata/unshield-v3.hex")),
+    )
+}
+
+/// A ledger on the vectors' network, asset and note auditor, where the vectors' account is
+/// open (if `open`) and credited 1,000 by one mint; with the compact blocks that did it.
+fn bridge_world(open: bool) -> (World, SecretKey, Vec<CompactBlock>) {
+    let (probe, _) = bridge_vectors(Fr::from(0u64));
+    let b = probe.bundle();
+    let mut w = world_on([0; 32], b.asset, b.auditor, true);
+    let key = SecretKey::account(&[5; 32]);
+    let mut blocks = Vec::new();
+    if open {
+        let open = w.open(&key);
+        let mint = w.mint(&key, 1000);
+        for tx in [open, mint] {
+            let out = w.block(&[tx]);
+            assert!(matches!(out.accounts[0].1, TxOutcome::Applied { .. }));
+            blocks.push(out.compact);
+        }
+    }
+    (w, key, blocks)
+}
+
+impl World {
+    /// Applies `txs` as one block of shielded transactions, their stateless checks given as
+    /// passed; returns the outcome and each transaction's result.
+    fn shielded(&mut self, txs: &[Transaction]) -> (BlockOutcome, Vec<Result<(), Rejection>>) {
+        let ok = vec![Ok(()); txs.len()];
+        let out = self.ledger.apply_block_full(0, txs, &ok, &[], &[], &[]);
+        let results = out
+            .outcomes
+            .iter()
+            .map(|o| match o {
+                TxOutcome::Rejected(r) => Err(r.clone()),
+                _ => Ok(()),
+            })
+            .collect();
+        (out, results)
+    }
+}
+
+#[test]
+fn a_shield_and_an_unshield_move_value_between_the_tiers_and_the_supply_balances() {
+    let (mut w, key, mut blocks) = bridge_world(true);
+    let id = AccountId::new(&key.public(), w.asset);
+    let (shield, unshield) = bridge_vectors(w.ledger.tree_root());
+    let (out, results) = w.shielded(&[shield]);
+    assert_eq!(results, vec![Ok(())]);
+    assert!(w.holds(&key, 700));
+    assert_eq!(out.accounts_changed, vec![(id, w.state(&key))]);
+    assert_eq!(out.compact.txs[0].account, Some(key.public().to_bytes()));
+    assert_eq!(
+        CompactBlock::from_bytes(&out.compact.to_bytes()),
+        Ok(out.compact.clone())
+    );
+    blocks.push(out.compact);
+    let (out, results) = w.shielded(&[unshield]);
+    assert_eq!(results, vec![Ok(())]);
+    assert!(w.holds(&key, 950));
+    let state = w.state(&key);
+    assert_eq!((state.sequence, state.credits), (1, 2));
+    blocks.push(out.compact);
+
+    // The supply, from public values alone: 1,000 issued into the account, 300 shielded, 250
+    // unshielded.
+    let mut book = SupplyBook::new();
+    let mut followed = AccountState::new();
+    for b in &blocks {
+        book.follow(b);
+        // A wallet following the compact blocks holds the ledger's state of its account.
+        for t in &b.txs {
+            followed.follow_bridge(&id, t);
+        }
+        for a in &b.accounts {
+            followed.follow(&id, a);
+        }
+    }
+    assert_eq!(followed, state);
+    let s = book.asset(w.asset);
+    assert_eq!((s.issued, s.redeemed), (1000, 0));
+    assert_eq!((s.shielded, s.unshielded), (300, 250));
+    assert_eq!((s.in_accounts, s.in_notes), (950, 50));
+    assert!(s.balances());
+}
+
+#[test]
+fn a_bridge_is_refused_against_the_wrong_account_state() {
+    // No account: neither a shield out of it nor an unshield into it.
+    let (mut w, _, _) = bridge_world(false);
+    let (shield, unshield) = bridge_vectors(w.ledger.tree_root());
+    assert_eq!(
+        w.shielded(&[shield, unshield]).1,
+        vec![
+            Err(Rejection::UnknownAccount),
+            Err(Rejection::UnknownAccount)
+        ]
+    );
+
+    // A balance that is not the account's.
+    let (mut w, key, _) = bridge_world(true);
+    let (shield, _) = bridge_vectors(w.ledger.tree_root());
+    let mut stale = shield;
+    if let Transaction::Shield { debit, .. } = &mut stale {
+        debit.spendable = Ciphertext::public(999);
+    }
+    assert_eq!(
+        w.shielded(&[stale]).1,
+        vec![Err(Rejection::StaleBalance(1))]
+    );
+
+    // The account spent meanwhile (its sequence moved on): the shield's debit is stale.
+    let a = w.state(&key);
+    let header = RedeemHeader {
+        asset: w.asset,
+        account: key.public(),
+        issuer: w.issuer.verifying_key().to_bytes(),
+        value: Amount(10),
+        sequence: a.sequence,
+        credits: a.credits,
+        expiry_height: 100,
+        spendable: a.balance(),
+    };
+    let redeem = AccountTx::redeem(&w.network, &key, header, 1000, &mut w.rng).unwrap();
+    assert_eq!(w.outcomes(&[redeem]), vec![Ok(())]);
+    let (shield, _) = bridge_vectors(w.ledger.tree_root());
+    assert_eq!(
+        w.shielded(&[shield]).1,
+        vec![Err(Rejection::AccountSequence {
+            expected: 1,
+            got: 0
+        })]
+    );
+    assert!(w.holds(&key, 990), "nothing moved");
+
+    // Applied once, the same shield again is a double spend (its nullifiers).
+    let (mut w, key, _) = bridge_world(true);
+    let (shield, _) = bridge_vectors(w.ledger.tree_root());
+    assert_eq!(
+        w.shielded(&[shield, shield]).1,
+        vec![Ok(()), Err(Rejection::DoubleSpend)]
+    );
+    assert!(w.holds(&key, 700));
 }

@@ -12,10 +12,12 @@
 //! Soundness holds whatever `k`: every credit is a range-proved non-negative amount, so
 //! `R[credits] − R[k]` is never negative and the balance is at least what was proved.
 
+use crate::CompactTx;
 use shoji_confidential::{Ciphertext, PublicKey, Role};
 use shoji_primitives::account::AccountTx;
 use shoji_primitives::encoding::{EncodingError, Reader};
 use shoji_primitives::note::AssetId;
+use shoji_primitives::tx::TxKind;
 use std::collections::VecDeque;
 
 /// How many credits old the balance a transaction spends from may be.
@@ -148,6 +150,30 @@ impl AccountState {
                     self.debit(Ciphertext::public(r.header.value.0));
                 }
             }
+        }
+    }
+
+    /// The account an applied shield debits or an applied unshield credits (the bridge
+    /// between the tiers); `None` for the other kinds.
+    pub fn bridged(tx: &CompactTx) -> Option<AccountId> {
+        tx.account.map(|key| AccountId {
+            key,
+            asset: tx.asset,
+        })
+    }
+
+    /// Applies what an applied shield or unshield `tx` does to this account, `id`: a shield
+    /// debits its public `value_in` (and takes a sequence number), an unshield credits its
+    /// public `value_out`. The ledger and a following wallet both call this, as
+    /// [`AccountState::follow`].
+    pub fn follow_bridge(&mut self, id: &AccountId, tx: &CompactTx) {
+        if Self::bridged(tx).as_ref() != Some(id) {
+            return;
+        }
+        match tx.kind {
+            TxKind::Shield => self.debit(Ciphertext::public(tx.value_in.0)),
+            TxKind::Unshield => self.credit(Ciphertext::public(tx.value_out.0)),
+            _ => {}
         }
     }
 

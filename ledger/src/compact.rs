@@ -33,6 +33,9 @@ pub struct CompactTx {
     pub auditor: AuditPublicKey,
     /// The audit record.
     pub audit: AuditRecord,
+    /// The confidential account's key, for a shield (debited `value_in`) or an unshield
+    /// (credited `value_out`); `None` for the other kinds.
+    pub account: Option<[u8; 32]>,
 }
 
 impl CompactTx {
@@ -50,16 +53,23 @@ impl CompactTx {
             outputs: b.outputs,
             auditor: b.auditor,
             audit: b.audit,
+            account: tx.account_side().map(|(key, _)| key.to_bytes()),
         }
+    }
+
+    /// Whether a compact transaction of `kind` carries an account key.
+    fn has_account(kind: TxKind) -> bool {
+        matches!(kind, TxKind::Shield | TxKind::Unshield)
     }
 }
 
 impl CompactTx {
-    /// Encoded length.
+    /// Encoded length, without the account key a shield or unshield adds.
     pub const BYTES: usize = 32 + 1 + 3 * 8 + 4 * 32 + 2 * NOTE_CIPHERTEXT_BYTES + 32 + 32 + 4 * 32;
 
     /// `txid ‖ kind ‖ asset ‖ value_in ‖ value_out ‖ nf_0 ‖ nf_1 ‖ cm_0 ‖ cm_1 ‖ output_0 ‖
-    /// output_1 ‖ auditor ‖ E ‖ c_0..c_3` (integers little-endian).
+    /// output_1 ‖ auditor ‖ E ‖ c_0..c_3`, then `account(32)` for a shield or an unshield
+    /// (integers little-endian).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::BYTES);
         out.extend_from_slice(&self.txid.0);
@@ -75,6 +85,9 @@ impl CompactTx {
         }
         out.extend_from_slice(&self.auditor.to_bytes());
         self.audit.write(&mut out);
+        if let Some(account) = &self.account {
+            out.extend_from_slice(account);
+        }
         out
     }
 
@@ -92,6 +105,10 @@ impl CompactTx {
         ];
         let auditor = AuditPublicKey::from_bytes(r.take(32)?)?;
         let audit = AuditRecord::read(r)?;
+        let account = match Self::has_account(kind) {
+            true => Some(r.array()?),
+            false => None,
+        };
         Ok(Self {
             txid,
             kind,
@@ -103,6 +120,7 @@ impl CompactTx {
             outputs,
             auditor,
             audit,
+            account,
         })
     }
 }

@@ -27,12 +27,14 @@ mod compact;
 mod outcome;
 mod policy;
 mod state;
+mod supply;
 
 pub use accounts::*;
 pub use compact::*;
 pub use outcome::*;
 pub use policy::*;
 pub use state::*;
+pub use supply::*;
 
 use shoji_confidential::{Ciphertext, PublicKey};
 use shoji_primitives::account::AccountTx;
@@ -41,6 +43,7 @@ use shoji_primitives::encoding::fr_to_bytes;
 use shoji_primitives::governance::{
     GovernanceAction, GovernanceRules, GovernanceTx, IssuerRegistry,
 };
+use shoji_primitives::note::AssetId;
 use shoji_primitives::tree::{Frontier, TreeError};
 use shoji_primitives::tx::{Transaction, TxId, TxKind};
 use shoji_primitives::Fr;
@@ -242,6 +245,19 @@ impl Ledger {
         if b.auditor != self.policy.auditor {
             return Err(Rejection::WrongAuditor);
         }
+        match tx {
+            Transaction::Shield { bundle, debit, .. } => self.check_spend(
+                &debit.account,
+                bundle.asset,
+                debit.sequence,
+                debit.credits,
+                &debit.spendable,
+            )?,
+            Transaction::Unshield { bundle, account } => {
+                self.existing_account(account, bundle.asset)?;
+            }
+            _ => {}
+        }
         if matches!(tx.kind(), TxKind::Mint | TxKind::Redeem) {
             let allowed = tx
                 .issuer()
@@ -416,13 +432,21 @@ impl Ledger {
         let mut outcomes = Vec::with_capacity(txs.len());
         let mut compact = Vec::new();
         let mut rejected = Vec::new();
+        let mut changed = BTreeSet::new();
         for (i, tx) in txs.iter().enumerate() {
             let outcome = match stateless.get(i) {
                 Some(Err(e)) => TxOutcome::Rejected(Rejection::Stateless(e.to_string())),
                 None => TxOutcome::Rejected(Rejection::Stateless("not verified".into())),
                 Some(Ok(())) => match self.check(tx, height).and_then(|()| self.apply(tx)) {
                     Ok(first_leaf) => {
-                        compact.push(CompactTx::of(tx));
+                        let c = CompactTx::of(tx);
+                        if let Some(id) = AccountState::bridged(&c) {
+                            if let Some(a) = self.accounts.get_mut(&id) {
+                                a.follow_bridge(&id, &c);
+                                changed.insert(id);
+                            }
+                        }
+                        compact.push(c);
                         TxOutcome::Applied { first_leaf }
                     }
                     Err(r) => TxOutcome::Rejected(r),
@@ -433,7 +457,6 @@ impl Ledger {
             }
             outcomes.push(outcome);
         }
-        let mut changed = BTreeSet::new();
         let mut account_outcomes = Vec::with_capacity(accounts.len());
         let mut compact_accounts = Vec::new();
         for (i, tx) in accounts.iter().enumerate() {
@@ -530,27 +553,13 @@ impl Ledger {
             .policy
             .account_auditor
             .ok_or(Rejection::AccountsDisabled)?;
-        let existing = |key: &PublicKey| {
-            self.accounts
-                .get(&AccountId::new(key, tx.asset()))
-                .ok_or(Rejection::UnknownAccount)
-        };
+        let existing = |key: &PublicKey| self.existing_account(key, tx.asset());
         let spend =
             |key: &PublicKey, sequence: u64, credits: u64, spendable: &Ciphertext, expiry: u64| {
                 if expiry < height {
                     return Err(Rejection::Expired(expiry));
                 }
-                let a = existing(key)?;
-                if sequence != a.sequence {
-                    return Err(Rejection::AccountSequence {
-                        expected: a.sequence,
-                        got: sequence,
-                    });
-                }
-                if a.spendable(credits).as_ref() != Some(spendable) {
-                    return Err(Rejection::StaleBalance(credits));
-                }
-                Ok(())
+                self.check_spend(key, tx.asset(), sequence, credits, spendable)
             };
         let issuer_may = |issuer: &[u8; 32]| match self
             .policy
@@ -605,6 +614,39 @@ impl Ledger {
                 Ok(None)
             }
         }
+    }
+
+    fn existing_account(
+        &self,
+        key: &PublicKey,
+        asset: AssetId,
+    ) -> Result<&AccountState, Rejection> {
+        self.accounts
+            .get(&AccountId::new(key, asset))
+            .ok_or(Rejection::UnknownAccount)
+    }
+
+    /// The checks of a debit of the account `(key, asset)`: it exists, `sequence` is its next
+    /// number, and `spendable` is its balance with `credits` credits.
+    fn check_spend(
+        &self,
+        key: &PublicKey,
+        asset: AssetId,
+        sequence: u64,
+        credits: u64,
+        spendable: &Ciphertext,
+    ) -> Result<(), Rejection> {
+        let a = self.existing_account(key, asset)?;
+        if sequence != a.sequence {
+            return Err(Rejection::AccountSequence {
+                expected: a.sequence,
+                got: sequence,
+            });
+        }
+        if a.spendable(credits).as_ref() != Some(spendable) {
+            return Err(Rejection::StaleBalance(credits));
+        }
+        Ok(())
     }
 
     fn apply_account(

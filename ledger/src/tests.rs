@@ -70,11 +70,7 @@ fn governance(seq: u64, action: GovernanceAction, by: &[usize]) -> GovernanceTx 
 
 fn with_bundle(tx: &Transaction, f: impl FnOnce(&mut ShieldedBundle)) -> Transaction {
     let mut tx = *tx;
-    match &mut tx {
-        Transaction::Transfer(b)
-        | Transaction::Mint { bundle: b, .. }
-        | Transaction::Redeem { bundle: b, .. } => f(b),
-    }
+    f(tx.bundle_mut());
     tx
 }
 

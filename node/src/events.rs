@@ -30,6 +30,8 @@ fn kind_of(k: TxKind) -> PayloadKind {
         TxKind::Transfer => PayloadKind::Transfer,
         TxKind::Mint => PayloadKind::Mint,
         TxKind::Redeem => PayloadKind::Redeem,
+        TxKind::Shield => PayloadKind::Shield,
+        TxKind::Unshield => PayloadKind::Unshield,
     }
 }
 

@@ -5,11 +5,16 @@
 //! one length): `version:u8 ‖ kind:u8 ‖ bundle ‖ kind-specific tail`. The bundle is
 //! `anchor ‖ nf_0 ‖ nf_1 ‖ cm_0 ‖ cm_1 ‖ value_in:u64 ‖ value_out:u64 ‖ asset:u64 ‖ auditor(32) ‖
 //! E(32) ‖ c_0..c_3 ‖ output_0 ‖ output_1 ‖ expiry_height:u64 ‖ network(32) ‖ proof(384)`. The tail is empty for a
-//! transfer, `issuer(32) ‖ signature(64)` for a mint and `issuer(32)` for a redeem.
+//! transfer, `issuer(32) ‖ signature(64)` for a mint, `issuer(32)` for a redeem,
+//! `account(32) ‖ sequence:u64 ‖ credits:u64 ‖ spendable(64) ‖ withdrawal proof(992)` for a
+//! shield (kind 8) and `account(32)` for an unshield (kind 9).
 //!
 //! `tx_binding` hashes every field that is not already a public input — version, kind, expiry,
-//! both outputs' ciphertexts and, for mint and redeem, the issuer — into a field element that is a
+//! both outputs' ciphertexts and the party at the public boundary (a mint's or redeem's issuer,
+//! the account a shield debits or an unshield credits) — into a field element that is a
 //! public input of the proof, so none of them can be changed under a valid proof (docs/protocol/statement.md, Rule 2).
+//! A shield's withdrawal proof is made over [`Transaction::withdraw_context`], which hashes every
+//! field but the two proofs: the account owner authorizes exactly these notes.
 
 use crate::audit::{AuditPublicKey, AuditRecord, AUDIT_ELEMENTS};
 use crate::encoding::{fr_to_bytes, EncodingError, Reader};
@@ -19,6 +24,7 @@ use crate::Fr;
 use ark_bls12_381::Bls12_381;
 use ark_ff::PrimeField;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+use shoji_confidential::{withdraw, Ciphertext, PublicKey};
 
 /// The transaction format version this code reads and writes (2: the proof's points are
 /// uncompressed; 3: the transaction names its network, and its id leaves the proof and the
@@ -47,8 +53,12 @@ pub const TRANSFER_BYTES: usize = 2 + BUNDLE_BYTES;
 pub const MINT_BYTES: usize = TRANSFER_BYTES + 32 + 64;
 /// Encoded length of a redeem.
 pub const REDEEM_BYTES: usize = TRANSFER_BYTES + 32;
+/// Encoded length of a shield.
+pub const SHIELD_BYTES: usize = TRANSFER_BYTES + AccountDebit::BYTES + withdraw::PROOF_BYTES;
+/// Encoded length of an unshield.
+pub const UNSHIELD_BYTES: usize = TRANSFER_BYTES + 32;
 /// No transaction is longer than this.
-pub const MAX_TX_BYTES: usize = MINT_BYTES;
+pub const MAX_TX_BYTES: usize = SHIELD_BYTES;
 
 /// A Groth16 proof in its canonical uncompressed form.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -87,15 +97,34 @@ pub enum TxKind {
     Mint = 1,
     /// Public value out to an issuer, authorized by the proof.
     Redeem = 2,
+    /// Public value out of a confidential account into shielded notes, authorized by the
+    /// account's withdrawal proof.
+    Shield = 8,
+    /// Public value out of shielded notes into a confidential account, authorized by the proof.
+    Unshield = 9,
 }
 
 impl TxKind {
+    /// `transfer`, `mint`, `redeem`, `shield` or `unshield`: the kind's name in metrics,
+    /// reports, disclosures and the gateway's answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Transfer => "transfer",
+            Self::Mint => "mint",
+            Self::Redeem => "redeem",
+            Self::Shield => "shield",
+            Self::Unshield => "unshield",
+        }
+    }
+
     /// The kind with this encoding byte.
     pub fn from_u8(b: u8) -> Result<Self, EncodingError> {
         match b {
             0 => Ok(Self::Transfer),
             1 => Ok(Self::Mint),
             2 => Ok(Self::Redeem),
+            8 => Ok(Self::Shield),
+            9 => Ok(Self::Unshield),
             v => Err(EncodingError::Unknown {
                 what: "transaction kind",
                 value: v as u64,
@@ -143,7 +172,67 @@ pub struct IssuerAuth {
     pub signature: [u8; 64],
 }
 
+/// What a shield does to the account it debits: what the proof binds and the ledger checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountDebit {
+    /// The account's key (the account is this key and the bundle's asset).
+    pub account: PublicKey,
+    /// The account's sequence number: its count of outgoing transactions so far.
+    pub sequence: u64,
+    /// How many credits `spendable` includes (docs/protocol/accounts.md).
+    pub credits: u64,
+    /// The balance the withdrawal proof spends from; the ledger checks it is the account's.
+    pub spendable: Ciphertext,
+}
+
+impl AccountDebit {
+    /// Encoded length: `account(32) ‖ sequence:u64 ‖ credits:u64 ‖ spendable(64)`.
+    pub const BYTES: usize = 32 + 8 + 8 + 64;
+
+    /// The encoding.
+    pub fn to_bytes(&self) -> [u8; Self::BYTES] {
+        let mut out = [0u8; Self::BYTES];
+        out[..32].copy_from_slice(&self.account.to_bytes());
+        out[32..40].copy_from_slice(&self.sequence.to_le_bytes());
+        out[40..48].copy_from_slice(&self.credits.to_le_bytes());
+        out[48..].copy_from_slice(&self.spendable.to_bytes());
+        out
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, EncodingError> {
+        Ok(Self {
+            account: read_account_key(r)?,
+            sequence: r.u64()?,
+            credits: r.u64()?,
+            spendable: Ciphertext::from_bytes(&r.array()?)
+                .map_err(|_| EncodingError::InvalidPoint("spendable"))?,
+        })
+    }
+}
+
+fn read_account_key(r: &mut Reader<'_>) -> Result<PublicKey, EncodingError> {
+    PublicKey::from_bytes(&r.array()?).map_err(|_| EncodingError::InvalidPoint("account key"))
+}
+
+/// A shield's withdrawal proof, encoded ([`withdraw::WithdrawProof`]); decoded by the verifier.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct WithdrawProofBytes(pub [u8; withdraw::PROOF_BYTES]);
+
+impl std::fmt::Debug for WithdrawProofBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "WithdrawProofBytes({}…)",
+            crate::encoding::hex_encode(&self.0[..8])
+        )
+    }
+}
+
 /// A transaction.
+// A shield is about 1 KB larger than the other kinds (its withdrawal proof). Boxing it would
+// cost `Copy`, which batches, tests and the mempool use throughout; every value being ~2.7 KB
+// instead of ~1.6 KB is the cheaper side.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transaction {
     /// A shielded transfer.
@@ -161,6 +250,23 @@ pub enum Transaction {
         bundle: ShieldedBundle,
         /// The issuer receiving the public value.
         issuer: [u8; 32],
+    },
+    /// A shield: `value_in` leaves a confidential account and enters the bundle's notes.
+    Shield {
+        /// The proven bundle (`value_in` > 0; its asset is the account's).
+        bundle: ShieldedBundle,
+        /// The account debited.
+        debit: AccountDebit,
+        /// The account owner's withdrawal proof of `value_in`, over
+        /// [`Transaction::withdraw_context`].
+        proof: WithdrawProofBytes,
+    },
+    /// An unshield: `value_out` leaves the bundle's spent notes and is credited to an account.
+    Unshield {
+        /// The proven bundle (`value_out` > 0).
+        bundle: ShieldedBundle,
+        /// The key of the account credited (the account is this key and the bundle's asset).
+        account: PublicKey,
     },
 }
 
@@ -221,8 +327,9 @@ pub struct BindingFields<'a> {
     pub expiry_height: u64,
     /// Output ciphertexts.
     pub outputs: &'a [NoteCiphertext; 2],
-    /// Issuer, for mint and redeem.
-    pub issuer: Option<&'a [u8; 32]>,
+    /// The party at the public boundary: the issuer of a mint or redeem, the encoded
+    /// [`AccountDebit`] of a shield, the account key of an unshield; `None` for a transfer.
+    pub boundary: Option<&'a [u8]>,
 }
 
 /// `tx_binding`: a field element hashing every transaction field that is not a public input.
@@ -234,8 +341,8 @@ pub fn tx_binding(f: &BindingFields<'_>) -> Fr {
     for o in f.outputs {
         h.update(&o.to_bytes());
     }
-    match f.issuer {
-        Some(i) => h.update(&[1]).update(i),
+    match f.boundary {
+        Some(b) => h.update(&[1]).update(b),
         None => h.update(&[0]),
     };
     let mut wide = [0u8; 64];
@@ -256,6 +363,12 @@ pub enum ShapeError {
     /// A redeem must take value out and bring none in.
     #[error("a redeem must have value_out > 0 and value_in = 0")]
     RedeemValues,
+    /// A shield must bring value in and take none out.
+    #[error("a shield must have value_in > 0 and value_out = 0")]
+    ShieldValues,
+    /// An unshield must take value out and bring none in.
+    #[error("an unshield must have value_out > 0 and value_in = 0")]
+    UnshieldValues,
     /// The two nullifiers are equal (an input spent twice in one transaction).
     #[error("the two inputs have the same nullifier")]
     DuplicateNullifier,
@@ -268,14 +381,62 @@ impl Transaction {
             Self::Transfer(_) => TxKind::Transfer,
             Self::Mint { .. } => TxKind::Mint,
             Self::Redeem { .. } => TxKind::Redeem,
+            Self::Shield { .. } => TxKind::Shield,
+            Self::Unshield { .. } => TxKind::Unshield,
         }
     }
 
     /// The shielded bundle.
     pub fn bundle(&self) -> &ShieldedBundle {
         match self {
-            Self::Transfer(b) | Self::Mint { bundle: b, .. } | Self::Redeem { bundle: b, .. } => b,
+            Self::Transfer(b)
+            | Self::Mint { bundle: b, .. }
+            | Self::Redeem { bundle: b, .. }
+            | Self::Shield { bundle: b, .. }
+            | Self::Unshield { bundle: b, .. } => b,
         }
+    }
+
+    /// The shielded bundle, to change (tests that alter a transaction field by field).
+    pub fn bundle_mut(&mut self) -> &mut ShieldedBundle {
+        match self {
+            Self::Transfer(b)
+            | Self::Mint { bundle: b, .. }
+            | Self::Redeem { bundle: b, .. }
+            | Self::Shield { bundle: b, .. }
+            | Self::Unshield { bundle: b, .. } => b,
+        }
+    }
+
+    /// What [`tx_binding`] hashes as the party at the public boundary.
+    fn boundary(&self) -> Option<Vec<u8>> {
+        match self {
+            Self::Transfer(_) => None,
+            Self::Mint { auth, .. } => Some(auth.issuer.to_vec()),
+            Self::Redeem { issuer, .. } => Some(issuer.to_vec()),
+            Self::Shield { debit, .. } => Some(debit.to_bytes().to_vec()),
+            Self::Unshield { account, .. } => Some(account.to_bytes().to_vec()),
+        }
+    }
+
+    /// The confidential account a shield debits or an unshield credits, and the public value.
+    pub fn account_side(&self) -> Option<(PublicKey, Amount)> {
+        match self {
+            Self::Shield { bundle, debit, .. } => Some((debit.account, bundle.value_in)),
+            Self::Unshield { bundle, account } => Some((*account, bundle.value_out)),
+            _ => None,
+        }
+    }
+
+    /// What a shield's withdrawal proof is made over: every field but the two proofs (the
+    /// network among them). `None` for other kinds.
+    pub fn withdraw_context(&self) -> Option<[u8; 32]> {
+        matches!(self, Self::Shield { .. }).then(|| {
+            blake3::derive_key(
+                "shoji 2026 shield withdrawal context v1",
+                &self.encode_fields(false),
+            )
+        })
     }
 
     /// The issuer named by a mint or redeem.
@@ -284,6 +445,7 @@ impl Transaction {
             Self::Transfer(_) => None,
             Self::Mint { auth, .. } => Some(&auth.issuer),
             Self::Redeem { issuer, .. } => Some(issuer),
+            _ => None,
         }
     }
 
@@ -301,6 +463,12 @@ impl Transaction {
             TxKind::Redeem if b.value_out.0 == 0 || b.value_in.0 != 0 => {
                 return Err(ShapeError::RedeemValues)
             }
+            TxKind::Shield if b.value_in.0 == 0 || b.value_out.0 != 0 => {
+                return Err(ShapeError::ShieldValues)
+            }
+            TxKind::Unshield if b.value_out.0 == 0 || b.value_in.0 != 0 => {
+                return Err(ShapeError::UnshieldValues)
+            }
             _ => {}
         }
         if b.nullifiers[0] == b.nullifiers[1] {
@@ -312,6 +480,7 @@ impl Transaction {
     /// The proof's public inputs, with the binding recomputed from this transaction's fields.
     pub fn public_inputs(&self) -> TransferPublic {
         let b = self.bundle();
+        let boundary = self.boundary();
         TransferPublic {
             anchor: b.anchor,
             nullifiers: b.nullifiers,
@@ -326,7 +495,7 @@ impl Transaction {
                 network: &b.network,
                 expiry_height: b.expiry_height,
                 outputs: &b.outputs,
-                issuer: self.issuer(),
+                boundary: boundary.as_deref(),
             }),
         }
     }
@@ -368,8 +537,11 @@ impl Transaction {
         if with_proof {
             out.extend_from_slice(&b.proof.0);
         }
-        if let Some(issuer) = self.issuer() {
-            out.extend_from_slice(issuer);
+        if let Some(boundary) = self.boundary() {
+            out.extend_from_slice(&boundary);
+        }
+        if let (Self::Shield { proof, .. }, true) = (self, with_proof) {
+            out.extend_from_slice(&proof.0);
         }
         out
     }
@@ -379,7 +551,7 @@ impl Transaction {
         blake3::derive_key("shoji 2026 issuer signature v1", &self.unsigned_bytes())
     }
 
-    /// The transaction id: a hash of what the transaction does (every field but the proof
+    /// The transaction id: a hash of what the transaction does (every field but the proofs
     /// and a mint's signature, as ZIP-244 separates a transaction's effects from what
     /// authorizes them). A Groth16 proof can be rerandomized by anyone into other valid bytes:
     /// such a twin has the same id, so a sender recognizes its payment whatever proof bytes
@@ -433,6 +605,8 @@ impl Transaction {
             TxKind::Transfer => TRANSFER_BYTES,
             TxKind::Mint => MINT_BYTES,
             TxKind::Redeem => REDEEM_BYTES,
+            TxKind::Shield => SHIELD_BYTES,
+            TxKind::Unshield => UNSHIELD_BYTES,
         };
         if bytes.len() != expected {
             return Err(EncodingError::Length {
@@ -497,6 +671,15 @@ impl Transaction {
             TxKind::Redeem => Self::Redeem {
                 bundle,
                 issuer: r.array()?,
+            },
+            TxKind::Shield => Self::Shield {
+                bundle,
+                debit: AccountDebit::read(&mut r)?,
+                proof: WithdrawProofBytes(r.array()?),
+            },
+            TxKind::Unshield => Self::Unshield {
+                bundle,
+                account: read_account_key(&mut r)?,
             },
         };
         r.finish()?;

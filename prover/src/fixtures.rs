@@ -118,4 +118,47 @@ impl Scenario {
             .expect("one output");
         b.build(rng).expect("balanced")
     }
+
+    /// A shield of `amount` out of the confidential account `debit` names into a note for the
+    /// receiver (the sender's wallet builds it; finish with
+    /// [`crate::ProvenTransaction::authorize_shield`]).
+    pub fn shield(
+        &self,
+        amount: u64,
+        debit: shoji_primitives::tx::AccountDebit,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> UnprovenTransaction {
+        let mut b = TransferBuilder::shield(
+            &self.sender,
+            ASSET,
+            Amount(amount),
+            self.frontier.root(),
+            self.auditor.public_key(),
+            debit,
+        );
+        b.pay(self.receiver.address(), Amount(amount), Memo::empty())
+            .expect("one output");
+        b.build(rng).expect("balanced")
+    }
+
+    /// The sender unshields `amount` out of both notes into the account of `account` (change
+    /// back to the sender).
+    pub fn unshield(
+        &self,
+        amount: u64,
+        account: shoji_confidential::PublicKey,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> UnprovenTransaction {
+        let mut b = TransferBuilder::unshield(
+            &self.sender,
+            ASSET,
+            Amount(amount),
+            self.frontier.root(),
+            self.auditor.public_key(),
+            account,
+        );
+        b.spend(self.spendable(0)).expect("spendable");
+        b.spend(self.spendable(1)).expect("spendable");
+        b.build(rng).expect("balanced")
+    }
 }

@@ -1,12 +1,12 @@
 //! Building and proving transactions.
 //!
 //! [`TransferBuilder`] collects the notes to spend (with their paths), the payments to make and,
-//! for mints and redeems, the public amount; [`TransferBuilder::build`] pads to two inputs and two
+//! for mints, redeems, shields and unshields, the public amount; [`TransferBuilder::build`] pads to two inputs and two
 //! outputs with zero-value dummies, returns change to the sender, encrypts every output and
 //! computes the transaction binding. The result, an [`UnprovenTransaction`], holds secrets and
 //! cannot be serialized; only [`UnprovenTransaction::prove`] turns it into a
-//! [`ProvenTransaction`], and only that yields a [`Transaction`] (directly, or after the issuer's
-//! signature for a mint).
+//! [`ProvenTransaction`], and only that yields a [`Transaction`] (directly, after the issuer's
+//! signature for a mint, or after the account owner's withdrawal proof for a shield).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -17,14 +17,15 @@ pub use groth16::{ProveTimings, Prover};
 
 use ark_ff::UniformRand;
 use shoji_circuits::{InputWitness, OutputWitness, TransferCircuit, TransferPrivate};
+use shoji_confidential::{withdraw, PublicKey, SecretKey};
 use shoji_primitives::audit::{self, AuditPublicKey};
 use shoji_primitives::encryption::{encrypt_note, Memo};
 use shoji_primitives::keys::{Address, SpendingKeys};
 use shoji_primitives::note::{Amount, AssetId, Note};
 use shoji_primitives::tree::MerklePath;
 use shoji_primitives::tx::{
-    tx_binding, BindingFields, IssuerAuth, Proof, ShieldedBundle, Transaction, TransferPublic,
-    TxKind,
+    tx_binding, AccountDebit, BindingFields, IssuerAuth, Proof, ShieldedBundle, Transaction,
+    TransferPublic, TxKind, WithdrawProofBytes,
 };
 use shoji_primitives::Fr;
 
@@ -78,6 +79,41 @@ pub enum BuildError {
     /// Only mints are signed.
     #[error("only a mint carries an issuer signature")]
     NotAMint,
+    /// A shield must be finished with the account owner's withdrawal proof.
+    #[error("a shield must be finished with the account's withdrawal proof")]
+    NeedsAccountProof,
+    /// Only shields carry a withdrawal proof.
+    #[error("only a shield carries a withdrawal proof")]
+    NotAShield,
+    /// The account's withdrawal proof could not be made (an overdraft, another owner's key).
+    #[error("the account cannot pay this: {0}")]
+    Account(shoji_confidential::Error),
+}
+
+/// Who stands at a transaction's public boundary, as [`tx_binding`] binds it. (One per
+/// transaction being built: the debit's size does not matter.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug)]
+enum Party {
+    /// A transfer: nobody.
+    None,
+    /// A mint's or redeem's issuer.
+    Issuer([u8; 32]),
+    /// The account a shield debits.
+    Debit(AccountDebit),
+    /// The account an unshield credits.
+    Account(PublicKey),
+}
+
+impl Party {
+    fn bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            Party::None => None,
+            Party::Issuer(i) => Some(i.to_vec()),
+            Party::Debit(d) => Some(d.to_bytes().to_vec()),
+            Party::Account(a) => Some(a.to_bytes().to_vec()),
+        }
+    }
 }
 
 /// Why proving failed.
@@ -101,7 +137,7 @@ pub struct TransferBuilder<'a> {
     auditor: AuditPublicKey,
     value_in: Amount,
     value_out: Amount,
-    issuer: Option<[u8; 32]>,
+    party: Party,
     expiry_height: u64,
     network: [u8; 32],
     inputs: Vec<SpendableNote>,
@@ -124,7 +160,7 @@ impl<'a> TransferBuilder<'a> {
             auditor,
             value_in: Amount(0),
             value_out: Amount(0),
-            issuer: None,
+            party: Party::None,
             expiry_height: u64::MAX,
             network: [0; 32],
             inputs: Vec::new(),
@@ -152,7 +188,8 @@ impl<'a> TransferBuilder<'a> {
         auditor: AuditPublicKey,
         issuer: [u8; 32],
     ) -> Self {
-        Self::at_boundary(keys, TxKind::Mint, asset, anchor, auditor, issuer, amount)
+        let party = Party::Issuer(issuer);
+        Self::at_boundary(keys, TxKind::Mint, asset, anchor, auditor, party, amount)
     }
 
     /// A redemption of `amount` of `asset` to `issuer`, spending notes under `anchor`.
@@ -164,26 +201,66 @@ impl<'a> TransferBuilder<'a> {
         auditor: AuditPublicKey,
         issuer: [u8; 32],
     ) -> Self {
-        Self::at_boundary(keys, TxKind::Redeem, asset, anchor, auditor, issuer, amount)
+        let party = Party::Issuer(issuer);
+        Self::at_boundary(keys, TxKind::Redeem, asset, anchor, auditor, party, amount)
     }
 
-    /// A mint or redeem: public `amount` in (mint) or out (redeem), with its issuer.
+    /// A shield of `amount` of `asset` out of the confidential account `debit` names, paid out
+    /// with [`TransferBuilder::pay`] (the change, if any, to `keys`). `keys` owns the dummy
+    /// inputs; the proven transaction is finished with
+    /// [`ProvenTransaction::authorize_shield`].
+    pub fn shield(
+        keys: &'a SpendingKeys,
+        asset: AssetId,
+        amount: Amount,
+        anchor: Fr,
+        auditor: AuditPublicKey,
+        debit: AccountDebit,
+    ) -> Self {
+        let party = Party::Debit(debit);
+        Self::at_boundary(keys, TxKind::Shield, asset, anchor, auditor, party, amount)
+    }
+
+    /// An unshield of `amount` of `asset` into the confidential account of `account`,
+    /// spending notes under `anchor`.
+    pub fn unshield(
+        keys: &'a SpendingKeys,
+        asset: AssetId,
+        amount: Amount,
+        anchor: Fr,
+        auditor: AuditPublicKey,
+        account: PublicKey,
+    ) -> Self {
+        let party = Party::Account(account);
+        Self::at_boundary(
+            keys,
+            TxKind::Unshield,
+            asset,
+            anchor,
+            auditor,
+            party,
+            amount,
+        )
+    }
+
+    /// Public `amount` in (mint, shield) or out (redeem, unshield), with the party at the
+    /// boundary.
     fn at_boundary(
         keys: &'a SpendingKeys,
         kind: TxKind,
         asset: AssetId,
         anchor: Fr,
         auditor: AuditPublicKey,
-        issuer: [u8; 32],
+        party: Party,
         amount: Amount,
     ) -> Self {
         let mut b = Self::new(keys, kind, asset, anchor, auditor);
-        if kind == TxKind::Mint {
+        if matches!(kind, TxKind::Mint | TxKind::Shield) {
             b.value_in = amount;
         } else {
             b.value_out = amount;
         }
-        b.issuer = Some(issuer);
+        b.party = party;
         b
     }
 
@@ -238,10 +315,7 @@ impl<'a> TransferBuilder<'a> {
         self,
         rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
     ) -> Result<UnprovenTransaction, BuildError> {
-        if matches!(self.kind, TxKind::Mint | TxKind::Redeem)
-            && self.value_in.0 == 0
-            && self.value_out.0 == 0
-        {
+        if self.kind != TxKind::Transfer && self.value_in.0 == 0 && self.value_out.0 == 0 {
             return Err(BuildError::ZeroAmount);
         }
         let available: u128 = self
@@ -301,12 +375,13 @@ impl<'a> TransferBuilder<'a> {
         let notes = private.output_notes();
         let ciphertexts = [0, 1]
             .map(|j| encrypt_note(&notes[j], &outputs[j].2, &outputs[j].0, &self.keys.ovk, rng));
+        let boundary = self.party.bytes();
         let binding = tx_binding(&BindingFields {
             kind: self.kind,
             network: &self.network,
             expiry_height: self.expiry_height,
             outputs: &ciphertexts,
-            issuer: self.issuer.as_ref(),
+            boundary: boundary.as_deref(),
         });
         let public_asset = if self.kind == TxKind::Transfer {
             AssetId(0)
@@ -326,7 +401,7 @@ impl<'a> TransferBuilder<'a> {
         };
         Ok(UnprovenTransaction {
             kind: self.kind,
-            issuer: self.issuer,
+            party: self.party,
             expiry_height: self.expiry_height,
             network: self.network,
             ciphertexts,
@@ -340,7 +415,7 @@ impl<'a> TransferBuilder<'a> {
 /// A fully built transaction without its proof. Holds the sender's keys: it cannot be serialized.
 pub struct UnprovenTransaction {
     kind: TxKind,
-    issuer: Option<[u8; 32]>,
+    party: Party,
     expiry_height: u64,
     network: [u8; 32],
     ciphertexts: [shoji_primitives::encryption::NoteCiphertext; 2],
@@ -379,7 +454,7 @@ impl UnprovenTransaction {
         let p = &self.public;
         ProvenTransaction {
             kind: self.kind,
-            issuer: self.issuer,
+            party: self.party,
             output_notes: self.private.output_notes(),
             recipients: self.recipients,
             bundle: ShieldedBundle {
@@ -404,7 +479,7 @@ impl UnprovenTransaction {
 #[derive(Clone, Debug)]
 pub struct ProvenTransaction {
     kind: TxKind,
-    issuer: Option<[u8; 32]>,
+    party: Party,
     bundle: ShieldedBundle,
     /// The notes this transaction created, in output order.
     pub output_notes: [Note; 2],
@@ -413,16 +488,55 @@ pub struct ProvenTransaction {
 }
 
 impl ProvenTransaction {
-    /// The transaction (transfers and redeems).
+    /// The transaction (transfers, redeems and unshields).
     pub fn into_transaction(self) -> Result<Transaction, BuildError> {
-        match (self.kind, self.issuer) {
+        match (self.kind, self.party) {
             (TxKind::Transfer, _) => Ok(Transaction::Transfer(self.bundle)),
-            (TxKind::Redeem, Some(issuer)) => Ok(Transaction::Redeem {
+            (TxKind::Redeem, Party::Issuer(issuer)) => Ok(Transaction::Redeem {
                 bundle: self.bundle,
                 issuer,
             }),
+            (TxKind::Unshield, Party::Account(account)) => Ok(Transaction::Unshield {
+                bundle: self.bundle,
+                account,
+            }),
+            (TxKind::Shield, _) => Err(BuildError::NeedsAccountProof),
             _ => Err(BuildError::NeedsIssuerSignature),
         }
+    }
+
+    /// Finishes a shield with the account owner's withdrawal proof: `key` is the account's
+    /// secret key and `balance` the value its debited `spendable` holds.
+    pub fn authorize_shield(
+        self,
+        key: &SecretKey,
+        balance: u64,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<Transaction, BuildError> {
+        let (TxKind::Shield, Party::Debit(debit)) = (self.kind, self.party) else {
+            return Err(BuildError::NotAShield);
+        };
+        let mut tx = Transaction::Shield {
+            bundle: self.bundle,
+            debit,
+            proof: WithdrawProofBytes([0; withdraw::PROOF_BYTES]),
+        };
+        let context = tx.withdraw_context().ok_or(BuildError::NotAShield)?;
+        let statement = withdraw::Statement {
+            context: &context,
+            owner: &debit.account,
+            spendable: &debit.spendable,
+            amount: self.bundle.value_in.0,
+        };
+        let made = withdraw::prove(key, &statement, balance, rng).map_err(BuildError::Account)?;
+        let bytes: [u8; withdraw::PROOF_BYTES] = made
+            .to_bytes()
+            .try_into()
+            .map_err(|_| BuildError::Account(shoji_confidential::Error::Malformed("proof")))?;
+        if let Transaction::Shield { proof, .. } = &mut tx {
+            *proof = WithdrawProofBytes(bytes);
+        }
+        Ok(tx)
     }
 
     /// Signs a mint with the issuer's key (whose public half the builder was given).
@@ -430,7 +544,7 @@ impl ProvenTransaction {
         self,
         issuer_key: &ed25519_dalek::SigningKey,
     ) -> Result<Transaction, BuildError> {
-        let (TxKind::Mint, Some(issuer)) = (self.kind, self.issuer) else {
+        let (TxKind::Mint, Party::Issuer(issuer)) = (self.kind, self.party) else {
             return Err(BuildError::NotAMint);
         };
         let mut tx = Transaction::Mint {

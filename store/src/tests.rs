@@ -31,11 +31,7 @@ fn mint() -> Transaction {
 
 fn with_bundle(tx: &Transaction, f: impl FnOnce(&mut ShieldedBundle)) -> Transaction {
     let mut tx = *tx;
-    match &mut tx {
-        Transaction::Transfer(b)
-        | Transaction::Mint { bundle: b, .. }
-        | Transaction::Redeem { bundle: b, .. } => f(b),
-    }
+    f(tx.bundle_mut());
     tx
 }
 

@@ -6,6 +6,7 @@
 use rayon::prelude::*;
 use shoji_confidential::{open, transfer, withdraw, BatchVerifier};
 use shoji_primitives::account::AccountTx;
+use shoji_primitives::tx::{AccountDebit, Transaction, WithdrawProofBytes};
 
 /// Why an account transaction fails stateless verification.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +66,28 @@ fn add(tx: &AccountTx, network: &[u8; 32], bv: &mut BatchVerifier) -> Result<(),
         }
     }
     .map_err(AccountTxError::Proof)
+}
+
+/// Verifies a shield's withdrawal proof: the owner of `debit.account` authorizes taking the
+/// shield's `value_in` from `debit.spendable`, for exactly this transaction's notes (the proof
+/// is made over [`shoji_primitives::tx::Transaction::withdraw_context`]). One proof, checked
+/// alone: shields are few beside the Groth16 proof each carries.
+pub fn verify_shield_withdrawal(
+    tx: &Transaction,
+    debit: &AccountDebit,
+    proof: &WithdrawProofBytes,
+) -> Result<(), AccountTxError> {
+    let context = tx.withdraw_context().ok_or(AccountTxError::Proof(
+        shoji_confidential::Error::Malformed("a withdrawal context"),
+    ))?;
+    let proof = withdraw::WithdrawProof::from_bytes(&proof.0).map_err(AccountTxError::Proof)?;
+    let st = withdraw::Statement {
+        context: &context,
+        owner: &debit.account,
+        spendable: &debit.spendable,
+        amount: tx.bundle().value_in.0,
+    };
+    withdraw::verify_one(&st, &proof).map_err(AccountTxError::Proof)
 }
 
 /// Verifies one account transaction for `network`.

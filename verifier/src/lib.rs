@@ -169,6 +169,9 @@ impl Verifier {
             key.verify_strict(&tx.sighash(), &sig)
                 .map_err(|_| TxError::BadIssuerSignature)?;
         }
+        if let Transaction::Shield { debit, proof, .. } = tx {
+            accounts::verify_shield_withdrawal(tx, debit, proof)?;
+        }
         let proof = DecodedProof::from_bytes(&tx.bundle().proof.0)
             .map_err(|_| EncodingError::InvalidPoint("proof"))?;
         Ok(BatchItem {

@@ -8,9 +8,13 @@ use crate::{Wallet, WalletError};
 use shoji_confidential::{PublicKey, Role};
 use shoji_ledger::{AccountId, AccountState, CompactBlock};
 use shoji_primitives::account::{AccountTx, RedeemHeader, TransferHeader};
+use shoji_primitives::audit::AuditPublicKey;
 use shoji_primitives::encoding::Reader;
+use shoji_primitives::encryption::Memo;
+use shoji_primitives::keys::Address;
 use shoji_primitives::note::{Amount, AssetId};
-use shoji_primitives::tx::TxId;
+use shoji_primitives::tx::{AccountDebit, Transaction, TxId, TxKind};
+use shoji_prover::{ProvenTransaction, TransferBuilder, UnprovenTransaction};
 
 /// One of the wallet's accounts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +36,7 @@ pub struct AccountEntry {
     pub asset: AssetId,
     /// Value in (positive) or out (negative).
     pub value: i128,
-    /// The other account's key (none for a mint or redemption).
+    /// The other account's key (none for a mint, redemption, shield or unshield).
     pub counterparty: Option<PublicKey>,
 }
 
@@ -152,9 +156,106 @@ impl Wallet {
         .map_err(WalletError::AccountProof)
     }
 
-    /// Follows a block's applied account transactions that touch this wallet's key.
+    /// Builds a shield of `amount` of `asset` from this wallet's account into a note paid to
+    /// `to` (this wallet's address for its own notes), with the note auditor `auditor`. Prove
+    /// it, then finish it with [`Wallet::authorize_shield`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn account_shield(
+        &self,
+        to: Address,
+        asset: AssetId,
+        amount: Amount,
+        memo: Memo,
+        auditor: AuditPublicKey,
+        expiry_height: u64,
+        rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+    ) -> Result<UnprovenTransaction, WalletError> {
+        let book = self.book(asset, amount.0)?;
+        let debit = AccountDebit {
+            account: self.account_key(),
+            sequence: book.state.sequence,
+            credits: book.state.credits,
+            spendable: book.state.balance(),
+        };
+        let mut b = TransferBuilder::shield(
+            &self.keys,
+            asset,
+            amount,
+            self.frontier.root(),
+            auditor,
+            debit,
+        );
+        b.pay(to, amount, memo)?;
+        b.expiry_height(expiry_height).network(self.network);
+        Ok(b.build(rng)?)
+    }
+
+    /// Finishes a proven shield built by [`Wallet::account_shield`] with this wallet's
+    /// withdrawal proof (nothing may be scanned in between: the proof spends the balance the
+    /// shield names).
+    pub fn authorize_shield(
+        &self,
+        proven: ProvenTransaction,
+        asset: AssetId,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<Transaction, WalletError> {
+        let book = self
+            .accounts
+            .get(&asset)
+            .ok_or(WalletError::NoAccount(asset.0))?;
+        Ok(proven.authorize_shield(&self.account_secret, book.balance, rng)?)
+    }
+
+    /// Builds an unshield of `amount` of `asset` from this wallet's notes into the account
+    /// `to` (change back to the wallet's notes), with the note auditor `auditor`.
+    pub fn account_unshield(
+        &self,
+        to: &PublicKey,
+        asset: AssetId,
+        amount: Amount,
+        auditor: AuditPublicKey,
+        expiry_height: u64,
+        rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+    ) -> Result<UnprovenTransaction, WalletError> {
+        if *to == self.account_key() && !self.accounts.contains_key(&asset) {
+            return Err(WalletError::NoAccount(asset.0));
+        }
+        let chosen = self.select(asset, amount)?;
+        let mut b = TransferBuilder::unshield(
+            &self.keys,
+            asset,
+            amount,
+            self.frontier.root(),
+            auditor,
+            *to,
+        );
+        self.spend_into(&mut b, &chosen)?;
+        b.expiry_height(expiry_height).network(self.network);
+        Ok(b.build(rng)?)
+    }
+
+    /// Follows a block's applied shields and unshields that debit or credit this wallet's
+    /// accounts, then its applied account transactions that touch its key, in the ledger's
+    /// order.
     pub(crate) fn scan_accounts(&mut self, block: &CompactBlock) -> Result<(), WalletError> {
         let me = self.account_key();
+        for tx in &block.txs {
+            let Some(id) = AccountState::bridged(tx) else {
+                continue;
+            };
+            if id.key != me.to_bytes() {
+                continue;
+            }
+            let Some(book) = self.accounts.get_mut(&id.asset) else {
+                continue;
+            };
+            let change = match tx.kind {
+                TxKind::Shield => -i128::from(tx.value_in.0),
+                _ => i128::from(tx.value_out.0),
+            };
+            book.state.follow_bridge(&id, tx);
+            self.record(block.height, id.asset, tx.txid, change, None)?;
+        }
         for tx in &block.accounts {
             if let AccountTx::Open(o) = tx {
                 if o.key == me {
@@ -202,23 +303,40 @@ impl Wallet {
                 AccountTx::Open(_) => (0, None),
             };
             book.state.follow(&id, tx);
-            book.balance = u64::try_from(i128::from(book.balance) + change)
-                .map_err(|_| WalletError::Corrupt("an account balance out of range"))?;
-            if !book
-                .state
-                .balance()
-                .holds(&self.account_secret, book.balance)
-            {
-                return Err(WalletError::AccountMismatch(block.height));
-            }
-            self.account_history.push(AccountEntry {
-                txid: tx.id(),
-                height: block.height,
-                asset,
-                value: change,
-                counterparty,
-            });
+            self.record(block.height, asset, tx.id(), change, counterparty)?;
         }
+        Ok(())
+    }
+
+    /// After the account of `asset` followed a transaction that moved `change`: the new
+    /// balance, checked against the ledger's ciphertext, and the history entry.
+    fn record(
+        &mut self,
+        height: u64,
+        asset: AssetId,
+        txid: TxId,
+        change: i128,
+        counterparty: Option<PublicKey>,
+    ) -> Result<(), WalletError> {
+        let Some(book) = self.accounts.get_mut(&asset) else {
+            return Ok(());
+        };
+        book.balance = u64::try_from(i128::from(book.balance) + change)
+            .map_err(|_| WalletError::Corrupt("an account balance out of range"))?;
+        if !book
+            .state
+            .balance()
+            .holds(&self.account_secret, book.balance)
+        {
+            return Err(WalletError::AccountMismatch(height));
+        }
+        self.account_history.push(AccountEntry {
+            txid,
+            height,
+            asset,
+            value: change,
+            counterparty,
+        });
         Ok(())
     }
 }

@@ -454,7 +454,11 @@ impl Wallet {
 
     /// The fewest, smallest notes not withheld by a pending transaction that cover `amount`
     /// (at most two).
-    fn select(&self, asset: AssetId, amount: Amount) -> Result<Vec<&OwnedNote>, WalletError> {
+    pub(crate) fn select(
+        &self,
+        asset: AssetId,
+        amount: Amount,
+    ) -> Result<Vec<&OwnedNote>, WalletError> {
         let mut candidates: Vec<&OwnedNote> = self
             .unspent(asset)
             .filter(|n| !self.is_pending(n))
@@ -545,7 +549,7 @@ impl Wallet {
         Ok(b.build(rng)?)
     }
 
-    fn spend_into(
+    pub(crate) fn spend_into(
         &self,
         b: &mut TransferBuilder<'_>,
         chosen: &[&OwnedNote],

@@ -7,7 +7,7 @@
 use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use shoji_auditor::disclosure_file::{kind_name, DisclosureFile};
+use shoji_auditor::disclosure_file::DisclosureFile;
 use shoji_auditor::records::{Query, Records};
 use shoji_auditor::{AuditEntry, Auditor, Payment};
 use shoji_cli as cli;
@@ -383,14 +383,14 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 println!(
                     "{}",
                     json!({
-                        "txid": txid.to_string(), "height": e.height, "time": cli::format_time(e.time_ms), "kind": kind_name(e.kind),
+                        "txid": txid.to_string(), "height": e.height, "time": cli::format_time(e.time_ms), "kind": TxKind::name(e.kind),
                         "sender": o.auditor.participant(&p.sender), "asset": p.asset.0, "asset_name": asset,
                         "outputs": outputs,
                     })
                 );
             } else {
                 println!("Transaction {txid}");
-                println!("  kind    {}", kind_name(e.kind));
+                println!("  kind    {}", TxKind::name(e.kind));
                 println!("  height  {}", e.height);
                 println!("  time    {}", cli::format_time(e.time_ms));
                 println!("  asset   {asset}");
@@ -452,7 +452,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .auditor
                 .payments(&entries)
                 .into_iter()
-                .map(|p| (kinds.get(&p.txid).map_or("transfer", |k| kind_name(*k)), p))
+                .map(|p| {
+                    (
+                        kinds.get(&p.txid).map_or("transfer", |k| TxKind::name(*k)),
+                        p,
+                    )
+                })
                 .collect();
             if *include_mints {
                 rows.extend(o.auditor.mints(&entries).into_iter().map(|p| ("mint", p)));

@@ -161,12 +161,7 @@ impl NodeCore {
             TxOutcome::Applied { .. } | TxOutcome::Enacted => None,
         };
         for (tx, o) in txs.iter().zip(&outcome.outcomes) {
-            let kind = match tx.kind() {
-                shoji_primitives::tx::TxKind::Transfer => "transfer",
-                shoji_primitives::tx::TxKind::Mint => "mint",
-                shoji_primitives::tx::TxKind::Redeem => "redeem",
-            };
-            m.transaction(kind, rejected(o));
+            m.transaction(tx.kind().name(), rejected(o));
         }
         for (tx, (_, o)) in accounts.iter().zip(&outcome.accounts) {
             let kind = match tx {

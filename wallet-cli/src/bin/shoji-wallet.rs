@@ -125,7 +125,7 @@ enum Command {
     },
     /// Payments received and sent.
     History,
-    /// Confidential accounts: open, address, balance, send, redeem, mint.
+    /// Confidential accounts: open, address, balance, send, shield, unshield, redeem, mint.
     #[command(subcommand)]
     Account(AccountCommand),
     /// Issue new value (issuers only): public amount in, shielded note out.
@@ -181,6 +181,35 @@ enum AccountCommand {
         /// Asset name or number.
         #[arg(long)]
         asset: String,
+    },
+    /// Move value from the account into a shielded note (the amount is public at the
+    /// boundary; the note's owner is not).
+    Shield {
+        /// Amount.
+        #[arg(long)]
+        amount: u64,
+        /// Asset name or number.
+        #[arg(long)]
+        asset: String,
+        /// The note's receiver (a `shoji1…` address); this wallet when left out.
+        #[arg(long)]
+        to: Option<String>,
+        /// Memo for the note.
+        #[arg(long)]
+        memo: Option<String>,
+    },
+    /// Move value from shielded notes into an account (the amount is public at the
+    /// boundary; the notes' owner is not).
+    Unshield {
+        /// Amount.
+        #[arg(long)]
+        amount: u64,
+        /// Asset name or number.
+        #[arg(long)]
+        asset: String,
+        /// The receiving account's key (hex); this wallet's account when left out.
+        #[arg(long)]
+        to: Option<String>,
     },
     /// Return value from the account to the asset's issuer (public amount).
     Redeem {
@@ -980,6 +1009,76 @@ fn account(cli: &Cli, cmd: &AccountCommand) -> Result<(), Failure> {
                 &mut rand_core::OsRng,
             )?;
             submit(&mut o, &client, tx)
+        }
+        AccountCommand::Shield {
+            amount,
+            asset,
+            to,
+            memo: text,
+        } => {
+            let amount = positive(*amount)?;
+            let memo = memo(text.as_deref())?;
+            let net = network(cli)?;
+            account_auditor(&net)?;
+            let asset = net.resolve_asset(asset)?;
+            let mut o = open(cli)?;
+            let to = match to {
+                Some(a) => parse_address(a)?,
+                None => o.wallet.address(),
+            };
+            let client = connect(cli, &net)?;
+            let tip = sync(cli, &mut o, &client)?.height;
+            o.wallet.set_network(net.network_id);
+            let unproven = o.wallet.account_shield(
+                to,
+                asset,
+                amount,
+                memo,
+                net.auditor,
+                tip + EXPIRY_BLOCKS,
+                &mut rand_core::OsRng,
+            )?;
+            let wallet = &o.wallet;
+            let tx = prove(cli, &net, |prover| {
+                let proven = unproven.prove(prover, &mut rand_core::OsRng)?;
+                Ok(wallet.authorize_shield(proven, asset, &mut rand_core::OsRng)?)
+            })?;
+            let what = Outgoing {
+                asset,
+                amount,
+                to: Some(to),
+                expiry: tip + EXPIRY_BLOCKS,
+            };
+            crate::submit(cli, &mut o, &client, tx, what)
+        }
+        AccountCommand::Unshield { amount, asset, to } => {
+            let amount = positive(*amount)?;
+            let net = network(cli)?;
+            account_auditor(&net)?;
+            let asset = net.resolve_asset(asset)?;
+            let mut o = open(cli)?;
+            let to = match to {
+                Some(k) => account_key(k)?,
+                None => o.wallet.account_key(),
+            };
+            let client = connect(cli, &net)?;
+            let tip = sync(cli, &mut o, &client)?.height;
+            o.wallet.set_network(net.network_id);
+            let unproven = o.wallet.account_unshield(
+                &to,
+                asset,
+                amount,
+                net.auditor,
+                tip + EXPIRY_BLOCKS,
+                &mut rand_core::OsRng,
+            )?;
+            let what = Outgoing {
+                asset,
+                amount,
+                to: None,
+                expiry: tip + EXPIRY_BLOCKS,
+            };
+            prove_and_submit(cli, &mut o, &client, unproven, what)
         }
         AccountCommand::Redeem { amount, asset } => {
             let amount = positive(*amount)?;
