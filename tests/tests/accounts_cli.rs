@@ -1,7 +1,8 @@
 //! Confidential accounts with the real binaries on `shoji-node devnet`: two wallets open
 //! accounts, the issuer mints into one, it pays the other, the other redeems part to the issuer;
-//! balances, an overdraft and a payment to a key that is not an account; a wallet restored from
-//! its phrase finds its account again.
+//! balances, an overdraft and a payment to a key that is not an account; value shielded into a
+//! note, the note paid on, unshielded into an account, and the auditor's report of both tiers'
+//! boundary; a wallet restored from its phrase finds its account again.
 
 use serde_json::Value;
 
@@ -143,9 +144,100 @@ fn accounts_open_mint_pay_redeem_and_restore_with_the_binaries() {
         network["account_auditor_public_key"]
     );
 
-    // A wallet restored from its phrase finds its account and balance.
+    // The bridge: Alice shields 400 of her account into a note for Carol, Carol pays 150 of
+    // it on to Bob's note address, and Bob unshields 100 into his account.
+    let address = |name: &str| {
+        sh.wallet(name, &["address"])["address"]
+            .as_str()
+            .expect("address")
+            .to_string()
+    };
+    sh.wallet("carol", &["init"]);
+    let (carol_addr, bob_addr) = (address("carol"), address("bob"));
+    sh.wallet(
+        "alice",
+        &[
+            "account",
+            "shield",
+            "--amount",
+            "400",
+            "--asset",
+            "USD",
+            "--to",
+            &carol_addr,
+        ],
+    );
+    assert_eq!(account_balance(&sh, "alice"), 300);
+    sh.wallet("carol", &["sync"]);
+    assert_eq!(sh.balance("carol"), 400);
+    sh.wallet(
+        "carol",
+        &[
+            "send", "--to", &bob_addr, "--amount", "150", "--asset", "USD",
+        ],
+    );
+    sh.wallet("bob", &["sync"]);
+    assert_eq!(sh.balance("bob"), 150);
+    // Into an account nobody opened: refused before proving.
+    sh.wallet_fails(
+        "carol",
+        &["account", "unshield", "--amount", "1", "--asset", "USD"],
+        &[],
+        1,
+        "account",
+    );
+    sh.wallet(
+        "bob",
+        &["account", "unshield", "--amount", "100", "--asset", "USD"],
+    );
+    assert_eq!(sh.balance("bob"), 50);
+    assert_eq!(account_balance(&sh, "bob"), 300);
+    // More than the account holds cannot be shielded.
+    sh.wallet_fails(
+        "alice",
+        &["account", "shield", "--amount", "301", "--asset", "USD"],
+        &[],
+        3,
+        "insufficient funds",
+    );
+
+    // The auditor sees both boundary crossings: the shield's note to Carol, and Bob's notes
+    // leaving into an account.
+    let names = serde_json::json!({ carol_addr.clone(): "Carol", bob_addr.clone(): "Bob" });
+    std::fs::write(tmp.path().join("names.json"), names.to_string()).expect("names");
+    let au = |args: &[&str]| {
+        let mut all = vec!["--names", "names.json", "--json"];
+        all.extend_from_slice(args);
+        sh.ok("shoji-auditor", &all).json()
+    };
+    au(&["scan"]);
+    let report = au(&["report"]);
+    let payments: Vec<(String, String, String, u64)> = report["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().expect("a string").to_string();
+            (
+                s("kind"),
+                s("from"),
+                s("to"),
+                p["amount"].as_u64().expect("amount"),
+            )
+        })
+        .collect();
+    let has = |kind: &str, to: &str, amount: u64| {
+        payments
+            .iter()
+            .any(|p| p.0 == kind && p.2 == to && p.3 == amount)
+    };
+    assert!(has("shield", "Carol", 400), "{payments:?}");
+    assert!(has("transfer", "Bob", 150), "{payments:?}");
+    assert!(has("unshield", "account", 100), "{payments:?}");
+
+    // A wallet restored from its phrase finds its account and balance, the shield included.
     std::fs::write(tmp.path().join("phrase.txt"), &phrase).expect("phrase");
     sh.wallet("alice2", &["restore", "--phrase-file", "phrase.txt"]);
     assert_eq!(key("alice2"), alice);
-    assert_eq!(account_balance(&sh, "alice2"), 700);
+    assert_eq!(account_balance(&sh, "alice2"), 300);
 }
