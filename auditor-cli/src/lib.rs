@@ -1,12 +1,16 @@
-//! The auditor's core: decrypt every audit record designated to its key, report what was paid,
-//! by whom, to whom, and disclose any one transfer with a proof anyone can check.
+//! The auditor's core: decrypt every audit record designated to its key, read every
+//! confidential-account transfer whose amount is encrypted to its account-tier key (derived
+//! from the same secret), report what was paid, by whom, to whom, across both tiers, and
+//! disclose any one note transfer with a proof anyone can check.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod disclosure_file;
 pub mod records;
 
+use shoji_confidential::Role;
 use shoji_ledger::CompactBlock;
+use shoji_primitives::account::AccountTx;
 use shoji_primitives::audit::disclosure::Disclosure;
 use shoji_primitives::audit::{AuditPlaintext, AuditRecord, AuditSecretKey};
 use shoji_primitives::encoding::{fr_to_hex, Reader};
@@ -67,6 +71,78 @@ impl AuditEntry {
     }
 }
 
+/// What the auditor read of one applied confidential-account transaction: a transfer whose
+/// amount it decrypted with its account-tier key, or an issuer's mint into an account or
+/// redemption from one (public amounts). Account keys are public; the amount of a transfer is
+/// what the auditor alone (with the two parties) can read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// Transaction id.
+    pub txid: TxId,
+    /// Height of its block.
+    pub height: u64,
+    /// Its block's time (Unix milliseconds).
+    pub time_ms: u64,
+    /// The account transaction kind byte (transfer, mint or redeem; see
+    /// [`AccountRecord::kind_name`]).
+    pub kind: u8,
+    /// The asset.
+    pub asset: AssetId,
+    /// The paying account's key; `None` for a mint (the issuer).
+    pub from: Option<[u8; 32]>,
+    /// The paid account's key; `None` for a redemption (the issuer).
+    pub to: Option<[u8; 32]>,
+    /// The amount.
+    pub amount: Amount,
+}
+
+impl AccountRecord {
+    /// `account_transfer`, `account_mint` or `account_redeem`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            shoji_primitives::account::MINT_KIND => "account_mint",
+            shoji_primitives::account::REDEEM_KIND => "account_redeem",
+            _ => "account_transfer",
+        }
+    }
+
+    /// What the auditor reads of `tx`, applied in `block`: `None` for an opening, and for a
+    /// transfer whose amount is not encrypted to `key` (designated to another auditor).
+    pub fn of(
+        block: &CompactBlock,
+        tx: &AccountTx,
+        key: &shoji_confidential::SecretKey,
+    ) -> Option<AccountRecord> {
+        let (from, to, amount) = match tx {
+            AccountTx::Open(_) => return None,
+            AccountTx::Transfer(t) => {
+                let h = &t.header;
+                if h.auditor != key.public() {
+                    return None;
+                }
+                let amount = t.amount.decrypt(Role::Auditor, key).ok()?;
+                (
+                    Some(h.sender.to_bytes()),
+                    Some(h.receiver.to_bytes()),
+                    amount,
+                )
+            }
+            AccountTx::Mint(m) => (None, Some(m.account.to_bytes()), m.value.0),
+            AccountTx::Redeem(r) => (Some(r.header.account.to_bytes()), None, r.header.value.0),
+        };
+        Some(AccountRecord {
+            txid: tx.id(),
+            height: block.height,
+            time_ms: block.time_ms,
+            kind: tx.kind(),
+            asset: tx.asset(),
+            from,
+            to,
+            amount: Amount(amount),
+        })
+    }
+}
+
 /// A payment in a report: one non-zero output that did not return to its sender.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Payment {
@@ -113,8 +189,13 @@ const STATE_VERSION: u8 = 2;
 /// The auditor: its key, a directory of participant names, what it has decrypted.
 pub struct Auditor {
     key: AuditSecretKey,
+    /// The account-tier key, derived from `key`'s secret.
+    account_key: shoji_confidential::SecretKey,
     directory: BTreeMap<[u8; 32], String>,
+    /// Names of account keys.
+    accounts_directory: BTreeMap<[u8; 32], String>,
     entries: Vec<AuditEntry>,
+    account_records: Vec<AccountRecord>,
     height: u64,
 }
 
@@ -122,11 +203,69 @@ impl Auditor {
     /// An auditor with `key` and no names.
     pub fn new(key: AuditSecretKey) -> Self {
         Self {
+            account_key: shoji_confidential::SecretKey::auditor(&key.to_bytes()),
             key,
             directory: BTreeMap::new(),
+            accounts_directory: BTreeMap::new(),
             entries: Vec::new(),
+            account_records: Vec::new(),
             height: 0,
         }
+    }
+
+    /// The account-tier key: what a network's `account_auditor_public_key` names (its public
+    /// half), derived from the same secret as the note-tier key.
+    pub fn account_key(&self) -> &shoji_confidential::SecretKey {
+        &self.account_key
+    }
+
+    /// Takes the account records read since the last call (for appending to a database).
+    pub fn take_account_records(&mut self) -> Vec<AccountRecord> {
+        std::mem::take(&mut self.account_records)
+    }
+
+    /// Names the account whose key is `key` (encoded).
+    pub fn name_account(&mut self, key: [u8; 32], name: &str) {
+        self.accounts_directory.insert(key, name.to_string());
+    }
+
+    /// The name of the account `key` (or a short form of the key).
+    pub fn account_participant(&self, key: &[u8; 32]) -> String {
+        self.accounts_directory
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| {
+                format!(
+                    "acct:{}",
+                    &shoji_primitives::encoding::hex_encode(key)[..16]
+                )
+            })
+    }
+
+    /// The payments of account records: a transfer from one account to another, a mint from
+    /// `issuer`, a redemption to `issuer`; with each row's kind name.
+    pub fn account_payments(&self, records: &[AccountRecord]) -> Vec<(&'static str, Payment)> {
+        let party = |k: &Option<[u8; 32]>| match k {
+            Some(k) => self.account_participant(k),
+            None => "issuer".to_string(),
+        };
+        records
+            .iter()
+            .map(|r| {
+                (
+                    r.kind_name(),
+                    Payment {
+                        txid: r.txid,
+                        height: r.height,
+                        time_ms: r.time_ms,
+                        from: party(&r.from),
+                        to: party(&r.to),
+                        asset: r.asset,
+                        amount: r.amount,
+                    },
+                )
+            })
+            .collect()
     }
 
     /// The auditor's key.
@@ -174,7 +313,8 @@ impl Auditor {
             .unwrap_or_else(|| format!("apk:{}", &fr_to_hex(apk)[..16]))
     }
 
-    /// Scans the next block: decrypts every record designated to this key.
+    /// Scans the next block: decrypts every record designated to this key and reads its
+    /// account transactions; returns how many it found.
     pub fn scan_next(&mut self, block: &CompactBlock) -> Result<usize, AuditorError> {
         if block.height != self.height + 1 {
             return Err(AuditorError::OutOfOrder {
@@ -182,10 +322,10 @@ impl Auditor {
                 got: block.height,
             });
         }
-        let before = self.entries.len();
+        let before = self.entries.len() + self.account_records.len();
         self.scan(block);
         self.height = block.height;
-        Ok(self.entries.len() - before)
+        Ok(self.entries.len() + self.account_records.len() - before)
     }
 
     /// Decrypts every record in `block` designated to this key (whatever its height), on
@@ -213,6 +353,11 @@ impl Auditor {
             })
             .collect();
         self.entries.extend(found);
+        let accounts = block
+            .accounts
+            .iter()
+            .filter_map(|tx| AccountRecord::of(block, tx, &self.account_key));
+        self.account_records.extend(accounts);
     }
 
     /// Everything decrypted so far.
@@ -375,5 +520,85 @@ impl Auditor {
         }
         r.finish()?;
         Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use shoji_confidential::{Ciphertext, SecretKey};
+    use shoji_primitives::account::{RedeemHeader, TransferHeader};
+
+    /// The auditor reads the amount of a transfer designated to its account-tier key, the
+    /// public amounts of mints and redemptions, and nothing of a transfer designated to
+    /// another auditor or of an opening.
+    #[test]
+    fn the_auditor_reads_the_account_transfers_designated_to_it() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        let net = [4; 32];
+        let mut auditor = Auditor::new(AuditSecretKey::random(&mut rng));
+        let other = SecretKey::auditor(&[8; 32]).public();
+        let (alice, bob) = (SecretKey::account(&[1; 32]), SecretKey::account(&[2; 32]));
+        let asset = AssetId(840);
+        let header = |to: &shoji_confidential::PublicKey| TransferHeader {
+            asset,
+            sender: alice.public(),
+            receiver: bob.public(),
+            auditor: *to,
+            sequence: 0,
+            credits: 1,
+            expiry_height: 9,
+            spendable: Ciphertext::public(1000),
+        };
+        let ours = auditor.account_key().public();
+        let issuer = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let redeem = RedeemHeader {
+            asset,
+            account: bob.public(),
+            issuer: issuer.verifying_key().to_bytes(),
+            value: Amount(40),
+            sequence: 0,
+            credits: 1,
+            expiry_height: 9,
+            spendable: Ciphertext::public(100),
+        };
+        let txs = vec![
+            AccountTx::open(&net, &alice, asset, &mut rng),
+            AccountTx::transfer(&net, &alice, header(&ours), 1000, 300, &mut rng).unwrap(),
+            AccountTx::transfer(&net, &alice, header(&other), 1000, 77, &mut rng).unwrap(),
+            AccountTx::mint(&net, &issuer, asset, alice.public(), Amount(1000), [0; 32]),
+            AccountTx::redeem(&net, &bob, redeem, 100, &mut rng).unwrap(),
+        ];
+        let block = CompactBlock {
+            height: 1,
+            time_ms: 7,
+            txs: Vec::new(),
+            tree_root: Fr::from(0u64),
+            rejected: Vec::new(),
+            accounts: txs.clone(),
+        };
+        assert_eq!(auditor.scan_next(&block).unwrap(), 3);
+        let read = auditor.take_account_records();
+        type Row<'a> = (&'a str, Option<[u8; 32]>, Option<[u8; 32]>, u64);
+        let seen: Vec<Row> = read
+            .iter()
+            .map(|r| (r.kind_name(), r.from, r.to, r.amount.0))
+            .collect();
+        let (a, b) = (alice.public().to_bytes(), bob.public().to_bytes());
+        assert_eq!(
+            seen,
+            vec![
+                ("account_transfer", Some(a), Some(b), 300),
+                ("account_mint", None, Some(a), 1000),
+                ("account_redeem", Some(b), None, 40),
+            ]
+        );
+        assert_eq!(read[0].txid, txs[1].id());
+        auditor.name_account(a, "Alice");
+        let payments = auditor.account_payments(&read);
+        assert_eq!(payments[0].1.from, "Alice");
+        assert!(payments[0].1.to.starts_with("acct:"));
+        assert_eq!(payments[2].1.to, "issuer");
     }
 }

@@ -7,14 +7,14 @@
 //! another key is refused. Reading one record back for `show` or a disclosure decrypts it again
 //! and compares, so a row edited in the database is caught where it would be believed.
 
-use crate::{AuditEntry, Recorded};
+use crate::{AccountRecord, AuditEntry, Recorded};
 use shoji_primitives::audit::{AuditPlaintext, AuditPublicKey, AuditRecord};
 use shoji_primitives::encoding::{fr_from_bytes, fr_to_bytes, hex_encode, Reader};
 use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tx::{TxId, TxKind};
 
-/// Version of the tables' layout, kept in `meta`.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Version of the tables' layout, kept in `meta` (2: account records).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Why the records could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +111,22 @@ CREATE INDEX IF NOT EXISTS records_sender ON records (sender, height);
 CREATE INDEX IF NOT EXISTS records_receiver0 ON records (receiver0, height);
 CREATE INDEX IF NOT EXISTS records_receiver1 ON records (receiver1, height);
 CREATE INDEX IF NOT EXISTS records_asset ON records (asset, height);
+CREATE TABLE IF NOT EXISTS account_records (
+    txid {BLOB} PRIMARY KEY,
+    height {INT} NOT NULL,
+    time_ms {INT} NOT NULL,
+    kind {SMALL} NOT NULL,
+    asset {INT} NOT NULL,
+    sender {BLOB} NOT NULL,
+    receiver {BLOB} NOT NULL,
+    amount {INT} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS account_records_height ON account_records (height);
+CREATE INDEX IF NOT EXISTS account_records_sender ON account_records (sender, height);
+CREATE INDEX IF NOT EXISTS account_records_receiver ON account_records (receiver, height);
 ";
+
+const ACCOUNT_COLUMNS: &str = "txid, height, time_ms, kind, asset, sender, receiver, amount";
 
 /// [`SCHEMA`] for SQLite (`postgres: false`) or PostgreSQL.
 fn schema(postgres: bool) -> String {
@@ -203,6 +218,64 @@ impl Row {
             record,
         })
     }
+}
+
+/// One account record as stored: an issuer's side is an empty key.
+struct AccountRow {
+    txid: Vec<u8>,
+    height: i64,
+    time_ms: i64,
+    kind: i64,
+    asset: i64,
+    sender: Vec<u8>,
+    receiver: Vec<u8>,
+    amount: i64,
+}
+
+impl AccountRow {
+    fn record(self) -> Result<AccountRecord, RecordsError> {
+        let corrupt = |what: &str| RecordsError::Corrupt(format!("an account record's {what}"));
+        let key = |b: Vec<u8>, what: &str| match b.len() {
+            0 => Ok(None),
+            _ => <[u8; 32]>::try_from(b).map(Some).map_err(|_| corrupt(what)),
+        };
+        Ok(AccountRecord {
+            txid: TxId(self.txid.try_into().map_err(|_| corrupt("id"))?),
+            height: to_u64(self.height),
+            time_ms: to_u64(self.time_ms),
+            kind: u8::try_from(self.kind).map_err(|_| corrupt("kind"))?,
+            asset: AssetId(to_u64(self.asset)),
+            from: key(self.sender, "sender")?,
+            to: key(self.receiver, "receiver")?,
+            amount: Amount(to_u64(self.amount)),
+        })
+    }
+}
+
+fn sqlite_account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow {
+        txid: r.get(0)?,
+        height: r.get(1)?,
+        time_ms: r.get(2)?,
+        kind: r.get(3)?,
+        asset: r.get(4)?,
+        sender: r.get(5)?,
+        receiver: r.get(6)?,
+        amount: r.get(7)?,
+    })
+}
+
+fn postgres_account_row(r: &postgres::Row) -> Result<AccountRow, postgres::Error> {
+    Ok(AccountRow {
+        txid: r.try_get(0)?,
+        height: r.try_get(1)?,
+        time_ms: r.try_get(2)?,
+        kind: i64::from(r.try_get::<_, i16>(3)?),
+        asset: r.try_get(4)?,
+        sender: r.try_get(5)?,
+        receiver: r.try_get(6)?,
+        amount: r.try_get(7)?,
+    })
 }
 
 fn sqlite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
@@ -415,11 +488,17 @@ impl Records {
         Ok(to_u64(n))
     }
 
-    /// Appends `entries` and records that blocks up to `height` are scanned, in one database
-    /// transaction: after a crash, either both or neither are there. A record already present
-    /// (the same id) is kept as it is.
-    pub fn append(&mut self, entries: &[AuditEntry], height: u64) -> Result<(), RecordsError> {
+    /// Appends `entries` and `accounts` and records that blocks up to `height` are scanned,
+    /// in one database transaction: after a crash, either all or none are there. A record
+    /// already present (the same id) is kept as it is.
+    pub fn append(
+        &mut self,
+        entries: &[AuditEntry],
+        accounts: &[AccountRecord],
+        height: u64,
+    ) -> Result<(), RecordsError> {
         let h = height.to_string();
+        let key = |k: &Option<[u8; 32]>| k.map_or(Vec::new(), |k| k.to_vec());
         match &mut self.db {
             Backend::Sqlite(c) => {
                 let tx = c.transaction()?;
@@ -442,6 +521,21 @@ impl Records {
                             fr_to_bytes(&p.receivers[1]).as_slice(),
                             to_i64(p.values[1].0),
                             e.record.to_bytes(),
+                        ])?;
+                    }
+                    let mut insert = tx.prepare_cached(&format!(
+                        "INSERT INTO account_records ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (txid) DO NOTHING"
+                    ))?;
+                    for a in accounts {
+                        insert.execute(rusqlite::params![
+                            a.txid.0.as_slice(),
+                            to_i64(a.height),
+                            to_i64(a.time_ms),
+                            i64::from(a.kind),
+                            to_i64(a.asset.0),
+                            key(&a.from),
+                            key(&a.to),
+                            to_i64(a.amount.0),
                         ])?;
                     }
                 }
@@ -475,6 +569,24 @@ impl Records {
                         &cols.record,
                     ],
                 )?;
+                // Account transactions are few beside note records: a statement each.
+                for a in accounts {
+                    tx.execute(
+                        &format!(
+                            "INSERT INTO account_records ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (txid) DO NOTHING"
+                        ),
+                        &[
+                            &a.txid.0.as_slice(),
+                            &to_i64(a.height),
+                            &to_i64(a.time_ms),
+                            &i16::from(a.kind),
+                            &to_i64(a.asset.0),
+                            &key(&a.from),
+                            &key(&a.to),
+                            &to_i64(a.amount.0),
+                        ],
+                    )?;
+                }
                 tx.execute("UPDATE meta SET value = $1 WHERE key = 'height'", &[&h])?;
                 tx.commit()?;
             }
@@ -514,11 +626,47 @@ impl Records {
 
     /// What the entries `q` selects say, in height order (then by id), without their records.
     pub fn query(&mut self, q: &Query) -> Result<Vec<Recorded>, RecordsError> {
-        let rows = match &mut self.db {
+        let (sqlite_columns, postgres_columns) = (REPORT_COLUMNS_SQLITE, REPORT_COLUMNS_POSTGRES);
+        let rows = self.select(
+            (sqlite_columns, postgres_columns, "records"),
+            q,
+            sqlite_row,
+            postgres_row,
+        )?;
+        rows.iter().map(Row::recorded).collect()
+    }
+
+    /// The account records `q` selects (its height and time window and asset; a participant
+    /// is an owner tag, which accounts do not have, so it is not applied here), in height
+    /// order.
+    pub fn query_accounts(&mut self, q: &Query) -> Result<Vec<AccountRecord>, RecordsError> {
+        let q = Query {
+            participant: None,
+            ..q.clone()
+        };
+        let rows = self.select(
+            (ACCOUNT_COLUMNS, ACCOUNT_COLUMNS, "account_records"),
+            &q,
+            sqlite_account_row,
+            postgres_account_row,
+        )?;
+        rows.into_iter().map(AccountRow::record).collect()
+    }
+
+    /// `SELECT columns FROM table WHERE filter(q) ORDER BY height, txid` on either database
+    /// (`columns` as SQLite and as PostgreSQL write them).
+    fn select<T>(
+        &mut self,
+        (sqlite_columns, postgres_columns, table): (&str, &str, &str),
+        q: &Query,
+        sqlite: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        postgres: impl Fn(&postgres::Row) -> Result<T, postgres::Error>,
+    ) -> Result<Vec<T>, RecordsError> {
+        Ok(match &mut self.db {
             Backend::Sqlite(c) => {
                 let (clause, params) = filter(q, |n| format!("?{n}"));
                 let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {REPORT_COLUMNS_SQLITE} FROM records WHERE {clause} ORDER BY height, txid"
+                    "SELECT {sqlite_columns} FROM {table} WHERE {clause} ORDER BY height, txid"
                 ))?;
                 let values: Vec<rusqlite::types::Value> = params
                     .into_iter()
@@ -528,7 +676,7 @@ impl Records {
                     })
                     .collect();
                 let rows = stmt
-                    .query_map(rusqlite::params_from_iter(values), sqlite_row)?
+                    .query_map(rusqlite::params_from_iter(values), sqlite)?
                     .collect::<Result<Vec<_>, _>>()?;
                 rows
             }
@@ -547,16 +695,15 @@ impl Records {
                     boxed.iter().map(|b| b.as_ref()).collect();
                 c.query(
                     &format!(
-                        "SELECT {REPORT_COLUMNS_POSTGRES} FROM records WHERE {clause} ORDER BY height, txid"
+                        "SELECT {postgres_columns} FROM {table} WHERE {clause} ORDER BY height, txid"
                     ),
                     &refs,
                 )?
                 .iter()
-                .map(postgres_row)
+                .map(postgres)
                 .collect::<Result<Vec<_>, _>>()?
             }
-        };
-        rows.iter().map(Row::recorded).collect()
+        })
     }
 }
 

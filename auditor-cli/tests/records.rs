@@ -1,12 +1,13 @@
 //! The records database, on SQLite and on a real PostgreSQL server: scans append and survive a
 //! reopen, reports select by height, time, participant and asset, a row edited in the database
-//! is caught when read back, and another key's database is refused.
+//! is caught when read back, account records come back as written, and another key's database
+//! is refused.
 //!
 //! The PostgreSQL test needs a server: `SHOJI_TEST_POSTGRES=postgres://user:password@host/db`
 //! naming a database it may drop its tables in (`.ci/run` installs, starts and names one).
 
 use shoji_auditor::records::{Query, Records, RecordsError};
-use shoji_auditor::{AuditEntry, Recorded};
+use shoji_auditor::{AccountRecord, AuditEntry, Recorded};
 use shoji_primitives::audit::{encrypt, AuditEphemeral, AuditPlaintext, AuditSecretKey};
 use shoji_primitives::encoding::fr_to_bytes;
 use shoji_primitives::note::{Amount, AssetId};
@@ -41,6 +42,32 @@ fn entry(key: &AuditSecretKey, i: u64) -> AuditEntry {
     }
 }
 
+/// A transfer, a mint (from the issuer), a redemption (to the issuer) and a transfer of the
+/// largest amount, at heights 1, 2, 5 and 6.
+fn account_records() -> Vec<AccountRecord> {
+    let kinds = [
+        shoji_primitives::account::TRANSFER_KIND,
+        shoji_primitives::account::MINT_KIND,
+        shoji_primitives::account::REDEEM_KIND,
+        shoji_primitives::account::TRANSFER_KIND,
+    ];
+    [1u64, 2, 5, 6]
+        .into_iter()
+        .zip(kinds)
+        .enumerate()
+        .map(|(i, (height, kind))| AccountRecord {
+            txid: TxId([0xa0 + i as u8; 32]),
+            height,
+            time_ms: 1000 * height,
+            kind,
+            asset: AssetId(if height == 5 { 978 } else { 840 }),
+            from: (kind != shoji_primitives::account::MINT_KIND).then_some([1; 32]),
+            to: (kind != shoji_primitives::account::REDEEM_KIND).then_some([2; 32]),
+            amount: Amount(if height == 6 { u64::MAX } else { 10 * height }),
+        })
+        .collect()
+}
+
 fn heights(entries: &[Recorded]) -> Vec<u64> {
     entries.iter().map(|e| e.height).collect()
 }
@@ -50,16 +77,18 @@ fn heights(entries: &[Recorded]) -> Vec<u64> {
 fn exercise(location: &str, mut tamper: impl FnMut(&TxId)) {
     let key = AuditSecretKey::random(&mut rand_core::OsRng);
     let all: Vec<AuditEntry> = (0..12).map(|i| entry(&key, i)).collect();
+    let accounts = account_records();
     {
         let mut db = Records::open(location, &key.public_key(), None).expect("open");
         assert_eq!(
             (db.height().expect("height"), db.count().expect("count")),
             (0, 0)
         );
-        db.append(&all[..6], 3).expect("append");
-        db.append(&all[6..], 6).expect("append");
+        db.append(&all[..6], &accounts[..2], 3).expect("append");
+        db.append(&all[6..], &accounts[2..], 6).expect("append");
         // Appending a record again (a rescan after a crash) keeps one copy.
-        db.append(&all[..2], 6).expect("append again");
+        db.append(&all[..2], &accounts[..1], 6)
+            .expect("append again");
     }
     let mut db = Records::open(location, &key.public_key(), None).expect("reopen");
     assert_eq!(db.height().expect("height"), 6);
@@ -101,6 +130,20 @@ fn exercise(location: &str, mut tamper: impl FnMut(&TxId)) {
     assert_eq!(heights(&db.query(&euros).expect("query")), [2, 4, 6]);
     // The full u64 range survives the signed columns.
     assert_eq!(all[5].plaintext.values[1], Amount(u64::MAX));
+
+    // Account records: read back as written, issuer sides and the full range included, by
+    // height, time and asset.
+    assert_eq!(db.query_accounts(&q(1, 6)).expect("accounts"), accounts);
+    let account_heights = |q: &Query, db: &mut Records| -> Vec<u64> {
+        db.query_accounts(q)
+            .expect("accounts")
+            .iter()
+            .map(|a| a.height)
+            .collect()
+    };
+    assert_eq!(account_heights(&q(2, 5), &mut db), [2, 5]);
+    assert_eq!(account_heights(&window, &mut db), [5]);
+    assert_eq!(account_heights(&euros, &mut db), [5]);
 
     // One record read back is decrypted again: an edited row is caught.
     assert_eq!(
@@ -159,7 +202,7 @@ fn records_on_postgresql() {
     );
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
     admin
-        .batch_execute("DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS meta;")
+        .batch_execute("DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS account_records; DROP TABLE IF EXISTS meta;")
         .expect("a clean database");
     exercise(&url, |txid| {
         admin

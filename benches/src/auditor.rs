@@ -150,7 +150,7 @@ fn measure(
         let end = (i + opts.batch as u64).min(opts.records);
         let batch: Vec<AuditEntry> = (i..end).map(|j| entry(pool, opts.per_block, j)).collect();
         let height = batch.last().map_or(0, |e| e.height);
-        db.append(&batch, height)?;
+        db.append(&batch, &[], height)?;
         i = end;
     }
     let append_s = start.elapsed().as_secs_f64();
@@ -227,7 +227,7 @@ pub fn run(opts: &AuditorOptions) -> anyhow::Result<Vec<serde_json::Value>> {
     if let Some(url) = &opts.postgres {
         let mut admin =
             postgres::Client::connect(url, postgres::NoTls).context("connecting to PostgreSQL")?;
-        admin.batch_execute("DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS meta;")?;
+        admin.batch_execute("DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS account_records; DROP TABLE IF EXISTS meta;")?;
         drop(admin);
         out.push(measure(url, "postgresql", opts, &key, &pool)?);
     }

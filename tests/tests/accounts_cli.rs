@@ -203,7 +203,10 @@ fn accounts_open_mint_pay_redeem_and_restore_with_the_binaries() {
 
     // The auditor sees both boundary crossings: the shield's note to Carol, and Bob's notes
     // leaving into an account.
-    let names = serde_json::json!({ carol_addr.clone(): "Carol", bob_addr.clone(): "Bob" });
+    let names = serde_json::json!({
+        carol_addr.clone(): "Carol", bob_addr.clone(): "Bob",
+        alice.clone(): "Alice", bob.clone(): "Bob",
+    });
     std::fs::write(tmp.path().join("names.json"), names.to_string()).expect("names");
     let au = |args: &[&str]| {
         let mut all = vec!["--names", "names.json", "--json"];
@@ -234,6 +237,27 @@ fn accounts_open_mint_pay_redeem_and_restore_with_the_binaries() {
     assert!(has("shield", "Carol", 400), "{payments:?}");
     assert!(has("transfer", "Bob", 150), "{payments:?}");
     assert!(has("unshield", "account", 100), "{payments:?}");
+    // And the account tier, in the same report, by name: Alice's payment to Bob (its amount
+    // read with the auditor's account-tier key) and Bob's redemption.
+    let account_rows: Vec<(String, String, String, u64)> = payments
+        .iter()
+        .filter(|p| p.0.starts_with("account_"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        account_rows,
+        vec![
+            ("account_transfer".into(), "Alice".into(), "Bob".into(), 300),
+            ("account_redeem".into(), "Bob".into(), "issuer".into(), 100),
+        ]
+    );
+    let with_mints = au(&["report", "--include-mints", "--participant", "Alice"]);
+    let minted = with_mints["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .any(|p| p["kind"] == "account_mint" && p["to"] == "Alice" && p["amount"] == 1000);
+    assert!(minted, "{with_mints}");
 
     // A wallet restored from its phrase finds its account and balance, the shield included.
     std::fs::write(tmp.path().join("phrase.txt"), &phrase).expect("phrase");

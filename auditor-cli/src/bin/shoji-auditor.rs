@@ -70,7 +70,8 @@ struct Cli {
     /// beside the system's (it also turns TLS on).
     #[arg(long, global = true, env = "SHOJI_AUDITOR_DATABASE_CA")]
     database_ca: Option<PathBuf>,
-    /// A directory of participants: a JSON object mapping addresses to names.
+    /// A directory of participants: a JSON object mapping addresses (`shoji1…`) and account
+    /// keys (64 hex digits) to names.
     #[arg(long, global = true, env = "SHOJI_DIRECTORY")]
     names: Option<PathBuf>,
     /// Read the passphrase from the first line of this file (else $SHOJI_AUDITOR_PASSPHRASE, else
@@ -122,7 +123,7 @@ enum Command {
         /// Only payments from or to this participant (name, address or owner-tag prefix).
         #[arg(long)]
         participant: Option<String>,
-        /// Also list issuances (mints).
+        /// Also list issuances (mints into notes and into accounts).
         #[arg(long)]
         include_mints: bool,
         /// Output format.
@@ -199,7 +200,7 @@ fn open(cli: &Cli) -> Result<Open, Failure> {
     if !moved.is_empty() || auditor.height() > 0 {
         let height = auditor.height().max(records.height()?);
         records
-            .append(&moved, height)
+            .append(&moved, &[], height)
             .context("moving the key file's records to the database")?;
         file.save(&auditor.to_bytes())
             .context("rewriting the key file without its records (the previous file is intact)")?;
@@ -233,7 +234,7 @@ fn redact(location: &str) -> String {
     }
 }
 
-/// Reads a directory file: `{"shoji1…": "Bank A", …}`.
+/// Reads a directory file: `{"shoji1…": "Bank A", "<account key hex>": "Bank A", …}`.
 fn load_names(auditor: &mut Auditor, path: &Path) -> Result<(), Failure> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -244,10 +245,21 @@ fn load_names(auditor: &mut Auditor, path: &Path) -> Result<(), Failure> {
         )
     })?;
     for (addr, name) in map {
-        let a: Address = addr
-            .parse()
-            .with_context(|| format!("{}: {addr:?} is not a valid address", path.display()))?;
-        auditor.name(a.apk, &name);
+        if let Ok(a) = addr.parse::<Address>() {
+            auditor.name(a.apk, &name);
+            continue;
+        }
+        let key = hex_decode("account key", &addr)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .filter(|k| shoji_confidential::PublicKey::from_bytes(k).is_ok())
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: {addr:?} is neither an address nor an account key",
+                    path.display()
+                )
+            })?;
+        auditor.name_account(key, &name);
     }
     Ok(())
 }
@@ -296,7 +308,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let auditor = Auditor::new(key);
             secret_file(cli).create(&auditor.to_bytes())?;
             let pk = hex_encode(&auditor.key().public_key().to_bytes());
-            let apk = account_public_key(auditor.key());
+            let apk = account_public_key(&auditor);
             if cli.json {
                 println!(
                     "{}",
@@ -314,7 +326,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::PublicKey => {
             let o = open(cli)?;
             let pk = hex_encode(&o.auditor.key().public_key().to_bytes());
-            let apk = account_public_key(o.auditor.key());
+            let apk = account_public_key(&o.auditor);
             if cli.json {
                 println!("{}", json!({"public_key": pk, "account_public_key": apk}));
             } else {
@@ -338,8 +350,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                         found += o.auditor.scan_next(b)?;
                     }
                     let height = o.auditor.height();
+                    let accounts = o.auditor.take_account_records();
                     o.records
-                        .append(&o.auditor.take_entries(), height)
+                        .append(&o.auditor.take_entries(), &accounts, height)
                         .context("appending to the records database")?;
                     Ok(format!("{found} designated records"))
                 },
@@ -461,8 +474,25 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .collect();
             if *include_mints {
                 rows.extend(o.auditor.mints(&entries).into_iter().map(|p| ("mint", p)));
-                rows.sort_by_key(|(_, p)| p.height);
             }
+            let accounts = o
+                .records
+                .query_accounts(&Query {
+                    from: *from,
+                    to,
+                    since_ms: since,
+                    until_ms: until,
+                    participant: None,
+                    asset: None,
+                })
+                .context("querying the records database")?;
+            rows.extend(
+                o.auditor
+                    .account_payments(&accounts)
+                    .into_iter()
+                    .filter(|(kind, _)| *include_mints || *kind != "account_mint"),
+            );
+            rows.sort_by_key(|(_, p)| p.height);
             if let Some(who) = participant {
                 let who_apk = who
                     .parse::<Address>()
@@ -478,6 +508,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                     json!({
                         "height": p.height, "time": cli::format_time(p.time_ms), "txid": p.txid.to_string(), "kind": kind,
                         "from": if *kind == "mint" { "(issuer)".to_string() } else { p.from.clone() },
+                        "tier": if kind.starts_with("account_") { "accounts" } else { "notes" },
                         "to": p.to, "amount": p.amount.0, "asset": p.asset.0, "asset_name": asset_name(p.asset),
                     })
                 })
@@ -708,10 +739,6 @@ fn verify(
 
 /// The auditor's account-tier public key (confidential accounts), hex: derived from the same
 /// secret as its note-tier key.
-fn account_public_key(key: &AuditSecretKey) -> String {
-    hex_encode(
-        &shoji_confidential::SecretKey::auditor(&key.to_bytes())
-            .public()
-            .to_bytes(),
-    )
+fn account_public_key(auditor: &Auditor) -> String {
+    hex_encode(&auditor.account_key().public().to_bytes())
 }
