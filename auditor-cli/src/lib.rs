@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod account_disclosure;
 pub mod disclosure_file;
 pub mod records;
 

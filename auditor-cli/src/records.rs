@@ -624,6 +624,24 @@ impl Records {
         }
     }
 
+    /// The account record of transaction `txid`, if the database holds one.
+    pub fn account_record(&mut self, txid: &TxId) -> Result<Option<AccountRecord>, RecordsError> {
+        let sql =
+            |p: &str| format!("SELECT {ACCOUNT_COLUMNS} FROM account_records WHERE txid = {p}");
+        let row = match &mut self.db {
+            Backend::Sqlite(c) => {
+                use rusqlite::OptionalExtension;
+                c.query_row(&sql("?1"), [txid.0.as_slice()], sqlite_account_row)
+                    .optional()?
+            }
+            Backend::Postgres(c) => c
+                .query_opt(&sql("$1"), &[&txid.0.as_slice()])?
+                .map(|r| postgres_account_row(&r))
+                .transpose()?,
+        };
+        row.map(AccountRow::record).transpose()
+    }
+
     /// What the entries `q` selects say, in height order (then by id), without their records.
     pub fn query(&mut self, q: &Query) -> Result<Vec<Recorded>, RecordsError> {
         let (sqlite_columns, postgres_columns) = (REPORT_COLUMNS_SQLITE, REPORT_COLUMNS_POSTGRES);

@@ -259,6 +259,46 @@ fn accounts_open_mint_pay_redeem_and_restore_with_the_binaries() {
         .any(|p| p["kind"] == "account_mint" && p["to"] == "Alice" && p["amount"] == 1000);
     assert!(minted, "{with_mints}");
 
+    // The auditor discloses Alice's payment to Bob; anyone checks it against the chain, and
+    // an altered amount is refused.
+    let transfer_txid = report["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .find(|p| p["kind"] == "account_transfer")
+        .and_then(|p| p["txid"].as_str())
+        .expect("the account transfer's id")
+        .to_string();
+    au(&["disclose", &transfer_txid, "--out", "acct.json"]);
+    let v = sh
+        .ok(
+            "shoji-auditor",
+            &["--json", "verify-disclosure", "acct.json"],
+        )
+        .json();
+    assert_eq!(
+        (&v["valid"], &v["kind"], &v["amount"], &v["sender_label"]),
+        (
+            &Value::Bool(true),
+            &Value::from("account_transfer"),
+            &Value::from(300),
+            &Value::from("Alice")
+        )
+    );
+    assert_eq!(v["receiver"], bob.as_str());
+    let mut altered: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("acct.json")).expect("read"))
+            .expect("json");
+    altered["amount"] = 301.into();
+    std::fs::write(tmp.path().join("acct-bad.json"), altered.to_string()).expect("write");
+    let r = sh.run(
+        "shoji-auditor",
+        &["verify-disclosure", "acct-bad.json"],
+        &[],
+    );
+    assert_eq!(r.code, 12, "an altered amount was not refused as invalid: {}", r.stdout);
+    assert!(r.stderr.contains("INVALID"), "{}", r.stderr);
+
     // A wallet restored from its phrase finds its account and balance, the shield included.
     std::fs::write(tmp.path().join("phrase.txt"), &phrase).expect("phrase");
     sh.wallet("alice2", &["restore", "--phrase-file", "phrase.txt"]);

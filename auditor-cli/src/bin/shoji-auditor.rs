@@ -7,6 +7,7 @@
 use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
+use shoji_auditor::account_disclosure::{AccountDisclosureFile, ACCOUNT_DISCLOSURE_FORMAT};
 use shoji_auditor::disclosure_file::DisclosureFile;
 use shoji_auditor::records::{Query, Records};
 use shoji_auditor::{AuditEntry, Auditor, Payment};
@@ -578,25 +579,54 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Disclose { txid, out } => {
             let txid = parse_txid(txid)?;
             let mut o = open(cli)?;
-            let e = find(&mut o, &txid)?;
-            let proof = o.auditor.disclose_entry(&e, &mut rand_core::OsRng);
-            let names = json!({
-                "sender": o.auditor.participant(&e.plaintext.sender),
-                "receivers": [o.auditor.participant(&e.plaintext.receivers[0]), o.auditor.participant(&e.plaintext.receivers[1])],
-            });
-            let file = DisclosureFile::new(&e, &o.auditor.key().public_key(), &proof, Some(names));
+            let account = o
+                .records
+                .account_record(&txid)
+                .context("reading the records database")?;
+            let (json_text, prefix) = match account {
+                // An account transfer: its amount ciphertext is in the certified block.
+                Some(r) => {
+                    let net = network(cli)?;
+                    let block = certified_block(&net, cli.node, r.height)?;
+                    let name = |k: &Option<[u8; 32]>| k.map(|k| o.auditor.account_participant(&k));
+                    let names = json!({"sender": name(&r.from), "receiver": name(&r.to)});
+                    let file = AccountDisclosureFile::new(
+                        &block,
+                        &txid,
+                        o.auditor.account_key(),
+                        Some(names),
+                        &mut rand_core::OsRng,
+                    )
+                    .map_err(|e| anyhow!("transaction {txid}: {e}"))?;
+                    (
+                        serde_json::to_string_pretty(&file)?,
+                        file.txid[..16].to_string(),
+                    )
+                }
+                None => {
+                    let e = find(&mut o, &txid)?;
+                    let proof = o.auditor.disclose_entry(&e, &mut rand_core::OsRng);
+                    let names = json!({
+                        "sender": o.auditor.participant(&e.plaintext.sender),
+                        "receivers": [o.auditor.participant(&e.plaintext.receivers[0]), o.auditor.participant(&e.plaintext.receivers[1])],
+                    });
+                    let file =
+                        DisclosureFile::new(&e, &o.auditor.key().public_key(), &proof, Some(names));
+                    (
+                        serde_json::to_string_pretty(&file)?,
+                        file.txid[..16].to_string(),
+                    )
+                }
+            };
             let path = out
                 .clone()
-                .unwrap_or_else(|| PathBuf::from(format!("disclosure-{}.json", &file.txid[..16])));
-            shoji_client::sealed::write_atomic(
-                &path,
-                serde_json::to_string_pretty(&file)?.as_bytes(),
-            )
-            .with_context(|| format!("writing {}", path.display()))?;
+                .unwrap_or_else(|| PathBuf::from(format!("disclosure-{prefix}.json")));
+            shoji_client::sealed::write_atomic(&path, json_text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
             if cli.json {
                 println!(
                     "{}",
-                    json!({"file": path.display().to_string(), "txid": file.txid})
+                    json!({"file": path.display().to_string(), "txid": txid.to_string()})
                 );
             } else {
                 println!("Wrote {} (disclosure of {txid}).", path.display());
@@ -607,6 +637,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let net = network(cli)?;
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;
+            let format = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["format"].as_str().map(str::to_string));
+            if format.as_deref() == Some(ACCOUNT_DISCLOSURE_FORMAT) {
+                return verify_account_disclosure(cli, &net, file, &text);
+            }
             let d: DisclosureFile = serde_json::from_str(&text).map_err(|e| {
                 fail(
                     Exit::InvalidDisclosure,
@@ -718,23 +754,74 @@ fn verify(
     node: Option<u16>,
     d: &DisclosureFile,
 ) -> Result<(AuditPlaintext, u64), Failure> {
-    // The block as the network certified it (a stable checkpoint's state root covers it),
-    // from the first validator that does not lie about it.
+    let block = certified_block(net, node, d.height)?;
+    let claimed = d.check(&block)?;
+    Ok((claimed, block.time_ms))
+}
+
+/// The block at `height` as the network certified it (a stable checkpoint's state root covers
+/// it), from the first validator that does not lie about it.
+fn certified_block(
+    net: &Network,
+    node: Option<u16>,
+    height: u64,
+) -> Result<shoji_ledger::CompactBlock, Failure> {
     let client = Client::connect(net, node)?;
     let mut found = None;
-    let liars = client.scan_certified(d.height, d.height, 64, |batch, _| {
-        found = batch.iter().find(|b| b.height == d.height).cloned();
+    let liars = client.scan_certified(height, height, 64, |batch, _| {
+        found = batch.iter().find(|b| b.height == height).cloned();
         Ok::<(), Failure>(())
     })?;
     cli::warn_liars(&liars);
-    let block = found.ok_or_else(|| {
-        anyhow!(
-            "block {} is not under a stable checkpoint yet (try again shortly)",
-            d.height
+    Ok(found.ok_or_else(|| {
+        anyhow!("block {height} is not under a stable checkpoint yet (try again shortly)")
+    })?)
+}
+
+/// `verify-disclosure` of an account transfer's disclosure file (`text`, read from `file`).
+fn verify_account_disclosure(
+    cli: &Cli,
+    net: &Network,
+    file: &Path,
+    text: &str,
+) -> Result<(), Failure> {
+    let invalid = |e: anyhow::Error| fail(Exit::InvalidDisclosure, e.context("INVALID disclosure"));
+    let d: AccountDisclosureFile = serde_json::from_str(text).map_err(|e| {
+        fail(
+            Exit::InvalidDisclosure,
+            anyhow!("{} is not a disclosure file: {e}", file.display()),
         )
     })?;
-    let claimed = d.check(&block)?;
-    Ok((claimed, block.time_ms))
+    let block = certified_block(net, cli.node, d.height)?;
+    d.check(&block).map_err(|e| invalid(e.into()))?;
+    let asset = net.asset_name(AssetId(d.asset));
+    let names = d.names.clone().unwrap_or_default();
+    let label = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let party = |key: &str, v: &serde_json::Value| match label(v) {
+        Some(l) => format!("account {} (the auditor's label: {l:?})", &key[..16]),
+        None => format!("account {}", &key[..16]),
+    };
+    if cli.json {
+        println!(
+            "{}",
+            json!({"valid": true, "kind": "account_transfer", "txid": d.txid, "height": d.height, "time": cli::format_time(block.time_ms),
+                "sender": d.sender, "sender_label": label(&names["sender"]), "receiver": d.receiver, "receiver_label": label(&names["receiver"]),
+                "amount": d.amount, "asset": asset})
+        );
+    } else {
+        println!(
+            "VALID: account transfer {} in block {} ({}): {} paid {} {} to {}.",
+            d.txid,
+            d.height,
+            cli::format_time(block.time_ms),
+            party(&d.sender, &names["sender"]),
+            d.amount,
+            asset,
+            party(&d.receiver, &names["receiver"]),
+        );
+        println!("(The amount, asset and accounts are proven against the block; the labels are the auditor's word, not proven.)");
+    }
+    Ok(())
 }
 
 /// The auditor's account-tier public key (confidential accounts), hex: derived from the same
