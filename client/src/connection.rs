@@ -8,6 +8,7 @@ use shoji_consensus::{
 };
 use shoji_ledger::{chain_compact, CompactBlock, StateOpening};
 use shoji_net::{ClientConnection, NetConfig};
+use shoji_primitives::account::AccountTx;
 use shoji_primitives::encoding::fr_from_bytes;
 use shoji_primitives::tx::Transaction;
 use shoji_primitives::Fr;
@@ -129,7 +130,7 @@ pub struct TxStatus {
     /// Its index among the block's transactions.
     pub index: u32,
     /// What it is.
-    pub kind: shoji_primitives::tx::TxKind,
+    pub kind: crate::events::PayloadKind,
     /// `None`: applied. Otherwise why not: the certified rejection code's name
     /// ([`shoji_ledger::RejectionCode::name`]) when `certified`, else the validator's words.
     pub rejected: Option<String>,
@@ -657,15 +658,30 @@ impl Client {
             node: self.node.0,
             what,
         };
-        let tx = Transaction::from_bytes(&record.tx)
-            .map_err(|e| self.protocol(format!("transaction: {e}")))?;
-        if tx.id() != txid {
-            return Err(lied(format!("answered transaction {} for {txid}", tx.id())));
+        let (id, auth_id, kind) = if AccountTx::is_account(&record.tx) {
+            let tx = AccountTx::from_bytes(&record.tx)
+                .map_err(|e| self.protocol(format!("transaction: {e}")))?;
+            (
+                tx.id(),
+                tx.auth_id(),
+                crate::events::PayloadKind::of_account(&tx),
+            )
+        } else {
+            let tx = Transaction::from_bytes(&record.tx)
+                .map_err(|e| self.protocol(format!("transaction: {e}")))?;
+            (
+                tx.id(),
+                tx.auth_id(),
+                crate::events::PayloadKind::of(tx.kind()),
+            )
+        };
+        if id != txid {
+            return Err(lied(format!("answered transaction {id} for {txid}")));
         }
         let mut status = TxStatus {
             height: record.height,
             index: record.index,
-            kind: tx.kind(),
+            kind,
             rejected: record.rejected,
             certified: false,
         };
@@ -673,7 +689,7 @@ impl Client {
             return Ok(Some(status));
         };
         status.rejected =
-            certified_outcome(&block, &tx, status.rejected.is_some()).map_err(lied)?;
+            certified_outcome(&block, &txid, &auth_id, status.rejected.is_some()).map_err(lied)?;
         status.certified = true;
         Ok(Some(status))
     }
@@ -886,13 +902,13 @@ fn verified_certificates() -> &'static std::sync::Mutex<VerifiedCertificates> {
 /// (`claimed_rejected`) or does not hold the transaction at all.
 fn certified_outcome(
     block: &CompactBlock,
-    tx: &Transaction,
+    txid: &shoji_primitives::tx::TxId,
+    auth_id: &shoji_primitives::tx::TxId,
     claimed_rejected: bool,
 ) -> Result<Option<String>, String> {
-    let txid = tx.id();
-    let applied = block.txs.iter().any(|t| t.txid == txid);
-    let auth_id = tx.auth_id();
-    let rejection = block.rejected.iter().find(|r| r.auth_id == auth_id);
+    let applied =
+        block.txs.iter().any(|t| t.txid == *txid) || block.accounts.iter().any(|t| t.id() == *txid);
+    let rejection = block.rejected.iter().find(|r| r.auth_id == *auth_id);
     match (applied, rejection, claimed_rejected) {
         (true, _, false) => Ok(None),
         (false, Some(r), true) => Ok(Some(r.code.name().to_string())),
@@ -982,22 +998,25 @@ mod tests {
         let transfer = stored(include_str!("../../verifier/testdata/transfer-v3.hex"));
         let mint = stored(include_str!("../../verifier/testdata/mint-v3.hex"));
         let applied = block_with(&[&transfer], &[&mint]);
+        let outcome = |b: &CompactBlock, t: &Transaction, rejected: bool| {
+            certified_outcome(b, &t.id(), &t.auth_id(), rejected)
+        };
         // The claims the block bears out.
-        assert_eq!(certified_outcome(&applied, &transfer, false), Ok(None));
+        assert_eq!(outcome(&applied, &transfer, false), Ok(None));
         assert_eq!(
-            certified_outcome(&applied, &mint, true),
+            outcome(&applied, &mint, true),
             Ok(Some("double_spend".to_string()))
         );
         // A validator that flips the outcome either way, or names a block without it.
-        let flipped = certified_outcome(&applied, &transfer, true).unwrap_err();
+        let flipped = outcome(&applied, &transfer, true).unwrap_err();
         assert!(flipped.contains("which applied it"), "{flipped}");
-        let flipped = certified_outcome(&applied, &mint, false).unwrap_err();
+        let flipped = outcome(&applied, &mint, false).unwrap_err();
         assert!(
             flipped.contains("which rejected it (double_spend)"),
             "{flipped}"
         );
         let elsewhere = block_with(&[&mint], &[]);
-        let absent = certified_outcome(&elsewhere, &transfer, false).unwrap_err();
+        let absent = outcome(&elsewhere, &transfer, false).unwrap_err();
         assert!(absent.contains("does not hold it"), "{absent}");
         // A rejection is matched on the exact bytes: another copy with the same id (a
         // rerandomized proof) rejected does not make this one rejected.
@@ -1007,7 +1026,7 @@ mod tests {
         }
         assert_eq!(twin.id(), transfer.id());
         let twin_rejected = block_with(&[], &[&twin]);
-        assert!(certified_outcome(&twin_rejected, &transfer, true).is_err());
+        assert!(outcome(&twin_rejected, &transfer, true).is_err());
     }
     use shoji_consensus::ed25519_dalek::SigningKey;
     use shoji_consensus::{Block, Message, SignedMessage, ValidatorSet, Vote};

@@ -141,6 +141,29 @@ pub enum PayloadKind {
 }
 
 impl PayloadKind {
+    /// The kind of a shielded transaction of kind `k`.
+    pub fn of(k: shoji_primitives::tx::TxKind) -> PayloadKind {
+        use shoji_primitives::tx::TxKind;
+        match k {
+            TxKind::Transfer => PayloadKind::Transfer,
+            TxKind::Mint => PayloadKind::Mint,
+            TxKind::Redeem => PayloadKind::Redeem,
+            TxKind::Shield => PayloadKind::Shield,
+            TxKind::Unshield => PayloadKind::Unshield,
+        }
+    }
+
+    /// The kind of the account transaction `tx`.
+    pub fn of_account(tx: &shoji_primitives::account::AccountTx) -> PayloadKind {
+        use shoji_primitives::account::AccountTx;
+        match tx {
+            AccountTx::Open(_) => PayloadKind::AccountOpen,
+            AccountTx::Transfer(_) => PayloadKind::AccountTransfer,
+            AccountTx::Mint(_) => PayloadKind::AccountMint,
+            AccountTx::Redeem(_) => PayloadKind::AccountRedeem,
+        }
+    }
+
     /// `transfer`, `mint`, `redeem`, `governance`, `opaque`, `account_open`,
     /// `account_transfer`, `account_mint`, `account_redeem`, `shield` or `unshield`.
     pub fn name(self) -> &'static str {

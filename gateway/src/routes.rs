@@ -10,8 +10,9 @@ use axum::extract::{Path, State as Extract};
 use axum::Json;
 use serde::Serialize;
 use shoji_client::CertifiedBlock;
+use shoji_primitives::account::AccountTx;
 use shoji_primitives::encoding::{hex_decode, hex_encode};
-use shoji_primitives::tx::{Transaction, TxId, TxKind};
+use shoji_primitives::tx::{Transaction, TxId};
 use utoipa::ToSchema;
 
 /// Where the answering validator stands: its word, not checked against certificates.
@@ -224,7 +225,7 @@ pub async fn transaction(
         .ok_or_else(|| ApiError::not_found(format!("no committed transaction {txid}")))?;
     Ok(Json(TransactionBody {
         txid: hex_encode(&id),
-        kind: TxKind::name(status.kind),
+        kind: status.kind.name(),
         outcome: match status.rejected {
             None => "applied",
             Some(_) => "rejected",
@@ -258,9 +259,14 @@ pub async fn submit(
             "the body is empty: send the encoded transaction",
         ));
     }
-    let txid = Transaction::from_bytes(&body)
-        .ok()
-        .map(|t| t.id().to_string());
+    let txid = match AccountTx::is_account(&body) {
+        true => AccountTx::from_bytes(&body)
+            .ok()
+            .map(|t| t.id().to_string()),
+        false => Transaction::from_bytes(&body)
+            .ok()
+            .map(|t| t.id().to_string()),
+    };
     let bytes = body.to_vec();
     let finality = state
         .upstream

@@ -6,7 +6,7 @@ use shoji_client::events::{Cursor, Event, EventBody, KindMask, PayloadKind};
 use shoji_ledger::{BlockOutcome, TxOutcome};
 use shoji_primitives::account::AccountTx;
 use shoji_primitives::governance::GovernanceTx;
-use shoji_primitives::tx::{Transaction, TxKind};
+use shoji_primitives::tx::Transaction;
 
 /// What a block's payload was, in block order: an index into the decoded shielded
 /// transactions, the governance transactions or the opaque payloads.
@@ -22,25 +22,6 @@ fn reason(o: &TxOutcome) -> (bool, Option<u8>) {
     match o {
         TxOutcome::Applied { .. } | TxOutcome::Enacted => (true, None),
         TxOutcome::Rejected(r) => (false, Some(r.code() as u8)),
-    }
-}
-
-fn kind_of(k: TxKind) -> PayloadKind {
-    match k {
-        TxKind::Transfer => PayloadKind::Transfer,
-        TxKind::Mint => PayloadKind::Mint,
-        TxKind::Redeem => PayloadKind::Redeem,
-        TxKind::Shield => PayloadKind::Shield,
-        TxKind::Unshield => PayloadKind::Unshield,
-    }
-}
-
-fn account_kind(tx: &AccountTx) -> PayloadKind {
-    match tx {
-        AccountTx::Open(_) => PayloadKind::AccountOpen,
-        AccountTx::Transfer(_) => PayloadKind::AccountTransfer,
-        AccountTx::Mint(_) => PayloadKind::AccountMint,
-        AccountTx::Redeem(_) => PayloadKind::AccountRedeem,
     }
 }
 
@@ -69,11 +50,11 @@ pub(crate) fn of_block(
     for slot in order {
         let (txid, kind, o) = match *slot {
             Slot::Shielded(i) => match (txs.get(i), outcome.outcomes.get(i)) {
-                (Some(tx), Some(o)) => (tx.id().0, kind_of(tx.kind()), o),
+                (Some(tx), Some(o)) => (tx.id().0, PayloadKind::of(tx.kind()), o),
                 _ => continue,
             },
             Slot::Account(i) => match (accounts.get(i), outcome.accounts.get(i)) {
-                (Some(tx), Some((id, o))) => (id.0, account_kind(tx), o),
+                (Some(tx), Some((id, o))) => (id.0, PayloadKind::of_account(tx), o),
                 _ => continue,
             },
             Slot::Governance(i) => match outcome.governance.get(i) {

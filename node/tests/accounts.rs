@@ -126,6 +126,21 @@ fn accounts_open_mint_pay_and_redeem_on_a_devnet() {
         "a replayed payment"
     );
 
+    // The validator answers where the payment was committed, checked against the certified
+    // block once a stable checkpoint covers it.
+    let status = client
+        .transaction(pay.id())
+        .expect("asked")
+        .expect("the payment is recorded");
+    assert_eq!(
+        (status.height, status.kind, &status.rejected),
+        (
+            done.height,
+            shoji_client::events::PayloadKind::AccountTransfer,
+            &None
+        )
+    );
+
     // Both sides and the auditor read the payment from the certified block.
     let a = follow(&alice);
     let b = follow(&bob);

@@ -432,7 +432,7 @@ fn four_validators_commit_verify_store_and_restart() {
         .transaction(&m2.id())
         .expect("read")
         .expect("stored");
-    assert_eq!(tx.tx, m2);
+    assert_eq!(tx.tx, shoji_store::CommittedTx::Shielded(m2));
     // Block times never decrease, and the validators agree on them.
     for n in c.nodes.values() {
         let top = n.ledger().height();

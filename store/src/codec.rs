@@ -6,10 +6,10 @@
 use shoji_consensus::{Block, BlockHash, CheckpointCertificate, CommitCertificate};
 use shoji_primitives::encoding::fr_to_bytes;
 use shoji_primitives::tree::{Frontier, DEPTH};
-use shoji_primitives::tx::{Transaction, TxId};
+use shoji_primitives::tx::TxId;
 use shoji_primitives::Fr;
 
-use crate::{StoredOutcome, StoredTx};
+use crate::{CommittedTx, StoredOutcome, StoredTx};
 
 /// Format version of every value written by this build.
 pub(crate) const V1: u8 = 1;
@@ -256,7 +256,7 @@ pub(crate) fn decode_tx(v: &[u8]) -> Result<StoredTx, String> {
         ),
         t => return Err(format!("unknown outcome tag {t}")),
     };
-    let tx = Transaction::from_bytes(r.bytes("transaction")?).map_err(|e| e.to_string())?;
+    let tx = CommittedTx::from_bytes(r.bytes("transaction")?).map_err(|e| e.to_string())?;
     r.finish()?;
     Ok(StoredTx {
         tx,

@@ -170,14 +170,45 @@ impl From<&TxOutcome> for StoredOutcome {
     }
 }
 
+/// A committed transaction of either tier, as the `transactions` table keeps it (its bytes say
+/// which: account kinds have their own kind bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommittedTx {
+    /// A shielded transaction (shields and unshields among them).
+    Shielded(Transaction),
+    /// A confidential-account transaction.
+    Account(AccountTx),
+}
+
+impl CommittedTx {
+    /// Its encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            CommittedTx::Shielded(t) => t.to_bytes(),
+            CommittedTx::Account(t) => t.to_bytes(),
+        }
+    }
+
+    /// Strict decoding of either tier's encoding.
+    pub fn from_bytes(
+        bytes: &[u8],
+    ) -> Result<CommittedTx, shoji_primitives::encoding::EncodingError> {
+        match AccountTx::is_account(bytes) {
+            true => AccountTx::from_bytes(bytes).map(CommittedTx::Account),
+            false => Transaction::from_bytes(bytes).map(CommittedTx::Shielded),
+        }
+    }
+}
+
 /// A transaction as stored: where it was committed and what happened to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredTx {
     /// The transaction.
-    pub tx: Transaction,
+    pub tx: CommittedTx,
     /// Height of the block that carried it.
     pub height: u64,
-    /// Its index among the block's decoded transactions.
+    /// Its index among the block's decoded transactions: the shielded ones first, then the
+    /// account transactions.
     pub index: u32,
     /// Its outcome.
     pub outcome: StoredOutcome,
@@ -465,6 +496,28 @@ fn small_state(state: &PersistedState) -> PersistedState {
         new_view: state.new_view.clone(),
         ..PersistedState::genesis()
     }
+}
+
+/// Writes `record` of transaction `id` unless an applied record of that id is stored: a
+/// transaction already applied keeps its record; otherwise the latest wins.
+fn record_tx(
+    txs: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    id: &TxId,
+    record: &StoredTx,
+) -> Result<(), StoreError> {
+    let keep = matches!(
+        read_tx(txs, id)?,
+        Some(StoredTx {
+            outcome: StoredOutcome::Applied { .. },
+            ..
+        })
+    );
+    if !keep {
+        let rec = codec::encode_tx(record);
+        txs.insert(&id.0[..], &rec[..])
+            .ctx(|| format!("writing transaction {id} of block {}", record.height))?;
+    }
+    Ok(())
 }
 
 fn read_tx<T: ReadableTable<&'static [u8], &'static [u8]>>(
@@ -910,24 +963,13 @@ impl Store {
                 if let TxOutcome::Rejected(why) = outcome {
                     rejected.push(CompactRejection::of(tx, why));
                 }
-                // A transaction already applied keeps its record; otherwise the latest wins.
-                let keep = matches!(
-                    read_tx(&txs, &id)?,
-                    Some(StoredTx {
-                        outcome: StoredOutcome::Applied { .. },
-                        ..
-                    })
-                );
-                if !keep {
-                    let rec = codec::encode_tx(&StoredTx {
-                        tx: *tx,
-                        height: h,
-                        index: i as u32,
-                        outcome: outcome.into(),
-                    });
-                    txs.insert(&id.0[..], &rec[..])
-                        .ctx(|| format!("writing transaction {id} of block {h}"))?;
-                }
+                let record = StoredTx {
+                    tx: CommittedTx::Shielded(*tx),
+                    height: h,
+                    index: i as u32,
+                    outcome: outcome.into(),
+                };
+                record_tx(&mut txs, &id, &record)?;
             }
             if size != c.ledger.frontier.size() {
                 return Err(invalid(format!(
@@ -944,7 +986,14 @@ impl Store {
                     c.outcome.accounts.len()
                 )));
             }
-            for (i, (tx, (_, outcome))) in c.accounts.iter().zip(&c.outcome.accounts).enumerate() {
+            for (i, (tx, (id, outcome))) in c.accounts.iter().zip(&c.outcome.accounts).enumerate() {
+                let record = StoredTx {
+                    tx: CommittedTx::Account(tx.clone()),
+                    height: h,
+                    index: (c.transactions.len() + i) as u32,
+                    outcome: outcome.into(),
+                };
+                record_tx(&mut txs, id, &record)?;
                 match outcome {
                     TxOutcome::Rejected(why) => rejected.push(CompactRejection {
                         auth_id: tx.auth_id(),

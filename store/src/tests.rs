@@ -289,7 +289,7 @@ fn check_matches(store: &Store, host: &Host) {
         );
         for (i, (tx, o)) in txs.iter().zip(&outcome.outcomes).enumerate() {
             let s = store.transaction(&tx.id()).unwrap().unwrap();
-            assert_eq!(s.tx, *tx);
+            assert_eq!(s.tx, CommittedTx::Shielded(*tx));
             if let TxOutcome::Applied { first_leaf } = o {
                 assert_eq!((s.height, s.index), (h, i as u32));
                 assert_eq!(

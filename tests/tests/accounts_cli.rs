@@ -296,7 +296,11 @@ fn accounts_open_mint_pay_redeem_and_restore_with_the_binaries() {
         &["verify-disclosure", "acct-bad.json"],
         &[],
     );
-    assert_eq!(r.code, 12, "an altered amount was not refused as invalid: {}", r.stdout);
+    assert_eq!(
+        r.code, 12,
+        "an altered amount was not refused as invalid: {}",
+        r.stdout
+    );
     assert!(r.stderr.contains("INVALID"), "{}", r.stderr);
 
     // A wallet restored from its phrase finds its account and balance, the shield included.
