@@ -171,7 +171,9 @@ impl From<&TxOutcome> for StoredOutcome {
 }
 
 /// A committed transaction of either tier, as the `transactions` table keeps it (its bytes say
-/// which: account kinds have their own kind bytes).
+/// which: account kinds have their own kind bytes). One is read or written at a time, so the
+/// size of the shielded variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommittedTx {
     /// A shielded transaction (shields and unshields among them).
