@@ -23,6 +23,7 @@ use anyhow::{bail, ensure, Context};
 use serde_json::json;
 use shoji_client::network::{insecure_devnet_auditor, insecure_devnet_issuer};
 use shoji_client::{Client, Network};
+use shoji_primitives::account::AccountTx;
 use shoji_primitives::encoding::hex_encode;
 use shoji_primitives::encryption::{try_decrypt_note, Memo};
 use shoji_primitives::keys::{SpendingKeys, WalletSeed};
@@ -41,6 +42,9 @@ pub enum Load {
     Transfers,
     /// Mints to random addresses: a proof and the issuer's signature each.
     Mints,
+    /// Confidential-account transfers, each from its own account (opened and funded during
+    /// setup) to one receiving account: Bulletproofs and sigma proofs, verified in batches.
+    Accounts,
 }
 
 impl Load {
@@ -49,6 +53,7 @@ impl Load {
         match self {
             Load::Transfers => "transfers",
             Load::Mints => "mints",
+            Load::Accounts => "accounts",
         }
     }
 }
@@ -237,6 +242,69 @@ fn setup(network: &Network, mints: &[Transaction]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An account load of `n` transfers on the development network `network`: the setup (every
+/// sender's opening, then the issuer's mint into it, and the receiver's opening first) and the
+/// transfers, each the first payment of its own account, so that any order of inclusion is
+/// valid. Proved on every core; the proofs take milliseconds, so nothing is cached.
+fn account_load(n: usize, network: &Network) -> anyhow::Result<(Vec<Vec<Encoded>>, Vec<Encoded>)> {
+    use rayon::prelude::*;
+    let auditor = network
+        .account_auditor
+        .context("the development network names no account auditor")?;
+    let id = network.network_id;
+    let issuer = insecure_devnet_issuer();
+    let asset = AssetId(840);
+    let funds = 1_000_000u64;
+    let receiver = shoji_confidential::SecretKey::account(&[0xee; 32]);
+    let start = Instant::now();
+    eprintln!("proving {n} account transfers and their setup ...");
+    let made: Vec<(Encoded, Encoded, Encoded)> = (0..n)
+        .into_par_iter()
+        .map(|i| -> anyhow::Result<(Encoded, Encoded, Encoded)> {
+            let mut rng = rand_core::OsRng;
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let key = shoji_confidential::SecretKey::account(&seed);
+            let open = AccountTx::open(&id, &key, asset, &mut rng);
+            let mint = AccountTx::mint(&id, &issuer, asset, key.public(), Amount(funds), seed);
+            let header = shoji_primitives::account::TransferHeader {
+                asset,
+                sender: key.public(),
+                receiver: receiver.public(),
+                auditor,
+                sequence: 0,
+                credits: 1,
+                expiry_height: u64::MAX,
+                spendable: shoji_confidential::Ciphertext::public(funds),
+            };
+            let pay = AccountTx::transfer(&id, &key, header, funds, 1 + i as u64, &mut rng)
+                .map_err(|e| anyhow::anyhow!("proving an account transfer: {e}"))?;
+            Ok((
+                Encoded::account(&open),
+                Encoded::account(&mint),
+                Encoded::account(&pay),
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    eprintln!(
+        "  {:.1} ms per transfer and its setup",
+        start.elapsed().as_secs_f64() * 1e3 / n.max(1) as f64
+    );
+    let mut opens = vec![Encoded::account(&AccountTx::open(
+        &id,
+        &receiver,
+        asset,
+        &mut rand_core::OsRng,
+    ))];
+    let (mut mints, mut pays) = (Vec::new(), Vec::new());
+    for (o, m, p) in made {
+        opens.push(o);
+        mints.push(m);
+        pays.push(p);
+    }
+    Ok((vec![opens, mints], pays))
+}
+
 /// At least `n` mints for a fresh development network, from the cache, proving (and caching)
 /// any that are missing.
 pub fn mints(n: usize, network: [u8; 32]) -> anyhow::Result<Vec<Transaction>> {
@@ -374,9 +442,31 @@ fn start_devnet(ordering_only: bool) -> anyhow::Result<Devnet> {
 /// When each transaction's commit answer came back, by [`Transaction::id`].
 type Committed = std::sync::Mutex<std::collections::HashMap<[u8; 32], Instant>>;
 
+/// One transaction as the load submits it: its bytes and its id.
+pub struct Encoded {
+    bytes: Vec<u8>,
+    id: [u8; 32],
+}
+
+impl Encoded {
+    fn shielded(tx: &Transaction) -> Encoded {
+        Encoded {
+            bytes: tx.to_bytes(),
+            id: tx.id().0,
+        }
+    }
+
+    fn account(tx: &AccountTx) -> Encoded {
+        Encoded {
+            bytes: tx.to_bytes(),
+            id: tx.id().0,
+        }
+    }
+}
+
 fn phase(
     network: &Network,
-    txs: &[Transaction],
+    txs: &[Encoded],
     clients: usize,
     rate: Option<f64>,
     committed: Option<&Committed>,
@@ -405,12 +495,12 @@ fn phase(
                             }
                         }
                         let t = Instant::now();
-                        client.submit(tx)?;
+                        client.submit_bytes(tx.bytes.clone())?;
                         let done = Instant::now();
                         lat.push((done - t).as_secs_f64() * 1e3);
                         if let Some(c) = committed {
                             if let Ok(mut c) = c.lock() {
-                                c.insert(tx.id().0, done);
+                                c.insert(tx.id, done);
                             }
                         }
                     }
@@ -546,15 +636,38 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
     };
     // The load names the development network's id (its genesis hash, the same on every run):
     // read it from a devnet's network file.
-    let network = start_devnet(false)?.network.network_id;
-    let (setup_mints, txs) = match opts.load {
-        Load::Transfers => transfer_load(opts.txs, network)?,
-        Load::Mints => (Vec::new(), mints(opts.txs, network)?),
+    let devnet = start_devnet(false)?.network.clone();
+    let network = devnet.network_id;
+    let (setup_mints, setup_accounts, txs) = match opts.load {
+        Load::Transfers => {
+            let (m, t) = transfer_load(opts.txs, network)?;
+            (m, Vec::new(), t.iter().map(Encoded::shielded).collect())
+        }
+        Load::Mints => {
+            let m = mints(opts.txs, network)?;
+            (
+                Vec::new(),
+                Vec::new(),
+                m.iter().map(Encoded::shielded).collect(),
+            )
+        }
+        Load::Accounts => {
+            let (setup, transfers) = account_load(opts.txs, &devnet)?;
+            (Vec::new(), setup, transfers)
+        }
+    };
+    let prepare = |net: &Network| -> anyhow::Result<()> {
+        setup(net, &setup_mints)?;
+        for (what, batch) in ["opening", "funding"].iter().zip(&setup_accounts) {
+            eprintln!("setup: {what} {} accounts ...", batch.len());
+            phase(net, batch, opts.clients, None, None)?;
+        }
+        Ok(())
     };
     // Progress on stderr, one line per phase, so that a profiler can be pointed at the
     // measured part alone.
     let net = start_devnet(false)?;
-    setup(&net.network, &setup_mints)?;
+    prepare(&net.network)?;
     eprintln!("full load: {} transactions ...", txs.len());
     let cpu_before = process_cpu_seconds(net.child.id());
     let (_, elapsed) = phase(&net.network, &txs, opts.clients, None, None)?;
@@ -566,7 +679,7 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
     let tps = txs.len() as f64 / elapsed;
     eprintln!("full load done: {tps:.0} per second");
     let net = start_devnet(false)?;
-    setup(&net.network, &setup_mints)?;
+    prepare(&net.network)?;
     eprintln!("half load: {:.0} per second ...", tps / 2.0);
     // A consumer tails the event stream meanwhile: how long after a transaction's commit
     // answer reaches its client does its event reach the consumer?
@@ -620,7 +733,9 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
         "load": opts.load.name(),
         "transactions": txs.len(),
         "clients": opts.clients,
-        "tps_shielded": tps,
+        "tps": tps,
+        "tps_shielded": (opts.load != Load::Accounts).then_some(tps),
+        "tps_accounts": (opts.load == Load::Accounts).then_some(tps),
         "validators_cpu_ms_per_tx": cpu_ms_per_tx,
         "half_load_tps": tps / 2.0,
         "commit_ms_p50": percentile(&lat, 0.5),

@@ -3,7 +3,7 @@
 //! ```text
 //! shoji-bench zk [--json] [--proofs N] [--verifies N] [--batches N]
 //! shoji-bench wallet [--json] [--blocks N] [--txs-per-block N] [--rounds N] [--sends N]
-//! shoji-bench cluster [--json] [--txs N] [--load transfers|mints] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
+//! shoji-bench cluster [--json] [--txs N] [--load transfers|mints|accounts] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
 //! shoji-bench ceremony [--json] [--power N] [--contributions N]
 //! shoji-bench accounts [--json] [--proofs N] [--verifies N]
 //! ```
@@ -69,7 +69,7 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         sends: usize,
     },
-    /// Throughput and latency of four validator processes under a shielded load.
+    /// Throughput and latency of four validator processes under a shielded or account load.
     Cluster {
         /// Accepted for symmetry: the output is JSON lines.
         #[arg(long)]
@@ -143,6 +143,8 @@ enum LoadArg {
     Transfers,
     /// Mints: public amount in, shielded note out.
     Mints,
+    /// Confidential-account transfers (their accounts opened and funded first).
+    Accounts,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -257,13 +259,14 @@ fn main() -> anyhow::Result<()> {
                 load: match load {
                     LoadArg::Transfers => Load::Transfers,
                     LoadArg::Mints => Load::Mints,
+                    LoadArg::Accounts => Load::Accounts,
                 },
                 clients,
                 ordering_payloads,
                 ordering_in_flight,
             };
             eprintln!(
-                "measuring: {} shielded {} over {} clients against four validators (cached in {}) ...",
+                "measuring: {} {} over {} clients against four validators (shielded loads cached in {}) ...",
                 opts.txs,
                 opts.load.name(),
                 opts.clients,
