@@ -18,6 +18,24 @@ pub fn transaction(data: &[u8]) {
         );
         let _ = tx.check_shape();
         let _ = tx.bundle().proof.to_ark();
+        if let Transaction::Shield { proof, .. } = &tx {
+            let _ = shoji_confidential::withdraw::WithdrawProof::from_bytes(&proof.0);
+            assert!(tx.withdraw_context().is_some());
+        }
+        // Its compact form (a shield's or unshield's carries the account key) round-trips.
+        let compact = shoji_ledger::CompactTx::of(&tx);
+        let block = shoji_ledger::CompactBlock {
+            height: 1,
+            time_ms: 0,
+            txs: vec![compact],
+            tree_root: tx.bundle().anchor,
+            rejected: Vec::new(),
+            accounts: Vec::new(),
+        };
+        assert_eq!(
+            shoji_ledger::CompactBlock::from_bytes(&block.to_bytes()).as_ref(),
+            Ok(&block)
+        );
     }
 }
 
@@ -30,10 +48,24 @@ pub fn address(data: &[u8]) {
     }
 }
 
-/// Disclosure proof decoding.
+/// Disclosure proof decoding, and an account disclosure file (JSON) checked against a block
+/// holding no such transfer: refused, never a panic.
 pub fn disclosure(data: &[u8]) {
     if let Ok(d) = Disclosure::from_bytes(data) {
         assert_eq!(d.to_bytes().as_slice(), data);
+    }
+    if let Ok(f) =
+        serde_json::from_slice::<shoji_auditor::account_disclosure::AccountDisclosureFile>(data)
+    {
+        let empty = shoji_ledger::CompactBlock {
+            height: f.height,
+            time_ms: 0,
+            txs: Vec::new(),
+            tree_root: shoji_primitives::Fr::from(0u64),
+            rejected: Vec::new(),
+            accounts: Vec::new(),
+        };
+        assert!(f.check(&empty).is_err());
     }
 }
 
@@ -199,6 +231,16 @@ mod tests {
         )
         .unwrap();
         transaction(&tx);
+        let bridge: Vec<Vec<u8>> = [
+            include_str!("../../verifier/testdata/shield-v3.hex"),
+            include_str!("../../verifier/testdata/unshield-v3.hex"),
+        ]
+        .iter()
+        .map(|h| shoji_primitives::encoding::hex_decode("vector", h.trim()).unwrap())
+        .collect();
+        for b in &bridge {
+            transaction(b);
+        }
         let addr = shoji_primitives::keys::SpendingKeys::from_seed(
             &shoji_primitives::keys::WalletSeed([4; 32]),
         )
@@ -313,7 +355,7 @@ mod tests {
                 tagged.extend_from_slice(&buf[..buf.len().min(64)]);
                 peer_message(&tagged);
             }
-            for seed in [&tx[..], addr.as_bytes()] {
+            for seed in [&tx[..], addr.as_bytes(), &bridge[0], &bridge[1]] {
                 let mut m = seed.to_vec();
                 let i = (rng.next_u32() as usize) % m.len();
                 m[i] ^= 1 << (rng.next_u32() % 8);
@@ -323,6 +365,12 @@ mod tests {
                 transaction(&m[..cut]);
                 address(&m[..cut]);
             }
+            let account_disclosure = br#"{"format":"shoji-account-disclosure-v1","txid":"00","height":1,"auditor_account_key":"00","sender":"00","receiver":"00","asset":1,"amount":5,"proof":"00"}"#;
+            let mut m = account_disclosure.to_vec();
+            let i = (rng.next_u32() as usize) % m.len();
+            m[i] = (rng.next_u32() % 128) as u8;
+            disclosure(&m);
+            disclosure(account_disclosure);
             for seed in [&g, &api, &opening, &certified] {
                 let mut m = seed.clone();
                 let i = (rng.next_u32() as usize) % m.len();
