@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod accounts;
+pub mod backup;
 mod settle;
 pub use accounts::{AccountBook, AccountEntry};
 pub use settle::{Answer, Settlement};

@@ -90,11 +90,15 @@ enum Command {
     /// Create a wallet; its recovery phrase is shown once.
     Init,
     /// Recreate a wallet from its recovery phrase (read from --phrase-file or standard input),
-    /// then sync to find its payments again.
+    /// or from guardian shares (--share, as many as the backup's threshold), then sync to find
+    /// its payments again.
     Restore {
         /// File holding the 24-word phrase.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "share")]
         phrase_file: Option<PathBuf>,
+        /// A guardian share file (from `backup split`); repeat for each share.
+        #[arg(long)]
+        share: Vec<PathBuf>,
         /// Do not sync after restoring.
         #[arg(long)]
         no_sync: bool,
@@ -125,6 +129,9 @@ enum Command {
     },
     /// Payments received and sent.
     History,
+    /// Guardian shares of the seed: any T of N rebuild the wallet (`restore --share`).
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Confidential accounts: open, address, balance, send, shield, unshield, redeem, mint.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -154,6 +161,31 @@ enum Command {
         /// Asset name or number.
         #[arg(long)]
         asset: String,
+    },
+}
+
+/// `shoji-wallet backup …`: guardian shares.
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Split the wallet's seed into N share files, any T of which rebuild it; give one to each
+    /// guardian. Fewer than T say nothing of the seed.
+    Split {
+        /// How many shares rebuild the seed.
+        #[arg(long)]
+        threshold: u8,
+        /// How many shares to write.
+        #[arg(long)]
+        shares: u8,
+        /// The directory to write them to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check that a share belongs to its set (what a guardian runs; needs no wallet and learns
+    /// nothing of the seed).
+    Check {
+        /// The share file.
+        #[arg(long)]
+        share: PathBuf,
     },
 }
 
@@ -384,8 +416,19 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Restore {
             phrase_file,
+            share,
             no_sync,
         } => {
+            if !share.is_empty() {
+                let files = share
+                    .iter()
+                    .map(|p| read_share(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let seed = shoji_wallet::backup::combine(&files)
+                    .map_err(|e| fail(Exit::Usage, anyhow::Error::new(e)))?;
+                let o = create(cli, &seed)?;
+                return finish_restore(cli, o, *no_sync);
+            }
             let text = match phrase_file {
                 Some(f) => std::fs::read_to_string(f)
                     .with_context(|| format!("reading {}", f.display()))?,
@@ -414,27 +457,63 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .as_slice()
                 .try_into()
                 .map_err(|_| fail(Exit::Usage, anyhow!("a Shoji recovery phrase has 24 words")))?;
-            let mut o = create(cli, &WalletSeed(seed))?;
-            if !cli.json {
+            let o = create(cli, &WalletSeed(seed))?;
+            finish_restore(cli, o, *no_sync)
+        }
+        Command::Backup(BackupCommand::Split {
+            threshold,
+            shares,
+            out,
+        }) => {
+            let o = open(cli)?;
+            let files = shoji_wallet::backup::split(
+                o.wallet.seed(),
+                *threshold,
+                *shares,
+                &mut rand_core::OsRng,
+            )
+            .map_err(|e| fail(Exit::Usage, anyhow::Error::new(e)))?;
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            let mut written = Vec::new();
+            for f in &files {
+                let path = out.join(format!("share-{}-{}-of-{}.json", f.set, f.index, f.shares));
+                shoji_client::sealed::write_atomic(
+                    &path,
+                    serde_json::to_string_pretty(f)?.as_bytes(),
+                )
+                .with_context(|| format!("writing {}", path.display()))?;
+                written.push(path.display().to_string());
+            }
+            let set = files.first().map(|f| f.set.clone()).unwrap_or_default();
+            if cli.json {
                 println!(
-                    "Restored {} (address {}).",
-                    cli.wallet.display(),
-                    o.wallet.address()
+                    "{}",
+                    json!({"set": set, "threshold": threshold, "shares": shares, "files": written})
+                );
+            } else {
+                println!("Wrote {shares} shares of set {set}; any {threshold} rebuild the wallet:");
+                for w in &written {
+                    println!("  {w}");
+                }
+                println!("Give each to a different guardian; each can check its own with `shoji-wallet backup check --share FILE`.");
+            }
+            Ok(())
+        }
+        Command::Backup(BackupCommand::Check { share }) => {
+            let (name, f) = read_share(share)?;
+            shoji_wallet::backup::check(&f, &name)
+                .map_err(|e| fail(Exit::Usage, anyhow::Error::new(e)))?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"valid": true, "set": f.set, "index": f.index, "threshold": f.threshold, "shares": f.shares})
+                );
+            } else {
+                println!(
+                    "Share {} of {} of set {} checks: it lies on the set's committed polynomial ({} needed to restore).",
+                    f.index, f.shares, f.set, f.threshold
                 );
             }
-            if *no_sync {
-                if cli.json {
-                    println!(
-                        "{}",
-                        json!({"address": o.wallet.address().to_string(), "height": 0})
-                    );
-                }
-                return Ok(());
-            }
-            let net = network(cli)?;
-            let client = connect(cli, &net)?;
-            let report = sync(cli, &mut o, &client)?;
-            print_sync(cli, &report);
             Ok(())
         }
         Command::Account(a) => account(cli, a),
@@ -675,6 +754,46 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// A share file, named by its path for errors.
+fn read_share(path: &Path) -> Result<(String, shoji_wallet::backup::ShareFile), Failure> {
+    let name = path.display().to_string();
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {name}"))?,
+    );
+    let f = serde_json::from_str(&text).map_err(|e| {
+        fail(
+            Exit::Usage,
+            anyhow!("share {name} is corrupted: not a share file ({e})"),
+        )
+    })?;
+    Ok((name, f))
+}
+
+/// After a restore: says so, then syncs unless asked not to.
+fn finish_restore(cli: &Cli, mut o: Open, no_sync: bool) -> Result<(), Failure> {
+    if !cli.json {
+        println!(
+            "Restored {} (address {}).",
+            cli.wallet.display(),
+            o.wallet.address()
+        );
+    }
+    if no_sync {
+        if cli.json {
+            println!(
+                "{}",
+                json!({"address": o.wallet.address().to_string(), "height": 0})
+            );
+        }
+        return Ok(());
+    }
+    let net = network(cli)?;
+    let client = connect(cli, &net)?;
+    let report = sync(cli, &mut o, &client)?;
+    print_sync(cli, &report);
+    Ok(())
 }
 
 fn memo_suffix(m: &str) -> String {
