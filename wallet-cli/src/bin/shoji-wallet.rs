@@ -1051,6 +1051,36 @@ fn account_auditor(net: &Network) -> Result<shoji_confidential::PublicKey, Failu
     })
 }
 
+/// What an account command that pays needs: the network (which must have accounts) and its
+/// account auditor, the asset, the wallet synced and set to the network, a client, and the
+/// expiry height for a transaction made now.
+struct Ready {
+    net: Network,
+    auditor: shoji_confidential::PublicKey,
+    asset: AssetId,
+    o: Open,
+    client: Client,
+    expiry: u64,
+}
+
+fn ready(cli: &Cli, asset: &str) -> Result<Ready, Failure> {
+    let net = network(cli)?;
+    let auditor = account_auditor(&net)?;
+    let asset = net.resolve_asset(asset)?;
+    let mut o = open(cli)?;
+    let client = connect(cli, &net)?;
+    let tip = sync(cli, &mut o, &client)?.height;
+    o.wallet.set_network(net.network_id);
+    Ok(Ready {
+        net,
+        auditor,
+        asset,
+        o,
+        client,
+        expiry: tip + EXPIRY_BLOCKS,
+    })
+}
+
 fn account(cli: &Cli, cmd: &AccountCommand) -> Result<(), Failure> {
     let submit = |o: &mut Open, client: &Client, tx: shoji_primitives::account::AccountTx| {
         let pb = spinner(cli, "waiting for the commit".into());
@@ -1112,22 +1142,16 @@ fn account(cli: &Cli, cmd: &AccountCommand) -> Result<(), Failure> {
         AccountCommand::Send { to, amount, asset } => {
             let to = account_key(to)?;
             let amount = positive(*amount)?;
-            let net = network(cli)?;
-            let auditor = account_auditor(&net)?;
-            let asset = net.resolve_asset(asset)?;
-            let mut o = open(cli)?;
-            let client = connect(cli, &net)?;
-            let tip = sync(cli, &mut o, &client)?.height;
-            o.wallet.set_network(net.network_id);
-            let tx = o.wallet.account_send(
+            let mut r = ready(cli, asset)?;
+            let tx = r.o.wallet.account_send(
                 &to,
-                asset,
+                r.asset,
                 amount.0,
-                &auditor,
-                tip + EXPIRY_BLOCKS,
+                &r.auditor,
+                r.expiry,
                 &mut rand_core::OsRng,
             )?;
-            submit(&mut o, &client, tx)
+            submit(&mut r.o, &r.client, tx)
         }
         AccountCommand::Shield {
             amount,
@@ -1137,28 +1161,20 @@ fn account(cli: &Cli, cmd: &AccountCommand) -> Result<(), Failure> {
         } => {
             let amount = positive(*amount)?;
             let memo = memo(text.as_deref())?;
-            let net = network(cli)?;
-            account_auditor(&net)?;
-            let asset = net.resolve_asset(asset)?;
-            let mut o = open(cli)?;
-            let to = match to {
-                Some(a) => parse_address(a)?,
-                None => o.wallet.address(),
-            };
-            let client = connect(cli, &net)?;
-            let tip = sync(cli, &mut o, &client)?.height;
-            o.wallet.set_network(net.network_id);
-            let unproven = o.wallet.account_shield(
+            let to = to.as_deref().map(parse_address).transpose()?;
+            let mut r = ready(cli, asset)?;
+            let to = to.unwrap_or_else(|| r.o.wallet.address());
+            let unproven = r.o.wallet.account_shield(
                 to,
-                asset,
+                r.asset,
                 amount,
                 memo,
-                net.auditor,
-                tip + EXPIRY_BLOCKS,
+                r.net.auditor,
+                r.expiry,
                 &mut rand_core::OsRng,
             )?;
-            let wallet = &o.wallet;
-            let tx = prove(cli, &net, |prover| {
+            let (wallet, asset) = (&r.o.wallet, r.asset);
+            let tx = prove(cli, &r.net, |prover| {
                 let proven = unproven.prove(prover, &mut rand_core::OsRng)?;
                 Ok(wallet.authorize_shield(proven, asset, &mut rand_core::OsRng)?)
             })?;
@@ -1166,57 +1182,43 @@ fn account(cli: &Cli, cmd: &AccountCommand) -> Result<(), Failure> {
                 asset,
                 amount,
                 to: Some(to),
-                expiry: tip + EXPIRY_BLOCKS,
+                expiry: r.expiry,
             };
-            crate::submit(cli, &mut o, &client, tx, what)
+            crate::submit(cli, &mut r.o, &r.client, tx, what)
         }
         AccountCommand::Unshield { amount, asset, to } => {
             let amount = positive(*amount)?;
-            let net = network(cli)?;
-            account_auditor(&net)?;
-            let asset = net.resolve_asset(asset)?;
-            let mut o = open(cli)?;
-            let to = match to {
-                Some(k) => account_key(k)?,
-                None => o.wallet.account_key(),
-            };
-            let client = connect(cli, &net)?;
-            let tip = sync(cli, &mut o, &client)?.height;
-            o.wallet.set_network(net.network_id);
-            let unproven = o.wallet.account_unshield(
+            let to = to.as_deref().map(account_key).transpose()?;
+            let mut r = ready(cli, asset)?;
+            let to = to.unwrap_or_else(|| r.o.wallet.account_key());
+            let unproven = r.o.wallet.account_unshield(
                 &to,
-                asset,
+                r.asset,
                 amount,
-                net.auditor,
-                tip + EXPIRY_BLOCKS,
+                r.net.auditor,
+                r.expiry,
                 &mut rand_core::OsRng,
             )?;
             let what = Outgoing {
-                asset,
+                asset: r.asset,
                 amount,
                 to: None,
-                expiry: tip + EXPIRY_BLOCKS,
+                expiry: r.expiry,
             };
-            prove_and_submit(cli, &mut o, &client, unproven, what)
+            prove_and_submit(cli, &mut r.o, &r.client, unproven, what)
         }
         AccountCommand::Redeem { amount, asset } => {
             let amount = positive(*amount)?;
-            let net = network(cli)?;
-            account_auditor(&net)?;
-            let asset = net.resolve_asset(asset)?;
-            let issuer = issuer_of(&net, asset)?;
-            let mut o = open(cli)?;
-            let client = connect(cli, &net)?;
-            let tip = sync(cli, &mut o, &client)?.height;
-            o.wallet.set_network(net.network_id);
-            let tx = o.wallet.account_redeem(
+            let mut r = ready(cli, asset)?;
+            let issuer = issuer_of(&r.net, r.asset)?;
+            let tx = r.o.wallet.account_redeem(
                 issuer,
-                asset,
+                r.asset,
                 amount.0,
-                tip + EXPIRY_BLOCKS,
+                r.expiry,
                 &mut rand_core::OsRng,
             )?;
-            submit(&mut o, &client, tx)
+            submit(&mut r.o, &r.client, tx)
         }
         AccountCommand::Mint {
             issuer_key,
