@@ -1,7 +1,8 @@
 //! Guardian shares with the real binaries on `shoji-node devnet`: a wallet with a note and an
 //! account splits its seed 2-of-3, loses its file and phrase, and two shares restore the same
 //! balances and history; one share, shares of two sets, a share given twice and a corrupted
-//! share are refused, naming the share.
+//! share are refused, naming the share. Shares encrypted to guardians open only with each
+//! guardian's wallet.
 
 use serde_json::Value;
 
@@ -143,4 +144,100 @@ fn two_of_three_guardian_shares_restore_a_lost_wallet_with_the_binaries() {
     let accounts = sh.wallet("restored", &["account", "balance"]);
     assert_eq!(accounts["accounts"][0]["balance"], 200);
     assert_eq!(sh.wallet("restored", &["history"]), history);
+
+    // Encrypted to three guardians: a sealed share is no use to anyone but its guardian, who
+    // opens (and checks) it to hand it over.
+    let keys: Vec<String> = ["g1", "g2", "g3"]
+        .iter()
+        .map(|g| {
+            sh.wallet(g, &["init"]);
+            sh.wallet(g, &["backup", "guardian-key"])["guardian_key"]
+                .as_str()
+                .expect("guardian key")
+                .to_string()
+        })
+        .collect();
+    let sealed = sh.wallet(
+        "restored",
+        &[
+            "backup",
+            "split",
+            "--threshold",
+            "2",
+            "--shares",
+            "3",
+            "--out",
+            "sealed",
+            "--guardian",
+            &keys[0],
+            "--guardian",
+            &keys[1],
+            "--guardian",
+            &keys[2],
+        ],
+    );
+    let sealed: Vec<String> = sealed["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f.as_str().expect("path").to_string())
+        .collect();
+    let text = std::fs::read_to_string(tmp.path().join(&sealed[0])).expect("read");
+    let file: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(file["words"], "", "the words do not travel in the clear");
+    sh.wallet_fails(
+        "again",
+        &["restore", "--share", &sealed[0], "--share", &sealed[1]],
+        &[],
+        2,
+        "its guardian opens it first",
+    );
+    sh.wallet_fails(
+        "g2",
+        &[
+            "backup",
+            "open",
+            "--share",
+            &sealed[0],
+            "--out",
+            "stolen.json",
+        ],
+        &[],
+        2,
+        "not encrypted to this wallet",
+    );
+    sh.wallet(
+        "g1",
+        &[
+            "backup",
+            "open",
+            "--share",
+            &sealed[0],
+            "--out",
+            "open1.json",
+        ],
+    );
+    sh.wallet(
+        "g3",
+        &[
+            "backup",
+            "open",
+            "--share",
+            &sealed[2],
+            "--out",
+            "open3.json",
+        ],
+    );
+    sh.wallet(
+        "again",
+        &[
+            "restore",
+            "--share",
+            "open1.json",
+            "--share",
+            "open3.json",
+            "--no-sync",
+        ],
+    );
+    assert_eq!(sh.wallet("again", &["address"])["address"], alice.as_str());
 }

@@ -11,6 +11,12 @@
 //! A share file (JSON, [`SHARE_FORMAT`]) names its set (a hash of the commitments and the
 //! sealed seed), its index, `T` and `N`, and holds the share as 24 BIP-39 words, whose
 //! checksum catches a mistyped word before any arithmetic.
+//!
+//! A share may instead be encrypted to its guardian's key ([`guardian_public`], derived from the
+//! guardian's own wallet seed): an ephemeral Ristretto Diffie–Hellman, ChaCha20-Poly1305 over the
+//! share value with the set and index as associated data. The guardian opens it
+//! ([`open_share`]) to check it or to hand it over; nobody else can read it, whoever holds the
+//! file.
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
@@ -41,8 +47,14 @@ pub struct ShareFile {
     pub commitments: Vec<String>,
     /// The seed, sealed under the shared key (hex, 48 bytes).
     pub sealed_seed: String,
-    /// The share itself: 24 BIP-39 words.
+    /// The share itself: 24 BIP-39 words (empty when the share is encrypted to a guardian).
     pub words: String,
+    /// The guardian key the share is encrypted to (hex), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_to: Option<String>,
+    /// The encrypted share value (hex: ephemeral point ‖ ciphertext ‖ tag), if encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_share: Option<String>,
 }
 
 /// Why shares could not be made, checked or combined.
@@ -83,6 +95,23 @@ pub enum BackupError {
         /// Its index.
         index: u8,
     },
+    /// A share encrypted to a guardian, given where its words are needed.
+    #[error("share {name} is encrypted to guardian key {guardian}: its guardian opens it first (shoji-wallet backup open)")]
+    Encrypted {
+        /// Which share.
+        name: String,
+        /// The guardian key (hex prefix).
+        guardian: String,
+    },
+    /// A share that this guardian's key does not open.
+    #[error("share {name} is not encrypted to this wallet's guardian key")]
+    NotYours {
+        /// Which share.
+        name: String,
+    },
+    /// A guardian key that is not a point.
+    #[error("{0:?} is not a guardian key (64 hex digits from `shoji-wallet backup guardian-key`)")]
+    BadGuardianKey(String),
     /// Fewer shares than the threshold.
     #[error("{have} shares given, {need} needed: this set was split {need}-of-{shares}")]
     TooFew {
@@ -125,15 +154,138 @@ fn cipher(key: &[u8; 32]) -> chacha20poly1305::ChaCha20Poly1305 {
     chacha20poly1305::ChaCha20Poly1305::new(key.into())
 }
 
-/// Splits `seed` into `shares` shares of which any `threshold` rebuild it.
+/// The guardian secret of a wallet: what opens the shares encrypted to it.
+fn guardian_secret(seed: &WalletSeed) -> Zeroizing<Scalar> {
+    let mut wide = Zeroizing::new([0u8; 64]);
+    blake3::Hasher::new_derive_key("shoji 2026 guardian key v1")
+        .update(&seed.0)
+        .finalize_xof()
+        .fill(&mut wide[..]);
+    Zeroizing::new(Scalar::from_bytes_mod_order_wide(&wide))
+}
+
+/// The guardian key of the wallet of `seed` (what a participant encrypts a share to), hex.
+pub fn guardian_public(seed: &WalletSeed) -> String {
+    hex_encode((*guardian_secret(seed) * G).compress().as_bytes())
+}
+
+/// Parses a guardian key (hex).
+pub fn parse_guardian(hex: &str) -> Result<RistrettoPoint, BackupError> {
+    hex_decode("guardian key", hex.trim())
+        .ok()
+        .and_then(|b| CompressedRistretto::from_slice(&b).ok())
+        .and_then(|c| c.decompress())
+        .ok_or_else(|| BackupError::BadGuardianKey(hex.to_string()))
+}
+
+fn wrap_key(ephemeral: &CompressedRistretto, shared: &RistrettoPoint) -> Zeroizing<[u8; 32]> {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 guardian share wrap v1");
+    h.update(ephemeral.as_bytes());
+    h.update(shared.compress().as_bytes());
+    Zeroizing::new(*h.finalize().as_bytes())
+}
+
+fn wrap_aad(set: &str, index: u8) -> Vec<u8> {
+    let mut out = set.as_bytes().to_vec();
+    out.push(index);
+    out
+}
+
+/// Encrypts share `file` (with its words) to `guardian`: the words are removed.
+fn wrap(
+    file: &mut ShareFile,
+    value: &Scalar,
+    guardian: &RistrettoPoint,
+    rng: &mut impl rand_core::CryptoRngCore,
+) -> Result<(), BackupError> {
+    use chacha20poly1305::aead::{Aead, Payload};
+    let r = Zeroizing::new(Scalar::random(rng));
+    let ephemeral = (*r * G).compress();
+    let key = wrap_key(&ephemeral, &(*r * guardian));
+    let sealed = cipher(&key)
+        .encrypt(
+            &[0u8; 12].into(),
+            Payload {
+                msg: value.as_bytes(),
+                aad: &wrap_aad(&file.set, file.index),
+            },
+        )
+        .map_err(|_| BackupError::BadGuardianKey("encryption failed".into()))?;
+    let mut out = ephemeral.as_bytes().to_vec();
+    out.extend_from_slice(&sealed);
+    file.encrypted_to = Some(hex_encode(guardian.compress().as_bytes()));
+    file.encrypted_share = Some(hex_encode(&out));
+    file.words = String::new();
+    Ok(())
+}
+
+/// Opens a share encrypted to the guardian whose wallet seed is `seed`: the same share with
+/// its words (what the guardian checks, and hands over for a restore).
+pub fn open_share(
+    file: &ShareFile,
+    name: &str,
+    seed: &WalletSeed,
+) -> Result<ShareFile, BackupError> {
+    use chacha20poly1305::aead::{Aead, Payload};
+    let not_yours = || BackupError::NotYours { name: name.into() };
+    let (Some(to), Some(sealed)) = (&file.encrypted_to, &file.encrypted_share) else {
+        return Ok(file.clone());
+    };
+    let secret = guardian_secret(seed);
+    if *to != hex_encode((*secret * G).compress().as_bytes()) {
+        return Err(not_yours());
+    }
+    let corrupt = |why: &str| BackupError::Corrupted {
+        name: name.into(),
+        why: why.into(),
+    };
+    let raw = hex_decode("encrypted share", sealed)
+        .map_err(|_| corrupt("its encrypted share is not hex"))?;
+    if raw.len() != 32 + 32 + 16 {
+        return Err(corrupt("its encrypted share has the wrong length"));
+    }
+    let ephemeral =
+        CompressedRistretto::from_slice(&raw[..32]).map_err(|_| corrupt("bad point"))?;
+    let point = ephemeral
+        .decompress()
+        .ok_or_else(|| corrupt("its encrypted share's point is not a point"))?;
+    let key = wrap_key(&ephemeral, &(*secret * point));
+    let value = Zeroizing::new(
+        cipher(&key)
+            .decrypt(
+                &[0u8; 12].into(),
+                Payload {
+                    msg: &raw[32..],
+                    aad: &wrap_aad(&file.set, file.index),
+                },
+            )
+            .map_err(|_| {
+                corrupt("its encrypted share does not open (edited, or of another set or index)")
+            })?,
+    );
+    let words = bip39::Mnemonic::from_entropy(&value)
+        .map_err(|_| corrupt("its share value is malformed"))?;
+    let mut plain = file.clone();
+    plain.words = words.to_string();
+    plain.encrypted_to = None;
+    plain.encrypted_share = None;
+    Ok(plain)
+}
+
+/// Splits `seed` into `shares` shares of which any `threshold` rebuild it; with `guardians`
+/// (one key per share, in order, or none), share `i` is encrypted to guardian `i`.
 pub fn split(
     seed: &WalletSeed,
     threshold: u8,
     shares: u8,
+    guardians: &[RistrettoPoint],
     rng: &mut impl rand_core::CryptoRngCore,
 ) -> Result<Vec<ShareFile>, BackupError> {
     use chacha20poly1305::aead::{Aead, Payload};
-    if threshold == 0 || threshold > shares {
+    if threshold == 0
+        || threshold > shares
+        || !(guardians.is_empty() || guardians.len() == usize::from(shares))
+    {
         return Err(BackupError::Parameters { threshold, shares });
     }
     let coefficients: Zeroizing<Vec<Scalar>> =
@@ -164,7 +316,7 @@ pub fn split(
             );
             let words = bip39::Mnemonic::from_entropy(value.as_bytes())
                 .map_err(|_| BackupError::Parameters { threshold, shares })?;
-            Ok(ShareFile {
+            let mut file = ShareFile {
                 format: SHARE_FORMAT.into(),
                 set: set.clone(),
                 index: i,
@@ -176,7 +328,13 @@ pub fn split(
                     .collect(),
                 sealed_seed: hex_encode(&sealed),
                 words: words.to_string(),
-            })
+                encrypted_to: None,
+                encrypted_share: None,
+            };
+            if let Some(g) = guardians.get(usize::from(i) - 1) {
+                wrap(&mut file, &value, g, &mut *rng)?;
+            }
+            Ok(file)
         })
         .collect()
 }
@@ -204,6 +362,12 @@ fn parse(
     };
     if file.format != SHARE_FORMAT {
         return Err(bad(&format!("unknown format {:?}", file.format)));
+    }
+    if let Some(to) = &file.encrypted_to {
+        return Err(BackupError::Encrypted {
+            name: name.into(),
+            guardian: to.chars().take(16).collect(),
+        });
     }
     if file.index == 0 || file.index > file.shares || file.threshold == 0 {
         return Err(bad("its index or threshold is out of range"));
@@ -366,7 +530,7 @@ mod tests {
     #[test]
     fn any_threshold_of_the_shares_rebuilds_the_seed_and_fewer_do_not() {
         let seed = WalletSeed([42; 32]);
-        let files = split(&seed, 3, 5, &mut OsRng).unwrap();
+        let files = split(&seed, 3, 5, &[], &mut OsRng).unwrap();
         assert_eq!(files.len(), 5);
         for f in &files {
             check(f, "f").unwrap();
@@ -390,23 +554,23 @@ mod tests {
             })
         );
         assert!(matches!(
-            split(&seed, 0, 3, &mut OsRng),
+            split(&seed, 0, 3, &[], &mut OsRng),
             Err(BackupError::Parameters { .. })
         ));
         assert!(matches!(
-            split(&seed, 4, 3, &mut OsRng),
+            split(&seed, 4, 3, &[], &mut OsRng),
             Err(BackupError::Parameters { .. })
         ));
         // One of one works too.
-        let one = split(&seed, 1, 1, &mut OsRng).unwrap();
+        let one = split(&seed, 1, 1, &[], &mut OsRng).unwrap();
         assert_eq!(combine(&named(&one, &[0])).unwrap().0, seed.0);
     }
 
     #[test]
     fn mixed_sets_duplicates_and_corrupted_shares_are_refused_by_name() {
         let seed = WalletSeed([7; 32]);
-        let files = split(&seed, 2, 3, &mut OsRng).unwrap();
-        let other = split(&seed, 2, 3, &mut OsRng).unwrap();
+        let files = split(&seed, 2, 3, &[], &mut OsRng).unwrap();
+        let other = split(&seed, 2, 3, &[], &mut OsRng).unwrap();
         let mut mixed = named(&files, &[0]);
         mixed.push(("theirs".into(), other[1].clone()));
         assert!(matches!(
@@ -469,5 +633,50 @@ mod tests {
         let mut edited = files[0].clone();
         edited.format = "shoji-guardian-share-v0".into();
         assert!(check(&edited, "e").is_err());
+    }
+
+    #[test]
+    fn a_share_encrypted_to_its_guardian_opens_only_with_that_guardian() {
+        let seed = WalletSeed([9; 32]);
+        let guardians: Vec<WalletSeed> = (1..=3u8).map(|i| WalletSeed([i; 32])).collect();
+        let keys: Vec<RistrettoPoint> = guardians
+            .iter()
+            .map(|g| parse_guardian(&guardian_public(g)).unwrap())
+            .collect();
+        let files = split(&seed, 2, 3, &keys, &mut OsRng).unwrap();
+        for f in &files {
+            assert!(f.words.is_empty(), "the words do not travel in the clear");
+        }
+        // Sealed, a share is neither checked nor combined: its guardian opens it first.
+        assert!(matches!(
+            check(&files[0], "g1"),
+            Err(BackupError::Encrypted { .. })
+        ));
+        // Another guardian cannot open it.
+        assert_eq!(
+            open_share(&files[0], "g1", &guardians[1]).err(),
+            Some(BackupError::NotYours { name: "g1".into() })
+        );
+        let opened: Vec<ShareFile> = files
+            .iter()
+            .zip(&guardians)
+            .map(|(f, g)| open_share(f, "f", g).unwrap())
+            .collect();
+        for f in &opened {
+            check(f, "f").unwrap();
+        }
+        assert_eq!(combine(&named(&opened, &[2, 0])).unwrap().0, seed.0);
+        // An encrypted share moved to another index, or edited, does not open.
+        let mut moved = files[1].clone();
+        moved.index = 3;
+        assert!(open_share(&moved, "m", &guardians[1]).is_err());
+        let mut edited = files[1].clone();
+        let mut raw = hex_decode("e", edited.encrypted_share.as_deref().unwrap()).unwrap();
+        raw[40] ^= 1;
+        edited.encrypted_share = Some(hex_encode(&raw));
+        assert!(open_share(&edited, "e", &guardians[1]).is_err());
+        // One key per share, or none.
+        assert!(split(&seed, 2, 3, &keys[..2], &mut OsRng).is_err());
+        assert!(parse_guardian("00").is_err());
     }
 }

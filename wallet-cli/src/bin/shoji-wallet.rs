@@ -179,6 +179,22 @@ enum BackupCommand {
         /// The directory to write them to (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Encrypt share i to the i-th guardian key given (from `backup guardian-key`); give
+        /// one per share, or none.
+        #[arg(long = "guardian")]
+        guardians: Vec<String>,
+    },
+    /// Print this wallet's guardian key: what a participant encrypts the share it gives you to.
+    GuardianKey,
+    /// Open a share encrypted to this wallet's guardian key, check it, and write it in the
+    /// clear (to hand over for a restore).
+    Open {
+        /// The encrypted share file.
+        #[arg(long)]
+        share: PathBuf,
+        /// Where to write the opened share.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Check that a share belongs to its set (what a guardian runs; needs no wallet and learns
     /// nothing of the seed).
@@ -464,12 +480,19 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             threshold,
             shares,
             out,
+            guardians,
         }) => {
+            let guardians = guardians
+                .iter()
+                .map(|g| shoji_wallet::backup::parse_guardian(g))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| fail(Exit::Usage, anyhow::Error::new(e)))?;
             let o = open(cli)?;
             let files = shoji_wallet::backup::split(
                 o.wallet.seed(),
                 *threshold,
                 *shares,
+                &guardians,
                 &mut rand_core::OsRng,
             )
             .map_err(|e| fail(Exit::Usage, anyhow::Error::new(e)))?;
@@ -496,6 +519,42 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                     println!("  {w}");
                 }
                 println!("Give each to a different guardian; each can check its own with `shoji-wallet backup check --share FILE`.");
+            }
+            Ok(())
+        }
+        Command::Backup(BackupCommand::GuardianKey) => {
+            let o = open(cli)?;
+            let key = shoji_wallet::backup::guardian_public(o.wallet.seed());
+            if cli.json {
+                println!("{}", json!({"guardian_key": key}));
+            } else {
+                println!("{key}");
+            }
+            Ok(())
+        }
+        Command::Backup(BackupCommand::Open { share, out }) => {
+            let (name, f) = read_share(share)?;
+            let o = open(cli)?;
+            let plain = shoji_wallet::backup::open_share(&f, &name, o.wallet.seed())
+                .and_then(|p| shoji_wallet::backup::check(&p, &name).map(|()| p))
+                .map_err(|e| fail(Exit::Usage, anyhow::Error::new(e)))?;
+            shoji_client::sealed::write_atomic(
+                out,
+                serde_json::to_string_pretty(&plain)?.as_bytes(),
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"file": out.display().to_string(), "set": plain.set, "index": plain.index})
+                );
+            } else {
+                println!(
+                    "Opened share {} of set {} into {} (it checks; hand it over only to its owner).",
+                    plain.index,
+                    plain.set,
+                    out.display()
+                );
             }
             Ok(())
         }
