@@ -7,7 +7,7 @@
 
 use crate::ProveError;
 use ark_bls12_381::{Bls12_381, Fr, G1Projective, G2Projective};
-use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
+use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{PrimeField, UniformRand};
 use ark_groth16::r1cs_to_qap::{LibsnarkReduction, R1CSToQAP};
 use ark_groth16::{Proof, ProvingKey};
@@ -17,6 +17,7 @@ use ark_relations::gr1cs::{
 };
 use ark_relations::utils::matrix::Matrix;
 use shoji_circuits::TransferCircuit;
+use shoji_verifier::msm::{G1Bases, G2Bases};
 use std::time::{Duration, Instant};
 
 /// Where one proof's time went.
@@ -40,13 +41,38 @@ pub struct ProveTimings {
     pub total: Duration,
 }
 
-/// A proving key with the circuit's constraint matrices.
+/// A proving key with the circuit's constraint matrices, and its MSM bases converted for
+/// blst's Pippenger (once, when the key is loaded).
 pub struct Prover {
     pk: ProvingKey<Bls12_381>,
+    bases: Bases,
     pvk: ark_groth16::PreparedVerifyingKey<Bls12_381>,
     matrices: Vec<Matrix<Fr>>,
     num_instance: usize,
     num_constraints: usize,
+}
+
+/// The proving key's five MSM bases in blst's form: blst's Pippenger is 18–31 % faster than
+/// arkworks' on each (BENCHMARKS.md, "The prover's MSMs").
+struct Bases {
+    a: G1Bases,
+    b_g1: G1Bases,
+    b_g2: G2Bases,
+    l: G1Bases,
+    h: G1Bases,
+}
+
+impl Bases {
+    fn of(pk: &ProvingKey<Bls12_381>) -> Self {
+        // Index 0 of the A and B queries is the constant `one`'s, added outside the MSM.
+        Self {
+            a: G1Bases::from_ark(pk.a_query.get(1..).unwrap_or_default()),
+            b_g1: G1Bases::from_ark(pk.b_g1_query.get(1..).unwrap_or_default()),
+            b_g2: G2Bases::from_ark(pk.b_g2_query.get(1..).unwrap_or_default()),
+            l: G1Bases::from_ark(&pk.l_query),
+            h: G1Bases::from_ark(&pk.h_query),
+        }
+    }
 }
 
 impl Prover {
@@ -69,6 +95,7 @@ impl Prover {
             num_instance: cs.num_instance_variables(),
             num_constraints: cs.num_constraints(),
             pvk: ark_groth16::prepare_verifying_key(&pk.vk),
+            bases: Bases::of(&pk),
             pk,
             matrices,
         })
@@ -144,31 +171,27 @@ impl Prover {
         timed(&mut t.msm_a, &mut || {
             a = pk.vk.alpha_g1.into_group()
                 + pk.a_query[0]
-                + G1Projective::msm_bigint(&pk.a_query[1..], &z_big)
+                + self.bases.a.msm(&z_big)
                 + pk.delta_g1 * r;
         });
         let mut b1 = G1Projective::default();
         timed(&mut t.msm_b_g1, &mut || {
             b1 = pk.beta_g1.into_group()
                 + pk.b_g1_query[0]
-                + G1Projective::msm_bigint(&pk.b_g1_query[1..], &z_big)
+                + self.bases.b_g1.msm(&z_big)
                 + pk.delta_g1 * s;
         });
         let mut b2 = G2Projective::default();
         timed(&mut t.msm_b_g2, &mut || {
             b2 = pk.vk.beta_g2.into_group()
                 + pk.b_g2_query[0]
-                + G2Projective::msm_bigint(&pk.b_g2_query[1..], &z_big)
+                + self.bases.b_g2.msm(&z_big)
                 + pk.vk.delta_g2 * s;
         });
         let mut l = G1Projective::default();
-        timed(&mut t.msm_l, &mut || {
-            l = G1Projective::msm_bigint(&pk.l_query, w_big)
-        });
+        timed(&mut t.msm_l, &mut || l = self.bases.l.msm(w_big));
         let mut hh = G1Projective::default();
-        timed(&mut t.msm_h, &mut || {
-            hh = G1Projective::msm_bigint(&pk.h_query, &h_big)
-        });
+        timed(&mut t.msm_h, &mut || hh = self.bases.h.msm(&h_big));
         let c = l + hh + a * s + b1 * r - pk.delta_g1 * (r * s);
 
         let proof = Proof {

@@ -25,6 +25,7 @@ use std::path::Path;
 
 pub mod accounts;
 mod fixed_base;
+pub mod msm;
 mod pairing;
 use fixed_base::FixedBaseTables;
 pub use pairing::{BadProofEncoding, DecodedProof, PROOF_BYTES};

@@ -9,15 +9,16 @@
 #![allow(unsafe_code)]
 
 use ark_bls12_381::{G1Affine, G2Affine};
-use ark_serialize::{CanonicalSerialize, Compress};
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress};
 use blst::{
     blst_final_exp, blst_fp, blst_fp12, blst_fp12_is_one, blst_fp12_mul, blst_fp12_one, blst_fp6,
     blst_fp_from_bendian, blst_fp_mul, blst_miller_loop_lines, blst_miller_loop_n, blst_p1,
     blst_p1_add_or_double, blst_p1_add_or_double_affine, blst_p1_affine, blst_p1_affine_in_g1,
     blst_p1_affine_serialize, blst_p1_deserialize, blst_p1_double, blst_p1_from_affine,
     blst_p1_is_inf, blst_p1_mult, blst_p1_to_affine, blst_p1s_mult_pippenger,
-    blst_p1s_mult_pippenger_scratch_sizeof, blst_p1s_to_affine, blst_p2_affine,
-    blst_p2_affine_in_g2, blst_p2_affine_serialize, blst_p2_deserialize, blst_precompute_lines,
+    blst_p1s_mult_pippenger_scratch_sizeof, blst_p1s_to_affine, blst_p2, blst_p2_affine,
+    blst_p2_affine_in_g2, blst_p2_affine_serialize, blst_p2_deserialize, blst_p2_to_affine,
+    blst_p2s_mult_pippenger, blst_p2s_mult_pippenger_scratch_sizeof, blst_precompute_lines,
     BLST_ERROR,
 };
 
@@ -128,7 +129,7 @@ pub(crate) fn g1_from_ark(p: &G1Affine) -> blst_p1_affine {
     out
 }
 
-fn g2_from_ark(p: &G2Affine) -> blst_p2_affine {
+pub(crate) fn g2_from_ark(p: &G2Affine) -> blst_p2_affine {
     let mut bytes = [0u8; 192];
     let _ = p.serialize_with_mode(&mut bytes[..], Compress::No);
     let mut out = blst_p2_affine::default();
@@ -411,6 +412,87 @@ impl DecodedProof {
     pub(crate) fn c(&self) -> &blst_p1_affine {
         &self.c
     }
+}
+
+/// A blst G1 point back in arkworks' form (the uncompressed encoding both read).
+pub(crate) fn g1_to_ark(p: &blst_p1) -> G1Affine {
+    let mut affine = blst_p1_affine::default();
+    let mut bytes = [0u8; 96];
+    // SAFETY: `p` is a valid point, `affine` and `bytes` valid outputs of the sizes blst writes.
+    unsafe {
+        blst_p1_to_affine(&mut affine, p);
+        blst_p1_affine_serialize(bytes.as_mut_ptr(), &affine);
+    }
+    G1Affine::deserialize_with_mode(&bytes[..], Compress::No, ark_serialize::Validate::No)
+        .unwrap_or_default()
+}
+
+/// A blst G2 point back in arkworks' form.
+pub(crate) fn g2_to_ark(p: &blst_p2) -> G2Affine {
+    let mut affine = blst_p2_affine::default();
+    let mut bytes = [0u8; 192];
+    // SAFETY: as in `g1_to_ark`.
+    unsafe {
+        blst_p2_to_affine(&mut affine, p);
+        blst_p2_affine_serialize(bytes.as_mut_ptr(), &affine);
+    }
+    G2Affine::deserialize_with_mode(&bytes[..], Compress::No, ark_serialize::Validate::No)
+        .unwrap_or_default()
+}
+
+/// Σ scalarsᵢ·pointsᵢ on one thread (blst's Pippenger, without its own thread pool):
+/// `scalars` holds `points.len()` little-endian scalars of `nbits` bits, each
+/// `nbits.div_ceil(8)` bytes. An empty input gives the identity.
+pub(crate) fn p1_msm(points: &[blst_p1_affine], scalars: &[u8], nbits: usize) -> blst_p1 {
+    let count = points.len();
+    let mut out = blst_p1::default();
+    if count == 0 || scalars.len() < count * nbits.div_ceil(8) {
+        return out;
+    }
+    let points_ptrs: [*const blst_p1_affine; 2] = [points.as_ptr(), std::ptr::null()];
+    let scalar_ptrs: [*const u8; 2] = [scalars.as_ptr(), std::ptr::null()];
+    // SAFETY: `points` and `scalars` hold `count` points and `count` scalars of `nbits` bits
+    // (checked above) and outlive the call; the scratch space has the size blst asks for.
+    unsafe {
+        let bytes = blst_p1s_mult_pippenger_scratch_sizeof(count);
+        let mut scratch: Vec<blst::limb_t> =
+            vec![0; bytes.div_ceil(std::mem::size_of::<blst::limb_t>())];
+        blst_p1s_mult_pippenger(
+            &mut out,
+            points_ptrs.as_ptr(),
+            count,
+            scalar_ptrs.as_ptr(),
+            nbits,
+            scratch.as_mut_ptr(),
+        );
+    }
+    out
+}
+
+/// [`p1_msm`] in G2.
+pub(crate) fn p2_msm(points: &[blst_p2_affine], scalars: &[u8], nbits: usize) -> blst_p2 {
+    let count = points.len();
+    let mut out = blst_p2::default();
+    if count == 0 || scalars.len() < count * nbits.div_ceil(8) {
+        return out;
+    }
+    let points_ptrs: [*const blst_p2_affine; 2] = [points.as_ptr(), std::ptr::null()];
+    let scalar_ptrs: [*const u8; 2] = [scalars.as_ptr(), std::ptr::null()];
+    // SAFETY: as in `p1_msm`.
+    unsafe {
+        let bytes = blst_p2s_mult_pippenger_scratch_sizeof(count);
+        let mut scratch: Vec<blst::limb_t> =
+            vec![0; bytes.div_ceil(std::mem::size_of::<blst::limb_t>())];
+        blst_p2s_mult_pippenger(
+            &mut out,
+            points_ptrs.as_ptr(),
+            count,
+            scalar_ptrs.as_ptr(),
+            nbits,
+            scratch.as_mut_ptr(),
+        );
+    }
+    out
 }
 
 #[cfg(test)]
