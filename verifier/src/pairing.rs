@@ -323,27 +323,7 @@ pub(crate) fn msm_split(points: &[blst_p1_affine], ks: &[SplitScalar], beta: &bl
         all.push(endo_affine(p, beta));
         scalars.extend_from_slice(&k.hi.to_le_bytes());
     }
-    let count = all.len();
-    // blst reads `[array, null]` as one contiguous array of points (and of scalars).
-    let points_ptrs: [*const blst_p1_affine; 2] = [all.as_ptr(), std::ptr::null()];
-    let scalar_ptrs: [*const u8; 2] = [scalars.as_ptr(), std::ptr::null()];
-    let mut out = blst_p1::default();
-    // SAFETY: `all` and `scalars` hold `count` points and `count` 8-byte scalars and outlive
-    // the call; the scratch space has the size blst asks for, in limbs.
-    unsafe {
-        let bytes = blst_p1s_mult_pippenger_scratch_sizeof(count);
-        let mut scratch: Vec<blst::limb_t> =
-            vec![0; bytes.div_ceil(std::mem::size_of::<blst::limb_t>())];
-        blst_p1s_mult_pippenger(
-            &mut out,
-            points_ptrs.as_ptr(),
-            count,
-            scalar_ptrs.as_ptr(),
-            64,
-            scratch.as_mut_ptr(),
-        );
-    }
-    out
+    p1_msm(&all, &scalars, 64)
 }
 
 /// The cached β (see [`endo`]).
