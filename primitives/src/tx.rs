@@ -214,6 +214,33 @@ fn read_account_key(r: &mut Reader<'_>) -> Result<PublicKey, EncodingError> {
     PublicKey::from_bytes(&r.array()?).map_err(|_| EncodingError::InvalidPoint("account key"))
 }
 
+/// Who stands at a transaction's public boundary, as [`tx_binding`] binds it: a mint's or
+/// redeem's issuer, the account a shield debits, the account an unshield credits.
+// One value at a time, on the stack: boxing the debit would put an allocation back on the
+// verification path that this type exists to keep free of one.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boundary {
+    /// A mint's or redeem's issuer (its Ed25519 key).
+    Issuer([u8; 32]),
+    /// The account a shield debits.
+    Debit(AccountDebit),
+    /// The account an unshield credits.
+    Account(PublicKey),
+}
+
+impl Boundary {
+    /// Calls `f` with the bytes the binding hashes and the encoding carries: the issuer (32),
+    /// the encoded debit ([`AccountDebit::BYTES`]) or the account key (32). No allocation.
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Boundary::Issuer(i) => f(i),
+            Boundary::Debit(d) => f(&d.to_bytes()),
+            Boundary::Account(a) => f(&a.to_bytes()),
+        }
+    }
+}
+
 /// A shield's withdrawal proof, encoded ([`withdraw::WithdrawProof`]); decoded by the verifier.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct WithdrawProofBytes(pub [u8; withdraw::PROOF_BYTES]);
@@ -327,9 +354,8 @@ pub struct BindingFields<'a> {
     pub expiry_height: u64,
     /// Output ciphertexts.
     pub outputs: &'a [NoteCiphertext; 2],
-    /// The party at the public boundary: the issuer of a mint or redeem, the encoded
-    /// [`AccountDebit`] of a shield, the account key of an unshield; `None` for a transfer.
-    pub boundary: Option<&'a [u8]>,
+    /// The party at the public boundary; `None` for a transfer.
+    pub boundary: Option<&'a Boundary>,
 }
 
 /// `tx_binding`: a field element hashing every transaction field that is not a public input.
@@ -342,9 +368,13 @@ pub fn tx_binding(f: &BindingFields<'_>) -> Fr {
         h.update(&o.to_bytes());
     }
     match f.boundary {
-        Some(b) => h.update(&[1]).update(b),
-        None => h.update(&[0]),
-    };
+        Some(b) => b.with_bytes(|bytes| {
+            h.update(&[1]).update(bytes);
+        }),
+        None => {
+            h.update(&[0]);
+        }
+    }
     let mut wide = [0u8; 64];
     h.finalize_xof().fill(&mut wide);
     Fr::from_le_bytes_mod_order(&wide)
@@ -408,14 +438,14 @@ impl Transaction {
         }
     }
 
-    /// What [`tx_binding`] hashes as the party at the public boundary.
-    fn boundary(&self) -> Option<Vec<u8>> {
+    /// The party at the public boundary ([`tx_binding`] hashes it).
+    pub fn boundary(&self) -> Option<Boundary> {
         match self {
             Self::Transfer(_) => None,
-            Self::Mint { auth, .. } => Some(auth.issuer.to_vec()),
-            Self::Redeem { issuer, .. } => Some(issuer.to_vec()),
-            Self::Shield { debit, .. } => Some(debit.to_bytes().to_vec()),
-            Self::Unshield { account, .. } => Some(account.to_bytes().to_vec()),
+            Self::Mint { auth, .. } => Some(Boundary::Issuer(auth.issuer)),
+            Self::Redeem { issuer, .. } => Some(Boundary::Issuer(*issuer)),
+            Self::Shield { debit, .. } => Some(Boundary::Debit(*debit)),
+            Self::Unshield { account, .. } => Some(Boundary::Account(*account)),
         }
     }
 
@@ -495,7 +525,7 @@ impl Transaction {
                 network: &b.network,
                 expiry_height: b.expiry_height,
                 outputs: &b.outputs,
-                boundary: boundary.as_deref(),
+                boundary: boundary.as_ref(),
             }),
         }
     }
@@ -538,7 +568,7 @@ impl Transaction {
             out.extend_from_slice(&b.proof.0);
         }
         if let Some(boundary) = self.boundary() {
-            out.extend_from_slice(&boundary);
+            boundary.with_bytes(|b| out.extend_from_slice(b));
         }
         if let (Self::Shield { proof, .. }, true) = (self, with_proof) {
             out.extend_from_slice(&proof.0);

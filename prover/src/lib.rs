@@ -24,8 +24,8 @@ use shoji_primitives::keys::{Address, SpendingKeys};
 use shoji_primitives::note::{Amount, AssetId, Note};
 use shoji_primitives::tree::MerklePath;
 use shoji_primitives::tx::{
-    tx_binding, AccountDebit, BindingFields, IssuerAuth, Proof, ShieldedBundle, Transaction,
-    TransferPublic, TxKind, WithdrawProofBytes,
+    tx_binding, AccountDebit, BindingFields, Boundary, IssuerAuth, Proof, ShieldedBundle,
+    Transaction, TransferPublic, TxKind, WithdrawProofBytes,
 };
 use shoji_primitives::Fr;
 
@@ -90,32 +90,6 @@ pub enum BuildError {
     Account(shoji_confidential::Error),
 }
 
-/// Who stands at a transaction's public boundary, as [`tx_binding`] binds it. (One per
-/// transaction being built: the debit's size does not matter.)
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Copy, Debug)]
-enum Party {
-    /// A transfer: nobody.
-    None,
-    /// A mint's or redeem's issuer.
-    Issuer([u8; 32]),
-    /// The account a shield debits.
-    Debit(AccountDebit),
-    /// The account an unshield credits.
-    Account(PublicKey),
-}
-
-impl Party {
-    fn bytes(&self) -> Option<Vec<u8>> {
-        match self {
-            Party::None => None,
-            Party::Issuer(i) => Some(i.to_vec()),
-            Party::Debit(d) => Some(d.to_bytes().to_vec()),
-            Party::Account(a) => Some(a.to_bytes().to_vec()),
-        }
-    }
-}
-
 /// Why proving failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -137,7 +111,7 @@ pub struct TransferBuilder<'a> {
     auditor: AuditPublicKey,
     value_in: Amount,
     value_out: Amount,
-    party: Party,
+    party: Option<Boundary>,
     expiry_height: u64,
     network: [u8; 32],
     inputs: Vec<SpendableNote>,
@@ -160,7 +134,7 @@ impl<'a> TransferBuilder<'a> {
             auditor,
             value_in: Amount(0),
             value_out: Amount(0),
-            party: Party::None,
+            party: None,
             expiry_height: u64::MAX,
             network: [0; 32],
             inputs: Vec::new(),
@@ -188,7 +162,7 @@ impl<'a> TransferBuilder<'a> {
         auditor: AuditPublicKey,
         issuer: [u8; 32],
     ) -> Self {
-        let party = Party::Issuer(issuer);
+        let party = Some(Boundary::Issuer(issuer));
         Self::at_boundary(keys, TxKind::Mint, asset, anchor, auditor, party, amount)
     }
 
@@ -201,7 +175,7 @@ impl<'a> TransferBuilder<'a> {
         auditor: AuditPublicKey,
         issuer: [u8; 32],
     ) -> Self {
-        let party = Party::Issuer(issuer);
+        let party = Some(Boundary::Issuer(issuer));
         Self::at_boundary(keys, TxKind::Redeem, asset, anchor, auditor, party, amount)
     }
 
@@ -217,7 +191,7 @@ impl<'a> TransferBuilder<'a> {
         auditor: AuditPublicKey,
         debit: AccountDebit,
     ) -> Self {
-        let party = Party::Debit(debit);
+        let party = Some(Boundary::Debit(debit));
         Self::at_boundary(keys, TxKind::Shield, asset, anchor, auditor, party, amount)
     }
 
@@ -231,7 +205,7 @@ impl<'a> TransferBuilder<'a> {
         auditor: AuditPublicKey,
         account: PublicKey,
     ) -> Self {
-        let party = Party::Account(account);
+        let party = Some(Boundary::Account(account));
         Self::at_boundary(
             keys,
             TxKind::Unshield,
@@ -251,7 +225,7 @@ impl<'a> TransferBuilder<'a> {
         asset: AssetId,
         anchor: Fr,
         auditor: AuditPublicKey,
-        party: Party,
+        party: Option<Boundary>,
         amount: Amount,
     ) -> Self {
         let mut b = Self::new(keys, kind, asset, anchor, auditor);
@@ -375,13 +349,12 @@ impl<'a> TransferBuilder<'a> {
         let notes = private.output_notes();
         let ciphertexts = [0, 1]
             .map(|j| encrypt_note(&notes[j], &outputs[j].2, &outputs[j].0, &self.keys.ovk, rng));
-        let boundary = self.party.bytes();
         let binding = tx_binding(&BindingFields {
             kind: self.kind,
             network: &self.network,
             expiry_height: self.expiry_height,
             outputs: &ciphertexts,
-            boundary: boundary.as_deref(),
+            boundary: self.party.as_ref(),
         });
         let public_asset = if self.kind == TxKind::Transfer {
             AssetId(0)
@@ -415,7 +388,7 @@ impl<'a> TransferBuilder<'a> {
 /// A fully built transaction without its proof. Holds the sender's keys: it cannot be serialized.
 pub struct UnprovenTransaction {
     kind: TxKind,
-    party: Party,
+    party: Option<Boundary>,
     expiry_height: u64,
     network: [u8; 32],
     ciphertexts: [shoji_primitives::encryption::NoteCiphertext; 2],
@@ -479,7 +452,7 @@ impl UnprovenTransaction {
 #[derive(Clone, Debug)]
 pub struct ProvenTransaction {
     kind: TxKind,
-    party: Party,
+    party: Option<Boundary>,
     bundle: ShieldedBundle,
     /// The notes this transaction created, in output order.
     pub output_notes: [Note; 2],
@@ -492,11 +465,11 @@ impl ProvenTransaction {
     pub fn into_transaction(self) -> Result<Transaction, BuildError> {
         match (self.kind, self.party) {
             (TxKind::Transfer, _) => Ok(Transaction::Transfer(self.bundle)),
-            (TxKind::Redeem, Party::Issuer(issuer)) => Ok(Transaction::Redeem {
+            (TxKind::Redeem, Some(Boundary::Issuer(issuer))) => Ok(Transaction::Redeem {
                 bundle: self.bundle,
                 issuer,
             }),
-            (TxKind::Unshield, Party::Account(account)) => Ok(Transaction::Unshield {
+            (TxKind::Unshield, Some(Boundary::Account(account))) => Ok(Transaction::Unshield {
                 bundle: self.bundle,
                 account,
             }),
@@ -513,7 +486,7 @@ impl ProvenTransaction {
         balance: u64,
         rng: &mut impl rand_core::CryptoRngCore,
     ) -> Result<Transaction, BuildError> {
-        let (TxKind::Shield, Party::Debit(debit)) = (self.kind, self.party) else {
+        let (TxKind::Shield, Some(Boundary::Debit(debit))) = (self.kind, self.party) else {
             return Err(BuildError::NotAShield);
         };
         let mut tx = Transaction::Shield {
@@ -544,7 +517,7 @@ impl ProvenTransaction {
         self,
         issuer_key: &ed25519_dalek::SigningKey,
     ) -> Result<Transaction, BuildError> {
-        let (TxKind::Mint, Party::Issuer(issuer)) = (self.kind, self.party) else {
+        let (TxKind::Mint, Some(Boundary::Issuer(issuer))) = (self.kind, self.party) else {
             return Err(BuildError::NotAMint);
         };
         let mut tx = Transaction::Mint {
