@@ -1133,6 +1133,9 @@ mod tests {
                 &members(0..4),
                 Some((24, &members(1..5))),
             ),
+            recent_roots: [7; 32],
+            policy: [8; 32],
+            accounts: [0; 32],
         };
         let vote = shoji_consensus::CheckpointVote {
             height: 16,

@@ -595,3 +595,188 @@ fn a_bridge_is_refused_against_the_wrong_account_state() {
     );
     assert!(w.holds(&key, 700));
 }
+
+/// A ledger with two accounts, `mints` mints (each leaves a nullifier) and a payment; returns
+/// it with its nullifiers in order of revelation.
+fn snapshot_world(mints: usize) -> (World, Vec<[u8; 32]>) {
+    let mut w = world(true);
+    let (alice, bob) = keys();
+    let opens = [w.open(&alice), w.open(&bob)];
+    assert_eq!(w.outcomes(&opens), vec![Ok(()), Ok(())]);
+    let mut log = Vec::new();
+    for _ in 0..mints {
+        let m = w.mint(&alice, 10);
+        log.push(mint_nullifier(&m.id()));
+        assert_eq!(w.outcomes(&[m]), vec![Ok(())]);
+    }
+    let pay = w.pay(&alice, &bob, 10 * mints as u64, 5);
+    assert_eq!(w.outcomes(&[pay]), vec![Ok(())]);
+    (w, log)
+}
+
+/// Cuts `ledger` into chunks of about `chunk_bytes`.
+fn cut(
+    ledger: &Ledger,
+    log: &[[u8; 32]],
+    chunk_bytes: usize,
+) -> (snapshot::SnapshotManifest, Vec<Vec<u8>>) {
+    let mut chunks = Vec::new();
+    let sink = |i: usize, b: &[u8]| -> Result<(), ()> {
+        assert_eq!(i, chunks.len());
+        chunks.push(b.to_vec());
+        Ok(())
+    };
+    let mut w =
+        snapshot::SnapshotWriter::new(&ledger.head(), &ledger.tree_root(), chunk_bytes, sink)
+            .unwrap();
+    for nf in log {
+        w.nullifier(nf).unwrap();
+    }
+    for (id, state) in ledger.accounts() {
+        w.account(id, state).unwrap();
+    }
+    let manifest = w.finish().unwrap();
+    (manifest, chunks)
+}
+
+#[test]
+fn a_snapshot_restores_the_same_state_from_chunks_in_any_order() {
+    let (w, log) = snapshot_world(70);
+    let (manifest, chunks) = cut(&w.ledger, &log, 1024);
+    // A head, three nullifier chunks (32 a chunk), an account chunk.
+    assert_eq!(chunks.len(), 5);
+    assert_eq!(
+        snapshot::SnapshotManifest::from_bytes(&manifest.to_bytes()),
+        Ok(manifest.clone())
+    );
+    let root = w.ledger.state_root();
+    let mut a = snapshot::SnapshotAssembler::new(manifest, &root).unwrap();
+    for i in [3, 0, 4, 2, 1] {
+        a.accept(i, &chunks[i]).unwrap();
+    }
+    assert!(a.missing().is_empty());
+    let v = a.finish().unwrap();
+    assert_eq!(v.nullifier_log, log);
+    let restored = Ledger::restore(w.ledger.config().clone(), v.state).unwrap();
+    assert_eq!(restored.state_root(), root);
+    assert_eq!(restored.accounts(), w.ledger.accounts());
+    assert_eq!(restored.nullifiers, w.ledger.nullifiers);
+}
+
+#[test]
+fn a_tampered_or_truncated_chunk_is_refused_on_arrival_and_the_honest_one_accepted() {
+    let (w, log) = snapshot_world(40);
+    let (manifest, chunks) = cut(&w.ledger, &log, 1024);
+    let mut a = snapshot::SnapshotAssembler::new(manifest, &w.ledger.state_root()).unwrap();
+    for i in 0..chunks.len() {
+        let mut bad = chunks[i].clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(
+            a.accept(i, &bad),
+            Err(snapshot::SnapshotError::ChunkHash(i))
+        );
+        let short = &chunks[i][..chunks[i].len() - 1];
+        assert_eq!(
+            a.accept(i, short),
+            Err(snapshot::SnapshotError::ChunkHash(i))
+        );
+        // The same chunk from an honest peer.
+        a.accept(i, &chunks[i]).unwrap();
+    }
+    assert_eq!(
+        a.accept(chunks.len(), &chunks[0]),
+        Err(snapshot::SnapshotError::NoSuchChunk(chunks.len()))
+    );
+    a.finish().unwrap();
+}
+
+#[test]
+fn a_snapshot_of_another_state_or_missing_a_chunk_is_refused() {
+    let (mut w, log) = snapshot_world(40);
+    let (manifest, chunks) = cut(&w.ledger, &log, 1024);
+    let old_root = w.ledger.state_root();
+    // One more block: the certificate now signs another state.
+    let (alice, _) = keys();
+    let m = w.mint(&alice, 1);
+    assert_eq!(w.outcomes(&[m]), vec![Ok(())]);
+    assert!(matches!(
+        snapshot::SnapshotAssembler::new(manifest.clone(), &w.ledger.state_root()),
+        Err(snapshot::SnapshotError::OtherRoot { .. })
+    ));
+    // Truncated: the last chunk never arrives.
+    let mut a = snapshot::SnapshotAssembler::new(manifest, &old_root).unwrap();
+    for (i, c) in chunks.iter().enumerate().take(chunks.len() - 1) {
+        a.accept(i, c).unwrap();
+    }
+    assert_eq!(a.missing(), vec![chunks.len() - 1]);
+    assert_eq!(
+        a.finish().map(|_| ()),
+        Err(snapshot::SnapshotError::Missing(chunks.len() - 1))
+    );
+}
+
+#[test]
+fn a_lying_manifest_is_caught_against_the_certified_root() {
+    let (w, log) = snapshot_world(40);
+    let root = w.ledger.state_root();
+    // A peer drops one nullifier (a spent note would look unspent) and lists its chunks
+    // honestly by hash: every chunk matches the manifest, the state does not.
+    let mut fewer = log.clone();
+    fewer.remove(3);
+    let (m, chunks) = cut(&w.ledger, &fewer, 1024);
+    let mut a = snapshot::SnapshotAssembler::new(m, &root).unwrap();
+    for (i, c) in chunks.iter().enumerate() {
+        a.accept(i, c).unwrap();
+    }
+    assert!(matches!(
+        a.finish(),
+        Err(snapshot::SnapshotError::Mismatch(_))
+    ));
+    // The same with nullifiers reordered, and with an account's state altered.
+    let mut swapped = log.clone();
+    swapped.swap(0, 1);
+    let (m, chunks) = cut(&w.ledger, &swapped, 1024);
+    let mut a = snapshot::SnapshotAssembler::new(m, &root).unwrap();
+    for (i, c) in chunks.iter().enumerate() {
+        a.accept(i, c).unwrap();
+    }
+    assert!(matches!(
+        a.finish(),
+        Err(snapshot::SnapshotError::Mismatch(_))
+    ));
+    let mut forged = w.ledger.clone();
+    let (alice, _) = keys();
+    let id = AccountId::new(&alice.public(), USD);
+    let other = forged
+        .accounts
+        .get(&AccountId::new(&keys().1.public(), USD))
+        .cloned();
+    forged.accounts.insert(id, other.unwrap());
+    let (m, chunks) = cut(&forged, &log, 1024);
+    let mut a = snapshot::SnapshotAssembler::new(m, &root).unwrap();
+    for (i, c) in chunks.iter().enumerate() {
+        a.accept(i, c).unwrap();
+    }
+    assert!(matches!(
+        a.finish(),
+        Err(snapshot::SnapshotError::Mismatch(_))
+    ));
+    // A head whose recent roots differ is refused on arrival.
+    let mut head = w.ledger.head();
+    head.recent_roots.remove(0);
+    let mut chunks = Vec::new();
+    let writer =
+        snapshot::SnapshotWriter::new(&head, &w.ledger.tree_root(), 1024, |_, b: &[u8]| {
+            chunks.push(b.to_vec());
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+    let mut m = writer.finish().unwrap();
+    m.opening = w.ledger.head().opening_with(&w.ledger.tree_root());
+    let mut a = snapshot::SnapshotAssembler::new(m, &root).unwrap();
+    assert!(matches!(
+        a.accept(0, &chunks[0]),
+        Err(snapshot::SnapshotError::Mismatch(_))
+    ));
+}

@@ -26,6 +26,7 @@ mod accounts;
 mod compact;
 mod outcome;
 mod policy;
+pub mod snapshot;
 mod state;
 mod supply;
 
@@ -136,6 +137,8 @@ pub struct Ledger {
     tree_root: Fr,
     /// Confidential accounts.
     accounts: BTreeMap<AccountId, AccountState>,
+    /// [`accounts_root`] of `accounts`, recomputed after a block that changes one.
+    accounts_root: [u8; 32],
 }
 
 impl Ledger {
@@ -154,6 +157,7 @@ impl Ledger {
             scan_chain: [0; 32],
             tree_root: Frontier::new().root(),
             accounts: BTreeMap::new(),
+            accounts_root: [0; 32],
         };
         l.remember_root(l.tree_root);
         l
@@ -480,10 +484,13 @@ impl Ledger {
             };
             account_outcomes.push((tx.id(), outcome));
         }
-        let accounts_changed = changed
+        let accounts_changed: Vec<(AccountId, AccountState)> = changed
             .into_iter()
             .filter_map(|id| self.accounts.get(&id).map(|a| (id, a.clone())))
             .collect();
+        if !accounts_changed.is_empty() {
+            self.accounts_root = accounts_root(&self.accounts);
+        }
         let pending_before = self.policy.next_validators.is_some();
         let governance: Vec<(TxId, TxOutcome)> = governance
             .iter()
@@ -696,22 +703,27 @@ impl Ledger {
     }
 
     /// Digest of the state ([`StateOpening::root`]): height, block time, tree size and root,
-    /// the chains of revealed nullifiers, governance transactions and compact blocks, and the
-    /// validator sets.
+    /// the chains of revealed nullifiers, governance transactions and compact blocks, the
+    /// validator sets, the anchors, the policy and the accounts.
     pub fn state_root(&self) -> [u8; 32] {
-        state_root(
-            self.height,
-            self.time_ms,
-            self.frontier.size(),
-            &self.tree_root,
-            &self.nullifier_chain,
-            &self.policy.chain,
-            &self.scan_chain,
-            &validators_commitment((self.policy.seq > 0).then_some(&self.policy)),
-        )
+        let policy = (self.policy.seq > 0).then_some(&self.policy);
+        StateOpening {
+            height: self.height,
+            time_ms: self.time_ms,
+            tree_size: self.frontier.size(),
+            tree_root: self.tree_root,
+            nullifier_chain: self.nullifier_chain,
+            governance_chain: self.policy.chain,
+            scan_chain: self.scan_chain,
+            validators: validators_commitment(policy),
+            recent_roots: recent_roots_hash(self.recent_roots.iter()),
+            policy: policy_hash(policy),
+            accounts: self.accounts_root,
+        }
+        .root()
     }
 
-    /// The head: everything but the nullifier set.
+    /// The head: everything but the nullifier set and the accounts.
     pub fn head(&self) -> LedgerHead {
         LedgerHead {
             height: self.height,
@@ -721,7 +733,13 @@ impl Ledger {
             nullifier_chain: self.nullifier_chain,
             scan_chain: self.scan_chain,
             policy: (self.policy.seq > 0).then(|| self.policy.clone()),
+            accounts_root: self.accounts_root,
         }
+    }
+
+    /// Every confidential account, in id order.
+    pub fn accounts(&self) -> &BTreeMap<AccountId, AccountState> {
+        &self.accounts
     }
 
     /// Rebuilds a ledger from its configuration and a snapshot.
@@ -745,6 +763,9 @@ impl Ledger {
         if head.recent_roots.last() != Some(&tree_root) {
             return Err(RestoreError::RootMismatch);
         }
+        if accounts_root(&accounts) != head.accounts_root {
+            return Err(RestoreError::AccountsMismatch);
+        }
         let mut l = Self {
             tree_root,
             policy: head.policy.unwrap_or_else(|| Policy::genesis(&config)),
@@ -758,6 +779,7 @@ impl Ledger {
             nullifier_chain: head.nullifier_chain,
             scan_chain: head.scan_chain,
             accounts,
+            accounts_root: head.accounts_root,
         };
         for r in head.recent_roots {
             l.remember_root(r);

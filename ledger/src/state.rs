@@ -27,6 +27,8 @@ pub struct LedgerHead {
     pub scan_chain: [u8; 32],
     /// The policy in force, once governance has changed it (`None`: genesis's).
     pub policy: Option<Policy>,
+    /// [`accounts_root`] of the confidential accounts (zero while there are none).
+    pub accounts_root: [u8; 32],
 }
 
 impl LedgerHead {
@@ -41,6 +43,7 @@ impl LedgerHead {
             nullifier_chain: [0; 32],
             scan_chain: [0; 32],
             policy: None,
+            accounts_root: [0; 32],
         }
     }
 
@@ -66,6 +69,9 @@ impl LedgerHead {
             governance_chain: self.policy.as_ref().map_or([0; 32], |p| p.chain),
             scan_chain: self.scan_chain,
             validators: validators_commitment(self.policy.as_ref()),
+            recent_roots: recent_roots_hash(self.recent_roots.iter()),
+            policy: policy_hash(self.policy.as_ref()),
+            accounts: self.accounts_root,
         }
     }
 }
@@ -91,28 +97,28 @@ pub struct StateOpening {
     pub scan_chain: [u8; 32],
     /// The validator sets in force and decided ([`validators_commitment`]).
     pub validators: [u8; 32],
+    /// The tree roots a transaction may anchor to ([`recent_roots_hash`]).
+    pub recent_roots: [u8; 32],
+    /// The policy in force ([`policy_hash`]; zero while it is genesis's).
+    pub policy: [u8; 32],
+    /// The confidential accounts ([`accounts_root`]; zero while there are none).
+    pub accounts: [u8; 32],
 }
 
 impl StateOpening {
     /// Encoded length.
-    pub const BYTES: usize = 8 + 8 + 8 + 32 * 5;
+    pub const BYTES: usize = 8 + 8 + 8 + 32 * 8;
 
-    /// The state root these fields hash to.
+    /// The state root these fields hash to: blake3 (derived key "shoji 2026 state root v6")
+    /// over [`StateOpening::to_bytes`].
     pub fn root(&self) -> [u8; 32] {
-        state_root(
-            self.height,
-            self.time_ms,
-            self.tree_size,
-            &self.tree_root,
-            &self.nullifier_chain,
-            &self.governance_chain,
-            &self.scan_chain,
-            &self.validators,
-        )
+        let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v6");
+        h.update(&self.to_bytes());
+        *h.finalize().as_bytes()
     }
 
     /// `height ‖ time_ms ‖ tree_size ‖ tree_root ‖ nullifier_chain ‖ governance_chain ‖
-    /// scan_chain ‖ validators` (integers little-endian).
+    /// scan_chain ‖ validators ‖ recent_roots ‖ policy ‖ accounts` (integers little-endian).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::BYTES);
         out.extend_from_slice(&self.height.to_le_bytes());
@@ -123,6 +129,9 @@ impl StateOpening {
         out.extend_from_slice(&self.governance_chain);
         out.extend_from_slice(&self.scan_chain);
         out.extend_from_slice(&self.validators);
+        out.extend_from_slice(&self.recent_roots);
+        out.extend_from_slice(&self.policy);
+        out.extend_from_slice(&self.accounts);
         out
     }
 
@@ -138,6 +147,9 @@ impl StateOpening {
             governance_chain: r.array()?,
             scan_chain: r.array()?,
             validators: r.array()?,
+            recent_roots: r.array()?,
+            policy: r.array()?,
+            accounts: r.array()?,
         };
         r.finish()?;
         Ok(opening)
@@ -173,32 +185,56 @@ pub enum RestoreError {
     /// The last recent root is not the frontier's root.
     #[error("the last recent root is not the tree's root")]
     RootMismatch,
+    /// The accounts do not hash to the head's accounts root.
+    #[error("the accounts do not hash to the head's accounts root")]
+    AccountsMismatch,
 }
 
-/// The state root: blake3 (derived key "shoji 2026 state root v5") over height, block time and
-/// tree size (u64 little-endian), tree root, nullifier chain, governance chain, scan chain and
-/// validator commitment.
-#[allow(clippy::too_many_arguments)]
-pub fn state_root(
-    height: u64,
-    time_ms: u64,
-    tree_size: u64,
-    tree_root: &Fr,
-    nullifier_chain: &[u8; 32],
-    governance_chain: &[u8; 32],
-    scan_chain: &[u8; 32],
-    validators: &[u8; 32],
-) -> [u8; 32] {
-    let mut h = blake3::Hasher::new_derive_key("shoji 2026 state root v5");
-    h.update(&height.to_le_bytes());
-    h.update(&time_ms.to_le_bytes());
-    h.update(&tree_size.to_le_bytes());
-    h.update(&fr_to_bytes(tree_root));
-    h.update(nullifier_chain);
-    h.update(governance_chain);
-    h.update(scan_chain);
-    h.update(validators);
+/// What a state root says of the anchors: blake3 (derived key "shoji 2026 recent roots v1")
+/// over `count:u32 ‖ root*` (oldest first), so a validator that starts from a snapshot accepts
+/// exactly the anchors the others accept.
+pub fn recent_roots_hash<'a>(roots: impl ExactSizeIterator<Item = &'a Fr>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 recent roots v1");
+    h.update(&(roots.len() as u32).to_le_bytes());
+    for r in roots {
+        h.update(&fr_to_bytes(r));
+    }
     *h.finalize().as_bytes()
+}
+
+/// What a state root says of the policy: zero while governance has changed nothing (the
+/// genesis policy is pinned by the genesis), otherwise blake3 (derived key "shoji 2026 policy
+/// v1") over [`Policy::to_bytes`]. A client holding a certified opening checks a policy it was
+/// sent against this.
+pub fn policy_hash(policy: Option<&Policy>) -> [u8; 32] {
+    match policy {
+        None => [0; 32],
+        Some(p) => blake3::derive_key("shoji 2026 policy v1", &p.to_bytes()),
+    }
+}
+
+/// What a state root says of the confidential accounts: zero while there are none, otherwise
+/// blake3 (derived key "shoji 2026 accounts v1") over `(id(40) ‖ len:u32 ‖ state)*` in
+/// increasing id order ([`AccountId::to_bytes`], [`AccountState::to_bytes`]). It is recomputed
+/// whole after a block that changes an account: the number of accounts is the number of
+/// participants' asset holdings, not of payments.
+pub fn accounts_root<'a>(
+    accounts: impl IntoIterator<Item = (&'a AccountId, &'a AccountState)>,
+) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("shoji 2026 accounts v1");
+    let mut any = false;
+    for (id, state) in accounts {
+        any = true;
+        let bytes = state.to_bytes();
+        h.update(&id.to_bytes());
+        h.update(&(bytes.len() as u32).to_le_bytes());
+        h.update(&bytes);
+    }
+    if any {
+        *h.finalize().as_bytes()
+    } else {
+        [0; 32]
+    }
 }
 
 /// What a state root says of the validator sets: zero while governance has changed nothing,

@@ -283,6 +283,11 @@ pub(crate) struct HeightInfo {
     pub(crate) scan_chain: [u8; 32],
     /// [`shoji_ledger::validators_commitment`] after the block.
     pub(crate) validators: [u8; 32],
+    /// [`shoji_ledger::recent_roots_hash`], [`shoji_ledger::policy_hash`] and the accounts
+    /// root after the block.
+    pub(crate) recent_roots: [u8; 32],
+    pub(crate) policy: [u8; 32],
+    pub(crate) accounts: [u8; 32],
     pub(crate) applied: Vec<TxId>,
 }
 
@@ -297,6 +302,9 @@ pub(crate) fn encode_info(i: &HeightInfo) -> Vec<u8> {
         .raw(&i.governance_chain)
         .raw(&i.scan_chain)
         .raw(&i.validators)
+        .raw(&i.recent_roots)
+        .raw(&i.policy)
+        .raw(&i.accounts)
         .u32(i.applied.len() as u32);
     for id in &i.applied {
         w.raw(&id.0);
@@ -315,6 +323,9 @@ pub(crate) fn decode_info(v: &[u8]) -> Result<HeightInfo, String> {
     let governance_chain = r.array("governance chain")?;
     let scan_chain = r.array("scan chain")?;
     let validators = r.array("validator commitment")?;
+    let recent_roots = r.array("recent roots hash")?;
+    let policy = r.array("policy hash")?;
+    let accounts = r.array("accounts root")?;
     let n = r.count(32, "applied count")?;
     let applied = (0..n)
         .map(|_| r.array("txid").map(TxId))
@@ -330,6 +341,9 @@ pub(crate) fn decode_info(v: &[u8]) -> Result<HeightInfo, String> {
         governance_chain,
         scan_chain,
         validators,
+        recent_roots,
+        policy,
+        accounts,
         applied,
     })
 }

@@ -24,14 +24,15 @@
 //! |---|---|---|
 //! | `meta` | `"schema_version"` | u32 LE ([`SCHEMA_VERSION`]) |
 //! | `meta` | `"genesis_hash"` | the genesis hash the database was created for ([`Store::check_genesis`]) |
-//! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"scan_chain"`, `"frontier"`, `"recent_roots"`, `"policy"` (once governance changed it) | latest ledger head |
+//! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"scan_chain"`, `"frontier"`, `"recent_roots"`, `"accounts_root"`, `"policy"` (once governance changed it) | latest ledger head |
 //! | `consensus` | `"persisted_state"` | [`PersistedState::encode`] of the replica's small state: view, stable checkpoint, last commit, own view changes, new view (its per-height maps empty) |
 //! | `consensus_log` | (height, kind) | one per-height entry of [`PersistedState`]: pre-prepare (0), own PREPARE (1), own COMMIT (2), prepared certificate (3), own CHECKPOINT (4) |
 //! | `blocks` | height | block and commit certificate (postcard) |
-//! | `height_info` | height | block time, tree root, state root, tree size, nullifier count, nullifier chain, governance chain, scan chain, validator commitment, applied txids |
+//! | `height_info` | height | block time, tree root, state root, tree size, nullifier count, nullifier chain, governance chain, scan chain, validator commitment, recent roots hash, policy hash, accounts root, applied txids |
 //! | `transactions` | txid | height, index, outcome, transaction bytes |
 //! | `compact_blocks` | height | the block's [`CompactBlock`] as clients receive it ([`CompactBlock::to_bytes`]), written with the block |
 //! | `nullifiers` | nullifier (32 bytes) | height revealed (a mint into an account leaves one too) |
+//! | `nullifier_log` | position in order of revelation (from 0) | nullifier: what a snapshot hashes into the nullifier chain |
 //! | `accounts` | account id: key (32) ‖ asset (u64) | the account's state ([`AccountState::to_bytes`]), rewritten when a block changes it |
 //! | `commitments` | leaf index | commitment |
 //! | `checkpoints` | height | stable checkpoint certificate |
@@ -97,7 +98,11 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
 ///    epochs: an older store's compact blocks and state roots differ.
 /// 12: compact blocks end with the block's applied account transactions (scan chain v3),
 ///    so an older store's compact blocks and state roots differ.
-pub const SCHEMA_VERSION: u32 = 12;
+/// 13: the state root (v6) also commits to the recent roots, the policy and the accounts, so
+///    that a snapshot of the state can be checked against a checkpoint; the ledger head keeps
+///    the accounts root, every height its hashes, and `nullifier_log` the nullifiers in order
+///    of revelation. An older store's state roots and checkpoints differ: refused.
+pub const SCHEMA_VERSION: u32 = 13;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
@@ -110,6 +115,7 @@ const K_SCAN: &str = "scan_chain";
 const K_FRONTIER: &str = "frontier";
 const K_ROOTS: &str = "recent_roots";
 const K_POLICY: &str = "policy";
+const K_ACCOUNTS_ROOT: &str = "accounts_root";
 const K_PERSISTED: &str = "persisted_state";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -126,6 +132,7 @@ const CONSENSUS_LOG: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("c
 const COMPACT: TableDefinition<u64, &[u8]> = TableDefinition::new("compact_blocks");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const ACCOUNTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("accounts");
+const NULLIFIER_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("nullifier_log");
 
 /// Kinds of `consensus_log` entries (the second half of the key).
 const LOG_PRE_PREPARE: u8 = 0;
@@ -553,6 +560,8 @@ fn read_head<T: ReadableTable<&'static str, &'static [u8]>>(
     let frontier =
         codec::decode_frontier(&need(K_FRONTIER)?).map_err(corrupt("ledger", K_FRONTIER))?;
     let recent_roots = codec::decode_roots(&need(K_ROOTS)?).map_err(corrupt("ledger", K_ROOTS))?;
+    let accounts_root =
+        codec::decode_hash(&need(K_ACCOUNTS_ROOT)?).map_err(corrupt("ledger", K_ACCOUNTS_ROOT))?;
     let policy = get_str(t, "ledger", K_POLICY)?
         .map(|v| {
             shoji_ledger::Policy::from_bytes(&v)
@@ -568,6 +577,7 @@ fn read_head<T: ReadableTable<&'static str, &'static [u8]>>(
         nullifier_chain,
         scan_chain,
         policy,
+        accounts_root,
     })
 }
 
@@ -765,6 +775,7 @@ impl Store {
             EPOCH_CHANGES,
             COMPACT,
             EVENTS,
+            NULLIFIER_LOG,
         ] {
             txn.open_table(def)
                 .ctx(|| format!("creating table `{}`", def.name()))?;
@@ -872,6 +883,9 @@ impl Store {
             let mut compact_t = txn.open_table(COMPACT).ctx(|| open("compact_blocks"))?;
             let mut events_t = txn.open_table(EVENTS).ctx(|| open("events"))?;
             let mut accounts_t = txn.open_table(ACCOUNTS).ctx(|| open("accounts"))?;
+            let mut log_t = txn
+                .open_table(NULLIFIER_LOG)
+                .ctx(|| open("nullifier_log"))?;
             let mut epoch_t = txn
                 .open_table(EPOCH_CHANGES)
                 .ctx(|| open("epoch_changes"))?;
@@ -949,6 +963,9 @@ impl Store {
                                 hex(&nf)
                             )));
                         }
+                        log_t
+                            .insert(count, &codec::hash_value(&nf)[..])
+                            .ctx(|| format!("logging a nullifier of block {h}"))?;
                         count += 1;
                     }
                     for cm in &b.commitments {
@@ -1013,6 +1030,9 @@ impl Store {
                                     "block {h}, account transaction {i}: the mint is already stored"
                                 )));
                             }
+                            log_t
+                                .insert(count, &codec::hash_value(&nf)[..])
+                                .ctx(|| format!("logging a mint nullifier of block {h}"))?;
                             count += 1;
                         }
                         compact_accounts.push(tx.clone());
@@ -1023,6 +1043,18 @@ impl Store {
                 accounts_t
                     .insert(&id.to_bytes()[..], &state.to_bytes()[..])
                     .ctx(|| format!("writing an account changed by block {h}"))?;
+            }
+            if !c.outcome.accounts_changed.is_empty() {
+                let all = read_accounts(&accounts_t)?;
+                if shoji_ledger::accounts_root(&all) != c.ledger.accounts_root {
+                    return Err(invalid(format!(
+                        "block {h}: the ledger head's accounts root is not that of the stored accounts"
+                    )));
+                }
+            } else if c.ledger.accounts_root != prev.accounts_root {
+                return Err(invalid(format!(
+                    "block {h}: the accounts root changed but no account did"
+                )));
             }
             if chain != c.ledger.nullifier_chain {
                 return Err(invalid(format!(
@@ -1070,6 +1102,9 @@ impl Store {
                 governance_chain: c.ledger.policy.as_ref().map_or([0; 32], |p| p.chain),
                 scan_chain,
                 validators: shoji_ledger::validators_commitment(c.ledger.policy.as_ref()),
+                recent_roots: shoji_ledger::recent_roots_hash(c.ledger.recent_roots.iter()),
+                policy: shoji_ledger::policy_hash(c.ledger.policy.as_ref()),
+                accounts: c.ledger.accounts_root,
                 applied,
             };
             heights
@@ -1092,6 +1127,7 @@ impl Store {
                 (K_SCAN, codec::hash_value(&scan_chain)),
                 (K_FRONTIER, codec::encode_frontier(&c.ledger.frontier)),
                 (K_ROOTS, codec::encode_roots(&c.ledger.recent_roots)),
+                (K_ACCOUNTS_ROOT, codec::hash_value(&c.ledger.accounts_root)),
             ] {
                 ledger
                     .insert(key, &value[..])
@@ -1238,6 +1274,7 @@ impl Store {
         let heights = r.open_table(HEIGHTS).ctx(|| open("height_info"))?;
         let nullifiers = r.open_table(NULLIFIERS).ctx(|| open("nullifiers"))?;
         let accounts_t = r.open_table(ACCOUNTS).ctx(|| open("accounts"))?;
+        let log_t_nf = r.open_table(NULLIFIER_LOG).ctx(|| open("nullifier_log"))?;
         let commitments = r.open_table(COMMITMENTS).ctx(|| open("commitments"))?;
         let consensus_t = r.open_table(CONSENSUS).ctx(|| open("consensus"))?;
         let log_t = r.open_table(CONSENSUS_LOG).ctx(|| open("consensus_log"))?;
@@ -1378,6 +1415,20 @@ impl Store {
                 set.len()
             ));
         }
+        let logged = log_t_nf
+            .len()
+            .ctx(|| "counting the nullifier log".to_string())?;
+        if logged != nullifier_count {
+            return inconsistent(format!(
+                "{logged} nullifiers logged, {nullifier_count} recorded at height {h}"
+            ));
+        }
+        let accounts = read_accounts(&accounts_t)?;
+        if shoji_ledger::accounts_root(&accounts) != head.accounts_root {
+            return inconsistent(format!(
+                "the stored accounts do not hash to the accounts root of height {h}"
+            ));
+        }
         let consensus = consensus.unwrap_or_else(PersistedState::genesis);
         let last_hash = match read_block(&blocks, h)? {
             Some((b, _)) => b.hash(),
@@ -1399,7 +1450,7 @@ impl Store {
             ledger: LedgerSnapshot {
                 head,
                 nullifiers: set,
-                accounts: read_accounts(&accounts_t)?,
+                accounts,
             },
             consensus,
         }))
@@ -1506,6 +1557,9 @@ impl Store {
             governance_chain: i.governance_chain,
             scan_chain: i.scan_chain,
             validators: i.validators,
+            recent_roots: i.recent_roots,
+            policy: i.policy,
+            accounts: i.accounts,
         }))
     }
 

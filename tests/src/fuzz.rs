@@ -286,6 +286,9 @@ mod tests {
             governance_chain: [2; 32],
             scan_chain: [3; 32],
             validators: [4; 32],
+            recent_roots: [5; 32],
+            policy: [6; 32],
+            accounts: [7; 32],
         }
         .to_bytes();
         client_api(&opening);
