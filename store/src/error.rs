@@ -52,6 +52,15 @@ pub enum StoreError {
         /// Genesis hash the node was started with, hex.
         expected: String,
     },
+    /// A file the store wrote beside the database (a snapshot chunk) could not be written.
+    #[error("I/O failure while {context}: {source}")]
+    Io {
+        /// What the store was doing.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The ledger refused the recovered snapshot.
     #[error("the ledger refused the recovered snapshot: {0}")]
     Restore(String),

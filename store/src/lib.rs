@@ -70,7 +70,7 @@ use codec::HeightInfo;
 use error::Ctx;
 
 pub use error::StoreError;
-pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger};
+pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger, StateView};
 
 /// Schema version of the database layout; checked on open.
 ///
@@ -106,6 +106,8 @@ pub const SCHEMA_VERSION: u32 = 13;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
+/// Height and block hash of the snapshot the store started from (absent: genesis).
+const BASE_KEY: &str = "base";
 /// Format-version byte of the stored genesis hash.
 const GENESIS_FORMAT: u8 = 1;
 const K_HEIGHT: &str = "height";
@@ -579,6 +581,49 @@ fn read_head<T: ReadableTable<&'static str, &'static [u8]>>(
         policy,
         accounts_root,
     })
+}
+
+/// Writes `head` into the `ledger` table.
+fn write_head(
+    ledger: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    head: &LedgerHead,
+) -> Result<(), StoreError> {
+    let h = head.height;
+    for (key, value) in [
+        (K_HEIGHT, codec::u64_value(h)),
+        (K_TIME, codec::u64_value(head.time_ms)),
+        (K_CHAIN, codec::hash_value(&head.nullifier_chain)),
+        (K_SCAN, codec::hash_value(&head.scan_chain)),
+        (K_FRONTIER, codec::encode_frontier(&head.frontier)),
+        (K_ROOTS, codec::encode_roots(&head.recent_roots)),
+        (K_ACCOUNTS_ROOT, codec::hash_value(&head.accounts_root)),
+    ] {
+        ledger
+            .insert(key, &value[..])
+            .ctx(|| format!("writing `{key}` of table `ledger` at height {h}"))?;
+    }
+    if let Some(policy) = &head.policy {
+        ledger
+            .insert(K_POLICY, &policy.to_bytes()[..])
+            .ctx(|| format!("writing `{K_POLICY}` of table `ledger` at height {h}"))?;
+    }
+    Ok(())
+}
+
+/// The snapshot base ([`Store::base`]).
+fn read_base<T: ReadableTable<&'static str, &'static [u8]>>(
+    meta: &T,
+) -> Result<Option<(u64, BlockHash)>, StoreError> {
+    let Some(v) = get_str(meta, "meta", BASE_KEY)? else {
+        return Ok(None);
+    };
+    let mut r = codec::Reader::new(&v).map_err(corrupt("meta", BASE_KEY))?;
+    let h = r.u64("base height").map_err(corrupt("meta", BASE_KEY))?;
+    let hash = r
+        .array("base block hash")
+        .map_err(corrupt("meta", BASE_KEY))?;
+    r.finish().map_err(corrupt("meta", BASE_KEY))?;
+    Ok(Some((h, BlockHash(hash))))
 }
 
 /// The validator's database.
@@ -1120,24 +1165,7 @@ impl Store {
                     .insert(*last, &codec::encode_epoch_change(&change)[..])
                     .ctx(|| format!("writing the validator-set change decided at height {h}"))?;
             }
-            for (key, value) in [
-                (K_HEIGHT, codec::u64_value(h)),
-                (K_TIME, codec::u64_value(time_ms)),
-                (K_CHAIN, codec::hash_value(&chain)),
-                (K_SCAN, codec::hash_value(&scan_chain)),
-                (K_FRONTIER, codec::encode_frontier(&c.ledger.frontier)),
-                (K_ROOTS, codec::encode_roots(&c.ledger.recent_roots)),
-                (K_ACCOUNTS_ROOT, codec::hash_value(&c.ledger.accounts_root)),
-            ] {
-                ledger
-                    .insert(key, &value[..])
-                    .ctx(|| format!("writing `{key}` of table `ledger` at height {h}"))?;
-            }
-            if let Some(policy) = &c.ledger.policy {
-                ledger
-                    .insert(K_POLICY, &policy.to_bytes()[..])
-                    .ctx(|| format!("writing `{K_POLICY}` of table `ledger` at height {h}"))?;
-            }
+            write_head(&mut ledger, c.ledger)?;
             consensus.record_commit(c.block);
             consensus_t
                 .insert(K_PERSISTED, &codec::encode_consensus(&consensus)[..])
@@ -1278,8 +1306,10 @@ impl Store {
         let commitments = r.open_table(COMMITMENTS).ctx(|| open("commitments"))?;
         let consensus_t = r.open_table(CONSENSUS).ctx(|| open("consensus"))?;
         let log_t = r.open_table(CONSENSUS_LOG).ctx(|| open("consensus_log"))?;
+        let meta = r.open_table(META).ctx(|| open("meta"))?;
 
         let head = read_head(&ledger)?;
+        let (base, base_hash) = read_base(&meta)?.unwrap_or((0, BlockHash::GENESIS));
         let consensus = read_consensus(&consensus_t, &log_t)?;
         let h = head.height;
         let last_block = last_key(&blocks, "blocks")?;
@@ -1288,34 +1318,47 @@ impl Store {
             return Ok(None);
         }
         let inconsistent = |m: String| Err(StoreError::Inconsistent(m));
-        if last_block.unwrap_or(0) != h || last_info.unwrap_or(0) != h {
+        if last_block.unwrap_or(base) != h || last_info.unwrap_or(0) != h || base > h {
             return inconsistent(format!(
                 "ledger height {h}, last block {last_block:?}, last height metadata {last_info:?}"
             ));
         }
         let n_blocks = blocks.len().ctx(|| "counting blocks".to_string())?;
-        if n_blocks != h {
-            return inconsistent(format!("{n_blocks} blocks stored for height {h}"));
+        if n_blocks != h - base {
+            return inconsistent(format!(
+                "{n_blocks} blocks stored for height {h} from a snapshot of height {base}"
+            ));
         }
+        // A store that started from a snapshot holds the commitments appended after it.
+        let base_size = match base {
+            0 => 0,
+            b => {
+                read_info(&heights, b)?
+                    .ok_or_else(|| {
+                        StoreError::Inconsistent(format!("no metadata for the snapshot height {b}"))
+                    })?
+                    .tree_size
+            }
+        };
         let n_commitments = commitments
             .len()
             .ctx(|| "counting commitments".to_string())?;
         let size = head.frontier.size();
-        if n_commitments != size {
+        if size < base_size || n_commitments != size - base_size {
             return inconsistent(format!(
-                "the frontier has {size} leaves but {n_commitments} commitments are stored"
+                "the frontier has {size} leaves but {n_commitments} commitments are stored after the {base_size} of the snapshot"
             ));
         }
         let last_leaf = commitments
             .last()
             .ctx(|| "reading the last key of table `commitments`".to_string())?
             .map(|(k, _)| k.value());
-        if last_leaf != size.checked_sub(1) {
+        if last_leaf != size.checked_sub(1).filter(|_| size > base_size) {
             return inconsistent(format!(
                 "the frontier has {size} leaves but the last stored commitment is {last_leaf:?}"
             ));
         }
-        if size > 0 && size % 4 != 0 {
+        if size > base_size && size % 4 != 0 {
             // The last stored commitment is the frontier's last leaf.
             let v = get_u64(&commitments, "commitments", size - 1)?.ok_or_else(|| {
                 StoreError::Inconsistent(format!("commitment {} is missing", size - 1))
@@ -1374,6 +1417,10 @@ impl Store {
         }
         for (i, rr) in head.recent_roots.iter().enumerate() {
             let at = h + 1 - n_roots + i as u64;
+            if at < base {
+                // Before the snapshot: certified with it by the recent-roots hash.
+                continue;
+            }
             let expected = if at == 0 {
                 Frontier::new().root()
             } else {
@@ -1432,7 +1479,7 @@ impl Store {
         let consensus = consensus.unwrap_or_else(PersistedState::genesis);
         let last_hash = match read_block(&blocks, h)? {
             Some((b, _)) => b.hash(),
-            None if h == 0 => BlockHash::GENESIS,
+            None if h == base => base_hash,
             None => return inconsistent(format!("block {h} is missing")),
         };
         if consensus.last_committed != h || consensus.last_committed_hash != last_hash {

@@ -23,3 +23,225 @@ impl SnapshotLedger for Ledger {
         Ledger::restore(config, snapshot).map_err(|e| e.to_string())
     }
 }
+
+use crate::error::Ctx;
+use crate::*;
+use shoji_ledger::snapshot::{SnapshotManifest, SnapshotWriter, VerifiedSnapshot};
+
+/// The stored state frozen at the height it had when the view was taken: later commits do not
+/// change what it reads (a redb read transaction). A validator takes one right after committing
+/// a snapshot height and writes the snapshot from it off the consensus thread.
+pub struct StateView {
+    txn: redb::ReadTransaction,
+    head: LedgerHead,
+    tree_root: Fr,
+}
+
+impl std::fmt::Debug for StateView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateView")
+            .field("height", &self.head.height)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateView {
+    pub(crate) fn new(txn: redb::ReadTransaction) -> Result<Self, StoreError> {
+        let ledger = txn
+            .open_table(LEDGER)
+            .ctx(|| "opening table `ledger` for a snapshot".to_string())?;
+        let head = read_head(&ledger)?;
+        let tree_root = head.frontier.root();
+        drop(ledger);
+        Ok(StateView {
+            txn,
+            head,
+            tree_root,
+        })
+    }
+
+    /// The height the view is at.
+    pub fn height(&self) -> u64 {
+        self.head.height
+    }
+
+    /// The state root of the viewed state.
+    pub fn state_root(&self) -> [u8; 32] {
+        self.head.state_root_with(&self.tree_root)
+    }
+
+    /// Writes a snapshot of the viewed state in chunks of about `chunk_bytes`, each handed to
+    /// `sink` with its index as it is made, and returns the manifest.
+    pub fn write_snapshot(
+        &self,
+        chunk_bytes: usize,
+        sink: impl FnMut(usize, &[u8]) -> std::io::Result<()>,
+    ) -> Result<SnapshotManifest, StoreError> {
+        let h = self.head.height;
+        let io = |e: std::io::Error| StoreError::Io {
+            context: format!("writing the snapshot of height {h}"),
+            source: e,
+        };
+        let mut w =
+            SnapshotWriter::new(&self.head, &self.tree_root, chunk_bytes, sink).map_err(io)?;
+        let heights = self
+            .txn
+            .open_table(HEIGHTS)
+            .ctx(|| "opening table `height_info` for a snapshot".to_string())?;
+        let count = match read_info(&heights, h)? {
+            Some(i) => i.nullifier_count,
+            None => 0,
+        };
+        let log = self
+            .txn
+            .open_table(NULLIFIER_LOG)
+            .ctx(|| "opening table `nullifier_log` for a snapshot".to_string())?;
+        let mut next = 0u64;
+        for item in log
+            .range(0..count)
+            .ctx(|| "reading table `nullifier_log`".to_string())?
+        {
+            let (k, v) = item.ctx(|| "reading table `nullifier_log`".to_string())?;
+            if k.value() != next {
+                return Err(StoreError::Inconsistent(format!(
+                    "the nullifier log skips from {next} to {}",
+                    k.value()
+                )));
+            }
+            let nf = codec::decode_hash(v.value())
+                .map_err(corrupt("nullifier_log", format!("position {next}")))?;
+            w.nullifier(&nf).map_err(io)?;
+            next += 1;
+        }
+        if next != count {
+            return Err(StoreError::Inconsistent(format!(
+                "{next} nullifiers logged, {count} recorded at height {h}"
+            )));
+        }
+        let accounts = self
+            .txn
+            .open_table(ACCOUNTS)
+            .ctx(|| "opening table `accounts` for a snapshot".to_string())?;
+        for (id, state) in read_accounts(&accounts)? {
+            w.account(&id, &state).map_err(io)?;
+        }
+        let manifest = w.finish().map_err(io)?;
+        Ok(manifest)
+    }
+}
+
+impl Store {
+    /// The stored state as it is now, frozen ([`StateView`]).
+    pub fn state_view(&self) -> Result<StateView, StoreError> {
+        StateView::new(self.read()?)
+    }
+
+    /// Fills an empty store with a snapshot checked against `checkpoint` (a stable checkpoint
+    /// certificate whose state root the snapshot opens to): the ledger state, the nullifiers
+    /// (recorded as revealed at the snapshot's height), the accounts, the height's metadata,
+    /// the certificate, and a consensus state that starts from it. The store then holds blocks
+    /// from the next height on ([`Store::base`]).
+    pub fn install_snapshot(
+        &self,
+        snapshot: &VerifiedSnapshot,
+        checkpoint: &CheckpointCertificate,
+    ) -> Result<(), StoreError> {
+        let head = &snapshot.state.head;
+        let h = head.height;
+        let tree_root = head.frontier.root();
+        let opening = head.opening_with(&tree_root);
+        if h == 0 || checkpoint.height != h || checkpoint.state_root != opening.root() {
+            return Err(invalid(format!(
+                "the snapshot of height {h} is not the state the checkpoint of height {} signs",
+                checkpoint.height
+            )));
+        }
+        if snapshot.nullifier_log.len() != snapshot.state.nullifiers.len() {
+            return Err(invalid(
+                "the snapshot's nullifier log and set differ".into(),
+            ));
+        }
+        let txn = self.write(&format!("the snapshot of height {h}"))?;
+        {
+            let open = |name: &str| format!("opening table `{name}` to install a snapshot");
+            let mut meta = txn.open_table(META).ctx(|| open("meta"))?;
+            let mut ledger = txn.open_table(LEDGER).ctx(|| open("ledger"))?;
+            if get_str(&ledger, "ledger", K_HEIGHT)?.is_some() {
+                return Err(invalid(
+                    "a snapshot is installed only into an empty store".into(),
+                ));
+            }
+            let mut heights = txn.open_table(HEIGHTS).ctx(|| open("height_info"))?;
+            let mut nullifiers = txn.open_table(NULLIFIERS).ctx(|| open("nullifiers"))?;
+            let mut log = txn
+                .open_table(NULLIFIER_LOG)
+                .ctx(|| open("nullifier_log"))?;
+            let mut accounts = txn.open_table(ACCOUNTS).ctx(|| open("accounts"))?;
+            let mut checkpoints = txn.open_table(CHECKPOINTS).ctx(|| open("checkpoints"))?;
+            let mut consensus_t = txn.open_table(CONSENSUS).ctx(|| open("consensus"))?;
+            let height_value = codec::u64_value(h);
+            for (i, nf) in snapshot.nullifier_log.iter().enumerate() {
+                nullifiers
+                    .insert(&nf[..], &height_value[..])
+                    .ctx(|| "writing a snapshot's nullifier".to_string())?;
+                log.insert(i as u64, &codec::hash_value(nf)[..])
+                    .ctx(|| "logging a snapshot's nullifier".to_string())?;
+            }
+            for (id, state) in &snapshot.state.accounts {
+                accounts
+                    .insert(&id.to_bytes()[..], &state.to_bytes()[..])
+                    .ctx(|| "writing a snapshot's account".to_string())?;
+            }
+            let info = HeightInfo {
+                time_ms: opening.time_ms,
+                tree_root,
+                state_root: checkpoint.state_root,
+                tree_size: opening.tree_size,
+                nullifier_count: snapshot.nullifier_log.len() as u64,
+                nullifier_chain: opening.nullifier_chain,
+                governance_chain: opening.governance_chain,
+                scan_chain: opening.scan_chain,
+                validators: opening.validators,
+                recent_roots: opening.recent_roots,
+                policy: opening.policy,
+                accounts: opening.accounts,
+                applied: Vec::new(),
+            };
+            heights
+                .insert(h, &codec::encode_info(&info)[..])
+                .ctx(|| format!("writing the metadata of height {h}"))?;
+            checkpoints
+                .insert(
+                    h,
+                    &codec::encode_checkpoint(checkpoint).map_err(invalid)?[..],
+                )
+                .ctx(|| format!("writing the checkpoint of height {h}"))?;
+            write_head(&mut ledger, head)?;
+            let mut consensus = PersistedState::genesis();
+            consensus.stable_checkpoint = checkpoint.clone();
+            consensus.last_committed = h;
+            consensus.last_committed_hash = checkpoint.block_hash;
+            consensus_t
+                .insert(K_PERSISTED, &codec::encode_consensus(&consensus)[..])
+                .ctx(|| format!("writing the consensus state at height {h}"))?;
+            let mut base = codec::Writer::new();
+            base.u64(h).raw(&checkpoint.block_hash.0);
+            meta.insert(BASE_KEY, &base.0[..])
+                .ctx(|| "writing the snapshot base".to_string())?;
+        }
+        txn.commit()
+            .ctx(|| format!("committing the snapshot of height {h}"))?;
+        Ok(())
+    }
+
+    /// The height of the snapshot this store started from and its block's hash (`None`: it
+    /// started at genesis and holds every block). Blocks, transactions and compact blocks at or
+    /// below it are not stored.
+    pub fn base(&self) -> Result<Option<(u64, BlockHash)>, StoreError> {
+        let r = self.read()?;
+        let meta = r
+            .open_table(META)
+            .ctx(|| "opening table `meta`".to_string())?;
+        read_base(&meta)
+    }
+}

@@ -1279,3 +1279,110 @@ fn a_decided_validator_set_change_is_kept_for_clients() {
     let store = Store::open(path(&dir)).unwrap();
     assert_eq!(store.epoch_change_at_or_after(3).unwrap(), Some(want));
 }
+
+/// A snapshot of a store at height 5, checked and installed into an empty store that then
+/// commits block 6 exactly as the full store does, and survives a reopen.
+#[test]
+fn a_store_started_from_a_snapshot_continues_like_the_full_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = Store::open(path(&dir)).unwrap();
+    let mut host = five_blocks(&full);
+    let view = full.state_view().unwrap();
+    assert_eq!(view.height(), 5);
+    let mut chunks = Vec::new();
+    let manifest = view
+        .write_snapshot(1024, |i, b| {
+            assert_eq!(i, chunks.len());
+            chunks.push(b.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    // Block 6 commits to the full store after the view was taken: the view does not move.
+    let root1 = host.ledger.root();
+    let t = with_bundle(&transfer(), |b| {
+        b.anchor = root1;
+        b.nullifiers = [Fr::from(20u64), Fr::from(21u64)];
+    });
+    host.commit(&full, &[t]);
+    assert_eq!(view.height(), 5);
+    let root5 = full.state_root(5).unwrap().unwrap();
+    assert_eq!(view.state_root(), root5);
+    assert_eq!(manifest.nullifiers, 8);
+
+    let mut a = shoji_ledger::snapshot::SnapshotAssembler::new(manifest, &root5).unwrap();
+    for (i, c) in chunks.iter().enumerate() {
+        a.accept(i, c).unwrap();
+    }
+    let verified = a.finish().unwrap();
+    let (block5, _, _, _) = &host.outcomes[4];
+    let checkpoint = CheckpointCertificate {
+        height: 5,
+        block_hash: block5.hash(),
+        state_root: root5,
+        signatures: Vec::new(),
+    };
+    let dir2 = tempfile::tempdir().unwrap();
+    let joined = Store::open(path(&dir2)).unwrap();
+    // A certificate for another state is refused.
+    let mut other = checkpoint.clone();
+    other.state_root = [9; 32];
+    assert!(matches!(
+        joined.install_snapshot(&verified, &other),
+        Err(StoreError::InvalidInput(_))
+    ));
+    joined.install_snapshot(&verified, &checkpoint).unwrap();
+    assert!(matches!(
+        joined.install_snapshot(&verified, &checkpoint),
+        Err(StoreError::InvalidInput(_))
+    ));
+    assert_eq!(joined.base().unwrap(), Some((5, block5.hash())));
+    assert_eq!(joined.block(3).unwrap(), None);
+    assert_eq!(joined.opening(5).unwrap(), full.opening(5).unwrap());
+    let rec = joined.load().unwrap().unwrap();
+    assert_eq!(rec.height, 5);
+    let ledger: Ledger = rec.restore_ledger(config()).unwrap();
+    assert_eq!(ledger.state_root(), root5);
+
+    // Block 6, as the full store committed it.
+    let (block6, cert6, out6, txs6) = host.outcomes[5].clone();
+    joined
+        .commit_block(&CommittedBlock {
+            block: &block6,
+            certificate: &cert6,
+            transactions: &txs6,
+            accounts: &[],
+            outcome: &out6,
+            ledger: &host.ledger.head(),
+            events: &[],
+        })
+        .unwrap();
+    assert_eq!(joined.opening(6).unwrap(), full.opening(6).unwrap());
+    assert_eq!(joined.nullifier_height(&Fr::from(20u64)).unwrap(), Some(6));
+    // Nullifiers from the snapshot are recorded at its height.
+    assert_eq!(joined.nullifier_height(&Fr::from(10u64)).unwrap(), Some(5));
+    drop(joined);
+    let reopened = Store::open(path(&dir2)).unwrap();
+    let rec = reopened.load().unwrap().unwrap();
+    assert_eq!(rec.height, 6);
+    assert_eq!(rec.state_root, full.load().unwrap().unwrap().state_root);
+    // And a snapshot taken from the joined store is the full store's.
+    let mut again = Vec::new();
+    let m2 = reopened
+        .state_view()
+        .unwrap()
+        .write_snapshot(1024, |_, b| {
+            again.push(b.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    let mut same = Vec::new();
+    let m1 = full
+        .state_view()
+        .unwrap()
+        .write_snapshot(1024, |_, b| {
+            same.push(b.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((m1, same), (m2, again));
+}
