@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod auditor;
 pub mod ceremony;
 pub mod cluster;
+pub mod history;
 pub mod wallet;
 pub mod zk;
 

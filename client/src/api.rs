@@ -65,6 +65,16 @@ pub enum Request {
         /// The id.
         txid: [u8; 32],
     },
+    /// The newest state snapshot the validator serves whose height has a stable checkpoint:
+    /// what a joining validator starts from (`shoji_ledger::snapshot`).
+    Snapshot,
+    /// Chunk `index` of the snapshot of `height`.
+    SnapshotChunk {
+        /// The snapshot's height.
+        height: u64,
+        /// The chunk, as the manifest numbers it.
+        index: u32,
+    },
 }
 
 /// Most events in one response.
@@ -176,6 +186,19 @@ pub enum Response {
     /// it against the certified compact block of `height` (which lists the applied
     /// transactions' ids and the rejected ones' codes).
     Transaction(Option<TxRecord>),
+    /// The answer to [`Request::Snapshot`]; both empty when the validator serves none.
+    Snapshot {
+        /// Postcard-encoded [`shoji_consensus::CheckpointCertificate`] of the snapshot's
+        /// height: its state root is what the manifest's opening must hash to.
+        #[serde(with = "serde_bytes")]
+        checkpoint: Vec<u8>,
+        /// [`shoji_ledger::snapshot::SnapshotManifest::to_bytes`].
+        #[serde(with = "serde_bytes")]
+        manifest: Vec<u8>,
+    },
+    /// The answer to [`Request::SnapshotChunk`]: the chunk's bytes, empty when the validator
+    /// no longer has that snapshot.
+    SnapshotChunk(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// Where a transaction was committed, and what happened to it ([`Response::Transaction`]).
@@ -238,6 +261,8 @@ impl Request {
             Request::Events { .. } => "events",
             Request::Block { .. } => "block",
             Request::Transaction { .. } => "transaction",
+            Request::Snapshot => "snapshot",
+            Request::SnapshotChunk { .. } => "snapshot_chunk",
         }
     }
 

@@ -403,6 +403,53 @@ impl Client {
         Ok((cert, Some(opening)))
     }
 
+    /// The newest state snapshot this validator serves, with its checkpoint certificate checked
+    /// against the validator set of its height (`None`: it serves none). The manifest is not
+    /// yet checked against the certificate: [`crate::snapshot::fetch_snapshot`] does that.
+    pub fn snapshot_offer(
+        &self,
+    ) -> Result<
+        Option<(
+            CheckpointCertificate,
+            shoji_ledger::snapshot::SnapshotManifest,
+        )>,
+        ClientError,
+    > {
+        let (checkpoint, manifest) = match self.ask(&Request::Snapshot)? {
+            Response::Snapshot {
+                checkpoint,
+                manifest,
+            } => (checkpoint, manifest),
+            other => return Err(self.protocol(format!("expected a snapshot, got {other:?}"))),
+        };
+        if checkpoint.is_empty() && manifest.is_empty() {
+            return Ok(None);
+        }
+        let cert: CheckpointCertificate = postcard::from_bytes(&checkpoint)
+            .map_err(|e| self.protocol(format!("checkpoint: {e}")))?;
+        let manifest = shoji_ledger::snapshot::SnapshotManifest::from_bytes(&manifest)
+            .map_err(|e| self.protocol(format!("snapshot manifest: {e}")))?;
+        if cert.height == 0 {
+            return Err(self.protocol("a snapshot at height 0"));
+        }
+        let genesis = CheckpointCertificate::genesis();
+        self.verify_in_epoch(cert.height, |set| cert.verify(set, &genesis))
+            .map_err(|e| ClientError::Lied {
+                node: self.node.0,
+                what: format!("checkpoint {} does not verify: {e}", cert.height),
+            })?;
+        Ok(Some((cert, manifest)))
+    }
+
+    /// Chunk `index` of the snapshot of `height`, as the validator sends it (empty: it no
+    /// longer has it). Check it with [`shoji_ledger::snapshot::SnapshotAssembler::accept`].
+    pub fn snapshot_chunk(&self, height: u64, index: u32) -> Result<Vec<u8>, ClientError> {
+        match self.ask(&Request::SnapshotChunk { height, index })? {
+            Response::SnapshotChunk(bytes) => Ok(bytes),
+            other => Err(self.protocol(format!("expected a snapshot chunk, got {other:?}"))),
+        }
+    }
+
     /// Compact blocks from `from_height`, as far as the highest stable checkpoint within `max`
     /// blocks of it, each checked against that checkpoint (see [`CertifiedBlocks`]): the scan
     /// chain is recomputed from the checkpoint at or below `from_height - 1` over every block

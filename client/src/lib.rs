@@ -6,6 +6,8 @@
 //!   auditor, the issuers, the names of assets and the hashes of the proof parameters.
 //! - [`Client`]: a blocking connection to one validator that fails over to the next, submits
 //!   transactions and returns only once a commit certificate for them has been checked.
+//! - [`snapshot`]: fetching a state snapshot from several validators, each chunk checked on
+//!   arrival and the whole against a checkpoint certificate, for a validator that joins.
 //! - [`sealed`]: passphrase-sealed files (Argon2id + XChaCha20-Poly1305) written atomically, for
 //!   wallet and auditor keys.
 #![forbid(unsafe_code)]
@@ -17,6 +19,7 @@ pub mod events;
 pub mod network;
 pub mod passphrase;
 pub mod sealed;
+pub mod snapshot;
 
 pub use connection::{
     CertifiedBlock, CertifiedBlocks, Client, ClientError, Finality, TreeState, TxStatus,

@@ -66,6 +66,11 @@
 //! max_blocks_in_flight = 4
 //! pipeline_min_batch = 32   # a leader proposes beside a block in flight only for this many
 //! sync_interval_ms = 5000
+//!
+//! [snapshots]                # optional; these are the defaults
+//! every_blocks = 1024        # write a state snapshot every this many blocks (0: never)
+//! keep = 2                   # the newest this many are kept and served
+//! sync_from_peers = true     # on an empty data directory, start from the peers' newest
 //! ```
 
 use crate::ed25519_dalek_key::SigningKey;
@@ -508,6 +513,34 @@ pub struct ValidatorConfig {
     /// Local timers.
     #[serde(default)]
     pub tuning: TuningSection,
+    /// State snapshots: written, served, and fetched on an empty data directory.
+    #[serde(default)]
+    pub snapshots: SnapshotsSection,
+}
+
+/// The `[snapshots]` section of a validator's configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotsSection {
+    /// Write a state snapshot (under `data_dir/snapshots`) every this many blocks, at a
+    /// checkpoint height (rounded up to a multiple of the checkpoint interval); 0: never.
+    pub every_blocks: u64,
+    /// How many snapshots to keep and serve (the newest).
+    pub keep: usize,
+    /// On an empty data directory, fetch the newest snapshot the other validators serve,
+    /// check it against its checkpoint certificate and start from it, instead of replaying
+    /// every block from genesis.
+    pub sync_from_peers: bool,
+}
+
+impl Default for SnapshotsSection {
+    fn default() -> Self {
+        SnapshotsSection {
+            every_blocks: 1024,
+            keep: 2,
+            sync_from_peers: true,
+        }
+    }
 }
 
 fn default_log_level() -> String {
@@ -571,6 +604,7 @@ impl TuningSection {
     pub fn host(&self) -> HostOptions {
         HostOptions {
             sync_interval: Duration::from_millis(self.sync_interval_ms),
+            snapshots: None,
         }
     }
 
@@ -774,6 +808,21 @@ impl Setup {
     pub fn database(&self) -> PathBuf {
         self.config.data_dir.join(DATABASE_FILE)
     }
+
+    /// The host's settings: the `[tuning]` ones and where and how often to write snapshots.
+    pub fn host_options(&self) -> HostOptions {
+        let s = &self.config.snapshots;
+        HostOptions {
+            snapshots: (s.every_blocks > 0).then(|| crate::snapshots::SnapshotOptions {
+                keep: s.keep.max(1),
+                ..crate::snapshots::SnapshotOptions::in_data_dir(
+                    &self.config.data_dir,
+                    s.every_blocks,
+                )
+            }),
+            ..self.config.tuning.host()
+        }
+    }
 }
 
 // ------------------------------------------------------------------ join
@@ -866,6 +915,7 @@ pub fn join(
         log_format: LogFormat::Text,
         verifying_key: verifying_key.map(|_| PathBuf::from(VERIFYING_KEY_FILE)),
         tuning: TuningSection::default(),
+        snapshots: SnapshotsSection::default(),
     };
     write_file(&config_path, config.to_toml().as_bytes())?;
     Ok(JoinReport {
@@ -1194,6 +1244,7 @@ pub fn init(
             log_format: LogFormat::Text,
             verifying_key,
             tuning: opts.tuning,
+            snapshots: SnapshotsSection::default(),
         };
         let path = d.join(CONFIG_FILE);
         write_file(&path, config.to_toml().as_bytes())?;

@@ -74,6 +74,10 @@ pub struct LocalNetwork {
     pub operations: BTreeMap<u16, SocketAddr>,
     /// A switch per validator: set, the validator closes its endpoint and stops.
     stops: BTreeMap<u64, tokio::sync::watch::Sender<bool>>,
+    /// What a validator started late needs.
+    shared: Option<Shared>,
+    /// The runtime the validators run on (as tasks).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl LocalNetwork {
@@ -111,6 +115,36 @@ impl LocalNetwork {
     /// validator this network does not run.
     pub fn stop(&self, id: u64) -> bool {
         self.stops.get(&id).is_some_and(|s| s.send(true).is_ok())
+    }
+
+    /// Starts validator `id`, left out when the network started, on `socket` with an empty
+    /// directory under `dir`: it first fetches the newest state snapshot the others serve,
+    /// checked against its checkpoint certificate ([`crate::snapshots::sync_from_peers`]), then
+    /// runs and catches up by state transfer. Blocking: call it outside the runtime.
+    pub fn start_late(
+        &mut self,
+        id: u16,
+        socket: std::net::UdpSocket,
+        dir: &Path,
+        verifier: Arc<Verifier>,
+    ) -> Result<crate::snapshots::Synced, DevnetError> {
+        let shared = self
+            .shared
+            .clone()
+            .ok_or_else(|| std::io::Error::other("this network cannot start validators late"))?;
+        let node_dir = dir.join(format!("validator-{id}"));
+        std::fs::create_dir_all(&node_dir)?;
+        let store = Store::open(node_dir.join("node.redb"))?;
+        let addrs = shared
+            .addrs
+            .iter()
+            .map(|(i, a)| (ReplicaId(*i), *a))
+            .collect();
+        let network = crate::snapshots::peers_network(&shared.genesis, &addrs);
+        let synced = crate::snapshots::sync_from_peers(&store, &network, id)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        launch(self, &shared, id, socket, store, &node_dir, verifier)?;
+        Ok(synced)
     }
 }
 
@@ -185,6 +219,16 @@ pub fn start_without(
     Ok((net, socket))
 }
 
+/// How [`start_inner`] runs the validators.
+#[derive(Clone, Copy)]
+struct Settings {
+    ordering_only: bool,
+    placement: Placement,
+    absent: Option<u16>,
+    /// Write a state snapshot every this many blocks (0: never).
+    snapshot_every: u64,
+}
+
 fn start_inner(
     n: u16,
     ledger: LedgerConfig,
@@ -193,6 +237,65 @@ fn start_inner(
     ordering_only: bool,
     placement: Placement,
     absent: Option<u16>,
+) -> Result<(LocalNetwork, Option<std::net::UdpSocket>), DevnetError> {
+    start_set(
+        n,
+        ledger,
+        verifier,
+        dir,
+        Settings {
+            ordering_only,
+            placement,
+            absent,
+            snapshot_every: 0,
+        },
+    )
+}
+
+/// [`start_without`], every validator writing a state snapshot every `every_blocks` blocks in
+/// its directory and serving it; [`LocalNetwork::start_late`] then starts the absent one from
+/// the newest.
+pub fn start_without_snapshotting(
+    n: u16,
+    ledger: LedgerConfig,
+    verifier: Arc<Verifier>,
+    dir: &Path,
+    absent: u16,
+    every_blocks: u64,
+) -> Result<(LocalNetwork, std::net::UdpSocket), DevnetError> {
+    let (net, socket) = start_set(
+        n,
+        ledger,
+        verifier,
+        dir,
+        Settings {
+            ordering_only: false,
+            placement: Placement::Tasks,
+            absent: Some(absent),
+            snapshot_every: every_blocks,
+        },
+    )?;
+    let socket = socket
+        .ok_or_else(|| std::io::Error::other(format!("no validator {absent} to leave out")))?;
+    Ok((net, socket))
+}
+
+/// What every validator of one local network shares.
+#[derive(Clone)]
+struct Shared {
+    genesis: Genesis,
+    set: BTreeMap<u16, shoji_consensus::ed25519_dalek::VerifyingKey>,
+    addrs: BTreeMap<u16, SocketAddr>,
+    peers: Vec<ReplicaId>,
+    settings: Settings,
+}
+
+fn start_set(
+    n: u16,
+    ledger: LedgerConfig,
+    verifier: Arc<Verifier>,
+    dir: &Path,
+    settings: Settings,
 ) -> Result<(LocalNetwork, Option<std::net::UdpSocket>), DevnetError> {
     let keys: Vec<SigningKey> = (0..n).map(dev_validator_key).collect();
     let validators = ValidatorSet::new(
@@ -216,115 +319,149 @@ fn start_inner(
         .enumerate()
         .map(|(i, k)| (i as u16, k.verifying_key()))
         .collect();
-    let peers: Vec<ReplicaId> = (0..n).map(ReplicaId).collect();
-    let mut operations = BTreeMap::new();
+    let shared = Shared {
+        genesis: genesis.clone(),
+        set,
+        addrs: addrs.clone(),
+        peers: (0..n).map(ReplicaId).collect(),
+        settings,
+    };
+    let mut net = LocalNetwork {
+        addrs,
+        validators: validators.on_network(genesis.hash()),
+        network_id: genesis.hash(),
+        account_auditor: genesis.ledger.account_auditor,
+        operations: BTreeMap::new(),
+        stops: BTreeMap::new(),
+        shared: Some(shared.clone()),
+        runtime: tokio::runtime::Handle::try_current().ok(),
+    };
     let mut left_out = None;
-    let mut stops = BTreeMap::new();
     for (i, socket) in sockets.into_iter().enumerate() {
-        if absent == Some(i as u16) {
+        if settings.absent == Some(i as u16) {
             left_out = Some(socket);
             continue;
         }
         let node_dir = dir.join(format!("validator-{i}"));
         std::fs::create_dir_all(&node_dir)?;
-        let database = node_dir.join("node.redb");
-        let store = Store::open(&database)?;
-        let (core, out) = NodeCore::open(store, &genesis, keys[i].clone(), verifier.clone())?;
-        let core = core.with_payloads(match ordering_only {
-            true => PayloadPolicy::OrderingOnly,
-            false => PayloadPolicy::Transactions,
-        });
-        let identity = Identity::new(&keys[i])?;
-        let ops = std::net::TcpListener::bind("127.0.0.1:0")?;
-        ops.set_nonblocking(true)?;
-        operations.insert(i as u16, ops.local_addr()?);
-        let (set, addrs, peers) = (set.clone(), addrs.clone(), peers.clone());
-        let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        stops.insert(i as u64, stop);
-        let shutdown = async move {
-            // Without its network (the switch dropped), the validator runs on.
-            if stopped.wait_for(|s| *s).await.is_err() {
-                std::future::pending::<()>().await;
+        let store = Store::open(node_dir.join("node.redb"))?;
+        launch(
+            &mut net,
+            &shared,
+            i as u16,
+            socket,
+            store,
+            &node_dir,
+            verifier.clone(),
+        )?;
+    }
+    Ok((net, left_out))
+}
+
+/// Opens validator `i` on `store` and runs it on `socket`, as `shared` says.
+fn launch(
+    net: &mut LocalNetwork,
+    shared: &Shared,
+    i: u16,
+    socket: std::net::UdpSocket,
+    store: Store,
+    node_dir: &Path,
+    verifier: Arc<Verifier>,
+) -> Result<(), DevnetError> {
+    let key = dev_validator_key(i);
+    let database = node_dir.join("node.redb");
+    let (core, out) = NodeCore::open(store, &shared.genesis, key.clone(), verifier)?;
+    let core = core.with_payloads(match shared.settings.ordering_only {
+        true => PayloadPolicy::OrderingOnly,
+        false => PayloadPolicy::Transactions,
+    });
+    let identity = Identity::new(&key)?;
+    let ops = std::net::TcpListener::bind("127.0.0.1:0")?;
+    ops.set_nonblocking(true)?;
+    net.operations.insert(i, ops.local_addr()?);
+    let (set, addrs, peers) = (
+        shared.set.clone(),
+        shared.addrs.clone(),
+        shared.peers.clone(),
+    );
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    net.stops.insert(i as u64, stop);
+    let shutdown = async move {
+        // Without its network (the switch dropped), the validator runs on.
+        if stopped.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let options = crate::host::HostOptions {
+        snapshots: (shared.settings.snapshot_every > 0).then(|| {
+            crate::snapshots::SnapshotOptions::in_data_dir(node_dir, shared.settings.snapshot_every)
+        }),
+        ..crate::host::HostOptions::default()
+    };
+    let serve = async move |endpoint: ValidatorEndpoint| {
+        match tokio::net::TcpListener::from_std(ops) {
+            Ok(listener) => {
+                let (node, net) = (core.metrics().clone(), endpoint.metrics());
+                tokio::spawn(async move {
+                    let pending = std::future::pending::<()>();
+                    if let Err(e) =
+                        crate::operations::serve(listener, &node, &net, Some(database), pending)
+                            .await
+                    {
+                        tracing::warn!(validator = i, error = %e, "the operations service stopped");
+                    }
+                });
             }
-        };
-        let serve = async move |endpoint: ValidatorEndpoint| {
-            match tokio::net::TcpListener::from_std(ops) {
-                Ok(listener) => {
-                    let (node, net) = (core.metrics().clone(), endpoint.metrics());
-                    tokio::spawn(async move {
-                        let pending = std::future::pending::<()>();
-                        if let Err(e) =
-                            crate::operations::serve(listener, &node, &net, Some(database), pending)
-                                .await
-                        {
-                            tracing::warn!(validator = i, error = %e, "the operations service stopped");
-                        }
-                    });
-                }
-                Err(e) => tracing::warn!(validator = i, error = %e, "no operations service"),
-            }
-            let options = crate::host::HostOptions::default();
-            let run = crate::host::run_until(core, endpoint, out, peers, options, shutdown);
-            if let Err(e) = run.await {
-                tracing::error!(validator = i, error = %e, "validator stopped");
-            }
-        };
-        match placement {
-            Placement::Tasks => {
-                let endpoint = ValidatorEndpoint::from_socket(
-                    identity,
-                    socket,
-                    set,
-                    addrs,
-                    NetConfig::default(),
-                )?;
-                tokio::spawn(serve(endpoint));
-            }
-            Placement::Threads => {
-                // The endpoint belongs to the validator's runtime: it is made there, and
-                // whether that worked comes back before the next validator starts.
-                let (started, result) = std::sync::mpsc::channel();
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name(format!("validator-{i}"))
-                    .enable_all()
-                    .build()?;
-                std::thread::Builder::new()
-                    .name(format!("validator-{i}"))
-                    .spawn(move || {
-                        runtime.block_on(async move {
-                            match ValidatorEndpoint::from_socket(
-                                identity,
-                                socket,
-                                set,
-                                addrs,
-                                NetConfig::default(),
-                            ) {
-                                Ok(endpoint) => {
-                                    let _ = started.send(Ok(()));
-                                    serve(endpoint).await
-                                }
-                                Err(e) => {
-                                    let _ = started.send(Err(e));
-                                }
+            Err(e) => tracing::warn!(validator = i, error = %e, "no operations service"),
+        }
+        let run = crate::host::run_until(core, endpoint, out, peers, options, shutdown);
+        if let Err(e) = run.await {
+            tracing::error!(validator = i, error = %e, "validator stopped");
+        }
+    };
+    match shared.settings.placement {
+        Placement::Tasks => {
+            // The endpoint is made on the validators' runtime, also when this is called from
+            // outside it ([`LocalNetwork::start_late`]).
+            let _entered = net.runtime.as_ref().map(|rt| rt.enter());
+            let endpoint =
+                ValidatorEndpoint::from_socket(identity, socket, set, addrs, NetConfig::default())?;
+            tokio::spawn(serve(endpoint));
+        }
+        Placement::Threads => {
+            // The endpoint belongs to the validator's runtime: it is made there, and
+            // whether that worked comes back before the next validator starts.
+            let (started, result) = std::sync::mpsc::channel();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name(format!("validator-{i}"))
+                .enable_all()
+                .build()?;
+            std::thread::Builder::new()
+                .name(format!("validator-{i}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        match ValidatorEndpoint::from_socket(
+                            identity,
+                            socket,
+                            set,
+                            addrs,
+                            NetConfig::default(),
+                        ) {
+                            Ok(endpoint) => {
+                                let _ = started.send(Ok(()));
+                                serve(endpoint).await
                             }
-                        })
-                    })?;
-                result
-                    .recv()
-                    .map_err(|_| std::io::Error::other(format!("validator {i} did not start")))??;
-            }
+                            Err(e) => {
+                                let _ = started.send(Err(e));
+                            }
+                        }
+                    })
+                })?;
+            result
+                .recv()
+                .map_err(|_| std::io::Error::other(format!("validator {i} did not start")))??;
         }
     }
-    Ok((
-        LocalNetwork {
-            addrs,
-            validators: validators.on_network(genesis.hash()),
-            network_id: genesis.hash(),
-            account_auditor: genesis.ledger.account_auditor,
-            operations,
-            stops,
-        },
-        left_out,
-    ))
+    Ok(())
 }

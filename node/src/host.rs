@@ -39,17 +39,20 @@ fn unix_now_ms() -> u64 {
 }
 
 /// Settings of the host loop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostOptions {
     /// How often to ask another validator for blocks above our height (see
     /// [`NodeCore::sync_probe`]).
     pub sync_interval: Duration,
+    /// Where to write and serve state snapshots, and how often (`None`: neither).
+    pub snapshots: Option<crate::snapshots::SnapshotOptions>,
 }
 
 impl Default for HostOptions {
     fn default() -> Self {
         HostOptions {
             sync_interval: Duration::from_secs(5),
+            snapshots: None,
         }
     }
 }
@@ -104,7 +107,14 @@ async fn serve(
     let reads = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_READS_AT_ONCE));
     // The committed height, for event readers waiting for the next block.
     let (committed, _) = tokio::sync::watch::channel(core.ledger().height());
-    let ctx = Reads { reads, committed };
+    if let Some(s) = &options.snapshots {
+        core.set_snapshot_interval(s.every_blocks);
+    }
+    let ctx = Reads {
+        reads,
+        committed,
+        snapshots: options.snapshots.as_ref().map(|s| s.dir.clone()),
+    };
     route(
         &core,
         &endpoint,
@@ -184,6 +194,22 @@ async fn serve(
                 }
             }
         };
+        if let Some(view) = core.take_snapshot_view() {
+            if let Some(s) = options.snapshots.clone() {
+                tokio::task::spawn_blocking(move || {
+                    let h = view.height();
+                    match crate::snapshots::write(&view, &s) {
+                        Ok(m) => tracing::info!(
+                            height = h,
+                            chunks = m.chunks.len(),
+                            nullifiers = m.nullifiers,
+                            "wrote a state snapshot"
+                        ),
+                        Err(e) => tracing::warn!(height = h, error = %e, "no state snapshot"),
+                    }
+                });
+            }
+        }
         let Some(outputs) = outputs else {
             tracing::info!("shutting down");
             endpoint.shutdown().await;
@@ -376,10 +402,57 @@ fn answer_read(core: &NodeCore, req: ClientRequest, read: Request, reads: &Reads
             };
             req.respond(r.encode());
         }
+        Request::Snapshot => {
+            let dir = reads.snapshots.clone();
+            serve_from_store(core.store().reader(), req, reads.reads.clone(), move |r| {
+                snapshot_offer(r, dir.as_deref())
+            })
+        }
+        Request::SnapshotChunk { height, index } => {
+            let dir = reads.snapshots.clone();
+            serve_from_store(core.store().reader(), req, reads.reads.clone(), move |_| {
+                let Some(dir) = dir else {
+                    return Response::SnapshotChunk(Vec::new());
+                };
+                match crate::snapshots::chunk(&dir, height, index) {
+                    Ok(c) => Response::SnapshotChunk(c.unwrap_or_default()),
+                    Err(e) => Response::Error(e.to_string()),
+                }
+            })
+        }
         Request::Submit { .. } => {
             req.respond(Response::Error("submissions are admitted in batches".into()).encode())
         }
     }
+}
+
+/// The newest snapshot in `dir` whose height has a stored (stable) checkpoint certificate,
+/// with that certificate; both empty when there is none.
+fn snapshot_offer(reader: &shoji_store::StoreReader, dir: Option<&std::path::Path>) -> Response {
+    let none = Response::Snapshot {
+        checkpoint: Vec::new(),
+        manifest: Vec::new(),
+    };
+    let Some(dir) = dir else { return none };
+    let answer = || -> Result<Response, String> {
+        let mut heights = crate::snapshots::list(dir).map_err(|e| e.to_string())?;
+        heights.sort_unstable_by(|a, b| b.cmp(a));
+        for h in heights {
+            let Some(cert) = reader.checkpoint(h).map_err(|e| e.to_string())? else {
+                continue;
+            };
+            let Some(manifest) = crate::snapshots::manifest(dir, h).map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            return Ok(Response::Snapshot {
+                checkpoint: postcard::to_allocvec(&cert).unwrap_or_default(),
+                manifest,
+            });
+        }
+        Ok(none.clone())
+    };
+    answer().unwrap_or_else(Response::Error)
 }
 
 /// The first validator-set change whose epoch ends at or after `height`, with the first stored
@@ -520,6 +593,8 @@ fn transaction(reader: &shoji_store::StoreReader, txid: [u8; 32]) -> Response {
 struct Reads {
     reads: std::sync::Arc<tokio::sync::Semaphore>,
     committed: tokio::sync::watch::Sender<u64>,
+    /// Where this validator's snapshots are (`None`: it serves none).
+    snapshots: Option<std::path::PathBuf>,
 }
 
 /// A [`Request::Events`], bounded.

@@ -29,6 +29,7 @@ pub mod governance;
 pub mod host;
 pub mod metrics;
 pub mod operations;
+pub mod snapshots;
 pub mod wire;
 
 mod genesis;

@@ -61,6 +61,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The heights asked for are below the snapshot this store started from.
+    #[error("this validator keeps blocks from height {first} on (it started from a state snapshot): ask a validator that keeps older blocks")]
+    NotKept {
+        /// The first height kept.
+        first: u64,
+    },
     /// The ledger refused the recovered snapshot.
     #[error("the ledger refused the recovered snapshot: {0}")]
     Restore(String),

@@ -645,7 +645,30 @@ impl std::fmt::Debug for StoreReader {
     }
 }
 
+fn read_checkpoint(
+    r: &redb::ReadTransaction,
+    height: u64,
+) -> Result<Option<CheckpointCertificate>, StoreError> {
+    let t = r
+        .open_table(CHECKPOINTS)
+        .ctx(|| "opening table `checkpoints`".to_string())?;
+    get_u64(&t, "checkpoints", height)?
+        .map(|v| {
+            codec::decode_checkpoint(&v).map_err(corrupt("checkpoints", format!("height {height}")))
+        })
+        .transpose()
+}
+
 impl StoreReader {
+    /// The stable checkpoint certificate stored at `height` ([`Store::checkpoint`]).
+    pub fn checkpoint(&self, height: u64) -> Result<Option<CheckpointCertificate>, StoreError> {
+        let r = self
+            .db
+            .begin_read()
+            .ctx(|| "starting a read transaction".to_string())?;
+        read_checkpoint(&r, height)
+    }
+
     /// The block committed at `height` and its commit certificate ([`Store::block`]).
     pub fn block(&self, height: u64) -> Result<Option<(Block, CommitCertificate)>, StoreError> {
         let r = self
@@ -726,9 +749,17 @@ impl StoreReader {
         let t = r
             .open_table(COMPACT)
             .ctx(|| "opening table `compact_blocks`".to_string())?;
+        let from = from_height.max(1);
+        let meta = r
+            .open_table(META)
+            .ctx(|| "opening table `meta`".to_string())?;
+        if let Some((base, _)) = read_base(&meta)? {
+            if from <= base {
+                return Err(StoreError::NotKept { first: base + 1 });
+            }
+        }
         let mut out = Vec::new();
         let mut bytes = 0usize;
-        let from = from_height.max(1);
         let range = t
             .range(from..)
             .ctx(|| "reading table `compact_blocks`".to_string())?;
@@ -1276,16 +1307,7 @@ impl Store {
 
     /// The stable checkpoint certificate stored at `height`.
     pub fn checkpoint(&self, height: u64) -> Result<Option<CheckpointCertificate>, StoreError> {
-        let r = self.read()?;
-        let t = r
-            .open_table(CHECKPOINTS)
-            .ctx(|| "opening table `checkpoints`".to_string())?;
-        get_u64(&t, "checkpoints", height)?
-            .map(|v| {
-                codec::decode_checkpoint(&v)
-                    .map_err(corrupt("checkpoints", format!("height {height}")))
-            })
-            .transpose()
+        read_checkpoint(&self.read()?, height)
     }
 
     /// Reads everything back on start. `None` for a fresh database (no block, no consensus

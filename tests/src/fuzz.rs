@@ -189,6 +189,52 @@ pub fn client_api(data: &[u8]) {
     let _ = postcard::from_bytes::<shoji_consensus::CheckpointCertificate>(data);
 }
 
+/// Snapshot decoding: a manifest re-encodes to the same bytes; as a chunk of each kind, listed
+/// by its own hash in a manifest, the bytes are refused or accepted without a panic, and an
+/// assembled state that does not open to the certified root is refused.
+pub fn snapshot(data: &[u8]) {
+    use shoji_ledger::snapshot::{
+        chunk_hash, ChunkInfo, ChunkKind, SnapshotAssembler, SnapshotManifest,
+    };
+    if let Ok(m) = SnapshotManifest::from_bytes(data) {
+        assert_eq!(m.to_bytes(), data);
+    }
+    let opening = shoji_ledger::LedgerHead::genesis()
+        .opening_with(&shoji_primitives::tree::Frontier::new().root());
+    for kind in [ChunkKind::Head, ChunkKind::Nullifiers, ChunkKind::Accounts] {
+        let info = ChunkInfo {
+            kind,
+            len: data.len() as u32,
+            hash: chunk_hash(data),
+        };
+        let mut chunks = vec![info];
+        if kind != ChunkKind::Head {
+            chunks.insert(
+                0,
+                ChunkInfo {
+                    kind: ChunkKind::Head,
+                    len: 0,
+                    hash: [0; 32],
+                },
+            );
+        }
+        let manifest = SnapshotManifest {
+            opening,
+            nullifiers: 0,
+            accounts: 0,
+            chunks,
+        };
+        let mut a = match SnapshotAssembler::new(manifest, &opening.root()) {
+            Ok(a) => a,
+            Err(e) => panic!("the manifest's own root is refused: {e}"),
+        };
+        let index = usize::from(kind != ChunkKind::Head);
+        if a.accept(index, data).is_ok() && kind == ChunkKind::Head {
+            let _ = a.finish();
+        }
+    }
+}
+
 /// Consensus message decoding.
 pub fn consensus_message(data: &[u8]) {
     if let Ok(m) = shoji_consensus::SignedMessage::decode(data, 1 << 20) {
@@ -292,6 +338,30 @@ mod tests {
         }
         .to_bytes();
         client_api(&opening);
+        let (snapshot_manifest, snapshot_chunks) = {
+            let mut head = shoji_ledger::LedgerHead::genesis();
+            head.height = 8;
+            let root = head.frontier.root();
+            let mut chunks = Vec::new();
+            let mut w =
+                shoji_ledger::snapshot::SnapshotWriter::new(&head, &root, 1024, |_, b: &[u8]| {
+                    chunks.push(b.to_vec());
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+            w.nullifier(&[1; 32]).unwrap();
+            let account = shoji_ledger::AccountId::new(
+                &shoji_confidential::SecretKey::account(&[3; 32]).public(),
+                shoji_primitives::note::AssetId(1),
+            );
+            w.account(&account, &shoji_ledger::AccountState::new())
+                .unwrap();
+            (w.finish().unwrap().to_bytes(), chunks)
+        };
+        snapshot(&snapshot_manifest);
+        for c in &snapshot_chunks {
+            snapshot(c);
+        }
         let certified = shoji_client::api::Response::Certified {
             checkpoint: postcard::to_allocvec(&shoji_consensus::CheckpointCertificate::genesis())
                 .unwrap(),
@@ -353,6 +423,7 @@ mod tests {
             peer_message(&buf);
             governance(&buf);
             client_api(&buf);
+            snapshot(&buf);
             for tag in 0..3u8 {
                 let mut tagged = vec![tag];
                 tagged.extend_from_slice(&buf[..buf.len().min(64)]);
@@ -374,6 +445,18 @@ mod tests {
             m[i] = (rng.next_u32() % 128) as u8;
             disclosure(&m);
             disclosure(account_disclosure);
+            for seed in [
+                &snapshot_manifest,
+                &snapshot_chunks[0],
+                &snapshot_chunks[1],
+                &snapshot_chunks[2],
+            ] {
+                let mut m = seed.clone();
+                let i = (rng.next_u32() as usize) % m.len();
+                m[i] ^= 1 << (rng.next_u32() % 8);
+                snapshot(&m);
+                snapshot(&m[..(rng.next_u32() as usize) % (m.len() + 1)]);
+            }
             for seed in [&g, &api, &opening, &certified] {
                 let mut m = seed.clone();
                 let i = (rng.next_u32() as usize) % m.len();

@@ -123,6 +123,16 @@ enum Command {
         #[arg(long, default_value = "100", value_parser = positive)]
         verifies: usize,
     },
+    /// State snapshots: producing one from a store, checking it against its certified root,
+    /// installing it into an empty store and restoring the ledger, at each nullifier count.
+    History {
+        /// Accepted for symmetry: the output is JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Nullifier counts to measure (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+        nullifiers: Vec<u64>,
+    },
     /// The trusted-setup ceremony: phase 1 and phase 2 contributions and verifications.
     Ceremony {
         /// Accepted for symmetry: the output is JSON lines.
@@ -229,6 +239,18 @@ fn main() -> anyhow::Result<()> {
                 }
             );
             for line in shoji_benches::auditor::run(&opts)? {
+                println!("{line}");
+            }
+        }
+        Command::History {
+            json: _,
+            nullifiers,
+        } => {
+            eprintln!("measuring: snapshots of {nullifiers:?} nullifiers ...");
+            let out = shoji_benches::history::run(&shoji_benches::history::HistoryOptions {
+                nullifiers,
+            })?;
+            for line in out {
                 println!("{line}");
             }
         }

@@ -728,6 +728,29 @@ fn run(config: &Path) -> anyhow::Result<()> {
     let store = shoji_store::Store::open(&db)
         .with_context(|| format!("opening the database {}", db.display()))?;
     let genesis = setup.network.genesis.clone();
+    store.check_genesis(&genesis.hash()).with_context(|| {
+        format!(
+            "starting validator {id} on the database {} with the genesis {}",
+            db.display(),
+            setup.config.genesis.display()
+        )
+    })?;
+    if setup.config.snapshots.sync_from_peers {
+        let network = shoji_node::snapshots::peers_network(&genesis, &setup.network.addrs);
+        match shoji_node::snapshots::sync_from_peers(&store, &network, id)
+            .context("starting from the other validators' state snapshot (set sync_from_peers = false in [snapshots] to replay from genesis instead)")?
+        {
+            shoji_node::snapshots::Synced::From { height, refused } => tracing::info!(
+                height,
+                refused = refused.len(),
+                "started from a state snapshot checked against its checkpoint certificate"
+            ),
+            shoji_node::snapshots::Synced::NoSnapshot => {
+                tracing::info!("no validator serves a state snapshot yet: starting from genesis")
+            }
+            shoji_node::snapshots::Synced::NotEmpty => {}
+        }
+    }
     let tuning = setup.config.tuning.tuning();
     let opened = match setup.joining {
         true => shoji_node::NodeCore::open_joining(
@@ -757,6 +780,7 @@ fn run(config: &Path) -> anyhow::Result<()> {
         tracing::warn!("{}", shoji_client::network::insecure_warning(why));
     }
     let status = core.status();
+    let host_options = setup.host_options();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -850,7 +874,7 @@ fn run(config: &Path) -> anyhow::Result<()> {
             endpoint,
             initial,
             peers,
-            setup.config.tuning.host(),
+            host_options,
             stop_signal(),
         )
         .await

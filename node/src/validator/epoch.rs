@@ -37,6 +37,19 @@ pub(super) fn epoch_config(
         return Ok(config);
     }
     let h = p.epoch_start;
+    config.validators = validator_set(genesis, p.epoch, &p.validators)?;
+    // A store that started from a snapshot taken after the epoch began starts the epoch from
+    // the snapshot's (signed) checkpoint.
+    if let Some((base, _)) = store.base()? {
+        if h < base {
+            config.start_checkpoint = store.checkpoint(base)?.ok_or_else(|| {
+                NodeError::Restore(format!(
+                    "the checkpoint of the snapshot height {base} is missing"
+                ))
+            })?;
+            return Ok(config);
+        }
+    }
     let (block, _) = store.block(h)?.ok_or_else(|| {
         NodeError::Restore(format!(
             "block {h}, where epoch {} began, is missing",
@@ -46,7 +59,6 @@ pub(super) fn epoch_config(
     let state_root = store
         .state_root(h)?
         .ok_or_else(|| NodeError::Restore(format!("the state root of block {h} is missing")))?;
-    config.validators = validator_set(genesis, p.epoch, &p.validators)?;
     config.start_checkpoint = shoji_consensus::CheckpointCertificate {
         height: h,
         block_hash: block.hash(),

@@ -149,6 +149,13 @@ impl NodeCore {
             ledger: &head,
             events: &events,
         })?;
+        if self.snapshot_every > 0 && block.height.is_multiple_of(self.snapshot_every) {
+            match self.store.state_view() {
+                Ok(view) => self.snapshot_view = Some(view),
+                Err(e) => tracing::warn!(height = block.height, error = %e,
+                    "no snapshot of this height: the store could not be viewed"),
+            }
+        }
         let m = &self.metrics;
         m.store_commit_seconds
             .observe(started.elapsed().as_secs_f64());

@@ -258,6 +258,11 @@ pub struct NodeCore {
     metrics: crate::metrics::Metrics,
     /// The view [`NodeCore::refresh_metrics`] last saw.
     metrics_view: Option<u64>,
+    /// Take a view of the store for a snapshot after committing a multiple of this height
+    /// (0: never); see [`NodeCore::set_snapshot_interval`].
+    snapshot_every: u64,
+    /// The view taken, until the host collects it.
+    snapshot_view: Option<shoji_store::StateView>,
 }
 
 impl NodeCore {
@@ -376,6 +381,8 @@ impl NodeCore {
             unsynced: Vec::new(),
             metrics: crate::metrics::Metrics::default(),
             metrics_view: None,
+            snapshot_every: 0,
+            snapshot_view: None,
         };
         node.seen_view = (node.replica.view(), node.replica.is_view_changing());
         let actions = node.replica.start();
@@ -402,6 +409,20 @@ impl NodeCore {
     /// This validator's id.
     pub fn id(&self) -> ReplicaId {
         self.replica.id()
+    }
+
+    /// Takes a frozen view of the store ([`shoji_store::StateView`]) after committing each
+    /// height that is a multiple of `blocks`, rounded up to a multiple of the checkpoint
+    /// interval so that a checkpoint certificate will sign the viewed state; 0: never. The host
+    /// collects it with [`NodeCore::take_snapshot_view`] and writes the snapshot off this task.
+    pub fn set_snapshot_interval(&mut self, blocks: u64) {
+        let k = self.replica.config().checkpoint_interval.max(1);
+        self.snapshot_every = blocks.div_ceil(k).saturating_mul(k);
+    }
+
+    /// The view taken for a snapshot since the last call, if any.
+    pub fn take_snapshot_view(&mut self) -> Option<shoji_store::StateView> {
+        self.snapshot_view.take()
     }
 
     /// The ledger.
