@@ -180,10 +180,14 @@ impl Store {
             let mut checkpoints = txn.open_table(CHECKPOINTS).ctx(|| open("checkpoints"))?;
             let mut consensus_t = txn.open_table(CONSENSUS).ctx(|| open("consensus"))?;
             let height_value = codec::u64_value(h);
-            for (i, nf) in snapshot.nullifier_log.iter().enumerate() {
+            // In key order: appending to the B-tree is several times faster than inserting in
+            // the order of revelation, which is random.
+            for nf in &snapshot.state.nullifiers {
                 nullifiers
                     .insert(&nf[..], &height_value[..])
                     .ctx(|| "writing a snapshot's nullifier".to_string())?;
+            }
+            for (i, nf) in snapshot.nullifier_log.iter().enumerate() {
                 log.insert(i as u64, &codec::hash_value(nf)[..])
                     .ctx(|| "logging a snapshot's nullifier".to_string())?;
             }
