@@ -75,6 +75,10 @@ pub enum Request {
         /// The chunk, as the manifest numbers it.
         index: u32,
     },
+    /// The policy (auditor, issuers, validators, participant registry) at the validator's
+    /// latest stable checkpoint, with the checkpoint and its opening: the opening's `policy`
+    /// hash certifies it.
+    Policy,
 }
 
 /// Most events in one response.
@@ -199,6 +203,19 @@ pub enum Response {
     /// The answer to [`Request::SnapshotChunk`]: the chunk's bytes, empty when the validator
     /// no longer has that snapshot.
     SnapshotChunk(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The answer to [`Request::Policy`].
+    Policy {
+        /// Postcard-encoded [`shoji_consensus::CheckpointCertificate`].
+        #[serde(with = "serde_bytes")]
+        checkpoint: Vec<u8>,
+        /// [`shoji_ledger::StateOpening::to_bytes`] at the checkpoint (empty at height 0).
+        #[serde(with = "serde_bytes")]
+        opening: Vec<u8>,
+        /// [`shoji_ledger::Policy::to_bytes`] in force at the checkpoint; empty while it is the
+        /// genesis policy (the opening's `policy` is then zero).
+        #[serde(with = "serde_bytes")]
+        policy: Vec<u8>,
+    },
 }
 
 /// Where a transaction was committed, and what happened to it ([`Response::Transaction`]).
@@ -263,6 +280,7 @@ impl Request {
             Request::Transaction { .. } => "transaction",
             Request::Snapshot => "snapshot",
             Request::SnapshotChunk { .. } => "snapshot_chunk",
+            Request::Policy => "policy",
         }
     }
 

@@ -85,6 +85,52 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// No participant is registered under this name (as of the certified state at `height`).
+    #[error("no participant is registered as {name:?} (registry as certified at height {height})")]
+    UnknownName {
+        /// The name asked for.
+        name: String,
+        /// The height of the certified registry read.
+        height: u64,
+    },
+    /// The participant registered under this name was revoked by governance.
+    #[error("the participant {name:?} was revoked by governance (registry as certified at height {height}): it is no longer paid by name")]
+    RevokedName {
+        /// The name asked for.
+        name: String,
+        /// The height of the certified registry read.
+        height: u64,
+    },
+}
+
+/// The policy in force at a stable checkpoint, checked against its certified state root
+/// ([`Client::certified_policy`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertifiedPolicy {
+    /// The checkpoint's height.
+    pub height: u64,
+    /// The policy, `None` while it is the genesis policy (which the network file describes and
+    /// whose registry is empty).
+    pub policy: Option<shoji_ledger::Policy>,
+}
+
+/// Checks a policy a validator sent against the opening of a certified state root: its hash
+/// must be the opening's `policy` (zero, with nothing sent, for the genesis policy).
+pub fn check_policy(
+    opening: &StateOpening,
+    policy: &[u8],
+) -> Result<Option<shoji_ledger::Policy>, String> {
+    let policy = match policy.is_empty() {
+        true => None,
+        false => Some(shoji_ledger::Policy::from_bytes(policy).map_err(|e| e.to_string())?),
+    };
+    if shoji_ledger::policy_hash(policy.as_ref()) != opening.policy {
+        return Err(format!(
+            "the policy sent is not the one the state at height {} commits to",
+            opening.height
+        ));
+    }
+    Ok(policy)
 }
 
 /// A transaction's finality: the block holding it, checked against its commit certificate.
@@ -439,6 +485,76 @@ impl Client {
                 what: format!("checkpoint {} does not verify: {e}", cert.height),
             })?;
         Ok(Some((cert, manifest)))
+    }
+
+    /// The policy at the validator's latest stable checkpoint, checked: the certificate against
+    /// the validator set of its height, the opening against the certified state root, and the
+    /// policy against the opening. A validator that sends anything else is reported as
+    /// [`ClientError::Lied`].
+    pub fn certified_policy(&self) -> Result<CertifiedPolicy, ClientError> {
+        let lied = |what: String| ClientError::Lied {
+            node: self.node.0,
+            what,
+        };
+        let (checkpoint, opening, policy) = match self.ask(&Request::Policy)? {
+            Response::Policy {
+                checkpoint,
+                opening,
+                policy,
+            } => (checkpoint, opening, policy),
+            other => return Err(self.protocol(format!("expected a policy, got {other:?}"))),
+        };
+        let cert: CheckpointCertificate = postcard::from_bytes(&checkpoint)
+            .map_err(|e| self.protocol(format!("checkpoint: {e}")))?;
+        let genesis = CheckpointCertificate::genesis();
+        if cert.height == 0 {
+            return match cert == genesis && opening.is_empty() && policy.is_empty() {
+                true => Ok(CertifiedPolicy {
+                    height: 0,
+                    policy: None,
+                }),
+                false => Err(lied("a policy at height 0 that is not genesis's".into())),
+            };
+        }
+        self.verify_in_epoch(cert.height, |set| cert.verify(set, &genesis))
+            .map_err(|e| lied(format!("checkpoint {} does not verify: {e}", cert.height)))?;
+        let opening =
+            StateOpening::from_bytes(&opening).map_err(|e| self.protocol(e.to_string()))?;
+        if opening.height != cert.height || opening.root() != cert.state_root {
+            return Err(lied(format!(
+                "the state at height {} does not hash to the certified state root",
+                cert.height
+            )));
+        }
+        let policy = check_policy(&opening, &policy).map_err(lied)?;
+        Ok(CertifiedPolicy {
+            height: cert.height,
+            policy,
+        })
+    }
+
+    /// The first address of the participant registered as `name`, from the certified registry
+    /// ([`Client::certified_policy`]): never one validator's word. An unknown or revoked name
+    /// is an error.
+    pub fn resolve_name(&self, name: &str) -> Result<shoji_primitives::keys::Address, ClientError> {
+        let c = self.certified_policy()?;
+        let entry = c.policy.as_ref().and_then(|p| p.registry.get(name));
+        match entry {
+            None => Err(ClientError::UnknownName {
+                name: name.to_string(),
+                height: c.height,
+            }),
+            Some(e) if e.revoked => Err(ClientError::RevokedName {
+                name: name.to_string(),
+                height: c.height,
+            }),
+            Some(e) => e
+                .participant
+                .addresses
+                .first()
+                .copied()
+                .ok_or_else(|| self.protocol("a registry entry without an address")),
+        }
     }
 
     /// Chunk `index` of the snapshot of `height`, as the validator sends it (empty: it no
@@ -1280,5 +1396,60 @@ mod tests {
         let mut later = open.clone();
         later.after = 16;
         assert!(check_epoch_change(&later, honest).is_err());
+    }
+
+    /// A registry entry a validator forged (or a policy of another height) does not hash to
+    /// what the certified opening commits to: refused.
+    #[test]
+    fn a_forged_registry_entry_is_caught_against_the_certified_opening() {
+        let config = shoji_ledger::LedgerConfig {
+            anchor_window_blocks: 3,
+            auditor: shoji_primitives::audit::AuditSecretKey::random(&mut rand_core::OsRng)
+                .public_key(),
+            issuers: Default::default(),
+            governance: Default::default(),
+            network_id: [0; 32],
+            validators: Default::default(),
+            checkpoint_interval: 8,
+            window_size: 16,
+            account_auditor: None,
+        };
+        let address = |seed: u8| {
+            shoji_primitives::keys::SpendingKeys::from_seed(&shoji_primitives::keys::WalletSeed(
+                [seed; 32],
+            ))
+            .address()
+        };
+        let mut policy = shoji_ledger::Policy::genesis(&config);
+        policy.seq = 1;
+        policy.registry.insert(
+            "Bank B".into(),
+            shoji_ledger::RegistryEntry {
+                participant: shoji_primitives::governance::Participant {
+                    addresses: vec![address(1)],
+                    identity: [1; 32],
+                },
+                revoked: false,
+            },
+        );
+        let mut head = shoji_ledger::LedgerHead::genesis();
+        head.height = 8;
+        head.policy = Some(policy.clone());
+        let opening = head.opening_with(&head.frontier.root());
+        assert_eq!(
+            check_policy(&opening, &policy.to_bytes()),
+            Ok(Some(policy.clone()))
+        );
+        // The same entry pointing at the validator's own address.
+        let mut forged = policy.clone();
+        if let Some(e) = forged.registry.get_mut("Bank B") {
+            e.participant.addresses = vec![address(2)];
+        }
+        assert!(check_policy(&opening, &forged.to_bytes()).is_err());
+        // A revocation hidden, and the registry withheld altogether.
+        let mut hidden = policy.clone();
+        hidden.registry.clear();
+        assert!(check_policy(&opening, &hidden.to_bytes()).is_err());
+        assert!(check_policy(&opening, &[]).is_err());
     }
 }

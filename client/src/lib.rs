@@ -22,7 +22,7 @@ pub mod sealed;
 pub mod snapshot;
 
 pub use connection::{
-    CertifiedBlock, CertifiedBlocks, Client, ClientError, Finality, TreeState, TxStatus,
-    CERTIFY_PATIENCE,
+    check_policy, CertifiedBlock, CertifiedBlocks, CertifiedPolicy, Client, ClientError, Finality,
+    TreeState, TxStatus, CERTIFY_PATIENCE,
 };
 pub use network::{Network, NetworkError, ParameterPins};

@@ -291,6 +291,17 @@ impl Ledger {
             GovernanceAction::AddValidator { id, key, address } => {
                 self.check_addition(*id, key, address)?
             }
+            GovernanceAction::RevokeParticipant { name } => match self.policy.registry.get(name) {
+                None => {
+                    return Err(Rejection::Registry(format!(
+                        "no participant is registered as {name:?}"
+                    )))
+                }
+                Some(e) if e.revoked => {
+                    return Err(Rejection::Registry(format!("{name:?} is already revoked")))
+                }
+                Some(_) => {}
+            },
             _ => {}
         }
         Ok(())
@@ -382,6 +393,20 @@ impl Ledger {
             GovernanceAction::SetAuditor { auditor } => self.policy.auditor = *auditor,
             GovernanceAction::SetAccountAuditor { auditor } => {
                 self.policy.account_auditor = Some(*auditor)
+            }
+            GovernanceAction::RegisterParticipant { name, participant } => {
+                self.policy.registry.insert(
+                    name.clone(),
+                    RegistryEntry {
+                        participant: participant.clone(),
+                        revoked: false,
+                    },
+                );
+            }
+            GovernanceAction::RevokeParticipant { name } => {
+                if let Some(e) = self.policy.registry.get_mut(name) {
+                    e.revoked = true;
+                }
             }
             GovernanceAction::SetValidators { .. } | GovernanceAction::AddValidator { .. } => {}
         }

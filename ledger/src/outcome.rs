@@ -44,6 +44,9 @@ pub enum Rejection {
     /// A validator-set change that cannot be made.
     #[error("validator set: {0}")]
     ValidatorSet(String),
+    /// A registry change that cannot be made (revoking a name that is not registered).
+    #[error("participant registry: {0}")]
+    Registry(String),
     /// The transaction names another network (another genesis): it was built for, or
     /// replayed from, a network that shares keys with this one.
     #[error("transaction is for another network")]
@@ -90,7 +93,8 @@ impl Rejection {
             | Rejection::StaleBalance(_) => RejectionCode::Account,
             Rejection::GovernanceSequence { .. }
             | Rejection::Unapproved(_)
-            | Rejection::ValidatorSet(_) => RejectionCode::Governance,
+            | Rejection::ValidatorSet(_)
+            | Rejection::Registry(_) => RejectionCode::Governance,
         }
     }
 }

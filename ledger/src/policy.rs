@@ -3,7 +3,9 @@
 use crate::*;
 use shoji_primitives::audit::AuditPublicKey;
 use shoji_primitives::encoding::{EncodingError, Reader};
-use shoji_primitives::governance::{IssuerRegistry, MAX_ISSUER_ASSETS};
+use shoji_primitives::governance::{
+    read_name, write_name, IssuerRegistry, Participant, MAX_ISSUER_ASSETS,
+};
 use shoji_primitives::note::AssetId;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,6 +35,18 @@ pub struct Policy {
     /// The auditor's account-tier key every account transfer must encrypt its amount to;
     /// `None`: no confidential accounts.
     pub account_auditor: Option<shoji_confidential::PublicKey>,
+    /// The consortium's participants, by name (docs/protocol/governance.md, "The participant
+    /// registry").
+    pub registry: BTreeMap<String, RegistryEntry>,
+}
+
+/// A participant's entry in the registry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryEntry {
+    /// Its addresses and identity key.
+    pub participant: Participant,
+    /// Revoked by governance: its name is no longer paid.
+    pub revoked: bool,
 }
 
 impl Policy {
@@ -49,15 +63,17 @@ impl Policy {
             next_validators: None,
             addresses: BTreeMap::new(),
             account_auditor: config.account_auditor,
+            registry: BTreeMap::new(),
         }
     }
 
     /// `seq:u64 ‖ chain(32) ‖ auditor(32) ‖ issuers:u32 ‖ (key(32) ‖ assets:u8 ‖ asset:u64*)* ‖
     /// epoch:u64 ‖ epoch_start:u64 ‖ validators ‖ next:u8 (0 or 1) ‖ [last height:u64 ‖
-    /// validators] ‖ account auditor:u8 (0 or 1) ‖ [key(32)] ‖ [addresses]` where `validators`
-    /// is `count:u16 ‖ (id:u16 ‖ key(32))*` and
-    /// `addresses`, present only when some validator was added, is `count:u16 ‖ (id:u16 ‖
-    /// len:u8 ‖ IP:port)*` (little-endian), issuers, assets and ids in increasing order.
+    /// validators] ‖ account auditor:u8 (0 or 1) ‖ [key(32)] ‖ addresses ‖ registry` where
+    /// `validators` is `count:u16 ‖ (id:u16 ‖ key(32))*`, `addresses` is `count:u16 ‖ (id:u16 ‖
+    /// len:u8 ‖ IP:port)*` and `registry` is `count:u32 ‖ (len:u8 ‖ name ‖ revoked:u8 ‖
+    /// identity(32) ‖ count:u8 ‖ address(64)*)*` (little-endian), issuers, assets, ids and
+    /// names in increasing order.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&self.seq.to_le_bytes());
@@ -89,16 +105,18 @@ impl Policy {
                 out.extend_from_slice(&k.to_bytes());
             }
         }
-        if !self.addresses.is_empty() {
-            out.extend_from_slice(
-                &(self.addresses.len().min(u16::MAX as usize) as u16).to_le_bytes(),
-            );
-            for (id, a) in self.addresses.iter().take(u16::MAX as usize) {
-                out.extend_from_slice(&id.to_le_bytes());
-                let a = &a.as_bytes()[..a.len().min(u8::MAX as usize)];
-                out.push(a.len() as u8);
-                out.extend_from_slice(a);
-            }
+        out.extend_from_slice(&(self.addresses.len().min(u16::MAX as usize) as u16).to_le_bytes());
+        for (id, a) in self.addresses.iter().take(u16::MAX as usize) {
+            out.extend_from_slice(&id.to_le_bytes());
+            let a = &a.as_bytes()[..a.len().min(u8::MAX as usize)];
+            out.push(a.len() as u8);
+            out.extend_from_slice(a);
+        }
+        out.extend_from_slice(&(self.registry.len() as u32).to_le_bytes());
+        for (name, e) in &self.registry {
+            write_name(&mut out, name);
+            out.push(u8::from(e.revoked));
+            e.participant.write(&mut out);
         }
         out
     }
@@ -159,13 +177,8 @@ impl Policy {
             }
         };
         let mut addresses = BTreeMap::new();
-        if r.remaining() > 0 {
+        {
             let n = u16::from_le_bytes(r.array()?);
-            if n == 0 {
-                return Err(EncodingError::Invalid(
-                    "an empty address list is not written",
-                ));
-            }
             let mut last = None;
             for _ in 0..n {
                 let id = u16::from_le_bytes(r.array()?);
@@ -181,6 +194,39 @@ impl Policy {
                 addresses.insert(id, a.to_string());
             }
         }
+        let n = r.u32()? as usize;
+        if n > r.remaining() / 100 {
+            return Err(EncodingError::Invalid("policy registry count"));
+        }
+        let mut registry = BTreeMap::new();
+        for _ in 0..n {
+            let name = read_name(&mut r)?;
+            if registry
+                .keys()
+                .next_back()
+                .is_some_and(|l: &String| *l >= name)
+            {
+                return Err(EncodingError::Invalid("policy registry names out of order"));
+            }
+            let revoked = match r.u8()? {
+                0 => false,
+                1 => true,
+                v => {
+                    return Err(EncodingError::Unknown {
+                        what: "registry revocation flag",
+                        value: v as u64,
+                    })
+                }
+            };
+            let participant = Participant::read(&mut r)?;
+            registry.insert(
+                name,
+                RegistryEntry {
+                    participant,
+                    revoked,
+                },
+            );
+        }
         r.finish()?;
         Ok(Policy {
             seq,
@@ -193,6 +239,7 @@ impl Policy {
             next_validators,
             addresses,
             account_auditor,
+            registry,
         })
     }
 }

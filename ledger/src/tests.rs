@@ -673,3 +673,70 @@ fn policy_addresses_decode_strictly() {
     q.addresses.insert(4, "10.0.0.09:7004".into());
     assert!(Policy::from_bytes(&q.to_bytes()).is_err());
 }
+
+fn participant(seed: u8) -> shoji_primitives::governance::Participant {
+    shoji_primitives::governance::Participant {
+        addresses: vec![shoji_primitives::keys::SpendingKeys::from_seed(
+            &shoji_primitives::keys::WalletSeed([seed; 32]),
+        )
+        .address()],
+        identity: [seed; 32],
+    }
+}
+
+/// Governance registers, updates and revokes participants; the policy, and so the state root,
+/// commits to the registry; revoking a name that is not registered (or twice) is refused.
+#[test]
+fn governance_keeps_the_participant_registry_in_the_state_root() {
+    let mut l = ledger();
+    let register = |seq, name: &str, seed| {
+        governance(
+            seq,
+            GovernanceAction::RegisterParticipant {
+                name: name.into(),
+                participant: participant(seed),
+            },
+            &[0, 1],
+        )
+    };
+    let revoke = |seq, name: &str| {
+        governance(
+            seq,
+            GovernanceAction::RevokeParticipant { name: name.into() },
+            &[0, 1],
+        )
+    };
+    let before = l.state_root();
+    let out = l.apply_block_with_governance(T0, &[], &[], &[register(0, "Bank B", 1)]);
+    assert!(matches!(out.governance[0].1, TxOutcome::Enacted));
+    assert_ne!(l.state_root(), before);
+    let entry = &l.policy().registry["Bank B"];
+    assert_eq!(
+        (entry.participant.clone(), entry.revoked),
+        (participant(1), false)
+    );
+    assert_eq!(
+        l.head().opening_with(&l.tree_root()).policy,
+        policy_hash(Some(l.policy()))
+    );
+    // An update replaces the entry, and changes the root again.
+    let before = l.state_root();
+    l.apply_block_with_governance(T0, &[], &[], &[register(1, "Bank B", 2)]);
+    assert_eq!(l.policy().registry["Bank B"].participant, participant(2));
+    assert_ne!(l.state_root(), before);
+    // Revoking an unknown name is refused; revoking a known one marks it.
+    assert!(matches!(
+        l.admissible_governance(&revoke(2, "Bank Z")),
+        Err(Rejection::Registry(_))
+    ));
+    let out = l.apply_block_with_governance(T0, &[], &[], &[revoke(2, "Bank B")]);
+    assert!(matches!(out.governance[0].1, TxOutcome::Enacted));
+    assert!(l.policy().registry["Bank B"].revoked);
+    assert!(matches!(
+        l.admissible_governance(&revoke(3, "Bank B")),
+        Err(Rejection::Registry(_))
+    ));
+    // The policy with its registry survives its encoding.
+    let p = l.policy().clone();
+    assert_eq!(Policy::from_bytes(&p.to_bytes()), Ok(p));
+}

@@ -402,6 +402,22 @@ fn answer_read(core: &NodeCore, req: ClientRequest, read: Request, reads: &Reads
             };
             req.respond(r.encode());
         }
+        Request::Policy => match certified(core, u64::MAX) {
+            Ok((cert, opening)) => {
+                serve_from_store(core.store().reader(), req, reads.reads.clone(), move |r| {
+                    let policy = match opening.map(|_| r.policy_at(cert.height)).transpose() {
+                        Ok(p) => p.flatten(),
+                        Err(e) => return Response::Error(e.to_string()),
+                    };
+                    Response::Policy {
+                        checkpoint: postcard::to_allocvec(&cert).unwrap_or_default(),
+                        opening: opening.map(|o| o.to_bytes()).unwrap_or_default(),
+                        policy: policy.map(|p| p.to_bytes()).unwrap_or_default(),
+                    }
+                })
+            }
+            Err(e) => req.respond(Response::Error(e).encode()),
+        },
         Request::Snapshot => {
             let dir = reads.snapshots.clone();
             serve_from_store(core.store().reader(), req, reads.reads.clone(), move |r| {

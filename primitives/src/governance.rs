@@ -14,10 +14,13 @@
 //! count:u8 ‖ (id:u16 ‖ key(32))*` names the next validator set (ids increasing; the ledger
 //! accepts only removals that keep at least four members, with their keys unchanged); `3 ‖
 //! id:u16 ‖ key(32) ‖ len:u8 ‖ address` adds a validator reached at `address`. Set changes
-//! take effect at a checkpoint boundary.
+//! take effect at a checkpoint boundary. `4 ‖ key(32)` designates the account-tier auditor.
+//! `5 ‖ len:u8 ‖ name ‖ identity(32) ‖ count:u8 ‖ address(64)*` registers a participant of
+//! the consortium under `name`, or updates its entry; `6 ‖ len:u8 ‖ name` revokes it.
 
 use crate::audit::AuditPublicKey;
 use crate::encoding::{EncodingError, Reader};
+use crate::keys::Address;
 use crate::note::AssetId;
 use crate::tx::{TxId, TX_VERSION};
 use ed25519_dalek::Signer;
@@ -34,6 +37,85 @@ pub const MAX_VALIDATORS: usize = 64;
 /// No governance transaction is longer than this.
 pub const MAX_GOVERNANCE_BYTES: usize =
     2 + 8 + 1 + 1 + 34 * MAX_VALIDATORS + 1 + 96 * MAX_APPROVALS;
+
+/// Longest participant name, in bytes (UTF-8).
+pub const MAX_NAME_BYTES: usize = 64;
+/// Most addresses one participant registers.
+pub const MAX_PARTICIPANT_ADDRESSES: usize = 8;
+
+/// Whether `name` can name a participant: 1 to [`MAX_NAME_BYTES`] bytes of UTF-8, no control
+/// characters, no whitespace at either end, and not starting as an address does (`shoji1`), so a
+/// wallet told to pay it cannot mistake one for the other.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && name.trim() == name
+        && !name.chars().any(char::is_control)
+        && !name.starts_with(crate::keys::ADDRESS_PREFIX)
+}
+
+/// A participant of the consortium as the registry lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Participant {
+    /// Its shielded addresses, 1 to [`MAX_PARTICIPANT_ADDRESSES`]; payments to its name go to
+    /// the first.
+    pub addresses: Vec<Address>,
+    /// Its Ed25519 identity key, which signs its registry and recovery messages.
+    pub identity: [u8; 32],
+}
+
+impl Participant {
+    /// `identity(32) ‖ count:u8 ‖ address(64)*`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.identity);
+        let n = self.addresses.len().min(MAX_PARTICIPANT_ADDRESSES);
+        out.push(n as u8);
+        for a in &self.addresses[..n] {
+            out.extend_from_slice(&a.to_bytes());
+        }
+    }
+
+    /// Strict decoding of [`Participant::write`]: 1 to [`MAX_PARTICIPANT_ADDRESSES`] valid
+    /// addresses, none twice.
+    pub fn read(r: &mut Reader<'_>) -> Result<Self, EncodingError> {
+        let identity = r.array()?;
+        let n = r.u8()? as usize;
+        if n == 0 || n > MAX_PARTICIPANT_ADDRESSES {
+            return Err(EncodingError::Invalid("a participant has 1 to 8 addresses"));
+        }
+        let mut addresses: Vec<Address> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let a = Address::from_bytes(&r.array()?)?;
+            if addresses.contains(&a) {
+                return Err(EncodingError::Invalid(
+                    "a participant lists an address twice",
+                ));
+            }
+            addresses.push(a);
+        }
+        Ok(Participant {
+            addresses,
+            identity,
+        })
+    }
+}
+
+/// Writes `len:u8 ‖ name`.
+pub fn write_name(out: &mut Vec<u8>, name: &str) {
+    let b = &name.as_bytes()[..name.len().min(MAX_NAME_BYTES)];
+    out.push(b.len() as u8);
+    out.extend_from_slice(b);
+}
+
+/// Reads what [`write_name`] wrote, refusing a name [`valid_name`] refuses.
+pub fn read_name(r: &mut Reader<'_>) -> Result<String, EncodingError> {
+    let n = r.u8()? as usize;
+    std::str::from_utf8(r.take(n)?)
+        .ok()
+        .filter(|s| valid_name(s))
+        .map(str::to_string)
+        .ok_or(EncodingError::Invalid("a participant name"))
+}
 
 /// A change of policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +155,19 @@ pub enum GovernanceAction {
     SetAccountAuditor {
         /// The auditor's account-tier public key (Ristretto).
         auditor: shoji_confidential::PublicKey,
+    },
+    /// Registers a participant under `name`, or replaces its entry (and lifts a revocation).
+    RegisterParticipant {
+        /// The name wallets pay and auditors report ([`valid_name`]).
+        name: String,
+        /// Its addresses and identity key.
+        participant: Participant,
+    },
+    /// Revokes the participant registered under `name`: paying the name is refused from then
+    /// on; the entry stays, marked revoked, so that its history still reads.
+    RevokeParticipant {
+        /// The registered name.
+        name: String,
     },
 }
 
@@ -123,6 +218,20 @@ impl std::fmt::Display for GovernanceAction {
                 "designate account auditor {}",
                 crate::encoding::hex_encode(&auditor.to_bytes())
             ),
+            Self::RegisterParticipant { name, participant } => {
+                let list: Vec<String> = participant
+                    .addresses
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect();
+                write!(
+                    f,
+                    "register participant {name:?} (identity {}) at {}",
+                    short(&participant.identity),
+                    list.join(", ")
+                )
+            }
+            Self::RevokeParticipant { name } => write!(f, "revoke participant {name:?}"),
         }
     }
 }
@@ -234,6 +343,15 @@ impl GovernanceTx {
             GovernanceAction::SetAccountAuditor { auditor } => {
                 out.push(4);
                 out.extend_from_slice(&auditor.to_bytes());
+            }
+            GovernanceAction::RegisterParticipant { name, participant } => {
+                out.push(5);
+                write_name(&mut out, name);
+                participant.write(&mut out);
+            }
+            GovernanceAction::RevokeParticipant { name } => {
+                out.push(6);
+                write_name(&mut out, name);
             }
         }
         out
@@ -364,6 +482,13 @@ impl GovernanceTx {
                     .to_string();
                 GovernanceAction::AddValidator { id, key, address }
             }
+            5 => GovernanceAction::RegisterParticipant {
+                name: read_name(&mut r)?,
+                participant: Participant::read(&mut r)?,
+            },
+            6 => GovernanceAction::RevokeParticipant {
+                name: read_name(&mut r)?,
+            },
             v => {
                 return Err(EncodingError::Unknown {
                     what: "governance action",
@@ -482,6 +607,71 @@ mod tests {
             assert!(GovernanceTx::from_bytes(&tx.to_bytes()).is_err(), "{bad}");
         }
         assert!(canonical_address("127.0.0.1:7004"));
+    }
+
+    fn participant(seeds: &[u8]) -> Participant {
+        Participant {
+            addresses: seeds
+                .iter()
+                .map(|i| {
+                    crate::keys::SpendingKeys::from_seed(&crate::keys::WalletSeed([*i; 32]))
+                        .address()
+                })
+                .collect(),
+            identity: [7; 32],
+        }
+    }
+
+    /// Registry actions round-trip; names that could pass for an address or are blank, and
+    /// entries with no, too many or repeated addresses, do not decode.
+    #[test]
+    fn registry_actions_round_trip_and_refuse_bad_names_and_entries() {
+        let register = |name: &str, p: Participant| {
+            GovernanceTx::new(
+                4,
+                GovernanceAction::RegisterParticipant {
+                    name: name.into(),
+                    participant: p,
+                },
+            )
+        };
+        for tx in [
+            register("Bank B", participant(&[1, 2])),
+            register("銀行 C", participant(&[3])),
+            GovernanceTx::new(
+                5,
+                GovernanceAction::RevokeParticipant {
+                    name: "Bank B".into(),
+                },
+            ),
+        ] {
+            let bytes = tx.to_bytes();
+            assert_eq!(GovernanceTx::from_bytes(&bytes), Ok(tx));
+            for cut in 0..bytes.len() {
+                assert!(GovernanceTx::from_bytes(&bytes[..cut]).is_err());
+            }
+        }
+        let address = participant(&[1]).addresses[0].to_string();
+        for bad in [
+            "",
+            " Bank B",
+            "Bank B ",
+            "Bank\nB",
+            "shoji1bank",
+            address.as_str(),
+            &"x".repeat(65),
+        ] {
+            assert!(!valid_name(bad), "{bad:?}");
+            if bad.len() <= MAX_NAME_BYTES {
+                let bytes = register(bad, participant(&[1])).to_bytes();
+                assert!(GovernanceTx::from_bytes(&bytes).is_err(), "{bad:?}");
+            }
+        }
+        assert!(valid_name("Bank B"));
+        for p in [participant(&[]), participant(&[1; 9]), participant(&[1, 1])] {
+            let bytes = register("Bank B", p).to_bytes();
+            assert!(GovernanceTx::from_bytes(&bytes).is_err());
+        }
     }
 
     #[test]

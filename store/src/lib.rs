@@ -33,6 +33,7 @@
 //! | `compact_blocks` | height | the block's [`CompactBlock`] as clients receive it ([`CompactBlock::to_bytes`]), written with the block |
 //! | `nullifiers` | nullifier (32 bytes) | height revealed (a mint into an account leaves one too) |
 //! | `nullifier_log` | position in order of revelation (from 0) | nullifier: what a snapshot hashes into the nullifier chain |
+//! | `policies` | height at which a policy came into force | the policy ([`shoji_ledger::Policy::to_bytes`]): what certified registry reads answer |
 //! | `accounts` | account id: key (32) ‖ asset (u64) | the account's state ([`AccountState::to_bytes`]), rewritten when a block changes it |
 //! | `commitments` | leaf index | commitment |
 //! | `checkpoints` | height | stable checkpoint certificate |
@@ -135,6 +136,7 @@ const COMPACT: TableDefinition<u64, &[u8]> = TableDefinition::new("compact_block
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const ACCOUNTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("accounts");
 const NULLIFIER_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("nullifier_log");
+const POLICIES: TableDefinition<u64, &[u8]> = TableDefinition::new("policies");
 
 /// Kinds of `consensus_log` entries (the second half of the key).
 const LOG_PRE_PREPARE: u8 = 0;
@@ -660,6 +662,29 @@ fn read_checkpoint(
 }
 
 impl StoreReader {
+    /// The policy in force after height `height`: `None` while it is genesis's (or above the
+    /// stored height, where it is not known yet).
+    pub fn policy_at(&self, height: u64) -> Result<Option<shoji_ledger::Policy>, StoreError> {
+        let r = self
+            .db
+            .begin_read()
+            .ctx(|| "starting a read transaction".to_string())?;
+        let t = r
+            .open_table(POLICIES)
+            .ctx(|| "opening table `policies`".to_string())?;
+        let last = t
+            .range(..=height)
+            .ctx(|| "reading table `policies`".to_string())?
+            .next_back()
+            .transpose()
+            .ctx(|| "reading table `policies`".to_string())?;
+        last.map(|(k, v)| {
+            shoji_ledger::Policy::from_bytes(v.value())
+                .map_err(|e| corrupt("policies", format!("height {}", k.value()))(e.to_string()))
+        })
+        .transpose()
+    }
+
     /// The stable checkpoint certificate stored at `height` ([`Store::checkpoint`]).
     pub fn checkpoint(&self, height: u64) -> Result<Option<CheckpointCertificate>, StoreError> {
         let r = self
@@ -852,6 +877,7 @@ impl Store {
             COMPACT,
             EVENTS,
             NULLIFIER_LOG,
+            POLICIES,
         ] {
             txn.open_table(def)
                 .ctx(|| format!("creating table `{}`", def.name()))?;
@@ -962,6 +988,7 @@ impl Store {
             let mut log_t = txn
                 .open_table(NULLIFIER_LOG)
                 .ctx(|| open("nullifier_log"))?;
+            let mut policies_t = txn.open_table(POLICIES).ctx(|| open("policies"))?;
             let mut epoch_t = txn
                 .open_table(EPOCH_CHANGES)
                 .ctx(|| open("epoch_changes"))?;
@@ -1197,6 +1224,13 @@ impl Store {
                     .ctx(|| format!("writing the validator-set change decided at height {h}"))?;
             }
             write_head(&mut ledger, c.ledger)?;
+            if let Some(p) = &c.ledger.policy {
+                if prev.policy.as_ref() != Some(p) {
+                    policies_t
+                        .insert(h, &p.to_bytes()[..])
+                        .ctx(|| format!("writing the policy in force from height {h}"))?;
+                }
+            }
             consensus.record_commit(c.block);
             consensus_t
                 .insert(K_PERSISTED, &codec::encode_consensus(&consensus)[..])

@@ -221,6 +221,12 @@ impl Store {
                 )
                 .ctx(|| format!("writing the checkpoint of height {h}"))?;
             write_head(&mut ledger, head)?;
+            if let Some(p) = &head.policy {
+                let mut policies = txn.open_table(POLICIES).ctx(|| open("policies"))?;
+                policies
+                    .insert(h, &p.to_bytes()[..])
+                    .ctx(|| format!("writing the policy in force at height {h}"))?;
+            }
             let mut consensus = PersistedState::genesis();
             consensus.stable_checkpoint = checkpoint.clone();
             consensus.last_committed = h;

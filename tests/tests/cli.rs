@@ -612,6 +612,58 @@ fn story_balances_report_disclosure_restore_and_every_error() {
     );
     // Now the validators accept its mints.
     sh.wallet("issuer", &rogue_mint);
+    // Governance registers Bob's bank by name; Alice pays the name, resolved from the certified
+    // registry (once a stable checkpoint covers it); a name nobody registered is refused.
+    sh.ok(
+        "shoji-node",
+        &[
+            "governance",
+            "propose",
+            "--network",
+            &network_arg,
+            "--register-participant",
+            "Bank B",
+            "--identity-key",
+            &rogue_pk,
+            "--participant-address",
+            &bob_addr,
+            "--out",
+            "bank-b.json",
+        ],
+    );
+    for key in ["devnet/admin-0.key", "devnet/admin-1.key"] {
+        sh.ok(
+            "shoji-node",
+            &["governance", "approve", "bank-b.json", "--admin-key", key],
+        );
+    }
+    let enacted = submit("bank-b.json");
+    assert_eq!(enacted.code, 0, "{}{}", enacted.stdout, enacted.stderr);
+    let pay_name = ["send", "--to", "Bank B", "--amount", "5", "--asset", "USD"];
+    let mut paid = false;
+    for _ in 0..60 {
+        let mut args = vec!["--wallet", "alice.wallet"];
+        args.extend_from_slice(&pay_name);
+        let r = sh.run("shoji-wallet", &args, &[]);
+        if r.code == 0 {
+            paid = true;
+            break;
+        }
+        assert!(
+            r.stderr.contains("no participant is registered"),
+            "{}",
+            r.stderr
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(paid, "the registered name never resolved");
+    sh.wallet_fails(
+        "alice",
+        &["send", "--to", "Bank Z", "--amount", "5", "--asset", "USD"],
+        &[],
+        2,
+        "no participant is registered as \"Bank Z\"",
+    );
     // No validator reachable: one validator at a port nothing listens on.
     let mut dead = net.clone();
     dead["validators"] = serde_json::json!([{
@@ -638,12 +690,13 @@ fn story_balances_report_disclosure_restore_and_every_error() {
     sh.wallet_fails("alice", &["init"], &[], 11, "already exists");
 
     // Nothing was lost: every failure left the balances as they were (Alice has the 5 the
-    // newly registered issuer minted).
+    // newly registered issuer minted, and paid 5 to Bank B, which is Bob).
     sh.wallet("alice", &["sync"]);
+    sh.wallet("bob", &["sync"]);
     sh.wallet("carol", &["sync"]);
     assert_eq!(
         ["alice", "bob", "carol"].map(|w| sh.balance(w)),
-        [765, 150, 90]
+        [760, 155, 90]
     );
 
     // Carol redeems 40 with the issuer; the auditor sees it leave.

@@ -260,7 +260,7 @@ enum Governance {
 #[command(group(
     ArgGroup::new("action")
         .required(true)
-        .args(["set_auditor", "set_account_auditor", "set_issuer", "revoke_issuer", "remove_validator", "add_validator"])
+        .args(["set_auditor", "set_account_auditor", "set_issuer", "revoke_issuer", "remove_validator", "add_validator", "register_participant", "revoke_participant"])
 ))]
 struct ProposeArgs {
     /// The client network file.
@@ -300,6 +300,20 @@ struct ProposeArgs {
     /// The added validator's address.
     #[arg(long, requires = "add_validator")]
     address: Option<SocketAddr>,
+    /// Register a participant under this name (or update its entry), with --identity-key and
+    /// one or more --participant-address.
+    #[arg(long, requires_all = ["identity_key", "participant_address"])]
+    register_participant: Option<String>,
+    /// The participant's Ed25519 identity key (hex).
+    #[arg(long, value_parser = ed25519_public_key, requires = "register_participant")]
+    identity_key: Option<[u8; 32]>,
+    /// A shielded address of the participant (`shoji1…`; repeat for several, the first is
+    /// the one its name is paid at).
+    #[arg(long, requires = "register_participant")]
+    participant_address: Vec<String>,
+    /// Revoke the participant registered under this name.
+    #[arg(long)]
+    revoke_participant: Option<String>,
 }
 
 fn auditor_key(hex: &str) -> anyhow::Result<AuditPublicKey> {
@@ -459,6 +473,33 @@ fn proposed_action(args: &ProposeArgs, net: &Network) -> anyhow::Result<Governan
             key,
             address: address.to_string(),
         });
+    }
+    if let (Some(name), Some(identity)) = (&args.register_participant, args.identity_key) {
+        if !shoji_primitives::governance::valid_name(name) {
+            bail!("{name:?} cannot name a participant: 1 to 64 bytes, no control characters, no surrounding spaces, not an address");
+        }
+        let mut addresses = Vec::new();
+        for a in &args.participant_address {
+            let a: shoji_primitives::keys::Address = a
+                .parse()
+                .with_context(|| format!("{a:?} is not a valid address"))?;
+            if !addresses.contains(&a) {
+                addresses.push(a);
+            }
+        }
+        if addresses.len() > shoji_primitives::governance::MAX_PARTICIPANT_ADDRESSES {
+            bail!("a participant registers at most 8 addresses");
+        }
+        return Ok(GovernanceAction::RegisterParticipant {
+            name: name.clone(),
+            participant: shoji_primitives::governance::Participant {
+                addresses,
+                identity,
+            },
+        });
+    }
+    if let Some(name) = &args.revoke_participant {
+        return Ok(GovernanceAction::RevokeParticipant { name: name.clone() });
     }
     let remove: BTreeSet<u16> = args.remove_validator.iter().copied().collect();
     if remove.is_empty() {

@@ -14,7 +14,7 @@ use shoji_cli::{fail, Exit, Failure, Synced};
 use shoji_client::sealed::SealedFile;
 use shoji_client::{Client, ClientError, Network};
 use shoji_primitives::encryption::Memo;
-use shoji_primitives::keys::{Address, WalletSeed};
+use shoji_primitives::keys::{Address, WalletSeed, ADDRESS_PREFIX};
 use shoji_primitives::note::{Amount, AssetId};
 use shoji_primitives::tx::Transaction;
 use shoji_prover::Prover;
@@ -111,7 +111,8 @@ enum Command {
     Balance,
     /// Pay someone.
     Send {
-        /// Receiver's address (`shoji1…`).
+        /// Receiver's address (`shoji1…`), or the name of a participant in the network's
+        /// registry ("Bank B"), resolved from certified ledger state.
         #[arg(long)]
         to: String,
         /// Amount, in the asset's smallest unit.
@@ -380,6 +381,19 @@ fn load_prover(cli: &Cli, net: &Network) -> anyhow::Result<Prover> {
 
 fn connect(cli: &Cli, net: &Network) -> Result<Client, Failure> {
     Ok(Client::connect(net, cli.node)?)
+}
+
+/// The address of the participant registered as `name`, from the certified registry; an unknown
+/// or revoked name is a usage error that says so.
+fn resolve_name(client: &Client, name: &str) -> Result<Address, Failure> {
+    match client.resolve_name(name) {
+        Ok(a) => Ok(a),
+        Err(e @ (ClientError::UnknownName { .. } | ClientError::RevokedName { .. })) => Err(fail(
+            Exit::Usage,
+            anyhow!("{e}: pay an address (shoji1…) or a registered name"),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn parse_address(s: &str) -> Result<Address, Failure> {
@@ -707,13 +721,21 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             memo: text,
             no_sync,
         } => {
-            let to = parse_address(to)?;
+            let named = !to.trim().starts_with(ADDRESS_PREFIX);
+            let address = match named {
+                true => None,
+                false => Some(parse_address(to)?),
+            };
             let amount = positive(*amount)?;
             let memo = memo(text.as_deref())?;
             let net = network(cli)?;
             let asset = net.resolve_asset(asset)?;
             let mut o = open(cli)?;
             let client = connect(cli, &net)?;
+            let to = match address {
+                Some(a) => a,
+                None => resolve_name(&client, to)?,
+            };
             let tip = if *no_sync {
                 let tip = client.tree_state()?;
                 if o.wallet.height() < tip.height {
