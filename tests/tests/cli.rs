@@ -657,6 +657,21 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     assert!(paid, "the registered name never resolved");
+    // The auditor names the payment from the certified registry; its names file overrides it.
+    au(&["scan"]);
+    let to_bank_b = |report: &Value| -> Vec<String> {
+        report["payments"]
+            .as_array()
+            .expect("payments")
+            .iter()
+            .filter(|p| p["amount"] == 5 && p["kind"] == "transfer")
+            .map(|p| p["to"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let plain = sh.ok("shoji-auditor", &["--json", "report"]).json();
+    assert!(to_bank_b(&plain).contains(&"Bank B".to_string()), "{plain}");
+    let named = au(&["report"]);
+    assert!(to_bank_b(&named).contains(&"Bob".to_string()), "{named}");
     sh.wallet_fails(
         "alice",
         &["send", "--to", "Bank Z", "--amount", "5", "--asset", "USD"],

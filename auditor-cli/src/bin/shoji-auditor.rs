@@ -72,7 +72,8 @@ struct Cli {
     #[arg(long, global = true, env = "SHOJI_AUDITOR_DATABASE_CA")]
     database_ca: Option<PathBuf>,
     /// A directory of participants: a JSON object mapping addresses (`shoji1…`) and account
-    /// keys (64 hex digits) to names.
+    /// keys (64 hex digits) to names. `report` names addresses from the network's certified
+    /// participant registry first; this file overrides it.
     #[arg(long, global = true, env = "SHOJI_DIRECTORY")]
     names: Option<PathBuf>,
     /// Read the passphrase from the first line of this file (else $SHOJI_AUDITOR_PASSPHRASE, else
@@ -232,6 +233,26 @@ fn redact(location: &str) -> String {
             }
         }
         _ => location.to_string(),
+    }
+}
+
+/// Names every address of the participant registry, as certified at a validator's latest stable
+/// checkpoint (revoked participants too: their past payments keep their names). Without a
+/// reachable validator, or with one that answers what the network did not certify, the report
+/// goes on with the names file alone, and says so.
+fn registry_names(auditor: &mut Auditor, net: &Network) {
+    let certified = Client::connect(net, None).and_then(|c| c.certified_policy());
+    match certified {
+        Ok(c) => {
+            for (name, e) in c.policy.iter().flat_map(|p| p.registry.iter()) {
+                for a in &e.participant.addresses {
+                    auditor.name(a.apk, name);
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("The participant registry is not used ({e}); names come from --names alone.")
+        }
     }
 }
 
@@ -438,6 +459,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         } => {
             let mut o = open(cli)?;
             let net = Network::load(&cli.network).ok();
+            if let Some(net) = &net {
+                registry_names(&mut o.auditor, net);
+                // The local names file overrides the registry.
+                if let Some(names) = &cli.names {
+                    load_names(&mut o.auditor, names)?;
+                }
+            }
             let asset_name = |a: AssetId| net.as_ref().map_or(a.0.to_string(), |n| n.asset_name(a));
             let to = to.unwrap_or(o.auditor.height());
             let since = since.as_deref().map(parse_time).transpose()?;
