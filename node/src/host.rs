@@ -196,15 +196,30 @@ async fn serve(
         };
         if let Some(view) = core.take_snapshot_view() {
             if let Some(s) = options.snapshots.clone() {
+                let metrics = core.metrics().clone();
                 tokio::task::spawn_blocking(move || {
                     let h = view.height();
+                    let started = Instant::now();
                     match crate::snapshots::write(&view, &s) {
-                        Ok(m) => tracing::info!(
-                            height = h,
-                            chunks = m.chunks.len(),
-                            nullifiers = m.nullifiers,
-                            "wrote a state snapshot"
-                        ),
+                        Ok(m) => {
+                            let bytes: u64 = m.chunks.iter().map(|c| u64::from(c.len)).sum();
+                            metrics
+                                .snapshot_height
+                                .set(i64::try_from(h).unwrap_or(i64::MAX));
+                            metrics
+                                .snapshot_bytes
+                                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                            metrics
+                                .snapshot_seconds
+                                .observe(started.elapsed().as_secs_f64());
+                            tracing::info!(
+                                height = h,
+                                chunks = m.chunks.len(),
+                                nullifiers = m.nullifiers,
+                                bytes,
+                                "wrote a state snapshot"
+                            )
+                        }
                         Err(e) => tracing::warn!(height = h, error = %e, "no state snapshot"),
                     }
                 });

@@ -97,6 +97,12 @@ pub struct Metrics {
     pub storage_bytes: Gauge,
     /// Bytes available to the validator on the database's file system (read at each scrape).
     pub storage_available_bytes: Gauge,
+    /// Height of the newest state snapshot this validator wrote (0: none yet).
+    pub snapshot_height: Gauge,
+    /// Bytes of the newest state snapshot's chunks.
+    pub snapshot_bytes: Gauge,
+    /// Seconds to write one state snapshot.
+    pub snapshot_seconds: Histogram,
     /// When the host loop last turned (Unix ms): `/livez` fails when it stalls.
     last_turn_ms: Arc<AtomicU64>,
 }
@@ -131,6 +137,10 @@ impl Default for Metrics {
             ready: Gauge::default(),
             storage_bytes: Gauge::default(),
             storage_available_bytes: Gauge::default(),
+            snapshot_height: Gauge::default(),
+            snapshot_bytes: Gauge::default(),
+            // 10 ms to about 160 s.
+            snapshot_seconds: histogram(0.01, 2.0, 15),
             last_turn_ms: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -345,6 +355,22 @@ pub fn registry(node: &Metrics, net: &shoji_net::NetMetrics) -> Registry {
         "storage_available_bytes",
         "Bytes available on the database's file system",
         m.storage_available_bytes,
+    );
+    r.register(
+        "snapshot_height",
+        "Height of the newest state snapshot written (0: none)",
+        m.snapshot_height,
+    );
+    r.register(
+        "snapshot_bytes",
+        "Bytes of the newest state snapshot's chunks",
+        m.snapshot_bytes,
+    );
+    r.register_with_unit(
+        "snapshot_seconds",
+        "Time to write one state snapshot",
+        Unit::Seconds,
+        m.snapshot_seconds,
     );
     let n = net.clone();
     r.register(

@@ -260,3 +260,61 @@ pub fn sync_from_peers(
         refused: fetched.refused,
     })
 }
+
+/// A snapshot on disk, as [`inspect`] finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotFiles {
+    /// Its height.
+    pub height: u64,
+    /// The state root its manifest opens to.
+    pub state_root: [u8; 32],
+    /// Its chunks.
+    pub chunks: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Nullifiers and accounts it holds.
+    pub nullifiers: u64,
+    /// Accounts it holds.
+    pub accounts: u64,
+}
+
+/// Reads the snapshot of height `h` in `dir` and, with `check`, checks every chunk and the
+/// whole against the manifest's opening (what a joining validator checks, less the
+/// certificate: pass the certified root as `certified` to check that too).
+pub fn inspect(
+    dir: &Path,
+    h: u64,
+    check: bool,
+    certified: Option<[u8; 32]>,
+) -> Result<SnapshotFiles, SnapshotFileError> {
+    let bytes = manifest(dir, h)?.ok_or_else(|| SnapshotFileError::Corrupt {
+        path: dir.join(h.to_string()).display().to_string(),
+        reason: "no such snapshot".into(),
+    })?;
+    let corrupt = |reason: String| SnapshotFileError::Corrupt {
+        path: dir.join(h.to_string()).display().to_string(),
+        reason,
+    };
+    let m = SnapshotManifest::from_bytes(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let state_root = m.opening.root();
+    let files = SnapshotFiles {
+        height: m.opening.height,
+        state_root,
+        chunks: m.chunks.len(),
+        bytes: m.chunks.iter().map(|c| u64::from(c.len)).sum(),
+        nullifiers: m.nullifiers,
+        accounts: m.accounts,
+    };
+    if !check {
+        return Ok(files);
+    }
+    let root = certified.unwrap_or(state_root);
+    let mut a = shoji_ledger::snapshot::SnapshotAssembler::new(m, &root)
+        .map_err(|e| corrupt(e.to_string()))?;
+    for i in a.missing() {
+        let c = chunk(dir, h, i as u32)?.ok_or_else(|| corrupt(format!("chunk {i} is missing")))?;
+        a.accept(i, &c).map_err(|e| corrupt(e.to_string()))?;
+    }
+    a.finish().map_err(|e| corrupt(e.to_string()))?;
+    Ok(files)
+}

@@ -420,6 +420,52 @@ fn processes_survive_sigkill_and_catch_up() {
     };
     assert!(exit.success(), "exit status {exit:?}");
 
+    // Stopped, its operator takes a snapshot of its state, lists and checks it; a chunk altered
+    // on disk is caught.
+    let config0 = dir.join("validator-0/config.toml");
+    let snapshot = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("snapshot")
+            .args(args)
+            .arg("--config")
+            .arg(&config0)
+            .output()
+            .expect("snapshot command")
+    };
+    let took = snapshot(&["take"]);
+    assert!(
+        took.status.success(),
+        "{}",
+        String::from_utf8_lossy(&took.stderr)
+    );
+    let listed = String::from_utf8_lossy(&snapshot(&["list"]).stdout).into_owned();
+    assert!(listed.contains("state root"), "{listed}");
+    let verified = snapshot(&["verify"]);
+    assert!(
+        verified.status.success()
+            && String::from_utf8_lossy(&verified.stdout).contains("checks against"),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let snapshots = dir.join("validator-0/data/snapshots");
+    let taken = std::fs::read_dir(&snapshots)
+        .expect("snapshots")
+        .filter_map(|e| e.ok())
+        .find(|e| e.path().join("0").exists())
+        .expect("a snapshot directory")
+        .path();
+    let mut head = std::fs::read(taken.join("0")).expect("chunk");
+    let last = head.len() - 1;
+    head[last] ^= 1;
+    std::fs::write(taken.join("0"), head).expect("write");
+    let refused = snapshot(&["verify"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("chunk 0"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
     // The JSON log: one object per line, each with a time, a level and a message, and the
     // events' fields as fields.
     let json =
@@ -518,6 +564,9 @@ fn help_lists_every_command() {
             "devnet",
             "governance propose",
             "governance submit",
+            "snapshot list",
+            "snapshot verify",
+            "snapshot take",
         ] {
             assert!(
                 text.lines()

@@ -123,10 +123,14 @@ const USAGE: &str = "shoji-node init --dir DIR [--validators N] [--base-port P] 
        shoji-node join --dir DIR --genesis FILE --id N --listen IP:PORT [--params DIR]
        shoji-node devnet [--validators N] [--dir DIR] [--auditor-public-key HEX] [--anchor-window BLOCKS] [--ordering-only]
        shoji-node governance propose --network FILE --out FILE [--seq N] (--set-auditor HEX | --set-issuer HEX --assets ID,...
-                       | --revoke-issuer HEX | --remove-validator ID ... | --add-validator ID --key HEX --address IP:PORT)
+                       | --revoke-issuer HEX | --remove-validator ID ... | --add-validator ID --key HEX --address IP:PORT
+                       | --register-participant NAME --identity-key HEX --participant-address shoji1... | --revoke-participant NAME)
        shoji-node governance approve FILE --admin-key FILE
        shoji-node governance show FILE
-       shoji-node governance submit FILE --network FILE";
+       shoji-node governance submit FILE --network FILE
+       shoji-node snapshot list --config FILE
+       shoji-node snapshot verify --config FILE [--height H]
+       shoji-node snapshot take --config FILE";
 
 #[derive(Subcommand)]
 enum Command {
@@ -146,6 +150,36 @@ enum Command {
     /// Prepare, approve, show and submit governance transactions.
     #[command(subcommand)]
     Governance(Governance),
+    /// List, check and take a validator's state snapshots.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// The snapshots in the validator's data directory: height, state root, chunks, bytes.
+    List {
+        /// The validator's `config.toml`.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Check a snapshot's chunks and its whole against its opening and, when the validator is
+    /// stopped, against the stored checkpoint certificate of its height.
+    Verify {
+        /// The validator's `config.toml`.
+        #[arg(long)]
+        config: PathBuf,
+        /// The snapshot's height; by default the newest.
+        #[arg(long)]
+        height: Option<u64>,
+    },
+    /// Write a snapshot of the stored state now (the validator stopped): served once a stable
+    /// checkpoint certificate of its height is stored.
+    Take {
+        /// The validator's `config.toml`.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -379,6 +413,91 @@ fn main_inner(command: Command) -> Result<(), Failure> {
             )?)
         }
         Command::Governance(g) => governance(g),
+        Command::Snapshot(s) => Ok(snapshot_command(s)?),
+    }
+}
+
+fn snapshot_command(cmd: SnapshotCommand) -> anyhow::Result<()> {
+    use shoji_node::snapshots;
+    let (SnapshotCommand::List { config }
+    | SnapshotCommand::Verify { config, .. }
+    | SnapshotCommand::Take { config }) = &cmd;
+    let setup = Setup::load(config)?;
+    let dir = setup.config.data_dir.join(snapshots::SNAPSHOT_DIR);
+    match cmd {
+        SnapshotCommand::List { .. } => {
+            let mut heights = snapshots::list(&dir)?;
+            heights.sort_unstable();
+            if heights.is_empty() {
+                println!("no snapshots in {}", dir.display());
+            }
+            for h in heights {
+                let f = snapshots::inspect(&dir, h, false, None)?;
+                println!(
+                    "height {h}: state root {}, {} chunks, {} bytes, {} nullifiers, {} accounts",
+                    hex_encode(&f.state_root),
+                    f.chunks,
+                    f.bytes,
+                    f.nullifiers,
+                    f.accounts
+                );
+            }
+            Ok(())
+        }
+        SnapshotCommand::Verify { height, .. } => {
+            let h = match height {
+                Some(h) => h,
+                None => snapshots::list(&dir)?
+                    .into_iter()
+                    .max()
+                    .ok_or_else(|| anyhow::anyhow!("no snapshots in {}", dir.display()))?,
+            };
+            // The certificate, when the validator is stopped (a running one holds the store).
+            let certified = shoji_store::Store::open(setup.database())
+                .ok()
+                .map(|s| s.checkpoint(h))
+                .transpose()?
+                .flatten();
+            let f = snapshots::inspect(&dir, h, true, certified.as_ref().map(|c| c.state_root))
+                .with_context(|| format!("checking the snapshot of height {h}"))?;
+            let against = match &certified {
+                Some(_) => "its stored checkpoint certificate",
+                None => {
+                    "its manifest's opening (no stored certificate read: stopped validators only)"
+                }
+            };
+            println!(
+                "snapshot {h} checks against {against}: state root {}, {} chunks, {} bytes",
+                hex_encode(&f.state_root),
+                f.chunks,
+                f.bytes
+            );
+            Ok(())
+        }
+        SnapshotCommand::Take { .. } => {
+            let store = shoji_store::Store::open(setup.database()).with_context(|| {
+                format!(
+                    "opening {} (stop the validator first)",
+                    setup.database().display()
+                )
+            })?;
+            let view = store.state_view()?;
+            let options = snapshots::SnapshotOptions::in_data_dir(&setup.config.data_dir, 1);
+            let m = snapshots::write(
+                &view,
+                &snapshots::SnapshotOptions {
+                    keep: usize::MAX,
+                    ..options
+                },
+            )?;
+            println!(
+                "wrote the snapshot of height {} ({} chunks) to {}",
+                view.height(),
+                m.chunks.len(),
+                dir.display()
+            );
+            Ok(())
+        }
     }
 }
 
