@@ -203,6 +203,13 @@ pub enum Response {
     /// The answer to [`Request::SnapshotChunk`]: the chunk's bytes, empty when the validator
     /// no longer has that snapshot.
     SnapshotChunk(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The answer to a read of heights this validator no longer keeps (it started from a
+    /// state snapshot, or pruned them): it keeps them from `first` on. Read older ones from
+    /// another validator or the network's archive.
+    NotKept {
+        /// The first height kept.
+        first: u64,
+    },
     /// The answer to [`Request::Policy`].
     Policy {
         /// Postcard-encoded [`shoji_consensus::CheckpointCertificate`].

@@ -85,6 +85,17 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// The validator no longer keeps the heights asked for: it keeps them from `first` on.
+    #[error("validator {node} keeps blocks from height {first} on, and the network file names no archive to read older ones from")]
+    NotKept {
+        /// Which validator.
+        node: u16,
+        /// The first height it keeps.
+        first: u64,
+    },
+    /// The network's archive could not be read.
+    #[error("the history archive: {0}")]
+    Archive(String),
     /// No participant is registered under this name (as of the certified state at `height`).
     #[error("no participant is registered as {name:?} (registry as certified at height {height})")]
     UnknownName {
@@ -591,9 +602,24 @@ impl Client {
         let mut next = base.height + 1;
         let mut tree_root = base_opening.map(|o| o.tree_root);
         let mut blocks = Vec::new();
+        let mut from_archive = false;
         while next <= top.height {
             let want = (top.height - next + 1).min(MAX_COMPACT_BLOCKS as u64) as u32;
-            let batch = self.compact_blocks(next, want)?;
+            let batch = match self.compact_blocks(next, want) {
+                // Older than the validator keeps: from the archive, checked the same way.
+                Err(ClientError::NotKept { first, .. }) if self.network.archive.is_some() => {
+                    let got =
+                        self.archived_compact_blocks(next, want.min((first - next) as u32))?;
+                    if got.is_empty() {
+                        return Err(ClientError::Archive(format!(
+                            "height {next} is not in the archive"
+                        )));
+                    }
+                    from_archive = true;
+                    got
+                }
+                other => other?,
+            };
             if batch.is_empty() {
                 return Err(ClientError::Lied {
                     node: self.node.0,
@@ -611,6 +637,16 @@ impl Client {
                     blocks.push(b);
                 }
             }
+        }
+        if (chain != top_opening.scan_chain || tree_root != Some(top_opening.tree_root))
+            && from_archive
+        {
+            return Err(ClientError::Archive(format!(
+                "compact blocks {}..={} (some from the archive) do not match the certified state at height {}",
+                base.height + 1,
+                top.height,
+                top.height
+            )));
         }
         if chain != top_opening.scan_chain || tree_root != Some(top_opening.tree_root) {
             return Err(ClientError::Lied {
@@ -912,8 +948,45 @@ impl Client {
                 }
                 Ok(out)
             }
+            Response::NotKept { first } if first > from_height => Err(ClientError::NotKept {
+                node: self.node.0,
+                first,
+            }),
             other => Err(self.protocol(format!("expected compact blocks, got {other:?}"))),
         }
+    }
+
+    /// Compact blocks `from_height..from_height + max` from the network's archive, decoded and
+    /// in sequence; the caller checks them against a certified scan chain as it checks a
+    /// validator's.
+    fn archived_compact_blocks(
+        &self,
+        from_height: u64,
+        max: u32,
+    ) -> Result<Vec<CompactBlock>, ClientError> {
+        let Some(url) = &self.network.archive else {
+            return Ok(Vec::new());
+        };
+        let archive =
+            crate::archive::Archive::open(url).map_err(|e| ClientError::Archive(e.to_string()))?;
+        let mut out = Vec::new();
+        for height in from_height..from_height + u64::from(max.max(1)) {
+            let bytes = self
+                .runtime
+                .block_on(archive.compact(height))
+                .map_err(|e| ClientError::Archive(e.to_string()))?;
+            let Some(bytes) = bytes else { break };
+            let block = CompactBlock::from_bytes(&bytes)
+                .map_err(|e| ClientError::Archive(format!("compact block {height}: {e}")))?;
+            if block.height != height {
+                return Err(ClientError::Archive(format!(
+                    "the object of height {height} holds block {}",
+                    block.height
+                )));
+            }
+            out.push(block);
+        }
+        Ok(out)
     }
 
     /// Submits `tx` and waits until it is final: returns only when the block holding it comes

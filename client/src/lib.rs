@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod archive;
 mod connection;
 pub mod events;
 pub mod network;

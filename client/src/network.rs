@@ -111,6 +111,10 @@ pub struct NetworkFile {
     /// for the operators' monitoring, not for clients (which ignore it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub operations: BTreeMap<String, String>,
+    /// Where the network's history archive is (an object-store URL: `file:///…`, `s3://…`):
+    /// clients read old compact blocks there when a validator no longer keeps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
 }
 
 /// The proof parameters a network uses, by hash.
@@ -159,6 +163,8 @@ pub struct Network {
     pub network_id: [u8; 32],
     /// The proof parameters, by hash.
     pub parameters: ParameterPins,
+    /// The history archive's URL ([`crate::archive`]), if the network has one.
+    pub archive: Option<String>,
 }
 
 fn key32(what: &'static str, s: &str) -> Result<[u8; 32], String> {
@@ -266,6 +272,7 @@ impl Network {
             insecure: file.insecure,
             network_id,
             parameters,
+            archive: file.archive,
         })
     }
 
@@ -307,6 +314,7 @@ impl Network {
                 .then(|| hex_encode(&self.parameters.verifying_key_hash)),
             proving_key_hash: self.parameters.proving_key_hash.map(|h| hex_encode(&h)),
             operations: BTreeMap::new(),
+            archive: self.archive.clone(),
         }
     }
 
@@ -395,6 +403,7 @@ mod tests {
             verifying_key_hash: None,
             proving_key_hash: None,
             operations: BTreeMap::new(),
+            archive: None,
         }
     }
 

@@ -57,6 +57,7 @@
 //! log_format = "json"        # optional: one JSON object per line (default "text")
 //! verifying_key = "transfer.vk"  # the network's key (init --params, join --params);
 //!                                 # absent: the development parameters' cache
+//! archive = "file:///srv/shoji-archive"  # optional: copy committed blocks to this object store
 //!
 //! [tuning]                   # optional; local timers, these are the defaults
 //! view_timeout_ms = 1000
@@ -475,6 +476,7 @@ impl GenesisFile {
             verifying_key_hash: self.verifying_key_hash.clone(),
             proving_key_hash: self.proving_key_hash.clone(),
             operations: BTreeMap::new(),
+            archive: None,
         }
     }
 }
@@ -516,6 +518,10 @@ pub struct ValidatorConfig {
     /// State snapshots: written, served, and fetched on an empty data directory.
     #[serde(default)]
     pub snapshots: SnapshotsSection,
+    /// The history archive this validator copies committed blocks to: an object-store URL
+    /// (`file:///srv/shoji-archive`, `s3://bucket/prefix`); none: no archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
 }
 
 /// The `[snapshots]` section of a validator's configuration.
@@ -605,6 +611,7 @@ impl TuningSection {
         HostOptions {
             sync_interval: Duration::from_millis(self.sync_interval_ms),
             snapshots: None,
+            archive: None,
         }
     }
 
@@ -820,6 +827,7 @@ impl Setup {
                     s.every_blocks,
                 )
             }),
+            archive: self.config.archive.clone(),
             ..self.config.tuning.host()
         }
     }
@@ -916,6 +924,7 @@ pub fn join(
         verifying_key: verifying_key.map(|_| PathBuf::from(VERIFYING_KEY_FILE)),
         tuning: TuningSection::default(),
         snapshots: SnapshotsSection::default(),
+        archive: None,
     };
     write_file(&config_path, config.to_toml().as_bytes())?;
     Ok(JoinReport {
@@ -1245,6 +1254,7 @@ pub fn init(
             verifying_key,
             tuning: opts.tuning,
             snapshots: SnapshotsSection::default(),
+            archive: None,
         };
         let path = d.join(CONFIG_FILE);
         write_file(&path, config.to_toml().as_bytes())?;

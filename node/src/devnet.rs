@@ -107,6 +107,7 @@ impl LocalNetwork {
             insecure: Some("development keys and parameters: never use for real value".into()),
             network_id: self.network_id,
             parameters: shoji_client::ParameterPins::development(),
+            archive: self.shared.as_ref().and_then(|s| s.archive.clone()),
         }
     }
 
@@ -253,8 +254,9 @@ fn start_inner(
 }
 
 /// [`start_without`], every validator writing a state snapshot every `every_blocks` blocks in
-/// its directory and serving it; [`LocalNetwork::start_late`] then starts the absent one from
-/// the newest.
+/// its directory and serving it, and copying its committed blocks to the history archive at
+/// `dir/archive` (which [`LocalNetwork::client_network`] names); [`LocalNetwork::start_late`]
+/// then starts the absent one from the newest snapshot.
 pub fn start_without_snapshotting(
     n: u16,
     ledger: LedgerConfig,
@@ -263,7 +265,10 @@ pub fn start_without_snapshotting(
     absent: u16,
     every_blocks: u64,
 ) -> Result<(LocalNetwork, std::net::UdpSocket), DevnetError> {
-    let (net, socket) = start_set(
+    let archive = url::Url::from_directory_path(dir.join("archive"))
+        .map_err(|()| std::io::Error::other("the archive directory is not an absolute path"))?
+        .to_string();
+    let (net, socket) = start_set_archived(
         n,
         ledger,
         verifier,
@@ -274,6 +279,7 @@ pub fn start_without_snapshotting(
             absent: Some(absent),
             snapshot_every: every_blocks,
         },
+        Some(archive),
     )?;
     let socket = socket
         .ok_or_else(|| std::io::Error::other(format!("no validator {absent} to leave out")))?;
@@ -288,6 +294,7 @@ struct Shared {
     addrs: BTreeMap<u16, SocketAddr>,
     peers: Vec<ReplicaId>,
     settings: Settings,
+    archive: Option<String>,
 }
 
 fn start_set(
@@ -296,6 +303,17 @@ fn start_set(
     verifier: Arc<Verifier>,
     dir: &Path,
     settings: Settings,
+) -> Result<(LocalNetwork, Option<std::net::UdpSocket>), DevnetError> {
+    start_set_archived(n, ledger, verifier, dir, settings, None)
+}
+
+fn start_set_archived(
+    n: u16,
+    ledger: LedgerConfig,
+    verifier: Arc<Verifier>,
+    dir: &Path,
+    settings: Settings,
+    archive: Option<String>,
 ) -> Result<(LocalNetwork, Option<std::net::UdpSocket>), DevnetError> {
     let keys: Vec<SigningKey> = (0..n).map(dev_validator_key).collect();
     let validators = ValidatorSet::new(
@@ -325,6 +343,7 @@ fn start_set(
         addrs: addrs.clone(),
         peers: (0..n).map(ReplicaId).collect(),
         settings,
+        archive,
     };
     let mut net = LocalNetwork {
         addrs,
@@ -396,6 +415,7 @@ fn launch(
         snapshots: (shared.settings.snapshot_every > 0).then(|| {
             crate::snapshots::SnapshotOptions::in_data_dir(node_dir, shared.settings.snapshot_every)
         }),
+        archive: shared.archive.clone(),
         ..crate::host::HostOptions::default()
     };
     let serve = async move |endpoint: ValidatorEndpoint| {

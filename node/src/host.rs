@@ -46,6 +46,8 @@ pub struct HostOptions {
     pub sync_interval: Duration,
     /// Where to write and serve state snapshots, and how often (`None`: neither).
     pub snapshots: Option<crate::snapshots::SnapshotOptions>,
+    /// The history archive's URL (`None`: no archive): committed blocks are copied there.
+    pub archive: Option<String>,
 }
 
 impl Default for HostOptions {
@@ -53,6 +55,7 @@ impl Default for HostOptions {
         HostOptions {
             sync_interval: Duration::from_secs(5),
             snapshots: None,
+            archive: None,
         }
     }
 }
@@ -109,6 +112,19 @@ async fn serve(
     let (committed, _) = tokio::sync::watch::channel(core.ledger().height());
     if let Some(s) = &options.snapshots {
         core.set_snapshot_interval(s.every_blocks);
+    }
+    if let Some(url) = &options.archive {
+        match shoji_client::archive::Archive::open(url) {
+            Ok(archive) => {
+                tokio::spawn(archive_blocks(
+                    archive,
+                    core.store().reader(),
+                    committed.subscribe(),
+                    core.metrics().clone(),
+                ));
+            }
+            Err(e) => tracing::error!(error = %e, "no history archive"),
+        }
     }
     let ctx = Reads {
         reads,
@@ -457,6 +473,68 @@ fn answer_read(core: &NodeCore, req: ClientRequest, read: Request, reads: &Reads
     }
 }
 
+/// Copies every committed block, with its commit certificate and its compact form, to the
+/// archive, in height order, as the committed height moves; records the archived height in the
+/// archive (`head`) and the metrics. Reads run on a blocking thread; a failed write is retried
+/// at the next commit.
+async fn archive_blocks(
+    archive: shoji_client::archive::Archive,
+    reader: shoji_store::StoreReader,
+    mut committed: tokio::sync::watch::Receiver<u64>,
+    metrics: crate::metrics::Metrics,
+) {
+    let mut done = match archive.head().await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "the history archive cannot be read: archiving from the start");
+            0
+        }
+    };
+    loop {
+        let tip = *committed.borrow_and_update();
+        while done < tip {
+            let h = done + 1;
+            let r = reader.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let block = r.block(h)?;
+                let compact = r.compact_blocks(h, 1, usize::MAX)?;
+                Ok::<_, shoji_store::StoreError>((block, compact.into_iter().next()))
+            })
+            .await;
+            let (block, compact) = match read {
+                Ok(Ok((Some(block), Some(compact)))) => (block, compact),
+                Ok(Ok(_)) | Ok(Err(shoji_store::StoreError::NotKept { .. })) => {
+                    // Not kept here (this validator started from a snapshot): others archive it.
+                    done = h;
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(height = h, error = %e, "not archived: the store could not be read");
+                    break;
+                }
+                Err(_) => break,
+            };
+            let bytes = postcard::to_allocvec(&block).unwrap_or_default();
+            if let Err(e) = archive.put_height(h, bytes, compact, None).await {
+                tracing::warn!(height = h, error = %e, "not archived yet");
+                break;
+            }
+            done = h;
+            if done == tip || done % 64 == 0 {
+                if let Err(e) = archive.put_head(done).await {
+                    tracing::warn!(error = %e, "the archive's head not recorded");
+                }
+                metrics
+                    .archived_height
+                    .set(i64::try_from(done).unwrap_or(i64::MAX));
+            }
+        }
+        if committed.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// The newest snapshot in `dir` whose height has a stored (stable) checkpoint certificate,
 /// with that certificate; both empty when there is none.
 fn snapshot_offer(reader: &shoji_store::StoreReader, dir: Option<&std::path::Path>) -> Response {
@@ -584,6 +662,7 @@ fn compact_blocks(reader: &shoji_store::StoreReader, from_height: u64, max: u32)
     let max = max.min(crate::api::MAX_COMPACT_BLOCKS) as usize;
     match reader.compact_blocks(from_height, max, COMPACT_ANSWER_BYTES) {
         Ok(blocks) => Response::CompactBlocks(blocks),
+        Err(shoji_store::StoreError::NotKept { first }) => Response::NotKept { first },
         Err(e) => Response::Error(e.to_string()),
     }
 }

@@ -103,6 +103,8 @@ pub struct Metrics {
     pub snapshot_bytes: Gauge,
     /// Seconds to write one state snapshot.
     pub snapshot_seconds: Histogram,
+    /// Every height up to this one is in the history archive (0: none, or no archive).
+    pub archived_height: Gauge,
     /// When the host loop last turned (Unix ms): `/livez` fails when it stalls.
     last_turn_ms: Arc<AtomicU64>,
 }
@@ -141,6 +143,7 @@ impl Default for Metrics {
             snapshot_bytes: Gauge::default(),
             // 10 ms to about 160 s.
             snapshot_seconds: histogram(0.01, 2.0, 15),
+            archived_height: Gauge::default(),
             last_turn_ms: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -365,6 +368,11 @@ pub fn registry(node: &Metrics, net: &shoji_net::NetMetrics) -> Registry {
         "snapshot_bytes",
         "Bytes of the newest state snapshot's chunks",
         m.snapshot_bytes,
+    );
+    r.register(
+        "archived_height",
+        "Every height up to this one is in the history archive",
+        m.archived_height,
     );
     r.register_with_unit(
         "snapshot_seconds",

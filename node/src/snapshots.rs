@@ -168,6 +168,7 @@ pub fn peers_network(
             verifying_key_hash: genesis.verifying_key_hash,
             proving_key_hash: None,
         },
+        archive: None,
     }
 }
 

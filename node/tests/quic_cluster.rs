@@ -589,6 +589,7 @@ async fn eleven_hundred_quick_client_sessions_are_all_served() {
         insecure: Some("test".into()),
         network_id: net.network_id,
         parameters: shoji_client::ParameterPins::development(),
+        archive: None,
     };
     // Ten commands at a time, 110 each; a closed session takes a few tens of milliseconds to
     // drain, so they overlap.

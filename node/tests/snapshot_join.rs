@@ -73,9 +73,10 @@ fn a_late_validator_starts_from_a_snapshot_and_then_orders_like_the_others() {
         let tx = AccountTx::mint(&id, &fixture.issuer, USD, alice.public(), Amount(1), n);
         client.submit_bytes(tx.to_bytes()).expect("minted").height
     };
-    let mut height = 0;
+    let (mut height, mut before_late) = (0, 0u64);
     while height < BLOCKS {
         height = mint();
+        before_late += 1;
     }
     // Each validator wrote its snapshots; the newest is certified once the chain passes it.
     let top = height - height % SNAPSHOT_EVERY;
@@ -112,6 +113,66 @@ fn a_late_validator_starts_from_a_snapshot_and_then_orders_like_the_others() {
     wait_for("validator 3 to catch up", Duration::from_secs(120), || {
         status(&network, 3).is_some_and(|s| s.height >= height)
     });
+
+    // A client of validator 3 alone reads the blocks below its snapshot from the history archive
+    // the others wrote, and checks them against the certified scan chain as it checks a
+    // validator's; without the archive it is told where the validator's blocks start.
+    let archive_url = network
+        .archive
+        .clone()
+        .expect("the devnet names its archive");
+    let archive = shoji_client::archive::Archive::open(&archive_url).expect("archive");
+    wait_for(
+        "the archive to reach the snapshot",
+        Duration::from_secs(60),
+        || runtime.block_on(archive.head()).is_ok_and(|h| h >= from),
+    );
+    let mut only3 = network.clone();
+    only3.addrs.retain(|(i, _)| i.0 == 3);
+    let scan = |net: &Network| -> Result<u64, shoji_client::ClientError> {
+        let c = Client::connect(net, None)?;
+        let (mut next, mut account_txs) = (1, 0);
+        let start = Instant::now();
+        while next <= height {
+            // As far as the validator's newest stable checkpoint: it keeps none below its
+            // snapshot, so a nearer one would not be found.
+            let got = c.certified_blocks(next, u32::MAX)?;
+            if got.blocks.is_empty() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "no certified blocks from {next}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            for b in got.blocks.iter().filter(|b| b.height <= height) {
+                account_txs += b.accounts.len() as u64;
+            }
+            next = got.height + 1;
+        }
+        Ok(account_txs)
+    };
+    // The opening and every mint.
+    assert_eq!(
+        scan(&only3).expect("scanned through the archive"),
+        1 + before_late
+    );
+    let mut no_archive = only3.clone();
+    no_archive.archive = None;
+    assert!(matches!(
+        scan(&no_archive),
+        Err(shoji_client::ClientError::NotKept { first, .. }) if first == from + 1
+    ));
+    // An archived block altered in storage is refused.
+    let object = dir.path().join(format!("archive/compact/{:020}", 5));
+    let mut bytes = std::fs::read(&object).expect("archived block 5");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&object, bytes).expect("write");
+    assert!(matches!(
+        scan(&only3),
+        Err(shoji_client::ClientError::Archive(_))
+    ));
 
     // Validator 2 stops: the network now needs validator 3 to order anything.
     assert!(net.stop(2));
