@@ -58,6 +58,7 @@
 //! verifying_key = "transfer.vk"  # the network's key (init --params, join --params);
 //!                                 # absent: the development parameters' cache
 //! archive = "file:///srv/shoji-archive"  # optional: copy committed blocks to this object store
+//! keep_blocks = 100000        # optional, with archive: prune older block bodies once archived
 //!
 //! [tuning]                   # optional; local timers, these are the defaults
 //! view_timeout_ms = 1000
@@ -522,6 +523,18 @@ pub struct ValidatorConfig {
     /// (`file:///srv/shoji-archive`, `s3://bucket/prefix`); none: no archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
+    /// Keep the bodies of at least this many recent blocks; older ones are pruned once
+    /// archived (needs `archive`). 0, the default: keep every block.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keep_blocks: u64,
+}
+
+/// Fewest recent blocks a pruning validator keeps: enough for peers catching up by state
+/// transfer within a few checkpoint windows.
+pub const MIN_KEEP_BLOCKS: u64 = 64;
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 /// The `[snapshots]` section of a validator's configuration.
@@ -612,6 +625,7 @@ impl TuningSection {
             sync_interval: Duration::from_millis(self.sync_interval_ms),
             snapshots: None,
             archive: None,
+            keep_blocks: 0,
         }
     }
 
@@ -640,8 +654,19 @@ impl TuningSection {
 impl ValidatorConfig {
     /// Parses TOML text; paths are left as written.
     pub fn parse(text: &str) -> Result<ValidatorConfig, String> {
-        let config = toml::from_str(text).map_err(|e| e.to_string())?;
+        let config: ValidatorConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         TuningSection::check_keys(text)?;
+        if config.keep_blocks > 0 && config.archive.is_none() {
+            return Err(
+                "keep_blocks prunes only what is archived: set archive (an object-store URL) too"
+                    .into(),
+            );
+        }
+        if config.keep_blocks > 0 && config.keep_blocks < MIN_KEEP_BLOCKS {
+            return Err(format!(
+                "keep_blocks must be 0 (keep every block) or at least {MIN_KEEP_BLOCKS}"
+            ));
+        }
         Ok(config)
     }
 
@@ -828,6 +853,7 @@ impl Setup {
                 )
             }),
             archive: self.config.archive.clone(),
+            keep_blocks: self.config.keep_blocks,
             ..self.config.tuning.host()
         }
     }
@@ -925,6 +951,7 @@ pub fn join(
         tuning: TuningSection::default(),
         snapshots: SnapshotsSection::default(),
         archive: None,
+        keep_blocks: 0,
     };
     write_file(&config_path, config.to_toml().as_bytes())?;
     Ok(JoinReport {
@@ -1255,6 +1282,7 @@ pub fn init(
             tuning: opts.tuning,
             snapshots: SnapshotsSection::default(),
             archive: None,
+            keep_blocks: 0,
         };
         let path = d.join(CONFIG_FILE);
         write_file(&path, config.to_toml().as_bytes())?;

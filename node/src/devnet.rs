@@ -228,6 +228,8 @@ struct Settings {
     absent: Option<u16>,
     /// Write a state snapshot every this many blocks (0: never).
     snapshot_every: u64,
+    /// Prune block bodies older than this many blocks once archived (0: never).
+    keep_blocks: u64,
 }
 
 fn start_inner(
@@ -249,6 +251,7 @@ fn start_inner(
             placement,
             absent,
             snapshot_every: 0,
+            keep_blocks: 0,
         },
     )
 }
@@ -256,7 +259,8 @@ fn start_inner(
 /// [`start_without`], every validator writing a state snapshot every `every_blocks` blocks in
 /// its directory and serving it, and copying its committed blocks to the history archive at
 /// `dir/archive` (which [`LocalNetwork::client_network`] names); [`LocalNetwork::start_late`]
-/// then starts the absent one from the newest snapshot.
+/// then starts the absent one from the newest snapshot. With `keep_blocks` above 0 the
+/// validators also prune block bodies older than that once archived.
 pub fn start_without_snapshotting(
     n: u16,
     ledger: LedgerConfig,
@@ -264,6 +268,7 @@ pub fn start_without_snapshotting(
     dir: &Path,
     absent: u16,
     every_blocks: u64,
+    keep_blocks: u64,
 ) -> Result<(LocalNetwork, std::net::UdpSocket), DevnetError> {
     let archive = url::Url::from_directory_path(dir.join("archive"))
         .map_err(|()| std::io::Error::other("the archive directory is not an absolute path"))?
@@ -278,6 +283,7 @@ pub fn start_without_snapshotting(
             placement: Placement::Tasks,
             absent: Some(absent),
             snapshot_every: every_blocks,
+            keep_blocks,
         },
         Some(archive),
     )?;
@@ -416,6 +422,7 @@ fn launch(
             crate::snapshots::SnapshotOptions::in_data_dir(node_dir, shared.settings.snapshot_every)
         }),
         archive: shared.archive.clone(),
+        keep_blocks: shared.settings.keep_blocks,
         ..crate::host::HostOptions::default()
     };
     let serve = async move |endpoint: ValidatorEndpoint| {

@@ -48,6 +48,9 @@ pub struct HostOptions {
     pub snapshots: Option<crate::snapshots::SnapshotOptions>,
     /// The history archive's URL (`None`: no archive): committed blocks are copied there.
     pub archive: Option<String>,
+    /// Keep the bodies of this many recent blocks (at least); older ones, once archived, are
+    /// pruned at stable checkpoints. 0: keep every block.
+    pub keep_blocks: u64,
 }
 
 impl Default for HostOptions {
@@ -56,6 +59,7 @@ impl Default for HostOptions {
             sync_interval: Duration::from_secs(5),
             snapshots: None,
             archive: None,
+            keep_blocks: 0,
         }
     }
 }
@@ -113,6 +117,7 @@ async fn serve(
     if let Some(s) = &options.snapshots {
         core.set_snapshot_interval(s.every_blocks);
     }
+    let archived = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     if let Some(url) = &options.archive {
         match shoji_client::archive::Archive::open(url) {
             Ok(archive) => {
@@ -121,9 +126,18 @@ async fn serve(
                     core.store().reader(),
                     committed.subscribe(),
                     core.metrics().clone(),
+                    archived.clone(),
                 ));
+                if options.keep_blocks > 0 {
+                    tokio::spawn(prune_blocks(
+                        core.store().clone(),
+                        options.keep_blocks,
+                        archived,
+                        committed.subscribe(),
+                    ));
+                }
             }
-            Err(e) => tracing::error!(error = %e, "no history archive"),
+            Err(e) => tracing::error!(error = %e, "no history archive (and so no pruning)"),
         }
     }
     let ctx = Reads {
@@ -482,6 +496,7 @@ async fn archive_blocks(
     reader: shoji_store::StoreReader,
     mut committed: tokio::sync::watch::Receiver<u64>,
     metrics: crate::metrics::Metrics,
+    archived: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     let mut done = match archive.head().await {
         Ok(h) => h,
@@ -520,13 +535,56 @@ async fn archive_blocks(
                 break;
             }
             done = h;
-            if done == tip || done % 64 == 0 {
+            if done == tip || done.is_multiple_of(64) {
                 if let Err(e) = archive.put_head(done).await {
                     tracing::warn!(error = %e, "the archive's head not recorded");
                 }
                 metrics
                     .archived_height
                     .set(i64::try_from(done).unwrap_or(i64::MAX));
+                archived.store(done, std::sync::atomic::Ordering::Release);
+            }
+        }
+        if committed.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Most heights one pruning write transaction deletes, so that it never holds up a commit long.
+const PRUNE_BATCH: u64 = 256;
+
+/// Prunes block bodies older than the newest `keep` blocks and already archived, at stable
+/// checkpoints ([`shoji_store::Store::prune`]), on a blocking thread, as the committed height
+/// moves.
+async fn prune_blocks(
+    store: shoji_store::Store,
+    keep: u64,
+    archived: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    mut committed: tokio::sync::watch::Receiver<u64>,
+) {
+    let mut base = match store.base() {
+        Ok(b) => b.map_or(0, |(h, _)| h),
+        Err(e) => {
+            tracing::warn!(error = %e, "no pruning: the store's base cannot be read");
+            return;
+        }
+    };
+    loop {
+        let tip = *committed.borrow_and_update();
+        let up_to = tip
+            .saturating_sub(keep)
+            .min(archived.load(std::sync::atomic::Ordering::Acquire));
+        while up_to > base {
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.prune(up_to, PRUNE_BATCH)).await {
+                Ok(Ok(b)) if b > base => base = b,
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "pruning failed");
+                    break;
+                }
+                Err(_) => return,
             }
         }
         if committed.changed().await.is_err() {

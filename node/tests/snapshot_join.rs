@@ -55,6 +55,7 @@ fn a_late_validator_starts_from_a_snapshot_and_then_orders_like_the_others() {
             dir.path(),
             3,
             SNAPSHOT_EVERY,
+            0,
         )
         .expect("devnet")
     };

@@ -107,7 +107,8 @@ pub const SCHEMA_VERSION: u32 = 13;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
-/// Height and block hash of the snapshot the store started from (absent: genesis).
+/// Height and block hash at and below which the store keeps no blocks: the snapshot it started
+/// from, or the checkpoint it pruned up to (absent: it keeps every block from genesis).
 const BASE_KEY: &str = "base";
 /// Format-version byte of the stored genesis hash.
 const GENESIS_FORMAT: u8 = 1;
@@ -628,7 +629,9 @@ fn read_base<T: ReadableTable<&'static str, &'static [u8]>>(
     Ok(Some((h, BlockHash(hash))))
 }
 
-/// The validator's database.
+/// The validator's database. A clone is another handle on the same database (write
+/// transactions run one at a time).
+#[derive(Clone)]
 pub struct Store {
     db: std::sync::Arc<Database>,
 }

@@ -255,3 +255,92 @@ impl Store {
         read_base(&meta)
     }
 }
+
+impl Store {
+    /// Stops keeping block bodies at and below a stable checkpoint: moves the store's base
+    /// ([`Store::base`]) up to the highest checkpoint at or below `up_to`, at most `max_heights`
+    /// heights at a time (one bounded write transaction), deleting the blocks, their compact
+    /// forms, events and transaction records, and the commitments below the base's tree. The
+    /// state, every height's opening, the checkpoints, the nullifiers and their log stay.
+    /// Returns the base after the call.
+    pub fn prune(&self, up_to: u64, max_heights: u64) -> Result<u64, StoreError> {
+        let txn = self.write("pruning")?;
+        let new_base;
+        {
+            let open = |name: &str| format!("opening table `{name}` to prune");
+            let mut meta = txn.open_table(META).ctx(|| open("meta"))?;
+            let ledger = txn.open_table(LEDGER).ctx(|| open("ledger"))?;
+            let tip = read_head(&ledger)?.height;
+            let (base, _) = read_base(&meta)?.unwrap_or((0, BlockHash::GENESIS));
+            let limit = up_to.min(tip).min(base.saturating_add(max_heights.max(1)));
+            let checkpoints = txn.open_table(CHECKPOINTS).ctx(|| open("checkpoints"))?;
+            let target = checkpoints
+                .range(..=limit)
+                .ctx(|| "reading table `checkpoints`".to_string())?
+                .next_back()
+                .transpose()
+                .ctx(|| "reading table `checkpoints`".to_string())?
+                .map(|(k, v)| (k.value(), v.value().to_vec()));
+            let Some((c, cert)) = target.filter(|(c, _)| *c > base && *c < tip) else {
+                return Ok(base);
+            };
+            let cert = codec::decode_checkpoint(&cert)
+                .map_err(corrupt("checkpoints", format!("height {c}")))?;
+            let heights = txn.open_table(HEIGHTS).ctx(|| open("height_info"))?;
+            let size_at = |h: u64| -> Result<u64, StoreError> {
+                Ok(match h {
+                    0 => 0,
+                    h => {
+                        read_info(&heights, h)?
+                            .ok_or_else(|| {
+                                StoreError::Inconsistent(format!("no metadata for height {h}"))
+                            })?
+                            .tree_size
+                    }
+                })
+            };
+            let (from_leaf, to_leaf) = (size_at(base)?, size_at(c)?);
+            let mut blocks = txn.open_table(BLOCKS).ctx(|| open("blocks"))?;
+            let mut compact = txn.open_table(COMPACT).ctx(|| open("compact_blocks"))?;
+            let mut events = txn.open_table(EVENTS).ctx(|| open("events"))?;
+            let mut txs = txn.open_table(TXS).ctx(|| open("transactions"))?;
+            let mut commitments = txn.open_table(COMMITMENTS).ctx(|| open("commitments"))?;
+            for h in base + 1..=c {
+                if let Some((block, _)) = read_block(&blocks, h)? {
+                    for raw in &block.transactions {
+                        let id = match Transaction::from_bytes(raw) {
+                            Ok(tx) => tx.id(),
+                            Err(_) => match AccountTx::from_bytes(raw) {
+                                Ok(tx) => tx.id(),
+                                Err(_) => continue,
+                            },
+                        };
+                        if read_tx(&txs, &id)?.is_some_and(|t| t.height == h) {
+                            txs.remove(&id.0[..])
+                                .ctx(|| format!("pruning transaction {id}"))?;
+                        }
+                    }
+                }
+                blocks.remove(h).ctx(|| format!("pruning block {h}"))?;
+                compact
+                    .remove(h)
+                    .ctx(|| format!("pruning compact block {h}"))?;
+                events
+                    .remove(h)
+                    .ctx(|| format!("pruning the events of {h}"))?;
+            }
+            for leaf in from_leaf..to_leaf {
+                commitments
+                    .remove(leaf)
+                    .ctx(|| format!("pruning commitment {leaf}"))?;
+            }
+            let mut w = codec::Writer::new();
+            w.u64(c).raw(&cert.block_hash.0);
+            meta.insert(BASE_KEY, &w.0[..])
+                .ctx(|| "writing the store's base".to_string())?;
+            new_base = c;
+        }
+        txn.commit().ctx(|| "committing the pruning".to_string())?;
+        Ok(new_base)
+    }
+}

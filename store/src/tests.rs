@@ -1386,3 +1386,53 @@ fn a_store_started_from_a_snapshot_continues_like_the_full_one() {
         .unwrap();
     assert_eq!((m1, same), (m2, again));
 }
+
+/// Pruning moves the base up to a stored checkpoint: the blocks, compact blocks, events,
+/// transaction records and commitments at and below it go, the state and openings stay, the
+/// store loads as before, and reads below the base say where blocks start.
+#[test]
+fn pruning_to_a_checkpoint_keeps_the_state_and_says_where_blocks_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(path(&dir)).unwrap();
+    let host = five_blocks(&store);
+    let before = store.load().unwrap().unwrap();
+    // No checkpoint stored yet: nothing to prune.
+    assert_eq!(store.prune(4, 100).unwrap(), 0);
+    let (block3, _, _, txs3) = &host.outcomes[2];
+    assert!(txs3.is_empty());
+    let (_, _, _, txs2) = &host.outcomes[1];
+    let cp = CheckpointCertificate {
+        height: 3,
+        block_hash: block3.hash(),
+        state_root: store.state_root(3).unwrap().unwrap(),
+        signatures: Vec::new(),
+    };
+    store
+        .persist_consensus(&[PersistDelta::StableCheckpoint(cp)])
+        .unwrap();
+    let opening2 = store.opening(2).unwrap();
+    assert_eq!(store.prune(4, 100).unwrap(), 3);
+    assert_eq!(store.base().unwrap(), Some((3, block3.hash())));
+    for h in 1..=3 {
+        assert_eq!(store.block(h).unwrap(), None, "block {h}");
+    }
+    assert!(store.block(4).unwrap().is_some());
+    assert_eq!(store.transaction(&txs2[0].id()).unwrap(), None);
+    assert_eq!(store.opening(2).unwrap(), opening2);
+    assert!(matches!(
+        store.reader().compact_blocks(1, 10, 1 << 20),
+        Err(StoreError::NotKept { first: 4 })
+    ));
+    assert_eq!(
+        store.reader().compact_blocks(4, 10, 1 << 20).unwrap().len(),
+        2
+    );
+    let after = store.load().unwrap().unwrap();
+    assert_eq!(
+        (after.height, after.state_root),
+        (before.height, before.state_root)
+    );
+    assert_eq!(after.ledger, before.ledger);
+    // Pruning again to the same checkpoint does nothing.
+    assert_eq!(store.prune(5, 100).unwrap(), 3);
+}
