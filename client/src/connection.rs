@@ -421,10 +421,6 @@ impl Client {
         &self,
         at_or_below: u64,
     ) -> Result<(CheckpointCertificate, Option<StateOpening>), ClientError> {
-        let lied = |what: String| ClientError::Lied {
-            node: self.node.0,
-            what,
-        };
         let (checkpoint, opening) = match self.ask(&Request::Certified { at_or_below })? {
             Response::Certified {
                 checkpoint,
@@ -432,14 +428,30 @@ impl Client {
             } => (checkpoint, opening),
             other => return Err(self.protocol(format!("expected a checkpoint, got {other:?}"))),
         };
-        let cert: CheckpointCertificate = postcard::from_bytes(&checkpoint)
-            .map_err(|e| self.protocol(format!("checkpoint: {e}")))?;
+        let (cert, opening) = self.check_certified(&checkpoint, &opening)?;
         if cert.height > at_or_below {
             return Err(self.protocol(format!(
                 "checkpoint {} above the height asked for ({at_or_below})",
                 cert.height
             )));
         }
+        Ok((cert, opening))
+    }
+
+    /// A checkpoint certificate and the opening of its state root as a validator sent them,
+    /// checked: the certificate against the validator set of its height (or genesis's, with no
+    /// opening, at height 0), the opening against the certified state root.
+    fn check_certified(
+        &self,
+        checkpoint: &[u8],
+        opening: &[u8],
+    ) -> Result<(CheckpointCertificate, Option<StateOpening>), ClientError> {
+        let lied = |what: String| ClientError::Lied {
+            node: self.node.0,
+            what,
+        };
+        let cert: CheckpointCertificate = postcard::from_bytes(checkpoint)
+            .map_err(|e| self.protocol(format!("checkpoint: {e}")))?;
         let genesis = CheckpointCertificate::genesis();
         if cert.height == 0 {
             return match cert == genesis && opening.is_empty() {
@@ -450,7 +462,7 @@ impl Client {
         self.verify_in_epoch(cert.height, |set| cert.verify(set, &genesis))
             .map_err(|e| lied(format!("checkpoint {} does not verify: {e}", cert.height)))?;
         let opening =
-            StateOpening::from_bytes(&opening).map_err(|e| self.protocol(e.to_string()))?;
+            StateOpening::from_bytes(opening).map_err(|e| self.protocol(e.to_string()))?;
         if opening.height != cert.height || opening.root() != cert.state_root {
             return Err(lied(format!(
                 "the state at height {} does not hash to the certified state root",
@@ -503,10 +515,6 @@ impl Client {
     /// policy against the opening. A validator that sends anything else is reported as
     /// [`ClientError::Lied`].
     pub fn certified_policy(&self) -> Result<CertifiedPolicy, ClientError> {
-        let lied = |what: String| ClientError::Lied {
-            node: self.node.0,
-            what,
-        };
         let (checkpoint, opening, policy) = match self.ask(&Request::Policy)? {
             Response::Policy {
                 checkpoint,
@@ -515,29 +523,16 @@ impl Client {
             } => (checkpoint, opening, policy),
             other => return Err(self.protocol(format!("expected a policy, got {other:?}"))),
         };
-        let cert: CheckpointCertificate = postcard::from_bytes(&checkpoint)
-            .map_err(|e| self.protocol(format!("checkpoint: {e}")))?;
-        let genesis = CheckpointCertificate::genesis();
-        if cert.height == 0 {
-            return match cert == genesis && opening.is_empty() && policy.is_empty() {
-                true => Ok(CertifiedPolicy {
-                    height: 0,
-                    policy: None,
-                }),
-                false => Err(lied("a policy at height 0 that is not genesis's".into())),
-            };
+        let (cert, opening) = self.check_certified(&checkpoint, &opening)?;
+        let policy = match opening {
+            Some(o) => check_policy(&o, &policy),
+            None if policy.is_empty() => Ok(None),
+            None => Err("a policy at height 0 other than genesis's".into()),
         }
-        self.verify_in_epoch(cert.height, |set| cert.verify(set, &genesis))
-            .map_err(|e| lied(format!("checkpoint {} does not verify: {e}", cert.height)))?;
-        let opening =
-            StateOpening::from_bytes(&opening).map_err(|e| self.protocol(e.to_string()))?;
-        if opening.height != cert.height || opening.root() != cert.state_root {
-            return Err(lied(format!(
-                "the state at height {} does not hash to the certified state root",
-                cert.height
-            )));
-        }
-        let policy = check_policy(&opening, &policy).map_err(lied)?;
+        .map_err(|what| ClientError::Lied {
+            node: self.node.0,
+            what,
+        })?;
         Ok(CertifiedPolicy {
             height: cert.height,
             policy,

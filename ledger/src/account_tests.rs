@@ -716,6 +716,19 @@ fn a_snapshot_of_another_state_or_missing_a_chunk_is_refused() {
     );
 }
 
+/// Every chunk accepted (each matches its manifest entry), then the whole checked.
+fn assemble(
+    m: snapshot::SnapshotManifest,
+    chunks: &[Vec<u8>],
+    root: &[u8; 32],
+) -> Result<snapshot::VerifiedSnapshot, snapshot::SnapshotError> {
+    let mut a = snapshot::SnapshotAssembler::new(m, root)?;
+    for (i, c) in chunks.iter().enumerate() {
+        a.accept(i, c)?;
+    }
+    a.finish()
+}
+
 #[test]
 fn a_lying_manifest_is_caught_against_the_certified_root() {
     let (w, log) = snapshot_world(40);
@@ -725,24 +738,16 @@ fn a_lying_manifest_is_caught_against_the_certified_root() {
     let mut fewer = log.clone();
     fewer.remove(3);
     let (m, chunks) = cut(&w.ledger, &fewer, 1024);
-    let mut a = snapshot::SnapshotAssembler::new(m, &root).unwrap();
-    for (i, c) in chunks.iter().enumerate() {
-        a.accept(i, c).unwrap();
-    }
     assert!(matches!(
-        a.finish(),
+        assemble(m, &chunks, &root),
         Err(snapshot::SnapshotError::Mismatch(_))
     ));
     // The same with nullifiers reordered, and with an account's state altered.
     let mut swapped = log.clone();
     swapped.swap(0, 1);
     let (m, chunks) = cut(&w.ledger, &swapped, 1024);
-    let mut a = snapshot::SnapshotAssembler::new(m, &root).unwrap();
-    for (i, c) in chunks.iter().enumerate() {
-        a.accept(i, c).unwrap();
-    }
     assert!(matches!(
-        a.finish(),
+        assemble(m, &chunks, &root),
         Err(snapshot::SnapshotError::Mismatch(_))
     ));
     let mut forged = w.ledger.clone();
@@ -754,12 +759,8 @@ fn a_lying_manifest_is_caught_against_the_certified_root() {
         .cloned();
     forged.accounts.insert(id, other.unwrap());
     let (m, chunks) = cut(&forged, &log, 1024);
-    let mut a = snapshot::SnapshotAssembler::new(m, &root).unwrap();
-    for (i, c) in chunks.iter().enumerate() {
-        a.accept(i, c).unwrap();
-    }
     assert!(matches!(
-        a.finish(),
+        assemble(m, &chunks, &root),
         Err(snapshot::SnapshotError::Mismatch(_))
     ));
     // A head whose recent roots differ is refused on arrival.

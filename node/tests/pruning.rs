@@ -4,47 +4,18 @@
 //! phrase) reads the pruned heights from the archive, checked against the certified scan chain,
 //! and finds every transaction.
 
-use shoji_client::{Client, ClientError, Network};
+use shoji_client::{Client, ClientError};
 use shoji_confidential::SecretKey;
-use shoji_primitives::account::AccountTx;
-use shoji_primitives::note::Amount;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Fixture, USD};
+use common::{account_txs_through, Fixture, Minter};
 
 /// Blocks committed (one mint each).
 const BLOCKS: u64 = 600;
 
 /// Block bodies each validator keeps (at least).
 const KEEP: u64 = 64;
-
-/// Every height's account transactions from 1 up to `height`, through `network`'s validators
-/// and, below what they keep, its archive.
-fn account_txs(network: &Network, height: u64) -> Result<u64, ClientError> {
-    let c = Client::connect(network, None)?;
-    let (mut next, mut count) = (1, 0);
-    let start = Instant::now();
-    while next <= height {
-        let got = c.certified_blocks(next, u32::MAX)?;
-        if got.blocks.is_empty() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "no certified blocks from {next}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-            continue;
-        }
-        count += got
-            .blocks
-            .iter()
-            .filter(|b| b.height <= height)
-            .map(|b| b.accounts.len() as u64)
-            .sum::<u64>();
-        next = got.height + 1;
-    }
-    Ok(count)
-}
 
 #[test]
 fn validators_prune_what_they_archived_and_clients_read_it_back() {
@@ -73,19 +44,12 @@ fn validators_prune_what_they_archived_and_clients_read_it_back() {
     };
     let network = net.client_network(fixture.auditor.public_key(), fixture.ledger.issuers.clone());
     let client = Client::connect(&network, Some(0)).expect("connect");
-    let id = network.network_id;
-    let alice = SecretKey::account(&[1; 32]);
-    client
-        .submit_bytes(AccountTx::open(&id, &alice, USD, &mut rand_core::OsRng).to_bytes())
-        .expect("opened");
-    let (mut height, mut minted) = (0, 0u64);
+    let mut minter = Minter::open(&client, &fixture.issuer, 1);
+    let mut height = 0;
     while height < BLOCKS {
-        minted += 1;
-        let mut n = [0; 32];
-        n[..8].copy_from_slice(&minted.to_le_bytes());
-        let tx = AccountTx::mint(&id, &fixture.issuer, USD, alice.public(), Amount(1), n);
-        height = client.submit_bytes(tx.to_bytes()).expect("minted").height;
+        height = minter.mint();
     }
+    let minted = minter.minted;
     drop(client);
 
     // Every validator says where its blocks start: not at 1, and within the window.
@@ -93,7 +57,7 @@ fn validators_prune_what_they_archived_and_clients_read_it_back() {
     one.archive = None;
     let start = Instant::now();
     loop {
-        let kept = match account_txs(&one, height) {
+        let kept = match account_txs_through(&one, height) {
             Err(ClientError::NotKept { first, .. }) if first + KEEP + 64 >= height => break,
             Err(ClientError::NotKept { first, .. }) => format!("from {first}"),
             Ok(_) => "every block".to_string(),
@@ -107,7 +71,10 @@ fn validators_prune_what_they_archived_and_clients_read_it_back() {
     }
     // A client from height 1 (a wallet restored from its phrase) finds every transaction, the
     // pruned ones in the archive.
-    assert_eq!(account_txs(&network, height).expect("scanned"), 1 + minted);
+    assert_eq!(
+        account_txs_through(&network, height).expect("scanned"),
+        1 + minted
+    );
 
     // Stopped, a validator's store holds a bounded number of blocks.
     assert!(net.stop(0));

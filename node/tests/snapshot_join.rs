@@ -8,12 +8,10 @@
 
 use shoji_client::{Client, Network};
 use shoji_confidential::SecretKey;
-use shoji_primitives::account::AccountTx;
-use shoji_primitives::note::Amount;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Fixture, USD};
+use common::{account_txs_through, Fixture, Minter};
 
 /// Blocks committed before the late validator starts (each holds one mint).
 const BLOCKS: u64 = 2_000;
@@ -61,19 +59,8 @@ fn a_late_validator_starts_from_a_snapshot_and_then_orders_like_the_others() {
     };
     let network = net.client_network(fixture.auditor.public_key(), fixture.ledger.issuers.clone());
     let client = Client::connect(&network, Some(0)).expect("connect");
-    let id = network.network_id;
-    let alice = SecretKey::account(&[1; 32]);
-    client
-        .submit_bytes(AccountTx::open(&id, &alice, USD, &mut rand_core::OsRng).to_bytes())
-        .expect("opened");
-    let mut nonce = 0u64;
-    let mut mint = || {
-        nonce += 1;
-        let mut n = [0; 32];
-        n[..8].copy_from_slice(&nonce.to_le_bytes());
-        let tx = AccountTx::mint(&id, &fixture.issuer, USD, alice.public(), Amount(1), n);
-        client.submit_bytes(tx.to_bytes()).expect("minted").height
-    };
+    let mut minter = Minter::open(&client, &fixture.issuer, 1);
+    let mut mint = || minter.mint();
     let (mut height, mut before_late) = (0, 0u64);
     while height < BLOCKS {
         height = mint();
@@ -130,29 +117,7 @@ fn a_late_validator_starts_from_a_snapshot_and_then_orders_like_the_others() {
     );
     let mut only3 = network.clone();
     only3.addrs.retain(|(i, _)| i.0 == 3);
-    let scan = |net: &Network| -> Result<u64, shoji_client::ClientError> {
-        let c = Client::connect(net, None)?;
-        let (mut next, mut account_txs) = (1, 0);
-        let start = Instant::now();
-        while next <= height {
-            // As far as the validator's newest stable checkpoint: it keeps none below its
-            // snapshot, so a nearer one would not be found.
-            let got = c.certified_blocks(next, u32::MAX)?;
-            if got.blocks.is_empty() {
-                assert!(
-                    start.elapsed() < Duration::from_secs(60),
-                    "no certified blocks from {next}"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-            for b in got.blocks.iter().filter(|b| b.height <= height) {
-                account_txs += b.accounts.len() as u64;
-            }
-            next = got.height + 1;
-        }
-        Ok(account_txs)
-    };
+    let scan = |net: &Network| account_txs_through(net, height);
     // The opening and every mint.
     assert_eq!(
         scan(&only3).expect("scanned through the archive"),

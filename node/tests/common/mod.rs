@@ -82,3 +82,88 @@ impl Fixture {
             .expect("sign")
     }
 }
+
+/// An account opened on a devnet with accounts, and one issuer's mints into it, each waited for
+/// (so each lands in a block of its own on an otherwise idle network).
+pub struct Minter<'a> {
+    client: &'a shoji_client::Client,
+    network: [u8; 32],
+    issuer: &'a shoji_consensus::ed25519_dalek::SigningKey,
+    to: shoji_confidential::SecretKey,
+    /// Mints committed so far.
+    pub minted: u64,
+}
+
+impl<'a> Minter<'a> {
+    /// Opens the account of `seed` through `client`.
+    pub fn open(
+        client: &'a shoji_client::Client,
+        issuer: &'a shoji_consensus::ed25519_dalek::SigningKey,
+        seed: u8,
+    ) -> Minter<'a> {
+        let network = client.network().network_id;
+        let to = shoji_confidential::SecretKey::account(&[seed; 32]);
+        let open =
+            shoji_primitives::account::AccountTx::open(&network, &to, USD, &mut rand_core::OsRng);
+        client.submit_bytes(open.to_bytes()).expect("opened");
+        Minter {
+            client,
+            network,
+            issuer,
+            to,
+            minted: 0,
+        }
+    }
+
+    /// Mints one unit; returns the height of the block holding it.
+    pub fn mint(&mut self) -> u64 {
+        self.minted += 1;
+        let mut nonce = [0; 32];
+        nonce[..8].copy_from_slice(&self.minted.to_le_bytes());
+        let tx = shoji_primitives::account::AccountTx::mint(
+            &self.network,
+            self.issuer,
+            USD,
+            self.to.public(),
+            Amount(1),
+            nonce,
+        );
+        self.client
+            .submit_bytes(tx.to_bytes())
+            .expect("minted")
+            .height
+    }
+}
+
+/// The account transactions in every certified block from height 1 to `height`, read through
+/// `network`'s validators and, below what they keep, its archive: what a wallet restored from
+/// its phrase scans.
+pub fn account_txs_through(
+    network: &shoji_client::Network,
+    height: u64,
+) -> Result<u64, shoji_client::ClientError> {
+    let c = shoji_client::Client::connect(network, None)?;
+    let (mut next, mut count) = (1, 0);
+    let start = std::time::Instant::now();
+    while next <= height {
+        // As far as the validator's newest stable checkpoint: one that started from a snapshot
+        // keeps none below it, so a nearer one would not be found.
+        let got = c.certified_blocks(next, u32::MAX)?;
+        if got.blocks.is_empty() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "no certified blocks from {next}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        count += got
+            .blocks
+            .iter()
+            .filter(|b| b.height <= height)
+            .map(|b| b.accounts.len() as u64)
+            .sum::<u64>();
+        next = got.height + 1;
+    }
+    Ok(count)
+}
