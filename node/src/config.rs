@@ -667,6 +667,13 @@ impl ValidatorConfig {
                 "keep_blocks must be 0 (keep every block) or at least {MIN_KEEP_BLOCKS}"
             ));
         }
+        let every = config.snapshots.every_blocks;
+        if config.keep_blocks > 0 && every > 0 && config.keep_blocks < every.saturating_mul(2) {
+            return Err(format!(
+                "keep_blocks ({}) must be at least twice [snapshots] every_blocks ({every}): a validator that joins from the newest snapshot fetches the blocks after it from its peers",
+                config.keep_blocks
+            ));
+        }
         Ok(config)
     }
 
@@ -1675,6 +1682,17 @@ mod tests {
         assert!(
             e.contains("retransmit_msec") && e.contains("[tuning]"),
             "{e}"
+        );
+        // Pruning needs an archive, a window of at least 64 blocks, and twice the snapshot
+        // interval (so a validator joining from the newest snapshot finds the blocks after it).
+        assert!(err(&format!("keep_blocks = 5000\n{text}")).contains("archive"));
+        let archived = format!("archive = \"file:///tmp/a\"\n{text}");
+        assert!(err(&format!("keep_blocks = 10\n{archived}")).contains("at least 64"));
+        assert!(err(&format!("keep_blocks = 2000\n{archived}")).contains("twice"));
+        assert_eq!(
+            ValidatorConfig::parse(&format!("keep_blocks = 2048\n{archived}"))
+                .map(|c| (c.keep_blocks, c.archive)),
+            Ok((2048, Some("file:///tmp/a".to_string())))
         );
         assert!(err(&text.replace("key_file", "# key_file")).contains("key_file"));
         assert!(err(&text.replace("id = 1", "id = \"one\"")).contains("id"));

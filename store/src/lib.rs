@@ -24,6 +24,7 @@
 //! |---|---|---|
 //! | `meta` | `"schema_version"` | u32 LE ([`SCHEMA_VERSION`]) |
 //! | `meta` | `"genesis_hash"` | the genesis hash the database was created for ([`Store::check_genesis`]) |
+//! | `meta` | `"base"` | height and block hash at and below which no block is kept (a snapshot's, or the checkpoint pruned to; absent: every block) |
 //! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"scan_chain"`, `"frontier"`, `"recent_roots"`, `"accounts_root"`, `"policy"` (once governance changed it) | latest ledger head |
 //! | `consensus` | `"persisted_state"` | [`PersistedState::encode`] of the replica's small state: view, stable checkpoint, last commit, own view changes, new view (its per-height maps empty) |
 //! | `consensus_log` | (height, kind) | one per-height entry of [`PersistedState`]: pre-prepare (0), own PREPARE (1), own COMMIT (2), prepared certificate (3), own CHECKPOINT (4) |
