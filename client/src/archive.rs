@@ -1,6 +1,7 @@
 //! The history archive: committed blocks with their commit certificates, their compact forms
 //! and the stable checkpoints with their openings, in an object store (the `object_store`
-//! crate: a local directory, S3, GCS or Azure, named by URL). Validators write it
+//! crate, named by URL; this build has its local file system only, its S3, GCS and Azure
+//! backends are features not enabled yet). Validators write it
 //! ([`Archive::put_height`]); wallets and auditors read old compact blocks from it when a
 //! validator no longer keeps them, and check them exactly as they check a validator's: the scan
 //! chain from a certified checkpoint up to the next ([`crate::Client::certified_blocks`]). The
@@ -57,7 +58,7 @@ fn name(kind: &str, height: u64) -> String {
 }
 
 impl Archive {
-    /// The archive at `url` (`file:///srv/archive`, `s3://bucket/prefix`, ...).
+    /// The archive at `url` (`file:///srv/archive`; another scheme is refused by this build).
     pub fn open(url: &str) -> Result<Archive, ArchiveError> {
         let bad = |reason: String| ArchiveError::Url {
             url: url.to_string(),

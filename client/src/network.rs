@@ -111,7 +111,7 @@ pub struct NetworkFile {
     /// for the operators' monitoring, not for clients (which ignore it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub operations: BTreeMap<String, String>,
-    /// Where the network's history archive is (an object-store URL: `file:///…`, `s3://…`):
+    /// Where the network's history archive is (an object-store URL: `file:///…`):
     /// clients read old compact blocks there when a validator no longer keeps them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,

@@ -520,7 +520,8 @@ pub struct ValidatorConfig {
     #[serde(default)]
     pub snapshots: SnapshotsSection,
     /// The history archive this validator copies committed blocks to: an object-store URL
-    /// (`file:///srv/shoji-archive`, `s3://bucket/prefix`); none: no archive.
+    /// (`file:///srv/shoji-archive`; this build has the local file system only); none: no
+    /// archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
     /// Keep the bodies of at least this many recent blocks; older ones are pruned once
