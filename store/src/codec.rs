@@ -291,6 +291,31 @@ pub(crate) struct HeightInfo {
     pub(crate) applied: Vec<TxId>,
 }
 
+impl HeightInfo {
+    /// The metadata of the height whose state `opening` describes.
+    pub(crate) fn of(
+        opening: &shoji_ledger::StateOpening,
+        nullifier_count: u64,
+        applied: Vec<TxId>,
+    ) -> HeightInfo {
+        HeightInfo {
+            time_ms: opening.time_ms,
+            tree_root: opening.tree_root,
+            state_root: opening.root(),
+            tree_size: opening.tree_size,
+            nullifier_count,
+            nullifier_chain: opening.nullifier_chain,
+            governance_chain: opening.governance_chain,
+            scan_chain: opening.scan_chain,
+            validators: opening.validators,
+            recent_roots: opening.recent_roots,
+            policy: opening.policy,
+            accounts: opening.accounts,
+            applied,
+        }
+    }
+}
+
 pub(crate) fn encode_info(i: &HeightInfo) -> Vec<u8> {
     let mut w = Writer::new();
     w.u64(i.time_ms)

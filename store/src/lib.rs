@@ -965,7 +965,9 @@ impl Store {
                 "block {h}: the outcome's tree root is not the ledger head's last recent root"
             )));
         }
-        let state_root = c.ledger.state_root_with(&tree_root);
+        // The state root's preimage, computed once: its hashes are also the height's metadata.
+        let opening = c.ledger.opening_with(&tree_root);
+        let state_root = opening.root();
         if state_root != c.outcome.state_root {
             return Err(invalid(format!(
                 "block {h}: the ledger head's state root {} is not the outcome's {}",
@@ -1199,21 +1201,9 @@ impl Store {
             blocks
                 .insert(h, &block_bytes[..])
                 .ctx(|| format!("writing block {h}"))?;
-            let info = HeightInfo {
-                time_ms,
-                tree_root,
-                state_root,
-                tree_size: size,
-                nullifier_count: count,
-                nullifier_chain: chain,
-                governance_chain: c.ledger.policy.as_ref().map_or([0; 32], |p| p.chain),
-                scan_chain,
-                validators: shoji_ledger::validators_commitment(c.ledger.policy.as_ref()),
-                recent_roots: shoji_ledger::recent_roots_hash(c.ledger.recent_roots.iter()),
-                policy: shoji_ledger::policy_hash(c.ledger.policy.as_ref()),
-                accounts: c.ledger.accounts_root,
-                applied,
-            };
+            // The time, tree size and chains were checked above to be the ledger head's, from
+            // which the opening was made.
+            let info = HeightInfo::of(&opening, count, applied);
             heights
                 .insert(h, &codec::encode_info(&info)[..])
                 .ctx(|| format!("writing the metadata of height {h}"))?;

@@ -196,21 +196,7 @@ impl Store {
                     .insert(&id.to_bytes()[..], &state.to_bytes()[..])
                     .ctx(|| "writing a snapshot's account".to_string())?;
             }
-            let info = HeightInfo {
-                time_ms: opening.time_ms,
-                tree_root,
-                state_root: checkpoint.state_root,
-                tree_size: opening.tree_size,
-                nullifier_count: snapshot.nullifier_log.len() as u64,
-                nullifier_chain: opening.nullifier_chain,
-                governance_chain: opening.governance_chain,
-                scan_chain: opening.scan_chain,
-                validators: opening.validators,
-                recent_roots: opening.recent_roots,
-                policy: opening.policy,
-                accounts: opening.accounts,
-                applied: Vec::new(),
-            };
+            let info = HeightInfo::of(&opening, snapshot.nullifier_log.len() as u64, Vec::new());
             heights
                 .insert(h, &codec::encode_info(&info)[..])
                 .ctx(|| format!("writing the metadata of height {h}"))?;
