@@ -212,7 +212,7 @@ pub fn sync_from_peers(
 ) -> Result<Synced, SyncError> {
     // A store made for another network is refused before anything is asked of this one.
     store.check_genesis(&network.network_id)?;
-    if store.load()?.is_some() {
+    if !store.is_empty()? {
         return Ok(Synced::NotEmpty);
     }
     // Every validator at once: at a network's birth the others may not listen yet, and each

@@ -1553,6 +1553,25 @@ impl Store {
         }))
     }
 
+    /// Whether the store holds nothing yet: no ledger head, consensus state, block or height
+    /// metadata (what [`Store::load`] answers `None` for), found without reading the state.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        let r = self.read()?;
+        let open = |name: &str| format!("opening table `{name}`");
+        let ledger = r.open_table(LEDGER).ctx(|| open("ledger"))?;
+        let consensus = r.open_table(CONSENSUS).ctx(|| open("consensus"))?;
+        let log = r.open_table(CONSENSUS_LOG).ctx(|| open("consensus_log"))?;
+        let blocks = r.open_table(BLOCKS).ctx(|| open("blocks"))?;
+        let heights = r.open_table(HEIGHTS).ctx(|| open("height_info"))?;
+        Ok(get_str(&ledger, "ledger", K_HEIGHT)?.is_none()
+            && get_str(&consensus, "consensus", K_PERSISTED)?.is_none()
+            && log
+                .is_empty()
+                .ctx(|| "reading table `consensus_log`".to_string())?
+            && last_key(&blocks, "blocks")?.is_none()
+            && last_key(&heights, "height_info")?.is_none())
+    }
+
     /// Ties the database to one genesis: records `hash` the first time and refuses, from then
     /// on, to be opened for another ([`StoreError::GenesisMismatch`]), so a validator pointed at
     /// another network's data directory stops before it votes.

@@ -339,11 +339,13 @@ fn fresh_store_loads_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(path(&dir)).unwrap();
     assert!(store.load().unwrap().is_none());
+    assert!(store.is_empty().unwrap());
     let tree = store.tree_state().unwrap();
     assert_eq!((tree.height, tree.size), (0, 0));
     assert_eq!(tree.anchor, Frontier::new().root());
     // Consensus state alone (votes before the first block) is a node at height 0.
     store.persist_consensus(&[vote(1)]).unwrap();
+    assert!(!store.is_empty().unwrap());
     let rec = store.load().unwrap().unwrap();
     assert_eq!(rec.height, 0);
     assert_eq!(rec.ledger.head, LedgerHead::genesis());
