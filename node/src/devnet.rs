@@ -253,6 +253,7 @@ fn start_inner(
             snapshot_every: 0,
             keep_blocks: 0,
         },
+        None,
     )
 }
 
@@ -273,7 +274,7 @@ pub fn start_without_snapshotting(
     let archive = url::Url::from_directory_path(dir.join("archive"))
         .map_err(|()| std::io::Error::other("the archive directory is not an absolute path"))?
         .to_string();
-    let (net, socket) = start_set_archived(
+    let (net, socket) = start_set(
         n,
         ledger,
         verifier,
@@ -303,17 +304,8 @@ struct Shared {
     archive: Option<String>,
 }
 
+/// Starts the network `settings` describes, its validators archiving to `archive` if given.
 fn start_set(
-    n: u16,
-    ledger: LedgerConfig,
-    verifier: Arc<Verifier>,
-    dir: &Path,
-    settings: Settings,
-) -> Result<(LocalNetwork, Option<std::net::UdpSocket>), DevnetError> {
-    start_set_archived(n, ledger, verifier, dir, settings, None)
-}
-
-fn start_set_archived(
     n: u16,
     ledger: LedgerConfig,
     verifier: Arc<Verifier>,

@@ -5,11 +5,10 @@
 //! and finds every transaction.
 
 use shoji_client::{Client, ClientError};
-use shoji_confidential::SecretKey;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{account_txs_through, Fixture, Minter};
+use common::{account_txs_through, runtime, Fixture, Minter};
 
 /// Blocks committed (one mint each).
 const BLOCKS: u64 = 600;
@@ -19,14 +18,8 @@ const KEEP: u64 = 64;
 
 #[test]
 fn validators_prune_what_they_archived_and_clients_read_it_back() {
-    let mut fixture = Fixture::new();
-    let account_auditor = SecretKey::auditor(&fixture.auditor.to_bytes());
-    fixture.ledger.account_auditor = Some(account_auditor.public());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let fixture = Fixture::with_accounts();
+    let runtime = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     // Five validators, the fifth never started: four run, as in a network missing one.
     let (net, _socket) = {

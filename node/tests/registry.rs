@@ -8,7 +8,7 @@ use shoji_primitives::keys::{SpendingKeys, WalletSeed};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::Fixture;
+use common::{runtime, Fixture};
 
 /// Waits until `f` returns `Some`, at most `limit`.
 fn until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -26,11 +26,7 @@ fn until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T 
 fn a_registered_name_resolves_from_certified_state_until_it_is_revoked() {
     let mut fixture = Fixture::new();
     fixture.ledger.governance = shoji_node::devnet::dev_governance();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     let net = {
         let _guard = runtime.enter();

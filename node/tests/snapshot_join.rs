@@ -7,11 +7,10 @@
 //! roots.
 
 use shoji_client::{Client, Network};
-use shoji_confidential::SecretKey;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{account_txs_through, Fixture, Minter};
+use common::{account_txs_through, runtime, Fixture, Minter};
 
 /// Blocks committed before the late validator starts (each holds one mint).
 const BLOCKS: u64 = 2_000;
@@ -35,14 +34,8 @@ fn status(network: &Network, id: u16) -> Option<shoji_client::api::Status> {
 
 #[test]
 fn a_late_validator_starts_from_a_snapshot_and_then_orders_like_the_others() {
-    let mut fixture = Fixture::new();
-    let account_auditor = SecretKey::auditor(&fixture.auditor.to_bytes());
-    fixture.ledger.account_auditor = Some(account_auditor.public());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let fixture = Fixture::with_accounts();
+    let runtime = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut net, socket) = {
         let _guard = runtime.enter();

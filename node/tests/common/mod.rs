@@ -54,6 +54,15 @@ impl Fixture {
         }
     }
 
+    /// [`Fixture::new`], with confidential accounts: the auditor's account-tier key is derived
+    /// from its one secret, as `shoji-auditor` derives it.
+    pub fn with_accounts() -> Fixture {
+        let mut f = Fixture::new();
+        let account_auditor = shoji_confidential::SecretKey::auditor(&f.auditor.to_bytes());
+        f.ledger.account_auditor = Some(account_auditor.public());
+        f
+    }
+
     /// A proven, issuer-signed mint of `amount` USD to `wallet`'s own address, anchored at
     /// `anchor`, for the network `network`.
     pub fn mint(
@@ -81,6 +90,15 @@ impl Fixture {
             .sign_mint(&self.issuer)
             .expect("sign")
     }
+}
+
+/// A two-thread runtime for a devnet's validators, as the tests' machines have two cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// An account opened on a devnet with accounts, and one issuer's mints into it, each waited for
