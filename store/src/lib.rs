@@ -665,6 +665,29 @@ fn read_checkpoint(
         .transpose()
 }
 
+/// The state opening recorded at `height` in the read transaction `r`.
+fn read_opening(
+    r: &redb::ReadTransaction,
+    height: u64,
+) -> Result<Option<shoji_ledger::StateOpening>, StoreError> {
+    let t = r
+        .open_table(HEIGHTS)
+        .ctx(|| "opening table `height_info`".to_string())?;
+    Ok(read_info(&t, height)?.map(|i| shoji_ledger::StateOpening {
+        height,
+        time_ms: i.time_ms,
+        tree_size: i.tree_size,
+        tree_root: i.tree_root,
+        nullifier_chain: i.nullifier_chain,
+        governance_chain: i.governance_chain,
+        scan_chain: i.scan_chain,
+        validators: i.validators,
+        recent_roots: i.recent_roots,
+        policy: i.policy,
+        accounts: i.accounts,
+    }))
+}
+
 impl StoreReader {
     /// The policy in force after height `height`: `None` while it is genesis's (or above the
     /// stored height, where it is not known yet).
@@ -687,6 +710,15 @@ impl StoreReader {
                 .map_err(|e| corrupt("policies", format!("height {}", k.value()))(e.to_string()))
         })
         .transpose()
+    }
+
+    /// The state root's preimage at `height` ([`Store::opening`]).
+    pub fn opening(&self, height: u64) -> Result<Option<shoji_ledger::StateOpening>, StoreError> {
+        let r = self
+            .db
+            .begin_read()
+            .ctx(|| "beginning a read transaction".to_string())?;
+        read_opening(&r, height)
     }
 
     /// The stable checkpoint certificate stored at `height` ([`Store::checkpoint`]).
@@ -1660,23 +1692,7 @@ impl Store {
     /// The state root's preimage at `height` ([`shoji_ledger::StateOpening`]; `None` above the
     /// last height or at 0): what a client checks against a checkpoint certificate.
     pub fn opening(&self, height: u64) -> Result<Option<shoji_ledger::StateOpening>, StoreError> {
-        let r = self.read()?;
-        let t = r
-            .open_table(HEIGHTS)
-            .ctx(|| "opening table `height_info`".to_string())?;
-        Ok(read_info(&t, height)?.map(|i| shoji_ledger::StateOpening {
-            height,
-            time_ms: i.time_ms,
-            tree_size: i.tree_size,
-            tree_root: i.tree_root,
-            nullifier_chain: i.nullifier_chain,
-            governance_chain: i.governance_chain,
-            scan_chain: i.scan_chain,
-            validators: i.validators,
-            recent_roots: i.recent_roots,
-            policy: i.policy,
-            accounts: i.accounts,
-        }))
+        read_opening(&self.read()?, height)
     }
 
     /// The ledger's state root recorded at `height` (`None` above the last height or at 0).
