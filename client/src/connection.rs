@@ -14,6 +14,9 @@ use shoji_primitives::tx::Transaction;
 use shoji_primitives::Fr;
 use std::time::Duration;
 
+mod archive_check;
+pub use archive_check::ArchiveCheck;
+
 /// What can go wrong talking to a network.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -219,6 +222,8 @@ pub struct Client {
     /// learned from a checkpoint of the one before ([`Client::verify_in_epoch`],
     /// [`Client::learn_next_epoch`]).
     epochs: std::sync::Mutex<Vec<Epoch>>,
+    /// The network's history archive, once opened ([`Client::archive`]).
+    archive: std::sync::OnceLock<crate::archive::Archive>,
 }
 
 /// A validator set and the heights it orders: those above `after`, up to `last` when a
@@ -309,6 +314,7 @@ impl Client {
                             last: None,
                             set: network.validators.clone(),
                         }]),
+                        archive: std::sync::OnceLock::new(),
                     })
                 }
                 Ok(Err(e)) => failures.push(format!("validator {} at {addr}: {e}", id.0)),
@@ -959,17 +965,18 @@ impl Client {
         from_height: u64,
         max: u32,
     ) -> Result<Vec<CompactBlock>, ClientError> {
-        let Some(url) = &self.network.archive else {
+        let Some(archive) = self.archive()? else {
             return Ok(Vec::new());
         };
-        let archive =
-            crate::archive::Archive::open(url).map_err(|e| ClientError::Archive(e.to_string()))?;
+        let objects = self
+            .runtime
+            .block_on(archive.objects(
+                "compact",
+                from_height..=from_height + u64::from(max.max(1)) - 1,
+            ))
+            .map_err(|e| ClientError::Archive(e.to_string()))?;
         let mut out = Vec::new();
-        for height in from_height..from_height + u64::from(max.max(1)) {
-            let bytes = self
-                .runtime
-                .block_on(archive.compact(height))
-                .map_err(|e| ClientError::Archive(e.to_string()))?;
+        for (height, bytes) in (from_height..).zip(objects) {
             let Some(bytes) = bytes else { break };
             let block = CompactBlock::from_bytes(&bytes)
                 .map_err(|e| ClientError::Archive(format!("compact block {height}: {e}")))?;
@@ -982,6 +989,19 @@ impl Client {
             out.push(block);
         }
         Ok(out)
+    }
+
+    /// The network's archive (`None`: it names none), opened once.
+    fn archive(&self) -> Result<Option<&crate::archive::Archive>, ClientError> {
+        let Some(url) = &self.network.archive else {
+            return Ok(None);
+        };
+        if let Some(a) = self.archive.get() {
+            return Ok(Some(a));
+        }
+        let opened =
+            crate::archive::Archive::open(url).map_err(|e| ClientError::Archive(e.to_string()))?;
+        Ok(Some(self.archive.get_or_init(|| opened)))
     }
 
     /// Submits `tx` and waits until it is final: returns only when the block holding it comes

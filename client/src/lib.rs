@@ -23,7 +23,7 @@ pub mod sealed;
 pub mod snapshot;
 
 pub use connection::{
-    check_policy, CertifiedBlock, CertifiedBlocks, CertifiedPolicy, Client, ClientError, Finality,
-    TreeState, TxStatus, CERTIFY_PATIENCE,
+    check_policy, ArchiveCheck, CertifiedBlock, CertifiedBlocks, CertifiedPolicy, Client,
+    ClientError, Finality, TreeState, TxStatus, CERTIFY_PATIENCE,
 };
 pub use network::{Network, NetworkError, ParameterPins};

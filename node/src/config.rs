@@ -57,7 +57,7 @@
 //! log_format = "json"        # optional: one JSON object per line (default "text")
 //! verifying_key = "transfer.vk"  # the network's key (init --params, join --params);
 //!                                 # absent: the development parameters' cache
-//! archive = "file:///srv/shoji-archive"  # optional: copy committed blocks to this object store
+//! archive = "file:///srv/shoji-archive"  # optional: copy committed blocks to this object store (or s3://bucket/prefix)
 //! keep_blocks = 100000        # optional, with archive: prune older block bodies once archived
 //!
 //! [tuning]                   # optional; local timers, these are the defaults
@@ -520,8 +520,8 @@ pub struct ValidatorConfig {
     #[serde(default)]
     pub snapshots: SnapshotsSection,
     /// The history archive this validator copies committed blocks to: an object-store URL
-    /// (`file:///srv/shoji-archive`; this build has the local file system only); none: no
-    /// archive.
+    /// (`file:///srv/shoji-archive`, or `s3://bucket/prefix` configured from the `AWS_*`
+    /// environment, see [`shoji_client::archive::Archive::open`]); none: no archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
     /// Keep the bodies of at least this many recent blocks; older ones are pruned once
@@ -657,6 +657,9 @@ impl ValidatorConfig {
     pub fn parse(text: &str) -> Result<ValidatorConfig, String> {
         let config: ValidatorConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         TuningSection::check_keys(text)?;
+        if let Some(url) = &config.archive {
+            shoji_client::archive::check_url(url).map_err(|e| e.to_string())?;
+        }
         if config.keep_blocks > 0 && config.archive.is_none() {
             return Err(
                 "keep_blocks prunes only what is archived: set archive (an object-store URL) too"
@@ -1694,6 +1697,15 @@ mod tests {
             ValidatorConfig::parse(&format!("keep_blocks = 2048\n{archived}"))
                 .map(|c| (c.keep_blocks, c.archive)),
             Ok((2048, Some("file:///tmp/a".to_string())))
+        );
+        // An archive this build cannot open is refused when the configuration loads.
+        let gcs = err(&format!("archive = \"gs://bucket/shoji\"\n{text}"));
+        assert!(
+            gcs.contains("gs://bucket/shoji") && gcs.contains("s3://"),
+            "{gcs}"
+        );
+        assert!(
+            ValidatorConfig::parse(&format!("archive = \"s3://bucket/shoji\"\n{text}")).is_ok()
         );
         assert!(err(&text.replace("key_file", "# key_file")).contains("key_file"));
         assert!(err(&text.replace("id = 1", "id = \"one\"")).contains("id"));

@@ -181,10 +181,20 @@ pub fn start_with(
     dir: &Path,
     ordering_only: bool,
 ) -> Result<LocalNetwork, DevnetError> {
-    start_placed(n, ledger, verifier, dir, ordering_only, Placement::Tasks)
+    start_placed(
+        n,
+        ledger,
+        verifier,
+        dir,
+        ordering_only,
+        Placement::Tasks,
+        false,
+    )
 }
 
-/// [`start_with`], placing the validators as `placement` says.
+/// [`start_with`], placing the validators as `placement` says and, with `archive` set, copying
+/// their committed blocks and checkpoints to the history archive in `dir/archive` (which
+/// [`LocalNetwork::client_network`] then names).
 pub fn start_placed(
     n: u16,
     ledger: LedgerConfig,
@@ -192,8 +202,24 @@ pub fn start_placed(
     dir: &Path,
     ordering_only: bool,
     placement: Placement,
+    archive: bool,
 ) -> Result<LocalNetwork, DevnetError> {
-    start_inner(n, ledger, verifier, dir, ordering_only, placement, None).map(|(net, _)| net)
+    let archive = archive.then(|| archive_in(dir)).transpose()?;
+    let settings = Settings {
+        ordering_only,
+        placement,
+        absent: None,
+        snapshot_every: 0,
+        keep_blocks: 0,
+    };
+    start_set(n, ledger, verifier, dir, settings, archive).map(|(net, _)| net)
+}
+
+/// The URL of the directory `dir/archive`.
+fn archive_in(dir: &Path) -> Result<String, DevnetError> {
+    Ok(url::Url::from_directory_path(dir.join("archive"))
+        .map_err(|()| std::io::Error::other("the archive directory is not an absolute path"))?
+        .to_string())
 }
 
 /// [`start`] without running validator `absent`: its address is bound and returned, so that a
@@ -257,10 +283,21 @@ fn start_inner(
     )
 }
 
-/// [`start_without`], every validator writing a state snapshot every `every_blocks` blocks in
-/// its directory and serving it, and copying its committed blocks to the history archive at
-/// `dir/archive` (which [`LocalNetwork::client_network`] names); [`LocalNetwork::start_late`]
-/// then starts the absent one from the newest snapshot. With `keep_blocks` above 0 the
+/// What the validators of [`start_without_snapshotting`] do with their history.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Write a state snapshot every this many blocks (0: never).
+    pub snapshot_every: u64,
+    /// Prune block bodies older than this many blocks once archived (0: never).
+    pub keep_blocks: u64,
+    /// The history archive's URL (`None`: `dir/archive` on the local file system).
+    pub archive: Option<String>,
+}
+
+/// [`start_without`], every validator writing a state snapshot every `history.snapshot_every`
+/// blocks in its directory and serving it, and copying its committed blocks to the history
+/// archive (which [`LocalNetwork::client_network`] names); [`LocalNetwork::start_late`] then
+/// starts the absent one from the newest snapshot. With `history.keep_blocks` above 0 the
 /// validators also prune block bodies older than that once archived.
 pub fn start_without_snapshotting(
     n: u16,
@@ -268,12 +305,12 @@ pub fn start_without_snapshotting(
     verifier: Arc<Verifier>,
     dir: &Path,
     absent: u16,
-    every_blocks: u64,
-    keep_blocks: u64,
+    history: &History,
 ) -> Result<(LocalNetwork, std::net::UdpSocket), DevnetError> {
-    let archive = url::Url::from_directory_path(dir.join("archive"))
-        .map_err(|()| std::io::Error::other("the archive directory is not an absolute path"))?
-        .to_string();
+    let archive = match &history.archive {
+        Some(url) => url.clone(),
+        None => archive_in(dir)?,
+    };
     let (net, socket) = start_set(
         n,
         ledger,
@@ -283,8 +320,8 @@ pub fn start_without_snapshotting(
             ordering_only: false,
             placement: Placement::Tasks,
             absent: Some(absent),
-            snapshot_every: every_blocks,
-            keep_blocks,
+            snapshot_every: history.snapshot_every,
+            keep_blocks: history.keep_blocks,
         },
         Some(archive),
     )?;

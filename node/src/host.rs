@@ -124,6 +124,7 @@ async fn serve(
                 tokio::spawn(archive_blocks(
                     archive,
                     core.store().reader(),
+                    core.replica().config().checkpoint_interval,
                     committed.subscribe(),
                     core.metrics().clone(),
                     archived.clone(),
@@ -488,12 +489,14 @@ fn answer_read(core: &NodeCore, req: ClientRequest, read: Request, reads: &Reads
 }
 
 /// Copies every committed block, with its commit certificate and its compact form, to the
-/// archive, in height order, as the committed height moves; records the archived height in the
-/// archive (`head`) and the metrics. Reads run on a blocking thread; a failed write is retried
-/// at the next commit.
+/// archive, in height order, as the committed height moves, and every stable checkpoint
+/// certificate with its state opening once stored; records the archived height in the archive
+/// (`head`) and the metrics. Reads run on a blocking thread; a failed write is retried at the
+/// next commit.
 async fn archive_blocks(
     archive: shoji_client::archive::Archive,
     reader: shoji_store::StoreReader,
+    checkpoint_interval: u64,
     mut committed: tokio::sync::watch::Receiver<u64>,
     metrics: crate::metrics::Metrics,
     archived: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -505,37 +508,58 @@ async fn archive_blocks(
             0
         }
     };
+    let k = checkpoint_interval.max(1);
+    let mut checkpoints_done = done - done % k;
     loop {
         let tip = *committed.borrow_and_update();
+        archive_checkpoints(&archive, &reader, k, done, &mut checkpoints_done).await;
         while done < tip {
-            let h = done + 1;
+            let upto = tip.min(done + ARCHIVE_BATCH);
             let r = reader.clone();
+            let from = done + 1;
             let read = tokio::task::spawn_blocking(move || {
-                let block = r.block(h)?;
-                let compact = r.compact_blocks(h, 1, usize::MAX)?;
-                Ok::<_, shoji_store::StoreError>((block, compact.into_iter().next()))
+                (from..=upto)
+                    .map(|h| {
+                        let block = r.block(h)?;
+                        let compact = r.compact_blocks(h, 1, usize::MAX)?;
+                        Ok((h, block.zip(compact.into_iter().next())))
+                    })
+                    .collect::<Result<Vec<_>, shoji_store::StoreError>>()
             })
             .await;
-            let (block, compact) = match read {
-                Ok(Ok((Some(block), Some(compact)))) => (block, compact),
-                Ok(Ok(_)) | Ok(Err(shoji_store::StoreError::NotKept { .. })) => {
-                    // Not kept here (this validator started from a snapshot): others archive it.
-                    done = h;
+            let heights = match read {
+                Ok(Ok(heights)) => heights,
+                // Not kept here (this validator started from a snapshot): others archive it.
+                Ok(Err(shoji_store::StoreError::NotKept { first })) => {
+                    done = first.saturating_sub(1).clamp(done, tip);
                     continue;
                 }
                 Ok(Err(e)) => {
-                    tracing::warn!(height = h, error = %e, "not archived: the store could not be read");
+                    tracing::warn!(height = from, error = %e, "not archived: the store could not be read");
                     break;
                 }
                 Err(_) => break,
             };
-            let bytes = postcard::to_allocvec(&block).unwrap_or_default();
-            if let Err(e) = archive.put_height(h, bytes, compact, None).await {
-                tracing::warn!(height = h, error = %e, "not archived yet");
-                break;
-            }
-            done = h;
-            if done == tip || done.is_multiple_of(64) {
+            let before = done;
+            let heights = heights
+                .into_iter()
+                .filter_map(|(h, found)| {
+                    let (block, compact) = found?;
+                    Some((
+                        h,
+                        postcard::to_allocvec(&block).unwrap_or_default(),
+                        compact,
+                    ))
+                })
+                .collect();
+            done = match archive.put_heights(heights).await {
+                Ok(()) => upto,
+                Err((h, e)) => {
+                    tracing::warn!(height = h, error = %e, "not archived yet");
+                    h - 1
+                }
+            };
+            if done > before {
                 if let Err(e) = archive.put_head(done).await {
                     tracing::warn!(error = %e, "the archive's head not recorded");
                 }
@@ -544,10 +568,59 @@ async fn archive_blocks(
                     .set(i64::try_from(done).unwrap_or(i64::MAX));
                 archived.store(done, std::sync::atomic::Ordering::Release);
             }
+            if done < upto {
+                break;
+            }
+            archive_checkpoints(&archive, &reader, k, done, &mut checkpoints_done).await;
         }
         if committed.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// Most heights the archive task reads from the store at once.
+const ARCHIVE_BATCH: u64 = 64;
+
+/// A checkpoint not stored this many intervals after its height is skipped by the archive:
+/// this validator never saw it stable (it caught up past it by state transfer); the others
+/// archive it.
+const CHECKPOINT_ARCHIVE_PATIENCE: u64 = 4;
+
+/// Copies the stable checkpoint certificates, with their state openings, of the heights above
+/// `checkpoints_done` up to `archived` (the heights whose blocks are archived) to the archive,
+/// advancing `checkpoints_done`; stops at the first not yet stable.
+async fn archive_checkpoints(
+    archive: &shoji_client::archive::Archive,
+    reader: &shoji_store::StoreReader,
+    k: u64,
+    archived: u64,
+    checkpoints_done: &mut u64,
+) {
+    while *checkpoints_done + k <= archived {
+        let c = *checkpoints_done + k;
+        let r = reader.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            Ok::<_, shoji_store::StoreError>((r.checkpoint(c)?, r.opening(c)?))
+        })
+        .await;
+        match read {
+            Ok(Ok((Some(cert), Some(opening)))) => {
+                let cert = postcard::to_allocvec(&cert).unwrap_or_default();
+                if let Err(e) = archive.put_checkpoint(c, cert, opening.to_bytes()).await {
+                    tracing::warn!(height = c, error = %e, "checkpoint not archived yet");
+                    return;
+                }
+            }
+            Ok(Ok(_)) if archived >= c + CHECKPOINT_ARCHIVE_PATIENCE * k => {}
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => {
+                tracing::warn!(height = c, error = %e, "checkpoint not archived: the store could not be read");
+                return;
+            }
+            Err(_) => return,
+        }
+        *checkpoints_done = c;
     }
 }
 

@@ -45,8 +45,10 @@ fn a_late_validator_starts_from_a_snapshot_and_then_orders_like_the_others() {
             fixture.verifier.clone(),
             dir.path(),
             3,
-            SNAPSHOT_EVERY,
-            0,
+            &shoji_node::devnet::History {
+                snapshot_every: SNAPSHOT_EVERY,
+                ..Default::default()
+            },
         )
         .expect("devnet")
     };

@@ -714,6 +714,47 @@ fn story_balances_report_disclosure_restore_and_every_error() {
         [760, 155, 90]
     );
 
+    // The history archive the devnet writes (`devnet/archive`) lists and checks against the
+    // network's certificates; an archived block altered in storage is named.
+    let network_file = sh.network.to_str().expect("network path").to_string();
+    let listed = sh.ok(
+        "shoji-node",
+        &["archive", "list", "--network", &network_file],
+    );
+    assert!(
+        listed.stdout.contains("checkpoints: ") && listed.stdout.contains("blocks: "),
+        "{}",
+        listed.stdout
+    );
+    let verify = [
+        "archive",
+        "verify",
+        "--network",
+        &network_file,
+        "--to",
+        "40",
+    ];
+    let verified = sh.ok("shoji-node", &verify);
+    assert!(
+        verified.stdout.contains("heights 1..=40 check: 40 blocks"),
+        "{}",
+        verified.stdout
+    );
+    let object = tmp.path().join(format!("devnet/archive/blocks/{:020}", 3));
+    let original = std::fs::read(&object).expect("archived block 3");
+    let mut altered = original.clone();
+    let last = altered.len() - 1;
+    altered[last] ^= 1;
+    std::fs::write(&object, altered).expect("write");
+    let refused = sh.run("shoji-node", &verify, &[]);
+    assert!(
+        refused.code == 1 && refused.stderr.contains("height 3"),
+        "{}{}",
+        refused.stdout,
+        refused.stderr
+    );
+    std::fs::write(&object, original).expect("write");
+
     // Carol redeems 40 with the issuer; the auditor sees it leave.
     sh.wallet("carol", &["redeem", "--amount", "40", "--asset", "USD"]);
     assert_eq!(sh.balance("carol"), 50);

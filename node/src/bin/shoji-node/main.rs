@@ -62,6 +62,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod history;
+
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use shoji_cli::{fail, Exit, Failure};
@@ -130,7 +132,9 @@ const USAGE: &str = "shoji-node init --dir DIR [--validators N] [--base-port P] 
        shoji-node governance submit FILE --network FILE
        shoji-node snapshot list --config FILE
        shoji-node snapshot verify --config FILE [--height H]
-       shoji-node snapshot take --config FILE";
+       shoji-node snapshot take --config FILE
+       shoji-node archive list (--network FILE | --archive URL)
+       shoji-node archive verify --network FILE [--archive URL] [--from H] [--to H]";
 
 #[derive(Subcommand)]
 enum Command {
@@ -152,34 +156,10 @@ enum Command {
     Governance(Governance),
     /// List, check and take a validator's state snapshots.
     #[command(subcommand)]
-    Snapshot(SnapshotCommand),
-}
-
-#[derive(Subcommand)]
-enum SnapshotCommand {
-    /// The snapshots in the validator's data directory: height, state root, chunks, bytes.
-    List {
-        /// The validator's `config.toml`.
-        #[arg(long)]
-        config: PathBuf,
-    },
-    /// Check a snapshot's chunks and its whole against its opening and, when the validator is
-    /// stopped, against the stored checkpoint certificate of its height.
-    Verify {
-        /// The validator's `config.toml`.
-        #[arg(long)]
-        config: PathBuf,
-        /// The snapshot's height; by default the newest.
-        #[arg(long)]
-        height: Option<u64>,
-    },
-    /// Write a snapshot of the stored state now (the validator stopped): served once a stable
-    /// checkpoint certificate of its height is stored.
-    Take {
-        /// The validator's `config.toml`.
-        #[arg(long)]
-        config: PathBuf,
-    },
+    Snapshot(history::SnapshotCommand),
+    /// List and check the history archive.
+    #[command(subcommand)]
+    Archive(history::ArchiveCommand),
 }
 
 #[derive(Args)]
@@ -249,7 +229,8 @@ struct DevnetArgs {
     /// Number of validators (at least 4).
     #[arg(long, default_value_t = 4)]
     validators: u16,
-    /// Where to write `devnet.json` and the development keys.
+    /// Where to write `devnet.json`, the development keys, the validators' stores and the
+    /// history archive (`DIR/archive`).
     #[arg(long, default_value = "devnet")]
     dir: PathBuf,
     /// The designated auditor (hex); by default the development auditor.
@@ -413,91 +394,8 @@ fn main_inner(command: Command) -> Result<(), Failure> {
             )?)
         }
         Command::Governance(g) => governance(g),
-        Command::Snapshot(s) => Ok(snapshot_command(s)?),
-    }
-}
-
-fn snapshot_command(cmd: SnapshotCommand) -> anyhow::Result<()> {
-    use shoji_node::snapshots;
-    let (SnapshotCommand::List { config }
-    | SnapshotCommand::Verify { config, .. }
-    | SnapshotCommand::Take { config }) = &cmd;
-    let setup = Setup::load(config)?;
-    let dir = setup.config.data_dir.join(snapshots::SNAPSHOT_DIR);
-    match cmd {
-        SnapshotCommand::List { .. } => {
-            let mut heights = snapshots::list(&dir)?;
-            heights.sort_unstable();
-            if heights.is_empty() {
-                println!("no snapshots in {}", dir.display());
-            }
-            for h in heights {
-                let f = snapshots::inspect(&dir, h, false, None)?;
-                println!(
-                    "height {h}: state root {}, {} chunks, {} bytes, {} nullifiers, {} accounts",
-                    hex_encode(&f.state_root),
-                    f.chunks,
-                    f.bytes,
-                    f.nullifiers,
-                    f.accounts
-                );
-            }
-            Ok(())
-        }
-        SnapshotCommand::Verify { height, .. } => {
-            let h = match height {
-                Some(h) => h,
-                None => snapshots::list(&dir)?
-                    .into_iter()
-                    .max()
-                    .ok_or_else(|| anyhow::anyhow!("no snapshots in {}", dir.display()))?,
-            };
-            // The certificate, when the validator is stopped (a running one holds the store).
-            let certified = shoji_store::Store::open(setup.database())
-                .ok()
-                .map(|s| s.checkpoint(h))
-                .transpose()?
-                .flatten();
-            let f = snapshots::inspect(&dir, h, true, certified.as_ref().map(|c| c.state_root))
-                .with_context(|| format!("checking the snapshot of height {h}"))?;
-            let against = match &certified {
-                Some(_) => "its stored checkpoint certificate",
-                None => {
-                    "its manifest's opening (no stored certificate read: stopped validators only)"
-                }
-            };
-            println!(
-                "snapshot {h} checks against {against}: state root {}, {} chunks, {} bytes",
-                hex_encode(&f.state_root),
-                f.chunks,
-                f.bytes
-            );
-            Ok(())
-        }
-        SnapshotCommand::Take { .. } => {
-            let store = shoji_store::Store::open(setup.database()).with_context(|| {
-                format!(
-                    "opening {} (stop the validator first)",
-                    setup.database().display()
-                )
-            })?;
-            let view = store.state_view()?;
-            let options = snapshots::SnapshotOptions::in_data_dir(&setup.config.data_dir, 1);
-            let m = snapshots::write(
-                &view,
-                &snapshots::SnapshotOptions {
-                    keep: usize::MAX,
-                    ..options
-                },
-            )?;
-            println!(
-                "wrote the snapshot of height {} ({} chunks) to {}",
-                view.height(),
-                m.chunks.len(),
-                dir.display()
-            );
-            Ok(())
-        }
+        Command::Snapshot(s) => Ok(history::snapshot_command(s)?),
+        Command::Archive(a) => history::archive_command(a),
     }
 }
 
@@ -1075,6 +973,8 @@ fn devnet(
             .then(|| shoji_client::network::insecure_devnet_account_auditor().public()),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The archive's URL names the directory absolutely.
+    let dir = std::path::absolute(&dir).with_context(|| format!("resolving {}", dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -1086,6 +986,7 @@ fn devnet(
             &dir,
             ordering_only,
             shoji_node::devnet::Placement::Threads,
+            true,
         )?;
         let mut network = net.client_network(auditor, ledger_issuers);
         network.assets = BTreeMap::from([(AssetId(840), "USD".to_string())]);
