@@ -1,6 +1,8 @@
 //! `shoji-bench history`: what a state snapshot costs at a given size — producing it from a
 //! validator's store, checking it against its certified root, installing it into an empty store
-//! and restoring the ledger from it (a joining validator's work besides the transfer).
+//! and restoring the ledger from it (a joining validator's work besides the transfer); and the
+//! history archive's throughput, writing blocks as a validator does and reading compact blocks
+//! back as a client does.
 //!
 //! The state is synthetic but whole: `n` nullifiers (random, folded into the nullifier chain in
 //! order), the genesis tree and policy, no accounts. It is installed into a store (which is also
@@ -16,6 +18,115 @@ use std::time::Instant;
 pub struct HistoryOptions {
     /// Nullifier counts, one measurement each.
     pub nullifiers: Vec<u64>,
+    /// Blocks written to the archive and read back (0: none).
+    pub archive_blocks: u64,
+    /// Transactions per archived block.
+    pub archive_block_txs: usize,
+    /// The archive's URL (`None`: a fresh local directory).
+    pub archive: Option<String>,
+}
+
+/// Bytes of one archived transaction: about a shielded transfer's.
+const ARCHIVED_TX_BYTES: usize = 2000;
+
+/// Heights handed to [`shoji_client::archive::Archive::put_heights`] at once, as the validator's
+/// archive task does.
+const ARCHIVE_BATCH: u64 = 64;
+
+/// Writes `opts.archive_blocks` blocks of `opts.archive_block_txs` transactions to the archive,
+/// with their commit certificates and compact forms (the compact form is the size of the
+/// transactions' ids: what a block of shielded transfers' compact form is not, but the archive
+/// does not look inside), then reads the compact blocks back.
+fn archive_throughput(opts: &HistoryOptions) -> anyhow::Result<serde_json::Value> {
+    let tmp = tempfile::tempdir()?;
+    let url = match &opts.archive {
+        Some(u) => format!("{}/bench-{}", u.trim_end_matches('/'), std::process::id()),
+        None => url::Url::from_directory_path(tmp.path().join("archive"))
+            .map_err(|()| anyhow::anyhow!("no archive URL for the temporary directory"))?
+            .to_string(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let archive = shoji_client::archive::Archive::open(&url)?;
+    let block = |h: u64| {
+        let txs: Vec<Vec<u8>> = (0..opts.archive_block_txs)
+            .map(|i| {
+                let seed = blake3::hash(&[h.to_le_bytes(), (i as u64).to_le_bytes()].concat());
+                let mut tx = vec![0u8; ARCHIVED_TX_BYTES];
+                blake3::Hasher::new_keyed(seed.as_bytes())
+                    .finalize_xof()
+                    .fill(&mut tx);
+                tx
+            })
+            .collect();
+        let b = shoji_consensus::Block {
+            height: h,
+            prev_hash: BlockHash([0; 32]),
+            view: 0,
+            proposer: shoji_consensus::ReplicaId(0),
+            time_ms: h,
+            transactions: txs,
+        };
+        // Three signatures, as four validators' certificates carry (not checked here).
+        let cert = shoji_consensus::CommitCertificate {
+            view: 0,
+            signatures: (0..3)
+                .map(|i| {
+                    (
+                        shoji_consensus::ReplicaId(i),
+                        shoji_consensus::ed25519_dalek::Signature::from_bytes(&[i as u8; 64]),
+                    )
+                })
+                .collect(),
+        };
+        let compact: Vec<u8> = b.tx_hashes().iter().flat_map(|t| t.0).collect();
+        Ok::<_, anyhow::Error>((postcard::to_allocvec(&(b, cert))?, compact))
+    };
+    let (mut written_bytes, mut write_s) = (0u64, 0.0);
+    let mut first = 1;
+    while first <= opts.archive_blocks {
+        let last = opts.archive_blocks.min(first + ARCHIVE_BATCH - 1);
+        let batch = (first..=last)
+            .map(|h| block(h).map(|(b, c)| (h, b, c)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        written_bytes += batch
+            .iter()
+            .map(|(_, b, c)| (b.len() + c.len()) as u64)
+            .sum::<u64>();
+        let t = Instant::now();
+        runtime
+            .block_on(archive.put_heights(batch))
+            .map_err(|(h, e)| anyhow::anyhow!("height {h}: {e}"))?;
+        runtime.block_on(archive.put_head(last))?;
+        write_s += secs(t);
+        first = last + 1;
+    }
+    let t = Instant::now();
+    let mut read = 0u64;
+    let mut first = 1;
+    while first <= opts.archive_blocks {
+        let last = opts.archive_blocks.min(first + ARCHIVE_BATCH - 1);
+        for o in runtime.block_on(archive.objects("compact", first..=last))? {
+            read += o
+                .ok_or_else(|| anyhow::anyhow!("a compact block is missing"))?
+                .len() as u64;
+        }
+        first = last + 1;
+    }
+    let read_s = secs(t);
+    let n = opts.archive_blocks as f64;
+    Ok(serde_json::json!({
+        "bench": "history_archive",
+        "archive": if opts.archive.is_some() { url.as_str() } else { "a local directory" },
+        "blocks": opts.archive_blocks,
+        "block_txs": opts.archive_block_txs,
+        "written_mib": written_bytes as f64 / (1 << 20) as f64,
+        "write_blocks_per_s": n / write_s,
+        "write_mib_per_s": written_bytes as f64 / (1 << 20) as f64 / write_s,
+        "read_compact_blocks_per_s": n / read_s,
+        "read_mib": read as f64 / (1 << 20) as f64,
+    }))
 }
 
 fn secs(t: Instant) -> f64 {
@@ -64,6 +175,9 @@ fn dir_bytes(dir: &std::path::Path) -> anyhow::Result<u64> {
 /// Measures each size in `opts`; returns one JSON object per size.
 pub fn run(opts: &HistoryOptions) -> anyhow::Result<Vec<serde_json::Value>> {
     let mut out = Vec::new();
+    if opts.archive_blocks > 0 {
+        out.push(archive_throughput(opts)?);
+    }
     for &n in &opts.nullifiers {
         let tmp = tempfile::tempdir()?;
         let (snapshot, cert) = synthetic(n);

@@ -132,6 +132,16 @@ enum Command {
         /// Nullifier counts to measure (comma-separated).
         #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
         nullifiers: Vec<u64>,
+        /// Blocks to write to, then read back from, the archive (0: no archive figures).
+        #[arg(long, default_value_t = 2000)]
+        archive_blocks: u64,
+        /// Transactions per archived block (2,000 bytes each, a shielded transfer's size).
+        #[arg(long, default_value_t = 64)]
+        archive_block_txs: usize,
+        /// The archive to measure (`file:///…` or `s3://bucket/prefix` with the `AWS_*`
+        /// environment); by default a fresh local directory.
+        #[arg(long)]
+        archive: Option<String>,
     },
     /// The trusted-setup ceremony: phase 1 and phase 2 contributions and verifications.
     Ceremony {
@@ -245,10 +255,16 @@ fn main() -> anyhow::Result<()> {
         Command::History {
             json: _,
             nullifiers,
+            archive_blocks,
+            archive_block_txs,
+            archive,
         } => {
-            eprintln!("measuring: snapshots of {nullifiers:?} nullifiers ...");
+            eprintln!("measuring: snapshots of {nullifiers:?} nullifiers, an archive of {archive_blocks} blocks ...");
             let out = shoji_benches::history::run(&shoji_benches::history::HistoryOptions {
                 nullifiers,
+                archive_blocks,
+                archive_block_txs,
+                archive,
             })?;
             for line in out {
                 println!("{line}");
