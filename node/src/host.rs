@@ -135,6 +135,7 @@ async fn serve(
                         options.keep_blocks,
                         archived,
                         committed.subscribe(),
+                        core.metrics().clone(),
                     ));
                 }
             }
@@ -635,6 +636,7 @@ async fn prune_blocks(
     keep: u64,
     archived: std::sync::Arc<std::sync::atomic::AtomicU64>,
     mut committed: tokio::sync::watch::Receiver<u64>,
+    metrics: crate::metrics::Metrics,
 ) {
     let mut base = match store.base() {
         Ok(b) => b.map_or(0, |(h, _)| h),
@@ -643,6 +645,9 @@ async fn prune_blocks(
             return;
         }
     };
+    metrics
+        .pruned_height
+        .set(i64::try_from(base).unwrap_or(i64::MAX));
     loop {
         let tip = *committed.borrow_and_update();
         let up_to = tip
@@ -651,7 +656,12 @@ async fn prune_blocks(
         while up_to > base {
             let s = store.clone();
             match tokio::task::spawn_blocking(move || s.prune(up_to, PRUNE_BATCH)).await {
-                Ok(Ok(b)) if b > base => base = b,
+                Ok(Ok(b)) if b > base => {
+                    base = b;
+                    metrics
+                        .pruned_height
+                        .set(i64::try_from(base).unwrap_or(i64::MAX));
+                }
                 Ok(Ok(_)) => break,
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "pruning failed");

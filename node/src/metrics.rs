@@ -105,6 +105,9 @@ pub struct Metrics {
     pub snapshot_seconds: Histogram,
     /// Every height up to this one is in the history archive (0: none, or no archive).
     pub archived_height: Gauge,
+    /// Block bodies at and below this height are pruned (0: none): with `archived_height` and
+    /// `height`, the window a validator keeps.
+    pub pruned_height: Gauge,
     /// When the host loop last turned (Unix ms): `/livez` fails when it stalls.
     last_turn_ms: Arc<AtomicU64>,
 }
@@ -144,6 +147,7 @@ impl Default for Metrics {
             // 10 ms to about 160 s.
             snapshot_seconds: histogram(0.01, 2.0, 15),
             archived_height: Gauge::default(),
+            pruned_height: Gauge::default(),
             last_turn_ms: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -373,6 +377,11 @@ pub fn registry(node: &Metrics, net: &shoji_net::NetMetrics) -> Registry {
         "archived_height",
         "Every height up to this one is in the history archive",
         m.archived_height,
+    );
+    r.register(
+        "pruned_height",
+        "Block bodies at and below this height are pruned (0: none)",
+        m.pruned_height,
     );
     r.register_with_unit(
         "snapshot_seconds",

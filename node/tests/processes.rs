@@ -466,6 +466,36 @@ fn processes_survive_sigkill_and_catch_up() {
         String::from_utf8_lossy(&refused.stderr)
     );
 
+    // Pruning by hand needs an archive and a window of at least 64 blocks; what the archive
+    // holds bounds what goes (here nothing: the archive is new and empty).
+    let prune = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("prune")
+            .arg("--config")
+            .arg(&config0)
+            .args(args)
+            .output()
+            .expect("prune command")
+    };
+    let no_archive = prune(&["--keep", "64"]);
+    assert_eq!(no_archive.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_archive.stderr).contains("names no archive"));
+    let text = std::fs::read_to_string(&config0).expect("config");
+    let archive_url = url::Url::from_directory_path(dir.join("archive")).expect("absolute");
+    std::fs::write(&config0, format!("archive = \"{archive_url}\"\n{text}")).expect("write");
+    let small = prune(&["--keep", "10"]);
+    assert_eq!(small.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&small.stderr).contains("at least 64"));
+    let kept = prune(&["--keep", "64"]);
+    let said = String::from_utf8_lossy(&kept.stdout);
+    assert!(
+        kept.status.success()
+            && said.contains("blocks kept from height 1 to")
+            && said.contains("every height up to 0"),
+        "{said}{}",
+        String::from_utf8_lossy(&kept.stderr)
+    );
+
     // The JSON log: one object per line, each with a time, a level and a message, and the
     // events' fields as fields.
     let json =
@@ -567,6 +597,9 @@ fn help_lists_every_command() {
             "snapshot list",
             "snapshot verify",
             "snapshot take",
+            "archive list",
+            "archive verify",
+            "prune",
         ] {
             assert!(
                 text.lines()

@@ -37,6 +37,18 @@ pub(crate) enum SnapshotCommand {
     },
 }
 
+/// `shoji-node prune`: what to prune.
+#[derive(clap::Args)]
+pub(crate) struct PruneArgs {
+    /// The validator's `config.toml` (the validator stopped): its store, and its archive.
+    #[arg(long)]
+    config: PathBuf,
+    /// Keep the bodies of this many recent blocks (at least 64); by default the configuration's
+    /// `keep_blocks`.
+    #[arg(long)]
+    keep: Option<u64>,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum ArchiveCommand {
     /// What the archive holds: the height up to which it is complete, and its blocks, compact
@@ -218,4 +230,61 @@ pub(crate) fn archive_command(cmd: ArchiveCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Prunes a stopped validator's block bodies older than the newest `--keep`, up to what its
+/// archive holds, as the running validator does with `keep_blocks`.
+pub(crate) fn prune(args: PruneArgs) -> Result<(), Failure> {
+    let setup = Setup::load(&args.config)?;
+    let usage = |m: String| fail(Exit::Usage, anyhow::anyhow!(m));
+    let url = setup.config.archive.clone().ok_or_else(|| {
+        usage(format!(
+            "{} names no archive: a validator prunes only what is archived",
+            args.config.display()
+        ))
+    })?;
+    let keep = match args.keep {
+        Some(k) => k,
+        None if setup.config.keep_blocks > 0 => setup.config.keep_blocks,
+        None => {
+            return Err(usage(
+                "give --keep N (the configuration has no keep_blocks)".into(),
+            ))
+        }
+    };
+    if keep < shoji_node::config::MIN_KEEP_BLOCKS {
+        return Err(usage(format!(
+            "--keep must be at least {}",
+            shoji_node::config::MIN_KEEP_BLOCKS
+        )));
+    }
+    let store = shoji_store::Store::open(setup.database()).with_context(|| {
+        format!(
+            "opening {} (stop the validator first)",
+            setup.database().display()
+        )
+    })?;
+    let archive = Archive::open(&url).map_err(|e| fail(Exit::Usage, e.into()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a runtime")?;
+    let archived = runtime
+        .block_on(archive.head())
+        .context("reading the archive's head")?;
+    let tip = store.height()?;
+    let up_to = tip.saturating_sub(keep).min(archived);
+    let mut base = store.base()?.map_or(0, |(h, _)| h);
+    loop {
+        let next = store.prune(up_to, 256)?;
+        if next <= base {
+            break;
+        }
+        base = next;
+    }
+    println!(
+        "blocks kept from height {} to {tip} (the archive holds every height up to {archived})",
+        base + 1
+    );
+    Ok(())
 }

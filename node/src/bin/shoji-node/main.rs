@@ -134,7 +134,8 @@ const USAGE: &str = "shoji-node init --dir DIR [--validators N] [--base-port P] 
        shoji-node snapshot verify --config FILE [--height H]
        shoji-node snapshot take --config FILE
        shoji-node archive list (--network FILE | --archive URL)
-       shoji-node archive verify --network FILE [--archive URL] [--from H] [--to H]";
+       shoji-node archive verify --network FILE [--archive URL] [--from H] [--to H]
+       shoji-node prune --config FILE [--keep N]";
 
 #[derive(Subcommand)]
 enum Command {
@@ -160,6 +161,8 @@ enum Command {
     /// List and check the history archive.
     #[command(subcommand)]
     Archive(history::ArchiveCommand),
+    /// Prune a stopped validator's old block bodies now, up to what its archive holds.
+    Prune(history::PruneArgs),
 }
 
 #[derive(Args)]
@@ -396,6 +399,7 @@ fn main_inner(command: Command) -> Result<(), Failure> {
         Command::Governance(g) => governance(g),
         Command::Snapshot(s) => Ok(history::snapshot_command(s)?),
         Command::Archive(a) => history::archive_command(a),
+        Command::Prune(args) => history::prune(args),
     }
 }
 
