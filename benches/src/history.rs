@@ -172,6 +172,78 @@ fn dir_bytes(dir: &std::path::Path) -> anyhow::Result<u64> {
     Ok(total)
 }
 
+/// Serving validators in [`transfer_over_quic`].
+const SERVERS: u8 = 3;
+
+/// Seconds to fetch the `chunks` chunk files in `files` over QUIC on loopback, as a joining
+/// validator does: [`SERVERS`] validator endpoints (the validators' own QUIC, TLS pinned to
+/// their keys, default frame limits) each answer a chunk request by reading the chunk's file on
+/// a blocking thread, as the validator's read path does; the joiner asks for chunk `i` from
+/// server `i mod 3`, one request at a time, and checks each chunk's hash against the manifest.
+fn transfer_over_quic(
+    files: &std::path::Path,
+    chunks: usize,
+    manifest: &shoji_ledger::snapshot::SnapshotManifest,
+    cert: &CheckpointCertificate,
+) -> anyhow::Result<f64> {
+    use ed25519_dalek::SigningKey;
+    use shoji_net::{ClientConnection, Identity, NetConfig, ReplicaId, ValidatorEndpoint};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let keys: Vec<SigningKey> = (0..SERVERS)
+        .map(|i| SigningKey::from_bytes(&[i + 1; 32]))
+        .collect();
+    let set: std::collections::BTreeMap<ReplicaId, _> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (i as ReplicaId, k.verifying_key()))
+        .collect();
+    runtime.block_on(async {
+        let mut conns = Vec::new();
+        let mut servers = Vec::new();
+        for k in &keys {
+            let ep = std::sync::Arc::new(ValidatorEndpoint::bind(
+                Identity::new(k)?,
+                "127.0.0.1:0".parse()?,
+                set.clone(),
+                Default::default(),
+                NetConfig::default(),
+            )?);
+            let addr = ep.local_addr()?;
+            let (serving, dir) = (ep.clone(), files.to_path_buf());
+            tokio::spawn(async move {
+                while let Some(req) = serving.next_request().await {
+                    let Ok(i) = <[u8; 4]>::try_from(req.body()).map(u32::from_le_bytes) else {
+                        req.respond(Vec::new());
+                        continue;
+                    };
+                    let path = dir.join(i.to_string());
+                    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .unwrap_or_default();
+                    req.respond(bytes);
+                }
+            });
+            conns.push(ClientConnection::connect(addr, &k.verifying_key()).await?);
+            servers.push(ep);
+        }
+        let mut assembler = SnapshotAssembler::new(manifest.clone(), &cert.state_root)?;
+        let t = Instant::now();
+        for i in 0..chunks {
+            let bytes = conns[i % conns.len()]
+                .request(&(i as u32).to_le_bytes())
+                .await?;
+            assembler.accept(i, &bytes)?;
+        }
+        let transfer_s = secs(t);
+        drop(servers);
+        Ok(transfer_s)
+    })
+}
+
 /// Measures each size in `opts`; returns one JSON object per size.
 pub fn run(opts: &HistoryOptions) -> anyhow::Result<Vec<serde_json::Value>> {
     let mut out = Vec::new();
@@ -197,6 +269,11 @@ pub fn run(opts: &HistoryOptions) -> anyhow::Result<Vec<serde_json::Value>> {
         let produce_s = secs(t);
         let bytes = dir_bytes(&files)?;
         let chunks = manifest.chunks.len();
+
+        // Transfer: every chunk over QUIC from three serving validators, chunk i from the
+        // (i mod 3)th, one at a time as a joining validator fetches them, each checked against
+        // its hash in the manifest on arrival.
+        let transfer_s = transfer_over_quic(&files, chunks, &manifest, &cert)?;
 
         // Check: every chunk on arrival, the whole against the certified root.
         let t = Instant::now();
@@ -242,10 +319,13 @@ pub fn run(opts: &HistoryOptions) -> anyhow::Result<Vec<serde_json::Value>> {
             "snapshot_bytes": bytes,
             "chunks": chunks,
             "produce_s": produce_s,
+            "transfer_s": transfer_s,
+            "transfer_mib_per_s": bytes as f64 / (1 << 20) as f64 / transfer_s,
             "verify_s": verify_s,
             "install_s": install_s,
             "restore_s": restore_s,
             "join_without_transfer_s": verify_s + install_s + restore_s,
+            "join_s": transfer_s + verify_s + install_s + restore_s,
         }));
     }
     Ok(out)
