@@ -1,4 +1,4 @@
-//! The client API: what wallets and auditors ask a validator, over a `shoji-client/6` QUIC
+//! The client API: what wallets and auditors ask a validator, over a `shoji-client/7` QUIC
 //! stream, one postcard-encoded [`Request`] and one [`Response`] per stream.
 
 use serde::{Deserialize, Serialize};

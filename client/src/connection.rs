@@ -1518,6 +1518,8 @@ mod tests {
                     identity: [1; 32],
                 },
                 revoked: false,
+                escrow: None,
+                recovery: None,
             },
         );
         let mut head = shoji_ledger::LedgerHead::genesis();

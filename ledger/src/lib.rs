@@ -45,6 +45,7 @@ use shoji_primitives::governance::{
     GovernanceAction, GovernanceRules, GovernanceTx, IssuerRegistry,
 };
 use shoji_primitives::note::AssetId;
+use shoji_primitives::recovery::{Escrow, Recovery};
 use shoji_primitives::tree::{Frontier, TreeError};
 use shoji_primitives::tx::{Transaction, TxId, TxKind};
 use shoji_primitives::Fr;
@@ -282,8 +283,7 @@ impl Ledger {
                 got: g.seq,
             });
         }
-        g.check_approvals(&self.config.governance, &self.config.network_id)
-            .map_err(|e| Rejection::Unapproved(e.to_string()))?;
+        self.check_authority(g)?;
         match &g.action {
             GovernanceAction::SetValidators { validators } => {
                 self.check_validator_change(validators)?
@@ -302,9 +302,152 @@ impl Ledger {
                 }
                 Some(_) => {}
             },
+            GovernanceAction::EscrowSeed { name, escrow } => self.check_escrow(name, escrow)?,
+            GovernanceAction::OpenRecovery { name, .. } => self.check_open_recovery(name)?,
+            GovernanceAction::CancelRecovery { name } => {
+                self.open_recovery(name)?;
+            }
+            GovernanceAction::ReleaseShare { name, agent, .. } => {
+                let r = self.open_recovery(name)?;
+                let from = r.opened_at.saturating_add(self.recovery_window());
+                if self.height() + 1 < from {
+                    return Err(Rejection::Registry(format!(
+                        "the recovery of {name:?} releases nothing before height {from} (its challenge window)"
+                    )));
+                }
+                if r.releases.contains_key(agent) {
+                    return Err(Rejection::Registry(format!(
+                        "agent {agent} already released its share of {name:?}"
+                    )));
+                }
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    /// Checks that `g` is signed by whom its action needs ([`GovernanceAction::authority`]).
+    fn check_authority(&self, g: &GovernanceTx) -> Result<(), Rejection> {
+        use shoji_primitives::governance::Authority;
+        let unapproved =
+            |e: shoji_primitives::governance::ApprovalError| Rejection::Unapproved(e.to_string());
+        let network = &self.config.network_id;
+        let agents = || {
+            self.policy
+                .recovery_agents
+                .as_ref()
+                .ok_or_else(|| Rejection::Registry("this network has no recovery agents".into()))
+        };
+        match g.action.authority() {
+            Authority::Admins => g
+                .check_approvals(&self.config.governance, network)
+                .map_err(unapproved),
+            Authority::Participant(name) => {
+                let entry = self.registered(name)?;
+                g.check_signed_by(&entry.participant.identity, network)
+                    .map_err(unapproved)
+            }
+            Authority::AnyAgent => {
+                let signer = g.approvals.first().map(|a| a.admin).unwrap_or_default();
+                let agent = agents()?
+                    .agents
+                    .iter()
+                    .find(|a| a.signing == signer)
+                    .ok_or_else(|| {
+                        Rejection::Unapproved("not signed by a recovery agent".into())
+                    })?;
+                g.check_signed_by(&agent.signing, network)
+                    .map_err(unapproved)
+            }
+            Authority::Agent(i) => {
+                let agent = agents()?.agents.get(i as usize).ok_or_else(|| {
+                    Rejection::Registry(format!("there is no recovery agent {i}"))
+                })?;
+                g.check_signed_by(&agent.signing, network)
+                    .map_err(unapproved)
+            }
+        }
+    }
+
+    /// The entry of the participant registered as `name`, not revoked.
+    fn registered(&self, name: &str) -> Result<&RegistryEntry, Rejection> {
+        match self.policy.registry.get(name) {
+            None => Err(Rejection::Registry(format!(
+                "no participant is registered as {name:?}"
+            ))),
+            Some(e) if e.revoked => Err(Rejection::Registry(format!("{name:?} is revoked"))),
+            Some(e) => Ok(e),
+        }
+    }
+
+    /// Blocks a recovery waits before releases ([`RecoveryAgents::window_blocks`]).
+    fn recovery_window(&self) -> u64 {
+        self.policy
+            .recovery_agents
+            .as_ref()
+            .map_or(u64::MAX, |a| a.window_blocks)
+    }
+
+    /// An escrow the current agents can act on: made for them, one share for each, as many
+    /// commitments as their threshold, while no recovery of the participant is open.
+    fn check_escrow(&self, name: &str, escrow: &Escrow) -> Result<(), Rejection> {
+        let entry = self.registered(name)?;
+        let bad = |m: String| Err(Rejection::Registry(m));
+        let Some(agents) = &self.policy.recovery_agents else {
+            return bad("this network has no recovery agents".into());
+        };
+        if escrow.agents != agents.id() {
+            return bad("the escrow is made for other recovery agents than the policy's".into());
+        }
+        if escrow.shares.len() != agents.agents.len()
+            || escrow.commitments.len() != agents.threshold as usize
+        {
+            return bad(format!(
+                "the escrow must hold {} shares with {} commitments",
+                agents.agents.len(),
+                agents.threshold
+            ));
+        }
+        if entry.recovery.as_ref().is_some_and(|r| !r.cancelled) {
+            return bad(format!(
+                "a recovery of {name:?} is open: it is cancelled or completed before a new escrow"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A recovery can open: the participant has an escrow for the current agents and none is
+    /// open already.
+    fn check_open_recovery(&self, name: &str) -> Result<(), Rejection> {
+        let entry = self.registered(name)?;
+        let bad = |m: String| Err(Rejection::Registry(m));
+        let current = self.policy.recovery_agents.as_ref().map(|a| a.id());
+        match &entry.escrow {
+            None => return bad(format!("{name:?} has escrowed no seed")),
+            Some(e) if Some(e.agents) != current => {
+                return bad(format!(
+                "{name:?} escrowed its seed with earlier recovery agents: it escrows again first"
+            ))
+            }
+            Some(_) => {}
+        }
+        if entry.recovery.as_ref().is_some_and(|r| !r.cancelled) {
+            return bad(format!("a recovery of {name:?} is already open"));
+        }
+        Ok(())
+    }
+
+    /// The participant's open (not cancelled) recovery.
+    fn open_recovery(&self, name: &str) -> Result<&Recovery, Rejection> {
+        match self.registered(name)?.recovery.as_ref() {
+            Some(r) if !r.cancelled => Ok(r),
+            Some(_) => Err(Rejection::Registry(format!(
+                "the recovery of {name:?} was cancelled"
+            ))),
+            None => Err(Rejection::Registry(format!(
+                "no recovery of {name:?} is open"
+            ))),
+        }
     }
 
     /// Whether validator `id` with `key` at `address` can join now: no change is pending, the
@@ -395,17 +538,74 @@ impl Ledger {
                 self.policy.account_auditor = Some(*auditor)
             }
             GovernanceAction::RegisterParticipant { name, participant } => {
+                // The escrow and the recovery stay with the same identity; a new identity key
+                // (a recovered participant's, say) starts without them: it escrows anew.
+                let kept = self
+                    .policy
+                    .registry
+                    .remove(name)
+                    .filter(|e| e.participant.identity == participant.identity);
+                let (escrow, recovery) = kept.map_or((None, None), |e| (e.escrow, e.recovery));
                 self.policy.registry.insert(
                     name.clone(),
                     RegistryEntry {
                         participant: participant.clone(),
                         revoked: false,
+                        escrow,
+                        recovery,
                     },
                 );
             }
             GovernanceAction::RevokeParticipant { name } => {
                 if let Some(e) = self.policy.registry.get_mut(name) {
                     e.revoked = true;
+                }
+            }
+            GovernanceAction::SetRecoveryAgents { agents } => {
+                self.policy.recovery_agents = Some(agents.clone())
+            }
+            GovernanceAction::EscrowSeed { name, escrow } => {
+                if let Some(e) = self.policy.registry.get_mut(name) {
+                    e.escrow = Some(escrow.clone());
+                    e.recovery = None;
+                }
+            }
+            GovernanceAction::OpenRecovery { name, request_key } => {
+                let signer = g.approvals.first().map(|a| a.admin);
+                let opened_by = self
+                    .policy
+                    .recovery_agents
+                    .as_ref()
+                    .and_then(|a| a.agents.iter().position(|a| Some(a.signing) == signer))
+                    .unwrap_or_default() as u8;
+                if let Some(e) = self.policy.registry.get_mut(name) {
+                    e.recovery = Some(Recovery {
+                        request_key: *request_key,
+                        opened_at: height,
+                        opened_by,
+                        cancelled: false,
+                        releases: Default::default(),
+                    });
+                }
+            }
+            GovernanceAction::CancelRecovery { name } => {
+                if let Some(r) = self
+                    .policy
+                    .registry
+                    .get_mut(name)
+                    .and_then(|e| e.recovery.as_mut())
+                {
+                    r.cancelled = true;
+                }
+            }
+            GovernanceAction::ReleaseShare { name, agent, share } => {
+                if let Some(r) = self
+                    .policy
+                    .registry
+                    .get_mut(name)
+                    .and_then(|e| e.recovery.as_mut())
+                {
+                    r.releases.insert(*agent, *share);
                 }
             }
             GovernanceAction::SetValidators { .. } | GovernanceAction::AddValidator { .. } => {}

@@ -7,6 +7,7 @@ use shoji_primitives::governance::{
     read_name, write_name, IssuerRegistry, Participant, MAX_ISSUER_ASSETS,
 };
 use shoji_primitives::note::AssetId;
+use shoji_primitives::recovery::{Escrow, Recovery, RecoveryAgents};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The rules governance changes: who audits, who issues what.
@@ -38,6 +39,9 @@ pub struct Policy {
     /// The consortium's participants, by name (docs/protocol/governance.md, "The participant
     /// registry").
     pub registry: BTreeMap<String, RegistryEntry>,
+    /// The recovery agents participants escrow their seeds with (`None`: none named yet;
+    /// docs/protocol/recovery.md).
+    pub recovery_agents: Option<RecoveryAgents>,
 }
 
 /// A participant's entry in the registry.
@@ -47,6 +51,10 @@ pub struct RegistryEntry {
     pub participant: Participant,
     /// Revoked by governance: its name is no longer paid.
     pub revoked: bool,
+    /// Its seed, escrowed with the recovery agents.
+    pub escrow: Option<Escrow>,
+    /// The recovery of its seed under way (or the last one, cancelled or done).
+    pub recovery: Option<Recovery>,
 }
 
 impl Policy {
@@ -64,6 +72,7 @@ impl Policy {
             addresses: BTreeMap::new(),
             account_auditor: config.account_auditor,
             registry: BTreeMap::new(),
+            recovery_agents: None,
         }
     }
 
@@ -71,9 +80,11 @@ impl Policy {
     /// epoch:u64 ‖ epoch_start:u64 ‖ validators ‖ next:u8 (0 or 1) ‖ [last height:u64 ‖
     /// validators] ‖ account auditor:u8 (0 or 1) ‖ [key(32)] ‖ addresses ‖ registry` where
     /// `validators` is `count:u16 ‖ (id:u16 ‖ key(32))*`, `addresses` is `count:u16 ‖ (id:u16 ‖
-    /// len:u8 ‖ IP:port)*` and `registry` is `count:u32 ‖ (len:u8 ‖ name ‖ revoked:u8 ‖
-    /// identity(32) ‖ count:u8 ‖ address(64)*)*` (little-endian), issuers, assets, ids and
-    /// names in increasing order.
+    /// len:u8 ‖ IP:port)*`, `registry` is `count:u32 ‖ (len:u8 ‖ name ‖ revoked:u8 ‖
+    /// identity(32) ‖ count:u8 ‖ address(64)* ‖ escrow:u8 (0 or 1) ‖ [escrow] ‖ recovery:u8 (0
+    /// or 1) ‖ [recovery])*` and the policy ends with `agents:u8 (0 or 1) ‖ [agents]`
+    /// ([`Escrow::write`], [`Recovery::write`], [`RecoveryAgents::write`]; little-endian),
+    /// issuers, assets, ids and names in increasing order.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&self.seq.to_le_bytes());
@@ -117,6 +128,27 @@ impl Policy {
             write_name(&mut out, name);
             out.push(u8::from(e.revoked));
             e.participant.write(&mut out);
+            match &e.escrow {
+                None => out.push(0),
+                Some(escrow) => {
+                    out.push(1);
+                    escrow.write(&mut out);
+                }
+            }
+            match &e.recovery {
+                None => out.push(0),
+                Some(r) => {
+                    out.push(1);
+                    r.write(&mut out);
+                }
+            }
+        }
+        match &self.recovery_agents {
+            None => out.push(0),
+            Some(a) => {
+                out.push(1);
+                a.write(&mut out);
+            }
         }
         out
     }
@@ -219,14 +251,20 @@ impl Policy {
                 }
             };
             let participant = Participant::read(&mut r)?;
+            let escrow = optional(&mut r, "registry escrow flag", Escrow::read)?;
+            let recovery = optional(&mut r, "registry recovery flag", Recovery::read)?;
             registry.insert(
                 name,
                 RegistryEntry {
                     participant,
                     revoked,
+                    escrow,
+                    recovery,
                 },
             );
         }
+        let recovery_agents =
+            optional(&mut r, "policy recovery agents flag", RecoveryAgents::read)?;
         r.finish()?;
         Ok(Policy {
             seq,
@@ -240,7 +278,24 @@ impl Policy {
             addresses,
             account_auditor,
             registry,
+            recovery_agents,
         })
+    }
+}
+
+/// Reads `0`, or `1` and then what `read` reads.
+fn optional<T>(
+    r: &mut Reader<'_>,
+    what: &'static str,
+    read: impl FnOnce(&mut Reader<'_>) -> Result<T, EncodingError>,
+) -> Result<Option<T>, EncodingError> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => read(r).map(Some),
+        v => Err(EncodingError::Unknown {
+            what,
+            value: v as u64,
+        }),
     }
 }
 

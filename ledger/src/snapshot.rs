@@ -28,7 +28,7 @@ use shoji_primitives::Fr;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Format version of manifests and chunks; a snapshot of another version is refused.
-pub const SNAPSHOT_FORMAT: u8 = 1;
+pub const SNAPSHOT_FORMAT: u8 = 2;
 
 /// The largest chunk a snapshot is cut into by default: well under the network's frame limit,
 /// and small enough that a refused chunk costs little to fetch again.

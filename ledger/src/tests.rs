@@ -740,3 +740,5 @@ fn governance_keeps_the_participant_registry_in_the_state_root() {
     let p = l.policy().clone();
     assert_eq!(Policy::from_bytes(&p.to_bytes()), Ok(p));
 }
+
+mod recovery;

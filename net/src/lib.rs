@@ -38,10 +38,10 @@ pub use tls::Identity;
 pub use validator::{ClientRequest, PeerSender, ReplicaId, ValidatorEndpoint};
 
 /// ALPN protocol of validator-to-validator connections (mutual TLS).
-pub const ALPN_PEER: &[u8] = b"shoji-peer/6";
+pub const ALPN_PEER: &[u8] = b"shoji-peer/7";
 
 /// ALPN protocol of client (wallet, auditor) connections (server-authenticated only).
-pub const ALPN_CLIENT: &[u8] = b"shoji-client/6";
+pub const ALPN_CLIENT: &[u8] = b"shoji-client/7";
 
 /// QUIC application error codes used when this crate closes a stream or a connection.
 pub mod codes {

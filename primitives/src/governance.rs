@@ -17,11 +17,19 @@
 //! take effect at a checkpoint boundary. `4 ‖ key(32)` designates the account-tier auditor.
 //! `5 ‖ len:u8 ‖ name ‖ identity(32) ‖ count:u8 ‖ address(64)*` registers a participant of
 //! the consortium under `name`, or updates its entry; `6 ‖ len:u8 ‖ name` revokes it.
+//! Escrowed recovery ([`crate::recovery`]): `7 ‖ agents` names the recovery agents (approved by
+//! the administrators); `8 ‖ len:u8 ‖ name ‖ escrow` escrows a participant's seed and
+//! `10 ‖ len:u8 ‖ name` cancels its open recovery (both signed by the participant's identity
+//! key alone); `9 ‖ len:u8 ‖ name ‖ request key(32)` opens a recovery (signed by one agent) and
+//! `11 ‖ len:u8 ‖ name ‖ agent:u8 ‖ share(80)` releases an agent's share (signed by that agent).
+//! Those four carry exactly one signature, in the approvals' place
+//! ([`GovernanceAction::authority`]).
 
 use crate::audit::AuditPublicKey;
 use crate::encoding::{EncodingError, Reader};
 use crate::keys::Address;
 use crate::note::AssetId;
+use crate::recovery::{Escrow, RecoveryAgents, SEALED_SHARE_BYTES};
 use crate::tx::{TxId, TX_VERSION};
 use ed25519_dalek::Signer;
 use std::collections::{BTreeMap, BTreeSet};
@@ -169,6 +177,72 @@ pub enum GovernanceAction {
         /// The registered name.
         name: String,
     },
+    /// Names the consortium's recovery agents, their threshold and the challenge window
+    /// (docs/protocol/recovery.md). Approved by the administrators.
+    SetRecoveryAgents {
+        /// The agents, the threshold and the window.
+        agents: RecoveryAgents,
+    },
+    /// Escrows the participant's seed with the current recovery agents, replacing an earlier
+    /// escrow. Signed by the participant's identity key.
+    EscrowSeed {
+        /// The registered name.
+        name: String,
+        /// The escrow.
+        escrow: Escrow,
+    },
+    /// Opens a recovery of the participant's seed: after the window, agents may release their
+    /// shares to `request_key`. Signed by one agent, which checked who asked out of band.
+    OpenRecovery {
+        /// The registered name.
+        name: String,
+        /// The Ristretto key (compressed) the shares are to be released to.
+        request_key: [u8; 32],
+    },
+    /// Cancels the participant's open recovery. Signed by the participant's identity key.
+    CancelRecovery {
+        /// The registered name.
+        name: String,
+    },
+    /// Releases agent `agent`'s share of the participant's escrow, encrypted to the open
+    /// recovery's request key. Signed by that agent, once the window has passed.
+    ReleaseShare {
+        /// The registered name.
+        name: String,
+        /// The agent's index in the policy.
+        agent: u8,
+        /// The share, encrypted to the request key.
+        share: [u8; SEALED_SHARE_BYTES],
+    },
+}
+
+/// Whose signature authorizes a governance action ([`GovernanceAction::authority`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Authority<'a> {
+    /// A threshold of the administrators ([`GovernanceTx::check_approvals`]).
+    Admins,
+    /// The identity key of the participant registered under this name.
+    Participant(&'a str),
+    /// Any one recovery agent.
+    AnyAgent,
+    /// The recovery agent of this index.
+    Agent(u8),
+}
+
+impl GovernanceAction {
+    /// Who must sign this action: the administrators for every change of policy; the
+    /// participant itself for its escrow and for cancelling a recovery of it; a recovery agent
+    /// for opening a recovery and releasing a share.
+    pub fn authority(&self) -> Authority<'_> {
+        match self {
+            Self::EscrowSeed { name, .. } | Self::CancelRecovery { name } => {
+                Authority::Participant(name)
+            }
+            Self::OpenRecovery { .. } => Authority::AnyAgent,
+            Self::ReleaseShare { agent, .. } => Authority::Agent(*agent),
+            _ => Authority::Admins,
+        }
+    }
 }
 
 /// Longest [`GovernanceAction::AddValidator`] address, in bytes.
@@ -232,6 +306,31 @@ impl std::fmt::Display for GovernanceAction {
                 )
             }
             Self::RevokeParticipant { name } => write!(f, "revoke participant {name:?}"),
+            Self::SetRecoveryAgents { agents } => {
+                let list: Vec<String> = agents.agents.iter().map(|a| short(&a.signing)).collect();
+                write!(
+                    f,
+                    "recovery agents {} (any {} of them), window {} blocks",
+                    list.join(", "),
+                    agents.threshold,
+                    agents.window_blocks
+                )
+            }
+            Self::EscrowSeed { name, escrow } => write!(
+                f,
+                "escrow the seed of {name:?} with the recovery agents ({} of {} shares)",
+                escrow.commitments.len(),
+                escrow.shares.len()
+            ),
+            Self::OpenRecovery { name, request_key } => write!(
+                f,
+                "open a recovery of {name:?} to request key {}",
+                short(request_key)
+            ),
+            Self::CancelRecovery { name } => write!(f, "cancel the recovery of {name:?}"),
+            Self::ReleaseShare { name, agent, .. } => {
+                write!(f, "agent {agent} releases its share of {name:?}")
+            }
         }
     }
 }
@@ -281,6 +380,12 @@ pub enum ApprovalError {
     /// A signature does not verify.
     #[error("the approval of administrator {0} has an invalid signature")]
     BadSignature(String),
+    /// A participant's or an agent's action carries no signature, or more than one.
+    #[error("{0} signatures: this action is signed by exactly one key")]
+    NotOneSignature(usize),
+    /// A participant's or an agent's action signed by another key than the one it needs.
+    #[error("signed by {0}, which may not sign this action")]
+    WrongSigner(String),
     /// Too few approvals.
     #[error("{got} approvals, {needed} needed")]
     BelowThreshold {
@@ -352,6 +457,30 @@ impl GovernanceTx {
             GovernanceAction::RevokeParticipant { name } => {
                 out.push(6);
                 write_name(&mut out, name);
+            }
+            GovernanceAction::SetRecoveryAgents { agents } => {
+                out.push(7);
+                agents.write(&mut out);
+            }
+            GovernanceAction::EscrowSeed { name, escrow } => {
+                out.push(8);
+                write_name(&mut out, name);
+                escrow.write(&mut out);
+            }
+            GovernanceAction::OpenRecovery { name, request_key } => {
+                out.push(9);
+                write_name(&mut out, name);
+                out.extend_from_slice(request_key);
+            }
+            GovernanceAction::CancelRecovery { name } => {
+                out.push(10);
+                write_name(&mut out, name);
+            }
+            GovernanceAction::ReleaseShare { name, agent, share } => {
+                out.push(11);
+                write_name(&mut out, name);
+                out.push(*agent);
+                out.extend_from_slice(share);
             }
         }
         out
@@ -489,6 +618,32 @@ impl GovernanceTx {
             6 => GovernanceAction::RevokeParticipant {
                 name: read_name(&mut r)?,
             },
+            7 => GovernanceAction::SetRecoveryAgents {
+                agents: RecoveryAgents::read(&mut r)?,
+            },
+            8 => GovernanceAction::EscrowSeed {
+                name: read_name(&mut r)?,
+                escrow: Escrow::read(&mut r)?,
+            },
+            9 => {
+                let name = read_name(&mut r)?;
+                let request_key: [u8; 32] = r.array()?;
+                if curve25519_dalek::ristretto::CompressedRistretto(request_key)
+                    .decompress()
+                    .is_none()
+                {
+                    return Err(EncodingError::InvalidPoint("recovery request key"));
+                }
+                GovernanceAction::OpenRecovery { name, request_key }
+            }
+            10 => GovernanceAction::CancelRecovery {
+                name: read_name(&mut r)?,
+            },
+            11 => GovernanceAction::ReleaseShare {
+                name: read_name(&mut r)?,
+                agent: r.u8()?,
+                share: crate::recovery::read_sealed_share(&mut r)?,
+            },
             v => {
                 return Err(EncodingError::Unknown {
                     what: "governance action",
@@ -513,6 +668,29 @@ impl GovernanceTx {
             action,
             approvals,
         })
+    }
+
+    /// Checks that this transaction carries exactly one approval, by `key`, and that it
+    /// verifies for `network_id`: how a participant's or an agent's action is authorized
+    /// ([`GovernanceAction::authority`]).
+    pub fn check_signed_by(
+        &self,
+        key: &[u8; 32],
+        network_id: &[u8; 32],
+    ) -> Result<(), ApprovalError> {
+        let [a] = self.approvals.as_slice() else {
+            return Err(ApprovalError::NotOneSignature(self.approvals.len()));
+        };
+        if a.admin != *key {
+            return Err(ApprovalError::WrongSigner(short(&a.admin)));
+        }
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&a.admin)
+            .map_err(|_| ApprovalError::BadSignature(short(&a.admin)))?;
+        vk.verify_strict(
+            &self.sighash(network_id),
+            &ed25519_dalek::Signature::from_bytes(&a.signature),
+        )
+        .map_err(|_| ApprovalError::BadSignature(short(&a.admin)))
     }
 
     /// Checks that at least `rules.threshold` distinct administrators approved this
@@ -675,6 +853,122 @@ mod tests {
     }
 
     #[test]
+    fn recovery_actions_round_trip_are_signed_by_one_key_and_refuse_bad_keys() {
+        use crate::recovery::{RecoveryAgent, MAX_AGENTS};
+        use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
+        use curve25519_dalek::scalar::Scalar;
+        let point = |k: u64| (Scalar::from(k) * G).compress().to_bytes();
+        let keys = admins(4);
+        let agents = RecoveryAgents {
+            agents: (0..3)
+                .map(|i| RecoveryAgent {
+                    signing: keys[i].verifying_key().to_bytes(),
+                    encryption: point(10 + i as u64),
+                })
+                .collect(),
+            threshold: 2,
+            window_blocks: 5,
+        };
+        let mut share = [9u8; SEALED_SHARE_BYTES];
+        share[..32].copy_from_slice(&point(3));
+        let escrow = Escrow {
+            agents: agents.id(),
+            commitments: vec![point(1), point(2)],
+            sealed_seed: [4; 48],
+            shares: vec![share; 3],
+        };
+        let name = || "Bank B".to_string();
+        let actions = [
+            GovernanceAction::SetRecoveryAgents {
+                agents: agents.clone(),
+            },
+            GovernanceAction::EscrowSeed {
+                name: name(),
+                escrow: escrow.clone(),
+            },
+            GovernanceAction::OpenRecovery {
+                name: name(),
+                request_key: point(5),
+            },
+            GovernanceAction::CancelRecovery { name: name() },
+            GovernanceAction::ReleaseShare {
+                name: name(),
+                agent: 1,
+                share,
+            },
+        ];
+        for action in actions {
+            let mut tx = GovernanceTx::new(7, action);
+            tx.approve(&keys[3], &[1; 32]);
+            let bytes = tx.to_bytes();
+            assert_eq!(GovernanceTx::from_bytes(&bytes), Ok(tx.clone()));
+            for cut in 0..bytes.len() {
+                assert!(GovernanceTx::from_bytes(&bytes[..cut]).is_err());
+            }
+            // Exactly one signature, by the key the ledger names, over this network.
+            let signer = keys[3].verifying_key().to_bytes();
+            assert_eq!(tx.check_signed_by(&signer, &[1; 32]), Ok(()));
+            assert!(tx.check_signed_by(&signer, &[2; 32]).is_err());
+            assert!(matches!(
+                tx.check_signed_by(&keys[0].verifying_key().to_bytes(), &[1; 32]),
+                Err(ApprovalError::WrongSigner(_))
+            ));
+            tx.approve(&keys[0], &[1; 32]);
+            assert!(matches!(
+                tx.check_signed_by(&signer, &[1; 32]),
+                Err(ApprovalError::NotOneSignature(2))
+            ));
+        }
+        // Keys that are not points, a share whose ephemeral key is not one, a key twice, a
+        // threshold or a count out of range: refused when decoding.
+        let not_a_point = [0xff; 32];
+        let mut bad = Vec::new();
+        let mut a = agents.clone();
+        a.agents[1].encryption = not_a_point;
+        bad.push(GovernanceAction::SetRecoveryAgents { agents: a });
+        let mut a = agents.clone();
+        a.agents[2].signing = a.agents[0].signing;
+        bad.push(GovernanceAction::SetRecoveryAgents { agents: a });
+        for (threshold, window) in [(0, 5), (4, 5), (2, 0)] {
+            let mut a = agents.clone();
+            a.threshold = threshold;
+            a.window_blocks = window;
+            bad.push(GovernanceAction::SetRecoveryAgents { agents: a });
+        }
+        let mut a = agents.clone();
+        a.agents = vec![a.agents[0]; MAX_AGENTS + 1];
+        bad.push(GovernanceAction::SetRecoveryAgents { agents: a });
+        let mut e = escrow.clone();
+        e.commitments[0] = not_a_point;
+        bad.push(GovernanceAction::EscrowSeed {
+            name: name(),
+            escrow: e,
+        });
+        let mut e = escrow.clone();
+        e.shares.truncate(1);
+        bad.push(GovernanceAction::EscrowSeed {
+            name: name(),
+            escrow: e,
+        });
+        bad.push(GovernanceAction::OpenRecovery {
+            name: name(),
+            request_key: not_a_point,
+        });
+        let mut s = share;
+        s[..32].copy_from_slice(&not_a_point);
+        bad.push(GovernanceAction::ReleaseShare {
+            name: name(),
+            agent: 0,
+            share: s,
+        });
+        for action in bad {
+            let what = action.to_string();
+            let bytes = GovernanceTx::new(7, action).to_bytes();
+            assert!(GovernanceTx::from_bytes(&bytes).is_err(), "{what}");
+        }
+    }
+
+    #[test]
     fn encoding_round_trips_and_is_strict() {
         let keys = admins(3);
         let auditor = AuditSecretKey::random(&mut OsRng).public_key();
@@ -747,7 +1041,7 @@ mod tests {
         assert!(GovernanceTx::from_bytes(&bad).is_err());
         // Unknown action, unknown kind, assets out of order.
         let mut b = set_issuer().to_bytes();
-        b[10] = 9;
+        b[10] = 12;
         assert!(matches!(
             GovernanceTx::from_bytes(&b),
             Err(EncodingError::Unknown { .. })

@@ -15,6 +15,7 @@ pub mod note;
 pub mod poseidon;
 #[cfg(feature = "r1cs")]
 pub mod r1cs_testing;
+pub mod recovery;
 pub mod tree;
 pub mod tx;
 

@@ -104,7 +104,7 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger, 
 ///    that a snapshot of the state can be checked against a checkpoint; the ledger head keeps
 ///    the accounts root, every height its hashes, and `nullifier_log` the nullifiers in order
 ///    of revelation. An older store's state roots and checkpoints differ: refused.
-pub const SCHEMA_VERSION: u32 = 13;
+pub const SCHEMA_VERSION: u32 = 14;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";

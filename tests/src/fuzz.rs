@@ -166,6 +166,9 @@ pub fn governance(data: &[u8]) {
             threshold: 1,
         };
         let _ = g.check_approvals(&rules, &[0; 32]);
+        if let Some(a) = g.approvals.first() {
+            let _ = g.check_signed_by(&a.admin, &[0; 32]);
+        }
     }
 }
 
@@ -321,6 +324,30 @@ mod tests {
         g.approve(&ed25519_dalek::SigningKey::from_bytes(&[1; 32]), &[0; 32]);
         let g = g.to_bytes();
         governance(&g);
+        // A recovery action (escrowed recovery: points, a share, one signature).
+        let point = |k: u64| {
+            (curve25519_dalek::scalar::Scalar::from(k)
+                * curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT)
+                .compress()
+                .to_bytes()
+        };
+        let mut share = [3u8; shoji_primitives::recovery::SEALED_SHARE_BYTES];
+        share[..32].copy_from_slice(&point(9));
+        let mut r = shoji_primitives::governance::GovernanceTx::new(
+            4,
+            shoji_primitives::governance::GovernanceAction::EscrowSeed {
+                name: "Bank B".into(),
+                escrow: shoji_primitives::recovery::Escrow {
+                    agents: [1; 32],
+                    commitments: vec![point(1), point(2)],
+                    sealed_seed: [2; 48],
+                    shares: vec![share; 3],
+                },
+            },
+        );
+        r.approve(&ed25519_dalek::SigningKey::from_bytes(&[2; 32]), &[0; 32]);
+        let recovery = r.to_bytes();
+        governance(&recovery);
         let api = shoji_client::api::Request::Submit { tx: g.clone() }.encode();
         client_api(&api);
         let opening = shoji_ledger::StateOpening {
@@ -457,7 +484,7 @@ mod tests {
                 snapshot(&m);
                 snapshot(&m[..(rng.next_u32() as usize) % (m.len() + 1)]);
             }
-            for seed in [&g, &api, &opening, &certified] {
+            for seed in [&g, &recovery, &api, &opening, &certified] {
                 let mut m = seed.clone();
                 let i = (rng.next_u32() as usize) % m.len();
                 m[i] ^= 1 << (rng.next_u32() % 8);
