@@ -124,7 +124,7 @@ pub enum BackupError {
     },
 }
 
-fn set_id(commitments: &[CompressedRistretto], sealed: &[u8]) -> String {
+pub(crate) fn set_id(commitments: &[CompressedRistretto], sealed: &[u8]) -> String {
     let mut h = blake3::Hasher::new_derive_key("shoji 2026 guardian share set v1");
     for c in commitments {
         h.update(c.as_bytes());
@@ -155,7 +155,7 @@ fn cipher(key: &[u8; 32]) -> chacha20poly1305::ChaCha20Poly1305 {
 }
 
 /// The guardian secret of a wallet: what opens the shares encrypted to it.
-fn guardian_secret(seed: &WalletSeed) -> Zeroizing<Scalar> {
+pub(crate) fn guardian_secret(seed: &WalletSeed) -> Zeroizing<Scalar> {
     let mut wide = Zeroizing::new([0u8; 64]);
     blake3::Hasher::new_derive_key("shoji 2026 guardian key v1")
         .update(&seed.0)
@@ -192,7 +192,7 @@ fn wrap_aad(set: &str, index: u8) -> Vec<u8> {
 }
 
 /// Encrypts share `file` (with its words) to `guardian`: the words are removed.
-fn wrap(
+pub(crate) fn wrap(
     file: &mut ShareFile,
     value: &Scalar,
     guardian: &RistrettoPoint,
@@ -340,9 +340,9 @@ pub fn split(
 }
 
 /// A share that checked.
-struct Share {
-    index: u8,
-    value: Zeroizing<Scalar>,
+pub(crate) struct Share {
+    pub(crate) index: u8,
+    pub(crate) value: Zeroizing<Scalar>,
 }
 
 /// What a share file says, checked: its format, words (their checksum), commitments and set
@@ -352,7 +352,7 @@ pub fn check(file: &ShareFile, name: &str) -> Result<(), BackupError> {
     parse(file, name).map(|_| ())
 }
 
-fn parse(
+pub(crate) fn parse(
     file: &ShareFile,
     name: &str,
 ) -> Result<(Share, Vec<RistrettoPoint>, Vec<u8>), BackupError> {

@@ -8,6 +8,7 @@
 
 mod accounts;
 pub mod backup;
+pub mod escrow;
 mod settle;
 pub use accounts::{AccountBook, AccountEntry};
 pub use settle::{Answer, Settlement};
