@@ -825,11 +825,16 @@ async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
     let quiet = p99(base);
     let bound = 2.0 * quiet.max(20.0);
     // A p99 of 300 commits is their third-worst: one hiccup of a shared two-core machine (a
-    // scheduler stall, another process) can push it past the bound. A second round, flood
-    // still running, tells a hiccup from a stall: reads on the consensus task fail both.
+    // scheduler stall, another process) can push it past the bound. More rounds, flood still
+    // running, tell a hiccup from a stall: reads on the consensus task fail every one. Two
+    // rounds were seen to fail together about once in ten runs on this machine, before and
+    // after the same code; three rounds keep the test about a stall.
     let mut loud = p99(commit_latencies(&submitter, "flooded", 300).await);
-    if loud > bound {
-        eprintln!("commit p99 {loud:.1} ms under the flood: measuring a second round");
+    for round in 2..=3 {
+        if loud <= bound {
+            break;
+        }
+        eprintln!("commit p99 {loud:.1} ms under the flood: measuring round {round}");
         loud = p99(commit_latencies(&submitter, "flooded again", 300).await);
     }
     stop.store(true, Ordering::Relaxed);
