@@ -26,6 +26,16 @@ pub fn agent_signing_key(seed: &WalletSeed) -> ed25519_dalek::SigningKey {
     ))
 }
 
+/// The Ed25519 identity key a participant registers under its name, derived from its wallet
+/// seed: it signs the participant's escrow and can cancel a recovery of it. A wallet recovered
+/// into a new seed has a new identity key, which governance registers again.
+pub fn identity_key(seed: &WalletSeed) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&blake3::derive_key(
+        "shoji 2026 participant identity key v1",
+        &seed.0,
+    ))
+}
+
 /// The Ristretto point of a guardian key (an agent's or a request's, compressed).
 fn point(key: &[u8; 32]) -> Result<RistrettoPoint, BackupError> {
     CompressedRistretto(*key)
@@ -222,6 +232,16 @@ mod tests {
         let mut r = shoji_primitives::encoding::Reader::new("escrow", &bytes);
         assert_eq!(Escrow::read(&mut r), Ok(e.clone()));
         assert_eq!(e.agents, agents().id());
+        // A seed's identity key and agent key are distinct, and distinct from another seed's.
+        let keys = |s: &WalletSeed| {
+            [
+                identity_key(s).verifying_key(),
+                agent_signing_key(s).verifying_key(),
+            ]
+        };
+        let [id, ag] = keys(&seed);
+        assert_ne!(id, ag);
+        assert!(!keys(&WalletSeed([0x43; 32])).contains(&id));
 
         let request = WalletSeed([0x77; 32]);
         let request_key = key_of(&request);

@@ -278,7 +278,7 @@ enum Governance {
 #[command(group(
     ArgGroup::new("action")
         .required(true)
-        .args(["set_auditor", "set_account_auditor", "set_issuer", "revoke_issuer", "remove_validator", "add_validator", "register_participant", "revoke_participant"])
+        .args(["set_auditor", "set_account_auditor", "set_issuer", "revoke_issuer", "remove_validator", "add_validator", "register_participant", "revoke_participant", "set_recovery_agents"])
 ))]
 struct ProposeArgs {
     /// The client network file.
@@ -332,6 +332,34 @@ struct ProposeArgs {
     /// Revoke the participant registered under this name.
     #[arg(long)]
     revoke_participant: Option<String>,
+    /// Name the recovery agents, in order: each `SIGNING:ENCRYPTION` (hex, from
+    /// `shoji-wallet recovery agent-key`), comma-separated; with --recovery-threshold and
+    /// --recovery-window.
+    #[arg(long, value_delimiter = ',', value_parser = recovery_agent, requires_all = ["recovery_threshold", "recovery_window"])]
+    set_recovery_agents: Vec<shoji_primitives::recovery::RecoveryAgent>,
+    /// How many recovery agents' shares rebuild an escrowed seed.
+    #[arg(long, requires = "set_recovery_agents")]
+    recovery_threshold: Option<u8>,
+    /// Blocks between the opening of a recovery and the first release, during which the
+    /// participant can cancel it.
+    #[arg(long, requires = "set_recovery_agents")]
+    recovery_window: Option<u64>,
+}
+
+/// `SIGNING:ENCRYPTION`: an agent's Ed25519 key and its Ristretto key, both hex.
+fn recovery_agent(s: &str) -> anyhow::Result<shoji_primitives::recovery::RecoveryAgent> {
+    let (signing, encryption) = s.split_once(':').context(
+        "a recovery agent is SIGNING:ENCRYPTION (from `shoji-wallet recovery agent-key`)",
+    )?;
+    let signing = ed25519_public_key(signing)?;
+    let encryption: [u8; 32] = hex_decode("encryption key", encryption)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("an agent's encryption key is 32 bytes"))?;
+    // Whether it is a Ristretto point is checked with the whole list, as the ledger decodes it.
+    Ok(shoji_primitives::recovery::RecoveryAgent {
+        signing,
+        encryption,
+    })
 }
 
 fn auditor_key(hex: &str) -> anyhow::Result<AuditPublicKey> {
@@ -521,6 +549,25 @@ fn proposed_action(args: &ProposeArgs, net: &Network) -> anyhow::Result<Governan
     }
     if let Some(name) = &args.revoke_participant {
         return Ok(GovernanceAction::RevokeParticipant { name: name.clone() });
+    }
+    if let (false, Some(threshold), Some(window_blocks)) = (
+        args.set_recovery_agents.is_empty(),
+        args.recovery_threshold,
+        args.recovery_window,
+    ) {
+        let agents = shoji_primitives::recovery::RecoveryAgents {
+            agents: args.set_recovery_agents.clone(),
+            threshold,
+            window_blocks,
+        };
+        // What the ledger will decode strictly: the keys, the threshold and the window.
+        let mut bytes = Vec::new();
+        agents.write(&mut bytes);
+        shoji_primitives::recovery::RecoveryAgents::read(
+            &mut shoji_primitives::encoding::Reader::new("recovery agents", &bytes),
+        )
+        .map_err(|e| anyhow::anyhow!("these recovery agents would be refused: {e}"))?;
+        return Ok(GovernanceAction::SetRecoveryAgents { agents });
     }
     let remove: BTreeSet<u16> = args.remove_validator.iter().copied().collect();
     if remove.is_empty() {

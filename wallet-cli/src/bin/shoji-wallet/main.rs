@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod recovery;
+
 const KIND: &[u8; 8] = b"SHOJIWLT";
 const PASSPHRASE_ENV: &str = "SHOJI_WALLET_PASSPHRASE";
 /// Blocks after the current height within which a transaction must commit.
@@ -136,6 +138,10 @@ enum Command {
     /// Confidential accounts: open, address, balance, send, shield, unshield, redeem, mint.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Escrowed recovery with the network's recovery agents: keys, escrow, status, cancel;
+    /// open and release (agents); collect (the recovering wallet).
+    #[command(subcommand)]
+    Recovery(recovery::RecoveryCommand),
     /// Issue new value (issuers only): public amount in, shielded note out.
     Mint {
         /// The issuer's Ed25519 key (file holding its 32-byte secret in hex).
@@ -590,6 +596,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Account(a) => account(cli, a),
+        Command::Recovery(r) => recovery::run(cli, r),
         Command::Address => {
             let o = open(cli)?;
             if cli.json {
@@ -766,6 +773,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 amount,
                 to: Some(to),
                 expiry: tip + EXPIRY_BLOCKS,
+                quiet: false,
             };
             prove_and_submit(cli, &mut o, &client, unproven, what)
         }
@@ -791,6 +799,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 amount,
                 to: None,
                 expiry: tip + EXPIRY_BLOCKS,
+                quiet: false,
             };
             prove_and_submit(cli, &mut o, &client, unproven, what)
         }
@@ -904,6 +913,8 @@ struct Outgoing {
     amount: Amount,
     to: Option<Address>,
     expiry: u64,
+    /// Print nothing once it commits (the caller reports).
+    quiet: bool,
 }
 
 /// Proves a transfer or redeem, then [`submit`]s it.
@@ -981,6 +992,7 @@ fn submit(
                 eprintln!("warning: {said}, but the certified block {h} does not reject it");
             }
             match (&finality, cli.json) {
+                _ if what.quiet => {}
                 (Some(f), _) => print_final(cli, &txid.to_string(), f),
                 (None, true) => println!("{}", json!({"txid": txid.to_string(), "height": height})),
                 (None, false) if copy => {
@@ -1264,6 +1276,7 @@ fn account(cli: &Cli, cmd: &AccountCommand) -> Result<(), Failure> {
                 amount,
                 to: Some(to),
                 expiry: r.expiry,
+                quiet: false,
             };
             crate::submit(cli, &mut r.o, &r.client, tx, what)
         }
@@ -1285,6 +1298,7 @@ fn account(cli: &Cli, cmd: &AccountCommand) -> Result<(), Failure> {
                 amount,
                 to: None,
                 expiry: r.expiry,
+                quiet: false,
             };
             prove_and_submit(cli, &mut r.o, &r.client, unproven, what)
         }
