@@ -70,6 +70,20 @@ pub struct ClusterOptions {
     pub ordering_payloads: usize,
     /// Ordering requests in flight at once.
     pub ordering_in_flight: usize,
+    /// Every validator behind a delaying relay (`shoji-node devnet --rtt-ms`).
+    pub latency: Option<Latency>,
+}
+
+/// What the relays in front of the validators do to every datagram
+/// (`shoji_net::relay`): the path of validators in different cities, on one machine.
+#[derive(Clone, Copy, Debug)]
+pub struct Latency {
+    /// Round-trip time, half of it each way.
+    pub rtt_ms: u64,
+    /// Each datagram's delay varies by up to this much.
+    pub jitter_ms: u64,
+    /// The probability of dropping a datagram.
+    pub loss: f64,
 }
 
 fn cache_path(network: &[u8; 32]) -> PathBuf {
@@ -389,7 +403,7 @@ fn log_wanted() -> bool {
     std::env::var_os("SHOJI_BENCH_NODE_LOG").is_some()
 }
 
-fn start_devnet(ordering_only: bool) -> anyhow::Result<Devnet> {
+fn start_devnet(ordering_only: bool, latency: Option<Latency>) -> anyhow::Result<Devnet> {
     let dir = tempfile::tempdir()?;
     let mut cmd = Command::new(sibling_binary("shoji-node")?);
     // The cached mints are anchored at the empty tree: keep that root valid for the run.
@@ -397,6 +411,16 @@ fn start_devnet(ordering_only: bool) -> anyhow::Result<Devnet> {
         .arg(dir.path());
     if ordering_only {
         cmd.arg("--ordering-only");
+    }
+    if let Some(l) = latency {
+        cmd.args([
+            "--rtt-ms".to_string(),
+            l.rtt_ms.to_string(),
+            "--jitter-ms".into(),
+            l.jitter_ms.to_string(),
+            "--loss".into(),
+            l.loss.to_string(),
+        ]);
     }
     // SHOJI_BENCH_NODE_LOG=FILE keeps the validators' log for a look afterwards.
     let log = match std::env::var_os("SHOJI_BENCH_NODE_LOG") {
@@ -555,11 +579,11 @@ fn tail_events(
 /// Orders `count` distinct 64-byte opaque payloads on a fresh ordering-only network with
 /// `in_flight` requests outstanding, and returns payloads committed per second (every answer
 /// must be a commit).
-fn ordering_phase(count: usize, in_flight: usize) -> anyhow::Result<f64> {
+fn ordering_phase(count: usize, in_flight: usize, latency: Option<Latency>) -> anyhow::Result<f64> {
     use shoji_client::api::{Request, Response};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    let net = start_devnet(true)?;
+    let net = start_devnet(true, latency)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -632,11 +656,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
     let tps_ordering = match opts.ordering_payloads {
         0 => None,
-        n => Some(ordering_phase(n, opts.ordering_in_flight)?),
+        n => Some(ordering_phase(n, opts.ordering_in_flight, opts.latency)?),
     };
     // The load names the development network's id (its genesis hash, the same on every run):
     // read it from a devnet's network file.
-    let devnet = start_devnet(false)?.network.clone();
+    let devnet = start_devnet(false, None)?.network.clone();
     let network = devnet.network_id;
     let (setup_mints, setup_accounts, txs) = match opts.load {
         Load::Transfers => {
@@ -666,7 +690,7 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
     };
     // Progress on stderr, one line per phase, so that a profiler can be pointed at the
     // measured part alone.
-    let net = start_devnet(false)?;
+    let net = start_devnet(false, opts.latency)?;
     prepare(&net.network)?;
     eprintln!("full load: {} transactions ...", txs.len());
     let cpu_before = process_cpu_seconds(net.child.id());
@@ -678,7 +702,7 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
     drop(net);
     let tps = txs.len() as f64 / elapsed;
     eprintln!("full load done: {tps:.0} per second");
-    let net = start_devnet(false)?;
+    let net = start_devnet(false, opts.latency)?;
     prepare(&net.network)?;
     eprintln!("half load: {:.0} per second ...", tps / 2.0);
     // A consumer tails the event stream meanwhile: how long after a transaction's commit
@@ -745,6 +769,9 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
         "tps_ordering": tps_ordering,
         "ordering_payloads": opts.ordering_payloads,
         "ordering_in_flight": opts.ordering_in_flight,
+        "rtt_ms": opts.latency.map_or(0, |l| l.rtt_ms),
+        "jitter_ms": opts.latency.map_or(0, |l| l.jitter_ms),
+        "loss": opts.latency.map_or(0.0, |l| l.loss),
     }))
 }
 

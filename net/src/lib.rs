@@ -24,6 +24,7 @@ mod config;
 mod error;
 pub mod frame;
 mod metrics;
+pub mod relay;
 mod tls;
 mod validator;
 

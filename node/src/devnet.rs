@@ -78,6 +78,57 @@ pub struct LocalNetwork {
     shared: Option<Shared>,
     /// The runtime the validators run on (as tasks).
     runtime: Option<tokio::runtime::Handle>,
+    /// The delaying relays in front of the validators, if the network runs behind them.
+    relays: Option<Relays>,
+}
+
+/// The delaying relays of a network ([`shoji_net::relay`]), one in front of each validator, on
+/// a thread of their own that ends when this drops.
+struct Relays {
+    relays: BTreeMap<u16, shoji_net::relay::Relay>,
+    /// Each validator's own socket address, which the relays of the others see it send from.
+    behind: BTreeMap<u16, SocketAddr>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Relays {
+    /// Relays for `n` validators: returns them with each validator's own socket (the relays'
+    /// addresses are the ones everybody dials).
+    fn start(
+        n: u16,
+        path: shoji_net::relay::PathConditions,
+    ) -> Result<(Relays, Vec<std::net::UdpSocket>), DevnetError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("relays")
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("relays".into())
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })?;
+        let _entered = handle.enter();
+        let (mut relays, mut behind, mut sockets) = (BTreeMap::new(), BTreeMap::new(), Vec::new());
+        for i in 0..n {
+            let own = std::net::UdpSocket::bind("127.0.0.1:0")?;
+            let target = own.local_addr()?;
+            let public = std::net::UdpSocket::bind("127.0.0.1:0")?;
+            relays.insert(i, shoji_net::relay::Relay::start(public, target, path)?);
+            behind.insert(i, target);
+            sockets.push(own);
+        }
+        Ok((
+            Relays {
+                relays,
+                behind,
+                _stop: stop,
+            },
+            sockets,
+        ))
+    }
 }
 
 impl LocalNetwork {
@@ -116,6 +167,45 @@ impl LocalNetwork {
     /// validator this network does not run.
     pub fn stop(&self, id: u64) -> bool {
         self.stops.get(&id).is_some_and(|s| s.send(true).is_ok())
+    }
+
+    /// Splits a network running behind relays ([`DevnetOptions::path`]) into `groups`: no
+    /// datagram passes between validators of different groups (clients still reach every
+    /// validator). Returns `false` for a network without relays.
+    pub fn partition(&self, groups: &[&[u16]]) -> bool {
+        let Some(r) = &self.relays else {
+            return false;
+        };
+        let group_of = |v: u16| groups.iter().position(|g| g.contains(&v));
+        for (i, relay) in &r.relays {
+            relay.cut(
+                r.behind
+                    .iter()
+                    .filter(|(j, _)| group_of(**j) != group_of(*i))
+                    .map(|(_, a)| *a),
+            );
+        }
+        true
+    }
+
+    /// Joins a partitioned network again ([`LocalNetwork::partition`]).
+    pub fn heal(&self) -> bool {
+        let Some(r) = &self.relays else {
+            return false;
+        };
+        r.relays.values().for_each(|relay| relay.heal());
+        true
+    }
+
+    /// Changes the delay, jitter and loss of every relay.
+    pub fn set_path(&self, path: shoji_net::relay::PathConditions) -> bool {
+        let Some(r) = &self.relays else {
+            return false;
+        };
+        r.relays
+            .values()
+            .for_each(|relay| relay.set_conditions(path));
+        true
     }
 
     /// Starts validator `id`, left out when the network started, on `socket` with an empty
@@ -204,13 +294,46 @@ pub fn start_placed(
     placement: Placement,
     archive: bool,
 ) -> Result<LocalNetwork, DevnetError> {
-    let archive = archive.then(|| archive_in(dir)).transpose()?;
-    let settings = Settings {
+    let options = DevnetOptions {
         ordering_only,
         placement,
+        archive,
+        path: None,
+    };
+    start_with_options(n, ledger, verifier, dir, &options)
+}
+
+/// How [`start_with_options`] runs a local network.
+#[derive(Clone, Copy, Debug)]
+pub struct DevnetOptions {
+    /// Order opaque payloads too ([`PayloadPolicy::OrderingOnly`]).
+    pub ordering_only: bool,
+    /// Where the validators run.
+    pub placement: Placement,
+    /// Copy committed blocks and checkpoints to the history archive in `dir/archive`.
+    pub archive: bool,
+    /// Run every validator behind a delaying relay ([`shoji_net::relay`]) with these
+    /// conditions: validators and clients reach each validator through its relay, which
+    /// [`LocalNetwork::partition`] can also cut.
+    pub path: Option<shoji_net::relay::PathConditions>,
+}
+
+/// Starts `n` validators as `options` say.
+pub fn start_with_options(
+    n: u16,
+    ledger: LedgerConfig,
+    verifier: Arc<Verifier>,
+    dir: &Path,
+    options: &DevnetOptions,
+) -> Result<LocalNetwork, DevnetError> {
+    let archive = options.archive.then(|| archive_in(dir)).transpose()?;
+    let settings = Settings {
+        ordering_only: options.ordering_only,
+        placement: options.placement,
         absent: None,
         snapshot_every: 0,
         keep_blocks: 0,
+        path: options.path,
     };
     start_set(n, ledger, verifier, dir, settings, archive).map(|(net, _)| net)
 }
@@ -256,6 +379,8 @@ struct Settings {
     snapshot_every: u64,
     /// Prune block bodies older than this many blocks once archived (0: never).
     keep_blocks: u64,
+    /// Behind delaying relays with these conditions.
+    path: Option<shoji_net::relay::PathConditions>,
 }
 
 fn start_inner(
@@ -278,6 +403,7 @@ fn start_inner(
             absent,
             snapshot_every: 0,
             keep_blocks: 0,
+            path: None,
         },
         None,
     )
@@ -322,6 +448,7 @@ pub fn start_without_snapshotting(
             absent: Some(absent),
             snapshot_every: history.snapshot_every,
             keep_blocks: history.keep_blocks,
+            path: None,
         },
         Some(archive),
     )?;
@@ -359,14 +486,27 @@ fn start_set(
             .collect(),
     )?;
     let genesis = Genesis::new(validators.clone(), ledger);
-    let sockets = (0..n)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let addrs: BTreeMap<u16, SocketAddr> = sockets
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Ok((i as u16, s.local_addr()?)))
-        .collect::<Result<_, std::io::Error>>()?;
+    let (relays, sockets) = match settings.path {
+        Some(path) => {
+            let (relays, sockets) = Relays::start(n, path)?;
+            (Some(relays), sockets)
+        }
+        None => (
+            None,
+            (0..n)
+                .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    // Everybody dials a validator's relay when it has one.
+    let addrs: BTreeMap<u16, SocketAddr> = match &relays {
+        Some(r) => r.relays.iter().map(|(i, r)| (*i, r.addr())).collect(),
+        None => sockets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Ok((i as u16, s.local_addr()?)))
+            .collect::<Result<_, std::io::Error>>()?,
+    };
     let set: BTreeMap<u16, _> = keys
         .iter()
         .enumerate()
@@ -389,6 +529,7 @@ fn start_set(
         stops: BTreeMap::new(),
         shared: Some(shared.clone()),
         runtime: tokio::runtime::Handle::try_current().ok(),
+        relays,
     };
     let mut left_out = None;
     for (i, socket) in sockets.into_iter().enumerate() {

@@ -135,6 +135,11 @@ impl<'a> Minter<'a> {
 
     /// Mints one unit; returns the height of the block holding it.
     pub fn mint(&mut self) -> u64 {
+        self.try_mint().expect("minted")
+    }
+
+    /// Mints one unit: the height of the block holding it, or why it did not commit.
+    pub fn try_mint(&mut self) -> Result<u64, shoji_client::ClientError> {
         self.minted += 1;
         let mut nonce = [0; 32];
         nonce[..8].copy_from_slice(&self.minted.to_le_bytes());
@@ -146,10 +151,7 @@ impl<'a> Minter<'a> {
             Amount(1),
             nonce,
         );
-        self.client
-            .submit_bytes(tx.to_bytes())
-            .expect("minted")
-            .height
+        self.client.submit_bytes(tx.to_bytes()).map(|f| f.height)
     }
 }
 

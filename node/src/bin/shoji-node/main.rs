@@ -245,6 +245,16 @@ struct DevnetArgs {
     /// Benchmark mode: also order opaque payloads (up to 1 KiB) without executing them.
     #[arg(long)]
     ordering_only: bool,
+    /// Run every validator behind a delaying UDP relay with this round-trip time (milliseconds;
+    /// half each way), for validators and clients alike: a benchmark of distance on one machine.
+    #[arg(long)]
+    rtt_ms: Option<u64>,
+    /// The relays' jitter: each datagram's delay varies by up to this many milliseconds.
+    #[arg(long, default_value_t = 0, requires = "rtt_ms")]
+    jitter_ms: u64,
+    /// The relays' loss: the probability of dropping a datagram (0 to 1).
+    #[arg(long, default_value_t = 0.0, requires = "rtt_ms")]
+    loss: f64,
 }
 
 #[derive(Subcommand)]
@@ -422,6 +432,20 @@ fn main_inner(command: Command) -> Result<(), Failure> {
                     .unwrap_or_else(|| insecure_devnet_auditor().public_key()),
                 usize::try_from(args.anchor_window).context("--anchor-window")?,
                 args.ordering_only,
+                match (args.rtt_ms, (0.0..=1.0).contains(&args.loss)) {
+                    (_, false) => {
+                        return Err(fail(
+                            Exit::Usage,
+                            anyhow::anyhow!("--loss is a probability, from 0 to 1"),
+                        ))
+                    }
+                    (None, true) => None,
+                    (Some(rtt), true) => Some(shoji_net::relay::PathConditions::from_rtt(
+                        std::time::Duration::from_millis(rtt),
+                        std::time::Duration::from_millis(args.jitter_ms),
+                        args.loss,
+                    )),
+                },
             )?)
         }
         Command::Governance(g) => governance(g),
@@ -999,6 +1023,7 @@ fn devnet(
     auditor: AuditPublicKey,
     anchor_window_blocks: usize,
     ordering_only: bool,
+    path: Option<shoji_net::relay::PathConditions>,
 ) -> anyhow::Result<()> {
     let vk_path = shoji_params::default_dir().join(shoji_params::vk_file());
     let verifier = shoji_verifier::Verifier::from_file(&vk_path).with_context(|| {
@@ -1030,15 +1055,17 @@ fn devnet(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let net = shoji_node::devnet::start_placed(
-            n,
-            ledger,
-            Arc::new(verifier),
-            &dir,
+        let options = shoji_node::devnet::DevnetOptions {
             ordering_only,
-            shoji_node::devnet::Placement::Threads,
-            true,
-        )?;
+            placement: shoji_node::devnet::Placement::Threads,
+            archive: true,
+            path,
+        };
+        let net =
+            shoji_node::devnet::start_with_options(n, ledger, Arc::new(verifier), &dir, &options)?;
+        if let Some(p) = path {
+            tracing::info!(one_way = ?p.one_way, jitter = ?p.jitter, loss = p.loss, "every validator behind a delaying relay");
+        }
         let mut network = net.client_network(auditor, ledger_issuers);
         network.assets = BTreeMap::from([(AssetId(840), "USD".to_string())]);
         let mut info = network.to_file();
