@@ -768,13 +768,15 @@ fn p99(mut ms: Vec<f64>) -> f64 {
 
 /// Issue 13, part 3: reads never stall consensus. Compact blocks were read and encoded on the
 /// task that runs PBFT, up to 512 requests a turn: a client asking again and again for a
-/// thousand blocks held the leader's votes back. Now they are read off that task, from blocks
-/// stored ready to send. A chain of 600 blocks is built; then commit latency is measured with
-/// and without 128 streams (four connections) asking the leader for `CompactBlocks { from: 1,
-/// max: 1000 }` over and over: no view change, and the flooded p99 is within twice the
-/// unflooded one, or of 20 ms if that is larger (loopback latencies are a few ms, and an idle
-/// leader closing its checkpoint between two submissions adds its own jitter), in the first
-/// flooded round or, after a hiccup, in a second.
+/// thousand blocks held the leader's votes back (commit p99 692 ms against 8 ms unflooded).
+/// Now they are read off that task, from blocks stored ready to send. A chain of 600 blocks is
+/// built; then commit latency is measured with and without 128 streams (four connections)
+/// asking the leader for `CompactBlocks { from: 1, max: 1000 }` over and over: no view change,
+/// and the flooded p99 stays under 200 ms (or four times the unflooded p99, if that is larger),
+/// in the first flooded round or, after a hiccup, in a second. The flood saturates two cores,
+/// so reads and commits both slow down (p99 57–74 ms was seen); the bound tells that from the
+/// stall, which is 3.5 times above it. A read of the flood that times out is the flood's own
+/// slowness, counted, not a failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -812,8 +814,12 @@ async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
                     from_height: 1,
                     max: 1000,
                 };
+                let read = read.encode();
                 while !stop.load(Ordering::Relaxed) {
-                    if let Response::CompactBlocks(blocks) = ask(&reader, &read).await {
+                    let Ok(bytes) = reader.request(&read).await else {
+                        continue;
+                    };
+                    if let Ok(Response::CompactBlocks(blocks)) = Response::decode(&bytes) {
                         assert!(blocks.len() >= 600);
                         served.fetch_add(1, Ordering::Relaxed);
                     }
@@ -823,18 +829,13 @@ async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let quiet = p99(base);
-    let bound = 2.0 * quiet.max(20.0);
+    let bound = (4.0 * quiet).max(200.0);
     // A p99 of 300 commits is their third-worst: one hiccup of a shared two-core machine (a
-    // scheduler stall, another process) can push it past the bound. More rounds, flood still
-    // running, tell a hiccup from a stall: reads on the consensus task fail every one. Two
-    // rounds were seen to fail together about once in ten runs on this machine, before and
-    // after the same code; three rounds keep the test about a stall.
+    // scheduler stall, another process) can push it past the bound. A second round, flood
+    // still running, tells a hiccup from a stall: reads on the consensus task fail every one.
     let mut loud = p99(commit_latencies(&submitter, "flooded", 300).await);
-    for round in 2..=3 {
-        if loud <= bound {
-            break;
-        }
-        eprintln!("commit p99 {loud:.1} ms under the flood: measuring round {round}");
+    if loud > bound {
+        eprintln!("commit p99 {loud:.1} ms under the flood: measuring again");
         loud = p99(commit_latencies(&submitter, "flooded again", 300).await);
     }
     stop.store(true, Ordering::Relaxed);
