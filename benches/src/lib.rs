@@ -6,6 +6,8 @@ pub mod auditor;
 pub mod ceremony;
 pub mod cluster;
 pub mod history;
+#[cfg(feature = "peers")]
+pub mod peers;
 pub mod wallet;
 pub mod zk;
 

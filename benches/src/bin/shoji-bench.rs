@@ -6,6 +6,7 @@
 //! shoji-bench cluster [--json] [--txs N] [--load transfers|mints|accounts] [--clients N] [--ordering-payloads N] [--ordering-in-flight N]
 //! shoji-bench ceremony [--json] [--power N] [--contributions N]
 //! shoji-bench accounts [--json] [--proofs N] [--verifies N]
+//! shoji-bench peers [--json] [--rounds N] [--batch N] [--outputs N]   (with --features peers)
 //! ```
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -164,6 +165,22 @@ enum Command {
         /// Phase-2 contributions to make and verify.
         #[arg(long, default_value = "3", value_parser = positive)]
         contributions: usize,
+    },
+    /// Shoji against Zcash Sapling and Orchard and stock ark-groth16, in one process: proving,
+    /// verifying, batch verifying, trial decryption. Needs the `peers` feature.
+    Peers {
+        /// One JSON line instead of pretty JSON.
+        #[arg(long)]
+        json: bool,
+        /// Rounds of each alternation (medians are reported).
+        #[arg(long, default_value = "5", value_parser = positive)]
+        rounds: usize,
+        /// Proofs (and transactions) per batch verification.
+        #[arg(long, default_value = "64", value_parser = positive)]
+        batch: usize,
+        /// Outputs per trial-decryption round.
+        #[arg(long, default_value = "4096", value_parser = positive)]
+        outputs: usize,
     },
 }
 
@@ -330,6 +347,40 @@ fn main() -> anyhow::Result<()> {
             );
             println!("{}", shoji_benches::cluster::run(&opts)?);
         }
+        Command::Peers {
+            json,
+            rounds,
+            batch,
+            outputs,
+        } => peers(json, rounds, batch, outputs)?,
     }
     Ok(())
+}
+
+#[cfg(feature = "peers")]
+fn peers(json: bool, rounds: usize, batch: usize, outputs: usize) -> anyhow::Result<()> {
+    let opts = shoji_benches::peers::PeersOptions {
+        rounds,
+        batch,
+        outputs,
+    };
+    eprintln!(
+        "measuring: {rounds} rounds of Shoji, Sapling, Orchard and ark-groth16 (Sapling parameters cached in {}) ...",
+        shoji_params::default_dir().join("peers").display()
+    );
+    let out = shoji_benches::peers::run(&opts)?;
+    if json {
+        println!("{out}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "peers"))]
+fn peers(_: bool, _: usize, _: usize, _: usize) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this shoji-bench was built without Zcash's crates; build it with them: \
+         cargo build --release -p shoji-benches --features peers"
+    )
 }
