@@ -426,6 +426,9 @@ pub struct Tuning {
     pub max_blocks_in_flight: u64,
     /// Fewest waiting transactions for which a leader proposes while a block is in flight.
     pub pipeline_min_batch: usize,
+    /// Longest a request waits for a block in flight before the leader proposes it beside
+    /// that block in a block smaller than `pipeline_min_batch` (0: it waits for the block).
+    pub pipeline_max_wait_ms: u64,
 }
 
 impl Default for Tuning {
@@ -437,6 +440,7 @@ impl Default for Tuning {
             state_transfer_timeout_ms: 1_000,
             max_blocks_in_flight: 4,
             pipeline_min_batch: 32,
+            pipeline_max_wait_ms: 5,
         }
     }
 }
@@ -460,6 +464,11 @@ pub struct Config {
     /// Fewest waiting requests for which a leader proposes a block while another is still in
     /// flight (with none in flight it proposes whatever waits). 1 pipelines every request.
     pub pipeline_min_batch: usize,
+    /// Longest the oldest waiting request is held back by `pipeline_min_batch` while a block
+    /// is in flight, in milliseconds; then the leader proposes what waits. Without it, under
+    /// light load and a long round trip every request waits for the block before it to
+    /// commit. 0 disables it (and so does a host that gives no clock).
+    pub pipeline_max_wait_ms: u64,
     /// Maximum number of transactions in one block.
     pub max_batch_txs: usize,
     /// Maximum size of one transaction in bytes.
@@ -512,6 +521,7 @@ impl Config {
             window_size: 0,
             max_blocks_in_flight: 0,
             pipeline_min_batch: 0,
+            pipeline_max_wait_ms: 0,
             max_batch_txs: 0,
             max_tx_bytes: 64 * 1024,
             max_block_bytes: 1 << 20,
@@ -555,6 +565,7 @@ impl Config {
             state_transfer_timeout_ms,
             max_blocks_in_flight,
             pipeline_min_batch,
+            pipeline_max_wait_ms,
         } = *tuning;
         self.view_timeout_ms = view_timeout_ms;
         self.view_timeout_ms_max = view_timeout_ms_max;
@@ -562,6 +573,7 @@ impl Config {
         self.state_transfer_timeout_ms = state_transfer_timeout_ms;
         self.max_blocks_in_flight = max_blocks_in_flight;
         self.pipeline_min_batch = pipeline_min_batch;
+        self.pipeline_max_wait_ms = pipeline_max_wait_ms;
         self
     }
 

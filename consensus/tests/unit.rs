@@ -7,8 +7,8 @@ use rand_chacha::ChaCha8Rng;
 use shoji_consensus::ed25519_dalek::{Signature, SigningKey};
 use shoji_consensus::{
     verify_commit_certificate, Action, Block, BlockHash, CommitCertificate, Config, Error, Message,
-    PersistDelta, PersistedState, PrePrepare, Replica, ReplicaId, SignedMessage, ValidatorSet,
-    Vote, MAX_RELAY_BATCH,
+    PersistDelta, PersistedState, PrePrepare, Replica, ReplicaId, SignedMessage, TimerKind,
+    ValidatorSet, Vote, MAX_RELAY_BATCH,
 };
 
 fn keys(n: usize, seed: u64) -> Vec<SigningKey> {
@@ -385,6 +385,60 @@ fn leader_pipelines_only_a_worthwhile_batch() {
     let mut bad = Config::new(set(&ks));
     bad.pipeline_min_batch = 0;
     assert!(Replica::new(bad, ks[0].clone(), None).is_err());
+}
+
+/// Under light load a request waits at most `pipeline_max_wait_ms` for the block in flight;
+/// then the leader proposes it beside that block, however few wait. With 0 it waits for the
+/// block to commit, however long that takes.
+#[test]
+fn leader_pipelines_a_request_that_waited_long_enough() {
+    let ks = keys(4, 9);
+    let t0 = 1_700_000_000_000u64;
+    let leader = |wait_ms: u64| {
+        let mut config = Config::new(set(&ks));
+        config.pipeline_min_batch = 3;
+        config.pipeline_max_wait_ms = wait_ms;
+        let mut r = Replica::new(config, ks[0].clone(), None).expect("replica");
+        r.set_now_ms(t0);
+        r.start();
+        assert_eq!(
+            proposed(&r.on_client_request(b"tx 0".to_vec())),
+            vec![(1, 1)]
+        );
+        r
+    };
+    let pipeline_timer = |actions: &[Action]| {
+        actions.iter().find_map(|a| match a {
+            Action::SetTimer {
+                kind: TimerKind::Pipeline,
+                after_ms,
+            } => Some(*after_ms),
+            _ => None,
+        })
+    };
+
+    let mut r = leader(5);
+    r.set_now_ms(t0 + 1);
+    let actions = r.on_client_request(b"tx 1".to_vec());
+    assert!(proposed(&actions).is_empty(), "block 1 is in flight");
+    // The first deadline is the oldest request's (block 1's own, which is still waiting to
+    // commit): at most the whole wait, never past tx 1's deadline.
+    assert_eq!(pipeline_timer(&actions), Some(4));
+    // A timer that fires before tx 1's deadline (that one, or a host's inexact timer)
+    // proposes nothing and is re-armed for the rest of tx 1's wait.
+    r.set_now_ms(t0 + 5);
+    let early = r.on_timer(TimerKind::Pipeline);
+    assert!(proposed(&early).is_empty());
+    assert_eq!(pipeline_timer(&early), Some(1));
+    r.set_now_ms(t0 + 6);
+    assert_eq!(proposed(&r.on_timer(TimerKind::Pipeline)), vec![(2, 1)]);
+
+    let mut patient = leader(0);
+    let actions = patient.on_client_request(b"tx 1".to_vec());
+    assert_eq!(pipeline_timer(&actions), None);
+    patient.set_now_ms(t0 + 30_000);
+    assert!(proposed(&patient.on_timer(TimerKind::Pipeline)).is_empty());
+    assert!(proposed(&patient.on_client_request(b"tx 2".to_vec())).is_empty());
 }
 
 #[test]

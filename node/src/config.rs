@@ -67,6 +67,7 @@
 //! state_transfer_timeout_ms = 1000
 //! max_blocks_in_flight = 4
 //! pipeline_min_batch = 32   # a leader proposes beside a block in flight only for this many
+//! pipeline_max_wait_ms = 5  # ... or once the oldest waiting request has waited this long
 //! sync_interval_ms = 5000
 //!
 //! [snapshots]                # optional; these are the defaults

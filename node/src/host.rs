@@ -27,6 +27,7 @@ fn slot(kind: TimerKind) -> u8 {
         TimerKind::ViewChange => 0,
         TimerKind::Retransmit => 1,
         TimerKind::StateTransfer => 2,
+        TimerKind::Pipeline => 3,
     }
 }
 

@@ -53,6 +53,9 @@ pub enum TimerKind {
     Retransmit,
     /// State transfer: debounce before asking, and timeout of an outstanding request.
     StateTransfer,
+    /// Leader: the oldest waiting request has waited [`Config::pipeline_max_wait_ms`] for
+    /// the block in flight; propose it beside that block.
+    Pipeline,
 }
 
 /// An effect the host must carry out. Actions are returned in order and must be executed
@@ -673,6 +676,7 @@ impl Replica {
                 self.retransmit();
             }
             TimerKind::StateTransfer => self.on_transfer_timer(),
+            TimerKind::Pipeline => self.try_propose(),
         }
         self.finish()
     }

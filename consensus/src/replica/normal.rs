@@ -438,6 +438,27 @@ impl Replica {
         self.out.push(Action::Broadcast { msg });
     }
 
+    /// Whether a request that arrived at `arrived_ms` has waited its
+    /// [`Config::pipeline_max_wait_ms`] for the block in flight. If not, the pipeline timer is
+    /// set for the rest of its wait, replacing one set earlier. Callers ask about the oldest
+    /// request they look at; a deadline that comes early (the oldest pending request may be
+    /// in the block in flight) only re-runs [`Self::try_propose`], which re-arms the timer.
+    fn waited_for_pipeline(&mut self, arrived_ms: u64) -> bool {
+        let wait = self.cfg.pipeline_max_wait_ms;
+        if wait == 0 || arrived_ms == 0 || self.now_ms == 0 {
+            return false;
+        }
+        let waited = self.now_ms.saturating_sub(arrived_ms);
+        if waited >= wait {
+            return true;
+        }
+        self.out.push(Action::SetTimer {
+            kind: TimerKind::Pipeline,
+            after_ms: wait - waited,
+        });
+        false
+    }
+
     /// §4.3 leader: assign pending requests to the next heights, within the window.
     pub(super) fn try_propose(&mut self) {
         if self.view_changing || self.leader() != self.id {
@@ -465,7 +486,16 @@ impl Replica {
             // The pipelining rule below, tested first on the waiting requests (a bound on what
             // the block can take) before hashing every transaction in flight.
             let worth = self.cfg.pipeline_min_batch.min(self.cfg.max_batch_txs);
-            if n - 1 > self.last_delivered && self.pending.len() < worth {
+            let oldest = self
+                .pending_order
+                .values()
+                .next()
+                .and_then(|th| self.pending.get(th))
+                .map_or(0, |p| p.arrived_ms);
+            if n - 1 > self.last_delivered
+                && self.pending.len() < worth
+                && !self.waited_for_pipeline(oldest)
+            {
                 return;
             }
             let mut in_flight = BTreeSet::new();
@@ -485,6 +515,8 @@ impl Replica {
             }
             let mut txs = Vec::new();
             let mut bytes = 0usize;
+            // When the oldest request to be proposed arrived (it comes first: arrival order).
+            let mut first_arrived = None;
             for th in self.pending_order.values() {
                 if txs.len() >= self.cfg.max_batch_txs {
                     break;
@@ -499,6 +531,7 @@ impl Replica {
                     }
                     bytes += p.payload.len();
                     txs.push(p.payload.clone());
+                    first_arrived.get_or_insert(p.arrived_ms);
                 }
             }
             if txs.is_empty() {
@@ -507,7 +540,12 @@ impl Replica {
             // With a block already in flight, wait for enough requests to make the next one
             // worth its round of votes: under load the blocks grow (fewer votes, fsyncs and
             // batch verifications per transaction); when idle the first block goes at once.
-            if n - 1 > self.last_delivered && txs.len() < worth {
+            // Under light load the wait is bounded by `pipeline_max_wait_ms`, so that a long
+            // round trip does not make every request wait for the block before it.
+            if n - 1 > self.last_delivered
+                && txs.len() < worth
+                && !self.waited_for_pipeline(first_arrived.unwrap_or(0))
+            {
                 return;
             }
             self.propose(n, prev, txs);
