@@ -1203,3 +1203,46 @@ fn a_configuration_whose_new_view_could_overflow_a_frame_is_refused() {
     config.max_message_bytes = nv;
     config.validate().expect("exactly the worst case fits");
 }
+
+/// A leader holds its own clients' requests without relaying them (it proposes them itself).
+/// When the view changes before it has proposed them, it must hand them to the new leader:
+/// before, only it held them, the new leader never proposed them, and its view timer then
+/// started a view change that nobody joined — with one validator down, the network stalled.
+#[test]
+fn a_deposed_leader_hands_its_clients_waiting_requests_to_the_next() {
+    use shoji_consensus::TimerKind;
+    let ks = keys(4, 52);
+    let mut config = Config::new(set(&ks));
+    // One block in flight, and no pipelining: the second request waits for the first block.
+    config.max_blocks_in_flight = 1;
+    config.pipeline_min_batch = 64;
+    config.pipeline_max_wait_ms = 0;
+    config.validate().expect("a valid configuration");
+    let mut net = Lockstep::new(&config, &ks);
+    net.hold_commits = true;
+    let first = b"first request".to_vec();
+    let second = b"second request".to_vec();
+    let actions = net.replicas[0].on_client_request(first.clone());
+    net.run(0, actions);
+    let actions = net.replicas[0].on_client_request(second.clone());
+    net.run(0, actions);
+    assert!(net.delivered.iter().all(Vec::is_empty));
+
+    // The backups' view timers expire; the old leader, still up, joins them.
+    net.hold_commits = false;
+    for i in 1..3 {
+        let actions = net.replicas[i].on_timer(TimerKind::ViewChange);
+        net.run(i, actions);
+    }
+    for r in &net.replicas {
+        assert!(r.view() == 1 && !r.is_view_changing(), "view {}", r.view());
+    }
+    for (i, blocks) in net.delivered.iter().enumerate() {
+        let committed: Vec<&Vec<u8>> = blocks.iter().flat_map(|b| &b.transactions).collect();
+        assert_eq!(
+            committed,
+            vec![&first, &second],
+            "replica {i} committed both requests"
+        );
+    }
+}

@@ -139,6 +139,10 @@ struct PendingRequest {
     payload: Vec<u8>,
     /// The peer that relayed it; `None` for the host's own clients.
     origin: Option<ReplicaId>,
+    /// Whether the other replicas were sent it: by its origin, or by this replica. A leader
+    /// does not relay its own clients' requests; if it is deposed before proposing them, it
+    /// relays them then ([`Replica::relay_held_requests`]).
+    relayed: bool,
     /// The host's clock when it arrived (0 when the host gives no clock).
     arrived_ms: u64,
 }
@@ -705,7 +709,12 @@ impl Replica {
         let mut fresh = Vec::new();
         for payload in payloads {
             match self.add_pending(payload.clone(), None) {
-                Ok(true) if relay => fresh.push(payload),
+                Ok(true) if relay => {
+                    if let Some(p) = self.pending.get_mut(&TxHash::of(&payload)) {
+                        p.relayed = true;
+                    }
+                    fresh.push(payload);
+                }
                 Ok(_) => {}
                 Err(e) => {
                     // The host admitted it and its client waits: say it will not be ordered.
@@ -717,9 +726,16 @@ impl Replica {
                 }
             }
         }
+        self.relay_all(fresh);
+        self.finish()
+    }
+
+    /// Relays `payloads` to every other replica, in signed messages of at most
+    /// [`MAX_RELAY_BATCH`] transactions and about [`RELAY_BYTES`] bytes.
+    fn relay_all(&mut self, payloads: Vec<Vec<u8>>) {
         let mut batch: Vec<Vec<u8>> = Vec::new();
         let mut bytes = 0usize;
-        for payload in fresh {
+        for payload in payloads {
             bytes += payload.len();
             batch.push(payload);
             if batch.len() == MAX_RELAY_BATCH || bytes >= RELAY_BYTES {
@@ -728,7 +744,22 @@ impl Replica {
             }
         }
         self.relay(batch);
-        self.finish()
+    }
+
+    /// Relays the host's own clients' requests this replica held without relaying (as the
+    /// leader, it was to propose them): once another replica leads, only it could. Called when
+    /// a view this replica does not lead is installed.
+    pub(super) fn relay_held_requests(&mut self) {
+        let mut held = Vec::new();
+        for th in self.pending_order.values() {
+            if let Some(p) = self.pending.get_mut(th) {
+                if !p.relayed {
+                    p.relayed = true;
+                    held.push(p.payload.clone());
+                }
+            }
+        }
+        self.relay_all(held);
     }
 
     fn relay(&mut self, mut batch: Vec<Vec<u8>>) {
@@ -893,6 +924,7 @@ impl Replica {
                 seq,
                 payload,
                 origin,
+                relayed: origin.is_some(),
                 arrived_ms: self.now_ms,
             },
         );

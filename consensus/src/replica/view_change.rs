@@ -493,5 +493,8 @@ impl Replica {
             self.check_prepared(n);
             self.check_committed(n);
         }
+        if self.leader() != self.id {
+            self.relay_held_requests();
+        }
     }
 }
