@@ -473,7 +473,7 @@ pub struct Encoded {
 }
 
 impl Encoded {
-    fn shielded(tx: &Transaction) -> Encoded {
+    pub(crate) fn shielded(tx: &Transaction) -> Encoded {
         Encoded {
             bytes: tx.to_bytes(),
             id: tx.id().0,
@@ -488,7 +488,7 @@ impl Encoded {
     }
 }
 
-fn phase(
+pub(crate) fn phase(
     network: &Network,
     txs: &[Encoded],
     clients: usize,

@@ -4,6 +4,12 @@
 //! history archive's throughput, writing blocks as a validator does and reading compact blocks
 //! back as a client does.
 //!
+//! Beside the join, a replay measured end to end: four validators commit a chain of real
+//! shielded transactions (cached mints, each with a Groth16 proof and two nullifiers, as a
+//! transfer has), then a fourth starts on an empty directory with no snapshot to fetch and
+//! replays the chain from genesis by state transfer. Its rate, per nullifier, gives the replay
+//! time at each snapshot's height.
+//!
 //! The state is synthetic but whole: `n` nullifiers (random, folded into the nullifier chain in
 //! order), the genesis tree and policy, no accounts. It is installed into a store (which is also
 //! what a joining validator does), and that store then produces the snapshot measured.
@@ -24,6 +30,8 @@ pub struct HistoryOptions {
     pub archive_block_txs: usize,
     /// The archive's URL (`None`: a fresh local directory).
     pub archive: Option<String>,
+    /// Shielded transactions in the chain a late validator replays (0: no replay).
+    pub replay_txs: usize,
 }
 
 /// Bytes of one archived transaction: about a shielded transfer's.
@@ -126,6 +134,96 @@ fn archive_throughput(opts: &HistoryOptions) -> anyhow::Result<serde_json::Value
         "write_mib_per_s": written_bytes as f64 / (1 << 20) as f64 / write_s,
         "read_compact_blocks_per_s": n / read_s,
         "read_mib": read as f64 / (1 << 20) as f64,
+    }))
+}
+
+/// A replay measured end to end: validators 0–2 of a development network commit `n` cached
+/// mints, submitted by 128 clients as the cluster load is; validator 3 then starts on an empty
+/// directory, finds no snapshot (the network takes none), and replays every block from genesis
+/// by state transfer — checking each certificate, verifying each proof, executing and storing
+/// each block. Timed from its start until it holds the others' height, whose state root it must
+/// then report.
+fn replay(n: usize) -> anyhow::Result<serde_json::Value> {
+    use anyhow::Context as _;
+    let vk = shoji_params::default_dir().join(shoji_params::vk_file());
+    let verifier = std::sync::Arc::new(
+        shoji_verifier::Verifier::from_file(&vk)
+            .with_context(|| format!("loading the verifying key {}", vk.display()))?,
+    );
+    let auditor = shoji_client::network::insecure_devnet_auditor().public_key();
+    // The load's anchor is the empty tree's root: keep it valid, as `shoji-bench cluster` does.
+    let ledger = shoji_node::devnet::dev_ledger(auditor, 100_000);
+    let dir = tempfile::tempdir()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (mut net, socket) = {
+        let _guard = runtime.enter();
+        shoji_node::devnet::start_without_snapshotting(
+            4,
+            ledger,
+            verifier.clone(),
+            dir.path(),
+            3,
+            &shoji_node::devnet::History::default(),
+        )?
+    };
+    let network = net.client_network(auditor, shoji_node::devnet::dev_issuers());
+    let status = |id: u16| {
+        let mut one = network.clone();
+        one.addrs.retain(|(i, _)| i.0 == id);
+        shoji_client::Client::connect(&one, None)
+            .ok()?
+            .status()
+            .ok()
+    };
+    let mints = crate::cluster::mints(n, net.network_id)?;
+    let txs: Vec<_> = mints
+        .iter()
+        .take(n)
+        .map(crate::cluster::Encoded::shielded)
+        .collect();
+    let mut running = network.clone();
+    running.addrs.retain(|(i, _)| i.0 != 3);
+    eprintln!("replay: committing {n} mints on validators 0-2 ...");
+    crate::cluster::phase(&running, &txs, 128, None, None)?;
+    let head = status(0).ok_or_else(|| anyhow::anyhow!("validator 0 does not answer"))?;
+
+    eprintln!(
+        "replay: validator 3 replays {} blocks from genesis ...",
+        head.height
+    );
+    let t = Instant::now();
+    let synced = net.start_late(3, socket, dir.path(), verifier)?;
+    anyhow::ensure!(
+        matches!(synced, shoji_node::snapshots::Synced::NoSnapshot),
+        "validator 3 did not start from genesis: {synced:?}"
+    );
+    let replayed = loop {
+        if let Some(s) = status(3).filter(|s| s.height >= head.height) {
+            break s;
+        }
+        anyhow::ensure!(
+            t.elapsed() < std::time::Duration::from_secs(1_800),
+            "validator 3 did not catch up within 30 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let replay_s = secs(t);
+    let head = status(0).ok_or_else(|| anyhow::anyhow!("validator 0 does not answer"))?;
+    anyhow::ensure!(
+        replayed.height == head.height && replayed.state_root == head.state_root,
+        "the replay reached another state"
+    );
+    drop(net);
+    drop(runtime);
+    Ok(serde_json::json!({
+        "bench": "history_replay",
+        "transactions": n,
+        "nullifiers": 2 * n,
+        "blocks": head.height,
+        "replay_s": replay_s,
+        "replay_tx_per_s": n as f64 / replay_s,
     }))
 }
 
@@ -250,6 +348,16 @@ pub fn run(opts: &HistoryOptions) -> anyhow::Result<Vec<serde_json::Value>> {
     if opts.archive_blocks > 0 {
         out.push(archive_throughput(opts)?);
     }
+    // Seconds of replay per nullifier, measured.
+    let replay_per_nullifier = match opts.replay_txs {
+        0 => None,
+        n => {
+            let r = replay(n)?;
+            let per = r["replay_s"].as_f64().unwrap_or(f64::NAN) / (2 * n) as f64;
+            out.push(r);
+            Some(per)
+        }
+    };
     for &n in &opts.nullifiers {
         let tmp = tempfile::tempdir()?;
         let (snapshot, cert) = synthetic(n);
@@ -312,6 +420,10 @@ pub fn run(opts: &HistoryOptions) -> anyhow::Result<Vec<serde_json::Value>> {
             ledger.state_root() == cert.state_root,
             "restored another state"
         );
+        let join_s = transfer_s + verify_s + install_s + restore_s;
+        // The replay to the same height at the measured rate: a floor, since a larger set and
+        // store cost each block more than the short chain measured.
+        let replay_s = replay_per_nullifier.map(|per| per * n as f64);
         out.push(serde_json::json!({
             "bench": "history",
             "nullifiers": n,
@@ -325,7 +437,9 @@ pub fn run(opts: &HistoryOptions) -> anyhow::Result<Vec<serde_json::Value>> {
             "install_s": install_s,
             "restore_s": restore_s,
             "join_without_transfer_s": verify_s + install_s + restore_s,
-            "join_s": transfer_s + verify_s + install_s + restore_s,
+            "join_s": join_s,
+            "replay_at_measured_rate_s": replay_s,
+            "join_speedup": replay_s.map(|r| r / join_s),
         }));
     }
     Ok(out)

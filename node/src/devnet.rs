@@ -6,9 +6,11 @@ use crate::{ed25519_dalek_key::SigningKey, Genesis, NodeCore, NodeError, Payload
 use shoji_consensus::{ReplicaId, ValidatorSet};
 use shoji_ledger::LedgerConfig;
 use shoji_net::{Identity, NetConfig, ValidatorEndpoint};
+use shoji_primitives::audit::AuditPublicKey;
+use shoji_primitives::note::AssetId;
 use shoji_store::Store;
 use shoji_verifier::Verifier;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +34,36 @@ pub enum DevnetError {
     /// The validator set.
     #[error("validator set: {0}")]
     Consensus(#[from] shoji_consensus::Error),
+}
+
+/// The issuers of a development network: the development issuer
+/// ([`shoji_client::network::insecure_devnet_issuer`]) of USD, asset 840.
+pub fn dev_issuers() -> BTreeMap<[u8; 32], BTreeSet<AssetId>> {
+    BTreeMap::from([(
+        shoji_client::network::insecure_devnet_issuer()
+            .verifying_key()
+            .to_bytes(),
+        BTreeSet::from([AssetId(840)]),
+    )])
+}
+
+/// The genesis ledger configuration of `shoji-node devnet`: [`dev_issuers`],
+/// [`dev_governance`], a checkpoint every 8 blocks, anchors valid for `anchor_window_blocks`,
+/// and `auditor`. The development auditor reads the account tier too; another auditor's
+/// account key is not derivable from its public key, so its network has no accounts.
+pub fn dev_ledger(auditor: AuditPublicKey, anchor_window_blocks: usize) -> LedgerConfig {
+    LedgerConfig {
+        anchor_window_blocks,
+        auditor,
+        issuers: dev_issuers(),
+        governance: dev_governance(),
+        network_id: [0; 32],
+        validators: Default::default(),
+        checkpoint_interval: 8,
+        window_size: 16,
+        account_auditor: (auditor == shoji_client::network::insecure_devnet_auditor().public_key())
+            .then(|| shoji_client::network::insecure_devnet_account_auditor().public()),
+    }
 }
 
 /// The development key of validator `i` (a public constant: never use outside a local network).

@@ -70,7 +70,6 @@ use shoji_cli::{fail, Exit, Failure};
 use shoji_client::network::{insecure_devnet_auditor, insecure_devnet_issuer};
 use shoji_client::Network;
 use shoji_consensus::ReplicaId;
-use shoji_ledger::LedgerConfig;
 use shoji_node::config::{InitOptions, LogFormat, Setup, ValidatorConfig};
 use shoji_primitives::audit::AuditPublicKey;
 use shoji_primitives::encoding::{hex_decode, hex_encode};
@@ -1030,24 +1029,8 @@ fn devnet(
         "loading the verifying key (generate the development parameters first: `cargo run --release -p shoji-params --bin shoji-params`)".to_string()
     })?;
     let issuer = insecure_devnet_issuer();
-    let ledger_issuers = BTreeMap::from([(
-        issuer.verifying_key().to_bytes(),
-        BTreeSet::from([AssetId(840)]),
-    )]);
-    let ledger = LedgerConfig {
-        anchor_window_blocks,
-        auditor,
-        issuers: ledger_issuers.clone(),
-        governance: shoji_node::devnet::dev_governance(),
-        network_id: [0; 32],
-        validators: Default::default(),
-        checkpoint_interval: 8,
-        window_size: 16,
-        // The development auditor reads the account tier too; another auditor's account key
-        // is not derivable from its public key, so its devnet has no accounts.
-        account_auditor: (auditor == shoji_client::network::insecure_devnet_auditor().public_key())
-            .then(|| shoji_client::network::insecure_devnet_account_auditor().public()),
-    };
+    let ledger_issuers = shoji_node::devnet::dev_issuers();
+    let ledger = shoji_node::devnet::dev_ledger(auditor, anchor_window_blocks);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // The archive's URL names the directory absolutely.
     let dir = std::path::absolute(&dir).with_context(|| format!("resolving {}", dir.display()))?;
