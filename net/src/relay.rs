@@ -245,6 +245,25 @@ async fn outbound(
 mod tests {
     use super::*;
 
+    /// A UDP server that sends every datagram back, behind a relay with `conditions`.
+    async fn echo_server_behind_relay(conditions: PathConditions) -> Relay {
+        let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let target = server.local_addr().expect("addr");
+        let relay = Relay::start(
+            std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"),
+            target,
+            conditions,
+        )
+        .expect("relay");
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            while let Ok((n, from)) = server.recv_from(&mut buf).await {
+                let _ = server.send_to(&buf[..n], from).await;
+            }
+        });
+        relay
+    }
+
     /// Sends `ping` to `to` and waits half a second for the answer: its length and the round
     /// trip.
     async fn echo(
@@ -262,20 +281,12 @@ mod tests {
     /// through until healed; all of a path with loss 1 is lost.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn delays_both_ways_cuts_and_drops() {
-        let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        let target = server.local_addr().expect("addr");
-        let relay = Relay::start(
-            std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"),
-            target,
-            PathConditions::from_rtt(Duration::from_millis(60), Duration::ZERO, 0.0),
-        )
-        .expect("relay");
-        tokio::spawn(async move {
-            let mut buf = [0u8; 64];
-            while let Ok((n, from)) = server.recv_from(&mut buf).await {
-                let _ = server.send_to(&buf[..n], from).await;
-            }
-        });
+        let relay = echo_server_behind_relay(PathConditions::from_rtt(
+            Duration::from_millis(60),
+            Duration::ZERO,
+            0.0,
+        ))
+        .await;
         let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let mut buf = [0u8; 64];
         let (n, rtt) = echo(&client, relay.addr(), &mut buf)
@@ -302,20 +313,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn keeps_each_paths_order() {
         const COUNT: u32 = 2_000;
-        let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        let target = server.local_addr().expect("addr");
-        let relay = Relay::start(
-            std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"),
-            target,
-            PathConditions::from_rtt(Duration::from_millis(10), Duration::from_millis(3), 0.0),
-        )
-        .expect("relay");
-        tokio::spawn(async move {
-            let mut buf = [0u8; 64];
-            while let Ok((n, from)) = server.recv_from(&mut buf).await {
-                let _ = server.send_to(&buf[..n], from).await;
-            }
-        });
+        let relay = echo_server_behind_relay(PathConditions::from_rtt(
+            Duration::from_millis(10),
+            Duration::from_millis(3),
+            0.0,
+        ))
+        .await;
         let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let receiver = async {
             let mut got = Vec::new();
