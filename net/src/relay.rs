@@ -7,8 +7,9 @@
 //! earlier than its own delay allows, so jitter varies the delay without reordering. A single
 //! path seldom reorders, and QUIC takes a datagram overtaken by three later ones as lost and
 //! halves its congestion window: a relay that reordered (as one task per datagram did, even
-//! without jitter) measured its own artefact, not the network's latency. QUIC runs over it unchanged: peers authenticate by their pinned
-//! keys, not by their addresses.
+//! without jitter) measured its own artefact, not the network's latency.
+//!
+//! QUIC runs over it unchanged: peers authenticate by their pinned keys, not by their addresses.
 //!
 //! Each source gets its own upstream socket towards the validator, so the validator sees one
 //! distinct address per peer or client, as it would without the relay. A relay serves

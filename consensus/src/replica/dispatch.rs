@@ -34,7 +34,7 @@ impl Replica {
                 }
                 sm.verify(&self.cfg.validators)?;
                 if let Message::Request(tx) = sm.message {
-                    self.add_pending(tx, Some(sm.from))?;
+                    self.add_pending(tx, Some(sm.from), false)?;
                 }
                 Ok(())
             }
@@ -66,7 +66,7 @@ impl Replica {
                 sm.verify(&self.cfg.validators)?;
                 if let Message::Requests(txs) = sm.message {
                     for tx in txs {
-                        self.add_pending(tx, Some(sm.from))?;
+                        self.add_pending(tx, Some(sm.from), false)?;
                     }
                 }
                 Ok(())

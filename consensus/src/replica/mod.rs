@@ -708,13 +708,8 @@ impl Replica {
         let relay = self.leader() != self.id || self.view_changing;
         let mut fresh = Vec::new();
         for payload in payloads {
-            match self.add_pending(payload.clone(), None) {
-                Ok(true) if relay => {
-                    if let Some(p) = self.pending.get_mut(&TxHash::of(&payload)) {
-                        p.relayed = true;
-                    }
-                    fresh.push(payload);
-                }
+            match self.add_pending(payload.clone(), None, relay) {
+                Ok(true) if relay => fresh.push(payload),
                 Ok(_) => {}
                 Err(e) => {
                     // The host admitted it and its client waits: say it will not be ordered.
@@ -886,8 +881,14 @@ impl Replica {
     }
 
     /// Queues `payload` (from the host's client when `origin` is `None`, relayed by `origin`
-    /// otherwise). `Ok(false)`: already queued or recently ordered.
-    fn add_pending(&mut self, payload: Vec<u8>, origin: Option<ReplicaId>) -> Result<bool, Error> {
+    /// otherwise; `relaying`: this replica relays it to the others). `Ok(false)`: already
+    /// queued or recently ordered.
+    fn add_pending(
+        &mut self,
+        payload: Vec<u8>,
+        origin: Option<ReplicaId>,
+        relaying: bool,
+    ) -> Result<bool, Error> {
         if payload.len() > self.cfg.max_tx_bytes {
             return Err(Error::Limit(format!(
                 "transaction of {} bytes exceeds {}",
@@ -924,7 +925,7 @@ impl Replica {
                 seq,
                 payload,
                 origin,
-                relayed: origin.is_some(),
+                relayed: origin.is_some() || relaying,
                 arrived_ms: self.now_ms,
             },
         );
