@@ -786,8 +786,19 @@ async fn a_flood_of_compact_block_reads_does_not_stall_consensus() {
         ledger,
         ..
     } = Fixture::new();
-    let net = shoji_node::devnet::start_with(4, ledger, verifier, dir.path(), true)
-        .expect("local network");
+    // Each validator on its own runtime, as on its own machine: the flood's clients decode
+    // hundreds of blocks per answer, and on the validators' scheduler that work (a client's,
+    // not a validator's) would hold their timers back.
+    let net = shoji_node::devnet::start_placed(
+        4,
+        ledger,
+        verifier,
+        dir.path(),
+        true,
+        shoji_node::devnet::Placement::Threads,
+        false,
+    )
+    .expect("local network");
     let connect = |i: u16| {
         let (addr, key) = (net.addrs[&i], net.key(i).expect("key"));
         async move {
