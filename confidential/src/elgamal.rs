@@ -252,20 +252,28 @@ impl AmountCiphertext {
         if bytes.len() != AMOUNT_CIPHERTEXT_BYTES {
             return Err(Error::Malformed("amount ciphertext length"));
         }
-        let mut limbs =
-            [Limb::new(RistrettoPoint::identity(), [RistrettoPoint::identity(); 3]); LIMBS];
-        for (i, limb) in limbs.iter_mut().enumerate() {
+        // Decoding is strict (a point has one encoding), so the bytes read are the points'
+        // compressed forms: kept as they are, not compressed again.
+        let limb = |i: usize| -> Result<Limb, Error> {
             let at = |j: usize| &bytes[(i * 4 + j) * 32..(i * 4 + j + 1) * 32];
-            *limb = Limb::new(
-                point(at(0), "amount commitment")?,
-                [
+            let words: [CompressedRistretto; 4] = std::array::from_fn(|j| {
+                let mut w = [0u8; 32];
+                w.copy_from_slice(at(j));
+                CompressedRistretto(w)
+            });
+            Ok(Limb {
+                commitment: point(at(0), "amount commitment")?,
+                handles: [
                     point(at(1), "amount handle")?,
                     point(at(2), "amount handle")?,
                     point(at(3), "amount handle")?,
                 ],
-            );
-        }
-        Ok(Self { limbs })
+                compressed: words,
+            })
+        };
+        Ok(Self {
+            limbs: [limb(0)?, limb(1)?, limb(2)?, limb(3)?],
+        })
     }
 
     pub(crate) fn absorb(&self, t: &mut merlin::Transcript) {

@@ -501,7 +501,7 @@ fn a_shield_and_an_unshield_move_value_between_the_tiers_and_the_supply_balances
     let (out, results) = w.shielded(&[shield]);
     assert_eq!(results, vec![Ok(())]);
     assert!(w.holds(&key, 700));
-    assert_eq!(out.accounts_changed, vec![(id, w.state(&key))]);
+    assert_eq!(out.accounts_changed, vec![(id, w.state(&key).to_bytes())]);
     assert_eq!(out.compact.txs[0].account, Some(key.public().to_bytes()));
     assert_eq!(
         CompactBlock::from_bytes(&out.compact.to_bytes()),

@@ -78,8 +78,9 @@ pub struct BlockOutcome {
     pub epoch_started: Option<(u64, Validators)>,
     /// What happened to each account transaction of the block, in order.
     pub accounts: Vec<(TxId, TxOutcome)>,
-    /// The accounts the block changed, with their new state: what storage writes.
-    pub accounts_changed: Vec<(AccountId, AccountState)>,
+    /// The accounts the block changed, with their new state encoded
+    /// ([`AccountState::to_bytes`]): what storage writes.
+    pub accounts_changed: Vec<(AccountId, Vec<u8>)>,
 }
 
 /// A validator set: replica id → Ed25519 public key.
@@ -113,6 +114,15 @@ pub struct LedgerConfig {
     pub account_auditor: Option<PublicKey>,
 }
 
+/// [`accounts_root`] of accounts kept encoded.
+fn encoded_accounts_root(accounts: &BTreeMap<AccountId, Vec<u8>>) -> [u8; 32] {
+    let mut h = AccountsHasher::new();
+    for (id, bytes) in accounts {
+        h.add(&id.to_bytes(), bytes);
+    }
+    h.finish()
+}
+
 /// Fewest validators a set may have (`n = 3f + 1` with `f = 1`).
 pub const MIN_VALIDATORS: usize = 4;
 
@@ -138,6 +148,9 @@ pub struct Ledger {
     tree_root: Fr,
     /// Confidential accounts.
     accounts: BTreeMap<AccountId, AccountState>,
+    /// Each account's [`AccountState::to_bytes`], re-encoded when the account changes, so that
+    /// the root over all of them costs hashing alone.
+    account_bytes: BTreeMap<AccountId, Vec<u8>>,
     /// [`accounts_root`] of `accounts`, recomputed after a block that changes one.
     accounts_root: [u8; 32],
 }
@@ -158,6 +171,7 @@ impl Ledger {
             scan_chain: [0; 32],
             tree_root: Frontier::new().root(),
             accounts: BTreeMap::new(),
+            account_bytes: BTreeMap::new(),
             accounts_root: [0; 32],
         };
         l.remember_root(l.tree_root);
@@ -709,12 +723,15 @@ impl Ledger {
             };
             account_outcomes.push((tx.id(), outcome));
         }
-        let accounts_changed: Vec<(AccountId, AccountState)> = changed
+        let accounts_changed: Vec<(AccountId, Vec<u8>)> = changed
             .into_iter()
-            .filter_map(|id| self.accounts.get(&id).map(|a| (id, a.clone())))
+            .filter_map(|id| self.accounts.get(&id).map(|a| (id, a.to_bytes())))
             .collect();
         if !accounts_changed.is_empty() {
-            self.accounts_root = accounts_root(&self.accounts);
+            for (id, bytes) in &accounts_changed {
+                self.account_bytes.insert(*id, bytes.clone());
+            }
+            self.accounts_root = encoded_accounts_root(&self.account_bytes);
         }
         let pending_before = self.policy.next_validators.is_some();
         let governance: Vec<(TxId, TxOutcome)> = governance
@@ -988,7 +1005,9 @@ impl Ledger {
         if head.recent_roots.last() != Some(&tree_root) {
             return Err(RestoreError::RootMismatch);
         }
-        if accounts_root(&accounts) != head.accounts_root {
+        let account_bytes: BTreeMap<AccountId, Vec<u8>> =
+            accounts.iter().map(|(id, a)| (*id, a.to_bytes())).collect();
+        if encoded_accounts_root(&account_bytes) != head.accounts_root {
             return Err(RestoreError::AccountsMismatch);
         }
         let mut l = Self {
@@ -1004,6 +1023,7 @@ impl Ledger {
             nullifier_chain: head.nullifier_chain,
             scan_chain: head.scan_chain,
             accounts,
+            account_bytes,
             accounts_root: head.accounts_root,
         };
         for r in head.recent_roots {

@@ -217,23 +217,58 @@ pub fn policy_hash(policy: Option<&Policy>) -> [u8; 32] {
 /// blake3 (derived key "shoji 2026 accounts v1") over `(id(40) ‖ len:u32 ‖ state)*` in
 /// increasing id order ([`AccountId::to_bytes`], [`AccountState::to_bytes`]). It is recomputed
 /// whole after a block that changes an account: the number of accounts is the number of
-/// participants' asset holdings, not of payments.
+/// participants' asset holdings, not of payments. [`AccountsHasher`] computes it from the
+/// encodings, as the ledger caches them and the store holds them, without a point operation.
 pub fn accounts_root<'a>(
     accounts: impl IntoIterator<Item = (&'a AccountId, &'a AccountState)>,
 ) -> [u8; 32] {
-    let mut h = blake3::Hasher::new_derive_key("shoji 2026 accounts v1");
-    let mut any = false;
+    let mut h = AccountsHasher::new();
     for (id, state) in accounts {
-        any = true;
-        let bytes = state.to_bytes();
-        h.update(&id.to_bytes());
-        h.update(&(bytes.len() as u32).to_le_bytes());
-        h.update(&bytes);
+        h.add(&id.to_bytes(), &state.to_bytes());
     }
-    if any {
-        *h.finalize().as_bytes()
-    } else {
-        [0; 32]
+    h.finish()
+}
+
+/// [`accounts_root`] over encoded accounts, added in increasing id order. Encoding an account
+/// compresses every point of its ciphertexts (an inverse square root each); hashing the
+/// encodings kept from when each account last changed costs only the hashing.
+#[derive(Debug)]
+pub struct AccountsHasher {
+    h: blake3::Hasher,
+    any: bool,
+}
+
+impl Default for AccountsHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AccountsHasher {
+    /// No accounts yet.
+    pub fn new() -> Self {
+        Self {
+            h: blake3::Hasher::new_derive_key("shoji 2026 accounts v1"),
+            any: false,
+        }
+    }
+
+    /// Adds the account whose id encodes as `id` ([`AccountId::to_bytes`]) and whose state
+    /// encodes as `state` ([`AccountState::to_bytes`]); ids must come in increasing order.
+    pub fn add(&mut self, id: &[u8], state: &[u8]) {
+        self.any = true;
+        self.h.update(id);
+        self.h.update(&(state.len() as u32).to_le_bytes());
+        self.h.update(state);
+    }
+
+    /// The root: zero when nothing was added.
+    pub fn finish(self) -> [u8; 32] {
+        if self.any {
+            *self.h.finalize().as_bytes()
+        } else {
+            [0; 32]
+        }
     }
 }
 
