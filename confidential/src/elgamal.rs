@@ -3,10 +3,10 @@
 
 use crate::dlog;
 use crate::keys::{PublicKey, SecretKey};
-use crate::{g, h, limb_weights, Error, LIMBS};
+use crate::{g, h, Error, LIMBS};
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{Identity, VartimeMultiscalarMul};
+use curve25519_dalek::traits::Identity;
 use std::ops::{Add, Sub};
 
 /// A ciphertext under one key: `C = v·G + r·H`, `D = r·P`. Adding and subtracting ciphertexts
@@ -159,6 +159,20 @@ impl Limb {
     }
 }
 
+/// `Σ 2^(16·i)·points[i]` (the limb weights), by Horner's rule: 48 doublings and three
+/// additions. A multiscalar multiplication walks all 256 bits of its scalars whatever their
+/// size, and took twice as long (28.8 against 13.8 µs on the benchmark machine).
+fn limb_sum(points: [RistrettoPoint; LIMBS]) -> RistrettoPoint {
+    let mut acc = points[LIMBS - 1];
+    for p in points[..LIMBS - 1].iter().rev() {
+        for _ in 0..crate::LIMB_BITS {
+            acc = acc + acc;
+        }
+        acc += p;
+    }
+    acc
+}
+
 /// An amount encrypted for sender, receiver and auditor: four [`Limb`]s, least significant
 /// first. 512 bytes encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,16 +224,9 @@ impl AmountCiphertext {
     /// what the ledger subtracts from the sender (`Sender`) and credits to the receiver
     /// (`Receiver`).
     pub fn for_role(&self, role: Role) -> Ciphertext {
-        let w = limb_weights();
         Ciphertext {
-            commitment: RistrettoPoint::vartime_multiscalar_mul(
-                w.iter(),
-                self.limbs.iter().map(|l| l.commitment),
-            ),
-            handle: RistrettoPoint::vartime_multiscalar_mul(
-                w.iter(),
-                self.limbs.iter().map(|l| l.handles[role as usize]),
-            ),
+            commitment: limb_sum(self.limbs.map(|l| l.commitment)),
+            handle: limb_sum(self.limbs.map(|l| l.handles[role as usize])),
         }
     }
 
@@ -311,6 +318,23 @@ mod tests {
             }
             let bytes = ct.to_bytes();
             assert_eq!(AmountCiphertext::from_bytes(&bytes), Ok(ct));
+        }
+    }
+
+    #[test]
+    fn limb_sum_is_the_weighted_sum() {
+        use crate::limb_weights;
+        use curve25519_dalek::traits::VartimeMultiscalarMul;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        for _ in 0..4 {
+            let points: [RistrettoPoint; LIMBS] =
+                std::array::from_fn(|_| RistrettoPoint::random(&mut rng));
+            let by_msm = RistrettoPoint::vartime_multiscalar_mul(limb_weights().iter(), &points);
+            assert_eq!(limb_sum(points), by_msm);
+            // Each limb's weight matters: swapping two limbs changes the sum.
+            let mut swapped = points;
+            swapped.swap(0, 1);
+            assert_ne!(limb_sum(swapped), by_msm);
         }
     }
 
