@@ -147,6 +147,15 @@ fn open_mint_pay_and_redeem_move_the_balances_every_party_reads() {
     assert!(w.holds(&alice, 700));
     assert!(w.holds(&bob, 300));
     assert_eq!(out.accounts_changed.len(), 2);
+    // The root the ledger keeps from cached encodings is the one computed from the accounts.
+    assert_ne!(w.ledger.head().accounts_root, [0; 32]);
+    assert_eq!(
+        w.ledger.head().accounts_root,
+        crate::accounts_root(w.ledger.accounts())
+    );
+    for (id, bytes) in &out.accounts_changed {
+        assert_eq!(bytes, &w.ledger.accounts()[id].to_bytes());
+    }
     // The compact block carries the payment whole: the auditor reads the amount from it.
     assert_eq!(out.compact.accounts, vec![pay.clone()]);
     assert_eq!(
