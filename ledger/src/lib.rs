@@ -114,15 +114,6 @@ pub struct LedgerConfig {
     pub account_auditor: Option<PublicKey>,
 }
 
-/// [`accounts_root`] of accounts kept encoded.
-fn encoded_accounts_root(accounts: &BTreeMap<AccountId, Vec<u8>>) -> [u8; 32] {
-    let mut h = AccountsHasher::new();
-    for (id, bytes) in accounts {
-        h.add(&id.to_bytes(), bytes);
-    }
-    h.finish()
-}
-
 /// Fewest validators a set may have (`n = 3f + 1` with `f = 1`).
 pub const MIN_VALIDATORS: usize = 4;
 
@@ -148,10 +139,12 @@ pub struct Ledger {
     tree_root: Fr,
     /// Confidential accounts.
     accounts: BTreeMap<AccountId, AccountState>,
-    /// Each account's [`AccountState::to_bytes`], re-encoded when the account changes, so that
-    /// the root over all of them costs hashing alone.
+    /// Each account's [`AccountState::to_bytes`], re-encoded when the account changes: what
+    /// the lattice removes when the account changes again.
     account_bytes: BTreeMap<AccountId, Vec<u8>>,
-    /// [`accounts_root`] of `accounts`, recomputed after a block that changes one.
+    /// The lattice of `accounts`, updated with the accounts each block changes.
+    lattice: AccountsLattice,
+    /// [`accounts_root`] of `accounts`: the lattice's root.
     accounts_root: [u8; 32],
 }
 
@@ -172,6 +165,7 @@ impl Ledger {
             tree_root: Frontier::new().root(),
             accounts: BTreeMap::new(),
             account_bytes: BTreeMap::new(),
+            lattice: AccountsLattice::new(),
             accounts_root: [0; 32],
         };
         l.remember_root(l.tree_root);
@@ -729,9 +723,13 @@ impl Ledger {
             .collect();
         if !accounts_changed.is_empty() {
             for (id, bytes) in &accounts_changed {
-                self.account_bytes.insert(*id, bytes.clone());
+                let key = id.to_bytes();
+                if let Some(old) = self.account_bytes.insert(*id, bytes.clone()) {
+                    self.lattice.remove(&key, &old);
+                }
+                self.lattice.insert(&key, bytes);
             }
-            self.accounts_root = encoded_accounts_root(&self.account_bytes);
+            self.accounts_root = self.lattice.root();
         }
         let pending_before = self.policy.next_validators.is_some();
         let governance: Vec<(TxId, TxOutcome)> = governance
@@ -1007,7 +1005,11 @@ impl Ledger {
         }
         let account_bytes: BTreeMap<AccountId, Vec<u8>> =
             accounts.iter().map(|(id, a)| (*id, a.to_bytes())).collect();
-        if encoded_accounts_root(&account_bytes) != head.accounts_root {
+        let mut lattice = AccountsLattice::new();
+        for (id, bytes) in &account_bytes {
+            lattice.insert(&id.to_bytes(), bytes);
+        }
+        if lattice.root() != head.accounts_root {
             return Err(RestoreError::AccountsMismatch);
         }
         let mut l = Self {
@@ -1024,6 +1026,7 @@ impl Ledger {
             scan_chain: head.scan_chain,
             accounts,
             account_bytes,
+            lattice,
             accounts_root: head.accounts_root,
         };
         for r in head.recent_roots {

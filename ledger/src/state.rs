@@ -214,61 +214,123 @@ pub fn policy_hash(policy: Option<&Policy>) -> [u8; 32] {
 }
 
 /// What a state root says of the confidential accounts: zero while there are none, otherwise
-/// blake3 (derived key "shoji 2026 accounts v1") over `(id(40) ‖ len:u32 ‖ state)*` in
-/// increasing id order ([`AccountId::to_bytes`], [`AccountState::to_bytes`]). It is recomputed
-/// whole after a block that changes an account: the number of accounts is the number of
-/// participants' asset holdings, not of payments. [`AccountsHasher`] computes it from the
-/// encodings, as the ledger caches them and the store holds them, without a point operation.
+/// [`AccountsLattice::root`] of the lattice holding every account. The lattice is a sum, so a
+/// block that changes `k` accounts updates it with `2k` elements however many accounts exist,
+/// and the order accounts are added in does not matter.
 pub fn accounts_root<'a>(
     accounts: impl IntoIterator<Item = (&'a AccountId, &'a AccountState)>,
 ) -> [u8; 32] {
-    let mut h = AccountsHasher::new();
+    let mut lattice = AccountsLattice::new();
     for (id, state) in accounts {
-        h.add(&id.to_bytes(), &state.to_bytes());
+        lattice.insert(&id.to_bytes(), &state.to_bytes());
     }
-    h.finish()
+    lattice.root()
 }
 
-/// [`accounts_root`] over encoded accounts, added in increasing id order. Encoding an account
-/// compresses every point of its ciphertexts (an inverse square root each); hashing the
-/// encodings kept from when each account last changed costs only the hashing.
-#[derive(Debug)]
-pub struct AccountsHasher {
-    h: blake3::Hasher,
-    any: bool,
+/// Lanes of an [`AccountsLattice`] (16 bits each).
+pub const ACCOUNT_LANES: usize = 1024;
+
+/// Encoded length of an [`AccountsLattice`]: count (u64 LE) ‖ lanes (u16 LE each).
+pub const ACCOUNTS_LATTICE_BYTES: usize = 8 + 2 * ACCOUNT_LANES;
+
+/// A lattice hash (LtHash) of a multiset of accounts: the lane-wise sum, modulo 2¹⁶, of one
+/// element per account, and the number of accounts. An account's element is the 2,048-byte
+/// blake3 XOF output (derived key "shoji 2026 account lattice v1") of `id(40) ‖ len:u32 ‖
+/// state`, read as 1,024 little-endian u16 lanes. Adding and removing elements is what makes
+/// the root incremental; finding two multisets with the same sum is the short-integer-solution
+/// problem, hard for 1,024 lanes of 16 bits (the parameters Solana's accounts lattice hash
+/// uses, after Bellare and Micciancio's and Lewi et al.'s analyses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountsLattice {
+    lanes: Box<[u16; ACCOUNT_LANES]>,
+    count: u64,
 }
 
-impl Default for AccountsHasher {
+impl Default for AccountsLattice {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl AccountsHasher {
-    /// No accounts yet.
+impl AccountsLattice {
+    /// The lattice of no accounts.
     pub fn new() -> Self {
         Self {
-            h: blake3::Hasher::new_derive_key("shoji 2026 accounts v1"),
-            any: false,
+            lanes: Box::new([0; ACCOUNT_LANES]),
+            count: 0,
         }
+    }
+
+    fn element(id: &[u8], state: &[u8]) -> [u8; 2 * ACCOUNT_LANES] {
+        let mut h = blake3::Hasher::new_derive_key("shoji 2026 account lattice v1");
+        h.update(id);
+        h.update(&(state.len() as u32).to_le_bytes());
+        h.update(state);
+        let mut out = [0u8; 2 * ACCOUNT_LANES];
+        h.finalize_xof().fill(&mut out);
+        out
     }
 
     /// Adds the account whose id encodes as `id` ([`AccountId::to_bytes`]) and whose state
-    /// encodes as `state` ([`AccountState::to_bytes`]); ids must come in increasing order.
-    pub fn add(&mut self, id: &[u8], state: &[u8]) {
-        self.any = true;
-        self.h.update(id);
-        self.h.update(&(state.len() as u32).to_le_bytes());
-        self.h.update(state);
+    /// encodes as `state` ([`AccountState::to_bytes`]).
+    pub fn insert(&mut self, id: &[u8], state: &[u8]) {
+        let e = Self::element(id, state);
+        for (lane, pair) in self.lanes.iter_mut().zip(e.chunks_exact(2)) {
+            *lane = lane.wrapping_add(u16::from_le_bytes([pair[0], pair[1]]));
+        }
+        self.count = self.count.wrapping_add(1);
     }
 
-    /// The root: zero when nothing was added.
-    pub fn finish(self) -> [u8; 32] {
-        if self.any {
-            *self.h.finalize().as_bytes()
-        } else {
-            [0; 32]
+    /// Removes an account added before with the same encodings (its state before a change).
+    pub fn remove(&mut self, id: &[u8], state: &[u8]) {
+        let e = Self::element(id, state);
+        for (lane, pair) in self.lanes.iter_mut().zip(e.chunks_exact(2)) {
+            *lane = lane.wrapping_sub(u16::from_le_bytes([pair[0], pair[1]]));
         }
+        self.count = self.count.wrapping_sub(1);
+    }
+
+    /// Accounts held.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no account is held.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The accounts root: zero while no account is held, otherwise blake3 (derived key
+    /// "shoji 2026 accounts v2") of [`AccountsLattice::to_bytes`].
+    pub fn root(&self) -> [u8; 32] {
+        if self.count == 0 {
+            return [0; 32];
+        }
+        blake3::derive_key("shoji 2026 accounts v2", &self.to_bytes())
+    }
+
+    /// `count (u64 LE) ‖ lanes (u16 LE each)`: [`ACCOUNTS_LATTICE_BYTES`] bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(ACCOUNTS_LATTICE_BYTES);
+        out.extend_from_slice(&self.count.to_le_bytes());
+        for lane in self.lanes.iter() {
+            out.extend_from_slice(&lane.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decodes [`AccountsLattice::to_bytes`]; `None` unless exactly that long.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != ACCOUNTS_LATTICE_BYTES {
+            return None;
+        }
+        let (count, lanes) = bytes.split_at(8);
+        let mut out = Self::new();
+        out.count = u64::from_le_bytes(count.try_into().ok()?);
+        for (lane, pair) in out.lanes.iter_mut().zip(lanes.chunks_exact(2)) {
+            *lane = u16::from_le_bytes([pair[0], pair[1]]);
+        }
+        Some(out)
     }
 }
 
@@ -336,4 +398,112 @@ pub fn chain_nullifier(chain: &[u8; 32], nf: &[u8; 32]) -> [u8; 32] {
     h.update(chain);
     h.update(nf);
     *h.finalize().as_bytes()
+}
+
+#[cfg(test)]
+mod lattice_tests {
+    use super::*;
+
+    fn account(i: u8) -> ([u8; 40], Vec<u8>) {
+        ([i; 40], vec![i; 81 + i as usize])
+    }
+
+    /// The definition in docs/protocol/clients.md, computed here without the lattice type.
+    fn by_definition(accounts: &[([u8; 40], Vec<u8>)]) -> [u8; 32] {
+        if accounts.is_empty() {
+            return [0; 32];
+        }
+        let mut lanes = [0u16; ACCOUNT_LANES];
+        for (id, state) in accounts {
+            let mut h = blake3::Hasher::new_derive_key("shoji 2026 account lattice v1");
+            h.update(id);
+            h.update(&(state.len() as u32).to_le_bytes());
+            h.update(state);
+            let mut e = [0u8; 2 * ACCOUNT_LANES];
+            h.finalize_xof().fill(&mut e);
+            for (k, lane) in lanes.iter_mut().enumerate() {
+                *lane = lane.wrapping_add(u16::from_le_bytes([e[2 * k], e[2 * k + 1]]));
+            }
+        }
+        let mut pre = (accounts.len() as u64).to_le_bytes().to_vec();
+        for lane in lanes {
+            pre.extend_from_slice(&lane.to_le_bytes());
+        }
+        blake3::derive_key("shoji 2026 accounts v2", &pre)
+    }
+
+    #[test]
+    fn the_root_is_the_documented_sum_in_any_order() {
+        let (a, b, c) = (account(1), account(2), account(3));
+        let mut l = AccountsLattice::new();
+        assert_eq!(l.root(), [0; 32]);
+        for (id, st) in [&c, &a, &b] {
+            l.insert(id, st);
+        }
+        assert_eq!(l.len(), 3);
+        assert_eq!(l.root(), by_definition(&[a.clone(), b.clone(), c.clone()]));
+        let mut m = AccountsLattice::new();
+        for (id, st) in [&a, &b, &c] {
+            m.insert(id, st);
+        }
+        assert_eq!(m, l);
+        // Another label gives another root.
+        assert_ne!(
+            l.root(),
+            blake3::derive_key("shoji 2026 accounts v1", &l.to_bytes())
+        );
+    }
+
+    #[test]
+    fn an_update_in_place_equals_the_lattice_built_afresh() {
+        let (a, b) = (account(1), account(2));
+        let changed = (a.0, vec![9; 100]);
+        let mut l = AccountsLattice::new();
+        l.insert(&a.0, &a.1);
+        l.insert(&b.0, &b.1);
+        let before = l.root();
+        l.remove(&a.0, &a.1);
+        l.insert(&changed.0, &changed.1);
+        assert_ne!(l.root(), before);
+        assert_eq!(l.root(), by_definition(&[changed.clone(), b.clone()]));
+        // Removing what was added leaves nothing.
+        l.remove(&changed.0, &changed.1);
+        l.remove(&b.0, &b.1);
+        assert_eq!(l, AccountsLattice::new());
+        assert_eq!(l.root(), [0; 32]);
+    }
+
+    #[test]
+    fn every_byte_of_an_account_and_the_count_matter() {
+        let a = account(1);
+        let root = by_definition(std::slice::from_ref(&a));
+        let mut id = a.0;
+        id[39] ^= 1;
+        let mut state = a.1.clone();
+        state[80] ^= 1;
+        for (i, s) in [(id, a.1.clone()), (a.0, state), (a.0, a.1[..80].to_vec())] {
+            let mut l = AccountsLattice::new();
+            l.insert(&i, &s);
+            assert_ne!(l.root(), root);
+        }
+        let mut twice = AccountsLattice::new();
+        twice.insert(&a.0, &a.1);
+        twice.insert(&a.0, &a.1);
+        assert_ne!(twice.root(), root);
+    }
+
+    #[test]
+    fn the_encoding_round_trips_and_refuses_other_lengths() {
+        let mut l = AccountsLattice::new();
+        let a = account(4);
+        l.insert(&a.0, &a.1);
+        let bytes = l.to_bytes();
+        assert_eq!(bytes.len(), ACCOUNTS_LATTICE_BYTES);
+        assert_eq!(AccountsLattice::from_bytes(&bytes), Some(l));
+        assert_eq!(AccountsLattice::from_bytes(&bytes[1..]), None);
+        assert_eq!(
+            AccountsLattice::from_bytes(&[bytes.clone(), vec![0]].concat()),
+            None
+        );
+    }
 }

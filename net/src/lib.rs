@@ -39,7 +39,7 @@ pub use tls::Identity;
 pub use validator::{ClientRequest, PeerSender, ReplicaId, ValidatorEndpoint};
 
 /// ALPN protocol of validator-to-validator connections (mutual TLS).
-pub const ALPN_PEER: &[u8] = b"shoji-peer/7";
+pub const ALPN_PEER: &[u8] = b"shoji-peer/8";
 
 /// ALPN protocol of client (wallet, auditor) connections (server-authenticated only).
 pub const ALPN_CLIENT: &[u8] = b"shoji-client/7";

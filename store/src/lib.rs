@@ -25,7 +25,7 @@
 //! | `meta` | `"schema_version"` | u32 LE ([`SCHEMA_VERSION`]) |
 //! | `meta` | `"genesis_hash"` | the genesis hash the database was created for ([`Store::check_genesis`]) |
 //! | `meta` | `"base"` | height and block hash at and below which no block is kept (a snapshot's, or the checkpoint pruned to; absent: every block) |
-//! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"scan_chain"`, `"frontier"`, `"recent_roots"`, `"accounts_root"`, `"policy"` (once governance changed it) | latest ledger head |
+//! | `ledger` | `"height"`, `"time_ms"`, `"nullifier_chain"`, `"scan_chain"`, `"frontier"`, `"recent_roots"`, `"accounts_root"`, `"policy"` (once governance changed it), `"accounts_lattice"` (once an account exists) | latest ledger head |
 //! | `consensus` | `"persisted_state"` | [`PersistedState::encode`] of the replica's small state: view, stable checkpoint, last commit, own view changes, new view (its per-height maps empty) |
 //! | `consensus_log` | (height, kind) | one per-height entry of [`PersistedState`]: pre-prepare (0), own PREPARE (1), own COMMIT (2), prepared certificate (3), own CHECKPOINT (4) |
 //! | `blocks` | height | block and commit certificate (postcard) |
@@ -104,7 +104,7 @@ pub use snapshot::{chain_nullifier, LedgerHead, LedgerSnapshot, SnapshotLedger, 
 ///    that a snapshot of the state can be checked against a checkpoint; the ledger head keeps
 ///    the accounts root, every height its hashes, and `nullifier_log` the nullifiers in order
 ///    of revelation. An older store's state roots and checkpoints differ: refused.
-pub const SCHEMA_VERSION: u32 = 14;
+pub const SCHEMA_VERSION: u32 = 15;
 
 const SCHEMA_KEY: &str = "schema_version";
 const GENESIS_KEY: &str = "genesis_hash";
@@ -121,6 +121,8 @@ const K_FRONTIER: &str = "frontier";
 const K_ROOTS: &str = "recent_roots";
 const K_POLICY: &str = "policy";
 const K_ACCOUNTS_ROOT: &str = "accounts_root";
+/// The accounts' lattice ([`shoji_ledger::AccountsLattice`]), present once an account exists.
+const K_ACCOUNTS_LATTICE: &str = "accounts_lattice";
 const K_PERSISTED: &str = "persisted_state";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -585,6 +587,18 @@ fn read_head<T: ReadableTable<&'static str, &'static [u8]>>(
         policy,
         accounts_root,
     })
+}
+
+/// The accounts' lattice as stored (empty before the first account).
+fn read_lattice<T: ReadableTable<&'static str, &'static [u8]>>(
+    t: &T,
+) -> Result<shoji_ledger::AccountsLattice, StoreError> {
+    match get_str(t, "ledger", K_ACCOUNTS_LATTICE)? {
+        None => Ok(shoji_ledger::AccountsLattice::new()),
+        Some(v) => shoji_ledger::AccountsLattice::from_bytes(&v).ok_or_else(|| {
+            corrupt("ledger", K_ACCOUNTS_LATTICE)(format!("{} bytes, not a lattice", v.len()))
+        }),
+    }
 }
 
 /// Writes `head` into the `ledger` table.
@@ -1180,27 +1194,29 @@ impl Store {
                     }
                 }
             }
+            // The stored lattice, updated by the accounts this block changes: the root check
+            // costs what the block changed, not every account.
+            let mut lattice = read_lattice(&ledger)?;
             for (id, state) in &c.outcome.accounts_changed {
-                accounts_t
-                    .insert(&id.to_bytes()[..], &state[..])
-                    .ctx(|| format!("writing an account changed by block {h}"))?;
+                let key = id.to_bytes();
+                let old = accounts_t
+                    .insert(&key[..], &state[..])
+                    .ctx(|| format!("writing an account changed by block {h}"))?
+                    .map(|old| old.value().to_vec());
+                if let Some(old) = old {
+                    lattice.remove(&key, &old);
+                }
+                lattice.insert(&key, state);
             }
             if !c.outcome.accounts_changed.is_empty() {
-                // The stored encodings as they are: decoding every account's points again
-                // would cost more than the block.
-                let mut root = shoji_ledger::AccountsHasher::new();
-                for item in accounts_t
-                    .iter()
-                    .ctx(|| "reading table `accounts`".to_string())?
-                {
-                    let (k, v) = item.ctx(|| "reading table `accounts`".to_string())?;
-                    root.add(k.value(), v.value());
-                }
-                if root.finish() != c.ledger.accounts_root {
+                if lattice.root() != c.ledger.accounts_root {
                     return Err(invalid(format!(
                         "block {h}: the ledger head's accounts root is not that of the stored accounts"
                     )));
                 }
+                ledger
+                    .insert(K_ACCOUNTS_LATTICE, &lattice.to_bytes()[..])
+                    .ctx(|| format!("writing `{K_ACCOUNTS_LATTICE}` at height {h}"))?;
             } else if c.ledger.accounts_root != prev.accounts_root {
                 return Err(invalid(format!(
                     "block {h}: the accounts root changed but no account did"

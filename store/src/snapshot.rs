@@ -191,10 +191,18 @@ impl Store {
                 log.insert(i as u64, &codec::hash_value(nf)[..])
                     .ctx(|| "logging a snapshot's nullifier".to_string())?;
             }
+            let mut lattice = shoji_ledger::AccountsLattice::new();
             for (id, state) in &snapshot.state.accounts {
+                let (key, value) = (id.to_bytes(), state.to_bytes());
                 accounts
-                    .insert(&id.to_bytes()[..], &state.to_bytes()[..])
+                    .insert(&key[..], &value[..])
                     .ctx(|| "writing a snapshot's account".to_string())?;
+                lattice.insert(&key, &value);
+            }
+            if !lattice.is_empty() {
+                ledger
+                    .insert(K_ACCOUNTS_LATTICE, &lattice.to_bytes()[..])
+                    .ctx(|| format!("writing a snapshot's `{K_ACCOUNTS_LATTICE}`"))?;
             }
             let info = HeightInfo::of(&opening, snapshot.nullifier_log.len() as u64, Vec::new());
             heights
