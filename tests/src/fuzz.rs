@@ -150,6 +150,13 @@ pub fn account_transaction(data: &[u8]) {
     if let Ok(state) = shoji_ledger::AccountState::from_bytes(data) {
         assert_eq!(state.to_bytes(), data, "a decoded account state re-encodes");
     }
+    if let Some(lattice) = shoji_ledger::AccountsLattice::from_bytes(data) {
+        assert_eq!(
+            lattice.to_bytes(),
+            data,
+            "a decoded accounts lattice re-encodes"
+        );
+    }
 }
 
 /// Governance transaction decoding.
@@ -440,6 +447,10 @@ mod tests {
         account_transaction(&account_tx);
         let state = shoji_ledger::AccountState::new().to_bytes();
         account_transaction(&state);
+        let mut lattice = shoji_ledger::AccountsLattice::new();
+        lattice.insert(&[7; 40], &state);
+        let lattice = lattice.to_bytes();
+        account_transaction(&lattice);
         for round in 0..3000 {
             let mut buf = vec![0u8; (rng.next_u32() % 1400) as usize];
             rng.fill_bytes(&mut buf);
@@ -514,7 +525,7 @@ mod tests {
             }
             account_proofs(&tagged);
             account_transaction(&buf);
-            for seed in [&account_tx, &state] {
+            for seed in [&account_tx, &state, &lattice] {
                 let mut m = seed.clone();
                 let i = (rng.next_u32() as usize) % m.len();
                 m[i] ^= 1 << (rng.next_u32() % 8);
