@@ -70,20 +70,9 @@ pub struct ClusterOptions {
     pub ordering_payloads: usize,
     /// Ordering requests in flight at once.
     pub ordering_in_flight: usize,
-    /// Every validator behind a delaying relay (`shoji-node devnet --rtt-ms`).
-    pub latency: Option<Latency>,
-}
-
-/// What the relays in front of the validators do to every datagram
-/// (`shoji_net::relay`): the path of validators in different cities, on one machine.
-#[derive(Clone, Copy, Debug)]
-pub struct Latency {
-    /// Round-trip time, half of it each way.
-    pub rtt_ms: u64,
-    /// Each datagram's delay varies by up to this much.
-    pub jitter_ms: u64,
-    /// The probability of dropping a datagram.
-    pub loss: f64,
+    /// Every validator behind a delaying relay (`shoji-node devnet --rtt-ms`), if set: the
+    /// path of validators in different cities, on one machine.
+    pub latency: shoji_cli::DistanceArgs,
 }
 
 fn cache_path(network: &[u8; 32]) -> PathBuf {
@@ -403,7 +392,7 @@ fn log_wanted() -> bool {
     std::env::var_os("SHOJI_BENCH_NODE_LOG").is_some()
 }
 
-fn start_devnet(ordering_only: bool, latency: Option<Latency>) -> anyhow::Result<Devnet> {
+fn start_devnet(ordering_only: bool, latency: shoji_cli::DistanceArgs) -> anyhow::Result<Devnet> {
     let dir = tempfile::tempdir()?;
     let mut cmd = Command::new(sibling_binary("shoji-node")?);
     // The cached mints are anchored at the empty tree: keep that root valid for the run.
@@ -412,16 +401,7 @@ fn start_devnet(ordering_only: bool, latency: Option<Latency>) -> anyhow::Result
     if ordering_only {
         cmd.arg("--ordering-only");
     }
-    if let Some(l) = latency {
-        cmd.args([
-            "--rtt-ms".to_string(),
-            l.rtt_ms.to_string(),
-            "--jitter-ms".into(),
-            l.jitter_ms.to_string(),
-            "--loss".into(),
-            l.loss.to_string(),
-        ]);
-    }
+    cmd.args(latency.to_args());
     // SHOJI_BENCH_NODE_LOG=FILE keeps the validators' log for a look afterwards.
     let log = match std::env::var_os("SHOJI_BENCH_NODE_LOG") {
         Some(path) => Stdio::from(
@@ -579,7 +559,11 @@ fn tail_events(
 /// Orders `count` distinct 64-byte opaque payloads on a fresh ordering-only network with
 /// `in_flight` requests outstanding, and returns payloads committed per second (every answer
 /// must be a commit).
-fn ordering_phase(count: usize, in_flight: usize, latency: Option<Latency>) -> anyhow::Result<f64> {
+fn ordering_phase(
+    count: usize,
+    in_flight: usize,
+    latency: shoji_cli::DistanceArgs,
+) -> anyhow::Result<f64> {
     use shoji_client::api::{Request, Response};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -660,7 +644,9 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
     };
     // The load names the development network's id (its genesis hash, the same on every run):
     // read it from a devnet's network file.
-    let devnet = start_devnet(false, None)?.network.clone();
+    let devnet = start_devnet(false, shoji_cli::DistanceArgs::default())?
+        .network
+        .clone();
     let network = devnet.network_id;
     let (setup_mints, setup_accounts, txs) = match opts.load {
         Load::Transfers => {
@@ -769,9 +755,10 @@ pub fn run(opts: &ClusterOptions) -> anyhow::Result<serde_json::Value> {
         "tps_ordering": tps_ordering,
         "ordering_payloads": opts.ordering_payloads,
         "ordering_in_flight": opts.ordering_in_flight,
-        "rtt_ms": opts.latency.map_or(0, |l| l.rtt_ms),
-        "jitter_ms": opts.latency.map_or(0, |l| l.jitter_ms),
-        "loss": opts.latency.map_or(0.0, |l| l.loss),
+        "rtt_ms": opts.latency.rtt_ms.unwrap_or(0),
+        "jitter_ms": opts.latency.jitter_ms,
+        "loss": opts.latency.loss,
+        "clients_local": opts.latency.clients_local,
     }))
 }
 

@@ -8,11 +8,14 @@
 //! - [`SecretFile`]: a passphrase-sealed secret file (wallet, auditor key), locked while open;
 //! - [`load_network`]: the network file, with the warning an insecure network gets;
 //! - [`sync_certified`]: the one sync loop (certified blocks, a progress bar) of every client;
+//! - [`DistanceArgs`]: the delaying relays of a benchmark network, one set of flags;
 //! - [`format_time`], [`warn_liars`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod distance;
 mod sync;
+pub use distance::DistanceArgs;
 pub use sync::{sync_certified, Synced, SYNC_BATCH};
 
 use anyhow::Context;

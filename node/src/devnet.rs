@@ -229,6 +229,16 @@ impl LocalNetwork {
         true
     }
 
+    /// Each validator's own address, which reaches it without crossing its relay (the same as
+    /// [`LocalNetwork::addrs`] for a network without relays): for clients beside their
+    /// validator while the validators are far from each other.
+    pub fn direct_addrs(&self) -> BTreeMap<u16, SocketAddr> {
+        match &self.relays {
+            Some(r) => r.behind.clone(),
+            None => self.addrs.clone(),
+        }
+    }
+
     /// Changes the delay, jitter and loss of every relay.
     pub fn set_path(&self, path: shoji_net::relay::PathConditions) -> bool {
         let Some(r) = &self.relays else {

@@ -2,7 +2,7 @@
 //! jitter, 1 % of datagrams lost), for validators and clients alike. They commit; split two
 //! against two, neither side has a quorum and nothing commits, a payment submitted meanwhile
 //! waits; healed, that payment commits, the chain goes on, and all four agree on the height and
-//! the state root.
+//! the state root. A client beside its validator reaches it without the relay's delay.
 
 mod common;
 
@@ -99,4 +99,34 @@ fn a_partition_two_against_two_commits_nothing_and_the_healed_network_goes_on() 
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // A client beside its validator (`LocalNetwork::direct_addrs`, `--clients-local`) skips the
+    // relay: its fastest read is quicker than the relay's round trip allows (at least 16 ms
+    // here), while the same read through the relay is not.
+    let mut beside = network.clone();
+    beside.addrs = net
+        .direct_addrs()
+        .into_iter()
+        .map(|(id, a)| (shoji_consensus::ReplicaId(id), a))
+        .collect();
+    let fastest = |network: &Network| -> Duration {
+        let client = Client::connect(network, Some(1)).expect("connect");
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                client.status().expect("status");
+                t.elapsed()
+            })
+            .min()
+            .expect("five reads")
+    };
+    let (through, direct) = (fastest(&network), fastest(&beside));
+    assert!(
+        through >= Duration::from_millis(16),
+        "through the relay: {through:?}"
+    );
+    assert!(
+        direct < through,
+        "direct {direct:?}, through the relay {through:?}"
+    );
 }

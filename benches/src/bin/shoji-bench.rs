@@ -90,16 +90,8 @@ enum Command {
         /// Ordering requests in flight at once.
         #[arg(long, default_value = "512", value_parser = positive)]
         ordering_in_flight: usize,
-        /// Put every validator behind a delaying UDP relay with this round-trip time
-        /// (milliseconds), for peers and clients alike.
-        #[arg(long)]
-        rtt_ms: Option<u64>,
-        /// The relays' jitter (milliseconds).
-        #[arg(long, default_value_t = 0, requires = "rtt_ms")]
-        jitter_ms: u64,
-        /// The relays' loss (probability of dropping a datagram, 0 to 1).
-        #[arg(long, default_value_t = 0.0, requires = "rtt_ms")]
-        loss: f64,
+        #[command(flatten)]
+        distance: shoji_cli::DistanceArgs,
     },
     /// The auditor's records database: append rate and report query times at scale, on SQLite
     /// and (with --postgres) PostgreSQL.
@@ -332,16 +324,10 @@ fn main() -> anyhow::Result<()> {
             clients,
             ordering_payloads,
             ordering_in_flight,
-            rtt_ms,
-            jitter_ms,
-            loss,
+            distance,
         } => {
             let opts = ClusterOptions {
-                latency: rtt_ms.map(|rtt_ms| shoji_benches::cluster::Latency {
-                    rtt_ms,
-                    jitter_ms,
-                    loss,
-                }),
+                latency: distance,
                 txs,
                 load: match load {
                     LoadArg::Transfers => Load::Transfers,

@@ -244,16 +244,8 @@ struct DevnetArgs {
     /// Benchmark mode: also order opaque payloads (up to 1 KiB) without executing them.
     #[arg(long)]
     ordering_only: bool,
-    /// Run every validator behind a delaying UDP relay with this round-trip time (milliseconds;
-    /// half each way), for validators and clients alike: a benchmark of distance on one machine.
-    #[arg(long)]
-    rtt_ms: Option<u64>,
-    /// The relays' jitter: each datagram's delay varies by up to this many milliseconds.
-    #[arg(long, default_value_t = 0, requires = "rtt_ms")]
-    jitter_ms: u64,
-    /// The relays' loss: the probability of dropping a datagram (0 to 1).
-    #[arg(long, default_value_t = 0.0, requires = "rtt_ms")]
-    loss: f64,
+    #[command(flatten)]
+    distance: shoji_cli::DistanceArgs,
 }
 
 #[derive(Subcommand)]
@@ -431,20 +423,7 @@ fn main_inner(command: Command) -> Result<(), Failure> {
                     .unwrap_or_else(|| insecure_devnet_auditor().public_key()),
                 usize::try_from(args.anchor_window).context("--anchor-window")?,
                 args.ordering_only,
-                match (args.rtt_ms, (0.0..=1.0).contains(&args.loss)) {
-                    (_, false) => {
-                        return Err(fail(
-                            Exit::Usage,
-                            anyhow::anyhow!("--loss is a probability, from 0 to 1"),
-                        ))
-                    }
-                    (None, true) => None,
-                    (Some(rtt), true) => Some(shoji_net::relay::PathConditions::from_rtt(
-                        std::time::Duration::from_millis(rtt),
-                        std::time::Duration::from_millis(args.jitter_ms),
-                        args.loss,
-                    )),
-                },
+                args.distance,
             )?)
         }
         Command::Governance(g) => governance(g),
@@ -1022,8 +1001,9 @@ fn devnet(
     auditor: AuditPublicKey,
     anchor_window_blocks: usize,
     ordering_only: bool,
-    path: Option<shoji_net::relay::PathConditions>,
+    distance: shoji_cli::DistanceArgs,
 ) -> anyhow::Result<()> {
+    let path = distance.conditions();
     let vk_path = shoji_params::default_dir().join(shoji_params::vk_file());
     let verifier = shoji_verifier::Verifier::from_file(&vk_path).with_context(|| {
         "loading the verifying key (generate the development parameters first: `cargo run --release -p shoji-params --bin shoji-params`)".to_string()
@@ -1050,6 +1030,14 @@ fn devnet(
             tracing::info!(one_way = ?p.one_way, jitter = ?p.jitter, loss = p.loss, "every validator behind a delaying relay");
         }
         let mut network = net.client_network(auditor, ledger_issuers);
+        if distance.clients_local {
+            tracing::info!("clients reach each validator directly, not through its relay");
+            network.addrs = net
+                .direct_addrs()
+                .into_iter()
+                .map(|(id, a)| (ReplicaId(id), a))
+                .collect();
+        }
         network.assets = BTreeMap::from([(AssetId(840), "USD".to_string())]);
         let mut info = network.to_file();
         info.operations = net
