@@ -250,33 +250,42 @@ impl Replica {
         self.try_send_commit(n);
     }
 
-    /// Sends COMMIT once prepared — and, to keep the chain linked across view changes,
-    /// only once the parent block is committed with the hash this block links to.
+    /// Sends COMMIT once prepared — and, to keep the chain linked across view changes, only
+    /// once the parent block is committed with the hash this block links to, or this replica
+    /// has itself sent COMMIT for that parent in this view (docs/protocol/consensus.md, "The
+    /// rule that keeps the chain linked"). Each COMMIT sent may let the next height's go.
     pub(super) fn try_send_commit(&mut self, n: Height) {
+        let mut h = n;
+        while self.send_commit(h) {
+            h += 1;
+        }
+    }
+
+    /// One height of [`Self::try_send_commit`]: whether it sent the COMMIT for `n` now.
+    fn send_commit(&mut self, n: Height) -> bool {
         let view = self.view;
         if self.view_changing {
-            return;
+            return false;
         }
         let Some(slot) = self.slots.get(&n) else {
-            return;
+            return false;
         };
         let Some(pc) = slot.prepared.as_ref().filter(|c| c.view() == view) else {
-            return;
+            return false;
         };
-        if slot
-            .own_commit
-            .as_ref()
-            .is_some_and(|c| matches!(&c.message, Message::Commit(v) if v.view == view))
-        {
-            return;
+        if self.sent_commit_in_view(n).is_some() {
+            return false;
         }
         let prev = pc.header().prev_hash;
         let hash = pc.header().hash();
         match self.committed_hash(n - 1) {
-            None => return,
+            // The parent is not committed here yet: this replica's own COMMIT for it, for the
+            // hash this block links to, is as good (every height below it is, inductively).
+            None if self.sent_commit_in_view(n - 1) == Some(prev) => {}
+            None => return false,
             Some(p) if p != prev => {
                 self.reject(Error::BadChain(n));
-                return;
+                return false;
             }
             Some(_) => {}
         }
@@ -293,6 +302,16 @@ impl Replica {
             .push(Action::Persist(PersistDelta::Vote(sm.clone())));
         self.out.push(Action::Broadcast { msg: sm });
         self.check_committed(n);
+        true
+    }
+
+    /// The block hash of the COMMIT this replica sent for height `n` in the current view.
+    fn sent_commit_in_view(&self, n: Height) -> Option<BlockHash> {
+        let view = self.view;
+        match &self.slots.get(&n)?.own_commit.as_ref()?.message {
+            Message::Commit(v) if v.view == view => Some(v.block_hash),
+            _ => None,
+        }
     }
 
     /// §4.2 committed-local: 2f+1 matching COMMITs in the current view for a known block.
@@ -459,6 +478,22 @@ impl Replica {
         false
     }
 
+    /// Whether a block that carries transactions (or whose transactions are unknown) is in
+    /// flight above the last delivered height. The empty blocks of an idle leader closing its
+    /// checkpoint ([`Self::close_checkpoint`]) are no reason for a request to wait for a
+    /// batch: under a long round trip one of them is nearly always in flight.
+    fn carrying_block_in_flight(&self) -> bool {
+        self.slots
+            .range(self.last_delivered + 1..self.next_propose)
+            .any(|(_, s)| {
+                s.pre_prepare.is_some() && (!s.body_known() || !s.pre_prepare_txs.is_empty())
+            })
+            || self
+                .deliverable
+                .values()
+                .any(|(b, _)| !b.transactions.is_empty())
+    }
+
     /// §4.3 leader: assign pending requests to the next heights, within the window.
     pub(super) fn try_propose(&mut self) {
         if self.view_changing || self.leader() != self.id {
@@ -494,6 +529,7 @@ impl Replica {
                 .map_or(0, |p| p.arrived_ms);
             if n - 1 > self.last_delivered
                 && self.pending.len() < worth
+                && self.carrying_block_in_flight()
                 && !self.waited_for_pipeline(oldest)
             {
                 return;
@@ -544,6 +580,7 @@ impl Replica {
             // round trip does not make every request wait for the block before it.
             if n - 1 > self.last_delivered
                 && txs.len() < worth
+                && self.carrying_block_in_flight()
                 && !self.waited_for_pipeline(first_arrived.unwrap_or(0))
             {
                 return;
