@@ -75,6 +75,22 @@ fn sim_shard_3() {
     run_shard(3);
 }
 
+/// Seeds beyond the default range that once failed, each with what it found.
+const SEEDS_THAT_FAILED: [(u64, &str); 1] = [(
+    35697,
+    "a leader that crashed while installing a view (NEW-VIEW persisted, its O-set not) \
+     proposed other blocks at the O-set's heights after restarting: equivocation",
+)];
+
+#[test]
+fn seeds_that_once_failed() {
+    for (seed, found) in SEEDS_THAT_FAILED {
+        if let Err(e) = common::run_seed(seed) {
+            panic!("seed {seed} ({found}) fails again: {e}");
+        }
+    }
+}
+
 /// Per-seed timing and outcome: `FROM=0 TO=100 cargo test --test simulator sim_debug_each -- --ignored --nocapture`.
 #[test]
 #[ignore]

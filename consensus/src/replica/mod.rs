@@ -515,6 +515,7 @@ impl Replica {
             }
         }
         self.new_view_msg = ps.new_view.clone();
+        self.restore_new_view_proposals();
         let max_own = self
             .slots
             .iter()
@@ -524,6 +525,50 @@ impl Replica {
             .unwrap_or(0);
         self.next_propose = max_own.max(self.stable.height).max(self.last_delivered) + 1;
         Ok(())
+    }
+
+    /// Re-accepts the O-set of the NEW-VIEW that installed the current view, where the
+    /// persisted state lacks it. Installing a view persists the NEW-VIEW before the proposals
+    /// it accepts, so a crash in between left a restarted leader with the view but without its
+    /// O-set: it then proposed other blocks at those heights, and the backups holding the
+    /// NEW-VIEW reported it for equivocation (simulator seed 35697).
+    fn restore_new_view_proposals(&mut self) {
+        if self.view_changing {
+            return;
+        }
+        let Some(Message::NewView(nv)) = self.new_view_msg.as_ref().map(|sm| &sm.message) else {
+            return;
+        };
+        if nv.view != self.view {
+            return;
+        }
+        let (view, low) = (self.view, self.stable.height);
+        let missing: Vec<SignedProposal> = nv
+            .proposals
+            .iter()
+            .filter(|spp| spp.height() > low)
+            .filter(|spp| {
+                self.slots
+                    .get(&spp.height())
+                    .is_none_or(|s| s.accepted_in(view).is_none())
+            })
+            .cloned()
+            .collect();
+        // Accepted as installing the view would have: persisted (and, as a backup, PREPAREd);
+        // the actions go out with the first ones `start` returns.
+        for spp in missing {
+            let hash = spp.proposal.header.hash();
+            let body = self
+                .slots
+                .get(&spp.height())
+                .and_then(|s| s.block_with_hash(&hash))
+                .cloned()
+                .map(|b| {
+                    let txs = b.tx_hashes();
+                    (b, txs)
+                });
+            self.accept_pre_prepare(spp, hash, body);
+        }
     }
 
     // ------------------------------------------------------------------ accessors
