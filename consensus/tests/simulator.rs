@@ -76,11 +76,23 @@ fn sim_shard_3() {
 }
 
 /// Seeds beyond the default range that once failed, each with what it found.
-const SEEDS_THAT_FAILED: [(u64, &str); 1] = [(
-    35697,
-    "a leader that crashed while installing a view (NEW-VIEW persisted, its O-set not) \
-     proposed other blocks at the O-set's heights after restarting: equivocation",
-)];
+const SEEDS_THAT_FAILED: [(u64, &str); 3] = [
+    (
+        35697,
+        "a leader that crashed while installing a view (NEW-VIEW persisted, its O-set not) \
+         proposed other blocks at the O-set's heights after restarting: equivocation",
+    ),
+    (
+        68657,
+        "with COMMIT sent on the replica's own COMMIT for the parent (withdrawn, decision \
+         0047), a transaction committed twice",
+    ),
+    (
+        100084,
+        "with COMMIT sent on the replica's own COMMIT for the parent (withdrawn, decision \
+         0047), a transaction committed twice",
+    ),
+];
 
 #[test]
 fn seeds_that_once_failed() {

@@ -742,10 +742,13 @@ fn request(c: &mut Cluster, k: u64, voters: &[ReplicaId]) {
         leader,
         shoji_node::wire::consensus(&sm.encode()),
     ));
+    let reached = |c: &Cluster| c.nodes[&voters[0]].ledger().height();
     c.run_until(60_000, |c| {
-        voters.iter().all(|r| c.nodes[r].ledger().height() > height)
+        voters.iter().all(|r| {
+            c.nodes[r].ledger().height() > height && c.nodes[r].ledger().height() == reached(c)
+        })
     });
-    let reached = c.nodes[&voters[0]].ledger().height();
+    let reached = reached(c);
     assert!(
         (height + 1..=height + 2).contains(&reached)
             && voters
