@@ -230,13 +230,15 @@ impl LocalNetwork {
     }
 
     /// Each validator's own address, which reaches it without crossing its relay (the same as
-    /// [`LocalNetwork::addrs`] for a network without relays): for clients beside their
-    /// validator while the validators are far from each other.
-    pub fn direct_addrs(&self) -> BTreeMap<u16, SocketAddr> {
-        match &self.relays {
-            Some(r) => r.behind.clone(),
-            None => self.addrs.clone(),
-        }
+    /// [`LocalNetwork::addrs`] for a network without relays), in the shape of
+    /// [`shoji_client::Network::addrs`]: for clients beside their validator while the
+    /// validators are far from each other.
+    pub fn direct_addrs(&self) -> Vec<(ReplicaId, SocketAddr)> {
+        let own = match &self.relays {
+            Some(r) => &r.behind,
+            None => &self.addrs,
+        };
+        own.iter().map(|(id, a)| (ReplicaId(*id), *a)).collect()
     }
 
     /// Changes the delay, jitter and loss of every relay.

@@ -104,11 +104,7 @@ fn a_partition_two_against_two_commits_nothing_and_the_healed_network_goes_on() 
     // relay: its fastest read is quicker than the relay's round trip allows (at least 16 ms
     // here), while the same read through the relay is not.
     let mut beside = network.clone();
-    beside.addrs = net
-        .direct_addrs()
-        .into_iter()
-        .map(|(id, a)| (shoji_consensus::ReplicaId(id), a))
-        .collect();
+    beside.addrs = net.direct_addrs();
     let fastest = |network: &Network| -> Duration {
         let client = Client::connect(network, Some(1)).expect("connect");
         (0..5)

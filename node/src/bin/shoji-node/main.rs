@@ -1032,11 +1032,7 @@ fn devnet(
         let mut network = net.client_network(auditor, ledger_issuers);
         if distance.clients_local {
             tracing::info!("clients reach each validator directly, not through its relay");
-            network.addrs = net
-                .direct_addrs()
-                .into_iter()
-                .map(|(id, a)| (ReplicaId(id), a))
-                .collect();
+            network.addrs = net.direct_addrs();
         }
         network.assets = BTreeMap::from([(AssetId(840), "USD".to_string())]);
         let mut info = network.to_file();
