@@ -84,13 +84,15 @@ const SEEDS_THAT_FAILED: [(u64, &str); 3] = [
     ),
     (
         68657,
-        "with COMMIT sent on the replica's own COMMIT for the parent (withdrawn, decision \
-         0047), a transaction committed twice",
+        "replicas restarted together forgot the transactions they had committed (the \
+         de-duplication set was not restored), and a replayed request committed twice; found \
+         under the commit rule withdrawn in decision 0047, whose timing exposed it",
     ),
     (
         100084,
-        "with COMMIT sent on the replica's own COMMIT for the parent (withdrawn, decision \
-         0047), a transaction committed twice",
+        "replicas restarted together forgot the transactions they had committed (the \
+         de-duplication set was not restored), and a replayed request committed twice; found \
+         under the commit rule withdrawn in decision 0047, whose timing exposed it",
     ),
 ];
 

@@ -1280,3 +1280,112 @@ fn a_deposed_leader_hands_its_clients_waiting_requests_to_the_next() {
         );
     }
 }
+
+/// What a host keeps of a replica's actions: the persisted state and the committed blocks.
+#[derive(Default)]
+struct Host {
+    persisted: PersistedState,
+    stored: Vec<Block>,
+}
+
+impl Host {
+    fn keep(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Persist(d) => self.persisted.apply(&d),
+                Action::Commit { block, .. } => {
+                    self.persisted.record_commit(&block);
+                    self.stored.push(block);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A replica restarted from its persisted state and its host's stored blocks still refuses the
+/// transactions it committed before: as a request, and in a block at another height. Simulator
+/// seed 68657 found two restarted replicas and a Byzantine one committing a replayed request
+/// twice, because the de-duplication set did not survive a restart.
+#[test]
+fn a_restarted_replica_still_refuses_what_it_committed() {
+    let ks = keys(4, 21);
+    let vs = set(&ks);
+    let tx = b"pay carol 5".to_vec();
+    let vote = |i: usize, prepare: bool, b: &Block| {
+        let v = Vote {
+            view: 0,
+            height: b.height,
+            block_hash: b.hash(),
+        };
+        let m = if prepare {
+            Message::Prepare(v)
+        } else {
+            Message::Commit(v)
+        };
+        SignedMessage::sign(&vs, ReplicaId(i as u16), m, &ks[i])
+    };
+
+    // Backup 1 commits height 1 with `tx`: the leader's pre-prepare, PREPAREs from backups 2
+    // and 3, COMMITs from 0 and 2.
+    let mut host = Host::default();
+    let mut r = Replica::new(Config::new(vs.clone()), ks[1].clone(), None).expect("replica");
+    host.keep(r.start());
+    let pp = pre_prepare_at(&ks, 1, &tx);
+    let Message::PrePrepare(PrePrepare { block, .. }) = &pp.message else {
+        unreachable!("a pre-prepare")
+    };
+    let block = block.clone();
+    host.keep(r.on_message(ReplicaId(0), pp));
+    for (i, prepare) in [(2, true), (3, true), (0, false), (2, false)] {
+        host.keep(r.on_message(ReplicaId(i as u16), vote(i, prepare, &block)));
+    }
+    assert_eq!(host.stored, vec![block.clone()], "height 1 committed");
+    assert_eq!(
+        r.on_client_request(tx.clone()),
+        vec![],
+        "refused before the restart"
+    );
+    assert_eq!(r.pending_len(), 0);
+
+    // Restarted, with the stored blocks remembered as a host does.
+    let mut r = Replica::new(Config::new(vs.clone()), ks[1].clone(), Some(host.persisted))
+        .expect("restart");
+    for b in &host.stored {
+        r.remember_committed(b);
+    }
+    r.start();
+    assert_eq!(r.last_committed().0, 1);
+    // The request again (a Byzantine peer's replay, a client's retransmission): not queued.
+    r.on_client_request(tx.clone());
+    assert_eq!(r.pending_len(), 0, "a committed transaction queued again");
+    // A block at height 2 that carries it again: refused, no PREPARE.
+    let again = Block {
+        height: 2,
+        prev_hash: block.hash(),
+        view: 0,
+        proposer: ReplicaId(0),
+        time_ms: 2,
+        transactions: vec![tx.clone()],
+    };
+    let pp2 = SignedMessage::sign(
+        &vs,
+        ReplicaId(0),
+        Message::PrePrepare(PrePrepare {
+            view: 0,
+            block: again,
+        }),
+        &ks[0],
+    );
+    let rejected = r.rejected_count();
+    let actions = r.on_message(ReplicaId(0), pp2);
+    assert!(
+        !sends_prepare(&actions),
+        "a committed transaction accepted again"
+    );
+    assert_eq!(r.rejected_count(), rejected + 1);
+    assert!(matches!(
+        r.recent_errors().last(),
+        Some(Error::Malformed(m)) if m.contains("already committed")
+    ));
+}

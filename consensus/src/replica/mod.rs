@@ -675,6 +675,39 @@ impl Replica {
         self.now_ms = now_ms;
     }
 
+    /// Remembers a block the host committed before a restart, so that its transactions are
+    /// refused again (queued, proposed or accepted at another height) until it leaves the
+    /// de-duplication window of `dedup_window_blocks` heights, as they were before the
+    /// restart. [`PersistedState`] does not carry that set: the host's stored blocks do. Call
+    /// it between [`Replica::new`] and [`Replica::start`] for the host's last
+    /// `dedup_window_blocks` blocks; a block above the last committed height, below the window
+    /// or already remembered changes nothing. Without it, replicas restarted together forgot
+    /// what they had committed, and a replayed request committed twice (simulator seed 68657).
+    pub fn remember_committed(&mut self, block: &Block) {
+        let h = block.height;
+        let low = self
+            .last_delivered
+            .saturating_sub(self.cfg.dedup_window_blocks);
+        if h > self.last_delivered || h < low || self.recent_by_height.contains_key(&h) {
+            return;
+        }
+        self.remember_txs(h, block.tx_hashes());
+    }
+
+    /// Takes over what `previous` remembers of committed transactions, for the replica that
+    /// replaces it at a validator-set epoch switch (same effect as [`Self::remember_committed`]
+    /// for each block in `previous`'s de-duplication window, without the blocks).
+    pub fn inherit_committed(&mut self, previous: &Replica) {
+        let low = self
+            .last_delivered
+            .saturating_sub(self.cfg.dedup_window_blocks);
+        for (h, txs) in previous.recent_by_height.range(low..=self.last_delivered) {
+            if !self.recent_by_height.contains_key(h) {
+                self.remember_txs(*h, txs.clone());
+            }
+        }
+    }
+
     /// Actions to perform once after construction (re-arming timers, re-sending the own
     /// VIEW-CHANGE or votes after a restart).
     pub fn start(&mut self) -> Vec<Action> {

@@ -365,13 +365,32 @@ impl Replica {
     pub(super) fn deliver(&mut self, block: Block, certificate: CommitCertificate) {
         let h = block.height;
         let hash = block.hash();
-        for tx in &block.transactions {
-            let th = TxHash::of(tx);
-            self.remove_pending(&th);
-            self.recent_txs.insert(th, h);
-            self.recent_by_height.entry(h).or_default().push(th);
+        let txs = block.tx_hashes();
+        for th in &txs {
+            self.remove_pending(th);
         }
-        let keep_from = h.saturating_sub(self.cfg.dedup_window_blocks);
+        self.remember_txs(h, txs);
+        self.forget_txs_before(h.saturating_sub(self.cfg.dedup_window_blocks));
+        self.last_delivered = h;
+        self.last_delivered_hash = hash;
+        self.delivered_hashes.insert(h, hash);
+        self.progressed = true;
+        self.view_timeout_cur_ms = self.cfg.view_timeout_ms;
+        self.out.push(Action::Commit { block, certificate });
+        self.try_send_commit(h + 1);
+    }
+
+    /// Remembers the transactions committed at height `h`, so that a replay of one is
+    /// refused for `dedup_window_blocks` heights.
+    pub(super) fn remember_txs(&mut self, h: Height, txs: Vec<TxHash>) {
+        for th in &txs {
+            self.recent_txs.insert(*th, h);
+        }
+        self.recent_by_height.entry(h).or_default().extend(txs);
+    }
+
+    /// Forgets the transactions committed below height `keep_from`.
+    fn forget_txs_before(&mut self, keep_from: Height) {
         while let Some(entry) = self.recent_by_height.first_entry() {
             if *entry.key() >= keep_from {
                 break;
@@ -380,13 +399,6 @@ impl Replica {
                 self.recent_txs.remove(&th);
             }
         }
-        self.last_delivered = h;
-        self.last_delivered_hash = hash;
-        self.delivered_hashes.insert(h, hash);
-        self.progressed = true;
-        self.view_timeout_cur_ms = self.cfg.view_timeout_ms;
-        self.out.push(Action::Commit { block, certificate });
-        self.try_send_commit(h + 1);
     }
 
     /// Whether the last delivered block is above the stable-checkpoint heights: until the

@@ -264,7 +264,7 @@ pub struct Node {
     timers: BTreeMap<TimerKind, u64>,
     byz: Option<ByzProfile>,
     seen_rejections: u64,
-    committed_txs: BTreeSet<Vec<u8>>,
+    committed_txs: BTreeMap<Vec<u8>, Height>,
 }
 
 /// Summary of a run.
@@ -344,7 +344,7 @@ impl Sim {
                 timers: BTreeMap::new(),
                 byz: byz.get(&i).copied(),
                 seen_rejections: 0,
-                committed_txs: BTreeSet::new(),
+                committed_txs: BTreeMap::new(),
             })
             .collect();
         let mut sim = Sim {
@@ -421,6 +421,11 @@ impl Sim {
                 r.last_committed().0,
                 node.chain.len()
             ));
+        }
+        // As a host does: the stored blocks of the de-duplication window.
+        let window = r.config().dedup_window_blocks as usize;
+        for (block, _) in node.chain.iter().rev().take(window) {
+            r.remember_committed(block);
         }
         r.set_now_ms(self.clock_ms());
         let actions = r.start();
@@ -785,10 +790,11 @@ impl Sim {
             }
         }
         for tx in &block.transactions {
-            if !node.committed_txs.insert(tx.clone()) {
+            if let Some(first) = node.committed_txs.insert(tx.clone(), block.height) {
                 return Err(format!(
-                    "replica {i} committed transaction {:?} twice",
-                    String::from_utf8_lossy(tx)
+                    "replica {i} committed transaction {:?} twice, at heights {first} and {}",
+                    String::from_utf8_lossy(&tx[..tx.len().min(16)]),
+                    block.height
                 ));
             }
             if let Some(req) = self.req_index.get(tx) {

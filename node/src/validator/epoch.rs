@@ -130,7 +130,9 @@ impl NodeCore {
         if !member && self.replica.is_learner() {
             // Still catching up to the epoch that adds it.
             let id = self.replica.id();
-            self.replica = Replica::new_learner(config, self.key.clone(), id, None)?;
+            let mut replica = Replica::new_learner(config, self.key.clone(), id, None)?;
+            replica.inherit_committed(&self.replica);
+            self.replica = replica;
             return Ok((vec![announce], self.replica.start()));
         }
         if !member {
@@ -146,7 +148,10 @@ impl NodeCore {
             tracing::info!(epoch, height = start.height, "joined the validator set");
         }
         let waiting = self.replica.pending_requests();
-        self.replica = Replica::new(config, self.key.clone(), None)?;
+        let mut replica = Replica::new(config, self.key.clone(), None)?;
+        // The old epoch's commits are still refused if replayed.
+        replica.inherit_committed(&self.replica);
+        self.replica = replica;
         self.seen_view = (self.replica.view(), self.replica.is_view_changing());
         tracing::info!(
             epoch,

@@ -352,6 +352,15 @@ impl NodeCore {
                 Replica::new_learner(config, key.clone(), id, persisted)?
             }
         };
+        // What the replica committed before the restart is still refused if replayed.
+        let height = replica.last_committed().0;
+        let window = replica.config().dedup_window_blocks;
+        for h in height.saturating_sub(window).max(1)..=height {
+            // Below the store's base (pruned, or before a snapshot) there is no block.
+            if let Some((block, _)) = store.block(h)? {
+                replica.remember_committed(&block);
+            }
+        }
         // A change decided before a restart still closes this epoch at its boundary.
         if let Some((last, next)) = &ledger.policy().next_validators {
             replica.schedule_epoch_change(
