@@ -86,13 +86,13 @@ const SEEDS_THAT_FAILED: [(u64, &str); 3] = [
         68657,
         "replicas restarted together forgot the transactions they had committed (the \
          de-duplication set was not restored), and a replayed request committed twice; found \
-         under the commit rule withdrawn in decision 0047, whose timing exposed it",
+         under the commit rule of decision 0048 (once withdrawn in 0047), whose timing exposed it",
     ),
     (
         100084,
         "replicas restarted together forgot the transactions they had committed (the \
          de-duplication set was not restored), and a replayed request committed twice; found \
-         under the commit rule withdrawn in decision 0047, whose timing exposed it",
+         under the commit rule of decision 0048 (once withdrawn in 0047), whose timing exposed it",
     ),
 ];
 

@@ -250,37 +250,42 @@ impl Replica {
         self.try_send_commit(n);
     }
 
-    /// Sends COMMIT once prepared — and, to keep the chain linked across view changes,
-    /// only once the parent block is committed with the hash this block links to.
-    ///
-    /// (A weaker rule, a replica's own COMMIT for the parent in the view, let pipelined blocks
-    /// commit together; the simulator found it committing a transaction twice, seeds 68657
-    /// and 100084 in `seeds_that_once_failed`, and it was withdrawn: decision 0047.)
+    /// Sends COMMIT once prepared — and, to keep the chain linked across view changes, only
+    /// once the parent block is committed with the hash this block links to, or this replica
+    /// has itself sent COMMIT for that parent in this view (docs/protocol/consensus.md, "The
+    /// rule that keeps the chain linked"). Each COMMIT sent may let the next height's go.
     pub(super) fn try_send_commit(&mut self, n: Height) {
+        let mut h = n;
+        while self.send_commit(h) {
+            h += 1;
+        }
+    }
+
+    /// One height of [`Self::try_send_commit`]: whether it sent the COMMIT for `n` now.
+    fn send_commit(&mut self, n: Height) -> bool {
         let view = self.view;
         if self.view_changing {
-            return;
+            return false;
         }
         let Some(slot) = self.slots.get(&n) else {
-            return;
+            return false;
         };
         let Some(pc) = slot.prepared.as_ref().filter(|c| c.view() == view) else {
-            return;
+            return false;
         };
-        if slot
-            .own_commit
-            .as_ref()
-            .is_some_and(|c| matches!(&c.message, Message::Commit(v) if v.view == view))
-        {
-            return;
+        if self.sent_commit_in_view(n).is_some() {
+            return false;
         }
         let prev = pc.header().prev_hash;
         let hash = pc.header().hash();
         match self.committed_hash(n - 1) {
-            None => return,
+            // The parent is not committed here yet: this replica's own COMMIT for it, for the
+            // hash this block links to, is as good (every height below it is, inductively).
+            None if self.sent_commit_in_view(n - 1) == Some(prev) => {}
+            None => return false,
             Some(p) if p != prev => {
                 self.reject(Error::BadChain(n));
-                return;
+                return false;
             }
             Some(_) => {}
         }
@@ -297,6 +302,16 @@ impl Replica {
             .push(Action::Persist(PersistDelta::Vote(sm.clone())));
         self.out.push(Action::Broadcast { msg: sm });
         self.check_committed(n);
+        true
+    }
+
+    /// The block hash of the COMMIT this replica sent for height `n` in the current view.
+    fn sent_commit_in_view(&self, n: Height) -> Option<BlockHash> {
+        let view = self.view;
+        match &self.slots.get(&n)?.own_commit.as_ref()?.message {
+            Message::Commit(v) if v.view == view => Some(v.block_hash),
+            _ => None,
+        }
     }
 
     /// §4.2 committed-local: 2f+1 matching COMMITs in the current view for a known block.
