@@ -1372,7 +1372,8 @@ impl Host {
 /// A replica restarted from its persisted state and its host's stored blocks still refuses the
 /// transactions it committed before: as a request, and in a block at another height. Simulator
 /// seed 68657 found two restarted replicas and a Byzantine one committing a replayed request
-/// twice, because the de-duplication set did not survive a restart.
+/// twice, because the de-duplication set did not survive a restart. A replica that replaces it at
+/// an epoch switch inherits the set.
 #[test]
 fn a_restarted_replica_still_refuses_what_it_committed() {
     let ks = keys(4, 21);
@@ -1413,6 +1414,22 @@ fn a_restarted_replica_still_refuses_what_it_committed() {
         "refused before the restart"
     );
     assert_eq!(r.pending_len(), 0);
+
+    // A replica that replaces it (a new epoch's, here with the same set) takes the set over.
+    let mut heir = Replica::new(
+        Config::new(vs.clone()),
+        ks[1].clone(),
+        Some(host.persisted.clone()),
+    )
+    .expect("heir");
+    heir.inherit_committed(&r);
+    heir.start();
+    heir.on_client_request(tx.clone());
+    assert_eq!(
+        heir.pending_len(),
+        0,
+        "the heir queued a committed transaction"
+    );
 
     // Restarted, with the stored blocks remembered as a host does.
     let mut r = Replica::new(Config::new(vs.clone()), ks[1].clone(), Some(host.persisted))
