@@ -6,7 +6,8 @@ use std::sync::Arc;
 use ed25519_dalek::VerifyingKey;
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Connection, Endpoint, VarInt};
-use tokio::time::timeout;
+use std::time::Duration;
+use tokio::time::{timeout, Instant};
 
 use crate::codes;
 use crate::config::NetConfig;
@@ -14,6 +15,18 @@ use crate::error::Error;
 use crate::frame::{read_frame, write_frame};
 use crate::tls::{self, SERVER_NAME};
 use crate::validator::transport_config;
+
+/// First pause before trying again after a validator refused the handshake.
+const REFUSED_FIRST_PAUSE: Duration = Duration::from_millis(20);
+/// Longest pause between attempts after refusals.
+const REFUSED_MAX_PAUSE: Duration = Duration::from_millis(500);
+
+/// Whether a connection attempt failed because the server refused the handshake (QUIC's
+/// CONNECTION_REFUSED: a validator at its handshake limits), which is worth another attempt.
+fn refused(e: &quinn::ConnectionError) -> bool {
+    matches!(e, quinn::ConnectionError::ConnectionClosed(c)
+        if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED)
+}
 
 /// A server-authenticated connection to a node. The node's key is pinned (from genesis); the
 /// client presents no certificate. Each request uses its own bidirectional stream, so requests
@@ -52,10 +65,31 @@ impl ClientConnection {
         let quic = QuicClientConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
         let mut client_config = quinn::ClientConfig::new(Arc::new(quic));
         client_config.transport_config(Arc::new(transport_config(&config, false)));
-        let connecting = endpoint.connect_with(client_config, server_addr, SERVER_NAME)?;
-        let conn = match timeout(config.stream_timeout, connecting).await {
-            Ok(result) => result?,
-            Err(_) => return Err(Error::Timeout),
+        // A validator sheds load by refusing handshakes (too many in progress, from this
+        // address or in all): a refusal says "later", so try again after a pause, doubling,
+        // until `stream_timeout` has passed. The pause is spread by the local port, so that
+        // clients refused together do not all come back together.
+        let deadline = Instant::now() + config.stream_timeout;
+        let spread = u64::from(endpoint.local_addr().map_or(0, |a| a.port()));
+        let mut pause = REFUSED_FIRST_PAUSE;
+        let conn = loop {
+            let connecting =
+                endpoint.connect_with(client_config.clone(), server_addr, SERVER_NAME)?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match timeout(left, connecting).await {
+                Ok(Ok(conn)) => break conn,
+                Ok(Err(e)) if refused(&e) => {
+                    let jitter = Duration::from_millis(spread % (pause.as_millis() as u64 + 1));
+                    let wait = pause + jitter;
+                    if Instant::now() + wait >= deadline {
+                        return Err(e.into());
+                    }
+                    tokio::time::sleep(wait).await;
+                    pause = (pause * 2).min(REFUSED_MAX_PAUSE);
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(Error::Timeout),
+            }
         };
         Ok(ClientConnection {
             endpoint,
