@@ -62,6 +62,15 @@ fn cluster(n: u8) -> (Vec<SigningKey>, Vec<ValidatorEndpoint>) {
     (keys, endpoints)
 }
 
+/// How many connections, streams or requests `server` refused for `why` (its metric).
+fn refusals(server: &ValidatorEndpoint, why: Refusal) -> u64 {
+    server
+        .metrics()
+        .refused
+        .get_or_create(&ReasonLabel { reason: why.name() })
+        .get()
+}
+
 async fn recv_within(ep: &ValidatorEndpoint, limit: Duration) -> Option<(u16, Vec<u8>)> {
     timeout(limit, ep.recv()).await.ok().flatten()
 }
@@ -362,13 +371,7 @@ async fn malformed_frames_close_only_their_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_request_above_the_request_limit_is_refused() {
     let (k, server, addr, _responder) = reversing_server(config());
-    let refused = |why: Refusal| {
-        server
-            .metrics()
-            .refused
-            .get_or_create(&ReasonLabel { reason: why.name() })
-            .get()
-    };
+    let refused = |why: Refusal| refusals(&server, why);
     let client = ClientConnection::connect_with(addr, &k.verifying_key(), config())
         .await
         .unwrap();
@@ -414,13 +417,7 @@ async fn a_client_past_its_request_rate_is_refused_and_others_are_served() {
     }
     assert!(served >= 40, "the burst is served ({served})");
     assert!(served < 200, "all 200 requests were served at once");
-    let counted = server
-        .metrics()
-        .refused
-        .get_or_create(&ReasonLabel {
-            reason: Refusal::RateLimited.name(),
-        })
-        .get();
+    let counted = refusals(&server, Refusal::RateLimited);
     assert_eq!(counted as usize, 200 - served, "each refusal is counted");
     let other = ClientConnection::connect_with(addr, &pinned, config())
         .await
