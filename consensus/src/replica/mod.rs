@@ -685,10 +685,7 @@ impl Replica {
     /// what they had committed, and a replayed request committed twice (simulator seed 68657).
     pub fn remember_committed(&mut self, block: &Block) {
         let h = block.height;
-        let low = self
-            .last_delivered
-            .saturating_sub(self.cfg.dedup_window_blocks);
-        if h > self.last_delivered || h < low || self.recent_by_height.contains_key(&h) {
+        if !self.dedup_window().contains(&h) || self.recent_by_height.contains_key(&h) {
             return;
         }
         self.remember_txs(h, block.tx_hashes());
@@ -698,10 +695,7 @@ impl Replica {
     /// replaces it at a validator-set epoch switch (same effect as [`Self::remember_committed`]
     /// for each block in `previous`'s de-duplication window, without the blocks).
     pub fn inherit_committed(&mut self, previous: &Replica) {
-        let low = self
-            .last_delivered
-            .saturating_sub(self.cfg.dedup_window_blocks);
-        for (h, txs) in previous.recent_by_height.range(low..=self.last_delivered) {
+        for (h, txs) in previous.recent_by_height.range(self.dedup_window()) {
             if !self.recent_by_height.contains_key(h) {
                 self.remember_txs(*h, txs.clone());
             }

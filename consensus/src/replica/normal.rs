@@ -385,8 +385,8 @@ impl Replica {
             self.remove_pending(th);
         }
         self.remember_txs(h, txs);
-        self.forget_txs_before(h.saturating_sub(self.cfg.dedup_window_blocks));
         self.last_delivered = h;
+        self.forget_txs_before(*self.dedup_window().start());
         self.last_delivered_hash = hash;
         self.delivered_hashes.insert(h, hash);
         self.progressed = true;
@@ -402,6 +402,13 @@ impl Replica {
             self.recent_txs.insert(*th, h);
         }
         self.recent_by_height.entry(h).or_default().extend(txs);
+    }
+
+    /// The heights whose transactions are remembered: the last `dedup_window_blocks` below
+    /// the last delivered one, and that one.
+    pub(super) fn dedup_window(&self) -> std::ops::RangeInclusive<Height> {
+        let last = self.last_delivered;
+        last.saturating_sub(self.cfg.dedup_window_blocks)..=last
     }
 
     /// Forgets the transactions committed below height `keep_from`.
